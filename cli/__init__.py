@@ -1,0 +1,1 @@
+"""The ccverify command line: thin wrappers over the library."""

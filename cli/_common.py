@@ -1,0 +1,124 @@
+"""What every command shares: error-to-exit-code mapping, JSON and table output.
+
+Commands stay thin: parse options, call the library, print. Any ``CCVerifyError`` becomes
+one line on stderr and its exit code (1 verification failed, 2 bad input or usage,
+3 collateral or network unavailable); anything else unexpected is still one line and
+exit 2, never a traceback (set ``CCVERIFY_DEBUG=1`` to see one).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ccverify.verifier.errors import CCVerifyError, InputError
+from ccverify.verifier.jsonable import to_jsonable
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_INPUT = 2
+EXIT_COLLATERAL = 3
+
+T = TypeVar("T")
+
+stdout = Console(soft_wrap=True)
+stderr = Console(stderr=True, soft_wrap=True)
+
+
+def fail(error: BaseException) -> NoReturn:
+    """Print one line for ``error`` and exit with its code."""
+    if os.environ.get("CCVERIFY_DEBUG"):
+        import traceback
+
+        traceback.print_exception(error)
+    if isinstance(error, CCVerifyError):
+        kind = type(error).__name__
+        stderr.print(f"[bold red]error[/] ({kind}): {error}", highlight=False, markup=True)
+        raise typer.Exit(error.exit_code)
+    stderr.print(f"error: unexpected {type(error).__name__}: {error}", highlight=False, markup=False)
+    raise typer.Exit(EXIT_INPUT)
+
+
+def guarded(call: Callable[[], T]) -> T:
+    """Run library code; turn every failure into a one-line message and an exit code."""
+    try:
+        return call()
+    except typer.Exit:
+        raise
+    except (CCVerifyError, OSError, ValueError) as error:
+        if isinstance(error, OSError):
+            fail(InputError(f"{getattr(error, 'filename', None) or 'file'}: {error.strerror or error}"))
+        fail(error)
+    except Exception as error:  # noqa: BLE001 - the CLI never shows a traceback
+        fail(error)
+
+
+def read_input(path: Path, what: str = "input") -> bytes:
+    """Read a file; ``-`` is stdin. Hex text (as some tools write quotes) is decoded."""
+    try:
+        data = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+    except OSError as error:
+        raise InputError(f"{what} {path}: {error.strerror or error}") from None
+    return maybe_unhex(data)
+
+
+def maybe_unhex(data: bytes) -> bytes:
+    """Decode ``data`` if it is nothing but hex digits (and white space)."""
+    stripped = b"".join(data.split())
+    if stripped.startswith((b"0x", b"0X")):
+        stripped = stripped[2:]
+    if len(stripped) >= 2 and len(stripped) % 2 == 0:
+        try:
+            text = stripped.decode("ascii")
+        except UnicodeDecodeError:
+            return data
+        if all(c in "0123456789abcdefABCDEF" for c in text):
+            return bytes.fromhex(text)
+    return data
+
+
+def emit_json(value: Any) -> None:
+    """Print ``value`` as JSON on stdout (bytes as hex, flags as names)."""
+    sys.stdout.write(json.dumps(to_jsonable(value), indent=2) + "\n")
+
+
+def table(title: str, rows: Iterable[tuple[str, Any]]) -> Table:
+    out = Table(title=title, show_header=True, header_style="bold", title_justify="left")
+    out.add_column("field", style="cyan", no_wrap=True)
+    out.add_column("value", overflow="fold")
+    for name, value in rows:
+        out.add_row(name, format_value(value))
+    return out
+
+
+def format_value(value: Any) -> str:
+    shown = to_jsonable(value)
+    if isinstance(shown, list):
+        return ", ".join(str(v) for v in shown) if shown else "-"
+    if isinstance(shown, dict):
+        return json.dumps(shown)
+    return "-" if shown is None or shown == "" else str(shown)
+
+
+def flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """Rows ``(dotted.name, leaf)`` of a JSON-able structure, for a readable table."""
+    shown = to_jsonable(value)
+    rows: list[tuple[str, Any]] = []
+    if isinstance(shown, dict):
+        for key, item in shown.items():
+            name = f"{prefix}.{key}" if prefix else key
+            if isinstance(item, dict) and item:
+                rows.extend(flatten(item, name))
+            else:
+                rows.append((name, item))
+    else:
+        rows.append((prefix or "value", shown))
+    return rows

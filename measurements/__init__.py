@@ -1,0 +1,1 @@
+"""Offline measurement calculation: what correct evidence must contain."""

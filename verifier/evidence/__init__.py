@@ -1,0 +1,1 @@
+"""Evidence formats: bytes <-> frozen dataclasses, exact offsets, nothing else."""

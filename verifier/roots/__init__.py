@@ -1,0 +1,1 @@
+"""Pinned production trust roots (Intel SGX Root CA; AMD ARKs)."""
