@@ -12,6 +12,8 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -122,3 +124,26 @@ def flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
     else:
         rows.append((prefix or "value", shown))
     return rows
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    """Everything ``ccverify verify`` was given; the TDX and SNP runners take what they need."""
+
+    evidence: bytes
+    evidence_path: Path
+    collateral: Path | None = None
+    offline: bool = False
+    at: datetime | None = None
+    policy: Path | None = None
+    trust_root: Path | None = None
+    json: bool = False
+    reference_values: Path | None = None
+    trust_anchor: Path | None = None
+    event_log: Path | None = None
+    vcek: Path | None = None
+    vlek: Path | None = None
+    cert_chain: Path | None = None
+    cert_table: Path | None = None
+    product: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
