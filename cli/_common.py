@@ -59,7 +59,7 @@ def guarded(call: Callable[[], T]) -> T:
         if isinstance(error, OSError):
             fail(InputError(f"{getattr(error, 'filename', None) or 'file'}: {error.strerror or error}"))
         fail(error)
-    except Exception as error:  # noqa: BLE001 - the CLI never shows a traceback
+    except Exception as error:  # the CLI never shows a traceback
         fail(error)
 
 

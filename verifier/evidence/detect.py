@@ -7,6 +7,7 @@ import enum
 SNP_REPORT_SIZE = 0x4A0
 _TDX_TEE_TYPE = 0x81
 _SPEC_ID = b"Spec ID Event03\x00"
+_CBOR_TAGS = (b"\xd9\x01\xf5", b"\xd9\x01\xfa", b"\xd9\x01\xf4", b"\xd9\x01\xf6")
 
 
 class Kind(enum.Enum):
@@ -30,7 +31,7 @@ def detect(data: bytes) -> Kind:
     if len(data) >= 32 and data[32:48] == _SPEC_ID:
         return Kind.EVENT_LOG
     # CBOR tag 501 (unsigned CoRIM), 18 (COSE_Sign1) or 506 (bare CoMID); legacy 500/502 wrappers
-    if data[:3] in (b"\xd9\x01\xf5", b"\xd9\x01\xfa", b"\xd9\x01\xf4", b"\xd9\x01\xf6") or data[:1] == b"\xd2":
+    if data[:3] in _CBOR_TAGS or data[:1] == b"\xd2":
         return Kind.CORIM
     if len(data) == SNP_REPORT_SIZE:
         version = int.from_bytes(data[0:4], "little")
