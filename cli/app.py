@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ccverify.cli import show
+from ccverify.cli import show, verify
 
 app = typer.Typer(
     name="ccverify",
@@ -26,6 +26,7 @@ def _root() -> None:
 
 
 app.command("show")(show.show)
+app.command("verify")(verify.verify)
 
 
 def main() -> None:
