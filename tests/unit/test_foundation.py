@@ -125,7 +125,9 @@ def test_results_cannot_be_fabricated() -> None:
             issued_at=datetime(2026, 1, 1, tzinfo=UTC),
             evidence_sha256="00",
         )
-    assert tier_of(2) is Tier.AFFIRMING and tier_of(33) is Tier.WARNING and tier_of(99) is Tier.CONTRAINDICATED
+    assert tier_of(2) is Tier.AFFIRMING
+    assert tier_of(33) is Tier.WARNING
+    assert tier_of(99) is Tier.CONTRAINDICATED
     assert tier_of(0) is Tier.NONE
 
 
