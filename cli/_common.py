@@ -117,13 +117,24 @@ def flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
     if isinstance(shown, dict):
         for key, item in shown.items():
             name = f"{prefix}.{key}" if prefix else key
-            if isinstance(item, dict) and item:
+            if _nested(item):
                 rows.extend(flatten(item, name))
             else:
                 rows.append((name, item))
+    elif isinstance(shown, list):
+        for index, item in enumerate(shown):
+            name = f"{prefix}[{index}]"
+            rows.extend(flatten(item, name) if _nested(item) else [(name, item)])
     else:
         rows.append((prefix or "value", shown))
     return rows
+
+
+def _nested(item: Any) -> bool:
+    """Objects, and lists holding objects, get rows of their own."""
+    if isinstance(item, dict):
+        return bool(item)
+    return isinstance(item, list) and any(isinstance(v, (dict, list)) for v in item)
 
 
 @dataclass(frozen=True)
