@@ -1,0 +1,145 @@
+"""Whatever the bytes, the TDX quote parser answers with a quote or a ParseError, nothing else.
+
+Truncation is checked exhaustively (every prefix of real quotes); random input and mutated
+real quotes (byte flips, cuts, random values in every length and type field) go through
+hypothesis with a modest budget.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ccverify.verifier.errors import ParseError
+from ccverify.verifier.evidence.tdx_quote import TdxQuote
+from tests.conftest import fixture
+
+SAMPLES = (
+    "go-tdx-guest/tdx_prod_quote_SPR_E4.dat",  # v4, 39 trailing bytes
+    "go-tdx-guest/quote_v5_sample.dat",  # v5 body type 3
+    "trustee/tdx_quote_4.dat",  # v4, no trailing bytes
+    "dcap-qvl/tdx_quote",  # v4, PEM ending in a NUL, 70 trailing zeros
+    "intel-qvl-synthetic/quote.dat",  # empty QE auth data, DER chain
+)
+RAW = {name: fixture("tdx/" + name).read_bytes() for name in SAMPLES}
+FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _signed_end(data: bytes) -> int:
+    """Where the declared signature data ends (beyond it, bytes are unsigned trailing)."""
+    quote = TdxQuote.from_bytes(data)
+    return len(data) - quote.trailing_size
+
+
+def _outcome(data: bytes) -> TdxQuote | None:
+    """Parse; None for a ParseError. Anything else propagates and fails the test."""
+    try:
+        quote = TdxQuote.from_bytes(data)
+    except ParseError as error:
+        assert error.structure == "TdxQuote"
+        assert error.offset is None or 0 <= error.offset <= len(data)
+        return None
+    assert quote.to_bytes() == data
+    return quote
+
+
+def _exercise(quote: TdxQuote | None) -> None:
+    """The derived views must not raise anything but ParseError either."""
+    if quote is None:
+        return
+    _ = (quote.signed_data, quote.qe_report_bytes, quote.pck_chain_pem, quote.body.td_attributes_flags)
+    with contextlib.suppress(ParseError):
+        quote.pck_chain_certificates()
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_every_prefix_before_the_end_of_the_signature_data_is_a_parse_error(name: str) -> None:
+    raw = RAW[name]
+    end = _signed_end(raw)
+    for cut in range(end):
+        with pytest.raises(ParseError):
+            TdxQuote.from_bytes(raw[:cut])
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_prefixes_that_only_drop_trailing_bytes_still_parse(name: str) -> None:
+    raw = RAW[name]
+    for cut in range(_signed_end(raw), len(raw) + 1):
+        assert TdxQuote.from_bytes(raw[:cut]).to_bytes() == raw[:cut]
+
+
+@FUZZ
+@given(st.binary(max_size=6000))
+def test_random_bytes(data: bytes) -> None:
+    _exercise(_outcome(data))
+
+
+@FUZZ
+@given(st.binary(min_size=8, max_size=6000))
+def test_random_bytes_with_a_tdx_header(data: bytes) -> None:
+    _exercise(_outcome(b"\x04\x00\x02\x00\x81\x00\x00\x00" + data))
+
+
+@FUZZ
+@given(
+    st.sampled_from(SAMPLES),
+    st.lists(st.tuples(st.integers(min_value=0), st.integers(min_value=0, max_value=255)), max_size=8),
+)
+def test_byte_flips(name: str, flips: list[tuple[int, int]]) -> None:
+    raw = bytearray(RAW[name])
+    for where, value in flips:
+        raw[where % len(raw)] = value
+    _exercise(_outcome(bytes(raw)))
+
+
+@FUZZ
+@given(st.sampled_from(SAMPLES), st.integers(min_value=0), st.integers(min_value=0))
+def test_random_cuts(name: str, start: int, length: int) -> None:
+    raw = RAW[name]
+    start %= len(raw)
+    _exercise(_outcome(raw[:start] + raw[start + length % 64 :]))
+
+
+def _length_fields(data: bytes) -> list[tuple[int, int]]:
+    """(offset, size) of every length and type field of a real quote."""
+    quote = TdxQuote.from_bytes(data)
+    v5 = quote.header.version == 5
+    sig_at = (54 if v5 else 48) + quote.body.size
+    start = sig_at + 4
+    auth = start + 582
+    inner = auth + 2 + len(quote.qe_auth_data)
+    fields = [(0, 2), (2, 2), (4, 4), (sig_at, 4), (start + 128, 2), (start + 130, 4), (auth, 2), (inner, 2)]
+    return [*fields, (inner + 2, 4), *([(48, 2), (50, 4)] if v5 else [])]
+
+
+FIELDS = {name: _length_fields(raw) for name, raw in RAW.items()}
+
+
+@FUZZ
+@given(
+    st.sampled_from(SAMPLES),
+    st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=11),
+            st.one_of(st.integers(min_value=0, max_value=0xFFFFFFFF), st.integers(min_value=0, max_value=16)),
+            st.integers(min_value=-2, max_value=2),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+)
+def test_random_values_in_length_and_type_fields(
+    name: str, changes: list[tuple[int, int, int, bool]]
+) -> None:
+    raw = bytearray(RAW[name])
+    fields = FIELDS[name]
+    for index, value, delta, nudge in changes:
+        offset, size = fields[index % len(fields)]
+        if nudge:  # near the true value: off-by-one sizes are the interesting ones
+            value = int.from_bytes(raw[offset : offset + size], "little") + delta
+        raw[offset : offset + size] = (value % (1 << 8 * size)).to_bytes(size, "little")
+    _exercise(_outcome(bytes(raw)))
