@@ -22,7 +22,7 @@ def fixture_bytes(relative: str) -> bytes:
     data = fixture(relative).read_bytes()
     stripped = b"".join(data.split())
     if relative.endswith((".hex", "_hex.txt")):
-        return bytes.fromhex(stripped.decode())
+        return bytes.fromhex(stripped.decode().removeprefix("0x"))
     return data
 
 

@@ -104,7 +104,8 @@ def test_time_parsing() -> None:
         ("measure/go-eventlog/ccel/CCEL.bin", Kind.CCEL_TABLE),
         ("corim/signed-good-corim.cbor", Kind.CORIM),
         ("corim/unsigned-good-corim.cbor", Kind.CORIM),
-        ("tdx/dcap-qvl/sgx_quote", Kind.UNKNOWN),
+        ("tdx/dcap-qvl/sgx_quote", Kind.TDX_QUOTE),
+        ("tdx/dcap-qvl/tdx-quote.hex", Kind.TDX_QUOTE),
     ],
 )
 def test_detect_real_files(path: str, kind: Kind) -> None:

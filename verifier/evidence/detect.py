@@ -26,6 +26,9 @@ def detect(data: bytes) -> Kind:
         tee_type = int.from_bytes(data[4:8], "little")
         if version in (4, 5) and tee_type == _TDX_TEE_TYPE:
             return Kind.TDX_QUOTE
+        if version == 3 and tee_type == 0 and len(data) != SNP_REPORT_SIZE:
+            # an SGX quote: let the TDX parser say precisely why it is not a TD quote
+            return Kind.TDX_QUOTE
     if data[:4] == b"CCEL":
         return Kind.CCEL_TABLE
     if len(data) >= 32 and data[32:48] == _SPEC_ID:
