@@ -94,8 +94,8 @@ def emit_json(value: Any) -> None:
 
 def table(title: str, rows: Iterable[tuple[str, Any]]) -> Table:
     out = Table(title=title, show_header=True, header_style="bold", title_justify="left")
-    out.add_column("field", style="cyan", no_wrap=True)
-    out.add_column("value", overflow="fold")
+    out.add_column("field", style="cyan", max_width=36, overflow="fold")
+    out.add_column("value", overflow="fold", min_width=32)
     for name, value in rows:
         out.add_row(name, format_value(value))
     return out
