@@ -1,0 +1,440 @@
+"""Replay event logs to measurement registers, check them, and find the boot components.
+
+* ``replay(log, algorithm=...)``: ``reg = H(reg || digest)`` from zeros for every event that is
+  not EV_NO_ACTION, per log index (PCR for TPM logs, CC MR index for CCELs).
+* ``rtmrs_from_ccel(log)``: RTMR[i] is the replay of CC MR index i+1 (UEFI 2.10 §38.4.1).
+* ``check_separators(log)``: go-eventlog's rule, one EV_SEPARATOR per register.
+* ``verify_event_digests(log)``: the events whose data determine their digest must hash to it.
+* ``compare_rtmrs(log, quoted)``: replayed RTMRs against the quote's.
+* ``boot_components(log)``: firmware, kernel, command line and initrd digests as logged, which
+  is what signed reference values are matched against.
+
+The replayed registers are only as good as the comparison with a quoted/attested value: event
+data is untrusted until its register matches and, for interpreted events, its digest matches.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ccverify.verifier.errors import InputError, ParseError, VerificationError
+from ccverify.verifier.evidence.eventlog import (
+    HASHLIB_NAMES,
+    INITRD_EVENT_TAG_ID,
+    LOAD_OPTIONS_EVENT_TAG_ID,
+    Alg,
+    Event,
+    EventLog,
+    EventType,
+    Flavour,
+    alg_name,
+)
+
+SHA1 = Alg.SHA1
+SHA256 = Alg.SHA256
+SHA384 = Alg.SHA384
+SHA512 = Alg.SHA512
+
+RTMR_SIZE = 48
+_STARTUP_LOCALITY = b"StartupLocality\x00"
+
+
+_CONSTRUCTORS: dict[int, Callable[[bytes], Any]] = {
+    SHA1: hashlib.sha1,
+    SHA256: hashlib.sha256,
+    SHA384: hashlib.sha384,
+    SHA512: hashlib.sha512,
+}
+
+
+def _hasher(algorithm: int) -> Callable[[bytes], bytes]:
+    constructor = _CONSTRUCTORS.get(algorithm)
+    if constructor is None:
+        raise InputError(f"cannot replay digest algorithm {alg_name(algorithm)}: no hash implementation")
+    return lambda data: bytes(constructor(data).digest())
+
+
+def _require_algorithm(log: EventLog, algorithm: int) -> None:
+    if algorithm not in log.algorithms:
+        have = ", ".join(alg_name(a) for a in log.algorithms)
+        raise InputError(f"the event log has no {alg_name(algorithm)} digests (it has {have})")
+
+
+def _event_digest(event: Event, algorithm: int) -> bytes:
+    digest = event.digests.get(algorithm)
+    if digest is None:
+        raise VerificationError(
+            "event_log_digest_missing",
+            f"event {event.number} ({event.type_name}, index {event.index}) at offset {event.offset} "
+            f"has no {alg_name(algorithm)} digest, so its register cannot be replayed",
+        )
+    return digest
+
+
+def _register_name(log: EventLog, index: int) -> str:
+    if log.flavour is Flavour.CCEL:
+        return f"CC MR index {index} (RTMR{index - 1})" if 1 <= index <= 4 else f"CC MR index {index}"
+    return f"PCR{index}"
+
+
+def replay(log: EventLog, *, algorithm: int = SHA384) -> dict[int, bytes]:
+    """Registers by log index, each replayed from zeros over its non-EV_NO_ACTION events.
+
+    A TPM log's ``StartupLocality`` EV_NO_ACTION event on PCR0 sets PCR0's initial value to
+    the locality (last byte), as the TPM does.
+    """
+    _require_algorithm(log, algorithm)
+    h = _hasher(algorithm)
+    size = len(h(b""))
+    registers: dict[int, bytes] = {}
+    initial: dict[int, bytes] = {}
+    for event in log.events:
+        if event.event_type == EventType.EV_NO_ACTION:
+            if event.index == 0 and len(event.data) == 17 and event.data[:16] == _STARTUP_LOCALITY:
+                initial[0] = bytes(size - 1) + event.data[16:17]
+            continue
+        digest = _event_digest(event, algorithm)
+        current = registers.get(event.index)
+        if current is None:
+            current = initial.get(event.index, bytes(size))
+        registers[event.index] = h(current + digest)
+    return dict(sorted(registers.items()))
+
+
+def _check_cc_indices(log: EventLog) -> None:
+    for event in log.events:
+        if event.event_type == EventType.EV_NO_ACTION:
+            continue
+        if not 1 <= event.index <= 4:
+            what = "MRTD, which is never extended at runtime" if event.index == 0 else "no TDX register"
+            raise ParseError(
+                "CCEL", f"event[{event.number}].mrIndex", event.offset,
+                f"{event.type_name} extends CC MR index {event.index} ({what}); a CCEL may only use 1-4 "
+                "(RTMR0-3)",
+            )
+
+
+def rtmrs_from_ccel(log: EventLog) -> tuple[bytes, bytes, bytes, bytes]:
+    """RTMR0-3 from a CCEL: RTMR[i] = SHA-384 replay of CC MR index i+1 (zeros if never extended)."""
+    if log.flavour is not Flavour.CCEL:
+        raise InputError(
+            "this is a TPM event log (PCR indices), not a CCEL: replay it with replay(log, algorithm=...)"
+        )
+    _check_cc_indices(log)
+    registers = replay(log, algorithm=SHA384)
+    zero = bytes(RTMR_SIZE)
+    return (
+        registers.get(1, zero),
+        registers.get(2, zero),
+        registers.get(3, zero),
+        registers.get(4, zero),
+    )
+
+
+def check_separators(log: EventLog) -> None:
+    """Reject a second EV_SEPARATOR in one register (go-eventlog; an old TDVF bug logged two)."""
+    first: dict[int, Event] = {}
+    for event in log.events:
+        if event.event_type != EventType.EV_SEPARATOR:
+            continue
+        earlier = first.get(event.index)
+        if earlier is not None:
+            raise VerificationError(
+                "event_log_duplicate_separator",
+                f"duplicate separator at event {event.number} (offset {event.offset}, 0x{event.offset:x}) in "
+                f"{_register_name(log, event.index)}; event {earlier.number} (offset {earlier.offset}) "
+                "already separated it, so the log cannot say which events came before the boot "
+                "manager ran",
+            )
+        first[event.index] = event
+
+
+# --------------------------------------------------------------------------------------------
+# Event digests
+
+
+@dataclass(frozen=True)
+class DigestMismatch:
+    """An event whose data does not hash to its recorded digest under the rule for its type."""
+
+    number: int
+    offset: int
+    index: int
+    event_type: str
+    algorithm: str
+    rule: str
+    recorded: bytes
+    computed: bytes  # what the rule expects (the first candidate, when several are allowed)
+
+
+_GRUB_PREFIXES = (b"grub_cmd: ", b"kernel_cmdline: ")
+
+
+def _digest_rule(event: Event, h: Callable[[bytes], bytes]) -> tuple[str, list[bytes]] | None:
+    """The rule that binds an event's data to its digest, and the digests it allows.
+
+    Rules and the real logs that prove them (``../shared/fixtures``):
+    * EV_SEPARATOR, EV_EFI_ACTION, EV_EFI_GPT_EVENT, EV_S_CRTM_VERSION: H(data). All go-eventlog
+      CCEL and TPM logs, trustee CCEL_data/CCEL_data_ovmf.
+    * EV_EFI_VARIABLE_DRIVER_CONFIG and EV_EFI_VARIABLE_AUTHORITY: H(whole UEFI_VARIABLE_DATA).
+      COS-113 CCEL (SecureBoot/PK/KEK/db/dbx, shim's SbatLevel/MokListTrusted), COS-101 and
+      Ubuntu 21.04 TPM logs. (debian-10.bin's shim 15 logs a "Shim" authority event whose digest
+      covers neither: it is reported.)
+    * EV_EFI_VARIABLE_BOOT: OVMF/TDVF and GCE firmware hash only VariableData (COS-113 CCEL,
+      CCEL_unpadded, event_log.bin, COS-101, Ubuntu 21.04, Debian 10); the PFP says the whole
+      UEFI_VARIABLE_DATA, which arch-linux-workstation.bin (real hardware) does. Both are accepted.
+    * EV_EFI_VARIABLE_BOOT2: H(whole UEFI_VARIABLE_DATA) (PFP).
+    * grub EV_IPL "grub_cmd: X" / "kernel_cmdline: X": H(X), prefix and trailing NUL excluded
+      (COS-113 CCEL, COS-101 and Ubuntu 21.04 TPM logs). Other EV_IPL events (file paths, shim's
+      MokList) measure content that is not in the log and are not checked.
+    * td-shim EV_PLATFORM_CONFIG_FLAGS (``descriptor[16]; u32 length; info``): H(info) (trustee
+      CCEL_data "td_hob" and "td_payload_info").
+    Not checked (their digest covers content that is not in the log): EV_EVENT_TAG (load options,
+    initrd), EV_EFI_BOOT_SERVICES_APPLICATION (Authenticode), EV_EFI_PLATFORM_FIRMWARE_BLOB2,
+    EV_EFI_HANDOFF_TABLES2 (TD HOB), OVMF's EV_PLATFORM_CONFIG_FLAGS (ACPI tables), EV_POST_CODE,
+    EV_NO_ACTION.
+    """
+    t = event.event_type
+    data = event.data
+    if t in (EventType.EV_SEPARATOR, EventType.EV_EFI_ACTION, EventType.EV_EFI_GPT_EVENT,
+             EventType.EV_S_CRTM_VERSION):
+        return "H(data)", [h(data)]
+    if t in (EventType.EV_EFI_VARIABLE_DRIVER_CONFIG, EventType.EV_EFI_VARIABLE_AUTHORITY,
+             EventType.EV_EFI_VARIABLE_BOOT2):
+        return "H(UEFI_VARIABLE_DATA)", [h(data)]
+    if t == EventType.EV_EFI_VARIABLE_BOOT:
+        allowed = [h(data)]
+        with contextlib.suppress(ParseError):
+            allowed.insert(0, h(event.variable().variable_data))
+        return "H(VariableData) or H(UEFI_VARIABLE_DATA)", allowed
+    if t == EventType.EV_IPL:
+        for prefix in _GRUB_PREFIXES:
+            if data.startswith(prefix):
+                return f"grub H(text after {prefix.decode()!r})", [h(data[len(prefix) :].rstrip(b"\x00"))]
+        return None
+    if t == EventType.EV_PLATFORM_CONFIG_FLAGS and _td_shim(event):
+        return "td-shim H(info)", [h(event.td_shim_config().info)]
+    return None
+
+
+def _td_shim(event: Event) -> bool:
+    try:
+        event.td_shim_config()
+    except ParseError:
+        return False
+    return True
+
+
+def verify_event_digests(log: EventLog, *, algorithms: Sequence[int] | None = None) -> list[DigestMismatch]:
+    """Events whose data do not hash to their digest (see ``_digest_rule``); empty when all match.
+
+    Every algorithm of the log is checked unless ``algorithms`` names some.
+    """
+    chosen = list(algorithms) if algorithms is not None else [a for a in log.algorithms if a in HASHLIB_NAMES]
+    for alg in chosen:
+        _require_algorithm(log, alg)
+    mismatches: list[DigestMismatch] = []
+    for alg in chosen:
+        h = _hasher(alg)
+        for event in log.events:
+            recorded = event.digests.get(alg)
+            if recorded is None:
+                continue
+            rule = _digest_rule(event, h)
+            if rule is None:
+                continue
+            name, allowed = rule
+            if recorded not in allowed:
+                mismatches.append(DigestMismatch(
+                    number=event.number, offset=event.offset, index=event.index,
+                    event_type=event.type_name, algorithm=alg_name(alg), rule=name,
+                    recorded=recorded, computed=allowed[0],
+                ))
+    return mismatches
+
+
+# --------------------------------------------------------------------------------------------
+# RTMR comparison
+
+
+@dataclass(frozen=True)
+class RtmrMismatch:
+    rtmr: int
+    quoted: bytes
+    replayed: bytes
+
+
+@dataclass(frozen=True)
+class RtmrComparison:
+    replayed: tuple[bytes, ...]
+    quoted: tuple[bytes, ...]
+    matched: tuple[int, ...]  # RTMR numbers that equal the quote
+    mismatches: tuple[RtmrMismatch, ...]
+    ignored: tuple[int, ...]  # RTMR numbers deliberately not compared (RTMR3: runtime extends)
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+
+def compare_rtmrs(
+    log: EventLog,
+    quoted_rtmrs: Sequence[bytes],
+    *,
+    ignore_rtmr3: bool = False,
+    raise_on_mismatch: bool = True,
+) -> RtmrComparison:
+    """Compare the CCEL replay with the quote's RTMR0-3.
+
+    ``ignore_rtmr3``: runtime extends of RTMR3 (tsm-mr sysfs, configfs) add no CCEL entry, so a
+    relying party may skip it; the result records that it did. With ``raise_on_mismatch`` a
+    mismatch raises ``VerificationError("event_log_mismatch")`` naming each RTMR.
+    """
+    quoted = tuple(bytes(q) for q in quoted_rtmrs)
+    if len(quoted) != 4 or any(len(q) != RTMR_SIZE for q in quoted):
+        raise InputError(
+            f"expected 4 quoted RTMRs of {RTMR_SIZE} bytes, "
+            f"got {len(quoted)} of sizes {[len(q) for q in quoted]}"
+        )
+    replayed = rtmrs_from_ccel(log)
+    ignored = (3,) if ignore_rtmr3 else ()
+    matched: list[int] = []
+    mismatches: list[RtmrMismatch] = []
+    for i in range(4):
+        if i in ignored:
+            continue
+        if replayed[i] == quoted[i]:
+            matched.append(i)
+        else:
+            mismatches.append(RtmrMismatch(i, quoted[i], replayed[i]))
+    result = RtmrComparison(replayed, quoted, tuple(matched), tuple(mismatches), ignored)
+    if mismatches and raise_on_mismatch:
+        parts = "; ".join(
+            f"RTMR{m.rtmr}: the quote has {m.quoted.hex()} but the event log replays to {m.replayed.hex()}"
+            for m in mismatches
+        )
+        note = " (RTMR3 not compared)" if ignored else ""
+        first = mismatches[0]
+        raise VerificationError(
+            "event_log_mismatch",
+            f"the event log does not reproduce the quoted registers{note}: {parts}",
+            expected=first.quoted,
+            actual=first.replayed,
+        )
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# Boot components
+
+
+@dataclass(frozen=True)
+class Component:
+    """One measured boot component as logged: its digest and the event that carries it."""
+
+    digest: bytes
+    number: int
+    index: int
+    offset: int
+    source: str  # which kind of event it came from
+    description: str
+    text: str | None = None  # command lines: the logged text, when the log has it
+
+
+@dataclass(frozen=True)
+class BootComponents:
+    algorithm: str
+    firmware: tuple[Component, ...]
+    kernel: tuple[Component, ...]  # every image the firmware started, in order (shim, grub, kernel)
+    cmdline: tuple[Component, ...]
+    initrd: tuple[Component, ...]
+
+
+_LOAD_OPTIONS_TEXT = b"LOADED_IMAGE::LoadOptions\x00"
+_INITRD_TEXT = b"Linux initrd\x00"
+
+
+def _tag_kind(event: Event) -> int | None:
+    """LOAD_OPTIONS / INITRD tag id of an EV_EVENT_TAG, also for the untagged form.
+
+    CCEL_unpadded.data.bin (go-eventlog) carries just "LOADED_IMAGE::LoadOptions\\0" without the
+    TCG_PCClientTaggedEvent header; CCEL_data_ovmf (trustee) has the proper tagged form.
+    """
+    try:
+        return event.tagged().tagged_event_id
+    except ParseError:
+        if event.data == _LOAD_OPTIONS_TEXT:
+            return LOAD_OPTIONS_EVENT_TAG_ID
+        if event.data == _INITRD_TEXT:
+            return INITRD_EVENT_TAG_ID
+        return None
+
+
+def _default_algorithm(log: EventLog) -> int:
+    for alg in (SHA384, SHA256, SHA1):
+        if alg in log.algorithms:
+            return alg
+    raise InputError("the event log has no SHA-384, SHA-256 or SHA-1 digests")
+
+
+def boot_components(log: EventLog, *, algorithm: int | None = None) -> BootComponents:
+    """Firmware, kernel, command line and initrd digests as the log records them.
+
+    * firmware: EV_EFI_PLATFORM_FIRMWARE_BLOB/BLOB2 (OVMF/TDVF: the configuration FV), except
+      td-shim's "td_payload" blob, which is the payload (kernel) it boots.
+    * kernel: EV_EFI_BOOT_SERVICES_APPLICATION (Authenticode) in RTMR1 (CC MR index 2) or PCR4,
+      in log order; td-shim's "td_payload" blob.
+    * cmdline: EV_EVENT_TAG LOAD_OPTIONS (Linux EFI stub: H(UTF-16 load options)); grub's
+      "kernel_cmdline: " EV_IPL (H(text)); td-shim's "td_payload_info" (H(4 KiB info area));
+      OVMF's "DirectBoot Command Line" EV_PLATFORM_CONFIG_FLAGS (digest only).
+    * initrd: EV_EVENT_TAG INITRD (H(initrd)).
+    ``algorithm`` defaults to SHA-384, else SHA-256, else SHA-1.
+    """
+    alg = algorithm if algorithm is not None else _default_algorithm(log)
+    _require_algorithm(log, alg)
+    kernel_index = 2 if log.flavour is Flavour.CCEL else 4
+    firmware: list[Component] = []
+    kernel: list[Component] = []
+    cmdline: list[Component] = []
+    initrd: list[Component] = []
+
+    def add(target: list[Component], event: Event, source: str, text: str | None = None) -> None:
+        target.append(Component(
+            digest=_event_digest(event, alg), number=event.number, index=event.index,
+            offset=event.offset, source=source, description=event.describe(), text=text,
+        ))
+
+    for event in log.events:
+        t = event.event_type
+        if t in (EventType.EV_EFI_PLATFORM_FIRMWARE_BLOB2, EventType.EV_EFI_PLATFORM_FIRMWARE_BLOB):
+            description = b""
+            if t == EventType.EV_EFI_PLATFORM_FIRMWARE_BLOB2:
+                with contextlib.suppress(ParseError):
+                    description = event.firmware_blob2().description
+            if description.rstrip(b"\x00") == b"td_payload":
+                add(kernel, event, "td-shim td_payload")
+            else:
+                add(firmware, event, event.type_name)
+        elif t == EventType.EV_EFI_BOOT_SERVICES_APPLICATION and event.index == kernel_index:
+            add(kernel, event, event.type_name)
+        elif t == EventType.EV_EVENT_TAG:
+            kind = _tag_kind(event)
+            if kind == LOAD_OPTIONS_EVENT_TAG_ID:
+                add(cmdline, event, "EV_EVENT_TAG LOAD_OPTIONS")
+            elif kind == INITRD_EVENT_TAG_ID:
+                add(initrd, event, "EV_EVENT_TAG INITRD")
+        elif t == EventType.EV_IPL and event.data.startswith(b"kernel_cmdline: "):
+            text = event.data[len(b"kernel_cmdline: ") :].rstrip(b"\x00").decode("utf-8", "replace")
+            add(cmdline, event, "grub kernel_cmdline", text)
+        elif t == EventType.EV_PLATFORM_CONFIG_FLAGS:
+            if event.data.rstrip(b"\x00") == b"DirectBoot Command Line":
+                add(cmdline, event, "OVMF DirectBoot Command Line")
+            elif event.data.startswith(b"td_payload_info\x00") and _td_shim(event):
+                info = event.td_shim_config().info
+                add(cmdline, event, "td-shim td_payload_info",
+                    info.split(b"\x00", 1)[0].decode("utf-8", "replace"))
+    return BootComponents(alg_name(alg), tuple(firmware), tuple(kernel), tuple(cmdline), tuple(initrd))
