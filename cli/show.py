@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.table import Table
 
 from ccverify.cli._common import emit_json, flatten, guarded, read_input, stdout, table
 from ccverify.verifier.errors import InputError
@@ -54,4 +55,29 @@ def show(
     if json_out:
         emit_json({"kind": kind.value, kind.value: parsed})
         return
+    if kind is Kind.EVENT_LOG:
+        stdout.print(_event_table(str(file), parsed))
+        return
     stdout.print(table(f"{file} ({kind.value})", flatten(parsed)))
+
+
+def _event_table(title: str, log: Any) -> Table:
+    """One row per event: what a person compares against a boot they know."""
+    from ccverify.verifier.evidence.eventlog import EventType, Flavour
+
+    cc = log.flavour is Flavour.CCEL
+    out = Table(
+        title=f"{title} ({log.flavour.name} event log, {len(log.events)} events, {log.padding} bytes of padding)",
+        title_justify="left",
+    )
+    out.add_column("#", justify="right")
+    out.add_column("RTMR" if cc else "PCR", justify="right")
+    out.add_column("type")
+    out.add_column("digest", overflow="fold", max_width=20)
+    out.add_column("event", overflow="fold")
+    for event in log.events:
+        register = str(event.index - 1) if cc and event.index > 0 else str(event.index)
+        name = event.event_type.name.removeprefix("EV_") if isinstance(event.event_type, EventType) else hex(event.event_type)
+        digest = next(iter(event.digests.values()), b"").hex()
+        out.add_row(str(event.number), register, name, digest[:16] + "…" if digest else "-", event.describe())
+    return out
