@@ -1,1 +1,230 @@
-"""refvalues layer."""
+"""Signed reference values: a CoRIM profile for TDX and SEV-SNP boot configurations.
+
+```python
+from ccverify.verifier.refvalues import load_reference_values, sign_reference_values
+rv = load_reference_values("rv.cbor", ["signer.pub.pem"], at=now)   # ReferenceValues
+rv.accepts("mrtd", quote.body.mr_td)
+```
+
+- ``load_reference_values`` verifies a COSE_Sign1 CoRIM against trust anchors (PEM/DER public
+  keys or X.509 certificates) at time ``at``, checks the validity windows and the profile,
+  optionally the sequence number against a ``SequenceStore``, and returns the model.
+- ``sign_reference_values`` encodes and signs (ES256, ES384 or EdDSA, from the key type).
+- ``encode``/``decode`` are the unsigned CoRIM codec (no signature involved).
+- ``example_reference_values()`` is a fixed TDX example for documentation and tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+from ccverify.verifier.errors import InputError, VerificationError
+from ccverify.verifier.refvalues import corim as _corim
+from ccverify.verifier.refvalues import cose
+from ccverify.verifier.refvalues.model import (
+    SHA256,
+    SHA384,
+    SHA512,
+    Digest,
+    Digests,
+    Environment,
+    MinSvns,
+    RawValue,
+    ReferenceValue,
+    ReferenceValues,
+    Signer,
+)
+from ccverify.verifier.refvalues.profile import (
+    PROFILE_ID,
+    FileSequenceStore,
+    MemorySequenceStore,
+    SequenceStore,
+    check_sequence,
+    from_corim,
+    from_measurements,
+)
+from ccverify.verifier.refvalues.profile import decode as _decode
+from ccverify.verifier.refvalues.profile import encode as _encode
+from ccverify.verifier.timeutil import resolve_time
+
+_KEY_TYPES = (ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey)
+TrustAnchorSource = bytes | str | Path | cose.PublicKey | cose.TrustAnchor
+TrustAnchors = TrustAnchorSource | Sequence[TrustAnchorSource]
+
+__all__ = [
+    "PROFILE_ID",
+    "SHA256",
+    "SHA384",
+    "SHA512",
+    "Digest",
+    "Digests",
+    "Environment",
+    "FileSequenceStore",
+    "MemorySequenceStore",
+    "MinSvns",
+    "RawValue",
+    "ReferenceValue",
+    "ReferenceValues",
+    "SequenceStore",
+    "Signer",
+    "VerifiedCorim",
+    "check_sequence",
+    "decode",
+    "encode",
+    "example_reference_values",
+    "from_measurements",
+    "load_reference_values",
+    "load_trust_anchors",
+    "sign_reference_values",
+    "verify_corim",
+]
+
+
+def encode(rv: ReferenceValues) -> bytes:
+    """The unsigned CoRIM (``#6.501``) bytes of ``rv``."""
+    return _encode(rv)
+
+
+def decode(data: bytes) -> ReferenceValues:
+    """Reference values from unsigned CoRIM bytes. Nothing is verified: use ``load_reference_values``."""
+    return _decode(data)
+
+
+def load_trust_anchors(sources: TrustAnchors) -> list[cose.TrustAnchor]:
+    """Trust anchors from one source or a list of them (PEM/DER keys or certificates, paths)."""
+    if isinstance(sources, (bytes, str, Path, cose.TrustAnchor, *_KEY_TYPES)):
+        return [cose.load_trust_anchor(sources)]
+    return [cose.load_trust_anchor(s) for s in sources]
+
+
+def _read(data_or_path: bytes | str | Path) -> bytes:
+    if isinstance(data_or_path, (bytes, bytearray, memoryview)):
+        return bytes(data_or_path)
+    try:
+        return Path(data_or_path).read_bytes()
+    except OSError as error:
+        raise InputError(f"reference values {data_or_path}: {error.strerror or error}") from None
+
+
+@dataclass(frozen=True)
+class VerifiedCorim:
+    """A CoRIM whose COSE_Sign1 signature and validity windows were checked (any profile)."""
+
+    corim: _corim.Corim
+    header: cose.ProtectedHeader
+    anchor: cose.TrustAnchor
+
+
+def verify_corim(
+    data: bytes, trust_anchors: TrustAnchors, *, at: datetime | str | None = None
+) -> VerifiedCorim:
+    """Check a signed CoRIM of any profile; the profile itself is not checked.
+
+    Checks: signature, key, algorithm, content type, both validity windows (corim-meta or CWT
+    claims, and rim-validity).
+    """
+    moment = resolve_time(at)
+    if not cose.is_sign1(data):
+        raise VerificationError(
+            "refvalues_unsigned",
+            "the reference values are not signed (expected a COSE_Sign1 CoRIM, tag 18)",
+        )
+    envelope = cose.parse_sign1(data)
+    verified = cose.verify(envelope, load_trust_anchors(trust_anchors), at=moment)
+    corim = _corim.decode_payload(envelope.payload)
+    if corim.validity is not None:
+        cose.check_window(
+            corim.validity.not_before, corim.validity.not_after, moment, "reference values (rim-validity)"
+        )
+    return VerifiedCorim(corim, envelope.header, verified.anchor)
+
+
+def load_reference_values(
+    data_or_path: bytes | str | Path,
+    trust_anchors: TrustAnchors,
+    *,
+    at: datetime | str | None = None,
+    require_signed: bool = True,
+    sequence_store: SequenceStore | None = None,
+) -> ReferenceValues:
+    """Verify and decode signed reference values (see the module docstring for the checks).
+
+    ``require_signed=False`` also accepts an unsigned CoRIM (tag 501); its rim-validity is still
+    checked. ``sequence_store`` enables rollback protection (``refvalues_rollback``).
+    """
+    data = _read(data_or_path)
+    moment = resolve_time(at)
+    if cose.is_sign1(data) or require_signed:
+        verified = verify_corim(data, trust_anchors, at=moment)
+        header = verified.header
+        signer = None if header.signer is None else Signer(header.signer.name, header.signer.uri)
+        rv = from_corim(verified.corim, signer=signer)
+    else:
+        rv = _decode(data)
+        cose.check_window(rv.not_before, rv.not_after, moment, "reference values (rim-validity)")
+    if sequence_store is not None:
+        check_sequence(sequence_store, rv)
+    return rv
+
+
+def sign_reference_values(
+    rv: ReferenceValues,
+    key: cose.PrivateKey | bytes | str | Path,
+    *,
+    alg: int | None = None,
+) -> bytes:
+    """A COSE_Sign1 CoRIM: the payload is ``encode(rv)``; corim-meta carries signer and validity."""
+    private = cose.load_private_key(key)
+    signer = rv.signer or Signer("ccverify reference values")
+    return cose.sign(
+        _encode(rv),
+        private,
+        signer=cose.Signer(signer.name, signer.uri),
+        alg=alg,
+        not_before=rv.not_before,
+        not_after=rv.not_after,
+    )
+
+
+def example_reference_values() -> ReferenceValues:
+    """A fixed TDX example (made-up digests) for documentation and tests; sign it with a test key."""
+    env = Environment.platform("tdx")
+    values = [
+        ReferenceValue("mrtd", env, (Digests((Digest(SHA384, bytes.fromhex("11" * 48)),)),)),
+        ReferenceValue(
+            "rtmr1",
+            env,
+            (
+                Digests((Digest(SHA384, bytes.fromhex("22" * 48)),)),
+                Digests((Digest(SHA384, bytes.fromhex("23" * 48)),)),  # rollout: new kernel
+            ),
+        ),
+        ReferenceValue("rtmr2", env, (Digests((Digest(SHA384, bytes.fromhex("33" * 48)),)),)),
+        ReferenceValue("xfam", env, (RawValue(bytes.fromhex("e718060000000000")),)),
+        ReferenceValue(
+            "td_attributes",
+            env,
+            (RawValue(bytes.fromhex("0000001000000000"), bytes.fromhex("0100000000000000")),),
+        ),
+        ReferenceValue("tee_tcb_svn", env, (MinSvns((7, 1, 3) + (0,) * 13),)),
+        ReferenceValue(
+            "kernel.authenticode",
+            Environment("Intel", "TDX", "kernel"),
+            (Digests((Digest(SHA384, bytes.fromhex("44" * 48)),)),),
+        ),
+    ]
+    return ReferenceValues(
+        profile=PROFILE_ID,
+        id="urn:example:ccverify:tdx-guest",
+        platform="tdx",
+        values=tuple(values),
+        not_before=datetime(2026, 1, 1, tzinfo=UTC),
+        not_after=datetime(2027, 1, 1, tzinfo=UTC),
+        sequence=1,
+        signer=Signer("ccverify example signer - NOT TRUSTED", "https://ccverify.dev/example"),
+    )

@@ -1,0 +1,244 @@
+"""``ccverify reference create|show|verify``: signed reference values (CoRIM in COSE_Sign1).
+
+Exit codes: 0 ok, 1 the reference values do not verify (signature, key, validity, profile),
+2 bad input (unreadable files, malformed CBOR, bad options). One line on error.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ccverify.cli._common import emit_json, flatten, guarded, stdout, table
+from ccverify.verifier.errors import InputError
+from ccverify.verifier.jsonable import to_jsonable
+from ccverify.verifier.refvalues import (
+    FileSequenceStore,
+    ReferenceValues,
+    Signer,
+    VerifiedCorim,
+    from_measurements,
+    load_reference_values,
+    load_trust_anchors,
+    sign_reference_values,
+    verify_corim,
+)
+from ccverify.verifier.refvalues.corim import decode_payload, describe_corim
+from ccverify.verifier.refvalues.cose import ALGORITHMS, is_sign1, parse_sign1
+from ccverify.verifier.refvalues.model import Digests, Expected, RawValue
+from ccverify.verifier.refvalues.profile import decode, from_corim
+from ccverify.verifier.timeutil import parse_time, resolve_time
+
+app = typer.Typer(
+    name="reference",
+    help="Create, show and verify signed reference values (CoRIM, COSE_Sign1).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+DEFAULT_LIFETIME = timedelta(days=365)
+_ALG_BY_NAME = {name.lower(): number for number, name in ALGORITHMS.items()}
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise InputError(f"{what} {path}: {error.strerror or error}") from None
+
+
+def _load_json(path: Path) -> Any:
+    try:
+        return json.loads(_read(path, "measurements"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InputError(f"measurements {path}: not JSON ({error})") from None
+
+
+def _rows(rv: ReferenceValues) -> list[tuple[str, Any]]:
+    rows: list[tuple[str, Any]] = [
+        ("profile", rv.profile),
+        ("id", rv.id),
+        ("platform", rv.platform),
+        ("sequence", rv.sequence),
+        ("not_before", rv.not_before),
+        ("not_after", rv.not_after),
+        ("signer", None if rv.signer is None else rv.signer.name),
+    ]
+    for value in rv.values:
+        shown = [_expected_text(alt) for alt in value.alternatives]
+        label = value.name if len(shown) == 1 else f"{value.name} ({len(shown)} alternatives)"
+        rows.append((label, " | ".join(shown)))
+    return rows
+
+
+def _expected_text(expected: Expected) -> str:
+    if isinstance(expected, Digests):
+        return ", ".join(f"{to_jsonable(d)['alg']}:{d.value.hex()}" for d in expected.digests)
+    if isinstance(expected, RawValue):
+        return expected.value.hex() + ("" if expected.mask is None else f" mask {expected.mask.hex()}")
+    return "min " + ".".join(str(m) for m in expected.minimums)
+
+
+@app.command("create")
+def create(
+    from_: Annotated[
+        list[Path],
+        typer.Option(
+            "--from",
+            help="Measurement JSON (ccverify measure --json); repeat to accept alternatives (rollouts).",
+        ),
+    ],
+    key: Annotated[Path, typer.Option(help="Signing key, PEM (P-256, P-384 or Ed25519).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the signed CoRIM.")],
+    not_before: Annotated[
+        str | None, typer.Option(help="Start of validity, ISO 8601 (default: now).")
+    ] = None,
+    not_after: Annotated[
+        str | None, typer.Option(help="End of validity, ISO 8601 (default: not-before + 365 days).")
+    ] = None,
+    sequence: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Sequence number; verifiers refuse a lower one than they accepted (rollback)."
+        ),
+    ] = 0,
+    id_: Annotated[
+        str | None,
+        typer.Option("--id", help="Reference-value set id (default: ccverify-<platform>-reference-values)."),
+    ] = None,
+    signer: Annotated[
+        str, typer.Option(help="Signer name recorded in the CoRIM.")
+    ] = "ccverify reference values",
+    signer_uri: Annotated[str | None, typer.Option(help="Signer URI recorded in the CoRIM.")] = None,
+    alg: Annotated[str | None, typer.Option(help="ES256, ES384 or EdDSA (default: from the key).")] = None,
+) -> None:
+    """Sign measurements as reference values."""
+
+    def run() -> tuple[ReferenceValues, int]:
+        docs = [_load_json(path) for path in from_]
+        start = parse_time(not_before, "--not-before") if not_before is not None else resolve_time(None)
+        end = parse_time(not_after, "--not-after") if not_after is not None else start + DEFAULT_LIFETIME
+        if end <= start:
+            raise InputError("--not-after must be later than --not-before")
+        chosen = None
+        if alg is not None:
+            chosen = _ALG_BY_NAME.get(alg.lower())
+            if chosen is None:
+                raise InputError(f"--alg {alg!r}: use ES256, ES384 or EdDSA")
+        platform = docs[0].get("platform") if docs and isinstance(docs[0], dict) else None
+        rv = from_measurements(
+            docs,
+            id=id_ or f"ccverify-{platform}-reference-values",
+            sequence=sequence,
+            not_before=start,
+            not_after=end,
+            signer=Signer(signer, signer_uri),
+        )
+        signed = sign_reference_values(rv, key, alg=chosen)
+        try:
+            output.write_bytes(signed)
+        except OSError as error:
+            raise InputError(f"output {output}: {error.strerror or error}") from None
+        return rv, len(signed)
+
+    rv, size = guarded(run)
+    stdout.print(
+        f"wrote {output} ({size} bytes): {len(rv.values)} {rv.platform} reference values, "
+        f"sequence {rv.sequence}, valid {_iso(rv.not_before)} .. {_iso(rv.not_after)}",
+        highlight=False,
+    )
+
+
+def _iso(moment: datetime | None) -> str:
+    return "-" if moment is None else str(to_jsonable(moment))
+
+
+def _describe(data: bytes) -> dict[str, Any]:
+    described = describe_corim(data)
+    out: dict[str, Any] = {"corim": described}
+    try:
+        if is_sign1(data):
+            envelope = parse_sign1(data)
+            header = envelope.header
+            signer = None if header.signer is None else Signer(header.signer.name, header.signer.uri)
+            out["reference_values"] = from_corim(decode_payload(envelope.payload), signer=signer)
+        else:
+            out["reference_values"] = decode(data)
+    except Exception as error:  # not our profile: the generic view is all there is
+        out["reference_values"] = None
+        out["profile_error"] = str(error)
+    return out
+
+
+@app.command("show")
+def show(
+    file: Annotated[Path, typer.Argument(help="Signed or unsigned CoRIM.")],
+    json_out: Annotated[bool, typer.Option("--json", help="Every field as JSON.")] = False,
+) -> None:
+    """Show reference values (nothing is verified: use `verify`)."""
+    described = guarded(lambda: _describe(_read(file, "reference values")))
+    if json_out:
+        emit_json(described)
+        return
+    rv = described.get("reference_values")
+    if isinstance(rv, ReferenceValues):
+        signed = bool(isinstance(described["corim"], dict) and described["corim"].get("signed"))
+        title = f"{file} ({'signed, NOT verified' if signed else 'unsigned'})"
+        stdout.print(table(title, _rows(rv)))
+    else:
+        stdout.print(table(f"{file} (CoRIM, not the ccverify profile)", flatten(described["corim"])))
+
+
+@app.command("verify")
+def verify(
+    file: Annotated[Path, typer.Argument(help="Signed CoRIM (COSE_Sign1).")],
+    trust_anchor: Annotated[
+        list[Path],
+        typer.Option(help="Public key or X.509 certificate (PEM or DER) trusted to sign; repeatable."),
+    ],
+    at: Annotated[str | None, typer.Option(help="Verification time, ISO 8601 (default: now).")] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the verified reference values as JSON.")
+    ] = False,
+    sequence_store: Annotated[
+        Path | None,
+        typer.Option(help="JSON file with the last accepted sequence per id; refuses rollbacks and records."),
+    ] = None,
+    any_profile: Annotated[
+        bool,
+        typer.Option(
+            help="Check only the signature and validity (a CoRIM of another profile, e.g. Veraison's)."
+        ),
+    ] = False,
+) -> None:
+    """Verify the signature, validity and profile of signed reference values; exit 1 if they fail."""
+
+    def run() -> ReferenceValues | VerifiedCorim:
+        anchors = load_trust_anchors([_read(p, "trust anchor") for p in trust_anchor])
+        moment = parse_time(at, "--at") if at is not None else None
+        data = _read(file, "reference values")
+        if any_profile:
+            return verify_corim(data, anchors, at=moment)
+        store = FileSequenceStore(sequence_store) if sequence_store is not None else None
+        return load_reference_values(data, anchors, at=moment, require_signed=True, sequence_store=store)
+
+    rv = guarded(run)
+    if isinstance(rv, VerifiedCorim):
+        if json_out:
+            emit_json({"verified": True, "protected": rv.header.describe(), "corim": rv.corim})
+            return
+        stdout.print(
+            f"OK: {file} verifies (signature and validity only; profile {rv.corim.profile})", highlight=False
+        )
+        stdout.print(table("CoRIM", flatten(rv.corim)))
+        return
+    if json_out:
+        emit_json({"verified": True, "reference_values": rv})
+        return
+    stdout.print(f"OK: {file} verifies", highlight=False)
+    stdout.print(table("reference values", _rows(rv)))
