@@ -15,11 +15,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from ccverify.verifier.errors import CCVerifyError, InputError
 from ccverify.verifier.jsonable import to_jsonable
@@ -31,8 +29,28 @@ EXIT_COLLATERAL = 3
 
 T = TypeVar("T")
 
-stdout = Console(soft_wrap=True)
-stderr = Console(stderr=True, soft_wrap=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+
+class _LazyConsole:
+    """rich costs ~80 ms to import; JSON output and the initramfs hook never need it."""
+
+    def __init__(self, *, stderr: bool) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr, soft_wrap=True)
+        return getattr(self._console, name)
+
+
+stdout: Any = _LazyConsole(stderr=False)
+stderr: Any = _LazyConsole(stderr=True)
 
 
 def fail(error: BaseException) -> NoReturn:
@@ -93,6 +111,8 @@ def emit_json(value: Any) -> None:
 
 
 def table(title: str, rows: Iterable[tuple[str, Any]]) -> Table:
+    from rich.table import Table
+
     out = Table(title=title, show_header=True, header_style="bold", title_justify="left")
     out.add_column("field", style="cyan", max_width=36, overflow="fold")
     out.add_column("value", overflow="fold", min_width=32)

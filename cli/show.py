@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from ccverify.cli._common import emit_json, flatten, guarded, read_input, stdout, table
 from ccverify.verifier.errors import InputError
 from ccverify.verifier.evidence.detect import Kind, detect
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 
 def describe(data: bytes) -> tuple[Kind, Any]:
@@ -63,6 +65,8 @@ def show(
 
 def _event_table(title: str, log: Any) -> Table:
     """One row per event: what a person compares against a boot they know."""
+    from rich.table import Table
+
     from ccverify.verifier.evidence.eventlog import EventType, Flavour
 
     cc = log.flavour is Flavour.CCEL
