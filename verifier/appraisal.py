@@ -1,0 +1,436 @@
+"""Appraisal: a verified evidence verdict + signed reference values + event log -> AttestationResult.
+
+The verdict says the evidence is genuine (signatures, chains, TCB); the reference values
+say what a correct boot looks like; the event log, replayed against the quoted RTMRs,
+says which firmware, kernel, command line and initrd were measured. Only when all of it
+agrees is the result affirming, and only an affirming result can be passed on to release.
+
+Fail-closed rules:
+- a reference value that names something the evidence does not carry, or a boot component
+  without an event log to find it in, cannot be checked, so the result is not affirming;
+- reference values must constrain the launch measurement (TDX MRTD, SNP MEASUREMENT);
+- reference values for the other platform are refused outright.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from ccverify.verifier.errors import InputError, PolicyError, VerificationError
+from ccverify.verifier.refvalues.model import COMPONENTS, Digest, ReferenceValue, ReferenceValues
+from ccverify.verifier.result import (
+    APPROVED,
+    CONTRAINDICATED,
+    UNRECOGNIZED,
+    AttestationResult,
+    Reason,
+    _issue,
+)
+from ccverify.verifier.timeutil import resolve_time
+
+if TYPE_CHECKING:
+    from ccverify.verifier.evidence.eventlog import EventLog
+
+#: the value that, when matched, proves the launched image (and so is required)
+LAUNCH_VALUE = {"tdx": "mrtd", "snp": "measurement"}
+
+# which trustworthiness claim a reference value speaks for
+_CONFIGURATION_VALUES = {"xfam", "td_attributes", "policy", "host_data", "tee_tcb_svn", "reported_tcb"}
+_IDENTITY_VALUES = {"id_key_digest", "author_key_digest"}
+_VALUE_NAMES = {"mrtd", "rtmr0", "rtmr1", "rtmr2", "rtmr3", "mrseam", "mrsignerseam", "measurement"} | (
+    _CONFIGURATION_VALUES
+    | _IDENTITY_VALUES
+    | {"report_data", "event_log", "firmware", "kernel", "cmdline", "initrd"}
+)
+
+
+@dataclass(frozen=True)
+class _Check:
+    claim: str
+    name: str
+    ok: bool | None  # None: could not be checked
+    detail: str
+    expected: str | None = None
+    actual: str | None = None
+
+
+def evidence_claims(verdict: Any) -> tuple[str, dict[str, bytes]]:
+    """The platform and the values of a verified verdict, under the profile's names."""
+    quote = getattr(verdict, "quote", None)
+    if quote is not None:
+        body = quote.body
+        claims = {
+            "mrtd": body.mr_td,
+            "mrseam": body.mr_seam,
+            "mrsignerseam": body.mr_signer_seam,
+            "xfam": body.xfam,
+            "td_attributes": body.td_attributes,
+            "tee_tcb_svn": body.tee_tcb_svn,
+            "mrconfigid": body.mr_config_id,
+            "mrowner": body.mr_owner,
+            "mrownerconfig": body.mr_owner_config,
+            "report_data": body.report_data,
+        }
+        for index, rtmr in enumerate(body.rtmrs):
+            claims[f"rtmr{index}"] = rtmr
+        return "tdx", claims
+    report = getattr(verdict, "report", None)
+    if report is not None:
+        return "snp", {
+            "measurement": report.measurement,
+            "host_data": report.host_data,
+            "id_key_digest": report.id_key_digest,
+            "author_key_digest": report.author_key_digest,
+            "policy": report.policy.raw.to_bytes(8, "little"),
+            "reported_tcb": report.reported_tcb.raw.to_bytes(8, "little"),
+            "report_data": report.report_data,
+            "family_id": report.family_id,
+            "image_id": report.image_id,
+        }
+    raise InputError(f"cannot appraise a {type(verdict).__name__}: expected a TdxVerdict or an SnpVerdict")
+
+
+def appraise(
+    verdict: Any,
+    reference_values: ReferenceValues | None,
+    event_log: EventLog | bytes | None = None,
+    policy: Any = None,
+    *,
+    evidence: bytes | None = None,
+    at: datetime | str | None = None,
+    ignore_rtmr3: bool = False,
+    expected_report_data: bytes | None = None,
+) -> AttestationResult:
+    """Appraise a verified ``verdict`` (``verify_tdx`` / ``verify_snp``) and issue the result.
+
+    ``policy`` is a ``TdxPolicy`` / ``SnpPolicy`` (None: the default policy). A policy
+    refusal does not raise here: it becomes a contraindicated claim with its reason, so the
+    result always says everything that differed.
+    """
+    moment = resolve_time(at)
+    platform, claims = evidence_claims(verdict)
+    checks: list[_Check] = []
+    checks.extend(_policy_checks(platform, verdict, policy))
+    if reference_values is not None:
+        if reference_values.platform != platform:
+            raise InputError(
+                f"reference values {reference_values.id!r} are for {reference_values.platform}, "
+                f"the evidence is {platform}"
+            )
+        checks.extend(_value_checks(platform, claims, reference_values))
+    log = _load_log(event_log)
+    components: dict[str, _Logged] = {}
+    if log is not None:
+        if platform != "tdx":
+            raise InputError("an event log is replayed against TDX RTMRs; SNP evidence has none")
+        log_checks, components = _log_checks(log, claims, ignore_rtmr3)
+        checks.extend(log_checks)
+    if reference_values is not None:
+        checks.extend(_component_checks(platform, reference_values, components, log is not None, checks))
+    if expected_report_data is not None:
+        padded = expected_report_data.ljust(64, b"\0")
+        checks.append(
+            _Check(
+                "instance_identity",
+                "report_data",
+                padded == claims["report_data"],
+                "REPORT_DATA binds the nonce and key",
+                padded.hex(),
+                claims["report_data"].hex(),
+            )
+        )
+    vector = _vector(
+        checks, has_reference_values=reference_values is not None, debug=_debug(platform, verdict)
+    )
+    # what differed first, then what was confirmed
+    ordered = sorted(checks, key=lambda c: c.ok is True)
+    reasons = tuple(Reason(c.claim, _code(c), c.detail, c.expected, c.actual) for c in ordered)
+    root = getattr(verdict, "root", None)
+    return _issue(
+        evidence_kind=platform,
+        evidence=evidence if evidence is not None else _raw(verdict),
+        trust_vector=vector,
+        reasons=reasons,
+        issued_at=moment,
+        policy_ids=("ccverify:default" if policy is None else "ccverify:custom",),
+        reference_values_id=None if reference_values is None else reference_values.id,
+        root=None if root is None else str(getattr(root, "subject", root)),
+        claims={k: v.hex() for k, v in claims.items()},
+    )
+
+
+def _policy_checks(platform: str, verdict: Any, policy: Any) -> list[_Check]:
+    try:
+        if platform == "tdx":
+            from ccverify.verifier.tdx.validate import TdxPolicy, validate_tdx
+
+            validate_tdx(verdict, policy if policy is not None else TdxPolicy())
+        else:
+            from ccverify.verifier.snp.validate import SnpPolicy, validate_snp
+
+            validate_snp(verdict, policy if policy is not None else SnpPolicy())
+    except PolicyError as refused:
+        claim = "hardware" if "tcb" in refused.code else "configuration"
+        return [
+            _Check(claim, refused.code, False, refused.detail, _text(refused.expected), _text(refused.actual))
+        ]
+    return [_Check("hardware", "policy", True, "evidence verified and accepted by the policy")]
+
+
+def _value_checks(platform: str, claims: Mapping[str, bytes], rv: ReferenceValues) -> list[_Check]:
+    checks: list[_Check] = []
+    launch = LAUNCH_VALUE[platform]
+    if launch not in rv:
+        checks.append(
+            _Check(
+                "executables",
+                launch,
+                None,
+                f"the reference values do not constrain {launch}, so the launched image is unproven",
+            )
+        )
+    for value in rv.values:
+        if value.environment.component is not None:
+            continue
+        actual = claims.get(value.name)
+        claim = _claim_for(value.name)
+        if actual is None:
+            checks.append(_Check(claim, value.name, None, f"the evidence carries no {value.name}"))
+            continue
+        ok = value.accepts(actual)
+        checks.append(
+            _Check(
+                claim,
+                value.name,
+                ok,
+                f"{value.name} {'matches' if ok else 'differs from'} the reference value",
+                _expected_text(value),
+                actual.hex(),
+            )
+        )
+    return checks
+
+
+def _log_checks(
+    log: EventLog, claims: Mapping[str, bytes], ignore_rtmr3: bool
+) -> tuple[list[_Check], dict[str, _Logged]]:
+    from ccverify.verifier.replay import boot_components, check_separators, compare_rtmrs
+
+    quoted = tuple(claims[f"rtmr{i}"] for i in range(4))
+    checks: list[_Check] = []
+    comparison = compare_rtmrs(log, quoted, ignore_rtmr3=ignore_rtmr3, raise_on_mismatch=False)
+    for mismatch in comparison.mismatches:
+        checks.append(
+            _Check(
+                "executables",
+                f"rtmr{mismatch.rtmr}",
+                False,
+                f"RTMR{mismatch.rtmr} replayed from the event log differs from the quote",
+                mismatch.quoted.hex(),
+                mismatch.replayed.hex(),
+            )
+        )
+    if comparison.ok:
+        checks.append(_Check("executables", "event_log", True, "the event log replays to the quoted RTMRs"))
+    try:
+        check_separators(log)
+    except VerificationError as error:
+        checks.append(_Check("executables", "event_log_separators", False, error.detail))
+    found = boot_components(log)
+    alg = _alg_for_size(len(quoted[0]))
+    components: dict[str, _Logged] = {}
+    for name in COMPONENTS:
+        entries = getattr(found, name, ())
+        if entries:
+            last = entries[-1]
+            components[name] = _Logged(Digest(alg, bytes(last.digest)), last.text)
+    return checks, components
+
+
+def _component_checks(
+    platform: str,
+    rv: ReferenceValues,
+    components: Mapping[str, _Logged],
+    have_log: bool,
+    earlier: list[_Check],
+) -> list[_Check]:
+    """Boot components (firmware, kernel, cmdline, initrd) against what the event log recorded.
+
+    The component that booted is the last one of its kind in the log (shim and grub come
+    before the kernel). A reference value the log has no counterpart for (say, a kernel's
+    SHA-256 file hash when the log records Authenticode SHA-384) is noted, not failed, as
+    long as another value of the same component was compared; a component none of whose
+    values can be compared is unverifiable, so the result is not affirming.
+    """
+    checks: list[_Check] = []
+    launch_ok = any(c.name == LAUNCH_VALUE[platform] and c.ok for c in earlier)
+    by_component: dict[str, list[ReferenceValue]] = {}
+    for value in rv.values:
+        if value.environment.component is not None:
+            by_component.setdefault(value.environment.component, []).append(value)
+    for component, values in by_component.items():
+        names = ", ".join(v.name for v in values)
+        if platform == "snp":
+            # SNP measures kernel, initrd and cmdline through the hashes table inside MEASUREMENT
+            checks.append(
+                _Check(
+                    "executables",
+                    component,
+                    True if launch_ok else None,
+                    f"{names}: bound through MEASUREMENT"
+                    if launch_ok
+                    else f"{names}: cannot be checked without a matching MEASUREMENT",
+                )
+            )
+            continue
+        if not have_log:
+            checks.append(
+                _Check("executables", component, None, f"{names}: checking these needs the event log")
+            )
+            continue
+        logged = components.get(component)
+        if logged is None:
+            checks.append(_Check("executables", component, False, f"the event log records no {component}"))
+            continue
+        compared = 0
+        for value in values:
+            verdict = _compare_component(value, logged)
+            if verdict is None:
+                checks.append(
+                    _Check(
+                        "executables",
+                        value.name,
+                        True,
+                        f"{value.name} has no counterpart in the event log (noted, not compared)",
+                    )
+                )
+                continue
+            compared += 1
+            shown = logged.text if verdict[1] == "text" else logged.digest.value.hex()
+            checks.append(
+                _Check(
+                    "executables",
+                    value.name,
+                    verdict[0],
+                    f"{value.name} {'matches' if verdict[0] else 'differs from'} the event log",
+                    _expected_text(value),
+                    shown,
+                )
+            )
+        if compared == 0:
+            checks.append(
+                _Check("executables", component, None, f"none of {names} can be compared with the event log")
+            )
+    return checks
+
+
+@dataclass(frozen=True)
+class _Logged:
+    digest: Digest
+    text: str | None
+
+
+def _compare_component(value: ReferenceValue, logged: _Logged) -> tuple[bool, str] | None:
+    """(matches, how) for one reference value, or None when the log has nothing to compare."""
+    from ccverify.verifier.refvalues.model import Digests, RawValue
+
+    comparable = False
+    for alternative in value.alternatives:
+        if isinstance(alternative, Digests) and any(
+            _same_alg(d.alg, logged.digest.alg) for d in alternative.digests
+        ):
+            comparable = True
+            if alternative.accepts((logged.digest,)):
+                return True, "digest"
+        elif isinstance(alternative, RawValue) and logged.text is not None:
+            comparable = True
+            if alternative.accepts(logged.text.encode()):
+                return True, "text"
+    if not comparable:
+        return None
+    how = "text" if all(isinstance(a, RawValue) for a in value.alternatives) else "digest"
+    return False, how
+
+
+def _same_alg(left: int | str, right: int | str) -> bool:
+    from ccverify.verifier.refvalues.model import ALG_BY_NAME
+
+    def norm(alg: int | str) -> int | str:
+        return ALG_BY_NAME.get(alg.lower(), alg) if isinstance(alg, str) else alg
+
+    return norm(left) == norm(right)
+
+
+def _vector(checks: list[_Check], *, has_reference_values: bool, debug: bool) -> dict[str, int]:
+    vector: dict[str, int] = {"runtime_opaque": CONTRAINDICATED if debug else APPROVED}
+    for check in checks:
+        value = APPROVED if check.ok else (CONTRAINDICATED if check.ok is False else UNRECOGNIZED - 64)
+        vector[check.claim] = max(vector.get(check.claim, 0), value, key=_severity)
+    if not has_reference_values:
+        # nothing says what a correct boot is: the executables are unrecognised
+        vector["executables"] = max(vector.get("executables", 0), UNRECOGNIZED - 64, key=_severity)
+    return vector
+
+
+def _severity(value: int) -> int:
+    return abs(value)
+
+
+def _code(check: _Check) -> str:
+    if check.ok is None:
+        return f"{check.name}_unverifiable"
+    if check.ok:
+        return "ok"
+    return f"{check.name}_mismatch" if check.name in _VALUE_NAMES else check.name
+
+
+def _claim_for(name: str) -> str:
+    if name in _CONFIGURATION_VALUES:
+        return "configuration"
+    if name in _IDENTITY_VALUES:
+        return "instance_identity"
+    return "executables"
+
+
+def _debug(platform: str, verdict: Any) -> bool:
+    if platform == "tdx":
+        return bool(verdict.quote.body.debug)
+    return bool(verdict.report.policy.debug)
+
+
+def _load_log(event_log: EventLog | bytes | None) -> EventLog | None:
+    if event_log is None:
+        return None
+    if isinstance(event_log, (bytes, bytearray)):
+        from ccverify.verifier.evidence.eventlog import EventLog
+
+        return EventLog.from_bytes(bytes(event_log))
+    return event_log
+
+
+def _alg_for_size(size: int) -> int:
+    return {32: 1, 48: 7, 64: 8}.get(size, -size)
+
+
+def _expected_text(value: ReferenceValue) -> str:
+    from ccverify.verifier.jsonable import to_jsonable
+
+    shown = to_jsonable(value.alternatives)
+    return str(shown if len(shown) != 1 else shown[0])
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).hex()
+    return str(value)
+
+
+def _raw(verdict: Any) -> bytes:
+    evidence = getattr(verdict, "quote", None) or getattr(verdict, "report", None)
+    to_bytes = getattr(evidence, "to_bytes", None)
+    return bytes(to_bytes()) if callable(to_bytes) else b""

@@ -1,0 +1,231 @@
+"""The shipped sample: a complete, self-consistent evidence set under an EXAMPLE root.
+
+``write_example(directory)`` writes what a relying party would hold for one TDX guest and
+one SEV-SNP guest: the evidence, its collateral or certificates, the example roots (named
+``EXAMPLE-ROOT-NOT-TRUSTED-*``), an event log that replays to the quote's RTMRs, and
+reference values signed with an example key. None of it is real: the test PKI made it, the
+production roots never trust it, and every command that uses it must name the example
+root with ``--trust-root``.
+
+Intel-shaped keys derive from a seed, so the TDX half is byte-for-byte reproducible; the
+AMD-shaped RSA keys are generated afresh, so the SNP half differs between runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from ccverify.verifier.evidence.eventlog import EventLog
+from ccverify.verifier.evidence.snp_report import Product
+from ccverify.verifier.evidence.tdx_quote import TdAttributes
+from ccverify.verifier.refvalues import sign_reference_values
+from ccverify.verifier.refvalues.model import Signer
+from ccverify.verifier.refvalues.profile import MEASUREMENTS_FORMAT, from_measurements
+from ccverify.verifier.replay import rtmrs_from_ccel
+from ccverify.verifier.testing.eventlog_builder import direct_boot_log, load_options_digest, sha384
+from ccverify.verifier.testing.pki import (
+    DEFAULT_TEE_TCB_SVN,
+    AmdTestPki,
+    IntelTestPki,
+    Validity,
+    derive_ec_key,
+)
+from ccverify.verifier.testing.snp_builder import build_snp_report
+from ccverify.verifier.testing.tdx_builder import DEFAULT_XFAM, build_tdx_quote
+
+SEED = b"ccverify-example"
+#: the time the sample's collateral is valid at (the README verifies at this time)
+SAMPLE_TIME = datetime(2026, 1, 15, tzinfo=UTC)
+_WINDOW = timedelta(days=30)
+
+NONCE = hashlib.sha256(b"ccverify example nonce").digest()
+CMDLINE = "console=hvc0 root=/dev/vda1 ro"
+KERNEL = b"ccverify example kernel image (not a real kernel)"
+INITRD = b"ccverify example initrd (not a real initrd)"
+FIRMWARE_VOLUME = b"ccverify example TDVF configuration volume" * 64
+MRTD = sha384(b"ccverify example TDVF (the MRTD of a real build comes from `ccverify measure tdx`)")
+
+
+@dataclass(frozen=True)
+class ExampleFiles:
+    directory: Path
+    files: tuple[str, ...]
+
+
+def report_data(nonce: bytes, public_key: bytes) -> bytes:
+    """DESIGN's binding: SHA-512("ccverify/v1" || nonce || public key)."""
+    return hashlib.sha512(b"ccverify/v1" + nonce + public_key).digest()
+
+
+def _signer_key() -> ec.EllipticCurvePrivateKey:
+    return derive_ec_key(SEED, "refvalues-signer", ec.SECP256R1())
+
+
+def _guest_key() -> bytes:
+    """The public key a guest binds into REPORT_DATA (an example P-256 key, SEC1 uncompressed)."""
+    key = derive_ec_key(SEED, "guest-binding", ec.SECP256R1())
+    return key.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+
+
+def write_example(directory: Path) -> ExampleFiles:
+    directory.mkdir(parents=True, exist_ok=True)
+    written: list[str] = []
+
+    def put(name: str, data: bytes | str) -> None:
+        path = directory / name
+        path.write_bytes(data.encode() if isinstance(data, str) else data)
+        written.append(name)
+
+    signer = _signer_key()
+    put(
+        "EXAMPLE-refvalues-signer.pub.pem",
+        signer.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ),
+    )
+    _write_tdx(put, signer)
+    _write_snp(put, signer)
+    put("README.md", _README)
+    return ExampleFiles(directory, tuple(written))
+
+
+def _write_tdx(put: Any, signer: ec.EllipticCurvePrivateKey) -> None:
+    pki = IntelTestPki(seed=SEED + b"/intel")
+    kernel_authenticode = sha384(KERNEL)
+    log = direct_boot_log(
+        firmware_volume=FIRMWARE_VOLUME,
+        kernel_authenticode_sha384=kernel_authenticode,
+        cmdline=CMDLINE,
+        initrd=INITRD,
+    )
+    rtmrs = rtmrs_from_ccel(EventLog.from_bytes(log))
+    attributes = int(TdAttributes.SEPT_VE_DISABLE).to_bytes(8, "little")
+    quote = build_tdx_quote(
+        pck_key=pki.pck_key,
+        pck_chain_pem=pki.pck_chain_pem(),
+        attestation_key=derive_ec_key(SEED, "intel/attestation-key", ec.SECP256R1()),
+        body_fields={
+            "tee_tcb_svn": DEFAULT_TEE_TCB_SVN,
+            "mr_td": MRTD,
+            "rtmrs": rtmrs,
+            "td_attributes": attributes,
+            "report_data": report_data(NONCE, _guest_key()),
+        },
+    )
+    start, end = SAMPLE_TIME - _WINDOW, SAMPLE_TIME + _WINDOW
+    collateral = pki.quote_collateral_v3(
+        tcb_info=pki.tcb_info(issue_date=start, next_update=end),
+        qe_identity=pki.qe_identity(issue_date=start, next_update=end),
+        root_crl=pki.root_crl(this_update=start, next_update=end),
+        pck_crl=pki.pck_crl(this_update=start, next_update=end),
+    )
+    measurements = {
+        "format": MEASUREMENTS_FORMAT,
+        "platform": "tdx",
+        "values": {
+            "mrtd": MRTD.hex(),
+            "rtmr0": rtmrs[0].hex(),
+            "rtmr1": rtmrs[1].hex(),
+            "rtmr2": rtmrs[2].hex(),
+            "xfam": DEFAULT_XFAM.hex(),
+            "td_attributes": {"value": attributes.hex(), "mask": "0x" + "ff" * 8},
+        },
+        "components": {
+            "firmware": {"sha384": sha384(FIRMWARE_VOLUME).hex()},
+            "kernel": {"authenticode-sha384": kernel_authenticode.hex()},
+            "cmdline": {"sha384": load_options_digest(CMDLINE, initrd=True).hex(), "text": CMDLINE},
+            "initrd": {"sha384": sha384(INITRD).hex()},
+        },
+        "parameters": {"note": "example values made by ccverify's test PKI, not a real image"},
+    }
+    rv = from_measurements(
+        measurements,
+        id="ccverify-example-tdx",
+        sequence=1,
+        not_before=SAMPLE_TIME - timedelta(days=365),
+        not_after=SAMPLE_TIME + timedelta(days=3650),
+        signer=Signer("ccverify EXAMPLE reference-value signer (NOT TRUSTED)"),
+    )
+    put("EXAMPLE-ROOT-NOT-TRUSTED-intel.pem", pki.root_pem())
+    put("tdx-quote.dat", quote)
+    put("tdx-collateral.json", json.dumps(collateral, indent=1) + "\n")
+    put("tdx-event-log.bin", log)
+    put("tdx-measurements.json", json.dumps(measurements, indent=1) + "\n")
+    put("tdx-refvalues.cbor", sign_reference_values(rv, signer))
+
+
+def _write_snp(put: Any, signer: ec.EllipticCurvePrivateKey) -> None:
+    lifetime = Validity(SAMPLE_TIME - timedelta(days=365), SAMPLE_TIME + timedelta(days=3650))
+    pki = AmdTestPki(
+        Product.MILAN,
+        seed=SEED + b"/amd",
+        ark_validity=lifetime,
+        ask_validity=lifetime,
+        vcek_validity=lifetime,
+    )
+    measurement = sha384(b"ccverify example SNP launch (real digests come from `ccverify measure snp`)")
+    report = build_snp_report(
+        pki.vcek_key,
+        product=Product.MILAN,
+        measurement=measurement,
+        chip_id=pki.chip_id,
+        report_data=report_data(NONCE, _guest_key()),
+    )
+    measurements = {
+        "format": MEASUREMENTS_FORMAT,
+        "platform": "snp",
+        "values": {"measurement": measurement.hex(), "policy": {"value": "0x30000", "mask": "0xffffffffffffffff"}},
+        "components": {},
+        "parameters": {"note": "example values made by ccverify's test PKI, not a real image"},
+    }
+    rv = from_measurements(
+        measurements,
+        id="ccverify-example-snp",
+        sequence=1,
+        not_before=SAMPLE_TIME - timedelta(days=365),
+        not_after=SAMPLE_TIME + timedelta(days=3650),
+        signer=Signer("ccverify EXAMPLE reference-value signer (NOT TRUSTED)"),
+    )
+    put("EXAMPLE-ROOT-NOT-TRUSTED-amd-milan-ark.pem", pki.ark_pem())
+    put("snp-report.bin", report.to_bytes())
+    put("snp-vcek.der", pki.vcek_der())
+    put("snp-cert-chain.pem", pki.cert_chain_pem("vcek"))
+    put("snp-measurements.json", json.dumps(measurements, indent=1) + "\n")
+    put("snp-refvalues.cbor", sign_reference_values(rv, signer))
+
+
+_README = """# ccverify example evidence (NOT REAL, NOT TRUSTED)
+
+Made by `ccverify example DIR` with ccverify's test PKI. Every certificate says
+`O=ccverify example PKI - NOT TRUSTED`; the roots are the `EXAMPLE-ROOT-NOT-TRUSTED-*` files.
+The pinned production roots (Intel SGX Root CA; AMD ARKs) never accept any of it: each command
+below names the example root with `--trust-root`, and the verdict records that a
+non-production root was used.
+
+TDX (collateral valid 2025-12-16 .. 2026-02-14):
+
+    ccverify verify tdx-quote.dat --collateral tdx-collateral.json \\
+      --trust-root EXAMPLE-ROOT-NOT-TRUSTED-intel.pem --at 2026-01-15T00:00:00Z \\
+      --reference-values tdx-refvalues.cbor --trust-anchor EXAMPLE-refvalues-signer.pub.pem \\
+      --event-log tdx-event-log.bin
+
+SEV-SNP:
+
+    ccverify verify snp-report.bin --vcek snp-vcek.der --cert-chain snp-cert-chain.pem \\
+      --trust-root EXAMPLE-ROOT-NOT-TRUSTED-amd-milan-ark.pem --at 2026-01-15T00:00:00Z \\
+      --reference-values snp-refvalues.cbor --trust-anchor EXAMPLE-refvalues-signer.pub.pem
+
+`*-measurements.json` is what `ccverify measure ... --json` prints and what
+`ccverify reference create --from` signs; the kernel, initrd and firmware here are
+placeholder byte strings, so their digests are examples too.
+"""
