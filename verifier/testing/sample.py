@@ -184,7 +184,10 @@ def _write_snp(put: Any, signer: ec.EllipticCurvePrivateKey) -> None:
     measurements = {
         "format": MEASUREMENTS_FORMAT,
         "platform": "snp",
-        "values": {"measurement": measurement.hex(), "policy": {"value": "0x30000", "mask": "0xffffffffffffffff"}},
+        "values": {
+            "measurement": measurement.hex(),
+            "policy": {"value": "0x30000", "mask": "0xffffffffffffffff"},
+        },
         "components": {},
         "parameters": {"note": "example values made by ccverify's test PKI, not a real image"},
     }
