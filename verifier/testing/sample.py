@@ -7,8 +7,9 @@ reference values signed with an example key. None of it is real: the test PKI ma
 production roots never trust it, and every command that uses it must name the example
 root with ``--trust-root``.
 
-Intel-shaped keys derive from a seed, so the TDX half is byte-for-byte reproducible; the
-AMD-shaped RSA keys are generated afresh, so the SNP half differs between runs.
+Intel-shaped keys derive from a seed and sign deterministically, so the TDX quote and its
+collateral are byte-for-byte reproducible; the reference-value signatures (ECDSA with a
+random nonce) and the AMD-shaped RSA keys are not, so those files differ between runs.
 """
 
 from __future__ import annotations
