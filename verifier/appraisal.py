@@ -384,6 +384,8 @@ def _code(check: _Check) -> str:
         return f"{check.name}_unverifiable"
     if check.ok:
         return "ok"
+    if "." in check.name:  # a boot component's value, e.g. kernel.authenticode
+        return f"{check.name.split('.')[0]}_mismatch"
     return f"{check.name}_mismatch" if check.name in _VALUE_NAMES else check.name
 
 

@@ -1,0 +1,215 @@
+"""Appraisal of verified evidence against signed reference values and the event log.
+
+Everything here is made by the project's own test PKI (``ccverify example``): real
+signatures, a real CCEL log and real COSE-signed CoRIMs, under EXAMPLE roots passed
+explicitly as trust roots.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+from ccverify import verifier
+from ccverify.verifier.errors import InputError, VerificationError
+from ccverify.verifier.refvalues import load_reference_values, sign_reference_values
+from ccverify.verifier.refvalues.profile import from_measurements
+from ccverify.verifier.result import Tier
+from ccverify.verifier.testing.eventlog_builder import direct_boot_log, sha384
+from ccverify.verifier.testing.sample import (
+    CMDLINE,
+    FIRMWARE_VOLUME,
+    INITRD,
+    KERNEL,
+    SAMPLE_TIME,
+    write_example,
+)
+
+AT = SAMPLE_TIME
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("example")
+    write_example(directory)
+    return directory
+
+
+def _root(path: Path) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(path.read_bytes())
+
+
+@pytest.fixture(scope="module")
+def tdx_verdict(sample: Path) -> verifier.TdxVerdict:
+    collateral = verifier.load_collateral(sample / "tdx-collateral.json")
+    return verifier.verify_tdx(
+        (sample / "tdx-quote.dat").read_bytes(),
+        collateral,
+        at=AT,
+        trust_root=_root(sample / "EXAMPLE-ROOT-NOT-TRUSTED-intel.pem"),
+    )
+
+
+@pytest.fixture(scope="module")
+def tdx_rv(sample: Path):  # type: ignore[no-untyped-def]
+    return load_reference_values(
+        sample / "tdx-refvalues.cbor", [sample / "EXAMPLE-refvalues-signer.pub.pem"], at=AT
+    )
+
+
+def _codes(result: verifier.AttestationResult) -> set[str]:
+    return {r.code for r in result.reasons}
+
+
+def test_sample_is_refused_by_the_production_roots(sample: Path) -> None:
+    collateral = verifier.load_collateral(sample / "tdx-collateral.json")
+    with pytest.raises(VerificationError) as refused:
+        verifier.verify_tdx((sample / "tdx-quote.dat").read_bytes(), collateral, at=AT)
+    assert refused.value.code == "untrusted_root"
+
+
+def test_affirming_with_event_log(sample: Path, tdx_verdict, tdx_rv) -> None:  # type: ignore[no-untyped-def]
+    result = verifier.appraise(
+        tdx_verdict, tdx_rv, event_log=(sample / "tdx-event-log.bin").read_bytes(), at=AT
+    )
+    assert result.affirming, result.reasons
+    assert result.status is Tier.AFFIRMING
+    assert dict(result.trust_vector) == {
+        "runtime_opaque": 2,
+        "hardware": 2,
+        "executables": 2,
+        "configuration": 2,
+    }
+    assert {"ok"} == _codes(result)
+    assert result.reference_values_id == "ccverify-example-tdx"
+    assert "EXAMPLE" in (result.root or "")
+    ear = result.to_json()
+    assert ear["ear_status"] == "affirming"
+    assert ear["submods"]["tdx"]["ear_trustworthiness_vector"]["executables"] == 2
+
+
+def test_component_values_without_the_log_are_unverifiable(tdx_verdict, tdx_rv) -> None:  # type: ignore[no-untyped-def]
+    result = verifier.appraise(tdx_verdict, tdx_rv, at=AT)
+    assert not result.affirming
+    assert result.trust_vector["executables"] == 33
+    assert {
+        "kernel_unverifiable",
+        "initrd_unverifiable",
+        "cmdline_unverifiable",
+        "firmware_unverifiable",
+    } <= _codes(result)
+
+
+def test_no_reference_values_is_not_affirming(tdx_verdict) -> None:  # type: ignore[no-untyped-def]
+    result = verifier.appraise(tdx_verdict, None, at=AT)
+    assert not result.affirming
+    assert result.trust_vector["executables"] == 33
+
+
+def _signed(measurements: dict, *, platform_id: str = "t"):  # type: ignore[no-untyped-def,type-arg]
+    rv = from_measurements(measurements, id=platform_id, sequence=1)
+    return rv
+
+
+def _tdx_measurements(sample: Path) -> dict:  # type: ignore[type-arg]
+    import json
+
+    return json.loads((sample / "tdx-measurements.json").read_text())
+
+
+def test_mrtd_mismatch_is_contraindicated(sample: Path, tdx_verdict) -> None:  # type: ignore[no-untyped-def]
+    doc = _tdx_measurements(sample)
+    doc["values"]["mrtd"] = "00" * 48
+    result = verifier.appraise(
+        tdx_verdict, _signed(doc), event_log=(sample / "tdx-event-log.bin").read_bytes(), at=AT
+    )
+    assert not result.affirming
+    assert result.trust_vector["executables"] == 96
+    failed = [r for r in result.reasons if r.code == "mrtd_mismatch"]
+    assert (
+        failed and failed[0].expected is not None and failed[0].actual == tdx_verdict.quote.body.mr_td.hex()
+    )
+
+
+def test_rollout_alternatives_accept_either(sample: Path, tdx_verdict) -> None:  # type: ignore[no-untyped-def]
+    old = _tdx_measurements(sample)
+    new = _tdx_measurements(sample)
+    old["values"]["mrtd"] = "11" * 48
+    rv = from_measurements([old, new], id="rollout", sequence=2)
+    result = verifier.appraise(tdx_verdict, rv, event_log=(sample / "tdx-event-log.bin").read_bytes(), at=AT)
+    assert result.affirming, result.reasons
+
+
+def test_kernel_in_log_differs(sample: Path, tdx_verdict) -> None:  # type: ignore[no-untyped-def]
+    doc = _tdx_measurements(sample)
+    doc["components"]["kernel"]["authenticode-sha384"] = sha384(b"another kernel").hex()
+    result = verifier.appraise(
+        tdx_verdict, _signed(doc), event_log=(sample / "tdx-event-log.bin").read_bytes(), at=AT
+    )
+    assert not result.affirming
+    failed = [r for r in result.reasons if r.code == "kernel_mismatch"]
+    assert failed and failed[0].actual == sha384(KERNEL).hex()
+    assert result.trust_vector["executables"] == 96
+
+
+def test_event_log_that_does_not_replay_is_contraindicated(sample: Path, tdx_verdict, tdx_rv) -> None:  # type: ignore[no-untyped-def]
+    other = direct_boot_log(
+        firmware_volume=FIRMWARE_VOLUME,
+        kernel_authenticode_sha384=sha384(KERNEL + b"!"),
+        cmdline=CMDLINE,
+        initrd=INITRD,
+    )
+    result = verifier.appraise(tdx_verdict, tdx_rv, event_log=other, at=AT)
+    assert not result.affirming
+    assert result.trust_vector["executables"] == 96
+    assert "rtmr1_mismatch" in _codes(result)
+
+
+def test_debug_td_is_refused_and_memory_visible(sample: Path, tdx_verdict, tdx_rv) -> None:  # type: ignore[no-untyped-def]
+    body = dataclasses.replace(tdx_verdict.quote.body, td_attributes=(1 | 1 << 28).to_bytes(8, "little"))
+    debug_verdict = dataclasses.replace(tdx_verdict, quote=dataclasses.replace(tdx_verdict.quote, body=body))
+    result = verifier.appraise(
+        debug_verdict, tdx_rv, event_log=(sample / "tdx-event-log.bin").read_bytes(), at=AT
+    )
+    assert not result.affirming
+    assert result.trust_vector["runtime_opaque"] == 96
+    assert result.trust_vector["configuration"] == 96
+
+
+def test_reference_values_for_the_other_platform_are_refused(sample: Path, tdx_verdict) -> None:  # type: ignore[no-untyped-def]
+    snp_rv = load_reference_values(
+        sample / "snp-refvalues.cbor", [sample / "EXAMPLE-refvalues-signer.pub.pem"], at=AT
+    )
+    with pytest.raises(InputError, match="are for snp"):
+        verifier.appraise(tdx_verdict, snp_rv, at=AT)
+
+
+def test_snp_sample_affirms(sample: Path) -> None:
+    certs = verifier.load_snp_certs(vcek=sample / "snp-vcek.der", chain=sample / "snp-cert-chain.pem")
+    verdict = verifier.verify_snp(
+        (sample / "snp-report.bin").read_bytes(),
+        certs,
+        at=AT,
+        trust_root=_root(sample / "EXAMPLE-ROOT-NOT-TRUSTED-amd-milan-ark.pem"),
+    )
+    rv = load_reference_values(
+        sample / "snp-refvalues.cbor", [sample / "EXAMPLE-refvalues-signer.pub.pem"], at=AT
+    )
+    result = verifier.appraise(verdict, rv, at=AT)
+    assert result.affirming, result.reasons
+    with pytest.raises(InputError):
+        verifier.appraise(verdict, rv, event_log=(sample / "tdx-event-log.bin").read_bytes(), at=AT)
+
+
+def test_reference_values_signed_by_another_key_are_refused(sample: Path, tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    rv = from_measurements(_tdx_measurements(sample), id="x", sequence=1)
+    forged = tmp_path / "forged.cbor"
+    forged.write_bytes(sign_reference_values(rv, ec.generate_private_key(ec.SECP256R1())))
+    with pytest.raises(VerificationError) as refused:
+        load_reference_values(forged, [sample / "EXAMPLE-refvalues-signer.pub.pem"], at=AT)
+    assert refused.value.code in {"refvalues_signature_invalid", "refvalues_wrong_key"}
