@@ -1,0 +1,134 @@
+"""``ccverify verify REPORT`` for SEV-SNP: verify the report, apply the policy, print the verdict.
+
+Certificates come from ``--vcek``/``--vlek``/``--cert-chain``/``--cert-table``; a missing VCEK is
+looked up in ``--collateral`` (a cache directory or an offline bundle) and then, unless
+``--offline``, fetched from AMD KDS (and cached when ``--collateral`` is a directory; the
+environment variable ``CCVERIFY_KDS_URL`` points the client at a KDS mirror). The
+policy is the ``"snp"`` object of ``--policy`` (default: DEBUG forbidden, nothing else checked).
+Exit 0 verified and accepted, 1 verification or policy failure, 2 bad input, 3 collateral missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from ccverify.cli._common import EXIT_OK, VerifyOptions, emit_json, guarded, stdout, table
+from ccverify.verifier.errors import InputError
+from ccverify.verifier.snp.validate import SnpPolicy, validate_snp
+from ccverify.verifier.snp.verify import (
+    SnpCertificates,
+    SnpVerdict,
+    fetch_snp_certs,
+    load_snp_certs,
+    verify_snp,
+)
+
+
+def _client(opts: VerifyOptions) -> Any:
+    from ccverify.verifier.collateral.bundle import CollateralBundle
+    from ccverify.verifier.collateral.cache import CollateralCache, CollateralSource
+    from ccverify.verifier.collateral.kds import KDS_BASE_URL, KdsClient
+
+    cache: CollateralCache | None = None
+    sources: list[CollateralSource] = []
+    if opts.collateral is not None:
+        if opts.collateral.is_dir():
+            cache = CollateralCache(opts.collateral)
+        elif opts.collateral.is_file():
+            sources.append(CollateralBundle.load(opts.collateral))
+        else:
+            raise InputError(f"--collateral {opts.collateral}: no such directory or bundle file")
+    base_url = os.environ.get("CCVERIFY_KDS_URL") or KDS_BASE_URL
+    return KdsClient(base_url=base_url, cache=cache, sources=sources, offline=opts.offline)
+
+
+def _certificates(opts: VerifyOptions) -> SnpCertificates:
+    crl = opts.extra.get("crl")
+    certs = load_snp_certs(
+        vcek=opts.vcek,
+        vlek=opts.vlek,
+        chain=opts.cert_chain,
+        table=opts.cert_table,
+        crl=Path(crl) if crl is not None else None,
+    )
+    if certs.vcek is None and certs.vlek is None:
+        certs = fetch_snp_certs(opts.evidence, certs, _client(opts), at=opts.at, product=opts.product)
+    return certs
+
+
+def load_policy(path: Path | None) -> SnpPolicy:
+    """The ``"snp"`` object of a policy file, or the default policy."""
+    if path is None:
+        return SnpPolicy()
+    try:
+        document = json.loads(path.read_bytes())
+    except OSError as error:
+        raise InputError(f"--policy {path}: {error.strerror or error}") from None
+    except ValueError:
+        raise InputError(f"--policy {path}: not valid JSON") from None
+    if not isinstance(document, dict):
+        raise InputError(f"--policy {path}: expected a JSON object with an 'snp' object")
+    snp = document.get("snp")
+    return SnpPolicy() if snp is None else SnpPolicy.from_json(snp)
+
+
+def _verify(opts: VerifyOptions) -> tuple[SnpVerdict, SnpPolicy]:
+    policy = load_policy(opts.policy)
+    verdict = verify_snp(
+        opts.evidence,
+        _certificates(opts),
+        at=opts.at,
+        product=opts.product,
+        trust_root=opts.trust_root,
+    )
+    return validate_snp(verdict, policy), policy
+
+
+def _rows(verdict: SnpVerdict) -> list[tuple[str, Any]]:
+    report = verdict.report
+    tcb = verdict.tcb
+    rows: list[tuple[str, Any]] = [
+        ("status", "verified; policy accepted"),
+        ("product", f"{verdict.product.value} ({verdict.product_source})"),
+        ("signing key", verdict.key_type.value),
+        ("root", f"{verdict.root.subject} sha256 {verdict.root.sha256}"),
+        ("production root", verdict.root.production),
+        ("chip binding", verdict.chip_binding),
+        ("csp_id", verdict.csp_id),
+        ("reported TCB", _tcb(tcb.reported)),
+        ("certificate TCB", _tcb(tcb.certificate)),
+        ("current TCB", _tcb(tcb.current)),
+        ("committed TCB", _tcb(tcb.committed)),
+        ("launch TCB", _tcb(tcb.launch)),
+        ("report version", report.version),
+        ("firmware", "{}.{}.{}".format(*report.current_version)),
+        ("measurement", report.measurement),
+        ("report_data", report.report_data),
+        ("host_data", report.host_data),
+        ("guest policy", f"0x{report.policy.raw:x}"),
+        ("vmpl", report.vmpl),
+        ("CRL checked", verdict.crl_checked),
+        ("verified at", verdict.at),
+    ]
+    rows.extend(("note", note) for note in verdict.notes)
+    return rows
+
+
+def _tcb(parts: Any) -> str:
+    text = f"bl={parts.bl_spl} tee={parts.tee_spl} snp={parts.snp_spl} ucode={parts.ucode_spl}"
+    return text if parts.fmc_spl is None else f"fmc={parts.fmc_spl} {text}"
+
+
+def run(opts: VerifyOptions) -> None:
+    """Verify an SNP report as ``opts`` says; print the verdict; exit with the code."""
+    verdict, policy = guarded(lambda: _verify(opts))
+    if opts.json:
+        emit_json({"platform": "snp", "status": "verified", "verdict": verdict, "policy": policy})
+    else:
+        stdout.print(table(f"{opts.evidence_path} (SEV-SNP report)", _rows(verdict)))
+    raise typer.Exit(EXIT_OK)

@@ -1,0 +1,318 @@
+"""SEV-SNP policy (``validate_snp``): every field, on real verdicts and on test-PKI reports."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from ccverify.verifier.errors import InputError, PolicyError
+from ccverify.verifier.evidence.snp_report import GuestPolicy, PlatformInfo, Product, TcbParts
+from ccverify.verifier.snp.validate import SnpPolicy, TcbMinimum, validate_snp
+from ccverify.verifier.snp.verify import SnpVerdict, load_snp_certs, verify_snp
+from ccverify.verifier.testing.pki import REFERENCE_TIME, AmdTestPki
+from ccverify.verifier.testing.snp_builder import build_snp_report
+from tests.conftest import fixture, fixture_bytes
+
+SNP = "snp/"
+
+
+def real(report: str, at: str, **certs: str) -> SnpVerdict:
+    loaded = load_snp_certs(**{k: fixture(SNP + v) for k, v in certs.items()})  # type: ignore[arg-type]
+    return verify_snp(fixture_bytes(SNP + report), loaded, at=datetime.fromisoformat(at).replace(tzinfo=UTC))
+
+
+@pytest.fixture(scope="module")
+def vlek() -> SnpVerdict:
+    """AWS Milan VLEK report: v3, vmpl 1, platform_info 0x27, TCB reported < committed < current."""
+    return real("trustee/test-vlek-report.bin", "2025-06-01", vlek="trustee/test-vlek.der")
+
+
+@pytest.fixture(scope="module")
+def gcp() -> SnpVerdict:
+    """GCP Milan v5 report: mitigation vectors 0xb, platform_info 0x25, fw 1.55.35."""
+    return real("teekit/sev-gcp.bin", "2026-01-01", vcek="teekit/sev-gcp-vcek.pem")
+
+
+@pytest.fixture(scope="module")
+def turin() -> SnpVerdict:
+    return real("project-oak/turin_oc_report.bin", "2025-08-01", vcek="project-oak/turin_oc_vcek.der")
+
+
+@pytest.fixture(scope="module")
+def debug_guest() -> SnpVerdict:
+    """go-sev-guest's sample: policy 0xb0000 (DEBUG allowed)."""
+    return real("go-sev-guest/attestation.bin", "2023-01-01", vcek="go-sev-guest/vcek.testcer")
+
+
+@pytest.fixture(scope="module")
+def pki() -> AmdTestPki:
+    return AmdTestPki(Product.GENOA, rsa_key_size=2048)
+
+
+def synthetic(pki: AmdTestPki, **fields: Any) -> SnpVerdict:
+    options: dict[str, Any] = {"product": pki.product, "tcb": pki.tcb, "chip_id": pki.chip_id}
+    options.update(fields)
+    report = build_snp_report(pki.vcek_key, **options)
+    certs = load_snp_certs(vcek=pki.vcek_der(), chain=pki.cert_chain_pem())
+    return verify_snp(report.to_bytes(), certs, at=REFERENCE_TIME, trust_root=pki.ark_der())
+
+
+def rejects(verdict: SnpVerdict, policy: SnpPolicy | dict[str, Any], code: str) -> PolicyError:
+    chosen = policy if isinstance(policy, SnpPolicy) else SnpPolicy.from_json(policy)
+    with pytest.raises(PolicyError) as err:
+        validate_snp(verdict, chosen)
+    assert err.value.code == code, str(err.value)
+    return err.value
+
+
+def accepts(verdict: SnpVerdict, policy: dict[str, Any]) -> None:
+    assert validate_snp(verdict, SnpPolicy.from_json(policy)) is verdict
+
+
+# ------------------------------------------------------------------------------ defaults
+
+
+def test_default_policy_accepts_real_reports(vlek: SnpVerdict, gcp: SnpVerdict, turin: SnpVerdict) -> None:
+    for verdict in (vlek, gcp, turin):
+        assert validate_snp(verdict) is verdict
+
+
+def test_default_policy_rejects_a_debug_guest(debug_guest: SnpVerdict) -> None:
+    error = rejects(debug_guest, SnpPolicy(), "policy_allow_debug")
+    assert "allow_debug" in str(error)
+
+
+def test_debug_can_be_allowed(debug_guest: SnpVerdict) -> None:
+    accepts(debug_guest, {"allow_debug": True})
+
+
+# ------------------------------------------------------------------------------ exact values
+
+
+def test_measurement(vlek: SnpVerdict) -> None:
+    measurement = vlek.report.measurement.hex()
+    accepts(vlek, {"measurement": measurement})
+    accepts(vlek, {"measurement": ["00" * 48, measurement]})
+    error = rejects(vlek, {"measurement": "11" * 48}, "policy_measurement")
+    assert error.expected == bytes.fromhex("11" * 48)
+    assert error.actual == vlek.report.measurement
+
+
+def test_measurement_allowed_list(vlek: SnpVerdict) -> None:
+    rejects(vlek, {"measurement": ["11" * 48, "22" * 48]}, "policy_measurement")
+
+
+def test_report_data_is_zero_padded(gcp: SnpVerdict) -> None:
+    accepts(gcp, {"report_data": ""})
+    accepts(gcp, {"report_data": "0000"})
+    rejects(gcp, {"report_data": "01"}, "policy_report_data")
+
+
+def test_report_data_of_a_bound_report() -> None:
+    verdict = real("teekit/sev-gcp-reportdata.bin", "2026-01-01", vcek="teekit/sev-gcp-vcek.pem")
+    accepts(verdict, {"report_data": verdict.report.report_data.hex()})
+    rejects(verdict, {"report_data": ""}, "policy_report_data")
+
+
+@pytest.mark.parametrize("name", ["host_data", "family_id", "image_id", "id_key_digest", "author_key_digest"])
+def test_exact_fields(vlek: SnpVerdict, name: str) -> None:
+    value: bytes = getattr(vlek.report, name)
+    accepts(vlek, {name: value.hex()})
+    changed = bytes([value[0] ^ 1]) + value[1:]
+    rejects(vlek, {name: changed.hex()}, f"policy_{name}")
+
+
+@pytest.mark.parametrize("name", ["report_id", "report_id_ma", "chip_id"])
+def test_identity_fields(gcp: SnpVerdict, name: str) -> None:
+    value: bytes = getattr(gcp.report, name)
+    accepts(gcp, {name: value.hex()})
+    rejects(gcp, {name: (bytes([value[0] ^ 1]) + value[1:]).hex()}, f"policy_{name}")
+
+
+def test_minimum_guest_svn() -> None:
+    verdict = real("trustee/test-report.bin", "2024-01-01", vcek="trustee/test-vcek.der")
+    assert verdict.report.guest_svn == 4
+    accepts(verdict, {"minimum_guest_svn": 4, "allow_debug": True})
+    rejects(verdict, {"minimum_guest_svn": 5, "allow_debug": True}, "policy_minimum_guest_svn")
+
+
+# ------------------------------------------------------------------------------ TCB
+
+
+@pytest.mark.parametrize("component", ["bl_spl", "tee_spl", "snp_spl", "ucode_spl"])
+def test_minimum_tcb_per_component(vlek: SnpVerdict, component: str) -> None:
+    reported = vlek.tcb.reported
+    accepts(vlek, {"minimum_tcb": {component: getattr(reported, component)}})
+    error = rejects(
+        vlek, {"minimum_tcb": {component: getattr(reported, component) + 1}}, "policy_minimum_tcb"
+    )
+    assert component in error.detail
+
+
+def test_minimum_tcb_checks_reported_as_well_as_current(vlek: SnpVerdict) -> None:
+    # current ucode 220, committed 219, reported 217
+    error = rejects(vlek, {"minimum_tcb": {"ucode_spl": 218}}, "policy_minimum_tcb")
+    assert "REPORTED_TCB" in error.detail
+    accepts(vlek, {"minimum_current_tcb": {"ucode_spl": 220}})
+    rejects(vlek, {"minimum_committed_tcb": {"ucode_spl": 220}}, "policy_minimum_committed_tcb")
+    rejects(vlek, {"minimum_reported_tcb": {"ucode_spl": 218}}, "policy_minimum_reported_tcb")
+    rejects(vlek, {"minimum_current_tcb": {"snp_spl": 25}}, "policy_minimum_current_tcb")
+
+
+def test_minimum_launch_tcb(pki: AmdTestPki) -> None:
+    verdict = synthetic(pki, launch_tcb=TcbParts(10, 0, 20, 84))
+    accepts(verdict, {"minimum_launch_tcb": {"snp_spl": 20}})
+    rejects(verdict, {"minimum_launch_tcb": {"snp_spl": 21}}, "policy_minimum_launch_tcb")
+
+
+def test_minimum_tcb_fmc_on_turin(turin: SnpVerdict) -> None:
+    accepts(turin, {"minimum_tcb": {"fmc_spl": 0, "ucode_spl": 71}})
+    error = rejects(turin, {"minimum_tcb": {"fmc_spl": 1}}, "policy_minimum_tcb")
+    assert "fmc_spl" in error.detail
+
+
+def test_fmc_minimum_is_ignored_on_milan(vlek: SnpVerdict) -> None:
+    accepts(vlek, {"minimum_tcb": {"fmc_spl": 9}})
+
+
+# ------------------------------------------------------------------------------ guest policy
+
+
+def test_migrate_ma(pki: AmdTestPki) -> None:
+    verdict = synthetic(pki, policy=GuestPolicy.build(migrate_ma=True))
+    accepts(verdict, {})
+    rejects(verdict, {"allow_migrate_ma": False}, "policy_allow_migrate_ma")
+
+
+def test_smt(vlek: SnpVerdict) -> None:
+    assert vlek.report.policy.smt
+    accepts(vlek, {"allow_smt": True})
+    rejects(vlek, {"allow_smt": False}, "policy_allow_smt")
+
+
+def test_single_socket(pki: AmdTestPki) -> None:
+    accepts(synthetic(pki, policy=GuestPolicy.build(single_socket=True)), {"require_single_socket": True})
+    rejects(synthetic(pki), {"require_single_socket": True}, "policy_require_single_socket")
+
+
+def test_minimum_abi(pki: AmdTestPki) -> None:
+    verdict = synthetic(pki, policy=GuestPolicy.build(abi_major=1, abi_minor=51))
+    accepts(verdict, {"minimum_abi": "1.51"})
+    accepts(verdict, {"minimum_abi": "0.31"})
+    error = rejects(verdict, {"minimum_abi": "1.52"}, "policy_minimum_abi")
+    assert error.actual == "1.51"
+
+
+# ------------------------------------------------------------------------------ VMPL, platform
+
+
+def test_vmpl(vlek: SnpVerdict, gcp: SnpVerdict) -> None:
+    accepts(gcp, {"vmpl": 0})
+    error = rejects(vlek, {"vmpl": 0}, "policy_vmpl")
+    assert (error.expected, error.actual) == (0, 1)
+    accepts(vlek, {"maximum_vmpl": 1})
+    rejects(vlek, {"maximum_vmpl": 0}, "policy_maximum_vmpl")
+
+
+def test_platform_info(vlek: SnpVerdict) -> None:
+    # 0x27: SMT_EN, TSME_EN, ECC_EN, ALIAS_CHECK_COMPLETE
+    assert vlek.report.platform_info == PlatformInfo(0x27)
+    accepts(vlek, {"platform_info_required": ["TSME_EN", "ecc_en"]})
+    rejects(vlek, {"platform_info_required": ["RAPL_DIS"]}, "policy_platform_info_required")
+    error = rejects(vlek, {"platform_info_forbidden": ["SMT_EN"]}, "policy_platform_info_forbidden")
+    assert "SMT_EN" in error.detail
+
+
+def test_gcp_platform_info_has_no_tsme(gcp: SnpVerdict) -> None:
+    rejects(gcp, {"platform_info_required": "TSME_EN"}, "policy_platform_info_required")
+
+
+# ------------------------------------------------------------------------------ keys, firmware
+
+
+def test_signing_key(vlek: SnpVerdict, gcp: SnpVerdict) -> None:
+    accepts(vlek, {"signing_key": "vlek"})
+    rejects(vlek, {"signing_key": "vcek"}, "policy_signing_key")
+    rejects(gcp, {"signing_key": "vlek"}, "policy_signing_key")
+
+
+def test_minimum_build_and_version(gcp: SnpVerdict) -> None:
+    # firmware 1.55.35
+    accepts(gcp, {"minimum_build": 35, "minimum_version": "1.55"})
+    rejects(gcp, {"minimum_build": 36}, "policy_minimum_build")
+    rejects(gcp, {"minimum_version": "1.56"}, "policy_minimum_version")
+
+
+def test_provisional_firmware(vlek: SnpVerdict, turin: SnpVerdict) -> None:
+    # committed ucode 219 < current ucode 220: provisional firmware is running
+    rejects(vlek, {"permit_provisional_firmware": False}, "policy_permit_provisional_firmware")
+    accepts(vlek, {"permit_provisional_firmware": True})
+    accepts(turin, {"permit_provisional_firmware": False})
+
+
+def test_committed_newer_than_current_is_rejected(pki: AmdTestPki) -> None:
+    verdict = synthetic(pki, committed_tcb=TcbParts(10, 0, 26, 84))
+    rejects(verdict, {"permit_provisional_firmware": True}, "policy_permit_provisional_firmware")
+
+
+def test_committed_firmware_version_differs(pki: AmdTestPki) -> None:
+    verdict = synthetic(pki, committed_firmware=(1, 55, 1))
+    rejects(verdict, {"permit_provisional_firmware": False}, "policy_permit_provisional_firmware")
+    accepts(verdict, {"permit_provisional_firmware": True})
+
+
+def test_mitigation_vectors(gcp: SnpVerdict, vlek: SnpVerdict) -> None:
+    accepts(gcp, {"minimum_launch_mit_vector": 0x3, "minimum_current_mit_vector": "0xb"})
+    error = rejects(gcp, {"minimum_current_mit_vector": 0x4}, "policy_minimum_current_mit_vector")
+    assert "0x4" in error.detail
+    rejects(gcp, {"minimum_launch_mit_vector": 0x10}, "policy_minimum_launch_mit_vector")
+    rejects(vlek, {"minimum_launch_mit_vector": 0x1}, "policy_minimum_launch_mit_vector")
+
+
+def test_author_key_and_id_block(pki: AmdTestPki, gcp: SnpVerdict) -> None:
+    rejects(gcp, {"require_author_key": True}, "policy_require_author_key")
+    rejects(gcp, {"require_id_block": True}, "policy_require_id_block")
+    signed = synthetic(pki, author_key_en=True, author_key_digest=b"\x01" * 48, id_key_digest=b"\x02" * 48)
+    accepts(signed, {"require_author_key": True, "require_id_block": True, "id_key_digest": "02" * 48})
+
+
+def test_products(turin: SnpVerdict) -> None:
+    accepts(turin, {"products": ["Turin", "Genoa"]})
+    rejects(turin, {"products": ["Milan"]}, "policy_products")
+
+
+# ------------------------------------------------------------------------------ JSON
+
+
+def test_from_json_round_values() -> None:
+    policy = SnpPolicy.from_json(
+        {"minimum_tcb": {"bl_spl": 3}, "minimum_abi": [1, 51], "vmpl": "0", "measurement": None}
+    )
+    assert policy.minimum_tcb == TcbMinimum(bl_spl=3)
+    assert policy.minimum_abi == (1, 51)
+    assert policy.vmpl == 0
+    assert policy.measurement is None
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"no_such_field": 1},
+        {"measurement": "zz"},
+        {"measurement": "00" * 49},
+        {"report_id": "00"},
+        {"allow_debug": "yes"},
+        {"vmpl": -1},
+        {"minimum_tcb": {"microcode": 1}},
+        {"minimum_tcb": {"ucode_spl": 256}},
+        {"minimum_version": "one"},
+        {"platform_info_required": ["FAST"]},
+        {"signing_key": "ark"},
+        {"products": ["Venice"]},
+    ],
+)
+def test_from_json_rejects_bad_values(document: dict[str, Any]) -> None:
+    with pytest.raises(InputError):
+        SnpPolicy.from_json(document)

@@ -1,0 +1,872 @@
+"""AMD SEV-SNP endorsement certificates: VCEK/VLEK extensions and the ARK -> ASK/ASVK -> VEK chain.
+
+Chains (notes/snp.md §3.5, AMD VCEK spec #57230):
+
+- VCEK: ``ARK-<P>`` (self-signed, pinned) -> ``SEV-<P>`` (ASK) -> ``SEV-VCEK``
+- VLEK: ``ARK-<P>`` (self-signed, pinned) -> ``SEV-VLEK-<P>`` (ASVK) -> ``SEV-VLEK``
+
+Every CA signature is RSASSA-PSS with SHA-384, MGF1-SHA-384 and a 48-byte salt; the leaf key is
+EC P-384. The ARK must be self-signed *and* equal (by DER bytes or by SPKI) to the pinned ARK of
+the chain's product (``verifier.roots``), or to the explicit ``trust_root``; an internally
+consistent chain under any other root fails with ``untrusted_root``. When no intermediate is
+given, the ASK/ASVK shipped in ``verifier.roots`` is used (it is verified like any other). Roles
+are told by subject CN; the root's CN is only checked for the production roots (a test root is
+pinned by its bytes, not its name). Organisation names are not checked.
+
+A KDS CRL, when given, must be issued and signed (RSA-PSS) by the ARK, be current at ``at``
+(``thisUpdate <= at <= nextUpdate``) and must not list the ASK/ASVK serial.
+
+VEK extensions (OIDs under ``1.3.6.1.4.1.3704.1``): ``.1`` structVersion, ``.2`` productName,
+``.3.1`` blSPL, ``.3.2`` teeSPL, ``.3.3`` snpSPL, ``.3.4``-``.3.7`` spl_4..spl_7 (reserved; absent
+on Turin), ``.3.8`` ucodeSPL, ``.3.9`` fmcSPL (Turin), ``.4`` hwID (VCEK; raw 64 or 8 bytes, or
+wrapped in a DER OCTET STRING: both accepted), ``.5`` csp_id (VLEK). SPLs are DER INTEGERs.
+
+Chain verification is memoized by the certificates' bytes (bounded LRU): a warm call costs a
+dictionary look-up plus the validity-window comparisons at ``at`` (``VerifiedChain.check_time``).
+
+Error codes raised here (``VerificationError.code``):
+
+========================== ================================================================
+code                       meaning
+========================== ================================================================
+certificate_malformed      bytes are not an X.509 certificate / CRL, or not X.509 v3
+certificate_name           a subject CN is not the role's (``ARK-<P>``, ``SEV-<P>``, ...)
+certificate_extension      an AMD extension is missing, malformed or not allowed for the key
+chain_role_mismatch        VCEK under an ASVK, or VLEK under an ASK
+chain_issuer_mismatch      a certificate's issuer is not its parent's subject
+chain_signature_algorithm  a CA signature is not RSASSA-PSS/SHA-384 or the signer not RSA
+chain_signature_invalid    a CA signature does not verify
+root_not_self_signed       the ARK does not verify under its own key
+untrusted_root             the ARK is neither the pinned production ARK nor ``trust_root``
+wrong_product_root         the ARK is the pinned ARK of another product line
+product_mismatch           productName, intermediate CN and the expected product disagree
+product_unknown            the product cannot be determined from the certificates
+basic_constraints          a CA without ``CA:TRUE``, or a leaf that is a CA
+leaf_key_type              the VCEK/VLEK key is not EC P-384
+certificate_not_yet_valid  ``at`` is before a certificate's notBefore
+certificate_expired        ``at`` is after a certificate's notAfter
+crl_issuer_mismatch        the CRL is not issued by the ARK
+crl_signature_invalid      the CRL signature does not verify under the ARK
+crl_not_yet_valid          ``at`` is before the CRL's thisUpdate
+crl_expired                ``at`` is after the CRL's nextUpdate
+certificate_revoked        the ASK/ASVK serial is listed in the CRL
+========================== ================================================================
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import threading
+import warnings
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.x509.oid import ExtensionOID, NameOID, SignatureAlgorithmOID
+
+from ccverify.verifier import roots
+from ccverify.verifier.errors import CollateralError, InputError, VerificationError
+from ccverify.verifier.evidence.snp_report import Product, TcbParts
+
+AMD_OID_PREFIX = "1.3.6.1.4.1.3704.1"
+OID_STRUCT_VERSION = x509.ObjectIdentifier(f"{AMD_OID_PREFIX}.1")
+OID_PRODUCT_NAME = x509.ObjectIdentifier(f"{AMD_OID_PREFIX}.2")
+OID_BL_SPL = x509.ObjectIdentifier(f"{AMD_OID_PREFIX}.3.1")
+OID_TEE_SPL = x509.ObjectIdentifier(f"{AMD_OID_PREFIX}.3.2")
+OID_SNP_SPL = x509.ObjectIdentifier(f"{AMD_OID_PREFIX}.3.3")
+OID_SPL_4 = x509.ObjectIdentifier(f"{AMD_OID_PREFIX}.3.4")
+OID_SPL_5 = x509.ObjectIdentifier(f"{AMD_OID_PREFIX}.3.5")
+OID_SPL_6 = x509.ObjectIdentifier(f"{AMD_OID_PREFIX}.3.6")
+OID_SPL_7 = x509.ObjectIdentifier(f"{AMD_OID_PREFIX}.3.7")
+OID_UCODE_SPL = x509.ObjectIdentifier(f"{AMD_OID_PREFIX}.3.8")
+OID_FMC_SPL = x509.ObjectIdentifier(f"{AMD_OID_PREFIX}.3.9")
+OID_HW_ID = x509.ObjectIdentifier(f"{AMD_OID_PREFIX}.4")
+OID_CSP_ID = x509.ObjectIdentifier(f"{AMD_OID_PREFIX}.5")
+
+#: RSASSA-PSS parameters of every AMD CA signature
+AMD_PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA384()), salt_length=48)
+
+_NO_JSON: dict[str, Any] = {"json": False}
+_HWID_SIZES = (64, 8)
+
+
+class VekKind(enum.Enum):
+    """Which endorsement key signed: the per-chip VCEK or the CSP-provisioned VLEK."""
+
+    VCEK = "VCEK"
+    VLEK = "VLEK"
+
+    @property
+    def leaf_cn(self) -> str:
+        return f"SEV-{self.value}"
+
+    def intermediate_cn(self, product: Product) -> str:
+        return f"SEV-{product.value}" if self is VekKind.VCEK else f"SEV-VLEK-{product.value}"
+
+    @property
+    def intermediate_role(self) -> str:
+        return "ASK" if self is VekKind.VCEK else "ASVK"
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------
+
+
+def load_certificate(data: bytes, what: str = "certificate") -> x509.Certificate:
+    """One certificate from DER or PEM bytes (the first one of a PEM bundle)."""
+    try:
+        with warnings.catch_warnings():
+            # real AMD VCEKs carry serial number 0, which cryptography warns about
+            warnings.simplefilter("ignore")
+            if b"-----BEGIN" in data:
+                return x509.load_pem_x509_certificates(data)[0]
+            return x509.load_der_x509_certificate(data)
+    except (ValueError, TypeError, IndexError) as exc:
+        raise VerificationError(
+            "certificate_malformed", f"{what} is not a DER or PEM X.509 certificate ({exc})"
+        ) from None
+
+
+def load_certificates(data: bytes, what: str = "certificate bundle") -> list[x509.Certificate]:
+    """All certificates of a PEM bundle (or the single certificate of DER bytes)."""
+    if b"-----BEGIN" not in data:
+        return [load_certificate(data, what)]
+    try:
+        with warnings.catch_warnings():
+            # real AMD VCEKs carry serial number 0, which cryptography warns about
+            warnings.simplefilter("ignore")
+            return x509.load_pem_x509_certificates(data)
+    except ValueError as exc:
+        raise VerificationError(
+            "certificate_malformed", f"{what} is not a PEM certificate bundle ({exc})"
+        ) from None
+
+
+def der(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(Encoding.DER)
+
+
+def to_der(data: bytes, what: str = "certificate") -> bytes:
+    """DER bytes of a certificate given as DER or PEM."""
+    if b"-----BEGIN" in data:
+        return der(load_certificate(data, what))
+    return bytes(data)
+
+
+def load_crl(data: bytes, what: str = "CRL") -> x509.CertificateRevocationList:
+    try:
+        if b"-----BEGIN" in data:
+            return x509.load_pem_x509_crl(data)
+        return x509.load_der_x509_crl(data)
+    except ValueError as exc:
+        raise VerificationError(
+            "certificate_malformed", f"{what} is not a DER or PEM X.509 CRL ({exc})"
+        ) from None
+
+
+def subject_cn(cert: x509.Certificate) -> str:
+    try:
+        names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    except ValueError:
+        return ""
+    if not names:
+        return ""
+    value = names[0].value
+    return value if isinstance(value, str) else value.decode("utf-8", "replace")
+
+
+def serial_number(cert: x509.Certificate) -> int:
+    with warnings.catch_warnings():
+        # real AMD VCEKs carry serial number 0, which cryptography warns about when read
+        warnings.simplefilter("ignore")
+        return cert.serial_number
+
+
+def spki_sha256(cert: x509.Certificate) -> str:
+    spki = cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(spki).hexdigest()
+
+
+def product_of_cn(cn: str) -> tuple[str, Product] | None:
+    """``(role, product)`` for an AMD CA CN (``ARK-<P>``, ``SEV-<P>``, ``SEV-VLEK-<P>``)."""
+    for prefix, role in (("ARK-", "ARK"), ("SEV-VLEK-", "ASVK"), ("SEV-", "ASK")):
+        if cn.startswith(prefix):
+            rest = cn[len(prefix) :]
+            try:
+                return role, Product.from_name(rest)
+            except InputError:
+                return None
+    return None
+
+
+def product_from_name(name: str) -> Product:
+    """A product from user input or a productName, as ``VerificationError`` when unknown."""
+    try:
+        return Product.from_name(name)
+    except InputError as exc:
+        raise VerificationError("product_unknown", str(exc)) from None
+
+
+# --------------------------------------------------------------------------------------------
+# Extensions
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VekExtensions:
+    """The AMD extensions of a VCEK or VLEK certificate (None where absent)."""
+
+    struct_version: int | None
+    product_name: str | None
+    bl_spl: int | None
+    tee_spl: int | None
+    snp_spl: int | None
+    spl_4: int | None
+    spl_5: int | None
+    spl_6: int | None
+    spl_7: int | None
+    ucode_spl: int | None
+    fmc_spl: int | None
+    hw_id: bytes | None
+    csp_id: str | None
+
+    @property
+    def product(self) -> Product | None:
+        if self.product_name is None:
+            return None
+        try:
+            return Product.from_name(self.product_name)
+        except InputError:
+            return None
+
+    def tcb_parts(self, product: Product) -> TcbParts:
+        """The certificate's TCB in the layout of ``product`` (Turin includes fmc)."""
+        missing = [
+            name for name in ("bl_spl", "tee_spl", "snp_spl", "ucode_spl") if getattr(self, name) is None
+        ]
+        if product.uses_fmc and self.fmc_spl is None:
+            missing.append("fmc_spl")
+        if missing:
+            raise VerificationError(
+                "certificate_extension",
+                f"the endorsement certificate lacks the TCB extension(s) {', '.join(missing)}",
+            )
+        assert self.bl_spl is not None and self.tee_spl is not None
+        assert self.snp_spl is not None and self.ucode_spl is not None
+        return TcbParts(
+            bl_spl=self.bl_spl,
+            tee_spl=self.tee_spl,
+            snp_spl=self.snp_spl,
+            ucode_spl=self.ucode_spl,
+            fmc_spl=self.fmc_spl if product.uses_fmc else None,
+        )
+
+
+def _der_tlv(data: bytes, what: str) -> tuple[int, bytes]:
+    """``(tag, content)`` of exactly one DER TLV."""
+    if len(data) < 2:
+        raise ValueError(f"{what}: {len(data)} bytes is too short for DER")
+    tag, first = data[0], data[1]
+    if first < 0x80:
+        length, start = first, 2
+    else:
+        count = first & 0x7F
+        if count == 0 or count > 4 or len(data) < 2 + count:
+            raise ValueError(f"{what}: bad DER length")
+        length, start = int.from_bytes(data[2 : 2 + count], "big"), 2 + count
+    if start + length != len(data):
+        raise ValueError(f"{what}: DER length {length} does not match the {len(data) - start} bytes present")
+    return tag, data[start:]
+
+
+def _der_int(data: bytes, what: str) -> int:
+    tag, content = _der_tlv(data, what)
+    if tag != 0x02 or not content:
+        raise ValueError(f"{what}: not a DER INTEGER")
+    value = int.from_bytes(content, "big", signed=True)
+    if value < 0:
+        raise ValueError(f"{what}: negative value {value}")
+    return value
+
+
+def _der_string(data: bytes, what: str) -> str:
+    tag, content = _der_tlv(data, what)
+    if tag not in (0x16, 0x0C, 0x13):  # IA5String, UTF8String, PrintableString
+        raise ValueError(f"{what}: not a DER string (tag 0x{tag:02x})")
+    return content.decode("utf-8")
+
+
+def _hw_id(data: bytes) -> bytes:
+    """hwID as raw bytes: raw 64/8 bytes, or those bytes in a DER OCTET STRING."""
+    if len(data) in _HWID_SIZES:
+        return data
+    tag, content = _der_tlv(data, "hwID")
+    if tag != 0x04 or len(content) not in _HWID_SIZES:
+        raise ValueError(f"hwID: {len(data)} bytes are neither 64/8 raw bytes nor an OCTET STRING of them")
+    return content
+
+
+def parse_vek_extensions(cert: x509.Certificate) -> VekExtensions:
+    """Decode the AMD extensions of ``cert``; malformed values raise ``certificate_extension``."""
+    raw: dict[str, bytes] = {}
+    for ext in cert.extensions:
+        value = ext.value
+        if isinstance(value, x509.UnrecognizedExtension) and ext.oid.dotted_string.startswith(AMD_OID_PREFIX):
+            raw[ext.oid.dotted_string] = value.value
+
+    def integer(oid: x509.ObjectIdentifier, name: str) -> int | None:
+        data = raw.get(oid.dotted_string)
+        return None if data is None else _der_int(data, name)
+
+    def text(oid: x509.ObjectIdentifier, name: str) -> str | None:
+        data = raw.get(oid.dotted_string)
+        return None if data is None else _der_string(data, name)
+
+    try:
+        hw = raw.get(OID_HW_ID.dotted_string)
+        return VekExtensions(
+            struct_version=integer(OID_STRUCT_VERSION, "structVersion"),
+            product_name=text(OID_PRODUCT_NAME, "productName"),
+            bl_spl=integer(OID_BL_SPL, "blSPL"),
+            tee_spl=integer(OID_TEE_SPL, "teeSPL"),
+            snp_spl=integer(OID_SNP_SPL, "snpSPL"),
+            spl_4=integer(OID_SPL_4, "spl_4"),
+            spl_5=integer(OID_SPL_5, "spl_5"),
+            spl_6=integer(OID_SPL_6, "spl_6"),
+            spl_7=integer(OID_SPL_7, "spl_7"),
+            ucode_spl=integer(OID_UCODE_SPL, "ucodeSPL"),
+            fmc_spl=integer(OID_FMC_SPL, "fmcSPL"),
+            hw_id=None if hw is None else _hw_id(hw),
+            csp_id=text(OID_CSP_ID, "csp_id"),
+        )
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise VerificationError(
+            "certificate_extension", f"{subject_cn(cert) or 'certificate'}: malformed AMD extension ({exc})"
+        ) from None
+
+
+# --------------------------------------------------------------------------------------------
+# Verified chain
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CertSummary:
+    """One certificate of a verified chain."""
+
+    role: str
+    subject: str
+    serial: int
+    sha256: str
+    not_before: datetime
+    not_after: datetime
+
+
+@dataclass(frozen=True)
+class RootInfo:
+    """The root the chain ends in: which ARK, and whether it is a pinned production root."""
+
+    subject: str
+    sha256: str
+    spki_sha256: str
+    production: bool
+    product: Product | None
+
+
+@dataclass(frozen=True)
+class CrlInfo:
+    """The KDS CRL that was checked (issued and signed by the ARK)."""
+
+    sha256: str
+    this_update: datetime
+    next_update: datetime | None
+    revoked_serials: int
+    checked_serial: int
+
+
+@dataclass(frozen=True)
+class VerifiedChain:
+    """A VCEK/VLEK chain whose signatures, names and extensions verified (time not yet)."""
+
+    kind: VekKind
+    product: Product
+    product_source: str
+    extensions: VekExtensions
+    root: RootInfo
+    certificates: tuple[CertSummary, ...]
+    crl: CrlInfo | None
+    #: the leaf's TCB in the product's layout
+    certificate_tcb: TcbParts
+    public_key: ec.EllipticCurvePublicKey = field(repr=False, compare=False, metadata=_NO_JSON)
+
+    @property
+    def leaf(self) -> CertSummary:
+        return self.certificates[-1]
+
+    def check_time(self, at: datetime) -> None:
+        """Every certificate (and the CRL) valid at ``at``."""
+        for cert in self.certificates:
+            if at < cert.not_before:
+                raise VerificationError(
+                    "certificate_not_yet_valid",
+                    f"{cert.role} {cert.subject!r} is not valid before {_iso(cert.not_before)}; "
+                    f"verification time is {_iso(at)}",
+                    expected=f">= {_iso(cert.not_before)}",
+                    actual=_iso(at),
+                )
+            if at > cert.not_after:
+                raise VerificationError(
+                    "certificate_expired",
+                    f"{cert.role} {cert.subject!r} expired at {_iso(cert.not_after)}; "
+                    f"verification time is {_iso(at)}",
+                    expected=f"<= {_iso(cert.not_after)}",
+                    actual=_iso(at),
+                )
+        crl = self.crl
+        if crl is not None:
+            if at < crl.this_update:
+                raise VerificationError(
+                    "crl_not_yet_valid",
+                    f"the CRL's thisUpdate {_iso(crl.this_update)} is after the verification time",
+                    expected=f">= {_iso(crl.this_update)}",
+                    actual=_iso(at),
+                )
+            if crl.next_update is not None and at > crl.next_update:
+                raise VerificationError(
+                    "crl_expired",
+                    f"the CRL's nextUpdate {_iso(crl.next_update)} has passed; fetch a current CRL",
+                    expected=f"<= {_iso(crl.next_update)}",
+                    actual=_iso(at),
+                )
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _summary(cert: x509.Certificate, role: str) -> CertSummary:
+    return CertSummary(
+        role=role,
+        subject=cert.subject.rfc4514_string(),
+        serial=serial_number(cert),
+        sha256=hashlib.sha256(der(cert)).hexdigest(),
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+    )
+
+
+def _check_pss(child: x509.Certificate, parent: x509.Certificate, what: str) -> None:
+    """``parent`` signed ``child`` with RSASSA-PSS SHA-384 (AMD's parameters)."""
+    if child.signature_algorithm_oid != SignatureAlgorithmOID.RSASSA_PSS or not isinstance(
+        _hash_of(child), hashes.SHA384
+    ):
+        raise VerificationError(
+            "chain_signature_algorithm",
+            f"{what}: the signature algorithm must be RSASSA-PSS with SHA-384",
+            expected="rsassaPss/sha384",
+            actual=child.signature_algorithm_oid.dotted_string,
+        )
+    key = parent.public_key()
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise VerificationError(
+            "chain_signature_algorithm", f"{what}: the signer's key is not RSA ({type(key).__name__})"
+        )
+    try:
+        key.verify(child.signature, child.tbs_certificate_bytes, AMD_PSS, hashes.SHA384())
+    except InvalidSignature:
+        raise VerificationError(
+            "chain_signature_invalid", f"{what}: the RSA-PSS signature does not verify"
+        ) from None
+
+
+def _hash_of(cert: x509.Certificate) -> hashes.HashAlgorithm | None:
+    try:
+        return cert.signature_hash_algorithm
+    except UnsupportedAlgorithm:
+        return None
+
+
+def _basic_constraints(cert: x509.Certificate) -> x509.BasicConstraints | None:
+    try:
+        value = cert.extensions.get_extension_for_oid(ExtensionOID.BASIC_CONSTRAINTS).value
+    except x509.ExtensionNotFound:
+        return None
+    return value if isinstance(value, x509.BasicConstraints) else None
+
+
+def _require_ca(cert: x509.Certificate, role: str) -> None:
+    bc = _basic_constraints(cert)
+    if bc is None or not bc.ca:
+        raise VerificationError(
+            "basic_constraints",
+            f"{role} {subject_cn(cert)!r} must carry basicConstraints CA:TRUE",
+            expected="CA:TRUE",
+            actual="absent" if bc is None else "CA:FALSE",
+        )
+
+
+def _require_v3(cert: x509.Certificate, role: str) -> None:
+    if cert.version is not x509.Version.v3:
+        raise VerificationError(
+            "certificate_malformed", f"{role} {subject_cn(cert)!r} is not an X.509 v3 certificate"
+        )
+
+
+def _same_key(a: x509.Certificate, b: x509.Certificate) -> bool:
+    return der(a) == der(b) or spki_sha256(a) == spki_sha256(b)
+
+
+def _pinned_product(cert: x509.Certificate) -> Product | None:
+    """The product whose pinned production ARK ``cert`` is (same bytes or same key), else None."""
+    for product in Product:
+        if _same_key(cert, roots.amd_ark(product.value)):
+            return product
+    return None
+
+
+def verify_vek_chain(
+    vek: bytes,
+    intermediate: bytes | None = None,
+    ark: bytes | None = None,
+    *,
+    product: Product | None = None,
+    trust_root: bytes | None = None,
+    crl: bytes | None = None,
+) -> VerifiedChain:
+    """Verify a VCEK/VLEK (DER) up to the pinned ARK (or ``trust_root``); memoized by bytes.
+
+    ``intermediate`` is the ASK/ASVK and ``ark`` the ARK offered with the evidence (DER); when
+    absent the shipped ASK/ASVK and the pinned ARK are used (a ``trust_root`` chain needs its
+    intermediate). ``product`` is the product expected from elsewhere (report CPUID, caller):
+    any disagreement with the certificates is ``product_mismatch``. Time is not checked here:
+    call ``check_time(at)`` on the result.
+    """
+    key = (
+        bytes(vek),
+        _opt_bytes(intermediate),
+        _opt_bytes(ark),
+        product,
+        _opt_bytes(trust_root),
+        _opt_bytes(crl),
+    )
+    return _MEMO.get(key)
+
+
+def _opt_bytes(data: bytes | None) -> bytes | None:
+    return None if data is None else bytes(data)
+
+
+_MemoKey = tuple[bytes, bytes | None, bytes | None, Product | None, bytes | None, bytes | None]
+
+
+class _ChainMemo:
+    """A bounded, thread-safe LRU of verified chains (failures are not cached)."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._items: OrderedDict[_MemoKey, VerifiedChain] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: _MemoKey) -> VerifiedChain:
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+                return hit
+        try:
+            result = _verify_chain(*key)
+        except (ValueError, UnsupportedAlgorithm) as exc:
+            # cryptography parses extensions and keys lazily: a duplicate extension or an
+            # unsupported key surfaces here
+            raise VerificationError("certificate_malformed", f"a certificate cannot be used: {exc}") from None
+        with self._lock:
+            self._items[key] = result
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return result
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_MEMO = _ChainMemo()
+
+
+def clear_chain_memo() -> None:
+    """Forget every memoized chain (tests and benchmarks of the cold path)."""
+    _MEMO.clear()
+
+
+def _leaf_kind(cert: x509.Certificate) -> VekKind:
+    cn = subject_cn(cert)
+    for kind in VekKind:
+        if cn == kind.leaf_cn:
+            return kind
+    raise VerificationError(
+        "certificate_name",
+        "the endorsement certificate's subject CN must be SEV-VCEK or SEV-VLEK",
+        expected="SEV-VCEK or SEV-VLEK",
+        actual=cn,
+    )
+
+
+def _verify_chain(
+    vek_der: bytes,
+    intermediate_der: bytes | None,
+    ark_der: bytes | None,
+    expected: Product | None,
+    trust_root_der: bytes | None,
+    crl_der: bytes | None,
+) -> VerifiedChain:
+    leaf = load_certificate(vek_der, "VCEK/VLEK certificate")
+    _require_v3(leaf, "endorsement certificate")
+    kind = _leaf_kind(leaf)
+    ext = parse_vek_extensions(leaf)
+    leaf_product = ext.product
+    if ext.product_name is not None and leaf_product is None:
+        raise VerificationError(
+            "product_unknown", f"the {kind.value}'s productName {ext.product_name!r} is not a known product"
+        )
+
+    # the intermediate: given, or the shipped one for the product
+    product_source: str
+    if intermediate_der is not None:
+        inter = load_certificate(intermediate_der, "ASK/ASVK certificate")
+        role_product = product_of_cn(subject_cn(inter))
+        if role_product is None or role_product[0] not in ("ASK", "ASVK"):
+            raise VerificationError(
+                "certificate_name",
+                "the intermediate's subject CN must be SEV-<product> (ASK) or SEV-VLEK-<product> (ASVK)",
+                expected=f"{kind.intermediate_cn(leaf_product or expected or Product.MILAN)}",
+                actual=subject_cn(inter),
+            )
+        role, product = role_product
+        if role != kind.intermediate_role:
+            raise VerificationError(
+                "chain_role_mismatch",
+                f"a {kind.value} must be issued by an {kind.intermediate_role}, "
+                f"but the chain holds an {role} ({subject_cn(inter)})",
+                expected=kind.intermediate_cn(product),
+                actual=subject_cn(inter),
+            )
+        product_source = f"intermediate CN {subject_cn(inter)}"
+    else:
+        chosen = leaf_product or expected
+        if chosen is None:
+            raise VerificationError(
+                "product_unknown",
+                "the product cannot be determined: the certificate has no productName and no "
+                "intermediate or product was given",
+            )
+        if trust_root_der is not None and not _same_key(
+            load_certificate(trust_root_der, "trust root"), roots.amd_ark(chosen.value)
+        ):
+            raise CollateralError(
+                f"a chain under an explicit trust root needs its {kind.intermediate_role} "
+                "(give the cert_chain or a certificate table)",
+                missing=f"{kind.intermediate_role} for {chosen.value}",
+            )
+        product = chosen
+        inter = roots.amd_ask(product.value) if kind is VekKind.VCEK else roots.amd_asvk(product.value)
+        product_source = (
+            f"{kind.value} productName {ext.product_name}" if leaf_product is not None else "caller"
+        )
+    if leaf_product is not None and leaf_product is not product:
+        raise VerificationError(
+            "product_mismatch",
+            f"the {kind.value}'s productName {ext.product_name!r} does not match its issuer's product",
+            expected=product.value,
+            actual=ext.product_name,
+        )
+    if expected is not None and expected is not product:
+        raise VerificationError(
+            "product_mismatch",
+            f"the certificates are for {product.value} ({product_source}), not the expected product",
+            expected=expected.value,
+            actual=product.value,
+        )
+    _require_v3(inter, kind.intermediate_role)
+    _require_ca(inter, kind.intermediate_role)
+
+    # the root: the offered ARK must be the pinned one (or the explicit trust root)
+    given_ark = None if ark_der is None else load_certificate(ark_der, "ARK certificate")
+    if trust_root_der is not None:
+        root = load_certificate(trust_root_der, "trust root")
+        if given_ark is not None and not _same_key(given_ark, root):
+            raise VerificationError(
+                "untrusted_root",
+                f"the chain's ARK {subject_cn(given_ark)!r} is not the given trust root",
+                expected=hashlib.sha256(der(root)).hexdigest(),
+                actual=hashlib.sha256(der(given_ark)).hexdigest(),
+            )
+        production = _pinned_product(root) is not None
+    else:
+        root = roots.amd_ark(product.value)
+        if given_ark is not None and not _same_key(given_ark, root):
+            other = _pinned_product(given_ark)
+            if other is not None:
+                raise VerificationError(
+                    "wrong_product_root",
+                    f"the chain's ARK is the {other.value} root, but the chain is for {product.value}",
+                    expected=f"ARK-{product.value}",
+                    actual=f"ARK-{other.value}",
+                )
+            raise VerificationError(
+                "untrusted_root",
+                f"the chain's ARK {subject_cn(given_ark)!r} is not the pinned AMD ARK for {product.value}",
+                expected=hashlib.sha256(der(root)).hexdigest(),
+                actual=hashlib.sha256(der(given_ark)).hexdigest(),
+            )
+        production = True
+        if subject_cn(root) != f"ARK-{product.value}":  # pragma: no cover - shipped roots are fixed
+            raise VerificationError("certificate_name", "pinned ARK has an unexpected CN")
+    _require_v3(root, "ARK")
+    _require_ca(root, "ARK")
+    if root.issuer != root.subject:
+        raise VerificationError("root_not_self_signed", f"the ARK {subject_cn(root)!r} is not self-issued")
+    try:
+        _check_pss(root, root, "ARK self-signature")
+    except VerificationError as exc:
+        if exc.code == "chain_signature_invalid":
+            raise VerificationError(
+                "root_not_self_signed", f"the ARK {subject_cn(root)!r} does not verify under its own key"
+            ) from None
+        raise
+
+    # signatures down the chain
+    if inter.issuer != root.subject:
+        raise VerificationError(
+            "chain_issuer_mismatch",
+            f"the {kind.intermediate_role}'s issuer is not the ARK",
+            expected=root.subject.rfc4514_string(),
+            actual=inter.issuer.rfc4514_string(),
+        )
+    _check_pss(inter, root, f"{kind.intermediate_role} {subject_cn(inter)!r} signed by the ARK")
+    if leaf.issuer != inter.subject:
+        raise VerificationError(
+            "chain_issuer_mismatch",
+            f"the {kind.value}'s issuer is not the {kind.intermediate_role} of the chain",
+            expected=inter.subject.rfc4514_string(),
+            actual=leaf.issuer.rfc4514_string(),
+        )
+    _check_pss(leaf, inter, f"{kind.value} signed by the {kind.intermediate_role} {subject_cn(inter)!r}")
+
+    # the leaf
+    bc = _basic_constraints(leaf)
+    if bc is not None and bc.ca:
+        raise VerificationError(
+            "basic_constraints", f"the {kind.value} must not be a CA", expected="CA:FALSE", actual="CA:TRUE"
+        )
+    public_key = leaf.public_key()
+    if not isinstance(public_key, ec.EllipticCurvePublicKey) or not isinstance(
+        public_key.curve, ec.SECP384R1
+    ):
+        curve = getattr(getattr(public_key, "curve", None), "name", type(public_key).__name__)
+        raise VerificationError(
+            "leaf_key_type", f"the {kind.value} key must be EC P-384", expected="secp384r1", actual=curve
+        )
+    _check_extensions(kind, product, ext)
+
+    crl_info = None if crl_der is None else _check_crl(crl_der, root, inter, kind)
+    root_product = _pinned_product(root)
+    return VerifiedChain(
+        kind=kind,
+        product=product,
+        product_source=product_source,
+        extensions=ext,
+        root=RootInfo(
+            subject=root.subject.rfc4514_string(),
+            sha256=hashlib.sha256(der(root)).hexdigest(),
+            spki_sha256=spki_sha256(root),
+            production=production,
+            product=root_product if production else product,
+        ),
+        certificates=(
+            _summary(root, "ARK"),
+            _summary(inter, kind.intermediate_role),
+            _summary(leaf, kind.value),
+        ),
+        crl=crl_info,
+        certificate_tcb=ext.tcb_parts(product),
+        public_key=public_key,
+    )
+
+
+def _check_extensions(kind: VekKind, product: Product, ext: VekExtensions) -> None:
+    ext.tcb_parts(product)  # raises when an SPL is missing
+    want_struct = 1 if product.uses_fmc else 0
+    if ext.struct_version is not None and ext.struct_version != want_struct:
+        raise VerificationError(
+            "certificate_extension",
+            f"a {product.value} {kind.value} has structVersion {want_struct}",
+            expected=want_struct,
+            actual=ext.struct_version,
+        )
+    if kind is VekKind.VCEK:
+        if ext.hw_id is None:
+            raise VerificationError("certificate_extension", "the VCEK has no hwID extension (…3704.1.4)")
+        want = 8 if product.uses_fmc else 64
+        if len(ext.hw_id) != want:
+            raise VerificationError(
+                "certificate_extension",
+                f"a {product.value} VCEK's hwID is {want} bytes",
+                expected=want,
+                actual=len(ext.hw_id),
+            )
+        if ext.csp_id is not None:
+            raise VerificationError("certificate_extension", "a VCEK must not carry a csp_id extension")
+    else:
+        if ext.csp_id is None:
+            raise VerificationError("certificate_extension", "the VLEK has no csp_id extension (…3704.1.5)")
+        if ext.hw_id is not None:
+            raise VerificationError("certificate_extension", "a VLEK must not carry a hwID extension")
+
+
+def _check_crl(crl_der: bytes, ark: x509.Certificate, inter: x509.Certificate, kind: VekKind) -> CrlInfo:
+    crl = load_crl(crl_der)
+    if crl.issuer != ark.subject:
+        raise VerificationError(
+            "crl_issuer_mismatch",
+            "the CRL is not issued by the chain's ARK",
+            expected=ark.subject.rfc4514_string(),
+            actual=crl.issuer.rfc4514_string(),
+        )
+    key = ark.public_key()
+    if not isinstance(key, rsa.RSAPublicKey):  # pragma: no cover - the ARK was checked to be RSA
+        raise VerificationError("crl_signature_invalid", "the ARK key is not RSA")
+    if crl.signature_algorithm_oid != SignatureAlgorithmOID.RSASSA_PSS:
+        raise VerificationError(
+            "crl_signature_invalid",
+            "the CRL signature must be RSASSA-PSS with SHA-384",
+            expected="rsassaPss",
+            actual=crl.signature_algorithm_oid.dotted_string,
+        )
+    try:
+        key.verify(crl.signature, crl.tbs_certlist_bytes, AMD_PSS, hashes.SHA384())
+    except InvalidSignature:
+        raise VerificationError(
+            "crl_signature_invalid", "the CRL signature does not verify under the ARK"
+        ) from None
+    revoked = crl.get_revoked_certificate_by_serial_number(inter.serial_number)
+    if revoked is not None:
+        raise VerificationError(
+            "certificate_revoked",
+            f"the {kind.intermediate_role} {subject_cn(inter)!r} (serial 0x{inter.serial_number:x}) "
+            f"is revoked since {_iso(revoked.revocation_date_utc)}",
+        )
+    return CrlInfo(
+        sha256=hashlib.sha256(crl.public_bytes(Encoding.DER)).hexdigest(),
+        this_update=crl.last_update_utc,
+        next_update=crl.next_update_utc,
+        revoked_serials=len(crl),
+        checked_serial=inter.serial_number,
+    )
