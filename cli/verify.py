@@ -55,6 +55,9 @@ def verify(
     cert_table: Annotated[
         Path | None, typer.Option(help="SNP: extended-report certificate table (configfs-tsm auxblob).", rich_help_panel=_PLATFORM)
     ] = None,
+    crl: Annotated[
+        Path | None, typer.Option(help="SNP: AMD KDS CRL (DER or PEM) to check the ASK/ASVK against (opt-in).", rich_help_panel=_PLATFORM)
+    ] = None,
     product: Annotated[
         str | None, typer.Option(help="SNP: milan, genoa or turin (needed for v2 reports without a certificate).", rich_help_panel=_PLATFORM)
     ] = None,
@@ -79,6 +82,7 @@ def verify(
             cert_chain=cert_chain,
             cert_table=cert_table,
             product=product,
+            extra={"crl": crl} if crl is not None else {},
         )
 
     opts = guarded(options)
