@@ -17,6 +17,7 @@ from typing import Any
 
 import typer
 
+from ccverify.cli import _appraise
 from ccverify.cli._common import EXIT_OK, VerifyOptions, emit_json, guarded, stdout, table
 from ccverify.verifier.errors import InputError
 from ccverify.verifier.snp.validate import SnpPolicy, validate_snp
@@ -127,6 +128,8 @@ def _tcb(parts: Any) -> str:
 def run(opts: VerifyOptions) -> None:
     """Verify an SNP report as ``opts`` says; print the verdict; exit with the code."""
     verdict, policy = guarded(lambda: _verify(opts))
+    if _appraise.wanted(opts):
+        _appraise.finish(opts, "snp", verdict, policy, f"{opts.evidence_path} (SEV-SNP report)", _rows(verdict))
     if opts.json:
         emit_json({"platform": "snp", "status": "verified", "verdict": verdict, "policy": policy})
     else:

@@ -418,10 +418,24 @@ def _alg_for_size(size: int) -> int:
 
 
 def _expected_text(value: ReferenceValue) -> str:
-    from ccverify.verifier.jsonable import to_jsonable
+    """The accepted alternatives, compactly: ``sha-384:ab12.. | sha-384:cd34..``."""
+    from ccverify.verifier.refvalues.model import ALG_NAMES, Digests, MinSvns, RawValue
 
-    shown = to_jsonable(value.alternatives)
-    return str(shown if len(shown) != 1 else shown[0])
+    shown: list[str] = []
+    for alternative in value.alternatives:
+        if isinstance(alternative, Digests):
+            digests = (f"{_alg_name(d.alg, ALG_NAMES)}:{d.value.hex()}" for d in alternative.digests)
+            shown.append(" + ".join(digests))
+        elif isinstance(alternative, RawValue):
+            mask = "" if alternative.mask is None else f" under mask {alternative.mask.hex()}"
+            shown.append(alternative.value.hex() + mask)
+        elif isinstance(alternative, MinSvns):
+            shown.append("at least " + ",".join(str(m) for m in alternative.minimums))
+    return " | ".join(shown)
+
+
+def _alg_name(alg: int | str, names: Mapping[int, str]) -> str:
+    return names.get(alg, str(alg)) if isinstance(alg, int) else alg
 
 
 def _text(value: Any) -> str | None:
