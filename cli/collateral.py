@@ -1,0 +1,96 @@
+"""``ccverify collateral``: warm a collateral cache, or build an offline bundle.
+
+``fetch --quote QUOTE -o BUNDLE [--cache DIR] [--offline]`` gathers what a TDX quote needs
+(TCB info for its FMSPC, TD QE identity, the PCK CRL of its CA, the root CA CRL): the cache
+first, then Intel PCS unless ``--offline`` (network answers are written to the cache), and
+writes them as one bundle file (for air-gapped hosts or an initramfs).
+``bundle --cache DIR -o BUNDLE`` exports a whole cache as a bundle.
+Exit 0 written, 2 bad input, 3 collateral unavailable.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ccverify.cli._common import EXIT_OK, guarded, read_input, stdout, table
+from ccverify.verifier.errors import InputError
+
+app = typer.Typer(help="Warm a collateral cache or build an offline collateral bundle.", no_args_is_help=True)
+
+
+@app.command("fetch")
+def fetch(
+    quote: Annotated[
+        Path, typer.Option("--quote", help="TDX quote whose collateral to gather (binary or hex).")
+    ],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Bundle file to write.")],
+    cache: Annotated[
+        Path | None, typer.Option(help="Collateral cache directory (read first, then written).")
+    ] = None,
+    offline: Annotated[bool, typer.Option(help="Never use the network: only the cache.")] = False,
+    at: Annotated[
+        str | None, typer.Option(help="Time the collateral must be valid at (ISO 8601; default now).")
+    ] = None,
+    pcs_url: Annotated[
+        str | None, typer.Option(help="PCS or PCCS base URL (default Intel PCS, or $CCVERIFY_PCS_URL).")
+    ] = None,
+) -> None:
+    """Gather the collateral a TDX quote needs into an offline bundle."""
+
+    def work() -> list[tuple[str, str]]:
+        from datetime import UTC, datetime
+
+        from ccverify.verifier.collateral.bundle import CollateralBundle
+        from ccverify.verifier.collateral.cache import CollateralCache
+        from ccverify.verifier.collateral.pcs import PCS_BASE_URL, PcsClient, gather_tdx_collateral
+        from ccverify.verifier.evidence.tdx_quote import TdxQuote
+        from ccverify.verifier.timeutil import parse_time
+
+        parsed = TdxQuote.from_bytes(read_input(quote, "--quote"))
+        moment = parse_time(at, "--at") if at is not None else datetime.now(UTC)
+        store = CollateralCache(cache) if cache is not None else None
+        client = None
+        if not offline:
+            base = pcs_url or os.environ.get("CCVERIFY_PCS_URL") or PCS_BASE_URL
+            client = PcsClient(base, api_key=os.environ.get("CCVERIFY_PCS_API_KEY"))
+        _collateral, entries = gather_tdx_collateral(parsed, at=moment, cache=store, client=client)
+        CollateralBundle.write(output, entries)
+        return [(e.url, f"{_iso(e.not_before)} .. {_iso(e.not_after)}") for e in entries]
+
+    rows = guarded(work)
+    stdout.print(table(f"bundle {output}", rows))
+    raise typer.Exit(EXIT_OK)
+
+
+@app.command("bundle")
+def bundle(
+    cache: Annotated[Path, typer.Option(help="Collateral cache directory to export.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Bundle file to write.")],
+) -> None:
+    """Export every entry of a collateral cache as one offline bundle."""
+
+    def work() -> int:
+        from ccverify.verifier.collateral.bundle import CollateralBundle
+        from ccverify.verifier.collateral.cache import CollateralCache
+
+        if not cache.is_dir():
+            raise InputError(f"--cache {cache}: not a directory")
+        entries = CollateralCache(cache).entries()
+        CollateralBundle.write(output, entries)
+        return len(entries)
+
+    count = guarded(work)
+    stdout.print(f"wrote {count} entries to {output}")
+    raise typer.Exit(EXIT_OK)
+
+
+def _iso(moment: object) -> str:
+    from datetime import datetime
+
+    if not isinstance(moment, datetime):
+        return "-"
+    return moment.isoformat().replace("+00:00", "Z")

@@ -1,0 +1,208 @@
+"""``ccverify verify QUOTE`` for Intel TDX: verify the quote, apply the policy, print the verdict.
+
+Collateral: ``--collateral`` is a cache directory, an offline bundle, or a QuoteCollateralV3
+JSON file. A cache directory is refreshed from Intel PCS for what it lacks (written back to it)
+unless ``--offline``; files are used as they are. Without ``--collateral`` the collateral comes
+from PCS (``CCVERIFY_PCS_URL`` overrides the server) through the user cache
+(``$XDG_CACHE_HOME/ccverify/collateral``), and ``--offline`` then has nothing to work with.
+
+The policy is the ``"tdx"`` object of ``--policy`` (default: TCB status UpToDate only, no DEBUG
+TD, revocation checked). ``--trust-root`` replaces the pinned Intel SGX Root CA; the output
+says which root was used and whether it is the production one.
+
+Exit 0 verified and accepted; 1 verification failed or the policy refused (expired collateral
+and revoked certificates included); 2 unreadable input; 3 collateral needed but unavailable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from ccverify.cli._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    VerifyOptions,
+    emit_json,
+    guarded,
+    stderr,
+    stdout,
+    table,
+)
+from ccverify.verifier.errors import CollateralError, InputError, PolicyError
+from ccverify.verifier.evidence.tdx_quote import TdxQuote
+from ccverify.verifier.tdx.collateral import TdxCollateral
+from ccverify.verifier.tdx.validate import TdxPolicy, validate_tdx
+from ccverify.verifier.tdx.verify import TdxVerdict, verify_tdx
+
+
+def load_policy(path: Path | None) -> TdxPolicy:
+    """The ``"tdx"`` object of a policy file, or the default policy."""
+    if path is None:
+        return TdxPolicy()
+    try:
+        document = json.loads(path.read_bytes())
+    except OSError as error:
+        raise InputError(f"--policy {path}: {error.strerror or error}") from None
+    except ValueError:
+        raise InputError(f"--policy {path}: not valid JSON") from None
+    if not isinstance(document, dict):
+        raise InputError(f"--policy {path}: expected a JSON object with a 'tdx' object")
+    if "tdx" not in document and "snp" not in document:
+        return TdxPolicy.from_json(document)
+    tdx = document.get("tdx")
+    if tdx is None:
+        return TdxPolicy()
+    if not isinstance(tdx, dict):
+        raise InputError(f"--policy {path}: 'tdx' must be a JSON object")
+    return TdxPolicy.from_json(tdx)
+
+
+def _trust_root(opts: VerifyOptions) -> bytes | None:
+    if opts.trust_root is None:
+        return None
+    try:
+        return opts.trust_root.read_bytes()
+    except OSError as error:
+        raise InputError(f"--trust-root {opts.trust_root}: {error.strerror or error}") from None
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "ccverify" / "collateral"
+
+
+def _collateral(opts: VerifyOptions, quote: TdxQuote, at: datetime) -> TdxCollateral:
+    from ccverify.verifier.collateral.cache import CollateralCache
+    from ccverify.verifier.collateral.pcs import PCS_BASE_URL, PcsClient, gather_tdx_collateral
+    from ccverify.verifier.collateral.tdx_loader import load_collateral
+
+    allow_missing_crl = bool(opts.extra.get("allow_missing_crl", False))
+    path = opts.collateral
+    if path is not None and not path.exists():
+        raise InputError(f"--collateral {path}: no such directory or file")
+    if path is not None and (path.is_file() or opts.offline):
+        return load_collateral(path, allow_missing_crl=allow_missing_crl)
+    if path is None and opts.offline:
+        raise CollateralError(
+            "--offline without --collateral: no collateral to verify with", missing="TDX collateral"
+        )
+    cache = CollateralCache(path if path is not None else _default_cache_dir())
+    base = str(opts.extra.get("pcs_url") or os.environ.get("CCVERIFY_PCS_URL") or PCS_BASE_URL)
+    client = PcsClient(base, api_key=os.environ.get("CCVERIFY_PCS_API_KEY"))
+    collateral, _entries = gather_tdx_collateral(
+        quote, at=at, cache=cache, client=client, origin=f"cache {cache.directory}"
+    )
+    if allow_missing_crl:
+        import dataclasses
+
+        collateral = dataclasses.replace(collateral, allow_missing_crl=True)
+    return collateral
+
+
+def _verify(opts: VerifyOptions) -> tuple[TdxVerdict, TdxPolicy]:
+    policy = load_policy(opts.policy)
+    quote = TdxQuote.from_bytes(opts.evidence)
+    at = opts.at or datetime.now(UTC)
+    collateral = _collateral(opts, quote, at)
+    verdict = verify_tdx(quote, collateral, at=at, trust_root=_trust_root(opts))
+    return verdict, policy
+
+
+def _rows(verdict: TdxVerdict, outcome: str) -> list[tuple[str, Any]]:
+    body = verdict.quote.body
+    coll = verdict.collateral
+
+    def window(item: Any) -> str:
+        return "-" if item is None else f"{_iso(item.issue_date)} .. {_iso(item.next_update)} ({item.source})"
+
+    rows: list[tuple[str, Any]] = [
+        ("result", outcome),
+        ("TCB status", verdict.status.value),
+        (
+            "platform / module / QE",
+            f"{verdict.platform_status.value} / "
+            f"{verdict.module_status.value if verdict.module_status else '-'} / {verdict.qe_status.value}",
+        ),
+        ("advisory IDs", list(verdict.advisory_ids)),
+        ("TCB date", verdict.tcb_date),
+        ("TCB evaluation data number", verdict.tcb_evaluation_data_number),
+        ("FMSPC", verdict.fmspc),
+        ("TDX module identity", verdict.tdx_module_identity or "tdxModule"),
+        ("PCK CA", verdict.pck.ca),
+        ("root", f"{verdict.root.subject} sha256 {verdict.root.sha256}"),
+        ("production root", verdict.root.production),
+        ("TCB info", window(coll.tcb_info)),
+        ("QE identity", window(coll.qe_identity)),
+        ("PCK CRL", window(coll.pck_crl)),
+        ("root CA CRL", window(coll.root_ca_crl)),
+        ("revocation checked", coll.revocation_checked),
+        ("collateral valid until", verdict.earliest_next_update),
+        ("quote version", verdict.quote.header.version),
+        ("MRTD", body.mr_td),
+        ("RTMR0", body.rtmrs[0]),
+        ("RTMR1", body.rtmrs[1]),
+        ("RTMR2", body.rtmrs[2]),
+        ("RTMR3", body.rtmrs[3]),
+        ("MRSEAM", body.mr_seam),
+        ("TEE_TCB_SVN", body.tee_tcb_svn),
+        ("TD attributes", body.td_attributes_flags),
+        ("XFAM", body.xfam),
+        ("REPORTDATA", body.report_data),
+        ("verified at", verdict.at),
+    ]
+    return rows
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def run(opts: VerifyOptions) -> None:
+    """Verify a TDX quote as ``opts`` says; print the verdict; exit 0 accepted, 1 refused."""
+    verdict, policy = guarded(lambda: _verify(opts))
+    refusal: PolicyError | None = None
+    try:
+        validate_tdx(verdict, policy)
+    except PolicyError as error:
+        refusal = error
+    outcome = "verified; policy accepted" if refusal is None else f"verified; policy REFUSED: {refusal}"
+    if opts.json:
+        emit_json(
+            {
+                "platform": "tdx",
+                "status": "verified",
+                "accepted": refusal is None,
+                "policy_error": None
+                if refusal is None
+                else {
+                    "code": refusal.code,
+                    "detail": refusal.detail,
+                    "expected": _plain(refusal.expected),
+                    "actual": _plain(refusal.actual),
+                },
+                "verdict": verdict,
+                "policy": policy,
+            }
+        )
+    else:
+        stdout.print(table(f"{opts.evidence_path} (TDX quote)", _rows(verdict, outcome)))
+    if refusal is not None:
+        stderr.print(f"[bold red]error[/] (PolicyError): {refusal}", highlight=False, markup=True)
+        raise typer.Exit(EXIT_FAILED)
+    raise typer.Exit(EXIT_OK)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return str(value)

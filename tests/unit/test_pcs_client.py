@@ -1,0 +1,341 @@
+"""PCS client against a real HTTP server on loopback serving recorded Intel collateral.
+
+The server answers like Intel PCS v4: TCB info and QE identity as ``{"tcbInfo"|"enclaveIdentity":
+<raw signed JSON>, "signature": "<hex>"}`` with the issuer chain URL-encoded in a header, PCK
+CRLs as DER with ``SGX-PCK-CRL-Issuer-Chain``, and the root CA CRL at PCCS's path.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+from urllib.parse import quote as urlquote
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from ccverify.cli._common import VerifyOptions
+from ccverify.verifier.collateral.bundle import CollateralBundle
+from ccverify.verifier.collateral.cache import CollateralCache
+from ccverify.verifier.collateral.pcs import (
+    ROOT_CA_CRL_URL,
+    PcsClient,
+    gather_tdx_collateral,
+    pck_crl_url,
+    qe_identity_url,
+    tcb_info_url,
+)
+from ccverify.verifier.collateral.tdx_loader import load_collateral
+from ccverify.verifier.errors import CollateralError
+from ccverify.verifier.evidence.tdx_quote import TdxQuote
+from ccverify.verifier.tdx.collateral import TcbStatus
+from ccverify.verifier.tdx.verify import verify_tdx
+from tests.conftest import fixture, fixture_bytes
+
+AT = datetime(2025, 7, 19, 10, 0, 34, tzinfo=UTC)
+FMSPC = "b0c06f000000"
+
+
+class Recorded:
+    """The dcap-qvl collateral of ``tdx_quote``, as PCS serves it."""
+
+    def __init__(self) -> None:
+        doc = json.loads(fixture("tdx/dcap-qvl/tdx_quote_collateral.json").read_text())
+        self.tcb_body = f'{{"tcbInfo":{doc["tcb_info"]},"signature":"{doc["tcb_info_signature"]}"}}'.encode()
+        qe, qe_sig = doc["qe_identity"], doc["qe_identity_signature"]
+        self.qe_body = f'{{"enclaveIdentity":{qe},"signature":"{qe_sig}"}}'.encode()
+        self.tcb_chain = doc["tcb_info_issuer_chain"]
+        self.qe_chain = doc["qe_identity_issuer_chain"]
+        self.pck_crl = bytes.fromhex(doc["pck_crl"])
+        self.pck_chain = doc["pck_crl_issuer_chain"]
+        self.root_crl = bytes.fromhex(doc["root_ca_crl"])
+
+
+class Server:
+    def __init__(self, recorded: Recorded) -> None:
+        self.recorded = recorded
+        self.requests: list[str] = []
+        self.delay = 0.0
+        handler = self._handler()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def do_GET(self) -> None:
+                server.requests.append(self.path)
+                if server.delay:
+                    time.sleep(server.delay)
+                parts = urlsplit(self.path)
+                query = parse_qs(parts.query)
+                rec = server.recorded
+                if parts.path == "/tdx/certification/v4/tcb":
+                    if query.get("fmspc", [""])[0].lower() != FMSPC:
+                        self.answer(404, b"", {})
+                        return
+                    self.answer(200, rec.tcb_body, {"TCB-Info-Issuer-Chain": urlquote(rec.tcb_chain)})
+                elif parts.path == "/tdx/certification/v4/qe/identity":
+                    chain = urlquote(rec.qe_chain)
+                    self.answer(200, rec.qe_body, {"SGX-Enclave-Identity-Issuer-Chain": chain})
+                elif parts.path == "/sgx/certification/v4/pckcrl":
+                    if query.get("ca") != ["platform"] or query.get("encoding") != ["der"]:
+                        self.answer(400, b"", {})
+                        return
+                    self.answer(200, rec.pck_crl, {"SGX-PCK-CRL-Issuer-Chain": urlquote(rec.pck_chain)})
+                elif parts.path == "/sgx/certification/v4/rootcacrl":
+                    self.answer(200, rec.root_crl, {})
+                else:
+                    self.answer(404, b"", {})
+
+            def answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+                try:
+                    self.send_response(status)
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:
+                    pass
+
+        return Handler
+
+
+@pytest.fixture(scope="module")
+def recorded() -> Recorded:
+    return Recorded()
+
+
+@pytest.fixture
+def server(recorded: Recorded) -> Iterator[Server]:
+    srv = Server(recorded)
+    srv.thread.start()
+    try:
+        yield srv
+    finally:
+        srv.httpd.shutdown()
+        srv.httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def quote() -> TdxQuote:
+    return TdxQuote.from_bytes(fixture_bytes("tdx/dcap-qvl/tdx_quote"))
+
+
+def test_fetch_tcb_info(server: Server, recorded: Recorded) -> None:
+    entry = PcsClient(server.url).fetch(tcb_info_url(FMSPC))
+    assert entry.url == "https://api.trustedservices.intel.com/tdx/certification/v4/tcb?fmspc=b0c06f000000"
+    assert entry.body == recorded.tcb_body
+    assert entry.headers["tcb-info-issuer-chain"] == recorded.tcb_chain
+    assert entry.not_before == datetime(2025, 6, 19, 10, 16, 3, tzinfo=UTC)
+    assert entry.not_after == datetime(2025, 7, 19, 10, 16, 3, tzinfo=UTC)
+    assert server.requests == ["/tdx/certification/v4/tcb?fmspc=b0c06f000000"]
+
+
+def test_fetch_qe_identity_and_crls(server: Server, recorded: Recorded) -> None:
+    client = PcsClient(server.url)
+    qe = client.fetch(qe_identity_url())
+    assert qe.headers["sgx-enclave-identity-issuer-chain"] == recorded.qe_chain
+    crl = client.fetch(pck_crl_url("platform"))
+    assert crl.body == recorded.pck_crl
+    assert crl.headers["sgx-pck-crl-issuer-chain"] == recorded.pck_chain
+    assert crl.not_after == datetime(2025, 7, 19, 10, 0, 35, tzinfo=UTC)
+    root = client.fetch(ROOT_CA_CRL_URL)
+    assert root.url == ROOT_CA_CRL_URL
+    assert root.body == recorded.root_crl
+    assert server.requests[-1] == "/sgx/certification/v4/rootcacrl"
+
+
+def test_gather_verify_and_cache(server: Server, quote: TdxQuote, tmp_path: Path) -> None:
+    cache = CollateralCache(tmp_path / "cache")
+    collateral, entries = gather_tdx_collateral(quote, at=AT, cache=cache, client=PcsClient(server.url))
+    assert len(entries) == 4
+    assert len(server.requests) == 4
+    verdict = verify_tdx(quote, collateral, at=AT)
+    assert verdict.status is TcbStatus.UpToDate
+    assert len(cache.entries()) == 4
+    # warm: nothing goes to the network
+    again, _ = gather_tdx_collateral(quote, at=AT, cache=cache, client=PcsClient(server.url))
+    assert len(server.requests) == 4
+    assert verify_tdx(quote, again, at=AT).status is TcbStatus.UpToDate
+    # the cache directory loads as collateral by itself
+    assert verify_tdx(quote, load_collateral(tmp_path / "cache"), at=AT).status is TcbStatus.UpToDate
+
+
+def test_cache_past_next_update_refetches(server: Server, quote: TdxQuote, tmp_path: Path) -> None:
+    cache = CollateralCache(tmp_path)
+    gather_tdx_collateral(quote, at=AT, cache=cache, client=PcsClient(server.url))
+    # at 10:20 the TCB info (till 10:16:03) and the PCK CRL (till 10:00:35) are stale; the QE
+    # identity (till 10:32:27) and the root CA CRL (till 2026) are still served from the cache
+    later = datetime(2025, 7, 19, 10, 20, tzinfo=UTC)
+    gather_tdx_collateral(quote, at=later, cache=cache, client=PcsClient(server.url))
+    assert server.requests[4:] == [
+        "/tdx/certification/v4/tcb?fmspc=b0c06f000000",
+        "/sgx/certification/v4/pckcrl?ca=platform&encoding=der",
+    ]
+    assert len(cache.entries()) == 4  # same bodies: the refreshed entries replace nothing new
+
+
+def test_offline_miss_names_the_url(quote: TdxQuote, tmp_path: Path) -> None:
+    with pytest.raises(CollateralError) as info:
+        gather_tdx_collateral(quote, at=AT, cache=CollateralCache(tmp_path), client=None)
+    assert info.value.missing == tcb_info_url(FMSPC)
+
+
+def test_offline_from_bundle(server: Server, quote: TdxQuote, tmp_path: Path) -> None:
+    _, entries = gather_tdx_collateral(quote, at=AT, client=PcsClient(server.url))
+    CollateralBundle.write(tmp_path / "b.json", entries)
+    bundle = CollateralBundle.load(tmp_path / "b.json")
+    collateral, _ = gather_tdx_collateral(quote, at=AT, sources=[bundle], client=None)
+    assert verify_tdx(quote, collateral, at=AT).status is TcbStatus.UpToDate
+
+
+def test_unknown_fmspc_is_collateral_error(server: Server) -> None:
+    with pytest.raises(CollateralError) as info:
+        PcsClient(server.url).fetch(tcb_info_url("00906ed50000"))
+    assert info.value.missing == tcb_info_url("00906ed50000")
+    assert "404" in str(info.value)
+
+
+def test_connection_refused_is_collateral_error(recorded: Recorded) -> None:
+    srv = Server(recorded)
+    url = srv.url
+    srv.httpd.server_close()  # nobody listens
+    with pytest.raises(CollateralError) as info:
+        PcsClient(url, timeout=2).fetch(qe_identity_url())
+    assert info.value.missing == qe_identity_url()
+
+
+def test_timeout_is_collateral_error(server: Server) -> None:
+    server.delay = 1.0
+    with pytest.raises(CollateralError, match="timed out"):
+        PcsClient(server.url, timeout=0.2).fetch(qe_identity_url())
+
+
+def test_garbage_answer_is_collateral_error(server: Server, recorded: Recorded) -> None:
+    recorded_tcb = recorded.tcb_body
+    recorded.tcb_body = b"<html>maintenance</html>"
+    try:
+        with pytest.raises(CollateralError, match="unusable"):
+            PcsClient(server.url).fetch(tcb_info_url(FMSPC))
+    finally:
+        recorded.tcb_body = recorded_tcb
+
+
+# -- the commands ------------------------------------------------------------------------------------
+
+
+def test_collateral_fetch_command(server: Server, tmp_path: Path) -> None:
+    from ccverify.cli.collateral import app
+
+    out = tmp_path / "bundle.json"
+    args = ["fetch", "--quote", str(fixture("tdx/dcap-qvl/tdx_quote")), "-o", str(out)]
+    args += ["--cache", str(tmp_path / "cache"), "--pcs-url", server.url, "--at", "2025-07-19T10:00:34Z"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert len(CollateralBundle.load(out).entries()) == 4
+    # the bundle verifies the quote offline through `ccverify verify`'s runner
+    assert run_verify(collateral=out, at=AT, offline=True) == 0
+    # offline from the warm cache
+    offline = CliRunner().invoke(
+        app,
+        [
+            *args[:3],
+            "-o",
+            str(tmp_path / "b2.json"),
+            "--cache",
+            str(tmp_path / "cache"),
+            "--offline",
+            "--at",
+            "2025-07-19T10:00:34Z",
+        ],
+    )
+    assert offline.exit_code == 0, offline.output
+
+
+def test_collateral_fetch_offline_empty_cache_exits_3(tmp_path: Path) -> None:
+    from ccverify.cli.collateral import app
+
+    args = ["fetch", "--quote", str(fixture("tdx/dcap-qvl/tdx_quote")), "-o", str(tmp_path / "b.json")]
+    result = CliRunner().invoke(app, [*args, "--cache", str(tmp_path / "c"), "--offline"])
+    assert result.exit_code == 3
+
+
+def test_collateral_bundle_command(server: Server, quote: TdxQuote, tmp_path: Path) -> None:
+    from ccverify.cli.collateral import app
+
+    gather_tdx_collateral(quote, at=AT, cache=CollateralCache(tmp_path / "c"), client=PcsClient(server.url))
+    result = CliRunner().invoke(
+        app, ["bundle", "--cache", str(tmp_path / "c"), "-o", str(tmp_path / "b.json")]
+    )
+    assert result.exit_code == 0, result.output
+    assert len(CollateralBundle.load(tmp_path / "b.json").entries()) == 4
+
+
+def run_verify(**kwargs: Any) -> int:
+    from ccverify.cli import verify_tdx
+
+    opts = VerifyOptions(
+        evidence=fixture_bytes("tdx/dcap-qvl/tdx_quote"),
+        evidence_path=fixture("tdx/dcap-qvl/tdx_quote"),
+        **kwargs,
+    )
+    with pytest.raises(typer.Exit) as info:
+        verify_tdx.run(opts)
+    return info.value.exit_code
+
+
+def test_verify_run_fetches_into_cache_dir(
+    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CCVERIFY_PCS_URL", server.url)
+    assert run_verify(collateral=tmp_path, at=AT, json=True) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["accepted"] is True
+    assert out["verdict"]["status"] == "UpToDate"
+    assert out["verdict"]["root"]["production"] is True
+    assert len(server.requests) == 4
+    # offline from the now warm cache directory
+    assert run_verify(collateral=tmp_path, at=AT, offline=True) == 0
+
+
+def test_verify_run_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    bundle_like = fixture("tdx/dcap-qvl/tdx_quote_collateral.json")
+    assert run_verify(collateral=bundle_like, at=AT) == 0
+    assert run_verify(collateral=bundle_like, at=datetime(2026, 11, 21, tzinfo=UTC)) == 1
+    assert run_verify(offline=True, at=AT) == 3
+    assert run_verify(collateral=tmp_path / "missing.json", at=AT) == 2
+    bad_root = tmp_path / "root.pem"
+    bad_root.write_bytes(fixture_bytes("tdx/intel-qvl-synthetic/trustedRootCaCert.pem"))
+    assert run_verify(collateral=bundle_like, at=AT, trust_root=bad_root) == 1
+
+
+def test_verify_run_policy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bundle_like = fixture("tdx/dcap-qvl/tdx_quote_collateral.json")
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"tdx": {"mrtd": "00" * 48}}))
+    assert run_verify(collateral=bundle_like, at=AT, policy=policy, json=True) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["accepted"] is False
+    assert out["policy_error"]["code"] == "mrtd_mismatch"
+    policy.write_text(json.dumps({"snp": {}}))
+    assert run_verify(collateral=bundle_like, at=AT, policy=policy) == 0

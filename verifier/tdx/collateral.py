@@ -1,0 +1,881 @@
+"""TDX collateral: TCB info and QE identity models, their signatures, issuer chains and CRLs.
+
+``TdxCollateral`` holds what verification needs besides the quote: TDX TCB infos (one per
+FMSPC, possibly several versions), TD QE identities, PCK CRLs (platform and/or processor CA)
+and Intel SGX Root CA CRLs, each with the issuer chain Intel served with it. Verification
+picks, for the quote at hand, the item for its FMSPC / CA that is valid at the verification
+time (the newest one if none is, which then fails as ``collateral_expired``).
+
+Signatures over TCB info and QE identity are checked over the EXACT raw bytes of the
+``tcbInfo`` / ``enclaveIdentity`` JSON value as served (``raw_json_member`` finds that value in
+the PCS body without re-serialising it: key order and spacing are part of what is signed).
+The models are parsed separately from the same bytes.
+
+Expensive, time-independent results (a signer chain checked against a root, a JSON signature,
+a CRL signature, a parsed model) are memoized by content in bounded LRU caches (keyed by the
+bytes involved and the trust root's DER). Nothing time-dependent is memoized: every validity
+window is compared with the verification time on every call, so a memo can never serve a
+stale decision.
+
+CRLs are required unless the collateral is built with ``allow_missing_crl=True``; a verdict
+made without them records ``revocation_checked = False``.
+"""
+
+from __future__ import annotations
+
+import binascii
+import enum
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from json import JSONDecodeError
+from typing import Any, Literal
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
+
+from ccverify.verifier.errors import InputError, VerificationError
+
+TCB_SIGNING_CN = "Intel SGX TCB Signing"
+PLATFORM_CA_CN = "Intel SGX PCK Platform CA"
+PROCESSOR_CA_CN = "Intel SGX PCK Processor CA"
+
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+
+
+class TcbStatus(enum.Enum):
+    """Intel's TCB status names (TCB info, QE identity, and the converged result)."""
+
+    UpToDate = "UpToDate"
+    SWHardeningNeeded = "SWHardeningNeeded"
+    ConfigurationNeeded = "ConfigurationNeeded"
+    ConfigurationAndSWHardeningNeeded = "ConfigurationAndSWHardeningNeeded"
+    OutOfDate = "OutOfDate"
+    OutOfDateConfigurationNeeded = "OutOfDateConfigurationNeeded"
+    Revoked = "Revoked"
+    TDRelaunchAdvised = "TDRelaunchAdvised"
+    TDRelaunchAdvisedConfigurationNeeded = "TDRelaunchAdvisedConfigurationNeeded"
+    NotSupported = "NotSupported"
+
+
+# -- models -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TcbLevel:
+    """A platform TCB level of a TDX TCB info."""
+
+    sgx_components: tuple[int, ...]
+    pcesvn: int
+    tdx_components: tuple[int, ...]
+    tcb_date: datetime
+    tcb_status: TcbStatus
+    advisory_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class IsvTcbLevel:
+    """A TCB level of a TDX module identity or of the QE identity (by ISVSVN)."""
+
+    isvsvn: int
+    tcb_date: datetime
+    tcb_status: TcbStatus
+    advisory_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TdxModuleIdentity:
+    """``tdxModule`` (id None) or one of ``tdxModuleIdentities`` (id ``TDX_%02X``)."""
+
+    id: str | None
+    mrsigner: bytes
+    attributes: bytes
+    attributes_mask: bytes
+    tcb_levels: tuple[IsvTcbLevel, ...] = ()
+
+
+@dataclass(frozen=True)
+class TcbInfo:
+    id: str
+    version: int
+    issue_date: datetime
+    next_update: datetime
+    fmspc: bytes
+    pce_id: bytes
+    tcb_type: int
+    tcb_evaluation_data_number: int
+    tdx_module: TdxModuleIdentity | None
+    tdx_module_identities: tuple[TdxModuleIdentity, ...]
+    tcb_levels: tuple[TcbLevel, ...]
+
+    def module_identity(self, ident: str) -> TdxModuleIdentity | None:
+        wanted = ident.upper()
+        for module in self.tdx_module_identities:
+            if module.id is not None and module.id.upper() == wanted:
+                return module
+        return None
+
+
+@dataclass(frozen=True)
+class QeIdentity:
+    id: str
+    version: int
+    issue_date: datetime
+    next_update: datetime
+    tcb_evaluation_data_number: int
+    miscselect: int
+    miscselect_mask: int
+    attributes: bytes
+    attributes_mask: bytes
+    mrsigner: bytes
+    isvprodid: int
+    tcb_levels: tuple[IsvTcbLevel, ...]
+
+
+# -- raw collateral items -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignedJson:
+    """A signed PCS JSON object: the exact signed bytes, the r||s signature, the issuer chain."""
+
+    raw: bytes
+    signature: bytes
+    issuer_chain: bytes  # PEM: the signing certificate, then (normally) the root
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class CrlItem:
+    der: bytes
+    issuer_chain: bytes | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class TdxCollateral:
+    """Collateral for TDX quotes; ``pool`` means a cache/bundle that may lack some platforms.
+
+    Build it with ``from_quote_collateral_v3`` (dcap-qvl / PCCS JSON), ``from_pcs`` (the PCS
+    answers: bodies and issuer-chain headers), ``from_entries`` (cache or bundle entries), or
+    directly. ``allow_missing_crl`` must be set explicitly to verify without CRLs.
+    """
+
+    tcb_infos: tuple[SignedJson, ...] = ()
+    qe_identities: tuple[SignedJson, ...] = ()
+    pck_crls: tuple[CrlItem, ...] = ()
+    root_ca_crls: tuple[CrlItem, ...] = ()
+    allow_missing_crl: bool = False
+    pool: bool = False
+    origin: str = "memory"
+
+    @classmethod
+    def from_quote_collateral_v3(
+        cls,
+        doc: Mapping[str, Any] | bytes | str,
+        *,
+        origin: str = "QuoteCollateralV3",
+        allow_missing_crl: bool = False,
+    ) -> TdxCollateral:
+        """The JSON dcap-qvl and PCCS clients use (``tcb_info`` is the raw signed JSON text)."""
+        if isinstance(doc, (bytes, str)):
+            try:
+                doc = json.loads(doc)
+            except (JSONDecodeError, UnicodeDecodeError):
+                raise InputError(f"{origin}: not valid JSON") from None
+        if not isinstance(doc, Mapping):
+            raise InputError(f"{origin}: a QuoteCollateralV3 document is a JSON object")
+
+        def text(key: str, required: bool = True) -> str | None:
+            value = doc.get(key)
+            if value is None and not required:
+                return None
+            if not isinstance(value, str) or not value:
+                raise InputError(f"{origin}: '{key}' is missing or not a string")
+            return value
+
+        def signed(key: str) -> SignedJson:
+            raw = text(key)
+            sig = text(f"{key}_signature")
+            chain = text(f"{key}_issuer_chain")
+            assert raw is not None and sig is not None and chain is not None
+            return SignedJson(
+                raw=raw.encode("utf-8"),
+                signature=_hex_signature(sig, f"{origin}: {key}_signature"),
+                issuer_chain=chain.encode("ascii", "replace"),
+                source=f"{origin}#{key}",
+            )
+
+        pck_crl = text("pck_crl", required=False)
+        root_crl = text("root_ca_crl", required=False)
+        pck_chain = text("pck_crl_issuer_chain", required=False)
+        return cls(
+            tcb_infos=(signed("tcb_info"),),
+            qe_identities=(signed("qe_identity"),),
+            pck_crls=()
+            if pck_crl is None
+            else (
+                CrlItem(
+                    crl_bytes(pck_crl, f"{origin}: pck_crl"),
+                    pck_chain.encode("ascii", "replace") if pck_chain else None,
+                    f"{origin}#pck_crl",
+                ),
+            ),
+            root_ca_crls=()
+            if root_crl is None
+            else (CrlItem(crl_bytes(root_crl, f"{origin}: root_ca_crl"), None, f"{origin}#root_ca_crl"),),
+            allow_missing_crl=allow_missing_crl,
+            origin=origin,
+        )
+
+    @classmethod
+    def from_pcs(
+        cls,
+        *,
+        tcb_info: bytes,
+        tcb_info_issuer_chain: bytes | str,
+        qe_identity: bytes,
+        qe_identity_issuer_chain: bytes | str,
+        pck_crl: bytes | None = None,
+        pck_crl_issuer_chain: bytes | str | None = None,
+        root_ca_crl: bytes | None = None,
+        allow_missing_crl: bool = False,
+        origin: str = "PCS",
+    ) -> TdxCollateral:
+        """From PCS bodies (``{"tcbInfo":...,"signature":...}``) and issuer-chain headers.
+
+        Header values may be URL-encoded (as Intel serves them) or plain PEM.
+        """
+        return cls(
+            tcb_infos=(signed_from_body(tcb_info, "tcbInfo", tcb_info_issuer_chain, f"{origin}: TCB info"),),
+            qe_identities=(
+                signed_from_body(
+                    qe_identity, "enclaveIdentity", qe_identity_issuer_chain, f"{origin}: QE identity"
+                ),
+            ),
+            pck_crls=()
+            if pck_crl is None
+            else (
+                CrlItem(
+                    crl_bytes(pck_crl, f"{origin}: PCK CRL"),
+                    _chain_bytes(pck_crl_issuer_chain),
+                    f"{origin}: PCK CRL",
+                ),
+            ),
+            root_ca_crls=()
+            if root_ca_crl is None
+            else (CrlItem(crl_bytes(root_ca_crl, f"{origin}: root CA CRL"), None, f"{origin}: root CA CRL"),),
+            allow_missing_crl=allow_missing_crl,
+            origin=origin,
+        )
+
+    @classmethod
+    def from_entries(
+        cls, entries: Iterable[Any], *, origin: str, allow_missing_crl: bool = False
+    ) -> TdxCollateral:
+        """From cache or bundle entries (``CacheEntry``), recognised by their canonical URL."""
+        tcb: list[SignedJson] = []
+        qe: list[SignedJson] = []
+        pck: list[CrlItem] = []
+        root: list[CrlItem] = []
+        for entry in entries:
+            kind = classify_url(entry.url)
+            where = f"{origin}: {entry.url}"
+            if kind == "tcb_info":
+                chain = _header(entry.headers, "tcb-info-issuer-chain") or _header(
+                    entry.headers, "sgx-tcb-info-issuer-chain"
+                )
+                tcb.append(signed_from_body(entry.body, "tcbInfo", chain or b"", where))
+            elif kind == "qe_identity":
+                chain = _header(entry.headers, "sgx-enclave-identity-issuer-chain")
+                qe.append(signed_from_body(entry.body, "enclaveIdentity", chain or b"", where))
+            elif kind == "pck_crl":
+                chain = _header(entry.headers, "sgx-pck-crl-issuer-chain")
+                pck.append(CrlItem(crl_bytes(entry.body, where), _chain_bytes(chain), where))
+            elif kind == "root_ca_crl":
+                root.append(CrlItem(crl_bytes(entry.body, where), None, where))
+        return cls(tuple(tcb), tuple(qe), tuple(pck), tuple(root), allow_missing_crl, True, origin)
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value
+    return None
+
+
+def _chain_bytes(chain: bytes | str | None) -> bytes | None:
+    if chain is None:
+        return None
+    text = chain.decode("ascii", "replace") if isinstance(chain, bytes) else chain
+    if "%" in text:
+        text = unquote(text)
+    return text.encode("ascii", "replace")
+
+
+UrlKind = Literal["tcb_info", "qe_identity", "pck_crl", "root_ca_crl", "other"]
+
+
+def classify_url(url: str) -> UrlKind:
+    """What a canonical PCS URL serves."""
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/")
+    if path.endswith("/tdx/certification/v4/tcb"):
+        return "tcb_info"
+    if path.endswith("/tdx/certification/v4/qe/identity"):
+        return "qe_identity"
+    if path.endswith("/sgx/certification/v4/pckcrl"):
+        return "pck_crl"
+    if path.endswith(("/IntelSGXRootCA.der", "/rootcacrl", "/IntelSGXRootCA.crl")):
+        return "root_ca_crl"
+    return "other"
+
+
+def url_query(url: str, key: str) -> str | None:
+    values = parse_qs(urlsplit(url).query).get(key)
+    return values[0] if values else None
+
+
+# -- raw JSON extraction ------------------------------------------------------------------------
+
+_DECODER = json.JSONDecoder()
+_WS = " \t\n\r"
+
+
+def raw_json_member(body: bytes, key: str, where: str = "collateral") -> bytes:
+    """The exact bytes of the value of top-level member ``key`` of the JSON object ``body``."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{where}: not UTF-8 JSON") from None
+    try:
+        pos = _skip(text, 0)
+        if text[pos : pos + 1] != "{":
+            raise InputError(f"{where}: not a JSON object")
+        pos = _skip(text, pos + 1)
+        found: tuple[int, int] | None = None
+        while text[pos : pos + 1] != "}":
+            if text[pos : pos + 1] != '"':
+                raise InputError(f"{where}: malformed JSON object (offset {pos})")
+            name, pos = json.decoder.scanstring(text, pos + 1)  # type: ignore[attr-defined]
+            pos = _skip(text, pos)
+            if text[pos : pos + 1] != ":":
+                raise InputError(f"{where}: malformed JSON object (offset {pos})")
+            start = _skip(text, pos + 1)
+            _value, end = _DECODER.raw_decode(text, start)
+            if name == key:
+                if found is not None:
+                    raise InputError(f"{where}: member {key!r} appears twice")
+                found = (start, end)
+            pos = _skip(text, end)
+            if text[pos : pos + 1] == ",":
+                pos = _skip(text, pos + 1)
+            elif text[pos : pos + 1] != "}":
+                raise InputError(f"{where}: malformed JSON object (offset {pos})")
+        if _skip(text, pos + 1) != len(text):
+            raise InputError(f"{where}: data after the JSON object")
+    except (JSONDecodeError, IndexError, ValueError) as error:
+        if isinstance(error, InputError):
+            raise
+        raise InputError(f"{where}: not valid JSON ({error})") from None
+    if found is None:
+        raise InputError(f"{where}: no {key!r} member")
+    return text[found[0] : found[1]].encode("utf-8")
+
+
+def _skip(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in _WS:
+        pos += 1
+    return pos
+
+
+def signed_from_body(body: bytes, key: str, chain: bytes | str, where: str) -> SignedJson:
+    """A PCS body ``{"<key>": {...}, "signature": "<hex r||s>"}`` as a ``SignedJson``."""
+    raw = raw_json_member(body, key, where)
+    try:
+        doc = json.loads(body)
+    except (JSONDecodeError, UnicodeDecodeError):
+        raise InputError(f"{where}: not valid JSON") from None
+    sig = doc.get("signature") if isinstance(doc, dict) else None
+    if not isinstance(sig, str):
+        raise InputError(f"{where}: no 'signature' string")
+    return SignedJson(raw, _hex_signature(sig, f"{where}: signature"), _chain_bytes(chain) or b"", where)
+
+
+def _hex_signature(text: str, where: str) -> bytes:
+    try:
+        sig = bytes.fromhex(text.strip())
+    except ValueError:
+        raise InputError(f"{where}: not hex") from None
+    if len(sig) != 64:
+        raise InputError(f"{where}: an ECDSA P-256 signature is 64 bytes (r||s), got {len(sig)}")
+    return sig
+
+
+def crl_bytes(value: bytes | str, where: str) -> bytes:
+    """A CRL as DER, from DER, PEM or hex text (the forms PCS, PCCS and dcap-qvl use)."""
+    data = value.encode("ascii", "replace") if isinstance(value, str) else value
+    stripped = data.strip()
+    if stripped.startswith(b"-----BEGIN"):
+        try:
+            return x509.load_pem_x509_crl(stripped).public_bytes(Encoding.DER)
+        except ValueError:
+            raise InputError(f"{where}: PEM CRL does not parse") from None
+    if stripped[:1] == b"0" or stripped[:1].isalnum():
+        try:
+            text = stripped.decode("ascii")
+            if all(c in "0123456789abcdefABCDEF" for c in text) and len(text) % 2 == 0 and text:
+                return binascii.unhexlify(text)
+        except UnicodeDecodeError:
+            pass
+    return data
+
+
+# -- model parsing ------------------------------------------------------------------------------
+
+
+class _Fields:
+    """Typed access to a JSON object; any problem is a VerificationError with ``code``."""
+
+    def __init__(self, obj: Any, code: str, where: str) -> None:
+        if not isinstance(obj, dict):
+            raise VerificationError(code, f"{where} is not a JSON object")
+        self.obj = obj
+        self.code = code
+        self.where = where
+
+    def fail(self, detail: str) -> VerificationError:
+        return VerificationError(self.code, f"{self.where}: {detail}")
+
+    def get(self, key: str, kind: type | tuple[type, ...], required: bool = True) -> Any:
+        value = self.obj.get(key)
+        if value is None:
+            if required:
+                raise self.fail(f"'{key}' is missing")
+            return None
+        matches = isinstance(value, kind) and not (type(value) is bool and kind is not bool)
+        if not matches:
+            raise self.fail(f"'{key}' has the wrong type")
+        return value
+
+    def integer(self, key: str) -> int:
+        value: int = self.get(key, int)
+        return value
+
+    def hexbytes(self, key: str, size: int | None = None) -> bytes:
+        text = self.get(key, str)
+        try:
+            value = bytes.fromhex(text)
+        except ValueError:
+            raise self.fail(f"'{key}' is not hex") from None
+        if size is not None and len(value) != size:
+            raise self.fail(f"'{key}' is {len(value)} bytes, expected {size}")
+        return value
+
+    def time(self, key: str) -> datetime:
+        return _time(self.get(key, str), self)
+
+    def status(self, key: str = "tcbStatus") -> TcbStatus:
+        text = self.get(key, str)
+        try:
+            return TcbStatus(text)
+        except ValueError:
+            raise self.fail(f"unknown {key} {text!r}") from None
+
+    def advisories(self) -> tuple[str, ...]:
+        ids = self.get("advisoryIDs", list, required=False) or []
+        if not all(isinstance(i, str) for i in ids):
+            raise self.fail("'advisoryIDs' must be strings")
+        return tuple(ids)
+
+
+def _time(text: str, fields: _Fields) -> datetime:
+    cleaned = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
+    try:
+        moment = datetime.fromisoformat(cleaned)
+    except ValueError:
+        raise fields.fail(f"{text!r} is not an ISO 8601 time") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _svns(items: Any, fields: _Fields, name: str) -> tuple[int, ...]:
+    if not isinstance(items, list) or len(items) != 16:
+        raise fields.fail(f"'{name}' must list 16 components")
+    out: list[int] = []
+    for item in items:
+        comp = _Fields(item, fields.code, f"{fields.where} {name}")
+        out.append(comp.integer("svn"))
+    return tuple(out)
+
+
+def _isv_levels(items: Any, fields: _Fields) -> tuple[IsvTcbLevel, ...]:
+    if not isinstance(items, list):
+        raise fields.fail("'tcbLevels' must be a list")
+    levels: list[IsvTcbLevel] = []
+    for item in items:
+        level = _Fields(item, fields.code, f"{fields.where} tcbLevel")
+        tcb = _Fields(level.get("tcb", dict), fields.code, f"{fields.where} tcbLevel.tcb")
+        levels.append(
+            IsvTcbLevel(tcb.integer("isvsvn"), level.time("tcbDate"), level.status(), level.advisories())
+        )
+    return tuple(levels)
+
+
+def _module(obj: Any, fields: _Fields, with_id: bool) -> TdxModuleIdentity:
+    mod = _Fields(obj, fields.code, f"{fields.where} TDX module")
+    return TdxModuleIdentity(
+        id=mod.get("id", str) if with_id else None,
+        mrsigner=mod.hexbytes("mrsigner", 48),
+        attributes=mod.hexbytes("attributes", 8),
+        attributes_mask=mod.hexbytes("attributesMask", 8),
+        tcb_levels=_isv_levels(mod.get("tcbLevels", list), mod) if with_id else (),
+    )
+
+
+@lru_cache(maxsize=64)
+def parse_tcb_info(raw: bytes) -> TcbInfo:
+    """Parse the raw ``tcbInfo`` object (id TDX, version 3); ``tcb_info_invalid`` otherwise."""
+    code = "tcb_info_invalid"
+    try:
+        obj = json.loads(raw)
+    except (JSONDecodeError, UnicodeDecodeError):
+        raise VerificationError(code, "TCB info is not valid JSON") from None
+    f = _Fields(obj, code, "TCB info")
+    ident = f.get("id", str)
+    version = f.integer("version")
+    if ident != "TDX":
+        raise VerificationError(code, "TCB info is not for TDX", expected="TDX", actual=ident)
+    if version != 3:
+        raise VerificationError(code, "unsupported TCB info version", expected=3, actual=version)
+    levels: list[TcbLevel] = []
+    raw_levels = f.get("tcbLevels", list)
+    if not raw_levels:
+        raise f.fail("'tcbLevels' is empty")
+    for item in raw_levels:
+        level = _Fields(item, code, "TCB info tcbLevel")
+        tcb = _Fields(level.get("tcb", dict), code, "TCB info tcbLevel.tcb")
+        levels.append(
+            TcbLevel(
+                sgx_components=_svns(tcb.get("sgxtcbcomponents", list), tcb, "sgxtcbcomponents"),
+                pcesvn=tcb.integer("pcesvn"),
+                tdx_components=_svns(tcb.get("tdxtcbcomponents", list), tcb, "tdxtcbcomponents"),
+                tcb_date=level.time("tcbDate"),
+                tcb_status=level.status(),
+                advisory_ids=level.advisories(),
+            )
+        )
+    module_obj = f.get("tdxModule", dict, required=False)
+    identities = f.get("tdxModuleIdentities", list, required=False) or []
+    return TcbInfo(
+        id=ident,
+        version=version,
+        issue_date=f.time("issueDate"),
+        next_update=f.time("nextUpdate"),
+        fmspc=f.hexbytes("fmspc", 6),
+        pce_id=f.hexbytes("pceId", 2),
+        tcb_type=f.integer("tcbType"),
+        tcb_evaluation_data_number=f.integer("tcbEvaluationDataNumber"),
+        tdx_module=None if module_obj is None else _module(module_obj, f, with_id=False),
+        tdx_module_identities=tuple(_module(m, f, with_id=True) for m in identities),
+        tcb_levels=tuple(levels),
+    )
+
+
+@lru_cache(maxsize=64)
+def parse_qe_identity(raw: bytes) -> QeIdentity:
+    """Parse the raw ``enclaveIdentity`` object (id TD_QE, version 2); ``qe_identity_invalid``."""
+    code = "qe_identity_invalid"
+    try:
+        obj = json.loads(raw)
+    except (JSONDecodeError, UnicodeDecodeError):
+        raise VerificationError(code, "QE identity is not valid JSON") from None
+    f = _Fields(obj, code, "QE identity")
+    ident = f.get("id", str)
+    version = f.integer("version")
+    if ident != "TD_QE":
+        raise VerificationError(
+            code, "QE identity is not the TD quoting enclave's", expected="TD_QE", actual=ident
+        )
+    if version != 2:
+        raise VerificationError(code, "unsupported QE identity version", expected=2, actual=version)
+    levels = _isv_levels(f.get("tcbLevels", list), f)
+    if not levels:
+        raise f.fail("'tcbLevels' is empty")
+    return QeIdentity(
+        id=ident,
+        version=version,
+        issue_date=f.time("issueDate"),
+        next_update=f.time("nextUpdate"),
+        tcb_evaluation_data_number=f.integer("tcbEvaluationDataNumber"),
+        miscselect=int.from_bytes(f.hexbytes("miscselect", 4), "big"),
+        miscselect_mask=int.from_bytes(f.hexbytes("miscselectMask", 4), "big"),
+        attributes=f.hexbytes("attributes", 16),
+        attributes_mask=f.hexbytes("attributesMask", 16),
+        mrsigner=f.hexbytes("mrsigner", 32),
+        isvprodid=f.integer("isvprodid"),
+        tcb_levels=levels,
+    )
+
+
+def peek_json(raw: bytes) -> dict[str, Any]:
+    """The raw object's top-level members, without validating them (for selection)."""
+    return _peek(raw)
+
+
+@lru_cache(maxsize=128)
+def _peek(raw: bytes) -> dict[str, Any]:
+    try:
+        obj = json.loads(raw)
+    except (JSONDecodeError, UnicodeDecodeError):
+        return {}
+    return obj if isinstance(obj, dict) else {}
+
+
+# -- X.509 helpers ------------------------------------------------------------------------------
+
+
+def common_name(name: x509.Name) -> str | None:
+    attrs = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if len(attrs) != 1:
+        return None
+    value = attrs[0].value
+    return value if isinstance(value, str) else value.decode("utf-8", "replace")
+
+
+def der(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(Encoding.DER)
+
+
+def load_chain(pem: bytes, code: str, what: str) -> list[x509.Certificate]:
+    try:
+        certs = x509.load_pem_x509_certificates(pem)
+    except ValueError as error:
+        raise VerificationError(code, f"{what}: the certificate chain does not parse ({error})") from None
+    return certs
+
+
+def check_issued_by(
+    child: x509.Certificate, parent: x509.Certificate, what: str, *, code: str, signature_code: str
+) -> None:
+    """Issuer DN equals the parent's subject (``code``), and the parent's key verifies the signature."""
+    if child.issuer != parent.subject:
+        raise VerificationError(
+            code,
+            f"{what}: issuer does not match the issuing certificate's subject",
+            expected=parent.subject.rfc4514_string(),
+            actual=child.issuer.rfc4514_string(),
+        )
+    try:
+        child.verify_directly_issued_by(parent)
+    except (InvalidSignature, ValueError, TypeError):
+        raise VerificationError(
+            signature_code,
+            f"{what}: signature does not verify with the key of {parent.subject.rfc4514_string()}",
+        ) from None
+
+
+def check_profile(cert: x509.Certificate, code: str, what: str) -> None:
+    """X.509 v3, ecdsa-with-SHA256, P-256 public key."""
+    if cert.version is not x509.Version.v3:
+        raise VerificationError(code, f"{what}: not an X.509 v3 certificate")
+    if cert.signature_algorithm_oid != x509.oid.SignatureAlgorithmOID.ECDSA_WITH_SHA256:
+        raise VerificationError(
+            code,
+            f"{what}: signature algorithm is not ecdsa-with-SHA256",
+            actual=cert.signature_algorithm_oid.dotted_string,
+        )
+    key = cert.public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
+        raise VerificationError(code, f"{what}: public key is not ECDSA P-256")
+
+
+def check_cert_time(cert: x509.Certificate, at: datetime, what: str, *, collateral: bool = False) -> None:
+    """``notBefore <= at <= notAfter``; collateral signers fail as collateral_*."""
+    if at < cert.not_valid_before_utc:
+        code = "collateral_not_yet_valid" if collateral else "certificate_not_yet_valid"
+        raise VerificationError(
+            code,
+            f"{what} is not valid yet at {_iso(at)}",
+            expected=f">= {_iso(cert.not_valid_before_utc)}",
+            actual=_iso(at),
+        )
+    if at > cert.not_valid_after_utc:
+        code = "collateral_expired" if collateral else "certificate_expired"
+        raise VerificationError(
+            code,
+            f"{what} expired at {_iso(cert.not_valid_after_utc)}",
+            expected=f"<= {_iso(cert.not_valid_after_utc)}",
+            actual=_iso(at),
+        )
+
+
+def check_window(not_before: datetime, not_after: datetime, at: datetime, what: str) -> None:
+    """``not_before <= at < not_after`` for a collateral item; distinct codes either side."""
+    if at < not_before:
+        raise VerificationError(
+            "collateral_not_yet_valid",
+            f"{what} is not valid yet (issued {_iso(not_before)})",
+            expected=f">= {_iso(not_before)}",
+            actual=_iso(at),
+        )
+    if at >= not_after:
+        raise VerificationError(
+            "collateral_expired",
+            f"{what} expired: its nextUpdate is {_iso(not_after)}; fetch fresh collateral",
+            expected=f"< {_iso(not_after)}",
+            actual=_iso(at),
+        )
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def raw_signature_to_der(sig: bytes) -> bytes:
+    return encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:64], "big"))
+
+
+def verify_raw_signature(key: ec.EllipticCurvePublicKey, sig: bytes, data: bytes) -> bool:
+    """ECDSA P-256 SHA-256 over ``data`` with a raw r||s signature."""
+    if len(sig) != 64:
+        return False
+    try:
+        key.verify(raw_signature_to_der(sig), data, _ECDSA_SHA256)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+# -- memoized checks ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignerCheck:
+    """A collateral signer chain verified against the trust root (time not yet checked)."""
+
+    signer: x509.Certificate
+    key: ec.EllipticCurvePublicKey = field(repr=False)
+
+
+@lru_cache(maxsize=32)
+def _load_der_cert(data: bytes) -> x509.Certificate:
+    return x509.load_der_x509_certificate(data)
+
+
+@lru_cache(maxsize=64)
+def verified_signer(chain_pem: bytes, root_der: bytes, expected_cn: str, what: str) -> SignerCheck:
+    """The collateral signer of ``chain_pem``, chained to the trust root (by bytes)."""
+    root = _load_der_cert(root_der)
+    code = "collateral_signer_invalid"
+    if not chain_pem.strip():
+        raise VerificationError(code, f"{what}: no issuer chain (the issuer-chain header was not kept)")
+    certs = load_chain(chain_pem, code, what)
+    if not certs:
+        raise VerificationError(code, f"{what}: the issuer chain holds no certificate")
+    signer = certs[0]
+    cn = common_name(signer.subject)
+    if cn != expected_cn:
+        raise VerificationError(
+            code, f"{what}: unexpected signer certificate", expected=expected_cn, actual=cn
+        )
+    check_profile(signer, code, f"{what} signer")
+    for extra in certs[1:]:
+        if der(extra) != root_der and extra.subject == extra.issuer:
+            raise VerificationError(
+                "untrusted_root",
+                f"{what}: the issuer chain ends in a root that is not the trusted root",
+                expected=root.subject.rfc4514_string(),
+                actual=extra.subject.rfc4514_string(),
+            )
+    if signer.issuer != root.subject:
+        raise VerificationError(
+            "untrusted_root",
+            f"{what}: the signer is not issued by the trusted root",
+            expected=root.subject.rfc4514_string(),
+            actual=signer.issuer.rfc4514_string(),
+        )
+    try:
+        signer.verify_directly_issued_by(root)
+    except (InvalidSignature, ValueError, TypeError):
+        raise VerificationError(
+            "untrusted_root",
+            f"{what}: the signer certificate's signature does not verify with the trusted root's key",
+        ) from None
+    key = signer.public_key()
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    return SignerCheck(signer, key)
+
+
+@lru_cache(maxsize=128)
+def _json_signature_ok(raw: bytes, sig: bytes, spki: bytes) -> bool:
+    from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+    key = load_der_public_key(spki)
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    return verify_raw_signature(key, sig, raw)
+
+
+def json_signature_ok(item: SignedJson, signer: SignerCheck) -> bool:
+    from cryptography.hazmat.primitives.serialization import PublicFormat
+
+    spki = signer.key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    return _json_signature_ok(item.raw, item.signature, spki)
+
+
+@dataclass(frozen=True)
+class CrlCheck:
+    """A CRL whose signature verified with its issuer's key (time not yet checked)."""
+
+    crl: x509.CertificateRevocationList
+    issuer_cn: str | None
+    this_update: datetime
+    next_update: datetime
+    revoked_serials: frozenset[int]
+
+
+@lru_cache(maxsize=32)
+def parse_crl(der_bytes: bytes) -> x509.CertificateRevocationList:
+    try:
+        return x509.load_der_x509_crl(der_bytes)
+    except ValueError as error:
+        raise VerificationError("crl_invalid", f"CRL does not parse as DER ({error})") from None
+
+
+@lru_cache(maxsize=32)
+def verified_crl(der_bytes: bytes, issuer_der: bytes, what: str) -> CrlCheck:
+    """``der_bytes`` parsed, its issuer equal to the issuer's subject, its signature valid."""
+    crl = parse_crl(der_bytes)
+    issuer = _load_der_cert(issuer_der)
+    if crl.issuer != issuer.subject:
+        raise VerificationError(
+            "crl_issuer_mismatch",
+            f"{what}: the CRL is not issued by the expected CA",
+            expected=issuer.subject.rfc4514_string(),
+            actual=crl.issuer.rfc4514_string(),
+        )
+    key = issuer.public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey) or not crl.is_signature_valid(key):
+        raise VerificationError(
+            "crl_signature_invalid",
+            f"{what}: the CRL signature does not verify with {common_name(issuer.subject)}'s key",
+        )
+    if crl.next_update_utc is None:
+        raise VerificationError("crl_invalid", f"{what}: the CRL has no nextUpdate")
+    serials = frozenset(entry.serial_number for entry in crl)
+    return CrlCheck(crl, common_name(crl.issuer), crl.last_update_utc, crl.next_update_utc, serials)
+
+
+def crl_issuer_cn(der_bytes: bytes) -> str | None:
+    """The issuer CN of a CRL (for picking platform vs processor), or None if it does not parse."""
+    try:
+        return common_name(parse_crl(der_bytes).issuer)
+    except VerificationError:
+        return None

@@ -1,0 +1,218 @@
+"""The Intel SGX extension of a PCK certificate (OID 1.2.840.113741.1.13.1), parsed with pyasn1.
+
+The extension value is a SEQUENCE of SEQUENCE{OID, value}::
+
+    .1  PPID            OCTET STRING (16)
+    .2  TCB             SEQUENCE of 18 SEQUENCE{OID, value}:
+                          .2.1 .. .2.16  INTEGER  SGX TCB component SVNs 1..16
+                          .2.17          INTEGER  PCESVN
+                          .2.18          OCTET STRING (16) CPUSVN
+    .3  PCE-ID          OCTET STRING (2)
+    .4  FMSPC           OCTET STRING (6)
+    .5  SGX Type        ENUMERATED (0 Standard, 1 Scalable, 2 Scalable with integrity)
+    .6  PlatformInstanceID  OCTET STRING (16)        (optional; Platform CA certificates)
+    .7  Configuration   SEQUENCE{.7.1 dynamicPlatform, .7.2 cachedKeys, .7.3 smtEnabled: BOOLEAN}
+                                                     (optional; Platform CA certificates)
+
+The 16 component INTEGERs (not the CPUSVN bytes) are what TCB level matching compares;
+values above 127 occur in real certificates. A missing or malformed entry raises
+``VerificationError`` with code ``pck_extension_invalid``. Parsing is memoized by the
+extension's DER bytes (pyasn1 is slow; PCK certificates repeat).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from cryptography import x509
+from pyasn1.codec.der import decoder
+from pyasn1.error import PyAsn1Error
+from pyasn1.type import univ
+
+from ccverify.verifier.errors import VerificationError
+
+SGX_EXTENSION_OID = "1.2.840.113741.1.13.1"
+_SGX_OID = x509.ObjectIdentifier(SGX_EXTENSION_OID)
+_PREFIX = SGX_EXTENSION_OID + "."
+
+
+class SgxType(enum.IntEnum):
+    STANDARD = 0
+    SCALABLE = 1
+    SCALABLE_WITH_INTEGRITY = 2
+
+
+@dataclass(frozen=True)
+class PckTcb:
+    """The TCB the PCK certificate was issued for."""
+
+    sgx_components: tuple[int, ...]  # 16 SGX TCB component SVNs
+    pcesvn: int
+    cpusvn: bytes
+
+
+@dataclass(frozen=True)
+class PlatformConfiguration:
+    dynamic_platform: bool | None
+    cached_keys: bool | None
+    smt_enabled: bool | None
+
+
+@dataclass(frozen=True)
+class PckExtensions:
+    """The decoded SGX extension of a PCK leaf certificate."""
+
+    ppid: bytes
+    tcb: PckTcb
+    pce_id: bytes
+    fmspc: bytes
+    sgx_type: SgxType | int
+    platform_instance_id: bytes | None = None
+    configuration: PlatformConfiguration | None = None
+
+
+def _fail(detail: str) -> VerificationError:
+    return VerificationError("pck_extension_invalid", f"PCK certificate SGX extension: {detail}")
+
+
+def _pairs(value: Any, where: str) -> list[tuple[str, Any]]:
+    """The (OID, value) pairs of a SEQUENCE of SEQUENCE{OID, value}."""
+    if not isinstance(value, (univ.SequenceOf, univ.Sequence)):
+        raise _fail(f"{where} is not a SEQUENCE")
+    pairs: list[tuple[str, Any]] = []
+    for item in value:
+        if not isinstance(item, (univ.SequenceOf, univ.Sequence)) or len(item) != 2:
+            raise _fail(f"{where}: an entry is not SEQUENCE{{OID, value}}")
+        oid = item[0]
+        if not isinstance(oid, univ.ObjectIdentifier):
+            raise _fail(f"{where}: an entry does not start with an OID")
+        pairs.append((str(oid), item[1]))
+    return pairs
+
+
+def _octets(value: Any, name: str, size: int | None) -> bytes:
+    if not isinstance(value, univ.OctetString):
+        raise _fail(f"{name} is not an OCTET STRING")
+    data = bytes(value)
+    if size is not None and len(data) != size:
+        raise _fail(f"{name} is {len(data)} bytes, expected {size}")
+    return data
+
+
+def _integer(value: Any, name: str) -> int:
+    # ENUMERATED decodes as Enumerated (an Integer subclass) when decoded without a spec
+    if not isinstance(value, univ.Integer):
+        raise _fail(f"{name} is not an INTEGER")
+    number = int(value)
+    if number < 0:
+        raise _fail(f"{name} is negative ({number})")
+    return number
+
+
+def _boolean(value: Any, name: str) -> bool:
+    if not isinstance(value, univ.Boolean):
+        raise _fail(f"{name} is not a BOOLEAN")
+    return bool(value)
+
+
+def parse_sgx_extension_value(der: bytes) -> PckExtensions:
+    """Decode the DER value of the SGX extension."""
+    return _parse_cached(bytes(der))
+
+
+@lru_cache(maxsize=256)
+def _parse_cached(der: bytes) -> PckExtensions:
+    try:
+        value, rest = decoder.decode(der)
+    except (PyAsn1Error, ValueError, TypeError) as error:
+        raise _fail(f"not valid DER ({error})") from None
+    if rest:
+        raise _fail(f"{len(rest)} bytes after the extension value")
+    entries: dict[str, Any] = {}
+    for oid, item in _pairs(value, "extension"):
+        if not oid.startswith(_PREFIX):
+            raise _fail(f"unexpected OID {oid}")
+        suffix = oid[len(_PREFIX) :]
+        if suffix in entries:
+            raise _fail(f"OID {oid} appears twice")
+        entries[suffix] = item
+    for needed, name in (("1", "PPID"), ("2", "TCB"), ("3", "PCE-ID"), ("4", "FMSPC"), ("5", "SGX Type")):
+        if needed not in entries:
+            raise _fail(f"{name} ({_PREFIX}{needed}) is missing")
+    tcb = _parse_tcb(entries["2"])
+    sgx_type_raw = _integer(entries["5"], "SGX Type")
+    try:
+        sgx_type: SgxType | int = SgxType(sgx_type_raw)
+    except ValueError:
+        sgx_type = sgx_type_raw
+    piid = _octets(entries["6"], "PlatformInstanceID", 16) if "6" in entries else None
+    configuration = _parse_configuration(entries["7"]) if "7" in entries else None
+    return PckExtensions(
+        ppid=_octets(entries["1"], "PPID", 16),
+        tcb=tcb,
+        pce_id=_octets(entries["3"], "PCE-ID", 2),
+        fmspc=_octets(entries["4"], "FMSPC", 6),
+        sgx_type=sgx_type,
+        platform_instance_id=piid,
+        configuration=configuration,
+    )
+
+
+def _parse_tcb(value: Any) -> PckTcb:
+    prefix = "2."
+    comps: dict[int, int] = {}
+    pcesvn: int | None = None
+    cpusvn: bytes | None = None
+    pairs = _pairs(value, "TCB")
+    if len(pairs) != 18:
+        raise _fail(f"TCB has {len(pairs)} entries, expected 18")
+    for oid, item in pairs:
+        suffix = oid[len(_PREFIX) :] if oid.startswith(_PREFIX) else ""
+        if not suffix.startswith(prefix) or not suffix[len(prefix) :].isdigit():
+            raise _fail(f"unexpected OID {oid} in TCB")
+        index = int(suffix[len(prefix) :])
+        if 1 <= index <= 16:
+            if index in comps:
+                raise _fail(f"TCB component {index} appears twice")
+            comps[index] = _integer(item, f"TCB component {index}")
+        elif index == 17:
+            pcesvn = _integer(item, "PCESVN")
+        elif index == 18:
+            cpusvn = _octets(item, "CPUSVN", 16)
+        else:
+            raise _fail(f"unexpected OID {oid} in TCB")
+    if len(comps) != 16 or pcesvn is None or cpusvn is None:
+        raise _fail("TCB lacks a component SVN, the PCESVN or the CPUSVN")
+    return PckTcb(sgx_components=tuple(comps[i] for i in range(1, 17)), pcesvn=pcesvn, cpusvn=cpusvn)
+
+
+def _parse_configuration(value: Any) -> PlatformConfiguration:
+    found: dict[str, bool] = {}
+    for oid, item in _pairs(value, "Configuration"):
+        suffix = oid[len(_PREFIX) :] if oid.startswith(_PREFIX) else ""
+        names = {"7.1": "dynamic_platform", "7.2": "cached_keys", "7.3": "smt_enabled"}
+        if suffix not in names:
+            raise _fail(f"unexpected OID {oid} in Configuration")
+        found[names[suffix]] = _boolean(item, names[suffix])
+    return PlatformConfiguration(
+        dynamic_platform=found.get("dynamic_platform"),
+        cached_keys=found.get("cached_keys"),
+        smt_enabled=found.get("smt_enabled"),
+    )
+
+
+def pck_extensions(cert: x509.Certificate) -> PckExtensions:
+    """The SGX extension of a PCK leaf certificate; ``pck_extension_invalid`` if absent or bad."""
+    try:
+        ext = cert.extensions.get_extension_for_oid(_SGX_OID)
+    except x509.ExtensionNotFound:
+        raise _fail(f"the certificate has no extension {SGX_EXTENSION_OID}") from None
+    except ValueError as error:  # duplicate or malformed extensions
+        raise _fail(f"the certificate's extensions cannot be read ({error})") from None
+    value = ext.value
+    if not isinstance(value, x509.UnrecognizedExtension):
+        raise _fail("unexpected extension type")
+    return parse_sgx_extension_value(value.value)

@@ -1,0 +1,1095 @@
+"""Verify a TDX quote against Intel's DCAP collateral: ``verify_tdx(quote, collateral) -> TdxVerdict``.
+
+The algorithm is ``../shared/docs/notes/tdx.md`` §2 (the union of Intel's QVL and
+go-tdx-guest), in this order: header; PCK chain (exactly 3 certificates, CNs, issuer/subject
+linkage, signatures, root pinned by its DER bytes, validity at ``at``); the PCK's SGX
+extension; root CA CRL (signed by the root) and PCK CRL (signed by the intermediate, picked
+by the intermediate's CN: platform or processor CA) and revocation of both certificates;
+TCB info and QE identity (signer "Intel SGX TCB Signing" issued by the pinned root and not
+revoked, ECDSA signature over the exact raw JSON, id/version, issueDate <= at < nextUpdate);
+FMSPC and PCE-ID; TDX module identity; QE report signature (PCK key); attestation-key binding
+(QE REPORTDATA = SHA-256(key || auth data) || 32 zero bytes); QE identity; quote signature;
+then the TCB status (``tcb.py``).
+
+A TCB status other than UpToDate does NOT raise: it is returned in the verdict and
+acceptance is policy (``validate.py``). Failures raise ``VerificationError`` with one of:
+
+=================================  ===========================================================
+code                               meaning
+=================================  ===========================================================
+unsupported_quote                  not a TDX ECDSA-P256 quote v4/v5 (header fields)
+unsupported_qe_vendor              QE vendor id is not Intel's
+pck_chain_invalid                  PCK chain is not leaf/intermediate/root with Intel's CNs,
+                                   a certificate is not v3 / ecdsa-with-SHA256 / P-256, or an
+                                   issuer DN does not match its parent's subject
+pck_chain_signature_invalid        a PCK chain signature does not verify
+untrusted_root                     the chain (or a collateral signer) ends in a root that is
+                                   not the pinned / given trust root
+certificate_expired                a PCK chain certificate has expired at ``at``
+certificate_not_yet_valid          a PCK chain certificate is not valid yet at ``at``
+pck_extension_invalid              the PCK leaf's SGX extension is missing or malformed
+revoked                            the PCK leaf, the PCK CA or a collateral signer is on a CRL
+crl_invalid                        a CRL does not parse or has no nextUpdate
+crl_issuer_mismatch                a CRL is not issued by the CA it must come from
+crl_signature_invalid              a CRL's signature does not verify
+collateral_signer_invalid          the TCB info / QE identity issuer chain is missing or its
+                                   signer is not "Intel SGX TCB Signing" (P-256, v3)
+tcb_info_signature_invalid         the TCB info signature does not verify
+qe_identity_signature_invalid      the QE identity signature does not verify
+tcb_info_invalid                   the TCB info is not TDX v3 or is malformed
+qe_identity_invalid                the QE identity is not TD_QE v2 or is malformed
+collateral_expired                 a collateral item (TCB info, QE identity, CRL, signer
+                                   certificate) is past its nextUpdate / notAfter at ``at``
+collateral_not_yet_valid           a collateral item is not valid yet at ``at``
+fmspc_mismatch                     the PCK FMSPC is not the TCB info's
+pce_id_mismatch                    the PCK PCE-ID is not the TCB info's
+tdx_module_identity_not_found      no tdxModule / TDX_%02X identity for the quote's module
+tdx_module_mismatch                MRSIGNERSEAM or SEAMATTRIBUTES differ from the identity
+qe_report_signature_invalid        the QE report is not signed by the PCK key
+attestation_key_binding_invalid    QE REPORTDATA does not bind the attestation key
+attestation_key_invalid            the attestation key is not a P-256 point
+qe_miscselect_mismatch             QE MISCSELECT (masked) differs from the QE identity
+qe_attributes_mismatch             QE ATTRIBUTES (masked) differ from the QE identity
+qe_mrsigner_mismatch               QE MRSIGNER differs from the QE identity
+qe_isvprodid_mismatch              QE ISVPRODID differs from the QE identity
+quote_signature_invalid            the quote is not signed by the attestation key
+tcb_not_supported                  no TCB level matches (platform, module or QE)
+=================================  ===========================================================
+
+Unavailable collateral (no TCB info for the FMSPC, no QE identity, no CRL without
+``allow_missing_crl``) raises ``CollateralError`` naming the canonical PCS URL.
+
+Memoization (bounded, thread-safe LRUs; ``clear_caches()`` empties them all). Only results
+that do not depend on time are kept, keyed by the bytes they were computed from: a PCK chain
+checked against a root (with its parsed SGX extension), a collateral signer chain, a JSON
+signature, a CRL signature, parsed TCB info / QE identity, a loaded attestation key, and the
+platform evaluation (steps 7, 8, 11, 13-17: a function of TCB info, QE identity and the
+platform's SVNs). On top, the checked collateral for one ``TdxCollateral`` object, FMSPC, PCK
+CA and root is kept with the time range [lo, hi) in which every one of its windows holds; it
+is reused only inside that range (and only when each item had a single candidate). So every
+validity window is still decided at ``at``, and repeated verification with warm collateral
+costs the per-quote work: parse (``parse_quote``, a slicing fast path equal to
+``TdxQuote.from_bytes``), QE report signature, quote signature, binding hash, look-ups.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Generic, Literal, TypeVar
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from ccverify.verifier.errors import CollateralError, InputError, VerificationError
+from ccverify.verifier.evidence.tdx_quote import (
+    CertificationData,
+    EnclaveReport,
+    QeReportCertificationData,
+    QuoteHeader,
+    QuoteSignatureData,
+    TdReport,
+    TdxQuote,
+)
+from ccverify.verifier.roots import INTEL_SGX_ROOT_CA_SHA256, intel_sgx_root_ca
+from ccverify.verifier.tdx.collateral import (
+    PLATFORM_CA_CN,
+    PROCESSOR_CA_CN,
+    TCB_SIGNING_CN,
+    CrlCheck,
+    CrlItem,
+    QeIdentity,
+    SignedJson,
+    SignerCheck,
+    TcbInfo,
+    TcbStatus,
+    TdxCollateral,
+    check_cert_time,
+    check_issued_by,
+    check_profile,
+    check_window,
+    common_name,
+    json_signature_ok,
+    parse_crl,
+    parse_qe_identity,
+    parse_tcb_info,
+    peek_json,
+    verified_crl,
+    verified_signer,
+    verify_raw_signature,
+)
+from ccverify.verifier.tdx.pck import PckExtensions, pck_extensions
+from ccverify.verifier.tdx.tcb import (
+    TcbEvaluation,
+    check_module_identity,
+    check_qe_identity,
+    evaluate_tcb,
+    select_module_identity,
+)
+from ccverify.verifier.timeutil import parse_time, resolve_time
+
+__all__ = [
+    "INTEL_QE_VENDOR_ID",
+    "CollateralItemInfo",
+    "CollateralSummary",
+    "PckInfo",
+    "RootInfo",
+    "TcbStatus",
+    "TdxCollateral",
+    "TdxVerdict",
+    "clear_caches",
+    "verify_tdx",
+]
+
+INTEL_QE_VENDOR_ID = bytes.fromhex("939a7233f79c4ca9940a0db3957f0607")
+PCK_LEAF_CN = "Intel SGX PCK Certificate"
+PCS_BASE = "https://api.trustedservices.intel.com"
+ROOT_CA_CRL_URL = "https://certificates.trustedservices.intel.com/IntelSGXRootCA.der"
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _Lru(Generic[K, V]):
+    """A small thread-safe LRU map (results of time-independent checks, keyed by content)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._data: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
+
+    def put(self, key: K, value: V) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+
+# -- verdict ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RootInfo:
+    """The trust root the chain was pinned to."""
+
+    subject: str
+    sha256: str
+    production: bool  # True only for the pinned Intel SGX Root CA
+
+
+@dataclass(frozen=True)
+class PckInfo:
+    ca: Literal["platform", "processor"]
+    subject: str
+    issuer: str
+    serial: str  # hex
+    not_before: datetime
+    not_after: datetime
+    extensions: PckExtensions
+
+
+@dataclass(frozen=True)
+class CollateralItemInfo:
+    """One collateral item used: where it came from and its validity window."""
+
+    source: str
+    issue_date: datetime
+    next_update: datetime
+    version: int | None = None
+    tcb_evaluation_data_number: int | None = None
+    signer: str | None = None
+
+
+@dataclass(frozen=True)
+class CollateralSummary:
+    origin: str
+    tcb_info: CollateralItemInfo
+    qe_identity: CollateralItemInfo
+    pck_crl: CollateralItemInfo | None
+    root_ca_crl: CollateralItemInfo | None
+    #: False only when the caller allowed verification without CRLs and none was given
+    revocation_checked: bool
+    #: the lower of the TCB info's and the QE identity's tcbEvaluationDataNumber
+    tcb_evaluation_data_number: int
+
+
+@dataclass(frozen=True)
+class TdxVerdict:
+    """A quote whose signatures, chain and collateral verified, with its TCB status."""
+
+    quote: TdxQuote
+    status: TcbStatus
+    platform_status: TcbStatus
+    sgx_status: TcbStatus
+    module_status: TcbStatus | None
+    qe_status: TcbStatus
+    advisory_ids: tuple[str, ...]
+    tcb_date: datetime
+    tcb_evaluation_data_number: int
+    fmspc: bytes
+    pce_id: bytes
+    tdx_module_identity: str | None
+    relaunch_advised: bool
+    pck: PckInfo
+    root: RootInfo
+    collateral: CollateralSummary
+    earliest_next_update: datetime
+    at: datetime
+
+    @property
+    def debug(self) -> bool:
+        return self.quote.body.debug
+
+
+# -- trust root ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Root:
+    cert: x509.Certificate = field(repr=False)
+    der: bytes = field(repr=False)
+    info: RootInfo
+
+
+_ROOTS: _Lru[bytes, _Root] = _Lru(8)
+_PRODUCTION: list[_Root] = []
+
+
+def _root(trust_root: x509.Certificate | bytes | str | Path | None) -> _Root:
+    if trust_root is None:
+        if not _PRODUCTION:
+            _PRODUCTION.append(_make_root(intel_sgx_root_ca()))
+        return _PRODUCTION[0]
+    if isinstance(trust_root, x509.Certificate):
+        return _make_root(trust_root)
+    if isinstance(trust_root, (str, Path)):
+        try:
+            data = Path(trust_root).read_bytes()
+        except OSError as error:
+            raise InputError(f"trust root {trust_root}: {error.strerror or error}") from None
+    else:
+        data = bytes(trust_root)
+    cached = _ROOTS.get(data)
+    if cached is not None:
+        return cached
+    try:
+        cert = (
+            x509.load_pem_x509_certificate(data)
+            if b"-----BEGIN" in data
+            else x509.load_der_x509_certificate(data)
+        )
+    except ValueError:
+        raise InputError("trust root: not a PEM or DER X.509 certificate") from None
+    root = _make_root(cert)
+    _ROOTS.put(data, root)
+    return root
+
+
+def _make_root(cert: x509.Certificate) -> _Root:
+    der = cert.public_bytes(Encoding.DER)
+    digest = hashlib.sha256(der).hexdigest()
+    info = RootInfo(cert.subject.rfc4514_string(), digest, digest == INTEL_SGX_ROOT_CA_SHA256)
+    return _Root(cert, der, info)
+
+
+# -- PCK chain ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _PckChain:
+    leaf: x509.Certificate
+    intermediate: x509.Certificate
+    key: ec.EllipticCurvePublicKey
+    ext: PckExtensions
+    info: PckInfo
+    not_before: datetime  # latest notBefore of the three
+    not_after: datetime  # earliest notAfter of the three
+    intermediate_der: bytes
+    ca_cn: str
+    leaf_serial: int
+    intermediate_serial: int
+
+
+_PCK_CHAINS: _Lru[tuple[bytes, bytes], _PckChain] = _Lru(256)
+
+
+def _pck_chain(quote: TdxQuote, root: _Root) -> _PckChain:
+    key = (quote.pck_chain_pem, root.der)
+    hit = _PCK_CHAINS.get(key)
+    if hit is not None:
+        return hit
+    chain = _check_pck_chain(quote.pck_chain_certificates(), root)
+    _PCK_CHAINS.put(key, chain)
+    return chain
+
+
+def _check_pck_chain(certs: list[x509.Certificate], root: _Root) -> _PckChain:
+    code = "pck_chain_invalid"
+    if len(certs) != 3:
+        raise VerificationError(
+            code,
+            "the PCK certificate chain must hold exactly 3 certificates (leaf, CA, root)",
+            expected=3,
+            actual=len(certs),
+        )
+    if certs[0].subject == certs[0].issuer and certs[2].subject != certs[2].issuer:
+        certs = certs[::-1]  # root first (Intel's synthetic QVL sample): same chain, other order
+    leaf, ca, chain_root = certs
+    leaf_cn = common_name(leaf.subject)
+    if leaf_cn != PCK_LEAF_CN:
+        raise VerificationError(code, "unexpected PCK leaf certificate", expected=PCK_LEAF_CN, actual=leaf_cn)
+    ca_cn = common_name(ca.subject)
+    if ca_cn not in (PLATFORM_CA_CN, PROCESSOR_CA_CN):
+        raise VerificationError(
+            code,
+            "unexpected PCK CA certificate",
+            expected=f"{PLATFORM_CA_CN} or {PROCESSOR_CA_CN}",
+            actual=ca_cn,
+        )
+    if chain_root.public_bytes(Encoding.DER) != root.der:
+        raise VerificationError(
+            "untrusted_root",
+            "the PCK chain's root is not the trusted root"
+            + (" (Intel SGX Root CA)" if root.info.production else " (given trust root)"),
+            expected=f"{root.info.subject} sha256:{root.info.sha256}",
+            actual=f"{chain_root.subject.rfc4514_string()} sha256:"
+            + hashlib.sha256(chain_root.public_bytes(Encoding.DER)).hexdigest(),
+        )
+    for cert, what in ((leaf, "PCK leaf"), (ca, "PCK CA"), (chain_root, "root")):
+        check_profile(cert, code, what)
+    check_issued_by(leaf, ca, "PCK leaf", code=code, signature_code="pck_chain_signature_invalid")
+    check_issued_by(ca, root.cert, "PCK CA", code=code, signature_code="pck_chain_signature_invalid")
+    check_issued_by(root.cert, root.cert, "root", code=code, signature_code="pck_chain_signature_invalid")
+    ext = pck_extensions(leaf)
+    key = leaf.public_key()
+    assert isinstance(key, ec.EllipticCurvePublicKey)  # check_profile made sure
+    certs3 = (leaf, ca, root.cert)
+    info = PckInfo(
+        ca="platform" if ca_cn == PLATFORM_CA_CN else "processor",
+        subject=leaf.subject.rfc4514_string(),
+        issuer=leaf.issuer.rfc4514_string(),
+        serial=f"{leaf.serial_number:x}",
+        not_before=leaf.not_valid_before_utc,
+        not_after=leaf.not_valid_after_utc,
+        extensions=ext,
+    )
+    return _PckChain(
+        leaf=leaf,
+        intermediate=ca,
+        key=key,
+        ext=ext,
+        info=info,
+        not_before=max(c.not_valid_before_utc for c in certs3),
+        not_after=min(c.not_valid_after_utc for c in certs3),
+        intermediate_der=ca.public_bytes(Encoding.DER),
+        ca_cn=ca_cn,
+        leaf_serial=leaf.serial_number,
+        intermediate_serial=ca.serial_number,
+    )
+
+
+def _check_chain_time(chain: _PckChain, root: _Root, at: datetime) -> None:
+    if chain.not_before <= at <= chain.not_after:
+        return
+    for cert, what in (
+        (chain.leaf, "PCK leaf certificate"),
+        (chain.intermediate, "PCK CA certificate"),
+        (root.cert, "root"),
+    ):
+        check_cert_time(cert, at, what)
+
+
+# -- collateral selection -----------------------------------------------------------------------
+
+
+def _item_window(item: SignedJson) -> tuple[datetime, datetime] | None:
+    peek = peek_json(item.raw)
+    try:
+        return parse_time(str(peek["issueDate"]), "issueDate"), parse_time(
+            str(peek["nextUpdate"]), "nextUpdate"
+        )
+    except (KeyError, InputError):
+        return None
+
+
+def _crl_window(item: CrlItem) -> tuple[datetime, datetime] | None:
+    try:
+        crl = parse_crl(item.der)
+    except VerificationError:
+        return None
+    return (crl.last_update_utc, crl.next_update_utc) if crl.next_update_utc is not None else None
+
+
+_W = TypeVar("_W", SignedJson, CrlItem)
+
+
+def _pick(items: list[_W], window: Callable[[_W], tuple[datetime, datetime] | None], at: datetime) -> _W:
+    """The newest item valid at ``at``, else the newest (which will then fail its window)."""
+    if len(items) == 1:
+        return items[0]
+    dated = [(w, i) for i in items if (w := window(i)) is not None]
+    if not dated:
+        return items[0]
+    valid = [(w, i) for w, i in dated if w[0] <= at < w[1]]
+    return max(valid or dated, key=lambda pair: pair[0][0])[1]
+
+
+def _select_tcb_info(collateral: TdxCollateral, fmspc: bytes, at: datetime) -> SignedJson:
+    url = f"{PCS_BASE}/tdx/certification/v4/tcb?fmspc={fmspc.hex()}"
+    if not collateral.tcb_infos:
+        raise CollateralError(
+            f"no TDX TCB info for FMSPC {fmspc.hex()} in the collateral ({collateral.origin})", missing=url
+        )
+    matching = [
+        i for i in collateral.tcb_infos if str(peek_json(i.raw).get("fmspc", "")).lower() == fmspc.hex()
+    ]
+    if not matching:
+        if collateral.pool:
+            raise CollateralError(
+                f"no TDX TCB info for FMSPC {fmspc.hex()} in the collateral ({collateral.origin})",
+                missing=url,
+            )
+        matching = [collateral.tcb_infos[0]]  # fails as fmspc_mismatch once its signature is checked
+    return _pick(matching, _item_window, at)
+
+
+def _select_qe_identity(collateral: TdxCollateral, at: datetime) -> SignedJson:
+    if not collateral.qe_identities:
+        raise CollateralError(
+            f"no TD QE identity in the collateral ({collateral.origin})",
+            missing=f"{PCS_BASE}/tdx/certification/v4/qe/identity",
+        )
+    return _pick(list(collateral.qe_identities), _item_window, at)
+
+
+# -- signed collateral checks -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _SignedCheck:
+    signer: SignerCheck
+    model: TcbInfo | QeIdentity
+    signer_subject: str
+    signer_serial: int
+    signer_not_before: datetime
+    signer_not_after: datetime
+
+
+_SIGNED: _Lru[tuple[bytes, bytes, bytes, bytes], _SignedCheck] = _Lru(128)
+
+
+def _check_signed(item: SignedJson, root: _Root, kind: Literal["tcb_info", "qe_identity"]) -> _SignedCheck:
+    key = (item.raw, item.signature, item.issuer_chain, root.der)
+    hit = _SIGNED.get(key)
+    if hit is not None:
+        return hit
+    what = "TCB info" if kind == "tcb_info" else "QE identity"
+    signer = verified_signer(item.issuer_chain, root.der, TCB_SIGNING_CN, f"{what} issuer chain")
+    if not json_signature_ok(item, signer):
+        raise VerificationError(
+            f"{kind}_signature_invalid",
+            f"the {what} signature does not verify over its raw JSON with the {TCB_SIGNING_CN} key "
+            f"({item.source})",
+        )
+    model: TcbInfo | QeIdentity = (
+        parse_tcb_info(item.raw) if kind == "tcb_info" else parse_qe_identity(item.raw)
+    )
+    cert = signer.signer
+    result = _SignedCheck(
+        signer,
+        model,
+        cert.subject.rfc4514_string(),
+        cert.serial_number,
+        cert.not_valid_before_utc,
+        cert.not_valid_after_utc,
+    )
+    _SIGNED.put(key, result)
+    return result
+
+
+def _check_signer_time_and_revocation(
+    check: _SignedCheck, what: str, at: datetime, root_crl: CrlCheck | None
+) -> None:
+    if not check.signer_not_before <= at <= check.signer_not_after:
+        check_cert_time(
+            check.signer.signer, at, f"the {what} signer certificate ({TCB_SIGNING_CN})", collateral=True
+        )
+    if root_crl is not None and check.signer_serial in root_crl.revoked_serials:
+        raise VerificationError(
+            "revoked",
+            f"the {what} signer certificate (serial {check.signer.signer.serial_number:x}) "
+            "is revoked by the root CA CRL",
+        )
+
+
+def _crl_info(item: CrlItem, check: CrlCheck) -> CollateralItemInfo:
+    return CollateralItemInfo(
+        source=item.source,
+        issue_date=check.this_update,
+        next_update=check.next_update,
+        signer=check.issuer_cn,
+    )
+
+
+_P256 = ec.SECP256R1()
+#: attestation keys by their x||y bytes (a QE signs many quotes with one key; loading checks the point)
+_ATTESTATION_KEYS: _Lru[bytes, ec.EllipticCurvePublicKey] = _Lru(1024)
+_PLATFORM: _Lru[tuple[object, ...], TcbEvaluation] = _Lru(512)
+
+
+def _platform(
+    tcb_item: SignedJson,
+    qe_item: SignedJson,
+    tcb_info: TcbInfo,
+    qe_identity: QeIdentity,
+    ext: PckExtensions,
+    quote: TdxQuote,
+) -> TcbEvaluation:
+    """Steps 7, 8, 11 and 13-17: everything that depends only on platform values, not on the
+    quote's signatures; memoized by those values (successes only)."""
+    body = quote.body
+    report = quote.qe_report
+    key = (
+        tcb_item.raw,
+        qe_item.raw,
+        ext.tcb.sgx_components,
+        ext.tcb.pcesvn,
+        ext.fmspc,
+        ext.pce_id,
+        body.tee_tcb_svn,
+        body.tee_tcb_svn2,
+        body.mr_signer_seam,
+        body.seam_attributes,
+        quote.body_type,
+        quote.header.version,
+        report.misc_select,
+        report.attributes,
+        report.mr_signer,
+        report.isv_prod_id,
+        report.isv_svn,
+    )
+    hit = _PLATFORM.get(key)
+    if hit is not None:
+        return hit
+    # 7. FMSPC and PCE-ID
+    if ext.fmspc != tcb_info.fmspc:
+        raise VerificationError(
+            "fmspc_mismatch",
+            "the PCK certificate's FMSPC is not the TCB info's",
+            expected=tcb_info.fmspc,
+            actual=ext.fmspc,
+        )
+    if ext.pce_id != tcb_info.pce_id:
+        raise VerificationError(
+            "pce_id_mismatch",
+            "the PCK certificate's PCE-ID is not the TCB info's",
+            expected=tcb_info.pce_id,
+            actual=ext.pce_id,
+        )
+    # 8. TDX module identity
+    module = select_module_identity(tcb_info, body.tee_tcb_svn)
+    check_module_identity(module, body.mr_signer_seam, body.seam_attributes)
+    # 11. QE identity
+    check_qe_identity(
+        qe_identity,
+        misc_select=report.misc_select,
+        attributes=report.attributes,
+        mr_signer=report.mr_signer,
+        isv_prod_id=report.isv_prod_id,
+    )
+    # 13-17. TCB status
+    result = evaluate_tcb(
+        tcb_info=tcb_info,
+        qe_identity=qe_identity,
+        sgx_components=ext.tcb.sgx_components,
+        pcesvn=ext.tcb.pcesvn,
+        tee_tcb_svn=body.tee_tcb_svn,
+        tee_tcb_svn2=body.tee_tcb_svn2,
+        body_type=quote.body_type,
+        quote_version=quote.header.version,
+        qe_isvsvn=report.isv_svn,
+    )
+    _PLATFORM.put(key, result)
+    return result
+
+
+# -- quote parsing fast path ---------------------------------------------------------------------
+
+_HEADER = struct.Struct("<HHI4s16s20s")
+_U16 = struct.Struct("<H")
+_U32 = struct.Struct("<I")
+_V5_BODY = struct.Struct("<HI")
+_BODY_SIZES = {2: 584, 3: 648}
+
+
+def parse_quote(raw: bytes) -> TdxQuote:
+    """``TdxQuote.from_bytes(raw)``, with a slicing fast path for well-formed ECDSA-P256 quotes.
+
+    The fast path builds the parser's own dataclasses from the same offsets (notes §1) when
+    every size is consistent; anything unusual (or any inconsistency) goes to
+    ``TdxQuote.from_bytes``, which gives the precise ``ParseError``. The two are checked to
+    agree on every real and synthetic quote in the tests.
+    """
+    try:
+        quote = _fast_parse(raw)
+    except (struct.error, TypeError, ValueError, IndexError):
+        quote = None
+    return quote if quote is not None else TdxQuote.from_bytes(raw)
+
+
+def _fast_parse(raw: bytes) -> TdxQuote | None:
+    size = len(raw)
+    if size < 48 + 584 + 4:
+        return None
+    version, key_type, tee_type, reserved, vendor, user = _HEADER.unpack_from(raw, 0)
+    if tee_type != 0x81 or key_type != 2 or version not in (4, 5):
+        return None
+    if version == 4:
+        body_type, b, body_size = 2, 48, 584
+    else:
+        body_type, body_size = _V5_BODY.unpack_from(raw, 48)
+        if _BODY_SIZES.get(body_type) != body_size:
+            return None
+        b = 54
+    sig_at = b + body_size
+    if sig_at + 4 > size:
+        return None
+    (sig_size,) = _U32.unpack_from(raw, sig_at)
+    start = sig_at + 4
+    end = start + sig_size
+    if end > size or sig_size < 134 + 450:
+        return None
+    if _U16.unpack_from(raw, start + 128)[0] != 6 or _U32.unpack_from(raw, start + 130)[0] != sig_size - 134:
+        return None
+    q = start + 134
+    (auth_size,) = _U16.unpack_from(raw, q + 448)
+    inner = q + 450 + auth_size
+    if (
+        inner + 6 > end
+        or _U16.unpack_from(raw, inner)[0] != 5
+        or _U32.unpack_from(raw, inner + 2)[0] != end - inner - 6
+    ):
+        return None
+    body = TdReport(
+        raw[b : b + 16],
+        raw[b + 16 : b + 64],
+        raw[b + 64 : b + 112],
+        raw[b + 112 : b + 120],
+        raw[b + 120 : b + 128],
+        raw[b + 128 : b + 136],
+        raw[b + 136 : b + 184],
+        raw[b + 184 : b + 232],
+        raw[b + 232 : b + 280],
+        raw[b + 280 : b + 328],
+        (raw[b + 328 : b + 376], raw[b + 376 : b + 424], raw[b + 424 : b + 472], raw[b + 472 : b + 520]),
+        raw[b + 520 : b + 584],
+        *((raw[b + 584 : b + 600], raw[b + 600 : b + 648]) if body_size == 648 else ()),
+    )
+    report = EnclaveReport(
+        raw[q : q + 16],
+        _U32.unpack_from(raw, q + 16)[0],
+        raw[q + 20 : q + 48],
+        raw[q + 48 : q + 64],
+        raw[q + 64 : q + 96],
+        raw[q + 96 : q + 128],
+        raw[q + 128 : q + 160],
+        raw[q + 160 : q + 256],
+        _U16.unpack_from(raw, q + 256)[0],
+        _U16.unpack_from(raw, q + 258)[0],
+        raw[q + 260 : q + 320],
+        raw[q + 320 : q + 384],
+    )
+    certification = QeReportCertificationData(
+        report,
+        raw[q + 384 : q + 448],
+        raw[q + 450 : inner],
+        CertificationData(5, raw[inner + 6 : end]),
+    )
+    signature_data = QuoteSignatureData(raw[start : start + 64], raw[start + 64 : start + 128], certification)
+    header = QuoteHeader(version, key_type, tee_type, reserved, vendor, user)
+    return TdxQuote(header, body_type, body, signature_data, raw[end:])
+
+
+_SUMMARIES: _Lru[tuple[object, ...], tuple[CollateralSummary, datetime]] = _Lru(64)
+
+
+def _summary(
+    origin: str,
+    tcb_item: SignedJson,
+    tcb_check: _SignedCheck,
+    qe_item: SignedJson,
+    qe_check: _SignedCheck,
+    pck_crl: tuple[CrlItem, CrlCheck] | None,
+    root_crl: tuple[CrlItem, CrlCheck] | None,
+) -> tuple[CollateralSummary, datetime]:
+    """The verdict's record of the collateral used and its earliest nextUpdate (memoized)."""
+    key = (origin, tcb_item, qe_item, pck_crl[0] if pck_crl else None, root_crl[0] if root_crl else None)
+    hit = _SUMMARIES.get(key)
+    if hit is not None:
+        return hit
+    tcb_info, qe_identity = tcb_check.model, qe_check.model
+    items = []
+    for item, check, model in ((tcb_item, tcb_check, tcb_info), (qe_item, qe_check, qe_identity)):
+        items.append(
+            CollateralItemInfo(
+                source=item.source,
+                issue_date=model.issue_date,
+                next_update=model.next_update,
+                version=model.version,
+                tcb_evaluation_data_number=model.tcb_evaluation_data_number,
+                signer=check.signer_subject,
+            )
+        )
+    pck_info = _crl_info(*pck_crl) if pck_crl else None
+    root_info = _crl_info(*root_crl) if root_crl else None
+    summary = CollateralSummary(
+        origin=origin,
+        tcb_info=items[0],
+        qe_identity=items[1],
+        pck_crl=pck_info,
+        root_ca_crl=root_info,
+        revocation_checked=pck_info is not None and root_info is not None,
+        tcb_evaluation_data_number=min(
+            tcb_info.tcb_evaluation_data_number, qe_identity.tcb_evaluation_data_number
+        ),
+    )
+    dates = [
+        tcb_info.next_update,
+        qe_identity.next_update,
+        tcb_check.signer_not_after,
+        qe_check.signer_not_after,
+    ]
+    dates += [i.next_update for i in (pck_info, root_info) if i is not None]
+    result = (summary, min(dates))
+    _SUMMARIES.put(key, result)
+    return result
+
+
+@dataclass(frozen=True)
+class _Context:
+    """The collateral a quote's platform needs, checked: valid for any time in [lo, hi)."""
+
+    collateral: TdxCollateral
+    reusable: bool  # one candidate per item: the same choice at any time in [lo, hi)
+    lo: datetime
+    hi: datetime
+    tcb_item: SignedJson
+    qe_item: SignedJson
+    tcb_info: TcbInfo
+    qe_identity: QeIdentity
+    root_crl: CrlCheck | None
+    pck_crl: CrlCheck | None
+    summary: CollateralSummary
+    earliest: datetime
+
+
+_CONTEXTS: _Lru[tuple[int, bytes, bytes, bytes], _Context] = _Lru(64)
+
+
+def _context(collateral: TdxCollateral, chain: _PckChain, root: _Root, at: datetime) -> _Context:
+    key = (id(collateral), chain.ext.fmspc, chain.intermediate_der, root.der)
+    hit = _CONTEXTS.get(key)
+    if hit is not None and hit.collateral is collateral and hit.reusable and hit.lo <= at < hit.hi:
+        return hit
+    ctx = _build_context(collateral, chain, root, at)
+    _CONTEXTS.put(key, ctx)
+    return ctx
+
+
+def _build_context(collateral: TdxCollateral, chain: _PckChain, root: _Root, at: datetime) -> _Context:
+    ext = chain.ext
+    tcb_item = _select_tcb_info(collateral, ext.fmspc, at)
+    qe_item = _select_qe_identity(collateral, at)
+    ca_cn = chain.ca_cn
+    ca_param = "platform" if ca_cn == PLATFORM_CA_CN else "processor"
+    root_crls = list(collateral.root_ca_crls)
+    pck_crls = list(collateral.pck_crls)
+    if pck_crls and (collateral.pool or len(pck_crls) > 1):
+        pck_crls = [c for c in pck_crls if _crl_cn(c) == ca_cn]
+    if not collateral.allow_missing_crl:
+        if not root_crls:
+            raise CollateralError(
+                f"no Intel SGX Root CA CRL in the collateral ({collateral.origin}); "
+                "pass allow_missing_crl=True to verify without revocation checks",
+                missing=ROOT_CA_CRL_URL,
+            )
+        if not pck_crls:
+            raise CollateralError(
+                f"no PCK CRL for the {ca_cn} in the collateral ({collateral.origin}); "
+                "pass allow_missing_crl=True to verify without revocation checks",
+                missing=f"{PCS_BASE}/sgx/certification/v4/pckcrl?ca={ca_param}&encoding=der",
+            )
+    starts: list[datetime] = []
+    ends: list[datetime] = []
+
+    # 4. CRLs: root CA CRL signed by the root, PCK CRL signed by the quote's PCK CA
+    root_crl: CrlCheck | None = None
+    root_crl_item: tuple[CrlItem, CrlCheck] | None = None
+    if root_crls:
+        root_item = _pick(root_crls, _crl_window, at)
+        root_crl = verified_crl(root_item.der, root.der, "root CA CRL")
+        check_window(root_crl.this_update, root_crl.next_update, at, "the root CA CRL")
+        root_crl_item = (root_item, root_crl)
+        starts.append(root_crl.this_update)
+        ends.append(root_crl.next_update)
+    pck_crl: CrlCheck | None = None
+    pck_crl_item: tuple[CrlItem, CrlCheck] | None = None
+    if pck_crls:
+        pck_item = _pick(pck_crls, _crl_window, at)
+        pck_crl = verified_crl(pck_item.der, chain.intermediate_der, "PCK CRL")
+        check_window(pck_crl.this_update, pck_crl.next_update, at, f"the PCK CRL ({ca_cn})")
+        pck_crl_item = (pck_item, pck_crl)
+        starts.append(pck_crl.this_update)
+        ends.append(pck_crl.next_update)
+
+    # 5-6. TCB info and QE identity: signer, signature over the raw JSON, model, windows
+    tcb_check = _check_signed(tcb_item, root, "tcb_info")
+    tcb_info = tcb_check.model
+    assert isinstance(tcb_info, TcbInfo)
+    check_window(tcb_info.issue_date, tcb_info.next_update, at, "the TCB info")
+    _check_signer_time_and_revocation(tcb_check, "TCB info", at, root_crl)
+    qe_check = _check_signed(qe_item, root, "qe_identity")
+    qe_identity = qe_check.model
+    assert isinstance(qe_identity, QeIdentity)
+    check_window(qe_identity.issue_date, qe_identity.next_update, at, "the QE identity")
+    _check_signer_time_and_revocation(qe_check, "QE identity", at, root_crl)
+    starts += [
+        tcb_info.issue_date,
+        qe_identity.issue_date,
+        tcb_check.signer_not_before,
+        qe_check.signer_not_before,
+    ]
+    ends += [
+        tcb_info.next_update,
+        qe_identity.next_update,
+        tcb_check.signer_not_after,
+        qe_check.signer_not_after,
+    ]
+
+    summary, earliest = _summary(
+        collateral.origin, tcb_item, tcb_check, qe_item, qe_check, pck_crl_item, root_crl_item
+    )
+    reusable = (
+        len(collateral.tcb_infos) <= 1
+        and len(collateral.qe_identities) <= 1
+        and len(root_crls) <= 1
+        and len(pck_crls) <= 1
+    )
+    return _Context(
+        collateral=collateral,
+        reusable=reusable,
+        lo=max(starts),
+        hi=min(ends),
+        tcb_item=tcb_item,
+        qe_item=qe_item,
+        tcb_info=tcb_info,
+        qe_identity=qe_identity,
+        root_crl=root_crl,
+        pck_crl=pck_crl,
+        summary=summary,
+        earliest=earliest,
+    )
+
+
+# -- the verification ---------------------------------------------------------------------------
+
+
+def verify_tdx(
+    quote: bytes | Path | TdxQuote,
+    collateral: TdxCollateral | Path | str,
+    *,
+    at: datetime | str | None = None,
+    trust_root: x509.Certificate | bytes | str | Path | None = None,
+) -> TdxVerdict:
+    """Verify ``quote`` at ``at`` (default now) against ``collateral``; see the module docstring.
+
+    ``quote`` is the quote's bytes, a file, or a parsed ``TdxQuote``; ``collateral`` a
+    ``TdxCollateral`` or a path for ``load_collateral`` (cache directory, bundle, QuoteCollateralV3).
+
+    ``trust_root`` replaces the pinned Intel SGX Root CA (a test or example PKI); the verdict
+    records which root was used and whether it is the production pin.
+    """
+    moment = resolve_time(at)
+    raw: bytes | None = None
+    if isinstance(quote, TdxQuote):
+        parsed = quote
+    elif isinstance(quote, (bytes, bytearray, memoryview)):
+        raw = bytes(quote)
+        parsed = parse_quote(raw)
+    elif isinstance(quote, Path):
+        try:
+            raw = quote.read_bytes()
+        except OSError as error:
+            raise InputError(f"quote {quote}: {error.strerror or error}") from None
+        parsed = parse_quote(raw)
+    else:
+        raise InputError(f"verify_tdx: quote must be bytes, a Path or a TdxQuote, not {type(quote).__name__}")
+    if not isinstance(collateral, TdxCollateral):
+        if not isinstance(collateral, (str, Path)):
+            raise InputError(
+                f"verify_tdx: collateral must be TdxCollateral or a path, not {type(collateral).__name__}"
+            )
+        from ccverify.verifier.collateral.tdx_loader import load_collateral
+
+        collateral = load_collateral(collateral)
+    root = _root(trust_root)
+
+    # 1. header
+    header = parsed.header
+    if header.version not in (4, 5) or header.attestation_key_type != 2 or header.tee_type != 0x81:
+        raise VerificationError(
+            "unsupported_quote",
+            "not a TDX ECDSA-P256 quote",
+            expected="version 4/5, key type 2, TEE type 0x81",
+            actual=f"version {header.version}, key type {header.attestation_key_type}, "
+            f"TEE type 0x{header.tee_type:x}",
+        )
+    if header.qe_vendor_id != INTEL_QE_VENDOR_ID:
+        raise VerificationError(
+            "unsupported_qe_vendor",
+            "the quote's QE vendor id is not Intel's",
+            expected=INTEL_QE_VENDOR_ID,
+            actual=header.qe_vendor_id,
+        )
+
+    # 2-3. PCK chain and its SGX extension (memoized), validity at `at`
+    chain = _pck_chain(parsed, root)
+    _check_chain_time(chain, root, moment)
+    ext = chain.ext
+
+    # 4-6. collateral for this quote: CRLs, TCB info, QE identity (signatures, windows; memoized)
+    ctx = _context(collateral, chain, root, moment)
+    if ctx.root_crl is not None and chain.intermediate_serial in ctx.root_crl.revoked_serials:
+        raise VerificationError(
+            "revoked",
+            f"the {chain.ca_cn} certificate (serial {chain.intermediate_serial:x}) "
+            "is revoked by the root CA CRL: status Revoked",
+        )
+    if ctx.pck_crl is not None and chain.leaf_serial in ctx.pck_crl.revoked_serials:
+        raise VerificationError(
+            "revoked",
+            f"the PCK certificate (serial {chain.leaf_serial:x}) is revoked by the {chain.ca_cn} CRL: "
+            "status Revoked",
+        )
+    tcb_info = ctx.tcb_info
+    qe_identity = ctx.qe_identity
+
+    # 9. QE report signature (PCK key)
+    qe_report = parsed.qe_report
+    qe_report_bytes, signed_data = _signed_regions(parsed, raw)
+    if not verify_raw_signature(chain.key, parsed.qe_report_signature, qe_report_bytes):
+        raise VerificationError(
+            "qe_report_signature_invalid", "the QE report signature does not verify with the PCK key"
+        )
+
+    # 10. attestation key binding
+    att_key = parsed.attestation_key
+    expected_binding = hashlib.sha256(att_key + parsed.qe_auth_data).digest() + bytes(32)
+    if qe_report.report_data != expected_binding:
+        raise VerificationError(
+            "attestation_key_binding_invalid",
+            "the QE report data is not SHA-256(attestation key || QE auth data) followed by 32 zero bytes",
+            expected=expected_binding,
+            actual=qe_report.report_data,
+        )
+
+    # 12. quote signature
+    key = _ATTESTATION_KEYS.get(att_key)
+    if key is None:
+        try:
+            key = ec.EllipticCurvePublicKey.from_encoded_point(_P256, b"\x04" + att_key)
+        except ValueError:
+            raise VerificationError(
+                "attestation_key_invalid", "the attestation key is not a point on P-256"
+            ) from None
+        _ATTESTATION_KEYS.put(att_key, key)
+    if not verify_raw_signature(key, parsed.signature, signed_data):
+        raise VerificationError(
+            "quote_signature_invalid", "the quote signature does not verify with the attestation key"
+        )
+
+    # 7, 8, 11, 13-17: FMSPC/PCE-ID, module identity, QE identity, TCB status (memoized by content)
+    tcb = _platform(ctx.tcb_item, ctx.qe_item, tcb_info, qe_identity, ext, parsed)
+    summary = ctx.summary
+    return TdxVerdict(
+        quote=parsed,
+        status=tcb.status,
+        platform_status=tcb.platform_status,
+        sgx_status=tcb.sgx_status,
+        module_status=tcb.module_status,
+        qe_status=tcb.qe_status,
+        advisory_ids=tcb.advisory_ids,
+        tcb_date=tcb.tcb_date,
+        tcb_evaluation_data_number=summary.tcb_evaluation_data_number,
+        fmspc=ext.fmspc,
+        pce_id=ext.pce_id,
+        tdx_module_identity=tcb.module_identity_id,
+        relaunch_advised=tcb.relaunch_advised,
+        pck=chain.info,
+        root=root.info,
+        collateral=summary,
+        earliest_next_update=ctx.earliest,
+        at=moment,
+    )
+
+
+def _crl_cn(item: CrlItem) -> str | None:
+    try:
+        return common_name(parse_crl(item.der).issuer)
+    except VerificationError:
+        return None
+
+
+def _signed_regions(quote: TdxQuote, raw: bytes | None) -> tuple[bytes, bytes]:
+    """(QE report bytes, quote signed bytes): sliced from the input when we have it (exact)."""
+    if raw is None:
+        return quote.qe_report_bytes, quote.signed_data
+    body_end = 48 + 584 if quote.header.version == 4 else 54 + quote.body.size
+    qe_at = body_end + 4 + 134
+    return raw[qe_at : qe_at + 384], raw[:body_end]
+
+
+def clear_caches() -> None:
+    """Forget every memoized check (for benchmarks measuring the cold path, and tests)."""
+    from ccverify.verifier.tdx import collateral as _c
+    from ccverify.verifier.tdx import pck as _p
+
+    _PCK_CHAINS.clear()
+    _PLATFORM.clear()
+    _SUMMARIES.clear()
+    _CONTEXTS.clear()
+    _ATTESTATION_KEYS.clear()
+    _SIGNED.clear()
+    _ROOTS.clear()
+    _PRODUCTION.clear()
+    for func in (
+        _c.verified_signer,
+        _c.verified_crl,
+        _c.parse_crl,
+        _c.parse_tcb_info,
+        _c.parse_qe_identity,
+        _c._peek,
+        _c._json_signature_ok,
+        _c._load_der_cert,
+        _p._parse_cached,
+    ):
+        func.cache_clear()
