@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ccverify.cli import example, measure, reference, show, verify
+from ccverify.cli import collateral, example, measure, reference, show, verify
 
 app = typer.Typer(
     name="ccverify",
@@ -28,6 +28,7 @@ def _root() -> None:
 app.command("show")(show.show)
 app.command("verify")(verify.verify)
 app.command("example", hidden=True)(example.example)
+app.add_typer(collateral.app, name="collateral", help="Fetch TDX collateral into a cache, or build an offline bundle.")
 app.add_typer(measure.app, name="measure", help="Compute expected launch measurements offline (image builders).")
 app.add_typer(reference.app, name="reference", help="Create, show and verify signed reference values (CoRIM in COSE_Sign1).")
 

@@ -58,6 +58,12 @@ def verify(
     crl: Annotated[
         Path | None, typer.Option(help="SNP: AMD KDS CRL (DER or PEM) to check the ASK/ASVK against (opt-in).", rich_help_panel=_PLATFORM)
     ] = None,
+    allow_missing_crl: Annotated[
+        bool, typer.Option(help="TDX: verify without CRLs (recorded in the verdict; the default policy still refuses it).", rich_help_panel=_PLATFORM)
+    ] = False,
+    pcs_url: Annotated[
+        str | None, typer.Option(help="TDX: Intel PCS base URL (a PCCS or mirror).", rich_help_panel=_PLATFORM)
+    ] = None,
     product: Annotated[
         str | None, typer.Option(help="SNP: milan, genoa or turin (needed for v2 reports without a certificate).", rich_help_panel=_PLATFORM)
     ] = None,
@@ -82,7 +88,11 @@ def verify(
             cert_chain=cert_chain,
             cert_table=cert_table,
             product=product,
-            extra={"crl": crl} if crl is not None else {},
+            extra={
+                key: value
+                for key, value in (("crl", crl), ("allow_missing_crl", allow_missing_crl), ("pcs_url", pcs_url))
+                if value
+            },
         )
 
     opts = guarded(options)

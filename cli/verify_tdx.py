@@ -24,6 +24,7 @@ from typing import Any
 
 import typer
 
+from ccverify.cli import _appraise
 from ccverify.cli._common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -172,6 +173,8 @@ def run(opts: VerifyOptions) -> None:
     except PolicyError as error:
         refusal = error
     outcome = "verified; policy accepted" if refusal is None else f"verified; policy REFUSED: {refusal}"
+    if refusal is None and _appraise.wanted(opts):
+        _appraise.finish(opts, "tdx", verdict, policy, f"{opts.evidence_path} (TDX quote)", _rows(verdict, outcome))
     if opts.json:
         emit_json(
             {

@@ -28,7 +28,10 @@ if TYPE_CHECKING:
     from ccverify.verifier.appraisal import appraise
     from ccverify.verifier.collateral.tdx_loader import load_collateral
     from ccverify.verifier.result import AttestationResult
+    from ccverify.verifier.snp.validate import SnpPolicy, validate_snp
     from ccverify.verifier.snp.verify import SnpVerdict, load_snp_certs, verify_snp
+    from ccverify.verifier.tdx.collateral import TdxCollateral
+    from ccverify.verifier.tdx.validate import TdxPolicy, validate_tdx
     from ccverify.verifier.tdx.verify import TdxVerdict, verify_tdx
 
 _LAZY = {
@@ -40,6 +43,11 @@ _LAZY = {
     "load_snp_certs": "ccverify.verifier.snp.verify",
     "appraise": "ccverify.verifier.appraisal",
     "AttestationResult": "ccverify.verifier.result",
+    "TdxCollateral": "ccverify.verifier.tdx.collateral",
+    "TdxPolicy": "ccverify.verifier.tdx.validate",
+    "validate_tdx": "ccverify.verifier.tdx.validate",
+    "SnpPolicy": "ccverify.verifier.snp.validate",
+    "validate_snp": "ccverify.verifier.snp.validate",
 }
 
 __all__ = [
@@ -49,12 +57,17 @@ __all__ = [
     "InputError",
     "ParseError",
     "PolicyError",
+    "SnpPolicy",
     "SnpVerdict",
+    "TdxCollateral",
+    "TdxPolicy",
     "TdxVerdict",
     "VerificationError",
     "appraise",
     "load_collateral",
     "load_snp_certs",
+    "validate_snp",
+    "validate_tdx",
     "verify_snp",
     "verify_tdx",
 ]
