@@ -1,0 +1,157 @@
+"""The README's main job on the shipped sample, through the real CLI, and its refusals."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ccverify.cli.app import app
+from ccverify.verifier.testing.sample import write_example
+from tests.conftest import REPO
+
+SAMPLE = REPO / "reference-values" / "examples"
+AT = "2026-01-15T00:00:00Z"
+
+TDX = [
+    "verify", str(SAMPLE / "tdx-quote.dat"),
+    "--collateral", str(SAMPLE / "tdx-collateral.json"),
+    "--trust-root", str(SAMPLE / "EXAMPLE-ROOT-NOT-TRUSTED-intel.pem"),
+    "--at", AT,
+    "--reference-values", str(SAMPLE / "tdx-refvalues.cbor"),
+    "--trust-anchor", str(SAMPLE / "EXAMPLE-refvalues-signer.pub.pem"),
+    "--event-log", str(SAMPLE / "tdx-event-log.bin"),
+]  # fmt: skip
+SNP = [
+    "verify", str(SAMPLE / "snp-report.bin"),
+    "--vcek", str(SAMPLE / "snp-vcek.der"),
+    "--cert-chain", str(SAMPLE / "snp-cert-chain.pem"),
+    "--trust-root", str(SAMPLE / "EXAMPLE-ROOT-NOT-TRUSTED-amd-milan-ark.pem"),
+    "--at", AT,
+    "--reference-values", str(SAMPLE / "snp-refvalues.cbor"),
+    "--trust-anchor", str(SAMPLE / "EXAMPLE-refvalues-signer.pub.pem"),
+]  # fmt: skip
+
+
+def run(args: list[str]):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(app, args)
+
+
+def replace(args: list[str], option: str, value: str | None) -> list[str]:
+    out = list(args)
+    index = out.index(option)
+    if value is None:
+        del out[index : index + 2]
+    else:
+        out[index + 1] = value
+    return out
+
+
+def test_readme_main_job_is_affirming() -> None:
+    result = run([*TDX, "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    assert document["attestation_result"]["ear_status"] == "affirming"
+    assert document["verdict"]["status"] == "UpToDate"
+    assert document["verdict"]["root"]["production"] is False
+
+
+def test_snp_sample_is_affirming() -> None:
+    result = run([*SNP, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["attestation_result"]["ear_status"] == "affirming"
+
+
+def test_production_roots_refuse_the_sample() -> None:
+    result = run(replace(TDX, "--trust-root", None))
+    assert result.exit_code == 1
+    assert "untrusted_root" in result.output
+    snp = run(replace(SNP, "--trust-root", None))
+    assert snp.exit_code == 1
+    assert "untrusted_root" in snp.output
+
+
+def test_sample_today_is_expired_collateral() -> None:
+    result = run(replace(TDX, "--at", "2026-11-21T00:00:00Z"))
+    assert result.exit_code == 1
+    assert "collateral_expired" in result.output
+
+
+def test_tampered_quote_is_refused(tmp_path: Path) -> None:
+    quote = bytearray((SAMPLE / "tdx-quote.dat").read_bytes())
+    quote[184] ^= 1  # a bit of MRTD: covered by the quote signature
+    (tmp_path / "q.dat").write_bytes(bytes(quote))
+    result = run([*TDX[:1], str(tmp_path / "q.dat"), *TDX[2:]])
+    assert result.exit_code == 1
+    assert "quote_signature_invalid" in result.output
+
+
+def test_foreign_event_log_is_not_affirming(tmp_path: Path) -> None:
+    log = bytearray((SAMPLE / "tdx-event-log.bin").read_bytes())
+    digest_of_first_event = 0x4D + 14  # header record is 0x4D bytes; then index, type, count, alg
+    log[digest_of_first_event] ^= 1
+    (tmp_path / "log.bin").write_bytes(bytes(log))
+    result = run([*replace(TDX, "--event-log", str(tmp_path / "log.bin")), "--json"])
+    assert result.exit_code == 1
+    ear = json.loads(result.output)["attestation_result"]
+    assert ear["ear_status"] == "contraindicated"
+    codes = {reason["code"] for reason in ear["submods"]["tdx"]["ccverify_reasons"]}
+    assert "rtmr0_mismatch" in codes
+
+
+def test_reference_values_need_a_trust_anchor() -> None:
+    result = run(replace(TDX, "--trust-anchor", None))
+    assert result.exit_code == 2
+    assert "--trust-anchor" in result.output
+
+
+def test_unsigned_by_the_anchor_is_refused(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    other = ec.generate_private_key(ec.SECP256R1()).public_key()
+    pem = other.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    (tmp_path / "other.pem").write_bytes(pem)
+    result = run(replace(TDX, "--trust-anchor", str(tmp_path / "other.pem")))
+    assert result.exit_code == 1
+    assert "refvalues_" in result.output
+
+
+@pytest.mark.parametrize("missing", ["--collateral"])
+def test_missing_collateral_offline_is_exit_3(missing: str) -> None:
+    result = run([*replace(TDX, missing, None), "--offline"])
+    assert result.exit_code == 3, result.output
+    assert "Traceback" not in result.output
+
+
+def test_unreadable_input_is_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "junk").write_bytes(b"\x04\x00\x02\x00\x81\x00\x00\x00junk")
+    result = run([*TDX[:1], str(tmp_path / "junk"), *TDX[2:]])
+    assert result.exit_code == 2
+    assert "TdxQuote." in result.output
+    assert "Traceback" not in result.output
+
+
+def test_shipped_tdx_sample_matches_the_generator(tmp_path: Path) -> None:
+    """The TDX half is reproducible: the shipped files are what the code makes today."""
+    write_example(tmp_path)
+    for name in (
+        "tdx-quote.dat",
+        "tdx-collateral.json",
+        "tdx-event-log.bin",
+        "tdx-measurements.json",
+        "EXAMPLE-ROOT-NOT-TRUSTED-intel.pem",
+        "EXAMPLE-refvalues-signer.pub.pem",
+    ):
+        assert (tmp_path / name).read_bytes() == (SAMPLE / name).read_bytes(), name
+
+
+def test_example_command_writes_a_set(tmp_path: Path) -> None:
+    target = tmp_path / "out"
+    result = run(["example", str(target)])
+    assert result.exit_code == 0
+    assert sorted(p.name for p in target.iterdir()) == sorted(p.name for p in SAMPLE.iterdir())
+    shutil.rmtree(target)
