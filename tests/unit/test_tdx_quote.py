@@ -503,11 +503,10 @@ def test_trustee_golden_td_attribute_flags_for_tdx_quote_4() -> None:
     assert parse("trustee/tdx_quote_4.dat").body.debug is True
 
 
-@pytest.mark.parametrize("name", sorted(REAL))
+@pytest.mark.parametrize("name", sorted(n for n in REAL if not n.startswith("intel-qvl-synthetic")))
 def test_qe_report_is_intel_td_qe(name: str) -> None:
+    """Intel's synthetic sample is left out: its QE identity is made up."""
     quote = parse(name)
-    if name.startswith("intel-qvl-synthetic"):
-        pytest.skip("synthetic sample: random QE identity")
     assert quote.qe_report.mr_signer.hex() == TD_QE_MRSIGNER
     assert quote.qe_report.isv_prod_id == 2
     assert quote.qe_report.misc_select == 0
