@@ -321,64 +321,7 @@ def test_trust_root_file_is_recorded(tmp_path: Path) -> None:
         )
 
 
-# -- the parsing fast path and the memos -----------------------------------------------------------
-
-REAL_QUOTES = [
-    "tdx/dcap-qvl/tdx_quote",
-    "tdx/dcap-qvl/tdx_quote_outdated",
-    "tdx/dcap-qvl/near_gas_test_quote_hex.txt",
-    "tdx/dcap-qvl/tdx-quote.hex",
-    "tdx/dcap-qvl/quote-from-tappd.hex",
-    "tdx/go-tdx-guest/tdx_prod_quote_SPR_E4.dat",
-    "tdx/go-tdx-guest/quote_v5_sample.dat",
-    "tdx/go-tdx-guest/ccel/cos-113-tdx-quote.dat",
-    "tdx/trustee/tdx_quote_4.dat",
-    "tdx/trustee/tdx_quote_5.dat",
-    "tdx/trustee/tdx_quote_6.dat",
-    "tdx/trustee/az-tdx-vtpm/td-quote.bin",
-    "tdx/intel-qvl-synthetic/quote.dat",
-]
-
-
-@pytest.mark.parametrize("relative", REAL_QUOTES)
-def test_fast_parse_agrees_with_the_parser(relative: str) -> None:
-    from ccverify.verifier.tdx.verify import _fast_parse
-
-    raw = fixture_bytes(relative)
-    fast = _fast_parse(raw)
-    assert fast is not None
-    assert fast == TdxQuote.from_bytes(raw)
-
-
-@pytest.mark.parametrize(("version", "tdx15"), [(4, False), (5, False), (5, True)])
-def test_fast_parse_agrees_on_synthetic_quotes(version: int, tdx15: bool) -> None:
-    from ccverify.verifier.tdx.verify import _fast_parse
-    from ccverify.verifier.testing.pki import IntelTestPki
-    from ccverify.verifier.testing.tdx_builder import build_tdx_quote, default_td_report
-
-    pki = IntelTestPki()
-    raw = build_tdx_quote(
-        pck_key=pki.pck_key,
-        pck_chain_pem=pki.pck_chain_pem(),
-        version=version,
-        body=default_td_report(tdx15=tdx15),
-        qe_auth_data=bytes(7),
-        pem_trailing_nul=True,
-        trailing=b"\x00" * 9,
-    )
-    assert _fast_parse(raw) == TdxQuote.from_bytes(raw)
-
-
-@pytest.mark.parametrize("cut", [0, 100, 631, 640, 1200, 4000])
-def test_truncated_quote_gives_the_parsers_error(cut: int) -> None:
-    from ccverify.verifier.tdx.verify import parse_quote
-
-    raw = fixture_bytes("tdx/dcap-qvl/tdx_quote")[:cut]
-    with pytest.raises(ParseError) as ours:
-        parse_quote(raw)
-    with pytest.raises(ParseError) as theirs:
-        TdxQuote.from_bytes(raw)
-    assert str(ours.value) == str(theirs.value)
+# -- the memos ------------------------------------------------------------------------------------
 
 
 def test_reused_collateral_object_still_expires() -> None:

@@ -18,7 +18,7 @@ from typing import Any, Self
 from cryptography import x509
 
 from ccverify.verifier.errors import ParseError
-from ccverify.verifier.evidence._binary import Reader, le
+from ccverify.verifier.evidence._binary import Layout, Reader, le
 from ccverify.verifier.jsonable import to_jsonable
 
 TDX_TEE_TYPE = 0x81
@@ -98,25 +98,6 @@ def certification_data_type_name(value: int) -> str:
         return f"{value} (unknown)"
 
 
-class _Cursor:
-    """Sequential fixed-size reads so each field is named once, in layout order."""
-
-    __slots__ = ("pos", "prefix", "reader")
-
-    def __init__(self, reader: Reader, pos: int, prefix: str) -> None:
-        self.reader = reader
-        self.pos = pos
-        self.prefix = prefix
-
-    def take(self, name: str, size: int) -> bytes:
-        chunk = self.reader.bytes(self.prefix + name, self.pos, size)
-        self.pos += size
-        return chunk
-
-    def uint(self, name: str, size: int) -> int:
-        return int.from_bytes(self.take(name, size), "little")
-
-
 def _json_fields(obj: Any) -> dict[str, Any]:
     return {f.name: to_jsonable(getattr(obj, f.name)) for f in fields(obj) if f.metadata.get("json", True)}
 
@@ -125,6 +106,54 @@ def _exactly(reader: Reader, what: str, size: int) -> None:
     """Standalone ``from_bytes`` of a fixed-size structure takes exactly its size."""
     if len(reader.data) != size:
         raise reader.error(what, 0, f"expected exactly {size} bytes, got {len(reader.data)}")
+
+
+_TD_REPORT_FIELDS = (
+    ("tee_tcb_svn", "16s"),
+    ("mr_seam", "48s"),
+    ("mr_signer_seam", "48s"),
+    ("seam_attributes", "8s"),
+    ("td_attributes", "8s"),
+    ("xfam", "8s"),
+    ("mr_td", "48s"),
+    ("mr_config_id", "48s"),
+    ("mr_owner", "48s"),
+    ("mr_owner_config", "48s"),
+    ("rtmrs[0]", "48s"),
+    ("rtmrs[1]", "48s"),
+    ("rtmrs[2]", "48s"),
+    ("rtmrs[3]", "48s"),
+    ("report_data", "64s"),
+)
+_TD_REPORT_10 = Layout(_TD_REPORT_FIELDS)
+_HEADER_ID = Layout((("version", "H"), ("attestation_key_type", "H"), ("tee_type", "I")))
+_HEADER_REST = Layout((("reserved", "4s"), ("qe_vendor_id", "16s"), ("user_data", "20s")))
+_SIGNATURE_DATA = Layout(
+    (
+        ("signature", "64s"),
+        ("attestation_key", "64s"),
+        ("certification_data_type", "H"),
+        ("certification_data_size", "I"),
+    )
+)
+_QE_SIGNATURE = Layout((("qe_report_signature", "64s"), ("qe_auth_data_size", "H")))
+_TD_REPORT_15 = Layout((*_TD_REPORT_FIELDS, ("tee_tcb_svn2", "16s"), ("mr_service_td", "48s")))
+_ENCLAVE_REPORT = Layout(
+    (
+        ("cpu_svn", "16s"),
+        ("misc_select", "I"),
+        ("reserved1", "28s"),
+        ("attributes", "16s"),
+        ("mr_enclave", "32s"),
+        ("reserved2", "32s"),
+        ("mr_signer", "32s"),
+        ("reserved3", "96s"),
+        ("isv_prod_id", "H"),
+        ("isv_svn", "H"),
+        ("reserved4", "60s"),
+        ("report_data", "64s"),
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,9 +176,7 @@ class QuoteHeader:
 
     @classmethod
     def _parse(cls, reader: Reader, prefix: str) -> Self:
-        version = reader.u16(prefix + "version", 0)
-        key_type = reader.u16(prefix + "attestation_key_type", 2)
-        tee_type = reader.u32(prefix + "tee_type", 4)
+        version, key_type, tee_type = _HEADER_ID.read(reader, 0, prefix)
         if tee_type != TDX_TEE_TYPE:
             kind = " (SGX)" if tee_type == 0 else ""
             raise reader.error(
@@ -169,15 +196,8 @@ class QuoteHeader:
                 f"unsupported attestation key type {key_type}{name}; "
                 "only 2 (ECDSA-256-with-P-256) is defined",
             )
-        cur = _Cursor(reader, 8, prefix)
-        return cls(
-            version,
-            key_type,
-            tee_type,
-            reserved=cur.take("reserved", 4),
-            qe_vendor_id=cur.take("qe_vendor_id", 16),
-            user_data=cur.take("user_data", 20),
-        )
+        reserved, vendor, user = _HEADER_REST.read(reader, 8, prefix)
+        return cls(version, key_type, tee_type, reserved=reserved, qe_vendor_id=vendor, user_data=user)
 
     def to_bytes(self) -> bytes:
         return b"".join(
@@ -227,25 +247,14 @@ class TdReport:
 
     @classmethod
     def _parse(cls, reader: Reader, at: int, size: int, prefix: str) -> Self:
-        cur = _Cursor(reader, at, prefix)
-        take = cur.take
-        head = (
-            take("tee_tcb_svn", 16),
-            take("mr_seam", 48),
-            take("mr_signer_seam", 48),
-            take("seam_attributes", 8),
-            take("td_attributes", 8),
-            take("xfam", 8),
-            take("mr_td", 48),
-            take("mr_config_id", 48),
-            take("mr_owner", 48),
-            take("mr_owner_config", 48),
-        )
-        rtmrs = (take("rtmrs[0]", 48), take("rtmrs[1]", 48), take("rtmrs[2]", 48), take("rtmrs[3]", 48))
-        report_data = take("report_data", 64)
-        if size == TD_REPORT_10_SIZE:
-            return cls(*head, rtmrs, report_data)
-        return cls(*head, rtmrs, report_data, take("tee_tcb_svn2", 16), take("mr_service_td", 48))
+        layout = _TD_REPORT_10 if size == TD_REPORT_10_SIZE else _TD_REPORT_15
+        v = layout.read(reader, at, prefix)
+        return cls(
+            v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9],
+            (v[10], v[11], v[12], v[13]),
+            v[14],
+            *v[15:17],
+        )  # fmt: skip
 
     def to_bytes(self) -> bytes:
         parts = [
@@ -337,21 +346,7 @@ class EnclaveReport:
 
     @classmethod
     def _parse(cls, reader: Reader, at: int, prefix: str) -> Self:
-        cur = _Cursor(reader, at, prefix)
-        return cls(
-            cur.take("cpu_svn", 16),
-            cur.uint("misc_select", 4),
-            cur.take("reserved1", 28),
-            cur.take("attributes", 16),
-            cur.take("mr_enclave", 32),
-            cur.take("reserved2", 32),
-            cur.take("mr_signer", 32),
-            cur.take("reserved3", 96),
-            cur.uint("isv_prod_id", 2),
-            cur.uint("isv_svn", 2),
-            cur.take("reserved4", 60),
-            cur.take("report_data", 64),
-        )
+        return cls(*_ENCLAVE_REPORT.read(reader, at, prefix))
 
     def to_bytes(self) -> bytes:
         return b"".join(
@@ -436,19 +431,19 @@ class QeReportCertificationData:
     def _parse(cls, reader: Reader, prefix: str) -> Self:
         """``reader`` covers exactly this structure."""
         report = EnclaveReport._parse(reader, 0, prefix + "qe_report.")
-        cur = _Cursor(reader, ENCLAVE_REPORT_SIZE, prefix)
-        signature = cur.take("qe_report_signature", 64)
-        auth_size = cur.uint("qe_auth_data_size", 2)
-        if cur.pos + auth_size > len(reader.data):
+        signature, auth_size = _QE_SIGNATURE.read(reader, ENCLAVE_REPORT_SIZE, prefix)
+        pos = ENCLAVE_REPORT_SIZE + _QE_SIGNATURE.size
+        if pos + auth_size > len(reader.data):
             raise reader.error(
                 prefix + "qe_auth_data_size",
-                cur.pos - 2,
+                pos - 2,
                 f"declares {auth_size} bytes of QE authentication data but only "
-                f"{len(reader.data) - cur.pos} remain in the certification data",
+                f"{len(reader.data) - pos} remain in the certification data",
             )
-        auth = cur.take("qe_auth_data", auth_size)
+        auth = reader.data[pos : pos + auth_size]
+        pos += auth_size
         inner_prefix = prefix + "pck_certification_data"
-        inner_reader = reader.sub(inner_prefix, cur.pos, len(reader.data) - cur.pos)
+        inner_reader = reader.sub(inner_prefix, pos, len(reader.data) - pos)
         inner = CertificationData._parse(inner_reader, inner_prefix + ".")
         return cls(report, signature, auth, inner)
 
@@ -479,20 +474,17 @@ class QuoteSignatureData:
     @classmethod
     def _parse(cls, reader: Reader, prefix: str) -> Self:
         """``reader`` covers exactly this structure."""
-        cur = _Cursor(reader, 0, prefix)
-        signature = cur.take("signature", 64)
-        key = cur.take("attestation_key", 64)
-        kind = cur.uint("certification_data_type", 2)
+        signature, key, kind, size = _SIGNATURE_DATA.read(reader, 0, prefix)
+        pos = _SIGNATURE_DATA.size
         if kind != CertificationDataType.QE_REPORT_CERT_DATA:
             raise reader.error(
                 prefix + "certification_data_type",
-                cur.pos - 2,
+                pos - 6,
                 f"certification data type {certification_data_type_name(kind)} is not supported; "
                 f"expected {certification_data_type_name(CertificationDataType.QE_REPORT_CERT_DATA)}",
             )
-        size = cur.uint("certification_data_size", 4)
-        _declared_fits(reader, prefix + "certification_data_size", cur.pos - 4, size, cur.pos)
-        qe_reader = reader.sub(prefix + "certification_data", cur.pos, size)
+        _declared_fits(reader, prefix + "certification_data_size", pos - 4, size, pos)
+        qe_reader = reader.sub(prefix + "certification_data", pos, size)
         qe = QeReportCertificationData._parse(qe_reader, prefix)
         return cls(signature, key, qe)
 

@@ -68,14 +68,13 @@ platform's SVNs). On top, the checked collateral for one ``TdxCollateral`` objec
 CA and root is kept with the time range [lo, hi) in which every one of its windows holds; it
 is reused only inside that range (and only when each item had a single candidate). So every
 validity window is still decided at ``at``, and repeated verification with warm collateral
-costs the per-quote work: parse (``parse_quote``, a slicing fast path equal to
-``TdxQuote.from_bytes``), QE report signature, quote signature, binding hash, look-ups.
+costs the per-quote work: parse (``TdxQuote.from_bytes``), QE report signature, quote
+signature, binding hash, look-ups.
 """
 
 from __future__ import annotations
 
 import hashlib
-import struct
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -90,12 +89,6 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from ccverify.verifier.errors import CollateralError, InputError, VerificationError
 from ccverify.verifier.evidence.tdx_quote import (
-    CertificationData,
-    EnclaveReport,
-    QeReportCertificationData,
-    QuoteHeader,
-    QuoteSignatureData,
-    TdReport,
     TdxQuote,
 )
 from ccverify.verifier.roots import INTEL_SGX_ROOT_CA_SHA256, intel_sgx_root_ca
@@ -632,103 +625,6 @@ def _platform(
     return result
 
 
-# -- quote parsing fast path ---------------------------------------------------------------------
-
-_HEADER = struct.Struct("<HHI4s16s20s")
-_U16 = struct.Struct("<H")
-_U32 = struct.Struct("<I")
-_V5_BODY = struct.Struct("<HI")
-_BODY_SIZES = {2: 584, 3: 648}
-
-
-def parse_quote(raw: bytes) -> TdxQuote:
-    """``TdxQuote.from_bytes(raw)``, with a slicing fast path for well-formed ECDSA-P256 quotes.
-
-    The fast path builds the parser's own dataclasses from the same offsets (notes §1) when
-    every size is consistent; anything unusual (or any inconsistency) goes to
-    ``TdxQuote.from_bytes``, which gives the precise ``ParseError``. The two are checked to
-    agree on every real and synthetic quote in the tests.
-    """
-    try:
-        quote = _fast_parse(raw)
-    except (struct.error, TypeError, ValueError, IndexError):
-        quote = None
-    return quote if quote is not None else TdxQuote.from_bytes(raw)
-
-
-def _fast_parse(raw: bytes) -> TdxQuote | None:
-    size = len(raw)
-    if size < 48 + 584 + 4:
-        return None
-    version, key_type, tee_type, reserved, vendor, user = _HEADER.unpack_from(raw, 0)
-    if tee_type != 0x81 or key_type != 2 or version not in (4, 5):
-        return None
-    if version == 4:
-        body_type, b, body_size = 2, 48, 584
-    else:
-        body_type, body_size = _V5_BODY.unpack_from(raw, 48)
-        if _BODY_SIZES.get(body_type) != body_size:
-            return None
-        b = 54
-    sig_at = b + body_size
-    if sig_at + 4 > size:
-        return None
-    (sig_size,) = _U32.unpack_from(raw, sig_at)
-    start = sig_at + 4
-    end = start + sig_size
-    if end > size or sig_size < 134 + 450:
-        return None
-    if _U16.unpack_from(raw, start + 128)[0] != 6 or _U32.unpack_from(raw, start + 130)[0] != sig_size - 134:
-        return None
-    q = start + 134
-    (auth_size,) = _U16.unpack_from(raw, q + 448)
-    inner = q + 450 + auth_size
-    if (
-        inner + 6 > end
-        or _U16.unpack_from(raw, inner)[0] != 5
-        or _U32.unpack_from(raw, inner + 2)[0] != end - inner - 6
-    ):
-        return None
-    body = TdReport(
-        raw[b : b + 16],
-        raw[b + 16 : b + 64],
-        raw[b + 64 : b + 112],
-        raw[b + 112 : b + 120],
-        raw[b + 120 : b + 128],
-        raw[b + 128 : b + 136],
-        raw[b + 136 : b + 184],
-        raw[b + 184 : b + 232],
-        raw[b + 232 : b + 280],
-        raw[b + 280 : b + 328],
-        (raw[b + 328 : b + 376], raw[b + 376 : b + 424], raw[b + 424 : b + 472], raw[b + 472 : b + 520]),
-        raw[b + 520 : b + 584],
-        *((raw[b + 584 : b + 600], raw[b + 600 : b + 648]) if body_size == 648 else ()),
-    )
-    report = EnclaveReport(
-        raw[q : q + 16],
-        _U32.unpack_from(raw, q + 16)[0],
-        raw[q + 20 : q + 48],
-        raw[q + 48 : q + 64],
-        raw[q + 64 : q + 96],
-        raw[q + 96 : q + 128],
-        raw[q + 128 : q + 160],
-        raw[q + 160 : q + 256],
-        _U16.unpack_from(raw, q + 256)[0],
-        _U16.unpack_from(raw, q + 258)[0],
-        raw[q + 260 : q + 320],
-        raw[q + 320 : q + 384],
-    )
-    certification = QeReportCertificationData(
-        report,
-        raw[q + 384 : q + 448],
-        raw[q + 450 : inner],
-        CertificationData(5, raw[inner + 6 : end]),
-    )
-    signature_data = QuoteSignatureData(raw[start : start + 64], raw[start + 64 : start + 128], certification)
-    header = QuoteHeader(version, key_type, tee_type, reserved, vendor, user)
-    return TdxQuote(header, body_type, body, signature_data, raw[end:])
-
-
 _SUMMARIES: _Lru[tuple[object, ...], tuple[CollateralSummary, datetime]] = _Lru(64)
 
 
@@ -934,13 +830,13 @@ def verify_tdx(
         parsed = quote
     elif isinstance(quote, (bytes, bytearray, memoryview)):
         raw = bytes(quote)
-        parsed = parse_quote(raw)
+        parsed = TdxQuote.from_bytes(raw)
     elif isinstance(quote, Path):
         try:
             raw = quote.read_bytes()
         except OSError as error:
             raise InputError(f"quote {quote}: {error.strerror or error}") from None
-        parsed = parse_quote(raw)
+        parsed = TdxQuote.from_bytes(raw)
     else:
         raise InputError(f"verify_tdx: quote must be bytes, a Path or a TdxQuote, not {type(quote).__name__}")
     if not isinstance(collateral, TdxCollateral):
