@@ -38,7 +38,7 @@ from typing import Any, ClassVar, Self
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from ccverify.verifier.errors import InputError, ParseError
-from ccverify.verifier.evidence._binary import Reader, le
+from ccverify.verifier.evidence._binary import Layout, Reader, le
 from ccverify.verifier.jsonable import to_jsonable
 
 STRUCTURE = "SnpReport"
@@ -520,6 +520,59 @@ def _layout_version(version: int) -> int:
     return 5 if version >= 5 else 3 if version >= 3 else 2
 
 
+_HEAD = Layout(
+    (
+        ("version", "I"),
+        ("guest_svn", "I"),
+        ("policy", "Q"),
+        ("family_id", "16s"),
+        ("image_id", "16s"),
+        ("vmpl", "I"),
+        ("signature_algo", "I"),
+        ("current_tcb", "Q"),
+        ("platform_info", "Q"),
+        ("key_info", "I"),
+        ("reserved_04c", "4s"),
+        ("report_data", "64s"),
+        ("measurement", "48s"),
+        ("host_data", "32s"),
+        ("id_key_digest", "48s"),
+        ("author_key_digest", "48s"),
+        ("report_id", "32s"),
+        ("report_id_ma", "32s"),
+        ("reported_tcb", "Q"),
+    )
+)
+_CPUID_V3 = Layout(
+    (("cpuid_fam_id", "B"), ("cpuid_mod_id", "B"), ("cpuid_step", "B"), ("reserved_18b", "21s"))
+)
+_CPUID_V2 = Layout((("reserved_188", "24s"),))
+_MIDDLE = Layout(
+    (
+        ("chip_id", "64s"),
+        ("committed_tcb", "Q"),
+        ("current_build", "B"),
+        ("current_minor", "B"),
+        ("current_major", "B"),
+        ("reserved_1eb", "1s"),
+        ("committed_build", "B"),
+        ("committed_minor", "B"),
+        ("committed_major", "B"),
+        ("reserved_1ef", "1s"),
+        ("launch_tcb", "Q"),
+    )
+)
+_TAIL_V5 = Layout((("launch_mit_vector", "Q"), ("current_mit_vector", "Q"), ("reserved_208", "152s")))
+_TAIL_V2 = Layout((("reserved_1f8", "168s"),))
+_SIGNATURE = Layout(
+    (
+        ("signature_r", f"{_ECDSA_COMPONENT_SIZE}s"),
+        ("signature_s", f"{_ECDSA_COMPONENT_SIZE}s"),
+        ("signature_reserved", f"{_SIG_RESERVED_SIZE}s"),
+    )
+)
+
+
 @dataclass(frozen=True, slots=True)
 class SnpReport:
     """One SEV-SNP attestation report; field names are the spec's, in lowercase.
@@ -591,80 +644,115 @@ class SnpReport:
                 f"unsupported report version {version}; supported: 2, 3, 4 (v3 layout) and 5",
             )
         layout = _layout_version(version)
-
-        policy_raw = r.u64("policy", 0x008)
-        key_info_raw = r.u32("key_info", 0x048)
+        (
+            _,
+            guest_svn,
+            policy_raw,
+            family_id,
+            image_id,
+            vmpl,
+            algo,
+            current_tcb,
+            platform_info,
+            key_info_raw,
+            reserved_04c,
+            report_data,
+            measurement,
+            host_data,
+            id_key_digest,
+            author_key_digest,
+            report_id,
+            report_id_ma,
+            reported_tcb,
+        ) = _HEAD.read(r, 0)
         _check_signing_key(r, "key_info.signing_key", 0x048, key_info_raw)
-        algo = r.u32("signature_algo", 0x034)
         if strict:
             _check_mbz_bits(r, "policy", 0x008, 8, policy_raw, _POLICY_MBZ_SHIFT, "63:26")
             _check_mbz_bits(r, "key_info", 0x048, 4, key_info_raw, _KEY_INFO_MBZ_SHIFT, "31:5")
 
+        cpuid: tuple[int | None, int | None, int | None]
         if layout >= 3:
-            cpuid: tuple[int | None, int | None, int | None] = (
-                r.u8("cpuid_fam_id", 0x188),
-                r.u8("cpuid_mod_id", 0x189),
-                r.u8("cpuid_step", 0x18A),
-            )
-            reserved_cpuid = _reserved(r, "reserved_18b", 0x18B, 21, strict)
+            fam, mod, step, reserved_cpuid = _CPUID_V3.read(r, 0x188)
+            cpuid = (fam, mod, step)
+            _reserved(r, "reserved_18b", 0x18B, reserved_cpuid, strict)
         else:
             cpuid = (None, None, None)
-            reserved_cpuid = _reserved(r, "reserved_188", 0x188, 24, strict)
+            (reserved_cpuid,) = _CPUID_V2.read(r, 0x188)
+            _reserved(r, "reserved_188", 0x188, reserved_cpuid, strict)
+        launch_mit: int | None
+        current_mit: int | None
         if layout >= 5:
-            launch_mit: int | None = r.u64("launch_mit_vector", 0x1F8)
-            current_mit: int | None = r.u64("current_mit_vector", 0x200)
-            reserved_tail = _reserved(r, "reserved_208", 0x208, 152, strict)
+            launch_mit, current_mit, reserved_tail = _TAIL_V5.read(r, 0x1F8)
+            _reserved(r, "reserved_208", 0x208, reserved_tail, strict)
         else:
             launch_mit = current_mit = None
-            reserved_tail = _reserved(r, "reserved_1f8", 0x1F8, 168, strict)
-        signature_reserved = _reserved(
+            (reserved_tail,) = _TAIL_V2.read(r, 0x1F8)
+            _reserved(r, "reserved_1f8", 0x1F8, reserved_tail, strict)
+        signature_r, signature_s, signature_reserved = _SIGNATURE.read(r, 0x2A0)
+        _reserved(
             r,
             "signature_reserved",
             _SIG_RESERVED_OFFSET,
-            _SIG_RESERVED_SIZE,
+            signature_reserved,
             strict and algo == SIGNATURE_ALGO_ECDSA_P384_SHA384,
         )
+        _reserved(r, "reserved_04c", 0x04C, reserved_04c, strict)
+        (
+            chip_id,
+            committed_tcb,
+            current_build,
+            current_minor,
+            current_major,
+            reserved_1eb,
+            committed_build,
+            committed_minor,
+            committed_major,
+            reserved_1ef,
+            launch_tcb,
+        ) = _MIDDLE.read(r, 0x1A0)
+        _reserved(r, "reserved_1eb", 0x1EB, reserved_1eb, strict)
+        _reserved(r, "reserved_1ef", 0x1EF, reserved_1ef, strict)
 
         return cls(
             version=version,
-            guest_svn=r.u32("guest_svn", 0x004),
+            guest_svn=guest_svn,
             policy=GuestPolicy(policy_raw),
-            family_id=r.bytes("family_id", 0x010, 16),
-            image_id=r.bytes("image_id", 0x020, 16),
-            vmpl=r.u32("vmpl", 0x030),
+            family_id=family_id,
+            image_id=image_id,
+            vmpl=vmpl,
             signature_algo=algo,
-            current_tcb=TcbVersion(r.u64("current_tcb", 0x038)),
-            platform_info=PlatformInfo(r.u64("platform_info", 0x040)),
+            current_tcb=TcbVersion(current_tcb),
+            platform_info=PlatformInfo(platform_info),
             key_info=KeyInfo(key_info_raw),
-            reserved_04c=_reserved(r, "reserved_04c", 0x04C, 4, strict),
-            report_data=r.bytes("report_data", 0x050, 64),
-            measurement=r.bytes("measurement", 0x090, 48),
-            host_data=r.bytes("host_data", 0x0C0, 32),
-            id_key_digest=r.bytes("id_key_digest", 0x0E0, 48),
-            author_key_digest=r.bytes("author_key_digest", 0x110, 48),
-            report_id=r.bytes("report_id", 0x140, 32),
-            report_id_ma=r.bytes("report_id_ma", 0x160, 32),
-            reported_tcb=TcbVersion(r.u64("reported_tcb", 0x180)),
+            reserved_04c=reserved_04c,
+            report_data=report_data,
+            measurement=measurement,
+            host_data=host_data,
+            id_key_digest=id_key_digest,
+            author_key_digest=author_key_digest,
+            report_id=report_id,
+            report_id_ma=report_id_ma,
+            reported_tcb=TcbVersion(reported_tcb),
             cpuid_fam_id=cpuid[0],
             cpuid_mod_id=cpuid[1],
             cpuid_step=cpuid[2],
             reserved_cpuid=reserved_cpuid,
-            chip_id=r.bytes("chip_id", 0x1A0, 64),
-            committed_tcb=TcbVersion(r.u64("committed_tcb", 0x1E0)),
-            current_build=r.u8("current_build", 0x1E8),
-            current_minor=r.u8("current_minor", 0x1E9),
-            current_major=r.u8("current_major", 0x1EA),
-            reserved_1eb=_reserved(r, "reserved_1eb", 0x1EB, 1, strict),
-            committed_build=r.u8("committed_build", 0x1EC),
-            committed_minor=r.u8("committed_minor", 0x1ED),
-            committed_major=r.u8("committed_major", 0x1EE),
-            reserved_1ef=_reserved(r, "reserved_1ef", 0x1EF, 1, strict),
-            launch_tcb=TcbVersion(r.u64("launch_tcb", 0x1F0)),
+            chip_id=chip_id,
+            committed_tcb=TcbVersion(committed_tcb),
+            current_build=current_build,
+            current_minor=current_minor,
+            current_major=current_major,
+            reserved_1eb=reserved_1eb,
+            committed_build=committed_build,
+            committed_minor=committed_minor,
+            committed_major=committed_major,
+            reserved_1ef=reserved_1ef,
+            launch_tcb=TcbVersion(launch_tcb),
             launch_mit_vector=launch_mit,
             current_mit_vector=current_mit,
             reserved_tail=reserved_tail,
-            signature_r=int.from_bytes(r.bytes("signature_r", 0x2A0, _ECDSA_COMPONENT_SIZE), "little"),
-            signature_s=int.from_bytes(r.bytes("signature_s", 0x2E8, _ECDSA_COMPONENT_SIZE), "little"),
+            signature_r=int.from_bytes(signature_r, "little"),
+            signature_s=int.from_bytes(signature_s, "little"),
             signature_reserved=signature_reserved,
         )
 
@@ -833,10 +921,10 @@ def _size_error(data: bytes) -> ParseError:
     )
 
 
-def _reserved(r: Reader, name: str, offset: int, size: int, strict: bool) -> bytes:
-    if strict:
-        r.expect_zero(name, offset, size)
-    return r.bytes(name, offset, size)
+def _reserved(r: Reader, name: str, offset: int, value: bytes, strict: bool) -> None:
+    """Reserved bytes must be zero in strict mode; the error names the first non-zero byte."""
+    if strict and value.count(0) != len(value):
+        r.expect_zero(name, offset, len(value))
 
 
 def _check_mbz_bits(r: Reader, name: str, offset: int, size: int, value: int, shift: int, bits: str) -> None:
