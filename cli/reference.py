@@ -9,29 +9,22 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ccverify.cli._common import emit_json, flatten, guarded, stdout, table
 from ccverify.verifier.errors import InputError
 from ccverify.verifier.jsonable import to_jsonable
-from ccverify.verifier.refvalues import (
-    FileSequenceStore,
-    ReferenceValues,
-    Signer,
-    VerifiedCorim,
-    from_measurements,
-    load_reference_values,
-    load_trust_anchors,
-    sign_reference_values,
-    verify_corim,
-)
-from ccverify.verifier.refvalues.corim import decode_payload, describe_corim
-from ccverify.verifier.refvalues.cose import ALGORITHMS, is_sign1, parse_sign1
-from ccverify.verifier.refvalues.model import Digests, Expected, RawValue
-from ccverify.verifier.refvalues.profile import decode, from_corim
 from ccverify.verifier.timeutil import parse_time, resolve_time
+
+if TYPE_CHECKING:
+    # the library loads only when a command runs: `ccverify measure` should not pay for COSE
+    from ccverify.verifier.refvalues import (
+        ReferenceValues,
+        VerifiedCorim,
+    )
+    from ccverify.verifier.refvalues.model import Expected
 
 app = typer.Typer(
     name="reference",
@@ -42,7 +35,6 @@ app = typer.Typer(
 )
 
 DEFAULT_LIFETIME = timedelta(days=365)
-_ALG_BY_NAME = {name.lower(): number for number, name in ALGORITHMS.items()}
 
 
 def _read(path: Path, what: str) -> bytes:
@@ -77,6 +69,8 @@ def _rows(rv: ReferenceValues) -> list[tuple[str, Any]]:
 
 
 def _expected_text(expected: Expected) -> str:
+    from ccverify.verifier.refvalues.model import Digests, RawValue
+
     if isinstance(expected, Digests):
         return ", ".join(f"{to_jsonable(d)['alg']}:{d.value.hex()}" for d in expected.digests)
     if isinstance(expected, RawValue):
@@ -120,6 +114,9 @@ def create(
     """Sign measurements as reference values."""
 
     def run() -> tuple[ReferenceValues, int]:
+        from ccverify.verifier.refvalues import Signer, from_measurements, sign_reference_values
+        from ccverify.verifier.refvalues.cose import ALGORITHMS
+
         docs = [_load_json(path) for path in from_]
         start = parse_time(not_before, "--not-before") if not_before is not None else resolve_time(None)
         end = parse_time(not_after, "--not-after") if not_after is not None else start + DEFAULT_LIFETIME
@@ -127,7 +124,7 @@ def create(
             raise InputError("--not-after must be later than --not-before")
         chosen = None
         if alg is not None:
-            chosen = _ALG_BY_NAME.get(alg.lower())
+            chosen = {name.lower(): number for number, name in ALGORITHMS.items()}.get(alg.lower())
             if chosen is None:
                 raise InputError(f"--alg {alg!r}: use ES256, ES384 or EdDSA")
         platform = docs[0].get("platform") if docs and isinstance(docs[0], dict) else None
@@ -159,6 +156,11 @@ def _iso(moment: datetime | None) -> str:
 
 
 def _describe(data: bytes) -> dict[str, Any]:
+    from ccverify.verifier.refvalues import Signer
+    from ccverify.verifier.refvalues.corim import decode_payload, describe_corim
+    from ccverify.verifier.refvalues.cose import is_sign1, parse_sign1
+    from ccverify.verifier.refvalues.profile import decode, from_corim
+
     described = describe_corim(data)
     out: dict[str, Any] = {"corim": described}
     try:
@@ -186,6 +188,8 @@ def show(
         emit_json(described)
         return
     rv = described.get("reference_values")
+    from ccverify.verifier.refvalues import ReferenceValues
+
     if isinstance(rv, ReferenceValues):
         signed = bool(isinstance(described["corim"], dict) and described["corim"].get("signed"))
         title = f"{file} ({'signed, NOT verified' if signed else 'unsigned'})"
@@ -219,6 +223,13 @@ def verify(
     """Verify the signature, validity and profile of signed reference values; exit 1 if they fail."""
 
     def run() -> ReferenceValues | VerifiedCorim:
+        from ccverify.verifier.refvalues import (
+            FileSequenceStore,
+            load_reference_values,
+            load_trust_anchors,
+            verify_corim,
+        )
+
         anchors = load_trust_anchors([_read(p, "trust anchor") for p in trust_anchor])
         moment = parse_time(at, "--at") if at is not None else None
         data = _read(file, "reference values")
@@ -228,6 +239,8 @@ def verify(
         return load_reference_values(data, anchors, at=moment, require_signed=True, sequence_store=store)
 
     rv = guarded(run)
+    from ccverify.verifier.refvalues import VerifiedCorim
+
     if isinstance(rv, VerifiedCorim):
         if json_out:
             emit_json({"verified": True, "protected": rv.header.describe(), "corim": rv.corim})
