@@ -105,6 +105,32 @@ def maybe_unhex(data: bytes) -> bytes:
     return data
 
 
+def policy_section(path: Path | None, platform: str) -> dict[str, Any] | None:
+    """The ``platform`` object of a policy file (None: use the default policy).
+
+    A file with neither a ``"tdx"`` nor an ``"snp"`` key is taken as a policy for the
+    evidence at hand.
+    """
+    if path is None:
+        return None
+    try:
+        document = json.loads(path.read_bytes())
+    except OSError as error:
+        raise InputError(f"--policy {path}: {error.strerror or error}") from None
+    except ValueError:
+        raise InputError(f"--policy {path}: not valid JSON") from None
+    if not isinstance(document, dict):
+        raise InputError(f"--policy {path}: expected a JSON object with a '{platform}' object")
+    if "tdx" not in document and "snp" not in document:
+        return document
+    section = document.get(platform)
+    if section is None:
+        return None
+    if not isinstance(section, dict):
+        raise InputError(f"--policy {path}: '{platform}' must be a JSON object")
+    return section
+
+
 def emit_json(value: Any) -> None:
     """Print ``value`` as JSON on stdout (bytes as hex, flags as names)."""
     sys.stdout.write(json.dumps(to_jsonable(value), indent=2) + "\n")

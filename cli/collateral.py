@@ -91,6 +91,6 @@ def bundle(
 def _iso(moment: object) -> str:
     from datetime import datetime
 
-    if not isinstance(moment, datetime):
-        return "-"
-    return moment.isoformat().replace("+00:00", "Z")
+    from ccverify.verifier.jsonable import iso8601
+
+    return iso8601(moment) if isinstance(moment, datetime) else "-"

@@ -10,7 +10,6 @@ Exit 0 verified and accepted, 1 verification or policy failure, 2 bad input, 3 c
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 import typer
 
 from ccverify.cli import _appraise
-from ccverify.cli._common import EXIT_OK, VerifyOptions, emit_json, guarded, stdout, table
+from ccverify.cli._common import EXIT_OK, VerifyOptions, emit_json, guarded, policy_section, stdout, table
 from ccverify.verifier.errors import InputError
 from ccverify.verifier.snp.validate import SnpPolicy, validate_snp
 from ccverify.verifier.snp.verify import (
@@ -64,18 +63,8 @@ def _certificates(opts: VerifyOptions) -> SnpCertificates:
 
 def load_policy(path: Path | None) -> SnpPolicy:
     """The ``"snp"`` object of a policy file, or the default policy."""
-    if path is None:
-        return SnpPolicy()
-    try:
-        document = json.loads(path.read_bytes())
-    except OSError as error:
-        raise InputError(f"--policy {path}: {error.strerror or error}") from None
-    except ValueError:
-        raise InputError(f"--policy {path}: not valid JSON") from None
-    if not isinstance(document, dict):
-        raise InputError(f"--policy {path}: expected a JSON object with an 'snp' object")
-    snp = document.get("snp")
-    return SnpPolicy() if snp is None else SnpPolicy.from_json(snp)
+    section = policy_section(path, "snp")
+    return SnpPolicy() if section is None else SnpPolicy.from_json(section)
 
 
 def _verify(opts: VerifyOptions) -> tuple[SnpVerdict, SnpPolicy]:
@@ -129,7 +118,9 @@ def run(opts: VerifyOptions) -> None:
     """Verify an SNP report as ``opts`` says; print the verdict; exit with the code."""
     verdict, policy = guarded(lambda: _verify(opts))
     if _appraise.wanted(opts):
-        _appraise.finish(opts, "snp", verdict, policy, f"{opts.evidence_path} (SEV-SNP report)", _rows(verdict))
+        _appraise.finish(
+            opts, "snp", verdict, policy, f"{opts.evidence_path} (SEV-SNP report)", _rows(verdict)
+        )
     if opts.json:
         emit_json({"platform": "snp", "status": "verified", "verdict": verdict, "policy": policy})
     else:

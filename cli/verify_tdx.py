@@ -16,7 +16,6 @@ and revoked certificates included); 2 unreadable input; 3 collateral needed but 
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,12 +30,14 @@ from ccverify.cli._common import (
     VerifyOptions,
     emit_json,
     guarded,
+    policy_section,
     stderr,
     stdout,
     table,
 )
 from ccverify.verifier.errors import CollateralError, InputError, PolicyError
 from ccverify.verifier.evidence.tdx_quote import TdxQuote
+from ccverify.verifier.jsonable import iso8601
 from ccverify.verifier.tdx.collateral import TdxCollateral
 from ccverify.verifier.tdx.validate import TdxPolicy, validate_tdx
 from ccverify.verifier.tdx.verify import TdxVerdict, verify_tdx
@@ -44,24 +45,8 @@ from ccverify.verifier.tdx.verify import TdxVerdict, verify_tdx
 
 def load_policy(path: Path | None) -> TdxPolicy:
     """The ``"tdx"`` object of a policy file, or the default policy."""
-    if path is None:
-        return TdxPolicy()
-    try:
-        document = json.loads(path.read_bytes())
-    except OSError as error:
-        raise InputError(f"--policy {path}: {error.strerror or error}") from None
-    except ValueError:
-        raise InputError(f"--policy {path}: not valid JSON") from None
-    if not isinstance(document, dict):
-        raise InputError(f"--policy {path}: expected a JSON object with a 'tdx' object")
-    if "tdx" not in document and "snp" not in document:
-        return TdxPolicy.from_json(document)
-    tdx = document.get("tdx")
-    if tdx is None:
-        return TdxPolicy()
-    if not isinstance(tdx, dict):
-        raise InputError(f"--policy {path}: 'tdx' must be a JSON object")
-    return TdxPolicy.from_json(tdx)
+    section = policy_section(path, "tdx")
+    return TdxPolicy() if section is None else TdxPolicy.from_json(section)
 
 
 def _trust_root(opts: VerifyOptions) -> bytes | None:
@@ -120,7 +105,11 @@ def _rows(verdict: TdxVerdict, outcome: str) -> list[tuple[str, Any]]:
     coll = verdict.collateral
 
     def window(item: Any) -> str:
-        return "-" if item is None else f"{_iso(item.issue_date)} .. {_iso(item.next_update)} ({item.source})"
+        return (
+            "-"
+            if item is None
+            else f"{iso8601(item.issue_date)} .. {iso8601(item.next_update)} ({item.source})"
+        )
 
     rows: list[tuple[str, Any]] = [
         ("result", outcome),
@@ -160,10 +149,6 @@ def _rows(verdict: TdxVerdict, outcome: str) -> list[tuple[str, Any]]:
     return rows
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def run(opts: VerifyOptions) -> None:
     """Verify a TDX quote as ``opts`` says; print the verdict; exit 0 accepted, 1 refused."""
     verdict, policy = guarded(lambda: _verify(opts))
@@ -174,7 +159,9 @@ def run(opts: VerifyOptions) -> None:
         refusal = error
     outcome = "verified; policy accepted" if refusal is None else f"verified; policy REFUSED: {refusal}"
     if refusal is None and _appraise.wanted(opts):
-        _appraise.finish(opts, "tdx", verdict, policy, f"{opts.evidence_path} (TDX quote)", _rows(verdict, outcome))
+        _appraise.finish(
+            opts, "tdx", verdict, policy, f"{opts.evidence_path} (TDX quote)", _rows(verdict, outcome)
+        )
     if opts.json:
         emit_json(
             {

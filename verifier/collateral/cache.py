@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ccverify.verifier.errors import CollateralError, InputError
+from ccverify.verifier.jsonable import iso8601
 
 ENTRY_FORMAT = "ccverify-collateral-entry/1"
 
@@ -71,11 +72,7 @@ class CollateralSource(Protocol):
 
 
 def _iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return None if moment is None else iso8601(moment)
 
 
 def _parse_iso(value: Any, what: str, where: str) -> datetime | None:

@@ -61,7 +61,7 @@ import threading
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from cryptography import x509
@@ -74,6 +74,7 @@ from cryptography.x509.oid import ExtensionOID, NameOID, SignatureAlgorithmOID
 from ccverify.verifier import roots
 from ccverify.verifier.errors import CollateralError, InputError, VerificationError
 from ccverify.verifier.evidence.snp_report import Product, TcbParts
+from ccverify.verifier.jsonable import iso8601
 
 AMD_OID_PREFIX = "1.3.6.1.4.1.3704.1"
 OID_STRUCT_VERSION = x509.ObjectIdentifier(f"{AMD_OID_PREFIX}.1")
@@ -417,39 +418,35 @@ class VerifiedChain:
             if at < cert.not_before:
                 raise VerificationError(
                     "certificate_not_yet_valid",
-                    f"{cert.role} {cert.subject!r} is not valid before {_iso(cert.not_before)}; "
-                    f"verification time is {_iso(at)}",
-                    expected=f">= {_iso(cert.not_before)}",
-                    actual=_iso(at),
+                    f"{cert.role} {cert.subject!r} is not valid before {iso8601(cert.not_before)}; "
+                    f"verification time is {iso8601(at)}",
+                    expected=f">= {iso8601(cert.not_before)}",
+                    actual=iso8601(at),
                 )
             if at > cert.not_after:
                 raise VerificationError(
                     "certificate_expired",
-                    f"{cert.role} {cert.subject!r} expired at {_iso(cert.not_after)}; "
-                    f"verification time is {_iso(at)}",
-                    expected=f"<= {_iso(cert.not_after)}",
-                    actual=_iso(at),
+                    f"{cert.role} {cert.subject!r} expired at {iso8601(cert.not_after)}; "
+                    f"verification time is {iso8601(at)}",
+                    expected=f"<= {iso8601(cert.not_after)}",
+                    actual=iso8601(at),
                 )
         crl = self.crl
         if crl is not None:
             if at < crl.this_update:
                 raise VerificationError(
                     "crl_not_yet_valid",
-                    f"the CRL's thisUpdate {_iso(crl.this_update)} is after the verification time",
-                    expected=f">= {_iso(crl.this_update)}",
-                    actual=_iso(at),
+                    f"the CRL's thisUpdate {iso8601(crl.this_update)} is after the verification time",
+                    expected=f">= {iso8601(crl.this_update)}",
+                    actual=iso8601(at),
                 )
             if crl.next_update is not None and at > crl.next_update:
                 raise VerificationError(
                     "crl_expired",
-                    f"the CRL's nextUpdate {_iso(crl.next_update)} has passed; fetch a current CRL",
-                    expected=f"<= {_iso(crl.next_update)}",
-                    actual=_iso(at),
+                    f"the CRL's nextUpdate {iso8601(crl.next_update)} has passed; fetch a current CRL",
+                    expected=f"<= {iso8601(crl.next_update)}",
+                    actual=iso8601(at),
                 )
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _summary(cert: x509.Certificate, role: str) -> CertSummary:
@@ -861,7 +858,7 @@ def _check_crl(crl_der: bytes, ark: x509.Certificate, inter: x509.Certificate, k
         raise VerificationError(
             "certificate_revoked",
             f"the {kind.intermediate_role} {subject_cn(inter)!r} (serial 0x{inter.serial_number:x}) "
-            f"is revoked since {_iso(revoked.revocation_date_utc)}",
+            f"is revoked since {iso8601(revoked.revocation_date_utc)}",
         )
     return CrlInfo(
         sha256=hashlib.sha256(crl.public_bytes(Encoding.DER)).hexdigest(),

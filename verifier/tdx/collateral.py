@@ -43,6 +43,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
 from ccverify.verifier.errors import InputError, VerificationError
+from ccverify.verifier.jsonable import iso8601
 
 TCB_SIGNING_CN = "Intel SGX TCB Signing"
 PLATFORM_CA_CN = "Intel SGX PCK Platform CA"
@@ -703,17 +704,17 @@ def check_cert_time(cert: x509.Certificate, at: datetime, what: str, *, collater
         code = "collateral_not_yet_valid" if collateral else "certificate_not_yet_valid"
         raise VerificationError(
             code,
-            f"{what} is not valid yet at {_iso(at)}",
-            expected=f">= {_iso(cert.not_valid_before_utc)}",
-            actual=_iso(at),
+            f"{what} is not valid yet at {iso8601(at)}",
+            expected=f">= {iso8601(cert.not_valid_before_utc)}",
+            actual=iso8601(at),
         )
     if at > cert.not_valid_after_utc:
         code = "collateral_expired" if collateral else "certificate_expired"
         raise VerificationError(
             code,
-            f"{what} expired at {_iso(cert.not_valid_after_utc)}",
-            expected=f"<= {_iso(cert.not_valid_after_utc)}",
-            actual=_iso(at),
+            f"{what} expired at {iso8601(cert.not_valid_after_utc)}",
+            expected=f"<= {iso8601(cert.not_valid_after_utc)}",
+            actual=iso8601(at),
         )
 
 
@@ -722,21 +723,17 @@ def check_window(not_before: datetime, not_after: datetime, at: datetime, what: 
     if at < not_before:
         raise VerificationError(
             "collateral_not_yet_valid",
-            f"{what} is not valid yet (issued {_iso(not_before)})",
-            expected=f">= {_iso(not_before)}",
-            actual=_iso(at),
+            f"{what} is not valid yet (issued {iso8601(not_before)})",
+            expected=f">= {iso8601(not_before)}",
+            actual=iso8601(at),
         )
     if at >= not_after:
         raise VerificationError(
             "collateral_expired",
-            f"{what} expired: its nextUpdate is {_iso(not_after)}; fetch fresh collateral",
-            expected=f"< {_iso(not_after)}",
-            actual=_iso(at),
+            f"{what} expired: its nextUpdate is {iso8601(not_after)}; fetch fresh collateral",
+            expected=f"< {iso8601(not_after)}",
+            actual=iso8601(at),
         )
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def raw_signature_to_der(sig: bytes) -> bytes:
