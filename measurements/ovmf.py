@@ -344,17 +344,14 @@ def _parse_sev_metadata(data: bytes, entry: FooterEntry, name: str) -> SevMetada
             "(truncated image?)",
         )
     reader = Reader(data, structure)
-    signature = reader.bytes("signature", start, 4)
-    if signature != b"ASEV":
-        raise reader.error("signature", start, f"expected 'ASEV', found {signature!r}")
-    size = reader.u32("size", start + 4)
-    version = reader.u32("version", start + 8)
-    if version != 1:
-        raise reader.error("version", start + 8, f"unsupported SEV metadata version {version}")
-    count = reader.u32("num_items", start + 12)
-    needed = SEV_METADATA_HEADER_SIZE + count * SEV_METADATA_ITEM_SIZE
-    if size < needed:
-        raise reader.error("size", start + 4, f"size {size} cannot hold {count} items ({needed} bytes)")
+    size, version, count = _descriptor_header(
+        reader,
+        start,
+        b"ASEV",
+        ("size", "num_items", "items"),
+        SEV_METADATA_HEADER_SIZE,
+        SEV_METADATA_ITEM_SIZE,
+    )
     reader.need("items", start, size)
     sections: list[SevSection] = []
     for index in range(count):
@@ -376,6 +373,30 @@ def _parse_sev_metadata(data: bytes, entry: FooterEntry, name: str) -> SevMetada
     return SevMetadata(offset=start, size=size, version=version, sections=tuple(sections))
 
 
+def _descriptor_header(
+    reader: Reader, start: int, magic: bytes, names: tuple[str, str, str], header_size: int, entry_size: int
+) -> tuple[int, int, int]:
+    """The header both metadata formats share: magic, u32 size, u32 version (1), u32 count.
+
+    Returns (size, version, count) once the size is known to hold ``count`` entries.
+    """
+    size_name, count_name, entries = names
+    signature = reader.bytes("signature", start, 4)
+    if signature != magic:
+        raise reader.error("signature", start, f"expected {magic.decode()!r}, found {signature!r}")
+    size = reader.u32(size_name, start + 4)
+    version = reader.u32("version", start + 8)
+    if version != 1:
+        raise reader.error("version", start + 8, f"unsupported {magic.decode()} metadata version {version}")
+    count = reader.u32(count_name, start + 12)
+    needed = header_size + count * entry_size
+    if size < needed:
+        raise reader.error(
+            size_name, start + 4, f"{size_name} {size} cannot hold {count} {entries} ({needed} bytes)"
+        )
+    return size, version, count
+
+
 def _parse_tdvf(data: bytes, entry: FooterEntry, name: str) -> TdvfMetadata:
     structure = f"{name}TdvfMetadata"
     if len(entry.data) < 4:
@@ -390,18 +411,15 @@ def _parse_tdvf(data: bytes, entry: FooterEntry, name: str) -> TdvfMetadata:
             f"descriptor offset 0x{from_end:x} from the end lies outside the {len(data)}-byte image",
         )
     reader = Reader(data, structure)
-    signature = reader.bytes("signature", start, 4)
-    if signature != b"TDVF":
-        raise reader.error("signature", start, f"expected 'TDVF', found {signature!r}")
-    length = reader.u32("length", start + 4)
-    version = reader.u32("version", start + 8)
-    if version != 1:
-        raise reader.error("version", start + 8, f"unsupported TDVF metadata version {version}")
-    count = reader.u32("num_sections", start + 12)
-    needed = TDVF_DESCRIPTOR_HEADER_SIZE + count * TDVF_SECTION_SIZE
-    if length < needed:
-        raise reader.error("length", start + 4, f"length {length} cannot hold {count} sections")
-    reader.need("sections", start, needed)
+    length, version, count = _descriptor_header(
+        reader,
+        start,
+        b"TDVF",
+        ("length", "num_sections", "sections"),
+        TDVF_DESCRIPTOR_HEADER_SIZE,
+        TDVF_SECTION_SIZE,
+    )
+    reader.need("sections", start, TDVF_DESCRIPTOR_HEADER_SIZE + count * TDVF_SECTION_SIZE)
     sections: list[TdvfSection] = []
     for index in range(count):
         at = start + TDVF_DESCRIPTOR_HEADER_SIZE + index * TDVF_SECTION_SIZE
