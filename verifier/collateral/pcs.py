@@ -30,8 +30,8 @@ from typing import Literal
 from urllib.parse import unquote
 
 import requests
-from cryptography import x509
 
+from ccverify.verifier import x509load
 from ccverify.verifier.collateral.cache import (
     CacheEntry,
     CollateralCache,
@@ -103,7 +103,7 @@ def validity_window(url: str, body: bytes) -> tuple[datetime | None, datetime | 
             raise InputError(f"{url}: the answer is not a signed {key} JSON document") from None
     if kind in ("pck_crl", "root_ca_crl"):
         try:
-            crl = x509.load_der_x509_crl(crl_bytes(body, url))
+            crl = x509load.crl(crl_bytes(body, url))
         except ValueError:
             raise InputError(f"{url}: the answer is not a CRL") from None
         return crl.last_update_utc, crl.next_update_utc

@@ -17,6 +17,7 @@ from typing import Any, Self
 
 from cryptography import x509
 
+from ccverify.verifier import x509load
 from ccverify.verifier.errors import ParseError
 from ccverify.verifier.evidence._binary import Layout, Reader, le
 from ccverify.verifier.jsonable import to_jsonable
@@ -604,7 +605,7 @@ class TdxQuote:
         offset = self.pck_chain_offset
         if b"-----BEGIN" in raw:
             try:
-                return x509.load_pem_x509_certificates(self.pck_chain_pem)
+                return x509load.pem_certificates(self.pck_chain_pem)
             except ValueError as error:
                 raise _chain_error(offset, f"PEM certificate chain does not parse: {error}") from None
         return [_load_der(der, at) for der, at in _split_der(raw, offset)]
@@ -682,6 +683,6 @@ def _der_length(data: bytes, pos: int, base: int) -> int:
 
 def _load_der(der: bytes, offset: int) -> x509.Certificate:
     try:
-        return x509.load_der_x509_certificate(der)
+        return x509load.der_certificate(der)
     except ValueError as error:
         raise _chain_error(offset, f"DER certificate does not parse: {error}") from None

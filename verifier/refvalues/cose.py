@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
+from ccverify.verifier import x509load
 from ccverify.verifier.errors import InputError, ParseError, VerificationError
 from ccverify.verifier.refvalues import corim as cbor
 
@@ -292,14 +293,14 @@ def load_trust_anchor(source: bytes | str | Path | PublicKey | TrustAnchor) -> T
     cert = None
     try:
         if b"-----BEGIN CERTIFICATE-----" in data:
-            cert = x509.load_pem_x509_certificate(data)
+            cert = x509load.certificate(data)
         elif b"-----BEGIN" in data:
             loaded: object = serialization.load_pem_public_key(data)
         else:
             try:
                 loaded = serialization.load_der_public_key(data)
             except (ValueError, UnsupportedAlgorithm):
-                cert = x509.load_der_x509_certificate(data)
+                cert = x509load.der_certificate(data)
     except (ValueError, UnsupportedAlgorithm, TypeError) as error:
         raise InputError(f"{name}: not a PEM/DER public key or certificate ({error})") from None
     if cert is not None:

@@ -71,7 +71,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import ExtensionOID, NameOID, SignatureAlgorithmOID
 
-from ccverify.verifier import roots
+from ccverify.verifier import roots, x509load
 from ccverify.verifier.errors import CollateralError, InputError, VerificationError
 from ccverify.verifier.evidence.snp_report import Product, TcbParts
 from ccverify.verifier.jsonable import iso8601
@@ -124,12 +124,7 @@ class VekKind(enum.Enum):
 def load_certificate(data: bytes, what: str = "certificate") -> x509.Certificate:
     """One certificate from DER or PEM bytes (the first one of a PEM bundle)."""
     try:
-        with warnings.catch_warnings():
-            # real AMD VCEKs carry serial number 0, which cryptography warns about
-            warnings.simplefilter("ignore")
-            if b"-----BEGIN" in data:
-                return x509.load_pem_x509_certificates(data)[0]
-            return x509.load_der_x509_certificate(data)
+        return x509load.certificate(data)
     except (ValueError, TypeError, IndexError) as exc:
         raise VerificationError(
             "certificate_malformed", f"{what} is not a DER or PEM X.509 certificate ({exc})"
@@ -141,10 +136,7 @@ def load_certificates(data: bytes, what: str = "certificate bundle") -> list[x50
     if b"-----BEGIN" not in data:
         return [load_certificate(data, what)]
     try:
-        with warnings.catch_warnings():
-            # real AMD VCEKs carry serial number 0, which cryptography warns about
-            warnings.simplefilter("ignore")
-            return x509.load_pem_x509_certificates(data)
+        return x509load.pem_certificates(data)
     except ValueError as exc:
         raise VerificationError(
             "certificate_malformed", f"{what} is not a PEM certificate bundle ({exc})"
@@ -164,9 +156,7 @@ def to_der(data: bytes, what: str = "certificate") -> bytes:
 
 def load_crl(data: bytes, what: str = "CRL") -> x509.CertificateRevocationList:
     try:
-        if b"-----BEGIN" in data:
-            return x509.load_pem_x509_crl(data)
-        return x509.load_der_x509_crl(data)
+        return x509load.crl(data)
     except ValueError as exc:
         raise VerificationError(
             "certificate_malformed", f"{what} is not a DER or PEM X.509 CRL ({exc})"

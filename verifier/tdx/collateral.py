@@ -42,6 +42,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
+from ccverify.verifier import x509load
 from ccverify.verifier.errors import InputError, VerificationError
 from ccverify.verifier.jsonable import iso8601
 
@@ -427,7 +428,7 @@ def crl_bytes(value: bytes | str, where: str) -> bytes:
     stripped = data.strip()
     if stripped.startswith(b"-----BEGIN"):
         try:
-            return x509.load_pem_x509_crl(stripped).public_bytes(Encoding.DER)
+            return x509load.crl(stripped).public_bytes(Encoding.DER)
         except ValueError:
             raise InputError(f"{where}: PEM CRL does not parse") from None
     if stripped[:1] == b"0" or stripped[:1].isalnum():
@@ -657,7 +658,7 @@ def der(cert: x509.Certificate) -> bytes:
 
 def load_chain(pem: bytes, code: str, what: str) -> list[x509.Certificate]:
     try:
-        certs = x509.load_pem_x509_certificates(pem)
+        certs = x509load.pem_certificates(pem)
     except ValueError as error:
         raise VerificationError(code, f"{what}: the certificate chain does not parse ({error})") from None
     return certs
@@ -764,7 +765,7 @@ class SignerCheck:
 
 @lru_cache(maxsize=32)
 def _load_der_cert(data: bytes) -> x509.Certificate:
-    return x509.load_der_x509_certificate(data)
+    return x509load.der_certificate(data)
 
 
 @lru_cache(maxsize=64)
@@ -841,7 +842,7 @@ class CrlCheck:
 @lru_cache(maxsize=32)
 def parse_crl(der_bytes: bytes) -> x509.CertificateRevocationList:
     try:
-        return x509.load_der_x509_crl(der_bytes)
+        return x509load.crl(der_bytes)
     except ValueError as error:
         raise VerificationError("crl_invalid", f"CRL does not parse as DER ({error})") from None
 

@@ -87,6 +87,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from ccverify.verifier import x509load
 from ccverify.verifier.errors import CollateralError, InputError, VerificationError
 from ccverify.verifier.evidence.tdx_quote import (
     TdxQuote,
@@ -285,11 +286,7 @@ def _root(trust_root: x509.Certificate | bytes | str | Path | None) -> _Root:
     if cached is not None:
         return cached
     try:
-        cert = (
-            x509.load_pem_x509_certificate(data)
-            if b"-----BEGIN" in data
-            else x509.load_der_x509_certificate(data)
-        )
+        cert = x509load.certificate(data)
     except ValueError:
         raise InputError("trust root: not a PEM or DER X.509 certificate") from None
     root = _make_root(cert)

@@ -1,0 +1,72 @@
+"""Load certificates and CRLs so that every field we rely on is parsed at load time.
+
+cryptography parses X.509 lazily: a malformed name or extension raises ``ValueError`` only
+when it is first read, which could be deep inside a check, long after the loader's error
+handling. These loaders read the fields up front, so a malformed certificate fails where it
+is loaded (as ``ValueError``, which each caller turns into its own error), and whatever
+loads is safe to use. Real AMD VCEKs carry serial number 0; the warning cryptography gives
+for it is silenced here, deliberately.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+
+
+def certificate(data: bytes) -> x509.Certificate:
+    """One certificate from DER or PEM (the first of a PEM bundle), fully parsed."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if b"-----BEGIN" in data:
+            found = x509.load_pem_x509_certificates(data)
+            if not found:
+                raise ValueError("no certificate in the PEM data")
+            return _checked(found[0])
+        return _checked(x509.load_der_x509_certificate(data))
+
+
+def pem_certificates(data: bytes) -> list[x509.Certificate]:
+    """Every certificate of a PEM bundle, fully parsed."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return [_checked(cert) for cert in x509.load_pem_x509_certificates(data)]
+
+
+def der_certificate(data: bytes) -> x509.Certificate:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _checked(x509.load_der_x509_certificate(data))
+
+
+def crl(data: bytes) -> x509.CertificateRevocationList:
+    """A CRL from DER or PEM, fully parsed."""
+    loaded = x509.load_pem_x509_crl(data) if b"-----BEGIN" in data else x509.load_der_x509_crl(data)
+    try:
+        loaded.issuer.rfc4514_string()
+        _ = (loaded.last_update_utc, loaded.next_update_utc, loaded.signature_algorithm_oid)
+        for _extension in loaded.extensions:
+            pass
+        for revoked in loaded:
+            _ = (revoked.serial_number, revoked.revocation_date_utc)
+            for _extension in revoked.extensions:
+                pass
+    except UnsupportedAlgorithm as error:
+        raise ValueError(str(error)) from None
+    return loaded
+
+
+def _checked(cert: x509.Certificate) -> x509.Certificate:
+    try:
+        cert.subject.rfc4514_string()
+        cert.issuer.rfc4514_string()
+        _ = (cert.not_valid_before_utc, cert.not_valid_after_utc, cert.serial_number, cert.version)
+        _ = (cert.signature_algorithm_oid, cert.tbs_certificate_bytes, cert.signature)
+        for _extension in cert.extensions:
+            pass
+        cert.public_key()
+    except UnsupportedAlgorithm as error:
+        raise ValueError(str(error)) from None
+    return cert
