@@ -42,6 +42,15 @@ def describe(data: bytes) -> tuple[Kind, Any]:
         from ccverify.verifier.refvalues.corim import describe_corim
 
         return kind, describe_corim(data)
+    if data[:1] and 0xA0 <= data[0] <= 0xBF:
+        # a bare, untagged CoMID is just a CBOR map: try it before giving up
+        from ccverify.verifier.errors import ParseError
+        from ccverify.verifier.refvalues.corim import describe_corim
+
+        try:
+            return Kind.CORIM, describe_corim(data)
+        except ParseError:
+            pass
     raise InputError(
         "not a recognised format: expected a TDX quote (v4/v5), an SNP attestation report, "
         "an SNP certificate table, a TCG2/CCEL event log or a CoRIM"

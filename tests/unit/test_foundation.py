@@ -145,3 +145,12 @@ def test_cli_missing_file_exit_2(tmp_path) -> None:  # type: ignore[no-untyped-d
     result = CliRunner().invoke(app, ["show", str(tmp_path / "absent")])
     assert result.exit_code == 2
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("name", ["comid_seam_refval.cbor", "comid_qe_refval.cbor", "comid-1.cbor"])
+def test_show_decodes_bare_comids(name: str) -> None:
+    from tests.conftest import fixture
+
+    result = CliRunner().invoke(app, ["show", str(fixture(f"corim/{name}")), "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"kind": "corim"' in result.output
