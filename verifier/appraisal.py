@@ -20,7 +20,17 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ccverify.verifier.errors import InputError, PolicyError, VerificationError
-from ccverify.verifier.refvalues.model import COMPONENTS, Digest, ReferenceValue, ReferenceValues
+from ccverify.verifier.refvalues.model import (
+    ALG_BY_SIZE,
+    COMPONENTS,
+    Digest,
+    Digests,
+    MinSvns,
+    RawValue,
+    ReferenceValue,
+    ReferenceValues,
+    canonical_alg,
+)
 from ccverify.verifier.result import (
     APPROVED,
     CONTRAINDICATED,
@@ -240,7 +250,7 @@ def _log_checks(
     except VerificationError as error:
         checks.append(_Check("executables", "event_log_separators", False, error.detail))
     found = boot_components(log)
-    alg = _alg_for_size(len(quoted[0]))
+    alg = ALG_BY_SIZE.get(len(quoted[0]), -len(quoted[0]))
     components: dict[str, _Logged] = {}
     for name in COMPONENTS:
         entries = getattr(found, name, ())
@@ -335,12 +345,11 @@ class _Logged:
 
 def _compare_component(value: ReferenceValue, logged: _Logged) -> tuple[bool, str] | None:
     """(matches, how) for one reference value, or None when the log has nothing to compare."""
-    from ccverify.verifier.refvalues.model import Digests, RawValue
-
+    logged_alg = canonical_alg(logged.digest.alg)
     comparable = False
     for alternative in value.alternatives:
         if isinstance(alternative, Digests) and any(
-            _same_alg(d.alg, logged.digest.alg) for d in alternative.digests
+            canonical_alg(d.alg) == logged_alg for d in alternative.digests
         ):
             comparable = True
             if alternative.accepts((logged.digest,)):
@@ -353,15 +362,6 @@ def _compare_component(value: ReferenceValue, logged: _Logged) -> tuple[bool, st
         return None
     how = "text" if all(isinstance(a, RawValue) for a in value.alternatives) else "digest"
     return False, how
-
-
-def _same_alg(left: int | str, right: int | str) -> bool:
-    from ccverify.verifier.refvalues.model import ALG_BY_NAME
-
-    def norm(alg: int | str) -> int | str:
-        return ALG_BY_NAME.get(alg.lower(), alg) if isinstance(alg, str) else alg
-
-    return norm(left) == norm(right)
 
 
 def _vector(checks: list[_Check], *, has_reference_values: bool, debug: bool) -> dict[str, int]:
@@ -413,18 +413,12 @@ def _load_log(event_log: EventLog | bytes | None) -> EventLog | None:
     return event_log
 
 
-def _alg_for_size(size: int) -> int:
-    return {32: 1, 48: 7, 64: 8}.get(size, -size)
-
-
 def _expected_text(value: ReferenceValue) -> str:
     """The accepted alternatives, compactly: ``sha-384:ab12.. | sha-384:cd34..``."""
-    from ccverify.verifier.refvalues.model import ALG_NAMES, Digests, MinSvns, RawValue
-
     shown: list[str] = []
     for alternative in value.alternatives:
         if isinstance(alternative, Digests):
-            digests = (f"{_alg_name(d.alg, ALG_NAMES)}:{d.value.hex()}" for d in alternative.digests)
+            digests = (f"{d.alg_name}:{d.value.hex()}" for d in alternative.digests)
             shown.append(" + ".join(digests))
         elif isinstance(alternative, RawValue):
             mask = "" if alternative.mask is None else f" under mask {alternative.mask.hex()}"
@@ -432,10 +426,6 @@ def _expected_text(value: ReferenceValue) -> str:
         elif isinstance(alternative, MinSvns):
             shown.append("at least " + ",".join(str(m) for m in alternative.minimums))
     return " | ".join(shown)
-
-
-def _alg_name(alg: int | str, names: Mapping[int, str]) -> str:
-    return names.get(alg, str(alg)) if isinstance(alg, int) else alg
 
 
 def _text(value: Any) -> str | None:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+
+from ccverify.verifier.timeutil import as_utc
 
 
 def to_jsonable(value: Any) -> Any:
@@ -60,6 +62,4 @@ def flag_names(value: enum.Flag) -> list[str]:
 
 
 def iso8601(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return as_utc(moment).isoformat().replace("+00:00", "Z")

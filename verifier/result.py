@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from ccverify.verifier.jsonable import iso8601
+from ccverify.verifier.jsonable import iso8601, to_jsonable
 
 EAR_PROFILE = "tag:ietf.org,2026:rats/ear#03"
 VERIFIER_ID = {"developer": "ccverify", "build": "ccverify 0.1.0"}
@@ -134,7 +134,7 @@ class AttestationResult:
                     "ccverify_evidence_sha256": self.evidence_sha256,
                     "ccverify_reference_values": self.reference_values_id,
                     "ccverify_root": self.root,
-                    "ccverify_claims": _plain(self.claims),
+                    "ccverify_claims": to_jsonable(self.claims),
                 }
             },
             "ccverify_issued_at": iso8601(self.issued_at),
@@ -191,12 +191,6 @@ def _reason_json(reason: Reason) -> dict[str, Any]:
     if reason.actual is not None:
         out["actual"] = reason.actual
     return out
-
-
-def _plain(value: Any) -> Any:
-    from ccverify.verifier.jsonable import to_jsonable
-
-    return to_jsonable(value)
 
 
 def _dumps(value: Any) -> bytes:

@@ -13,9 +13,12 @@ def resolve_time(at: datetime | str | None) -> datetime:
         return datetime.now(UTC)
     if isinstance(at, str):
         return parse_time(at, "at")
-    if at.tzinfo is None:
-        return at.replace(tzinfo=UTC)
-    return at.astimezone(UTC)
+    return as_utc(at)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """``moment`` in UTC; a naive time is taken as UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def parse_time(text: str, what: str) -> datetime:

@@ -345,3 +345,12 @@ def test_bool_and_float_keys_are_not_integers() -> None:
     base = c.corim_map(to_corim(example_reference_values()))
     base[True] = base.pop(1)
     _raises_parse(lambda: decode(cbor2.dumps(cbor2.CBORTag(501, base))))
+
+
+def test_cbor_type_predicates_refuse_bools() -> None:
+    assert c.is_int(0) and c.is_int(-3)
+    assert not c.is_int(True) and not c.is_int(1.0) and not c.is_int("1")
+    assert c.is_label(7) and c.is_label("sha-384")
+    assert not c.is_label(False) and not c.is_label(b"x") and not c.is_label(None)
+    assert c.is_number(1) and c.is_number(1.5)
+    assert not c.is_number(True) and not c.is_number("1")

@@ -28,7 +28,7 @@ from ccverify.verifier.refvalues import (
     example_reference_values,
     from_measurements,
 )
-from ccverify.verifier.refvalues.model import digests_match
+from ccverify.verifier.refvalues.model import canonical_alg, digests_match
 from ccverify.verifier.refvalues.profile import names
 
 H32 = bytes(range(32))
@@ -98,6 +98,18 @@ def test_digests_text_and_int_ids_for_one_algorithm() -> None:
     assert digests_match([Digest("sha-384", H48)], [Digest(SHA384, H48)])
     assert not digests_match([Digest("sha-384", H48), Digest(SHA384, H48)], [Digest(SHA384, H48)])
     assert not digests_match([Digest("my-alg", b"x")], [Digest(SHA384, H48)])
+
+
+def test_algorithm_ids_and_names() -> None:
+    assert canonical_alg("SHA-384") == SHA384
+    assert canonical_alg("sha512") == SHA512
+    assert canonical_alg(SHA256) == SHA256
+    assert canonical_alg("my-alg") == "my-alg"
+    assert canonical_alg(99) == 99
+    assert Digest(SHA384, H48).alg_name == "sha-384"
+    assert Digest(99, b"x").alg_name == 99
+    assert Digest("my-alg", b"x").alg_name == "my-alg"
+    assert Digest(99, b"x").to_json() == {"alg": 99, "value": "78"}
 
 
 def test_bare_bytes_take_the_algorithm_from_their_length() -> None:

@@ -23,12 +23,13 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 import cbor2
 
 from ccverify.verifier.errors import ParseError
 from ccverify.verifier.jsonable import to_jsonable
+from ccverify.verifier.timeutil import as_utc
 
 STRUCTURE = "CoRIM"
 
@@ -145,6 +146,21 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
+def is_int(value: object) -> TypeGuard[int]:
+    """A CBOR integer (Python's ``bool`` is an ``int``; a CBOR bool is not)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_label(value: object) -> TypeGuard[int | str]:
+    """An integer or a text string (a map label, a digest algorithm, a version scheme)."""
+    return isinstance(value, str) or is_int(value)
+
+
+def is_number(value: object) -> TypeGuard[int | float]:
+    """An integer or a float (a NumericDate)."""
+    return isinstance(value, float) or is_int(value)
+
+
 def _map(value: Any, path: str, *, nonempty: bool = False) -> Mapping[Any, Any]:
     if not isinstance(value, Mapping):
         raise _fail(path, f"expected a map, got {_kind(value)}")
@@ -162,7 +178,7 @@ def _array(value: Any, path: str, *, nonempty: bool = True) -> list[Any]:
 
 
 def _int(value: Any, path: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+    if not is_int(value):
         raise _fail(path, f"expected an integer, got {_kind(value)}")
     return value
 
@@ -199,7 +215,7 @@ def _tagged(value: Any, number: int, path: str) -> Any:
 
 
 def _key_name(key: Any) -> str:
-    return str(key) if isinstance(key, (int, str)) and not isinstance(key, bool) else repr(key)
+    return str(key) if is_label(key) else repr(key)
 
 
 def _require(mapping: Mapping[Any, Any], key: int, name: str, path: str) -> Any:
@@ -242,7 +258,7 @@ def plain(value: Any) -> Any:
 def _extensions(mapping: Mapping[Any, Any], known: set[int]) -> tuple[tuple[int | str, Any], ...]:
     out: list[tuple[int | str, Any]] = []
     for key, value in mapping.items():
-        if isinstance(key, bool) or not isinstance(key, (int, str)):
+        if not is_label(key):
             out.append((repr(key), plain(value)))
         elif key not in known:
             out.append((key, plain(value)))
@@ -289,7 +305,7 @@ def oid_from_text(text: str) -> bytes:
 
 def _time(value: Any, path: str) -> datetime:
     inner = _tagged(value, TAG_TIME, path)
-    if isinstance(inner, bool) or not isinstance(inner, (int, float)):
+    if not is_number(inner):
         raise _fail(path, f"time must be a number, got {_kind(inner)}")
     try:
         return datetime.fromtimestamp(inner, UTC)
@@ -298,9 +314,7 @@ def _time(value: Any, path: str) -> datetime:
 
 
 def encode_time(moment: datetime) -> cbor2.CBORTag:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    seconds = moment.timestamp()
+    seconds = as_utc(moment).timestamp()
     return cbor2.CBORTag(TAG_TIME, int(seconds) if seconds == int(seconds) else seconds)
 
 
@@ -361,7 +375,7 @@ def _typed_id(value: Any, path: str, allowed: tuple[str, ...]) -> TypedId:
         raise _fail(path, f"unexpected tag {value.tag} (allowed: {', '.join(allowed)})")
     if isinstance(value, str) and "text" in allowed:
         return TypedId("text", value)
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0 and "uint" in allowed:
+    if is_int(value) and value >= 0 and "uint" in allowed:
         return TypedId("uint", value)
     if isinstance(value, (bytes, bytearray)) and "bstr" in allowed:
         return TypedId("bstr", bytes(value))
@@ -387,7 +401,7 @@ def decode_digests(value: Any, path: str) -> tuple[Digest, ...]:
         if len(pair) != 2:
             raise _fail(here, f"a digest is [alg, value], got {len(pair)} elements")
         alg = pair[0]
-        if isinstance(alg, bool) or not isinstance(alg, (int, str)):
+        if not is_label(alg):
             raise _fail(f"{here}.alg", f"expected an integer or text, got {_kind(alg)}")
         out.append(Digest(alg, _bytes(pair[1], f"{here}.val")))
     return tuple(out)
@@ -431,14 +445,14 @@ def decode_measurement_values(value: Any, path: str) -> MeasurementValues:
         vmap = _map(raw, f"{path}.version")
         version = _text(_require(vmap, 0, "version", f"{path}.version"), f"{path}.version.version")
         if (s := _get(vmap, 1, f"{path}.version")) is not None:
-            if isinstance(s, bool) or not isinstance(s, (int, str)):
+            if not is_label(s):
                 raise _fail(f"{path}.version.version-scheme", f"expected int or text, got {_kind(s)}")
             scheme = s
     svn = None
     if (raw := _get(mval, 1, path)) is not None:
         if isinstance(raw, cbor2.CBORTag) and raw.tag in (TAG_SVN, TAG_MIN_SVN):
             svn = Svn(_uint(raw.value, f"{path}.svn"), raw.tag == TAG_MIN_SVN)
-        elif isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
+        elif is_int(raw) and raw >= 0:
             svn = Svn(raw, False)  # draft: an untagged uint is an exact svn
         else:
             raise _fail(f"{path}.svn", f"expected tag 552 or 553, got {_kind(raw)}")
@@ -481,7 +495,7 @@ def decode_measurement_values(value: Any, path: str) -> MeasurementValues:
         rmap = _map(raw, here, nonempty=True)
         entries: list[tuple[int | str, tuple[Digest, ...]]] = []
         for key, digests_raw in rmap.items():
-            if isinstance(key, bool) or not isinstance(key, (int, str)) or (isinstance(key, int) and key < 0):
+            if not is_label(key) or (isinstance(key, int) and key < 0):
                 raise _fail(here, f"register id must be uint or text, got {_kind(key)}")
             entries.append((key, decode_digests(digests_raw, f"{here}.{key}")))
         registers = tuple(entries)
@@ -671,11 +685,7 @@ def decode_triples(value: Any, path: str) -> Triples:
     endorsed: tuple[Triple, ...] = ()
     other: list[tuple[str, Any]] = []
     for key, items in tmap.items():
-        name = (
-            TRIPLE_NAMES.get(key, _key_name(key))
-            if isinstance(key, int) and not isinstance(key, bool)
-            else _key_name(key)
-        )
+        name = TRIPLE_NAMES.get(key, _key_name(key)) if is_int(key) else _key_name(key)
         here = f"{path}.{name}"
         if key in (0, 1) and not isinstance(key, bool):
             triples = tuple(_decode_triple(t, f"{here}[{i}]") for i, t in enumerate(_array(items, here)))

@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from ccverify.verifier import x509load
 from ccverify.verifier.errors import InputError, ParseError, VerificationError
 from ccverify.verifier.refvalues import corim as cbor
+from ccverify.verifier.timeutil import as_utc
 
 STRUCTURE = "COSE_Sign1"
 CONTENT_TYPE = "application/rim+cbor"
@@ -96,7 +97,7 @@ class ProtectedHeader:
 
 
 def _header_int(value: Any, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+    if not cbor.is_int(value):
         raise _fail(field, f"expected an integer, got {type(value).__name__}")
     return value
 
@@ -104,7 +105,7 @@ def _header_int(value: Any, field: str) -> int:
 def _cwt_time(value: Any, field: str) -> datetime:
     if isinstance(value, cbor2.CBORTag) and value.tag == cbor.TAG_TIME:
         value = value.value
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not cbor.is_number(value):
         raise _fail(field, "expected a NumericDate")
     try:
         return datetime.fromtimestamp(value, UTC)
@@ -122,7 +123,7 @@ def parse_protected(data: bytes) -> ProtectedHeader:
         raise _fail("protected.alg", "missing (label 1)")
     alg = _header_int(header[H_ALG], "protected.alg")
     ctype = header.get(H_CONTENT_TYPE)
-    if ctype is not None and (isinstance(ctype, bool) or not isinstance(ctype, (str, int))):
+    if ctype is not None and not cbor.is_label(ctype):
         raise _fail("protected.content-type", "expected text or an integer")
     kid = header.get(H_KID)
     if kid is not None and not isinstance(kid, bytes):
@@ -274,6 +275,16 @@ def _check_key(key: object, source: str) -> PublicKey:
     raise InputError(f"{source}: unsupported key type {type(key).__name__} (use P-256, P-384 or Ed25519)")
 
 
+def _read(source: bytes | str | Path, what: str) -> tuple[bytes, str]:
+    """The bytes of ``source`` (bytes, or a path to read) and what to call it in messages."""
+    if isinstance(source, (str, Path)):
+        try:
+            return Path(source).read_bytes(), str(source)
+        except OSError as error:
+            raise InputError(f"{what} {source}: {error.strerror or error}") from None
+    return bytes(source), what
+
+
 def load_trust_anchor(source: bytes | str | Path | PublicKey | TrustAnchor) -> TrustAnchor:
     """A PEM/DER public key or X.509 certificate (bytes or a path), or a key object."""
     if isinstance(source, TrustAnchor):
@@ -281,15 +292,7 @@ def load_trust_anchor(source: bytes | str | Path | PublicKey | TrustAnchor) -> T
     if isinstance(source, (ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey)):
         key = _check_key(source, "trust anchor")
         return TrustAnchor(key, key_id(key), "key object")
-    name = "trust anchor"
-    if isinstance(source, (str, Path)):
-        name = str(source)
-        try:
-            data = Path(source).read_bytes()
-        except OSError as error:
-            raise InputError(f"trust anchor {source}: {error.strerror or error}") from None
-    else:
-        data = bytes(source)
+    data, name = _read(source, "trust anchor")
     cert = None
     try:
         if b"-----BEGIN CERTIFICATE-----" in data:
@@ -312,15 +315,7 @@ def load_trust_anchor(source: bytes | str | Path | PublicKey | TrustAnchor) -> T
 def load_private_key(source: bytes | str | Path | PrivateKey) -> PrivateKey:
     if isinstance(source, (ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey)):
         return source
-    name = "signing key"
-    if isinstance(source, (str, Path)):
-        name = str(source)
-        try:
-            data = Path(source).read_bytes()
-        except OSError as error:
-            raise InputError(f"signing key {source}: {error.strerror or error}") from None
-    else:
-        data = bytes(source)
+    data, name = _read(source, "signing key")
     try:
         key = (
             serialization.load_pem_private_key(data, password=None)
@@ -380,7 +375,8 @@ def _verify_raw(key: PublicKey, alg: int, message: bytes, signature: bytes) -> b
 
 
 def _numeric_date(moment: datetime) -> int | float:
-    seconds = moment.timestamp()
+    # naive times are UTC everywhere in ccverify, as in corim-meta; timestamp() would read local time
+    seconds = as_utc(moment).timestamp()
     return int(seconds) if seconds == int(seconds) else seconds
 
 
@@ -504,6 +500,9 @@ def verify(
 
 
 def check_window(not_before: datetime | None, not_after: datetime | None, at: datetime, what: str) -> None:
+    at = as_utc(at)
+    not_before = None if not_before is None else as_utc(not_before)
+    not_after = None if not_after is None else as_utc(not_after)
     if not_before is not None and at < not_before:
         raise VerificationError(
             "refvalues_not_yet_valid",

@@ -73,11 +73,13 @@ class Digest:
     alg: int | str
     value: bytes
 
+    @property
+    def alg_name(self) -> int | str:
+        """The algorithm's name (``sha-384``) when known, else the id as given."""
+        return ALG_NAMES.get(self.alg, self.alg) if isinstance(self.alg, int) else self.alg
+
     def to_json(self) -> dict[str, Any]:
-        return {
-            "alg": ALG_NAMES.get(self.alg, self.alg) if isinstance(self.alg, int) else self.alg,
-            "value": self.value.hex(),
-        }
+        return {"alg": self.alg_name, "value": self.value.hex()}
 
 
 @dataclass(frozen=True)
@@ -148,12 +150,15 @@ def digests_match(reference: Sequence[Digest], evidence: Sequence[Digest]) -> bo
     return all(hmac.compare_digest(ref[alg], ev[alg]) for alg in common)
 
 
+def canonical_alg(alg: int | str) -> int | str:
+    """One id per algorithm: a known text name (``sha384``, ``sha-384``) becomes its IANA number."""
+    return ALG_BY_NAME.get(alg.lower(), alg) if isinstance(alg, str) else alg
+
+
 def _by_alg(digests: Sequence[Digest]) -> dict[int | str, bytes] | None:
     out: dict[int | str, bytes] = {}
     for d in digests:
-        alg: int | str = d.alg
-        if isinstance(alg, str) and alg.lower() in ALG_BY_NAME:
-            alg = ALG_BY_NAME[alg.lower()]  # an int and a text id for one algorithm: use the int
+        alg = canonical_alg(d.alg)
         if alg in out:
             return None
         out[alg] = bytes(d.value)

@@ -306,7 +306,7 @@ def _decode_measurement(
     for i, item in enumerate(vector):
         ok = isinstance(item, dict) and item.get("tag") == c.TAG_MIN_SVN
         svn = item.get("value") if isinstance(item, dict) else None
-        if not ok or isinstance(svn, bool) or not isinstance(svn, int) or not 0 <= svn <= 255:
+        if not ok or not c.is_int(svn) or not 0 <= svn <= 255:
             raise _perr(f"{here}.{MVAL_SVN_VECTOR}[{i}]", "expected #6.553(uint 0..255)")
         minimums.append(svn)
     return name, MinSvns(tuple(minimums))

@@ -56,20 +56,22 @@ def intel_sgx_root_ca() -> x509.Certificate:
 
 
 def amd_ark(product: str) -> x509.Certificate:
-    return _load(f"amd_ark_{_product(product)}.pem", AMD_CERT_SHA256[_product(product)][0])
+    return _amd(product, 0)
 
 
 def amd_ask(product: str) -> x509.Certificate:
-    return _load(f"amd_ask_{_product(product)}.pem", AMD_CERT_SHA256[_product(product)][1])
+    return _amd(product, 1)
 
 
 def amd_asvk(product: str) -> x509.Certificate:
-    return _load(f"amd_asvk_{_product(product)}.pem", AMD_CERT_SHA256[_product(product)][2])
+    return _amd(product, 2)
 
 
-def _product(product: str) -> str:
+def _amd(product: str, index: int) -> x509.Certificate:
+    """The pinned AMD certificate ``index`` of ``AMD_CERT_SHA256`` (0 ARK, 1 ASK, 2 ASVK)."""
     key = product.lower()
     if key not in AMD_CERT_SHA256:
         raise KeyError(f"no pinned AMD root for product {product!r}; known: {', '.join(AMD_PRODUCTS)}")
-    return key
+    role = ("ark", "ask", "asvk")[index]
+    return _load(f"amd_{role}_{key}.pem", AMD_CERT_SHA256[key][index])
 

@@ -181,6 +181,10 @@ def serial_number(cert: x509.Certificate) -> int:
         return cert.serial_number
 
 
+def der_sha256(cert: x509.Certificate) -> str:
+    return hashlib.sha256(der(cert)).hexdigest()
+
+
 def spki_sha256(cert: x509.Certificate) -> str:
     spki = cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
     return hashlib.sha256(spki).hexdigest()
@@ -196,14 +200,6 @@ def product_of_cn(cn: str) -> tuple[str, Product] | None:
             except InputError:
                 return None
     return None
-
-
-def product_from_name(name: str) -> Product:
-    """A product from user input or a productName, as ``VerificationError`` when unknown."""
-    try:
-        return Product.from_name(name)
-    except InputError as exc:
-        raise VerificationError("product_unknown", str(exc)) from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -444,7 +440,7 @@ def _summary(cert: x509.Certificate, role: str) -> CertSummary:
         role=role,
         subject=cert.subject.rfc4514_string(),
         serial=serial_number(cert),
-        sha256=hashlib.sha256(der(cert)).hexdigest(),
+        sha256=der_sha256(cert),
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,
     )
@@ -692,10 +688,10 @@ def _verify_chain(
             raise VerificationError(
                 "untrusted_root",
                 f"the chain's ARK {subject_cn(given_ark)!r} is not the given trust root",
-                expected=hashlib.sha256(der(root)).hexdigest(),
-                actual=hashlib.sha256(der(given_ark)).hexdigest(),
+                expected=der_sha256(root),
+                actual=der_sha256(given_ark),
             )
-        production = _pinned_product(root) is not None
+        root_product = _pinned_product(root)
     else:
         root = roots.amd_ark(product.value)
         if given_ark is not None and not _same_key(given_ark, root):
@@ -710,10 +706,10 @@ def _verify_chain(
             raise VerificationError(
                 "untrusted_root",
                 f"the chain's ARK {subject_cn(given_ark)!r} is not the pinned AMD ARK for {product.value}",
-                expected=hashlib.sha256(der(root)).hexdigest(),
-                actual=hashlib.sha256(der(given_ark)).hexdigest(),
+                expected=der_sha256(root),
+                actual=der_sha256(given_ark),
             )
-        production = True
+        root_product = product  # the pinned ARK of the chain's product
         if subject_cn(root) != f"ARK-{product.value}":  # pragma: no cover - shipped roots are fixed
             raise VerificationError("certificate_name", "pinned ARK has an unexpected CN")
     _require_v3(root, "ARK")
@@ -764,7 +760,6 @@ def _verify_chain(
     _check_extensions(kind, product, ext)
 
     crl_info = None if crl_der is None else _check_crl(crl_der, root, inter, kind)
-    root_product = _pinned_product(root)
     return VerifiedChain(
         kind=kind,
         product=product,
@@ -772,10 +767,10 @@ def _verify_chain(
         extensions=ext,
         root=RootInfo(
             subject=root.subject.rfc4514_string(),
-            sha256=hashlib.sha256(der(root)).hexdigest(),
+            sha256=der_sha256(root),
             spki_sha256=spki_sha256(root),
-            production=production,
-            product=root_product if production else product,
+            production=root_product is not None,
+            product=product if root_product is None else root_product,
         ),
         certificates=(
             _summary(root, "ARK"),

@@ -43,7 +43,7 @@ from typing import Any
 from ccverify.verifier.errors import InputError, PolicyError
 from ccverify.verifier.evidence.snp_report import PlatformInfo, Product, TcbParts
 from ccverify.verifier.snp.certs import VekKind
-from ccverify.verifier.snp.verify import SnpVerdict
+from ccverify.verifier.snp.verify import SnpVerdict, tcb_text
 
 _SIZES = {
     "measurement": 48,
@@ -314,7 +314,7 @@ def validate_snp(verdict: SnpVerdict, policy: SnpPolicy | None = None) -> SnpVer
                 field_name,
                 f"{which.upper()}_TCB is below the minimum in {', '.join(low)}",
                 minimum.text(turin),
-                _tcb_text(tcbs[which]),
+                tcb_text(tcbs[which]),
             )
 
     gp = report.policy
@@ -430,8 +430,8 @@ def _check_provisional(verdict: SnpVerdict, permit: bool) -> None:
             raise _fail(
                 "permit_provisional_firmware",
                 "provisional firmware is not permitted: COMMITTED_TCB differs from CURRENT_TCB",
-                _tcb_text(current),
-                _tcb_text(committed),
+                tcb_text(current),
+                tcb_text(committed),
             )
         if report.committed_version != report.current_version:
             raise _fail(
@@ -446,18 +446,13 @@ def _check_provisional(verdict: SnpVerdict, permit: bool) -> None:
         raise _fail(
             "permit_provisional_firmware",
             "the committed firmware is newer than the current one",
-            f"<= {_tcb_text(current)} / {_version_text(report.current_version)}",
-            f"{_tcb_text(committed)} / {_version_text(report.committed_version)}",
+            f"<= {tcb_text(current)} / {_version_text(report.current_version)}",
+            f"{tcb_text(committed)} / {_version_text(report.committed_version)}",
         )
 
 
 def _version_text(version: tuple[int, int, int]) -> str:
     return f"{version[0]}.{version[1]}.{version[2]}"
-
-
-def _tcb_text(parts: TcbParts) -> str:
-    text = f"bl={parts.bl_spl} tee={parts.tee_spl} snp={parts.snp_spl} ucode={parts.ucode_spl}"
-    return text if parts.fmc_spl is None else f"fmc={parts.fmc_spl} {text}"
 
 
 def _flags(value: PlatformInfo) -> str:

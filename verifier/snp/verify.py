@@ -197,17 +197,11 @@ def load_snp_certs(
         sources.append(f"crl: {where}")
     if table is not None:
         parsed = table if isinstance(table, CertTable) else CertTable.from_bytes(_read(table, "table")[0])
-        for kind, role in (
-            (CertKind.VCEK, "VCEK"),
-            (CertKind.VLEK, "VLEK"),
-            (CertKind.ASK, "ASK"),
-            (CertKind.ASVK, "ASVK"),
-            (CertKind.ARK, "ARK"),
-        ):
+        for kind in (CertKind.VCEK, CertKind.VLEK, CertKind.ASK, CertKind.ASVK, CertKind.ARK):
             entry = parsed.get(kind)
             if entry is not None:
                 put(
-                    role,
+                    kind.name,
                     der(load_certificates(entry, f"certificate table {kind.name}")[0]),
                     f"table {kind.name}",
                 )
@@ -317,6 +311,13 @@ def _root_der(data: bytes, where: str) -> bytes:
     return der(certs[0])
 
 
+def _product_hint(product: Product | str | None) -> Product | None:
+    """The caller's product (a name is parsed; an unknown name is an ``InputError``)."""
+    if product is None or isinstance(product, Product):
+        return product
+    return Product.from_name(product)
+
+
 def verify_snp(
     report: bytes | SnpReport,
     certs: SnpCertificates,
@@ -360,9 +361,7 @@ def verify_snp(
     kind = VekKind.VCEK if signing is SigningKey.VCEK else VekKind.VLEK
 
     # 2. the product the report and the caller expect
-    hint = (
-        None if product is None else product if isinstance(product, Product) else Product.from_name(product)
-    )
+    hint = _product_hint(product)
     cpuid = parsed.product
     notes: list[str] = []
     if hint is not None and cpuid is not None and hint is not cpuid:
@@ -443,8 +442,8 @@ def verify_snp(
         raise VerificationError(
             "tcb_mismatch",
             f"REPORTED_TCB differs from the {kind.value}'s TCB in {', '.join(differ)}",
-            expected=_tcb_text(cert_tcb),
-            actual=_tcb_text(reported),
+            expected=tcb_text(cert_tcb),
+            actual=tcb_text(reported),
         )
 
     # 6. chip binding
@@ -470,7 +469,8 @@ def verify_snp(
     )
 
 
-def _tcb_text(parts: TcbParts) -> str:
+def tcb_text(parts: TcbParts) -> str:
+    """A TCB for messages: ``bl=3 tee=0 snp=8 ucode=115`` (Turin: ``fmc=...`` first)."""
     text = f"bl={parts.bl_spl} tee={parts.tee_spl} snp={parts.snp_spl} ucode={parts.ucode_spl}"
     return text if parts.fmc_spl is None else f"fmc={parts.fmc_spl} {text}"
 
@@ -548,13 +548,11 @@ def fetch_snp_certs(
     bundles, then AMD KDS): the VCEK for a VCEK-signed report, and the CRL when ``crl``."""
     moment = resolve_time(at)
     parsed = report if isinstance(report, SnpReport) else SnpReport.from_bytes(bytes(report))
-    hint = (
-        None if product is None else product if isinstance(product, Product) else Product.from_name(product)
-    )
+    hint = _product_hint(product)
     chosen = hint or parsed.product
     kind = VekKind.VLEK if parsed.key_info.signing_key is SigningKey.VLEK else VekKind.VCEK
     sources = list(certs.sources)
-    if kind is VekKind.VCEK and certs.vcek is None and parsed.key_info.signing_key is SigningKey.VCEK:
+    if certs.vcek is None and parsed.key_info.signing_key is SigningKey.VCEK:
         if chosen is None:
             raise _missing_vek(parsed, kind, None)
         if not any(parsed.chip_id):
