@@ -360,3 +360,35 @@ def test_trust_anchor_input_errors(tmp_path: Any) -> None:
 
 def test_sig_structure_is_rfc9052() -> None:
     assert cose.sig_structure(b"\xa0", b"p") == cbor2.dumps(["Signature1", b"\xa0", b"", b"p"])
+
+
+def test_naive_validity_times_are_utc_whatever_the_local_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CWT claims and corim-meta must agree even when the machine's zone is not UTC."""
+    import time
+    from datetime import datetime
+
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from ccverify.verifier.refvalues import load_reference_values, sign_reference_values
+    from ccverify.verifier.refvalues.model import Signer
+    from ccverify.verifier.refvalues.profile import from_measurements
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        doc = {"format": "ccverify-measurements/1", "platform": "snp", "values": {"measurement": "ab" * 48}}
+        rv = from_measurements(
+            doc,
+            id="tz",
+            sequence=1,
+            not_before=datetime(2026, 1, 1),
+            not_after=datetime(2027, 1, 1),
+            signer=Signer("tz test"),
+        )
+        key = ec.generate_private_key(ec.SECP256R1())
+        signed = sign_reference_values(rv, key)
+        loaded = load_reference_values(signed, [key.public_key()], at=datetime(2026, 6, 1))
+        assert loaded.id == "tz"
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
