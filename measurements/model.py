@@ -35,7 +35,6 @@ Digests are lowercase hex; guest features are always present (``"0x21"`` plus na
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -69,6 +68,7 @@ from ccverify.measurements.snp import (
 )
 from ccverify.measurements.tdx import PageOrder
 from ccverify.verifier.errors import InputError, ParseError
+from ccverify.verifier.jsonable import to_jsonable
 
 FORMAT = "ccverify-measurements/1"
 
@@ -85,21 +85,12 @@ class Measurement:
     events: tuple[tdx_mod.PredictedEvent, ...] = field(default=(), compare=False)
 
     def to_measurement_json(self) -> dict[str, Any]:
-        def render(value: Any) -> Any:
-            if isinstance(value, bytes):
-                return value.hex()
-            if isinstance(value, Mapping):
-                return {str(k): render(v) for k, v in value.items()}
-            if isinstance(value, (list, tuple)):
-                return [render(v) for v in value]
-            return value
-
         return {
             "format": FORMAT,
             "platform": self.platform,
-            "values": render(self.values),
-            "components": render(self.components),
-            "parameters": render(self.parameters),
+            "values": to_jsonable(self.values),
+            "components": to_jsonable(self.components),
+            "parameters": to_jsonable(self.parameters),
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -115,6 +106,8 @@ class _Firmware:
     ovmf_hash: bytes | None
     #: the whole image, or (when streamed) its last ``TAIL_SIZE`` bytes: enough for the footer
     data: bytes
+    #: the footer table parsed from ``data`` and checked for SNP, when streamed
+    image: OvmfImage | None = None
 
 
 #: how much of the image end is kept in memory when the firmware pages are streamed
@@ -164,15 +157,11 @@ def _stream_snp_firmware(source: Source, pages: bool, advance: Advance) -> _Firm
                 ld.normal_pages(gpa + done, chunk)
             done += got
             advance(got)
-    return _Firmware(size, whole.digest(), ld.value if pages else None, bytes(tail))
+    return _Firmware(size, whole.digest(), ld.value if pages else None, bytes(tail), image)
 
 
 def _hex_features(value: int) -> str:
     return f"0x{value:x}"
-
-
-def _file_job(label: str, source: Source, algorithms: tuple[str, ...]) -> Job:
-    return file_job(label, source, algorithms)
 
 
 def _require_kernel_for(kernel: Source | None, initrd: Source | None, cmdline: str | None) -> None:
@@ -231,12 +220,9 @@ def measure_snp(
     if mode is not SevMode.SEV and mode is not SevMode.SNP_OVMF_HASH:
         parameters["vcpus"] = vcpus
         parameters["vmm_type"] = vmm.value
-        if vmm is VmmType.QEMU:
-            parameters["vcpu_type"] = vcpu_type
-            parameters["vcpu_sig"] = f"0x{signature or 0:x}"
-        else:
-            parameters["vcpu_type"] = vcpu_type
-            parameters["vcpu_sig"] = None  # ec2/gce load RDX 0x600 whatever the CPU model
+        parameters["vcpu_type"] = vcpu_type
+        # ec2/gce load RDX 0x600 whatever the CPU model
+        parameters["vcpu_sig"] = f"0x{signature or 0:x}" if vmm is VmmType.QEMU else None
 
     # the work: firmware pages and the kernel/initrd streams, in parallel threads
     streamed = mode in (SevMode.SNP, SevMode.SNP_OVMF_HASH)
@@ -251,9 +237,9 @@ def measure_snp(
 
     jobs = [Job("firmware", source_size(firmware), firmware_job)]
     if kernel is not None:
-        jobs.append(_file_job("kernel", kernel, ("sha256",)))
+        jobs.append(file_job("kernel", kernel, ("sha256",)))
         if initrd is not None:
-            jobs.append(_file_job("initrd", initrd, ("sha256",)))
+            jobs.append(file_job("initrd", initrd, ("sha256",)))
     results = run_jobs(jobs, show_progress=show_progress)
     fw: _Firmware = results[0]
     data = fw.data
@@ -289,8 +275,8 @@ def measure_snp(
         if snp_ovmf_hash is not None:
             state = OvmfLaunchState.from_hash(snp_ovmf_hash, data)
         else:
-            assert computed_hash is not None
-            state = dataclasses.replace(OvmfLaunchState.from_hash(computed_hash, data), precomputed=False)
+            assert computed_hash is not None and fw.image is not None
+            state = OvmfLaunchState(ovmf_hash=computed_hash, image=fw.image)
         values["measurement"] = state.launch_digest(
             vcpus=vcpus, vcpu_sig=signature or 0, guest_features=guest_features, vmm=vmm, hashes=hashes
         )
@@ -364,7 +350,7 @@ def measure_tdx(
     if kernel is not None:
         jobs.append(Job("kernel", source_size(kernel), kernel_job))
         if initrd is not None:
-            jobs.append(_file_job("initrd", initrd, ("sha384",)))
+            jobs.append(file_job("initrd", initrd, ("sha384",)))
     results = run_jobs(jobs, show_progress=show_progress)
     mrtd_value, firmware_sha384, firmware_size, firmware_name = results[0]
 

@@ -329,10 +329,10 @@ def _parse_footer_table(reader: Reader) -> tuple[FooterEntry, ...]:
     return tuple(entries)
 
 
-def _parse_sev_metadata(data: bytes, entry: FooterEntry, name: str) -> SevMetadata:
-    structure = f"{name}SevMetadata"
+def _located_start(data: bytes, entry: FooterEntry, structure: str, what: str, target: str, hint: str) -> int:
+    """Absolute offset of the block a footer ``entry`` locates by its u32 distance from the end."""
     if len(entry.data) < 4:
-        raise ParseError(structure, "offset", entry.offset, "SEV metadata entry is shorter than 4 bytes")
+        raise ParseError(structure, "offset", entry.offset, f"{what} entry is shorter than 4 bytes")
     from_end = int.from_bytes(entry.data[:4], "little")
     start = len(data) - from_end
     if from_end == 0 or start < 0:
@@ -340,9 +340,14 @@ def _parse_sev_metadata(data: bytes, entry: FooterEntry, name: str) -> SevMetada
             structure,
             "offset",
             entry.offset,
-            f"metadata offset 0x{from_end:x} from the end lies outside the {len(data)}-byte image "
-            "(truncated image?)",
+            f"{target} offset 0x{from_end:x} from the end lies outside the {len(data)}-byte image{hint}",
         )
+    return start
+
+
+def _parse_sev_metadata(data: bytes, entry: FooterEntry, name: str) -> SevMetadata:
+    structure = f"{name}SevMetadata"
+    start = _located_start(data, entry, structure, "SEV metadata", "metadata", " (truncated image?)")
     reader = Reader(data, structure)
     size, version, count = _descriptor_header(
         reader,
@@ -399,17 +404,7 @@ def _descriptor_header(
 
 def _parse_tdvf(data: bytes, entry: FooterEntry, name: str) -> TdvfMetadata:
     structure = f"{name}TdvfMetadata"
-    if len(entry.data) < 4:
-        raise ParseError(structure, "offset", entry.offset, "TDX metadata entry is shorter than 4 bytes")
-    from_end = int.from_bytes(entry.data[:4], "little")
-    start = len(data) - from_end
-    if from_end == 0 or start < 0:
-        raise ParseError(
-            structure,
-            "offset",
-            entry.offset,
-            f"descriptor offset 0x{from_end:x} from the end lies outside the {len(data)}-byte image",
-        )
+    start = _located_start(data, entry, structure, "TDX metadata", "descriptor", "")
     reader = Reader(data, structure)
     length, version, count = _descriptor_header(
         reader,

@@ -272,10 +272,14 @@ class SevHashes:
 # -- SNP -------------------------------------------------------------------------------------
 
 
+def _require_whole_pages(what: str, data: bytes) -> None:
+    if not data or len(data) % PAGE_SIZE:
+        raise InputError(f"{what} size {len(data)} is not a non-zero multiple of 4 KiB")
+
+
 def ovmf_hash(firmware: bytes) -> bytes:
     """The launch digest after the firmware pages alone (sev-snp-measure ``snp:ovmf-hash``)."""
-    if not firmware or len(firmware) % PAGE_SIZE:
-        raise InputError(f"firmware size {len(firmware)} is not a non-zero multiple of 4 KiB")
+    _require_whole_pages("firmware", firmware)
     ld = LaunchDigest()
     ld.normal_pages(FOUR_GIB - len(firmware), firmware)
     return ld.value
@@ -410,8 +414,6 @@ def snp_launch_digest(
         state = OvmfLaunchState.from_hash(precomputed_ovmf_hash, firmware)
     else:
         state = OvmfLaunchState.from_firmware(firmware)
-    if hashes is not None:
-        require_kernel_hashes(state.image)
     return state.launch_digest(
         vcpus=vcpus, vcpu_sig=vcpu_sig, guest_features=guest_features, vmm=vmm, hashes=hashes
     )
@@ -430,10 +432,8 @@ def svsm_launch_digest(
     _check_vcpus(vcpus)
     if vars_size < 0 or vars_size % PAGE_SIZE:
         raise InputError(f"--vars-size {vars_size} is not a multiple of 4 KiB")
-    if not firmware or len(firmware) % PAGE_SIZE:
-        raise InputError(f"firmware size {len(firmware)} is not a non-zero multiple of 4 KiB")
-    if not svsm or len(svsm) % PAGE_SIZE:
-        raise InputError(f"SVSM image size {len(svsm)} is not a non-zero multiple of 4 KiB")
+    _require_whole_pages("firmware", firmware)
+    _require_whole_pages("SVSM image", svsm)
     OvmfImage.from_bytes(firmware)  # the firmware must at least be an OVMF image
     svsm_image = OvmfImage.from_bytes(svsm, name="SVSM")
     svsm_image.require_sev_metadata()
@@ -459,8 +459,8 @@ def svsm_launch_digest(
 # -- SEV and SEV-ES ------------------------------------------------------------------------------
 
 
-def _sev_prefix(firmware: bytes, hashes: SevHashes | None) -> hashlib._Hash:
-    image = OvmfImage.from_bytes(firmware)
+def _sev_prefix(firmware: bytes, image: OvmfImage, hashes: SevHashes | None) -> hashlib._Hash:
+    """SHA-256 over ``firmware`` (parsed as ``image``) and, with a kernel, the hashes table."""
     digest = hashlib.sha256(firmware)
     if hashes is not None:
         if not image.supports_sev_hashes:
@@ -474,7 +474,7 @@ def _sev_prefix(firmware: bytes, hashes: SevHashes | None) -> hashlib._Hash:
 
 def sev_launch_digest(firmware: bytes, *, hashes: SevHashes | None = None) -> bytes:
     """SEV launch digest: SHA-256 over the firmware and, with a kernel, the padded hashes table."""
-    return _sev_prefix(firmware, hashes).digest()
+    return _sev_prefix(firmware, OvmfImage.from_bytes(firmware), hashes).digest()
 
 
 def seves_launch_digest(
@@ -487,8 +487,8 @@ def seves_launch_digest(
 ) -> bytes:
     """SEV-ES launch digest: the SEV digest input followed by one VMSA per vCPU (features 0)."""
     _check_vcpus(vcpus)
-    digest = _sev_prefix(firmware, hashes)
     image = OvmfImage.from_bytes(firmware)
+    digest = _sev_prefix(firmware, image, hashes)
     ap_eip = image.require_reset_eip()
     digest.update(reset_vmsa(BSP_EIP, 0, vcpu_sig, vmm))
     if vcpus > 1:

@@ -66,8 +66,6 @@ CALLING_EFI_APPLICATION = b"Calling EFI Application from Boot Option"
 EXIT_BOOT_SERVICES_INVOCATION = b"Exit Boot Services Invocation"
 EXIT_BOOT_SERVICES_SUCCEEDED = b"Exit Boot Services Returned with Success"
 SEPARATOR_DATA = b"\0\0\0\0"
-LOAD_OPTIONS_TAG_ID = 0x8F3B22ED
-INITRD_TAG_ID = 0x8F3B22EC
 INITRD_SUFFIX = " initrd=initrd"
 
 

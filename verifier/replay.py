@@ -31,6 +31,7 @@ from ccverify.verifier.evidence.eventlog import (
     EventLog,
     EventType,
     Flavour,
+    TdShimConfigInfo,
     alg_name,
 )
 
@@ -43,11 +44,9 @@ RTMR_SIZE = 48
 _STARTUP_LOCALITY = b"StartupLocality\x00"
 
 
+#: the hashlib constructors of the algorithms eventlog knows by name
 _CONSTRUCTORS: dict[int, Callable[[bytes], Any]] = {
-    SHA1: hashlib.sha1,
-    SHA256: hashlib.sha256,
-    SHA384: hashlib.sha384,
-    SHA512: hashlib.sha512,
+    alg: getattr(hashlib, name) for alg, name in HASHLIB_NAMES.items()
 }
 
 
@@ -55,7 +54,7 @@ def _hasher(algorithm: int) -> Callable[[bytes], bytes]:
     constructor = _CONSTRUCTORS.get(algorithm)
     if constructor is None:
         raise InputError(f"cannot replay digest algorithm {alg_name(algorithm)}: no hash implementation")
-    return lambda data: bytes(constructor(data).digest())
+    return lambda data: constructor(data).digest()
 
 
 def _require_algorithm(log: EventLog, algorithm: int) -> None:
@@ -171,7 +170,8 @@ class DigestMismatch:
     computed: bytes  # what the rule expects (the first candidate, when several are allowed)
 
 
-_GRUB_PREFIXES = (b"grub_cmd: ", b"kernel_cmdline: ")
+_GRUB_CMDLINE = b"kernel_cmdline: "
+_GRUB_PREFIXES = (b"grub_cmd: ", _GRUB_CMDLINE)
 
 
 def _digest_rule(event: Event, h: Callable[[bytes], bytes]) -> tuple[str, list[bytes]] | None:
@@ -216,17 +216,19 @@ def _digest_rule(event: Event, h: Callable[[bytes], bytes]) -> tuple[str, list[b
             if data.startswith(prefix):
                 return f"grub H(text after {prefix.decode()!r})", [h(data[len(prefix) :].rstrip(b"\x00"))]
         return None
-    if t == EventType.EV_PLATFORM_CONFIG_FLAGS and _td_shim(event):
-        return "td-shim H(info)", [h(event.td_shim_config().info)]
+    if t == EventType.EV_PLATFORM_CONFIG_FLAGS:
+        config = _td_shim_config(event)
+        if config is not None:
+            return "td-shim H(info)", [h(config.info)]
     return None
 
 
-def _td_shim(event: Event) -> bool:
+def _td_shim_config(event: Event) -> TdShimConfigInfo | None:
+    """The event's td-shim config info, or None when its data is not one."""
     try:
-        event.td_shim_config()
+        return event.td_shim_config()
     except ParseError:
-        return False
-    return True
+        return None
 
 
 def verify_event_digests(log: EventLog, *, algorithms: Sequence[int] | None = None) -> list[DigestMismatch]:
@@ -427,14 +429,15 @@ def boot_components(log: EventLog, *, algorithm: int | None = None) -> BootCompo
                 add(cmdline, event, "EV_EVENT_TAG LOAD_OPTIONS")
             elif kind == INITRD_EVENT_TAG_ID:
                 add(initrd, event, "EV_EVENT_TAG INITRD")
-        elif t == EventType.EV_IPL and event.data.startswith(b"kernel_cmdline: "):
-            text = event.data[len(b"kernel_cmdline: ") :].rstrip(b"\x00").decode("utf-8", "replace")
+        elif t == EventType.EV_IPL and event.data.startswith(_GRUB_CMDLINE):
+            text = event.data[len(_GRUB_CMDLINE) :].rstrip(b"\x00").decode("utf-8", "replace")
             add(cmdline, event, "grub kernel_cmdline", text)
         elif t == EventType.EV_PLATFORM_CONFIG_FLAGS:
             if event.data.rstrip(b"\x00") == b"DirectBoot Command Line":
                 add(cmdline, event, "OVMF DirectBoot Command Line")
-            elif event.data.startswith(b"td_payload_info\x00") and _td_shim(event):
-                info = event.td_shim_config().info
-                add(cmdline, event, "td-shim td_payload_info",
-                    info.split(b"\x00", 1)[0].decode("utf-8", "replace"))
+            elif event.data.startswith(b"td_payload_info\x00"):
+                config = _td_shim_config(event)
+                if config is not None:
+                    add(cmdline, event, "td-shim td_payload_info",
+                        config.info.split(b"\x00", 1)[0].decode("utf-8", "replace"))
     return BootComponents(alg_name(alg), tuple(firmware), tuple(kernel), tuple(cmdline), tuple(initrd))

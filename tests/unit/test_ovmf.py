@@ -9,6 +9,8 @@ import pytest
 from ccverify.measurements.ovmf import (
     FOOTER_GUID,
     SEV_HASH_TABLE_RV_GUID,
+    SEV_METADATA_GUID,
+    TDX_METADATA_GUID,
     OvmfImage,
     SevSectionType,
     TdvfAttributes,
@@ -159,6 +161,36 @@ def test_truncated_image_metadata_offset_outside() -> None:
     assert info.value.structure == "OVMFSevMetadata"
     assert "outside" in info.value.detail
 
+
+
+@pytest.mark.parametrize(
+    ("guid", "from_end", "structure", "detail"),
+    [
+        (
+            SEV_METADATA_GUID,
+            0x10000,
+            "OVMFSevMetadata",
+            "metadata offset 0x10000 from the end lies outside the 4096-byte image (truncated image?)",
+        ),
+        (
+            TDX_METADATA_GUID,
+            0,
+            "OVMFTdvfMetadata",
+            "descriptor offset 0x0 from the end lies outside the 4096-byte image",
+        ),
+    ],
+)
+def test_metadata_located_outside_the_image(
+    guid: uuid.UUID, from_end: int, structure: str, detail: str
+) -> None:
+    data = bytearray(fixture_bytes(AMDSEV))
+    entry = OvmfImage.from_bytes(bytes(data)).entry(guid)
+    assert entry is not None and len(data) == 4096
+    data[entry.offset : entry.offset + 4] = from_end.to_bytes(4, "little")
+    with pytest.raises(ParseError) as info:
+        OvmfImage.from_bytes(bytes(data))
+    assert (info.value.structure, info.value.field, info.value.offset) == (structure, "offset", entry.offset)
+    assert info.value.detail == detail
 
 def test_corrupted_sev_metadata_signature() -> None:
     data = bytearray(fixture_bytes(AMDSEV))

@@ -204,6 +204,7 @@ def test_snp_golden(
     assert out["values"]["measurement"] == expected
     assert out["parameters"]["guest_features"] == f"0x{features:x}"
     assert out["parameters"]["vmm_type"] == vmm.value
+    assert out["parameters"]["snp_ovmf_hash_supplied"] is False
 
 
 def test_snp_ovmf_hash_golden() -> None:

@@ -607,6 +607,24 @@ def test_truncation_names_the_field_cut() -> None:
     assert (info.value.field, info.value.offset) == ("signature_reserved", 0x330)
 
 
+
+@pytest.mark.parametrize(
+    ("size", "field", "offset"),
+    [
+        (0x188, "cpuid_fam_id", 0x188),
+        (0x19F, "reserved_18b", 0x18B),
+        (0x1EB, "reserved_1eb", 0x1EB),
+        (0x1F8, "launch_mit_vector", 0x1F8),
+        (0x207, "current_mit_vector", 0x200),
+        (0x2A0, "signature_r", 0x2A0),
+        (0x2E8, "signature_s", 0x2E8),
+    ],
+)
+def test_truncation_inside_the_later_blocks_names_the_field(size: int, field: str, offset: int) -> None:
+    with pytest.raises(ParseError) as info:
+        SnpReport.from_bytes(fixture_bytes(V5)[:size])
+    assert (info.value.field, info.value.offset) == (field, offset)
+
 def test_trailing_bytes_are_a_parse_error() -> None:
     with pytest.raises(ParseError) as info:
         SnpReport.from_bytes(fixture_bytes(V5) + b"\x00")

@@ -98,8 +98,9 @@ class Layout:
             offset += width
         self._spans = tuple(spans)
 
-    def offset_of(self, name: str) -> int:
-        return next(offset for field, offset, _ in self._spans if field == name)
+    def spans(self, at: int = 0) -> tuple[tuple[str, int, int], ...]:
+        """``(name, offset, size)`` of every field, in order, when the layout starts at ``at``."""
+        return tuple((name, at + offset, width) for name, offset, width in self._spans)
 
     def read(self, reader: Reader, at: int, prefix: str = "") -> tuple[Any, ...]:
         if at >= 0 and at + self.size <= len(reader.data):

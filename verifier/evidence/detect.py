@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import enum
 
-SNP_REPORT_SIZE = 0x4A0
-_TDX_TEE_TYPE = 0x81
-_SPEC_ID = b"Spec ID Event03\x00"
+from ccverify.verifier.evidence.eventlog import SPEC_ID_SIGNATURE as _SPEC_ID
+from ccverify.verifier.evidence.snp_report import REPORT_SIZE as SNP_REPORT_SIZE
+from ccverify.verifier.evidence.tdx_quote import TDX_TEE_TYPE as _TDX_TEE_TYPE
+
 _CBOR_TAGS = (b"\xd9\x01\xf5", b"\xd9\x01\xfa", b"\xd9\x01\xf4", b"\xd9\x01\xf6")
 
 

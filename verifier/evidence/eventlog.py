@@ -118,10 +118,7 @@ _EVENT_TYPES: dict[int, EventType | int] = {int(member): member for member in Ev
 
 
 def event_type(value: int) -> EventType | int:
-    try:
-        return EventType(value)
-    except ValueError:
-        return value
+    return _EVENT_TYPES.get(value, value)
 
 
 def event_type_name(value: int) -> str:

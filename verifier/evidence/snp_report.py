@@ -292,8 +292,6 @@ class GuestPolicy:
     ciphertext_hiding_dram: bool = field(init=False)
     page_swap_disable: bool = field(init=False)
 
-    SMT_BIT: ClassVar[int] = 16
-    RESERVED_ONE_BIT: ClassVar[int] = 17
     _FLAG_BITS: ClassVar[dict[str, int]] = {
         "smt": 16,
         "reserved_bit17": 17,
@@ -470,50 +468,6 @@ _SIGNING_KEY_VALUES = frozenset(int(k) for k in SigningKey)
 # The report
 # --------------------------------------------------------------------------------------------
 
-#: (field, offset, size) in order, as the spec names them (v3/v5 names), for truncation errors
-_LAYOUT: tuple[tuple[str, int, int], ...] = (
-    ("version", 0x000, 4),
-    ("guest_svn", 0x004, 4),
-    ("policy", 0x008, 8),
-    ("family_id", 0x010, 16),
-    ("image_id", 0x020, 16),
-    ("vmpl", 0x030, 4),
-    ("signature_algo", 0x034, 4),
-    ("current_tcb", 0x038, 8),
-    ("platform_info", 0x040, 8),
-    ("key_info", 0x048, 4),
-    ("reserved_04c", 0x04C, 4),
-    ("report_data", 0x050, 64),
-    ("measurement", 0x090, 48),
-    ("host_data", 0x0C0, 32),
-    ("id_key_digest", 0x0E0, 48),
-    ("author_key_digest", 0x110, 48),
-    ("report_id", 0x140, 32),
-    ("report_id_ma", 0x160, 32),
-    ("reported_tcb", 0x180, 8),
-    ("cpuid_fam_id", 0x188, 1),
-    ("cpuid_mod_id", 0x189, 1),
-    ("cpuid_step", 0x18A, 1),
-    ("reserved_18b", 0x18B, 21),
-    ("chip_id", 0x1A0, 64),
-    ("committed_tcb", 0x1E0, 8),
-    ("current_build", 0x1E8, 1),
-    ("current_minor", 0x1E9, 1),
-    ("current_major", 0x1EA, 1),
-    ("reserved_1eb", 0x1EB, 1),
-    ("committed_build", 0x1EC, 1),
-    ("committed_minor", 0x1ED, 1),
-    ("committed_major", 0x1EE, 1),
-    ("reserved_1ef", 0x1EF, 1),
-    ("launch_tcb", 0x1F0, 8),
-    ("launch_mit_vector", 0x1F8, 8),
-    ("current_mit_vector", 0x200, 8),
-    ("reserved_208", 0x208, 152),
-    ("signature_r", 0x2A0, 72),
-    ("signature_s", 0x2E8, 72),
-    ("signature_reserved", 0x330, _SIG_RESERVED_SIZE),
-)
-
 
 def _layout_version(version: int) -> int:
     """2, 3 or 5: the layout a (supported) report version uses; 4 is v3's layout."""
@@ -570,6 +524,15 @@ _SIGNATURE = Layout(
         ("signature_s", f"{_ECDSA_COMPONENT_SIZE}s"),
         ("signature_reserved", f"{_SIG_RESERVED_SIZE}s"),
     )
+)
+
+#: (field, offset, size) in order, as the spec names them (v3/v5 names), for truncation errors
+_LAYOUT: tuple[tuple[str, int, int], ...] = (
+    *_HEAD.spans(0x000),
+    *_CPUID_V3.spans(0x188),
+    *_MIDDLE.spans(0x1A0),
+    *_TAIL_V5.spans(0x1F8),
+    *_SIGNATURE.spans(0x2A0),
 )
 
 

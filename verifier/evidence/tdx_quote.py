@@ -30,8 +30,6 @@ TD_REPORT_15_SIZE = 648
 ENCLAVE_REPORT_SIZE = 384
 _BODY_SIZES = {2: TD_REPORT_10_SIZE, 3: TD_REPORT_15_SIZE}
 _V5_PREFIX = 6  # body_type u16 + body_size u32
-_SIG_FIXED = 134  # signature, attestation key, certification data type and size
-_QE_FIXED = ENCLAVE_REPORT_SIZE + 64 + 2  # QE report, its signature, auth data size
 
 
 class TdAttributes(enum.IntFlag):
@@ -272,7 +270,7 @@ class TdReport:
             *self.rtmrs,
             self.report_data,
         ]
-        if self.tee_tcb_svn2 is not None or self.mr_service_td is not None:
+        if self.is_tdx15:
             parts += [self.tee_tcb_svn2 or bytes(16), self.mr_service_td or bytes(48)]
         return b"".join(parts)
 
@@ -592,8 +590,8 @@ class TdxQuote:
     def pck_chain_offset(self) -> int:
         """Absolute offset of the PCK chain bytes, for error messages about them."""
         body_at = HEADER_SIZE + (0 if self.header.version == 4 else _V5_PREFIX)
-        qe_at = body_at + self.body.size + 4 + _SIG_FIXED
-        return qe_at + _QE_FIXED + len(self.qe_auth_data) + 6
+        qe_at = body_at + self.body.size + 4 + _SIGNATURE_DATA.size
+        return qe_at + ENCLAVE_REPORT_SIZE + _QE_SIGNATURE.size + len(self.qe_auth_data) + 6
 
     def pck_chain_certificates(self) -> list[x509.Certificate]:
         """The PCK chain, leaf first, as carried in the quote (nothing is verified here).
