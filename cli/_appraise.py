@@ -1,11 +1,15 @@
-"""The appraisal step of ``ccverify verify``: reference values and the event log.
+"""The end of ``ccverify verify``, alike for TDX and SNP: policy, appraisal, output, exit code.
 
-Runs after a platform runner has verified the evidence and applied the policy. It
-prints the EAR-shaped result and decides the exit code: 0 only for an affirming result.
+A platform runner verifies the evidence and hands the verdict to ``conclude``, which applies
+the policy. A refusal is reported in the verdict (table row or ``policy_error`` in JSON) and
+as one line on stderr, exit 1. An accepted verdict is appraised against reference values and
+the event log when they were given (the EAR-shaped result decides: 0 only when affirming),
+and otherwise printed, exit 0.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import typer
@@ -15,19 +19,79 @@ from ccverify.cli._common import (
     EXIT_OK,
     VerifyOptions,
     emit_json,
+    fail,
     guarded,
     read_input,
     stdout,
     table,
 )
+from ccverify.verifier.errors import PolicyError
 from ccverify.verifier.jsonable import to_jsonable
 
 
-def wanted(opts: VerifyOptions) -> bool:
+def conclude(
+    opts: VerifyOptions,
+    platform: str,
+    verdict: Any,
+    policy: Any,
+    validate: Callable[[Any, Any], object],
+    title: str,
+    rows: list[tuple[str, Any]],
+) -> NoReturn:
+    """Apply ``policy`` with ``validate``; print the verdict ("result" row first) and exit."""
+    refusal = guarded(lambda: _refusal(validate, verdict, policy))
+    outcome = "verified; policy accepted" if refusal is None else f"verified; policy REFUSED: {refusal}"
+    rows = [("result", outcome), *rows]
+    if refusal is None and _wanted(opts):
+        _finish(opts, platform, verdict, policy, title, rows)
+    if opts.json:
+        emit_json(
+            {
+                "platform": platform,
+                "status": "verified",
+                "accepted": refusal is None,
+                "policy_error": None
+                if refusal is None
+                else {
+                    "code": refusal.code,
+                    "detail": refusal.detail,
+                    "expected": _plain(refusal.expected),
+                    "actual": _plain(refusal.actual),
+                },
+                "verdict": verdict,
+                "policy": policy,
+            }
+        )
+    else:
+        stdout.print(table(title, rows))
+    if refusal is not None:
+        fail(refusal)
+    raise typer.Exit(EXIT_OK)
+
+
+def _refusal(validate: Callable[[Any, Any], object], verdict: Any, policy: Any) -> PolicyError | None:
+    try:
+        validate(verdict, policy)
+    except PolicyError as error:
+        return error
+    return None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return str(value)
+
+
+def _wanted(opts: VerifyOptions) -> bool:
     return opts.reference_values is not None or opts.event_log is not None
 
 
-def finish(opts: VerifyOptions, platform: str, verdict: Any, policy: Any, title: str, rows: list[tuple[str, Any]]) -> NoReturn:
+def _finish(opts: VerifyOptions, platform: str, verdict: Any, policy: Any, title: str, rows: list[tuple[str, Any]]) -> NoReturn:
     """Appraise, print verdict and result, exit 0 if affirming and 1 if not."""
     from ccverify.verifier.appraisal import appraise
     from ccverify.verifier.refvalues import load_reference_values

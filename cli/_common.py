@@ -12,7 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import typer
 
 from ccverify.verifier.errors import CCVerifyError, InputError
-from ccverify.verifier.jsonable import to_jsonable
+from ccverify.verifier.jsonable import iso8601, to_jsonable
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -32,6 +32,8 @@ T = TypeVar("T")
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
+
+    from ccverify.verifier.collateral.pcs import PcsClient
 
 
 class _LazyConsole:
@@ -81,10 +83,18 @@ def guarded(call: Callable[[], T]) -> T:
         fail(error)
 
 
+def read_file(path: Path, what: str) -> bytes:
+    """The bytes of ``path``; an unreadable file is an ``InputError`` naming ``what`` (an option)."""
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise InputError(f"{what} {path}: {error.strerror or error}") from None
+
+
 def read_input(path: Path, what: str = "input") -> bytes:
     """Read a file; ``-`` is stdin. Hex text (as some tools write quotes) is decoded."""
     try:
-        data = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+        data = sys.stdin.buffer.read() if str(path) == "-" else read_file(path, what)
     except OSError as error:
         raise InputError(f"{what} {path}: {error.strerror or error}") from None
     return maybe_unhex(data)
@@ -113,10 +123,9 @@ def policy_section(path: Path | None, platform: str) -> dict[str, Any] | None:
     """
     if path is None:
         return None
+    data = read_file(path, "--policy")
     try:
-        document = json.loads(path.read_bytes())
-    except OSError as error:
-        raise InputError(f"--policy {path}: {error.strerror or error}") from None
+        document = json.loads(data)
     except ValueError:
         raise InputError(f"--policy {path}: not valid JSON") from None
     if not isinstance(document, dict):
@@ -134,6 +143,11 @@ def policy_section(path: Path | None, platform: str) -> dict[str, Any] | None:
 def emit_json(value: Any) -> None:
     """Print ``value`` as JSON on stdout (bytes as hex, flags as names)."""
     sys.stdout.write(json.dumps(to_jsonable(value), indent=2) + "\n")
+
+
+def when(moment: datetime | None) -> str:
+    """A time as ISO 8601 (``Z``), or ``-`` for none."""
+    return "-" if moment is None else iso8601(moment)
 
 
 def table(title: str, rows: Iterable[tuple[str, Any]]) -> Table:
@@ -203,4 +217,15 @@ class VerifyOptions:
     cert_chain: Path | None = None
     cert_table: Path | None = None
     product: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    crl: Path | None = None
+    allow_missing_crl: bool = False
+    pcs_url: str | None = None
+
+
+def pcs_client(url: str | None) -> PcsClient:
+    """An Intel PCS client for ``url``, else ``$CCVERIFY_PCS_URL``, else Intel PCS itself
+    (API key from ``$CCVERIFY_PCS_API_KEY``)."""
+    from ccverify.verifier.collateral.pcs import PCS_BASE_URL, PcsClient
+
+    base = url or os.environ.get("CCVERIFY_PCS_URL") or PCS_BASE_URL
+    return PcsClient(base, api_key=os.environ.get("CCVERIFY_PCS_API_KEY"))

@@ -10,13 +10,12 @@ Exit 0 written, 2 bad input, 3 collateral unavailable.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ccverify.cli._common import EXIT_OK, guarded, read_input, stdout, table
+from ccverify.cli._common import EXIT_OK, guarded, pcs_client, read_input, stdout, table, when
 from ccverify.verifier.errors import InputError
 
 app = typer.Typer(help="Warm a collateral cache or build an offline collateral bundle.", no_args_is_help=True)
@@ -46,20 +45,17 @@ def fetch(
 
         from ccverify.verifier.collateral.bundle import CollateralBundle
         from ccverify.verifier.collateral.cache import CollateralCache
-        from ccverify.verifier.collateral.pcs import PCS_BASE_URL, PcsClient, gather_tdx_collateral
+        from ccverify.verifier.collateral.pcs import gather_tdx_collateral
         from ccverify.verifier.evidence.tdx_quote import TdxQuote
         from ccverify.verifier.timeutil import parse_time
 
         parsed = TdxQuote.from_bytes(read_input(quote, "--quote"))
         moment = parse_time(at, "--at") if at is not None else datetime.now(UTC)
         store = CollateralCache(cache) if cache is not None else None
-        client = None
-        if not offline:
-            base = pcs_url or os.environ.get("CCVERIFY_PCS_URL") or PCS_BASE_URL
-            client = PcsClient(base, api_key=os.environ.get("CCVERIFY_PCS_API_KEY"))
+        client = None if offline else pcs_client(pcs_url)
         _collateral, entries = gather_tdx_collateral(parsed, at=moment, cache=store, client=client)
         CollateralBundle.write(output, entries)
-        return [(e.url, f"{_iso(e.not_before)} .. {_iso(e.not_after)}") for e in entries]
+        return [(e.url, f"{when(e.not_before)} .. {when(e.not_after)}") for e in entries]
 
     rows = guarded(work)
     stdout.print(table(f"bundle {output}", rows))
@@ -86,11 +82,3 @@ def bundle(
     count = guarded(work)
     stdout.print(f"wrote {count} entries to {output}")
     raise typer.Exit(EXIT_OK)
-
-
-def _iso(moment: object) -> str:
-    from datetime import datetime
-
-    from ccverify.verifier.jsonable import iso8601
-
-    return iso8601(moment) if isinstance(moment, datetime) else "-"

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from ccverify.cli._common import emit_json, flatten, guarded, stdout, table
+from ccverify.cli._common import emit_json, flatten, guarded, read_file, stdout, table
 from ccverify.verifier.errors import InputError
 
 app = typer.Typer(
@@ -60,15 +60,15 @@ def replayed_rtmr0(path: Path) -> bytes:
     from ccverify.verifier.evidence.eventlog import EventLog
     from ccverify.verifier.replay import rtmrs_from_ccel
 
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise InputError(f"--rtmr0-from-log {path}: {error.strerror or error}") from None
+    data = read_file(path, "--rtmr0-from-log")
     return rtmrs_from_ccel(EventLog.from_bytes(data, cc=True))[0]
 
 
-def _show(result_json: dict[str, object], title: str) -> None:
-    stdout.print(table(title, flatten(result_json)))
+def _print(result_json: dict[str, object], json_out: bool, title: str) -> None:
+    if json_out:
+        emit_json(result_json)
+    else:
+        stdout.print(table(title, flatten(result_json)))
 
 
 @app.command("snp")
@@ -181,11 +181,7 @@ def snp(
         )
         return result.to_measurement_json()
 
-    result_json = guarded(run)
-    if json_out:
-        emit_json(result_json)
-    else:
-        _show(result_json, f"SEV launch measurement ({mode})")
+    _print(guarded(run), json_out, f"SEV launch measurement ({mode})")
 
 
 @app.command("tdx")
@@ -257,11 +253,7 @@ def tdx(
         )
         return result.to_measurement_json()
 
-    result_json = guarded(run)
-    if json_out:
-        emit_json(result_json)
-    else:
-        _show(result_json, f"TDX measurements (MRTD order {order})")
+    _print(guarded(run), json_out, f"TDX measurements (MRTD order {order})")
 
 
 if __name__ == "__main__":

@@ -7,13 +7,13 @@ Exit codes: 0 ok, 1 the reference values do not verify (signature, key, validity
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ccverify.cli._common import emit_json, flatten, guarded, stdout, table
+from ccverify.cli._common import emit_json, flatten, guarded, read_file, stdout, table, when
 from ccverify.verifier.errors import InputError
 from ccverify.verifier.jsonable import to_jsonable
 from ccverify.verifier.timeutil import parse_time, resolve_time
@@ -37,16 +37,9 @@ app = typer.Typer(
 DEFAULT_LIFETIME = timedelta(days=365)
 
 
-def _read(path: Path, what: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as error:
-        raise InputError(f"{what} {path}: {error.strerror or error}") from None
-
-
 def _load_json(path: Path) -> Any:
     try:
-        return json.loads(_read(path, "measurements"))
+        return json.loads(read_file(path, "measurements"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise InputError(f"measurements {path}: not JSON ({error})") from None
 
@@ -146,13 +139,9 @@ def create(
     rv, size = guarded(run)
     stdout.print(
         f"wrote {output} ({size} bytes): {len(rv.values)} {rv.platform} reference values, "
-        f"sequence {rv.sequence}, valid {_iso(rv.not_before)} .. {_iso(rv.not_after)}",
+        f"sequence {rv.sequence}, valid {when(rv.not_before)} .. {when(rv.not_after)}",
         highlight=False,
     )
-
-
-def _iso(moment: datetime | None) -> str:
-    return "-" if moment is None else str(to_jsonable(moment))
 
 
 def _describe(data: bytes) -> dict[str, Any]:
@@ -183,7 +172,7 @@ def show(
     json_out: Annotated[bool, typer.Option("--json", help="Every field as JSON.")] = False,
 ) -> None:
     """Show reference values (nothing is verified: use `verify`)."""
-    described = guarded(lambda: _describe(_read(file, "reference values")))
+    described = guarded(lambda: _describe(read_file(file, "reference values")))
     if json_out:
         emit_json(described)
         return
@@ -230,9 +219,9 @@ def verify(
             verify_corim,
         )
 
-        anchors = load_trust_anchors([_read(p, "trust anchor") for p in trust_anchor])
+        anchors = load_trust_anchors([read_file(p, "trust anchor") for p in trust_anchor])
         moment = parse_time(at, "--at") if at is not None else None
-        data = _read(file, "reference values")
+        data = read_file(file, "reference values")
         if any_profile:
             return verify_corim(data, anchors, at=moment)
         store = FileSequenceStore(sequence_store) if sequence_store is not None else None

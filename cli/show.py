@@ -8,15 +8,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ccverify.cli._common import emit_json, flatten, guarded, read_input, stdout, table
-from ccverify.verifier.errors import InputError
-from ccverify.verifier.evidence.detect import Kind, detect
+from ccverify.verifier.errors import InputError, ParseError
 
 if TYPE_CHECKING:
     from rich.table import Table
 
+    from ccverify.verifier.evidence.detect import Kind
+
 
 def describe(data: bytes) -> tuple[Kind, Any]:
     """Parse ``data`` as whatever it is; the structure, ready for JSON or a table."""
+    # imported here, not at start-up: detection knows the parsers, and other commands do not need them
+    from ccverify.verifier.evidence.detect import Kind, detect
+
     kind = detect(data)
     if kind is Kind.TDX_QUOTE:
         from ccverify.verifier.evidence.tdx_quote import TdxQuote
@@ -44,7 +48,6 @@ def describe(data: bytes) -> tuple[Kind, Any]:
         return kind, describe_corim(data)
     if data[:1] and 0xA0 <= data[0] <= 0xBF:
         # a bare, untagged CoMID is just a CBOR map: try it before giving up
-        from ccverify.verifier.errors import ParseError
         from ccverify.verifier.refvalues.corim import describe_corim
 
         try:
@@ -66,6 +69,8 @@ def show(
     if json_out:
         emit_json({"kind": kind.value, kind.value: parsed})
         return
+    from ccverify.verifier.evidence.detect import Kind
+
     if kind is Kind.EVENT_LOG:
         stdout.print(_event_table(str(file), parsed))
         return

@@ -13,7 +13,6 @@ import typer
 
 from ccverify.cli._common import VerifyOptions, fail, guarded, read_input
 from ccverify.verifier.errors import InputError
-from ccverify.verifier.evidence.detect import Kind, detect
 from ccverify.verifier.timeutil import parse_time
 
 _PLATFORM = "Platform-specific options"
@@ -88,16 +87,17 @@ def verify(
             cert_chain=cert_chain,
             cert_table=cert_table,
             product=product,
-            extra={
-                key: value
-                for key, value in (("crl", crl), ("allow_missing_crl", allow_missing_crl), ("pcs_url", pcs_url))
-                if value
-            },
+            crl=crl,
+            allow_missing_crl=allow_missing_crl,
+            pcs_url=pcs_url,
         )
 
     opts = guarded(options)
     if opts.reference_values is not None and opts.trust_anchor is None:
         fail(InputError("--reference-values needs --trust-anchor: reference values are accepted only when signed by a trusted key"))
+    # imported here, not at start-up: detection knows the parsers, and other commands do not need them
+    from ccverify.verifier.evidence.detect import Kind, detect
+
     kind = detect(opts.evidence)
     if kind is Kind.TDX_QUOTE:
         from ccverify.cli import verify_tdx

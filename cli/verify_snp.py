@@ -14,10 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-import typer
-
 from ccverify.cli import _appraise
-from ccverify.cli._common import EXIT_OK, VerifyOptions, emit_json, guarded, policy_section, stdout, table
+from ccverify.cli._common import VerifyOptions, guarded, policy_section
 from ccverify.verifier.errors import InputError
 from ccverify.verifier.snp.validate import SnpPolicy, validate_snp
 from ccverify.verifier.snp.verify import (
@@ -48,13 +46,8 @@ def _client(opts: VerifyOptions) -> Any:
 
 
 def _certificates(opts: VerifyOptions) -> SnpCertificates:
-    crl = opts.extra.get("crl")
     certs = load_snp_certs(
-        vcek=opts.vcek,
-        vlek=opts.vlek,
-        chain=opts.cert_chain,
-        table=opts.cert_table,
-        crl=Path(crl) if crl is not None else None,
+        vcek=opts.vcek, vlek=opts.vlek, chain=opts.cert_chain, table=opts.cert_table, crl=opts.crl
     )
     if certs.vcek is None and certs.vlek is None:
         certs = fetch_snp_certs(opts.evidence, certs, _client(opts), at=opts.at, product=opts.product)
@@ -76,14 +69,13 @@ def _verify(opts: VerifyOptions) -> tuple[SnpVerdict, SnpPolicy]:
         product=opts.product,
         trust_root=opts.trust_root,
     )
-    return validate_snp(verdict, policy), policy
+    return verdict, policy
 
 
 def _rows(verdict: SnpVerdict) -> list[tuple[str, Any]]:
     report = verdict.report
     tcb = verdict.tcb
     rows: list[tuple[str, Any]] = [
-        ("status", "verified; policy accepted"),
         ("product", f"{verdict.product.value} ({verdict.product_source})"),
         ("signing key", verdict.key_type.value),
         ("root", f"{verdict.root.subject} sha256 {verdict.root.sha256}"),
@@ -115,14 +107,8 @@ def _tcb(parts: Any) -> str:
 
 
 def run(opts: VerifyOptions) -> None:
-    """Verify an SNP report as ``opts`` says; print the verdict; exit with the code."""
+    """Verify an SNP report as ``opts`` says; print the verdict; exit 0 accepted, 1 refused."""
     verdict, policy = guarded(lambda: _verify(opts))
-    if _appraise.wanted(opts):
-        _appraise.finish(
-            opts, "snp", verdict, policy, f"{opts.evidence_path} (SEV-SNP report)", _rows(verdict)
-        )
-    if opts.json:
-        emit_json({"platform": "snp", "status": "verified", "verdict": verdict, "policy": policy})
-    else:
-        stdout.print(table(f"{opts.evidence_path} (SEV-SNP report)", _rows(verdict)))
-    raise typer.Exit(EXIT_OK)
+    _appraise.conclude(
+        opts, "snp", verdict, policy, validate_snp, f"{opts.evidence_path} (SEV-SNP report)", _rows(verdict)
+    )

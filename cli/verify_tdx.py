@@ -16,26 +16,15 @@ and revoked certificates included); 2 unreadable input; 3 collateral needed but 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import typer
-
 from ccverify.cli import _appraise
-from ccverify.cli._common import (
-    EXIT_FAILED,
-    EXIT_OK,
-    VerifyOptions,
-    emit_json,
-    guarded,
-    policy_section,
-    stderr,
-    stdout,
-    table,
-)
-from ccverify.verifier.errors import CollateralError, InputError, PolicyError
+from ccverify.cli._common import VerifyOptions, guarded, pcs_client, policy_section, read_file
+from ccverify.verifier.errors import CollateralError, InputError
 from ccverify.verifier.evidence.tdx_quote import TdxQuote
 from ccverify.verifier.jsonable import iso8601
 from ccverify.verifier.tdx.collateral import TdxCollateral
@@ -50,12 +39,7 @@ def load_policy(path: Path | None) -> TdxPolicy:
 
 
 def _trust_root(opts: VerifyOptions) -> bytes | None:
-    if opts.trust_root is None:
-        return None
-    try:
-        return opts.trust_root.read_bytes()
-    except OSError as error:
-        raise InputError(f"--trust-root {opts.trust_root}: {error.strerror or error}") from None
+    return None if opts.trust_root is None else read_file(opts.trust_root, "--trust-root")
 
 
 def _default_cache_dir() -> Path:
@@ -65,30 +49,23 @@ def _default_cache_dir() -> Path:
 
 def _collateral(opts: VerifyOptions, quote: TdxQuote, at: datetime) -> TdxCollateral:
     from ccverify.verifier.collateral.cache import CollateralCache
-    from ccverify.verifier.collateral.pcs import PCS_BASE_URL, PcsClient, gather_tdx_collateral
+    from ccverify.verifier.collateral.pcs import gather_tdx_collateral
     from ccverify.verifier.collateral.tdx_loader import load_collateral
 
-    allow_missing_crl = bool(opts.extra.get("allow_missing_crl", False))
     path = opts.collateral
     if path is not None and not path.exists():
         raise InputError(f"--collateral {path}: no such directory or file")
     if path is not None and (path.is_file() or opts.offline):
-        return load_collateral(path, allow_missing_crl=allow_missing_crl)
+        return load_collateral(path, allow_missing_crl=opts.allow_missing_crl)
     if path is None and opts.offline:
         raise CollateralError(
             "--offline without --collateral: no collateral to verify with", missing="TDX collateral"
         )
     cache = CollateralCache(path if path is not None else _default_cache_dir())
-    base = str(opts.extra.get("pcs_url") or os.environ.get("CCVERIFY_PCS_URL") or PCS_BASE_URL)
-    client = PcsClient(base, api_key=os.environ.get("CCVERIFY_PCS_API_KEY"))
     collateral, _entries = gather_tdx_collateral(
-        quote, at=at, cache=cache, client=client, origin=f"cache {cache.directory}"
+        quote, at=at, cache=cache, client=pcs_client(opts.pcs_url), origin=f"cache {cache.directory}"
     )
-    if allow_missing_crl:
-        import dataclasses
-
-        collateral = dataclasses.replace(collateral, allow_missing_crl=True)
-    return collateral
+    return dataclasses.replace(collateral, allow_missing_crl=True) if opts.allow_missing_crl else collateral
 
 
 def _verify(opts: VerifyOptions) -> tuple[TdxVerdict, TdxPolicy]:
@@ -100,7 +77,7 @@ def _verify(opts: VerifyOptions) -> tuple[TdxVerdict, TdxPolicy]:
     return verdict, policy
 
 
-def _rows(verdict: TdxVerdict, outcome: str) -> list[tuple[str, Any]]:
+def _rows(verdict: TdxVerdict) -> list[tuple[str, Any]]:
     body = verdict.quote.body
     coll = verdict.collateral
 
@@ -111,8 +88,7 @@ def _rows(verdict: TdxVerdict, outcome: str) -> list[tuple[str, Any]]:
             else f"{iso8601(item.issue_date)} .. {iso8601(item.next_update)} ({item.source})"
         )
 
-    rows: list[tuple[str, Any]] = [
-        ("result", outcome),
+    return [
         ("TCB status", verdict.status.value),
         (
             "platform / module / QE",
@@ -146,53 +122,9 @@ def _rows(verdict: TdxVerdict, outcome: str) -> list[tuple[str, Any]]:
         ("REPORTDATA", body.report_data),
         ("verified at", verdict.at),
     ]
-    return rows
 
 
 def run(opts: VerifyOptions) -> None:
     """Verify a TDX quote as ``opts`` says; print the verdict; exit 0 accepted, 1 refused."""
     verdict, policy = guarded(lambda: _verify(opts))
-    refusal: PolicyError | None = None
-    try:
-        validate_tdx(verdict, policy)
-    except PolicyError as error:
-        refusal = error
-    outcome = "verified; policy accepted" if refusal is None else f"verified; policy REFUSED: {refusal}"
-    if refusal is None and _appraise.wanted(opts):
-        _appraise.finish(
-            opts, "tdx", verdict, policy, f"{opts.evidence_path} (TDX quote)", _rows(verdict, outcome)
-        )
-    if opts.json:
-        emit_json(
-            {
-                "platform": "tdx",
-                "status": "verified",
-                "accepted": refusal is None,
-                "policy_error": None
-                if refusal is None
-                else {
-                    "code": refusal.code,
-                    "detail": refusal.detail,
-                    "expected": _plain(refusal.expected),
-                    "actual": _plain(refusal.actual),
-                },
-                "verdict": verdict,
-                "policy": policy,
-            }
-        )
-    else:
-        stdout.print(table(f"{opts.evidence_path} (TDX quote)", _rows(verdict, outcome)))
-    if refusal is not None:
-        stderr.print(f"[bold red]error[/] (PolicyError): {refusal}", highlight=False, markup=True)
-        raise typer.Exit(EXIT_FAILED)
-    raise typer.Exit(EXIT_OK)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return str(value)
+    _appraise.conclude(opts, "tdx", verdict, policy, validate_tdx, f"{opts.evidence_path} (TDX quote)", _rows(verdict))

@@ -120,6 +120,27 @@ def test_unsigned_by_the_anchor_is_refused(tmp_path: Path) -> None:
     assert "refvalues_" in result.output
 
 
+@pytest.mark.parametrize(
+    ("args", "policy", "code"),
+    [(TDX, {"tdx": {"mrtd": ["00" * 48]}}, "mrtd_mismatch"), (SNP, {"snp": {"vmpl": 3}}, "policy_vmpl")],
+)
+def test_policy_refusal_is_reported_alike(tmp_path: Path, args: list[str], policy: object, code: str) -> None:
+    """TDX and SNP: the verdict (with the refusal) on stdout, one error line on stderr, exit 1."""
+    (tmp_path / "policy.json").write_text(json.dumps(policy))
+    refused = [*args, "--policy", str(tmp_path / "policy.json")]
+    table = run(refused)
+    assert table.exit_code == 1
+    assert "verified; policy REFUSED: " + code in table.stdout
+    assert table.stderr.count("\n") == 1
+    assert table.stderr.startswith("error (PolicyError): " + code)
+    document = run([*refused, "--json"])
+    assert document.exit_code == 1
+    shown = json.loads(document.stdout)
+    assert shown["accepted"] is False
+    assert shown["policy_error"]["code"] == code
+    assert "attestation_result" not in shown
+
+
 @pytest.mark.parametrize("missing", ["--collateral"])
 def test_missing_collateral_offline_is_exit_3(missing: str) -> None:
     result = run([*replace(TDX, missing, None), "--offline"])

@@ -154,3 +154,17 @@ def test_show_decodes_bare_comids(name: str) -> None:
     result = CliRunner().invoke(app, ["show", str(fixture(f"corim/{name}")), "--json"])
     assert result.exit_code == 0, result.output
     assert '"kind": "corim"' in result.output
+
+
+def test_cli_start_up_loads_no_parser_and_no_cryptography() -> None:
+    """The initramfs hook pays for start-up: a command loads what it needs when it runs."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, ccverify.cli.app; "
+        "print(sorted(m for m in sys.modules if m.startswith(('cryptography', 'rich', "
+        "'ccverify.verifier.evidence.', 'ccverify.verifier.tdx', 'ccverify.verifier.snp'))))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"

@@ -46,12 +46,15 @@ SEED = b"ccverify-example"
 #: the time the sample's collateral is valid at (the README verifies at this time)
 SAMPLE_TIME = datetime(2026, 1, 15, tzinfo=UTC)
 _WINDOW = timedelta(days=30)
+#: the validity of the reference values and of the AMD-shaped certificates
+_LIFETIME = Validity(SAMPLE_TIME - timedelta(days=365), SAMPLE_TIME + timedelta(days=3650))
 
 NONCE = hashlib.sha256(b"ccverify example nonce").digest()
 CMDLINE = "console=hvc0 root=/dev/vda1 ro"
 KERNEL = b"ccverify example kernel image (not a real kernel)"
 INITRD = b"ccverify example initrd (not a real initrd)"
 FIRMWARE_VOLUME = b"ccverify example TDVF configuration volume" * 64
+_PARAMETERS = {"note": "example values made by ccverify's test PKI, not a real image"}
 MRTD = sha384(b"ccverify example TDVF (the MRTD of a real build comes from `ccverify measure tdx`)")
 
 
@@ -147,32 +150,22 @@ def _write_tdx(put: Any, signer: ec.EllipticCurvePrivateKey) -> None:
             "cmdline": {"sha384": load_options_digest(CMDLINE, initrd=True).hex(), "text": CMDLINE},
             "initrd": {"sha384": sha384(INITRD).hex()},
         },
-        "parameters": {"note": "example values made by ccverify's test PKI, not a real image"},
+        "parameters": _PARAMETERS,
     }
-    rv = from_measurements(
-        measurements,
-        id="ccverify-example-tdx",
-        sequence=1,
-        not_before=SAMPLE_TIME - timedelta(days=365),
-        not_after=SAMPLE_TIME + timedelta(days=3650),
-        signer=Signer("ccverify EXAMPLE reference-value signer (NOT TRUSTED)"),
-    )
     put("EXAMPLE-ROOT-NOT-TRUSTED-intel.pem", pki.root_pem())
     put("tdx-quote.dat", quote)
     put("tdx-collateral.json", json.dumps(collateral, indent=1) + "\n")
     put("tdx-event-log.bin", log)
-    put("tdx-measurements.json", json.dumps(measurements, indent=1) + "\n")
-    put("tdx-refvalues.cbor", sign_reference_values(rv, signer))
+    _put_reference_values(put, measurements, signer)
 
 
 def _write_snp(put: Any, signer: ec.EllipticCurvePrivateKey) -> None:
-    lifetime = Validity(SAMPLE_TIME - timedelta(days=365), SAMPLE_TIME + timedelta(days=3650))
     pki = AmdTestPki(
         Product.MILAN,
         seed=SEED + b"/amd",
-        ark_validity=lifetime,
-        ask_validity=lifetime,
-        vcek_validity=lifetime,
+        ark_validity=_LIFETIME,
+        ask_validity=_LIFETIME,
+        vcek_validity=_LIFETIME,
     )
     measurement = sha384(b"ccverify example SNP launch (real digests come from `ccverify measure snp`)")
     report = build_snp_report(
@@ -190,22 +183,28 @@ def _write_snp(put: Any, signer: ec.EllipticCurvePrivateKey) -> None:
             "policy": {"value": "0x30000", "mask": "0xffffffffffffffff"},
         },
         "components": {},
-        "parameters": {"note": "example values made by ccverify's test PKI, not a real image"},
+        "parameters": _PARAMETERS,
     }
-    rv = from_measurements(
-        measurements,
-        id="ccverify-example-snp",
-        sequence=1,
-        not_before=SAMPLE_TIME - timedelta(days=365),
-        not_after=SAMPLE_TIME + timedelta(days=3650),
-        signer=Signer("ccverify EXAMPLE reference-value signer (NOT TRUSTED)"),
-    )
     put("EXAMPLE-ROOT-NOT-TRUSTED-amd-milan-ark.pem", pki.ark_pem())
     put("snp-report.bin", report.to_bytes())
     put("snp-vcek.der", pki.vcek_der())
     put("snp-cert-chain.pem", pki.cert_chain_pem("vcek"))
-    put("snp-measurements.json", json.dumps(measurements, indent=1) + "\n")
-    put("snp-refvalues.cbor", sign_reference_values(rv, signer))
+    _put_reference_values(put, measurements, signer)
+
+
+def _put_reference_values(put: Any, measurements: dict[str, Any], signer: ec.EllipticCurvePrivateKey) -> None:
+    """``<platform>-measurements.json`` and the reference values signed from it."""
+    platform = measurements["platform"]
+    rv = from_measurements(
+        measurements,
+        id=f"ccverify-example-{platform}",
+        sequence=1,
+        not_before=_LIFETIME.not_before,
+        not_after=_LIFETIME.not_after,
+        signer=Signer("ccverify EXAMPLE reference-value signer (NOT TRUSTED)"),
+    )
+    put(f"{platform}-measurements.json", json.dumps(measurements, indent=1) + "\n")
+    put(f"{platform}-refvalues.cbor", sign_reference_values(rv, signer))
 
 
 _README = """# ccverify example evidence (NOT REAL, NOT TRUSTED)
