@@ -18,14 +18,14 @@ from cryptography.exceptions import UnsupportedAlgorithm
 
 def certificate(data: bytes) -> x509.Certificate:
     """One certificate from DER or PEM (the first of a PEM bundle), fully parsed."""
+    if b"-----BEGIN" not in data:
+        return der_certificate(data)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if b"-----BEGIN" in data:
-            found = x509.load_pem_x509_certificates(data)
-            if not found:
-                raise ValueError("no certificate in the PEM data")
-            return _checked(found[0])
-        return _checked(x509.load_der_x509_certificate(data))
+        found = x509.load_pem_x509_certificates(data)
+        if not found:
+            raise ValueError("no certificate in the PEM data")
+        return _checked(found[0])
 
 
 def pem_certificates(data: bytes) -> list[x509.Certificate]:

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from ccverify.verifier.errors import CollateralError, PolicyError, VerificationError
 from ccverify.verifier.evidence.tdx_quote import TdAttributes, TdxQuote
-from ccverify.verifier.tdx.collateral import TcbStatus, TdxCollateral
+from ccverify.verifier.tdx.collateral import ROOT_CA_CRL_URL, TcbStatus, TdxCollateral, pck_crl_url
 from ccverify.verifier.tdx.validate import validate_tdx
 from ccverify.verifier.tdx.verify import TdxVerdict, verify_tdx
 from ccverify.verifier.testing.pki import (
@@ -320,6 +320,19 @@ def test_missing_crls_need_explicit_permission(pki: IntelTestPki) -> None:
     with pytest.raises(PolicyError) as refused:
         validate_tdx(verdict)
     assert refused.value.code == "revocation_not_checked"
+
+
+def test_missing_crl_names_the_url_pcs_serves_it_from(pki: IntelTestPki) -> None:
+    doc = pki.quote_collateral_v3()
+    del doc["pck_crl"]
+    with pytest.raises(CollateralError) as info:
+        verify(pki, collateral=TdxCollateral.from_quote_collateral_v3(doc))
+    assert info.value.missing == pck_crl_url("platform")
+    doc = pki.quote_collateral_v3()
+    del doc["root_ca_crl"]
+    with pytest.raises(CollateralError) as info:
+        verify(pki, collateral=TdxCollateral.from_quote_collateral_v3(doc))
+    assert info.value.missing == ROOT_CA_CRL_URL
 
 
 # -- time windows --------------------------------------------------------------------------------

@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Literal
 from urllib.parse import unquote
 
 import requests
@@ -41,17 +40,36 @@ from ccverify.verifier.collateral.cache import (
 from ccverify.verifier.errors import CollateralError, InputError, VerificationError
 from ccverify.verifier.evidence.tdx_quote import TdxQuote
 from ccverify.verifier.tdx.collateral import (
+    PCS_BASE_URL,
     PLATFORM_CA_CN,
+    ROOT_CA_CRL_URL,
+    CaKind,
     TdxCollateral,
     classify_url,
     common_name,
     crl_bytes,
+    pck_crl_url,
+    qe_identity_url,
+    tcb_info_url,
 )
 from ccverify.verifier.tdx.pck import pck_extensions
 
-PCS_BASE_URL = "https://api.trustedservices.intel.com"
-ROOT_CA_CRL_URL = "https://certificates.trustedservices.intel.com/IntelSGXRootCA.der"
 PCCS_ROOT_CA_CRL_PATH = "/sgx/certification/v4/rootcacrl"
+
+__all__ = [
+    "PCCS_ROOT_CA_CRL_PATH",
+    "PCS_BASE_URL",
+    "ROOT_CA_CRL_URL",
+    "CaKind",
+    "PcsClient",
+    "entry_from_body",
+    "gather_tdx_collateral",
+    "pck_crl_url",
+    "qe_identity_url",
+    "quote_collateral_urls",
+    "tcb_info_url",
+    "validity_window",
+]
 
 #: issuer-chain headers kept with an entry (lower-case)
 ISSUER_CHAIN_HEADERS = (
@@ -60,22 +78,6 @@ ISSUER_CHAIN_HEADERS = (
     "sgx-enclave-identity-issuer-chain",
     "sgx-pck-crl-issuer-chain",
 )
-
-CaKind = Literal["platform", "processor"]
-
-
-def tcb_info_url(fmspc: bytes | str) -> str:
-    text = fmspc.hex() if isinstance(fmspc, bytes) else fmspc.lower()
-    return f"{PCS_BASE_URL}/tdx/certification/v4/tcb?fmspc={text}"
-
-
-def qe_identity_url() -> str:
-    return f"{PCS_BASE_URL}/tdx/certification/v4/qe/identity"
-
-
-def pck_crl_url(ca: CaKind) -> str:
-    return f"{PCS_BASE_URL}/sgx/certification/v4/pckcrl?ca={ca}&encoding=der"
-
 
 def quote_collateral_urls(quote: TdxQuote) -> list[str]:
     """The canonical URLs of the collateral ``quote`` needs (its FMSPC and PCK CA)."""

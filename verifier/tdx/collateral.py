@@ -11,11 +11,11 @@ Signatures over TCB info and QE identity are checked over the EXACT raw bytes of
 the PCS body without re-serialising it: key order and spacing are part of what is signed).
 The models are parsed separately from the same bytes.
 
-Expensive, time-independent results (a signer chain checked against a root, a JSON signature,
-a CRL signature, a parsed model) are memoized by content in bounded LRU caches (keyed by the
-bytes involved and the trust root's DER). Nothing time-dependent is memoized: every validity
-window is compared with the verification time on every call, so a memo can never serve a
-stale decision.
+Expensive, time-independent results (a signer chain checked against a root, a CRL signature,
+a parsed model) are memoized by content in bounded LRU caches (keyed by the bytes involved and
+the trust root's DER); a JSON signature is memoized by the verifier with its signer and model.
+Nothing time-dependent is memoized: every validity window is compared with the verification
+time on every call, so a memo can never serve a stale decision.
 
 CRLs are required unless the collateral is built with ``allow_missing_crl=True``; a verdict
 made without them records ``revocation_checked = False``.
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from json import JSONDecodeError
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from cryptography import x509
@@ -45,6 +45,9 @@ from cryptography.x509.oid import NameOID
 from ccverify.verifier import x509load
 from ccverify.verifier.errors import InputError, VerificationError
 from ccverify.verifier.jsonable import iso8601
+
+if TYPE_CHECKING:
+    from ccverify.verifier.collateral.cache import CacheEntry
 
 TCB_SIGNING_CN = "Intel SGX TCB Signing"
 PLATFORM_CA_CN = "Intel SGX PCK Platform CA"
@@ -281,7 +284,7 @@ class TdxCollateral:
 
     @classmethod
     def from_entries(
-        cls, entries: Iterable[Any], *, origin: str, allow_missing_crl: bool = False
+        cls, entries: Iterable[CacheEntry], *, origin: str, allow_missing_crl: bool = False
     ) -> TdxCollateral:
         """From cache or bundle entries (``CacheEntry``), recognised by their canonical URL."""
         tcb: list[SignedJson] = []
@@ -292,26 +295,17 @@ class TdxCollateral:
             kind = classify_url(entry.url)
             where = f"{origin}: {entry.url}"
             if kind == "tcb_info":
-                chain = _header(entry.headers, "tcb-info-issuer-chain") or _header(
-                    entry.headers, "sgx-tcb-info-issuer-chain"
-                )
+                chain = entry.header("tcb-info-issuer-chain") or entry.header("sgx-tcb-info-issuer-chain")
                 tcb.append(signed_from_body(entry.body, "tcbInfo", chain or b"", where))
             elif kind == "qe_identity":
-                chain = _header(entry.headers, "sgx-enclave-identity-issuer-chain")
+                chain = entry.header("sgx-enclave-identity-issuer-chain")
                 qe.append(signed_from_body(entry.body, "enclaveIdentity", chain or b"", where))
             elif kind == "pck_crl":
-                chain = _header(entry.headers, "sgx-pck-crl-issuer-chain")
+                chain = entry.header("sgx-pck-crl-issuer-chain")
                 pck.append(CrlItem(crl_bytes(entry.body, where), _chain_bytes(chain), where))
             elif kind == "root_ca_crl":
                 root.append(CrlItem(crl_bytes(entry.body, where), None, where))
         return cls(tuple(tcb), tuple(qe), tuple(pck), tuple(root), allow_missing_crl, True, origin)
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    for key, value in headers.items():
-        if key.lower() == name:
-            return value
-    return None
 
 
 def _chain_bytes(chain: bytes | str | None) -> bytes | None:
@@ -321,6 +315,27 @@ def _chain_bytes(chain: bytes | str | None) -> bytes | None:
     if "%" in text:
         text = unquote(text)
     return text.encode("ascii", "replace")
+
+
+# -- canonical PCS URLs (the cache and bundle keys; what a CollateralError names as missing) -----
+
+PCS_BASE_URL = "https://api.trustedservices.intel.com"
+ROOT_CA_CRL_URL = "https://certificates.trustedservices.intel.com/IntelSGXRootCA.der"
+
+CaKind = Literal["platform", "processor"]
+
+
+def tcb_info_url(fmspc: bytes | str) -> str:
+    text = fmspc.hex() if isinstance(fmspc, bytes) else fmspc.lower()
+    return f"{PCS_BASE_URL}/tdx/certification/v4/tcb?fmspc={text}"
+
+
+def qe_identity_url() -> str:
+    return f"{PCS_BASE_URL}/tdx/certification/v4/qe/identity"
+
+
+def pck_crl_url(ca: CaKind) -> str:
+    return f"{PCS_BASE_URL}/sgx/certification/v4/pckcrl?ca={ca}&encoding=der"
 
 
 UrlKind = Literal["tcb_info", "qe_identity", "pck_crl", "root_ca_crl", "other"]
@@ -812,20 +827,10 @@ def verified_signer(chain_pem: bytes, root_der: bytes, expected_cn: str, what: s
     return SignerCheck(signer, key)
 
 
-@lru_cache(maxsize=128)
-def _json_signature_ok(raw: bytes, sig: bytes, spki: bytes) -> bool:
-    from cryptography.hazmat.primitives.serialization import load_der_public_key
-
-    key = load_der_public_key(spki)
-    assert isinstance(key, ec.EllipticCurvePublicKey)
-    return verify_raw_signature(key, sig, raw)
-
-
 def json_signature_ok(item: SignedJson, signer: SignerCheck) -> bool:
-    from cryptography.hazmat.primitives.serialization import PublicFormat
-
-    spki = signer.key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-    return _json_signature_ok(item.raw, item.signature, spki)
+    """The signature over the raw JSON verifies with the signer's key (the verifier memoizes
+    it together with the signer and the parsed model)."""
+    return verify_raw_signature(signer.key, item.signature, item.raw)
 
 
 @dataclass(frozen=True)

@@ -189,14 +189,17 @@ def _parse_tcb(value: Any) -> PckTcb:
     return PckTcb(sgx_components=tuple(comps[i] for i in range(1, 17)), pcesvn=pcesvn, cpusvn=cpusvn)
 
 
+_CONFIGURATION_FIELDS = {"7.1": "dynamic_platform", "7.2": "cached_keys", "7.3": "smt_enabled"}
+
+
 def _parse_configuration(value: Any) -> PlatformConfiguration:
     found: dict[str, bool] = {}
     for oid, item in _pairs(value, "Configuration"):
         suffix = oid[len(_PREFIX) :] if oid.startswith(_PREFIX) else ""
-        names = {"7.1": "dynamic_platform", "7.2": "cached_keys", "7.3": "smt_enabled"}
-        if suffix not in names:
+        name = _CONFIGURATION_FIELDS.get(suffix)
+        if name is None:
             raise _fail(f"unexpected OID {oid} in Configuration")
-        found[names[suffix]] = _boolean(item, names[suffix])
+        found[name] = _boolean(item, name)
     return PlatformConfiguration(
         dynamic_platform=found.get("dynamic_platform"),
         cached_keys=found.get("cached_keys"),

@@ -42,6 +42,7 @@ __all__ = [
     "converge_module",
     "converge_qe",
     "evaluate_tcb",
+    "masked",
     "match_isv_level",
     "match_platform_level",
     "module_id_for",
@@ -99,6 +100,11 @@ def select_module_identity(tcb_info: TcbInfo, tee_tcb_svn: bytes) -> TdxModuleId
     return module
 
 
+def masked(value: bytes, mask: bytes) -> bytes:
+    """``value & mask`` byte by byte (equal lengths, else ``ValueError``)."""
+    return bytes(a & m for a, m in zip(value, mask, strict=True))
+
+
 def check_module_identity(module: TdxModuleIdentity, mr_signer_seam: bytes, seam_attributes: bytes) -> None:
     """Step 8: MRSIGNERSEAM equal, SEAMATTRIBUTES & mask equal to the identity's attributes."""
     name = module.id or "tdxModule"
@@ -109,13 +115,13 @@ def check_module_identity(module: TdxModuleIdentity, mr_signer_seam: bytes, seam
             expected=module.mrsigner,
             actual=mr_signer_seam,
         )
-    masked = bytes(a & m for a, m in zip(seam_attributes, module.attributes_mask, strict=True))
-    if masked != module.attributes:
+    seam_masked = masked(seam_attributes, module.attributes_mask)
+    if seam_masked != module.attributes:
         raise VerificationError(
             "tdx_module_mismatch",
             f"SEAMATTRIBUTES (under attributesMask) do not match the TCB info's {name} attributes",
             expected=module.attributes,
-            actual=masked,
+            actual=seam_masked,
         )
 
 
@@ -173,13 +179,13 @@ def check_qe_identity(
             expected=f"{qe.miscselect:08x}",
             actual=f"{misc_select & qe.miscselect_mask:08x}",
         )
-    masked = bytes(a & m for a, m in zip(attributes, qe.attributes_mask, strict=True))
-    if masked != qe.attributes:
+    attributes_masked = masked(attributes, qe.attributes_mask)
+    if attributes_masked != qe.attributes:
         raise VerificationError(
             "qe_attributes_mismatch",
             "QE report ATTRIBUTES (under attributesMask) do not match the QE identity",
             expected=qe.attributes,
-            actual=masked,
+            actual=attributes_masked,
         )
     if mr_signer != qe.mrsigner:
         raise VerificationError(
@@ -197,25 +203,28 @@ def check_qe_identity(
         )
 
 
+def _made_out_of_date(status: TcbStatus) -> TcbStatus:
+    """``status`` when a component it depends on is OutOfDate (steps 14 and 16)."""
+    if status in _OK_OR_HARDENING:
+        return S.OutOfDate
+    if status in _CONFIG:
+        return S.OutOfDateConfigurationNeeded
+    return status
+
+
 def converge_module(platform: TcbStatus, module: TcbStatus) -> TcbStatus:
     """Step 14: the platform status adjusted by the module's."""
     if module is S.Revoked:
         return S.Revoked
     if module is S.OutOfDate:
-        if platform in _OK_OR_HARDENING:
-            return S.OutOfDate
-        if platform in _CONFIG:
-            return S.OutOfDateConfigurationNeeded
+        return _made_out_of_date(platform)
     return platform
 
 
 def converge_qe(tcb: TcbStatus, qe: TcbStatus) -> TcbStatus:
     """Step 16: the TCB status adjusted by the QE's."""
     if qe is S.OutOfDate:
-        if tcb in _OK_OR_HARDENING:
-            return S.OutOfDate
-        if tcb in _CONFIG:
-            return S.OutOfDateConfigurationNeeded
+        return _made_out_of_date(tcb)
     if qe is S.Revoked:
         return S.Revoked
     if qe is S.NotSupported:

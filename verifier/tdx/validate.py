@@ -39,6 +39,7 @@ from typing import Any
 
 from ccverify.verifier.errors import InputError, PolicyError
 from ccverify.verifier.tdx.collateral import TcbStatus
+from ccverify.verifier.tdx.tcb import masked
 from ccverify.verifier.tdx.verify import TdxVerdict
 from ccverify.verifier.timeutil import parse_time
 
@@ -201,10 +202,6 @@ def _actual(verdict: TdxVerdict, key: str) -> bytes | None:
     return value
 
 
-def _masked(value: bytes, mask: bytes) -> bytes:
-    return bytes(a & b for a, b in zip(value, mask, strict=True))
-
-
 def validate_tdx(verdict: TdxVerdict, policy: TdxPolicy | None = None) -> None:
     """Raise ``PolicyError`` (code, the field, expected and actual) unless ``policy`` accepts."""
     policy = policy or TdxPolicy()
@@ -287,12 +284,12 @@ def validate_tdx(verdict: TdxVerdict, policy: TdxPolicy | None = None) -> None:
         if value is None:
             continue
         full = mask or b"\xff" * 8
-        if _masked(actual, full) != _masked(value, full):
+        if masked(actual, full) != masked(value, full):
             raise PolicyError(
                 f"{key}_mismatch",
                 f"{key}: the quote's value" + (" (under the policy's mask)" if mask else "") + " differs",
-                expected=_masked(value, full),
-                actual=_masked(actual, full),
+                expected=masked(value, full),
+                actual=masked(actual, full),
             )
     if policy.min_tee_tcb_svn is not None:
         low = [i for i in range(16) if body.tee_tcb_svn[i] < policy.min_tee_tcb_svn[i]]

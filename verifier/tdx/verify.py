@@ -85,7 +85,6 @@ from typing import Generic, Literal, TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from ccverify.verifier import x509load
 from ccverify.verifier.errors import CollateralError, InputError, VerificationError
@@ -96,6 +95,7 @@ from ccverify.verifier.roots import INTEL_SGX_ROOT_CA_SHA256, intel_sgx_root_ca
 from ccverify.verifier.tdx.collateral import (
     PLATFORM_CA_CN,
     PROCESSOR_CA_CN,
+    ROOT_CA_CRL_URL,
     TCB_SIGNING_CN,
     CrlCheck,
     CrlItem,
@@ -110,11 +110,16 @@ from ccverify.verifier.tdx.collateral import (
     check_profile,
     check_window,
     common_name,
+    crl_issuer_cn,
+    der,
     json_signature_ok,
     parse_crl,
     parse_qe_identity,
     parse_tcb_info,
+    pck_crl_url,
     peek_json,
+    qe_identity_url,
+    tcb_info_url,
     verified_crl,
     verified_signer,
     verify_raw_signature,
@@ -144,8 +149,6 @@ __all__ = [
 
 INTEL_QE_VENDOR_ID = bytes.fromhex("939a7233f79c4ca9940a0db3957f0607")
 PCK_LEAF_CN = "Intel SGX PCK Certificate"
-PCS_BASE = "https://api.trustedservices.intel.com"
-ROOT_CA_CRL_URL = "https://certificates.trustedservices.intel.com/IntelSGXRootCA.der"
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -295,10 +298,10 @@ def _root(trust_root: x509.Certificate | bytes | str | Path | None) -> _Root:
 
 
 def _make_root(cert: x509.Certificate) -> _Root:
-    der = cert.public_bytes(Encoding.DER)
-    digest = hashlib.sha256(der).hexdigest()
+    cert_der = der(cert)
+    digest = hashlib.sha256(cert_der).hexdigest()
     info = RootInfo(cert.subject.rfc4514_string(), digest, digest == INTEL_SGX_ROOT_CA_SHA256)
-    return _Root(cert, der, info)
+    return _Root(cert, cert_der, info)
 
 
 # -- PCK chain ----------------------------------------------------------------------------------
@@ -355,14 +358,15 @@ def _check_pck_chain(certs: list[x509.Certificate], root: _Root) -> _PckChain:
             expected=f"{PLATFORM_CA_CN} or {PROCESSOR_CA_CN}",
             actual=ca_cn,
         )
-    if chain_root.public_bytes(Encoding.DER) != root.der:
+    chain_root_der = der(chain_root)
+    if chain_root_der != root.der:
         raise VerificationError(
             "untrusted_root",
             "the PCK chain's root is not the trusted root"
             + (" (Intel SGX Root CA)" if root.info.production else " (given trust root)"),
             expected=f"{root.info.subject} sha256:{root.info.sha256}",
             actual=f"{chain_root.subject.rfc4514_string()} sha256:"
-            + hashlib.sha256(chain_root.public_bytes(Encoding.DER)).hexdigest(),
+            + hashlib.sha256(chain_root_der).hexdigest(),
         )
     for cert, what in ((leaf, "PCK leaf"), (ca, "PCK CA"), (chain_root, "root")):
         check_profile(cert, code, what)
@@ -390,7 +394,7 @@ def _check_pck_chain(certs: list[x509.Certificate], root: _Root) -> _PckChain:
         info=info,
         not_before=max(c.not_valid_before_utc for c in certs3),
         not_after=min(c.not_valid_after_utc for c in certs3),
-        intermediate_der=ca.public_bytes(Encoding.DER),
+        intermediate_der=der(ca),
         ca_cn=ca_cn,
         leaf_serial=leaf.serial_number,
         intermediate_serial=ca.serial_number,
@@ -444,7 +448,7 @@ def _pick(items: list[_W], window: Callable[[_W], tuple[datetime, datetime] | No
 
 
 def _select_tcb_info(collateral: TdxCollateral, fmspc: bytes, at: datetime) -> SignedJson:
-    url = f"{PCS_BASE}/tdx/certification/v4/tcb?fmspc={fmspc.hex()}"
+    url = tcb_info_url(fmspc)
     if not collateral.tcb_infos:
         raise CollateralError(
             f"no TDX TCB info for FMSPC {fmspc.hex()} in the collateral ({collateral.origin})", missing=url
@@ -466,7 +470,7 @@ def _select_qe_identity(collateral: TdxCollateral, at: datetime) -> SignedJson:
     if not collateral.qe_identities:
         raise CollateralError(
             f"no TD QE identity in the collateral ({collateral.origin})",
-            missing=f"{PCS_BASE}/tdx/certification/v4/qe/identity",
+            missing=qe_identity_url(),
         )
     return _pick(list(collateral.qe_identities), _item_window, at)
 
@@ -713,11 +717,10 @@ def _build_context(collateral: TdxCollateral, chain: _PckChain, root: _Root, at:
     tcb_item = _select_tcb_info(collateral, ext.fmspc, at)
     qe_item = _select_qe_identity(collateral, at)
     ca_cn = chain.ca_cn
-    ca_param = "platform" if ca_cn == PLATFORM_CA_CN else "processor"
     root_crls = list(collateral.root_ca_crls)
     pck_crls = list(collateral.pck_crls)
     if pck_crls and (collateral.pool or len(pck_crls) > 1):
-        pck_crls = [c for c in pck_crls if _crl_cn(c) == ca_cn]
+        pck_crls = [c for c in pck_crls if crl_issuer_cn(c.der) == ca_cn]
     if not collateral.allow_missing_crl:
         if not root_crls:
             raise CollateralError(
@@ -729,7 +732,7 @@ def _build_context(collateral: TdxCollateral, chain: _PckChain, root: _Root, at:
             raise CollateralError(
                 f"no PCK CRL for the {ca_cn} in the collateral ({collateral.origin}); "
                 "pass allow_missing_crl=True to verify without revocation checks",
-                missing=f"{PCS_BASE}/sgx/certification/v4/pckcrl?ca={ca_param}&encoding=der",
+                missing=pck_crl_url(chain.info.ca),
             )
     starts: list[datetime] = []
     ends: list[datetime] = []
@@ -945,13 +948,6 @@ def verify_tdx(
     )
 
 
-def _crl_cn(item: CrlItem) -> str | None:
-    try:
-        return common_name(parse_crl(item.der).issuer)
-    except VerificationError:
-        return None
-
-
 def _signed_regions(quote: TdxQuote, raw: bytes | None) -> tuple[bytes, bytes]:
     """(QE report bytes, quote signed bytes): sliced from the input when we have it (exact)."""
     if raw is None:
@@ -981,7 +977,6 @@ def clear_caches() -> None:
         _c.parse_tcb_info,
         _c.parse_qe_identity,
         _c._peek,
-        _c._json_signature_ok,
         _c._load_der_cert,
         _p._parse_cached,
     ):
