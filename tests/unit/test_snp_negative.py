@@ -303,6 +303,20 @@ def test_crl_past_next_update(milan: AmdTestPki) -> None:
     fails("crl_expired", vcek_report(milan), certs, milan, at=AT + timedelta(days=60))
 
 
+def test_crl_at_exactly_next_update_is_expired(milan: AmdTestPki) -> None:
+    crl = milan.crl()
+    certs = vcek_certs(milan, crl=crl)
+    next_update = x509.load_der_x509_crl(crl).next_update_utc
+    assert next_update is not None
+    fails("crl_expired", vcek_report(milan), certs, milan, at=next_update)
+    verify_snp(
+        vcek_report(milan).to_bytes(),
+        certs,
+        at=next_update - timedelta(seconds=1),
+        trust_root=milan.ark_der(),
+    )
+
+
 def test_crl_before_this_update(milan: AmdTestPki) -> None:
     certs = vcek_certs(milan, crl=milan.crl())
     fails("crl_not_yet_valid", vcek_report(milan), certs, milan, at=AT - timedelta(days=60))

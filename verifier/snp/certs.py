@@ -426,11 +426,12 @@ class VerifiedChain:
                     expected=f">= {iso8601(crl.this_update)}",
                     actual=iso8601(at),
                 )
-            if crl.next_update is not None and at > crl.next_update:
+            # as for TDX collateral: valid while thisUpdate <= at < nextUpdate
+            if crl.next_update is not None and at >= crl.next_update:
                 raise VerificationError(
                     "crl_expired",
                     f"the CRL's nextUpdate {iso8601(crl.next_update)} has passed; fetch a current CRL",
-                    expected=f"<= {iso8601(crl.next_update)}",
+                    expected=f"< {iso8601(crl.next_update)}",
                     actual=iso8601(at),
                 )
 
