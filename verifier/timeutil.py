@@ -18,6 +18,8 @@ def resolve_time(at: datetime | str | None) -> datetime:
 
 def as_utc(moment: datetime) -> datetime:
     """``moment`` in UTC; a naive time is taken as UTC."""
+    if moment.tzinfo is UTC:
+        return moment
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 

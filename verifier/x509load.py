@@ -11,17 +11,29 @@ for it is silenced here, deliberately.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
+
+
+@contextmanager
+def _loading() -> Iterator[None]:
+    """Silence cryptography's warnings; its non-ValueError load errors become ValueError."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            yield
+        except (UnsupportedAlgorithm, x509.InvalidVersion) as error:
+            raise ValueError(str(error)) from None
 
 
 def certificate(data: bytes) -> x509.Certificate:
     """One certificate from DER or PEM (the first of a PEM bundle), fully parsed."""
     if b"-----BEGIN" not in data:
         return der_certificate(data)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with _loading():
         found = x509.load_pem_x509_certificates(data)
         if not found:
             raise ValueError("no certificate in the PEM data")
@@ -30,21 +42,19 @@ def certificate(data: bytes) -> x509.Certificate:
 
 def pem_certificates(data: bytes) -> list[x509.Certificate]:
     """Every certificate of a PEM bundle, fully parsed."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with _loading():
         return [_checked(cert) for cert in x509.load_pem_x509_certificates(data)]
 
 
 def der_certificate(data: bytes) -> x509.Certificate:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with _loading():
         return _checked(x509.load_der_x509_certificate(data))
 
 
 def crl(data: bytes) -> x509.CertificateRevocationList:
     """A CRL from DER or PEM, fully parsed."""
-    loaded = x509.load_pem_x509_crl(data) if b"-----BEGIN" in data else x509.load_der_x509_crl(data)
-    try:
+    with _loading():
+        loaded = x509.load_pem_x509_crl(data) if b"-----BEGIN" in data else x509.load_der_x509_crl(data)
         loaded.issuer.rfc4514_string()
         _ = (loaded.last_update_utc, loaded.next_update_utc, loaded.signature_algorithm_oid)
         for _extension in loaded.extensions:
@@ -53,20 +63,15 @@ def crl(data: bytes) -> x509.CertificateRevocationList:
             _ = (revoked.serial_number, revoked.revocation_date_utc)
             for _extension in revoked.extensions:
                 pass
-    except UnsupportedAlgorithm as error:
-        raise ValueError(str(error)) from None
     return loaded
 
 
 def _checked(cert: x509.Certificate) -> x509.Certificate:
-    try:
-        cert.subject.rfc4514_string()
-        cert.issuer.rfc4514_string()
-        _ = (cert.not_valid_before_utc, cert.not_valid_after_utc, cert.serial_number, cert.version)
-        _ = (cert.signature_algorithm_oid, cert.tbs_certificate_bytes, cert.signature)
-        for _extension in cert.extensions:
-            pass
-        cert.public_key()
-    except UnsupportedAlgorithm as error:
-        raise ValueError(str(error)) from None
+    cert.subject.rfc4514_string()
+    cert.issuer.rfc4514_string()
+    _ = (cert.not_valid_before_utc, cert.not_valid_after_utc, cert.serial_number, cert.version)
+    _ = (cert.signature_algorithm_oid, cert.tbs_certificate_bytes, cert.signature)
+    for _extension in cert.extensions:
+        pass
+    cert.public_key()
     return cert

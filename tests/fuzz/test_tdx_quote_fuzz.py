@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ccverify.verifier.errors import ParseError
-from ccverify.verifier.evidence.tdx_quote import TdxQuote
+from ccverify.verifier.evidence.tdx_quote import TdxQuote, _parse_well_formed
 from tests.conftest import fixture
 
 SAMPLES = (
@@ -35,14 +35,21 @@ def _signed_end(data: bytes) -> int:
 
 
 def _outcome(data: bytes) -> TdxQuote | None:
-    """Parse; None for a ParseError. Anything else propagates and fails the test."""
+    """Parse; None for a ParseError. Anything else propagates and fails the test.
+
+    The one-shot parser of well-formed quotes may only accept what the field walk accepts,
+    with an equal result; it must refuse (None) everything the walk refuses.
+    """
+    fast = _parse_well_formed(data)
     try:
         quote = TdxQuote.from_bytes(data)
     except ParseError as error:
+        assert fast is None
         assert error.structure == "TdxQuote"
         assert error.offset is None or 0 <= error.offset <= len(data)
         return None
     assert quote.to_bytes() == data
+    assert fast is None or fast == TdxQuote._walk(data) == quote
     return quote
 
 

@@ -28,6 +28,7 @@ from ccverify.verifier.evidence.tdx_quote import (
     TdReport,
     TdxQuote,
     Xfam,
+    _parse_well_formed,
 )
 from ccverify.verifier.jsonable import to_jsonable
 from tests.conftest import fixture
@@ -358,6 +359,26 @@ def parse(relative: str) -> TdxQuote:
 def test_real_quote_round_trips_byte_for_byte(name: str) -> None:
     raw = quote_bytes("tdx/" + name)
     assert TdxQuote.from_bytes(raw).to_bytes() == raw
+
+
+@pytest.mark.parametrize("name", sorted(REAL))
+def test_real_quotes_take_the_one_shot_path_and_it_equals_the_field_walk(name: str) -> None:
+    raw = quote_bytes("tdx/" + name)
+    fast = _parse_well_formed(raw)
+    assert fast is not None
+    assert fast == TdxQuote._walk(raw)
+    assert fast.to_bytes() == raw
+
+
+def test_the_one_shot_path_leaves_every_error_to_the_field_walk() -> None:
+    raw = quote_bytes("tdx/dcap-qvl/tdx_quote")
+    for cut in (0, 47, 53, 631, 1200, 1300, len(raw) - 4000):
+        assert _parse_well_formed(raw[:cut]) is None
+    bad_tee = raw[:4] + b"\x00" + raw[5:]
+    assert _parse_well_formed(bad_tee) is None
+    with pytest.raises(ParseError) as error:
+        TdxQuote.from_bytes(bad_tee)
+    assert (error.value.field, error.value.offset) == ("header.tee_type", 4)
 
 
 @pytest.mark.parametrize("name", sorted(REAL))

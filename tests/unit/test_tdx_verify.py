@@ -356,3 +356,44 @@ def test_paths_are_accepted() -> None:
     assert verdict.status is TcbStatus.UpToDate
     with pytest.raises(InputError):
         verify_tdx(Path("/nonexistent/quote"), fixture("tdx/dcap-qvl/tdx_quote_collateral.json"))
+
+
+def test_the_verdict_is_built_in_its_field_order() -> None:
+    """verify_tdx builds TdxVerdict positionally: reordering its fields must update that call."""
+    import dataclasses
+
+    assert [f.name for f in dataclasses.fields(TdxVerdict)] == [
+        "quote",
+        "status",
+        "platform_status",
+        "sgx_status",
+        "module_status",
+        "qe_status",
+        "advisory_ids",
+        "tcb_date",
+        "tcb_evaluation_data_number",
+        "fmspc",
+        "pce_id",
+        "tdx_module_identity",
+        "relaunch_advised",
+        "pck",
+        "root",
+        "collateral",
+        "earliest_next_update",
+        "at",
+    ]
+
+
+def test_every_verdict_field_holds_its_own_value(trustee_verdict: TdxVerdict) -> None:
+    """Statuses differ here (OutOfDate platform, UpToDate module and QE): a swapped argument shows."""
+    verdict = trustee_verdict
+    assert isinstance(verdict.quote, TdxQuote)
+    assert (verdict.status, verdict.platform_status) == (TcbStatus.OutOfDate, TcbStatus.OutOfDate)
+    assert (verdict.module_status, verdict.qe_status) == (TcbStatus.UpToDate, TcbStatus.UpToDate)
+    assert verdict.tdx_module_identity == "TDX_03"
+    assert verdict.at == datetime(2025, 11, 1, tzinfo=UTC)
+    assert verdict.earliest_next_update > verdict.at
+    assert verdict.collateral.origin == "trustee test_data"
+    assert verdict.root.production and verdict.pck.ca in ("platform", "processor")
+    assert (len(verdict.fmspc), len(verdict.pce_id)) == (6, 2)
+    assert isinstance(verdict.relaunch_advised, bool) and isinstance(verdict.advisory_ids, tuple)

@@ -87,6 +87,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ccverify.verifier import x509load
+from ccverify.verifier._frozen import positional
 from ccverify.verifier.errors import CollateralError, InputError, VerificationError
 from ccverify.verifier.evidence.tdx_quote import (
     TdxQuote,
@@ -229,7 +230,7 @@ class CollateralSummary:
     tcb_evaluation_data_number: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TdxVerdict:
     """A quote whose signatures, chain and collateral verified, with its TCB status."""
 
@@ -255,6 +256,10 @@ class TdxVerdict:
     @property
     def debug(self) -> bool:
         return self.quote.body.debug
+
+
+#: one per verification: positional construction skips frozen __init__'s per-field cost
+_make_verdict = positional(TdxVerdict)
 
 
 # -- trust root ---------------------------------------------------------------------------------
@@ -326,7 +331,7 @@ _PCK_CHAINS: _Lru[tuple[bytes, bytes], _PckChain] = _Lru(256)
 
 
 def _pck_chain(quote: TdxQuote, root: _Root) -> _PckChain:
-    key = (quote.pck_chain_pem, root.der)
+    key = (quote.pck_certification_data.data, root.der)  # as carried: no copy to strip NULs
     hit = _PCK_CHAINS.get(key)
     if hit is not None:
         return hit
@@ -926,25 +931,26 @@ def verify_tdx(
     # 7, 8, 11, 13-17: FMSPC/PCE-ID, module identity, QE identity, TCB status (memoized by content)
     tcb = _platform(ctx.tcb_item, ctx.qe_item, tcb_info, qe_identity, ext, parsed)
     summary = ctx.summary
-    return TdxVerdict(
-        quote=parsed,
-        status=tcb.status,
-        platform_status=tcb.platform_status,
-        sgx_status=tcb.sgx_status,
-        module_status=tcb.module_status,
-        qe_status=tcb.qe_status,
-        advisory_ids=tcb.advisory_ids,
-        tcb_date=tcb.tcb_date,
-        tcb_evaluation_data_number=summary.tcb_evaluation_data_number,
-        fmspc=ext.fmspc,
-        pce_id=ext.pce_id,
-        tdx_module_identity=tcb.module_identity_id,
-        relaunch_advised=tcb.relaunch_advised,
-        pck=chain.info,
-        root=root.info,
-        collateral=summary,
-        earliest_next_update=ctx.earliest,
-        at=moment,
+    # in TdxVerdict's field order (a test pins it)
+    return _make_verdict(
+        parsed,
+        tcb.status,
+        tcb.platform_status,
+        tcb.sgx_status,
+        tcb.module_status,
+        tcb.qe_status,
+        tcb.advisory_ids,
+        tcb.tcb_date,
+        summary.tcb_evaluation_data_number,
+        ext.fmspc,
+        ext.pce_id,
+        tcb.module_identity_id,
+        tcb.relaunch_advised,
+        chain.info,
+        root.info,
+        summary,
+        ctx.earliest,
+        moment,
     )
 
 
