@@ -103,6 +103,14 @@ def test_vlek_chain_table_tells_asvk_from_ask_by_cn() -> None:
     assert [e.data for e in table.get_all(ASK_GUID)] == [ASVK, ASK]
 
 
+def test_a_certificate_with_an_invalid_version_has_no_subject_cn() -> None:
+    v3 = b"\xa0\x03\x02\x01\x02"
+    assert ASK.count(v3) == 1
+    table = CertTable.build([(CertKind.ASK, ASK.replace(v3, v3[:-1] + b"\x06"))])
+    assert table.entries[0].subject_cn() is None
+    assert not table.entries[0].is_asvk
+
+
 def test_empty_tables_mean_no_certificates() -> None:
     for data in (b"", bytes(24), bytes(4096)):
         table = CertTable.from_bytes(data)

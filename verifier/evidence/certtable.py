@@ -22,14 +22,13 @@ from __future__ import annotations
 import enum
 import hashlib
 import uuid
-import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
-from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from ccverify.verifier import x509load
 from ccverify.verifier.errors import InputError
 from ccverify.verifier.evidence._binary import Reader, le
 
@@ -115,11 +114,7 @@ class CertEntry:
     def subject_cn(self) -> str | None:
         """The certificate's subject CN, or None if the data is not a DER certificate with one."""
         try:
-            with warnings.catch_warnings():
-                # real AMD VCEKs carry serial number 0, which cryptography warns about
-                warnings.simplefilter("ignore")
-                cert = x509.load_der_x509_certificate(self.data)
-                names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+            names = x509load.der_certificate(self.data).subject.get_attributes_for_oid(NameOID.COMMON_NAME)
         except ValueError:
             return None
         if not names:
