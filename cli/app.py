@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+from types import ModuleType
+from typing import TYPE_CHECKING
+
 import typer
+import typer.main
+from typer.core import TyperGroup
+
+if TYPE_CHECKING:  # the click typer carries (vendored in the typer versions we install)
+    from typer._click.core import Command, Context
 
 from ccverify.cli import collateral, example, measure, reference, show, verify
 
+_HELP = (
+    "Verify confidential-VM evidence (Intel TDX quotes, AMD SEV-SNP reports) and boot "
+    "configuration against signed reference values. Exit codes: 0 ok, 1 verification "
+    "failed, 2 bad input or usage, 3 collateral or network unavailable."
+)
+
 app = typer.Typer(
     name="ccverify",
-    help=(
-        "Verify confidential-VM evidence (Intel TDX quotes, AMD SEV-SNP reports) and boot "
-        "configuration against signed reference values. Exit codes: 0 ok, 1 verification "
-        "failed, 2 bad input or usage, 3 collateral or network unavailable."
-    ),
+    help=_HELP,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -24,17 +34,63 @@ def _root() -> None:
     """Verify confidential-VM evidence and boot configuration."""
 
 
-app.command("show")(show.show)
-app.command("verify")(verify.verify)
-app.command("example", hidden=True)(example.example)
-app.add_typer(collateral.app, name="collateral", help="Fetch TDX collateral into a cache, or build an offline bundle.")
-app.add_typer(measure.app, name="measure", help="Compute expected launch measurements offline (image builders).")
-app.add_typer(reference.app, name="reference", help="Create, show and verify signed reference values (CoRIM in COSE_Sign1).")
+#: command name -> (module, typer app or command function, help for a group, hidden)
+_COMMANDS: dict[str, tuple[ModuleType, str, str | None, bool]] = {
+    "show": (show, "show", None, False),
+    "verify": (verify, "verify", None, False),
+    "example": (example, "example", None, True),
+    "collateral": (collateral, "app", "Fetch TDX collateral into a cache, or build an offline bundle.", False),
+    "measure": (measure, "app", "Compute expected launch measurements offline (image builders).", False),
+    "reference": (reference, "app", "Create, show and verify signed reference values (CoRIM in COSE_Sign1).", False),
+}  # fmt: skip
+
+for _name, (_module, _attr, _help, _hidden) in _COMMANDS.items():
+    if _help is None:
+        app.command(_name, hidden=_hidden)(getattr(_module, _attr))
+    else:
+        app.add_typer(getattr(_module, _attr), name=_name, help=_help)
+
+
+def _build(name: str) -> Command | None:
+    """The click command for one top-level command, built alone."""
+    if name not in _COMMANDS:
+        return None
+    module, attr, help_text, hidden = _COMMANDS[name]
+    if help_text is None:
+        single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+        single.command(name, hidden=hidden)(getattr(module, attr))
+        command = typer.main.get_command(single)
+    else:
+        command = typer.main.get_command(getattr(module, attr))
+        command.help = help_text
+    command.name = name
+    return command
+
+
+class _LazyRoot(TyperGroup):
+    """The root group, building only the command that runs.
+
+    typer turns every command's signature into click parameters when it builds a group:
+    for all of ccverify's commands that is about 0.05 s, paid at each start (at every boot by
+    the initramfs hook). This group builds a command when click asks for it, so a run builds
+    one; help still lists them all. ``app`` (eager) is the same tree, for tests and embedding.
+    """
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        return list(_COMMANDS)
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        return _build(cmd_name)
+
+
+def lazy_root() -> TyperGroup:
+    """What ``ccverify`` runs: ``app``'s tree, built a command at a time."""
+    return _LazyRoot(name="ccverify", help=_HELP, no_args_is_help=True)
 
 
 def main() -> None:
     # click reports usage errors with exit 2 itself, which is also our "bad input" code
-    app()
+    lazy_root().main(prog_name="ccverify")
 
 
 if __name__ == "__main__":

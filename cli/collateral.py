@@ -18,7 +18,12 @@ import typer
 from ccverify.cli._common import EXIT_OK, guarded, pcs_client, read_input, stdout, table, when
 from ccverify.verifier.errors import InputError
 
-app = typer.Typer(help="Warm a collateral cache or build an offline collateral bundle.", no_args_is_help=True)
+app = typer.Typer(
+    help="Warm a collateral cache or build an offline collateral bundle.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 
 
 @app.command("fetch")

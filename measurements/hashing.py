@@ -6,6 +6,9 @@ Kernels and initrds can be hundreds of MiB; they are never read whole. Each file
 the GIL while it hashes more than 2 KiB, so hashing the kernel and the initrd in two threads
 really runs on two cores.
 
+A file the ``measure`` command's entry point began hashing at start-up (``prefetch.py``) is
+handed over instead of read again, when it is still the same file.
+
 A progress bar (rich.progress) is shown on stderr only when stderr is a terminal and the
 work is large enough to be worth one; stdout (where JSON goes) is never touched.
 """
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ccverify.measurements import prefetch
 from ccverify.verifier.errors import InputError
 
 if TYPE_CHECKING:
@@ -121,6 +125,11 @@ def hash_source(
         digests = {name: hashlib.new(name, source).digest() for name in names}
         advance(len(source))
         return FileDigests("<bytes>", len(source), digests)
+    handed = prefetch.take(source, names)
+    if handed is not None:
+        done = handed.wait(advance)
+        if done is not None:
+            return FileDigests(source_name(source), done[0], done[1])
     hashers = [hashlib.new(name) for name in names]
     buffer = bytearray(chunk_size)
     try:
