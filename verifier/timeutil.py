@@ -23,13 +23,18 @@ def as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def iso_to_utc(text: str) -> datetime:
+    """An ISO 8601 / RFC 3339 time (``Z`` or ``z`` allowed) in UTC; naive times are UTC.
+
+    Raises ``ValueError``: every reader of times (user input, PCS headers, signed collateral,
+    cache entries) goes through this and words the error for its own input.
+    """
+    return as_utc(datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text))
+
+
 def parse_time(text: str, what: str) -> datetime:
-    """Parse an ISO 8601 / RFC 3339 time (``Z`` allowed); naive times are taken as UTC."""
-    cleaned = text.strip()
-    if cleaned.endswith(("Z", "z")):
-        cleaned = cleaned[:-1] + "+00:00"
+    """A time given by a user (surrounding blanks ignored), or ``InputError`` naming ``what``."""
     try:
-        moment = datetime.fromisoformat(cleaned)
+        return iso_to_utc(text.strip())
     except ValueError:
         raise InputError(f"{what}: {text!r} is not an ISO 8601 time") from None
-    return resolve_time(moment)

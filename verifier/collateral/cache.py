@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 from ccverify.verifier.errors import CollateralError, InputError
 from ccverify.verifier.jsonable import iso8601
+from ccverify.verifier.timeutil import iso_to_utc
 
 ENTRY_FORMAT = "ccverify-collateral-entry/1"
 
@@ -80,14 +81,10 @@ def _parse_iso(value: Any, what: str, where: str) -> datetime | None:
         return None
     if not isinstance(value, str):
         raise InputError(f"{where}: {what} is not a time string")
-    text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
     try:
-        moment = datetime.fromisoformat(text)
+        return iso_to_utc(value)
     except ValueError:
         raise InputError(f"{where}: {what} {value!r} is not an ISO 8601 time") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 def entry_to_json(entry: CacheEntry) -> dict[str, Any]:

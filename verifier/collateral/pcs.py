@@ -53,6 +53,7 @@ from ccverify.verifier.tdx.collateral import (
     tcb_info_url,
 )
 from ccverify.verifier.tdx.pck import pck_extensions
+from ccverify.verifier.timeutil import iso_to_utc
 
 PCCS_ROOT_CA_CRL_PATH = "/sgx/certification/v4/rootcacrl"
 
@@ -115,8 +116,7 @@ def validity_window(url: str, body: bytes) -> tuple[datetime | None, datetime | 
 def _time(text: object) -> datetime:
     if not isinstance(text, str):
         raise TypeError("not a time")
-    moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return iso_to_utc(text)
 
 
 class PcsClient:

@@ -28,7 +28,7 @@ import enum
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from json import JSONDecodeError
 from typing import TYPE_CHECKING, Any, Literal
@@ -45,6 +45,7 @@ from cryptography.x509.oid import NameOID
 from ccverify.verifier import x509load
 from ccverify.verifier.errors import InputError, VerificationError
 from ccverify.verifier.jsonable import iso8601
+from ccverify.verifier.timeutil import iso_to_utc
 
 if TYPE_CHECKING:
     from ccverify.verifier.collateral.cache import CacheEntry
@@ -515,12 +516,10 @@ class _Fields:
 
 
 def _time(text: str, fields: _Fields) -> datetime:
-    cleaned = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
     try:
-        moment = datetime.fromisoformat(cleaned)
+        return iso_to_utc(text)
     except ValueError:
         raise fields.fail(f"{text!r} is not an ISO 8601 time") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _svns(items: Any, fields: _Fields, name: str) -> tuple[int, ...]:
