@@ -92,6 +92,15 @@ def test_veraison_signed_corims_outside_their_window(name: str) -> None:
     )
 
 
+def test_window_errors_print_times_as_zulu() -> None:
+    data = fixture_bytes(f"corim/{SIGNED[0]}")
+    anchor = cose.load_trust_anchor(fixture("corim/veraison-test-es256.pub.pem"))
+    with pytest.raises(VerificationError) as info:
+        cose.verify(data, [anchor], at=datetime(2026, 1, 1, tzinfo=UTC))
+    assert info.value.actual == "2026-01-01T00:00:00Z"
+    assert "+00:00" not in str(info.value) and "2025-12-31T00:00:00Z" in str(info.value.expected)
+
+
 def test_veraison_corim_is_not_our_profile() -> None:
     data = fixture_bytes("corim/signed-example-corim.cbor")
     anchor = fixture("corim/veraison-test-es256.pub.pem")

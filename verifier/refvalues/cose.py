@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from ccverify.verifier import x509load
 from ccverify.verifier.errors import InputError, ParseError, VerificationError
+from ccverify.verifier.jsonable import iso8601
 from ccverify.verifier.refvalues import corim as cbor
 from ccverify.verifier.timeutil import as_utc
 
@@ -506,14 +507,14 @@ def check_window(not_before: datetime | None, not_after: datetime | None, at: da
     if not_before is not None and at < not_before:
         raise VerificationError(
             "refvalues_not_yet_valid",
-            f"the {what} is not valid yet at {at.isoformat()}",
-            expected=f">= {not_before.isoformat()}",
-            actual=at.isoformat(),
+            f"the {what} is not valid yet at {iso8601(at)}",
+            expected=f">= {iso8601(not_before)}",
+            actual=iso8601(at),
         )
     if not_after is not None and at > not_after:
         raise VerificationError(
             "refvalues_expired",
-            f"the {what} expired before {at.isoformat()}",
-            expected=f"<= {not_after.isoformat()}",
-            actual=at.isoformat(),
+            f"the {what} expired before {iso8601(at)}",
+            expected=f"<= {iso8601(not_after)}",
+            actual=iso8601(at),
         )

@@ -38,6 +38,7 @@ from datetime import datetime
 from typing import Any
 
 from ccverify.verifier.errors import InputError, PolicyError
+from ccverify.verifier.jsonable import iso8601
 from ccverify.verifier.tdx.collateral import TcbStatus
 from ccverify.verifier.tdx.tcb import masked
 from ccverify.verifier.tdx.verify import TdxVerdict
@@ -252,8 +253,8 @@ def validate_tdx(verdict: TdxVerdict, policy: TdxPolicy | None = None) -> None:
         raise PolicyError(
             "tcb_date_too_old",
             "tcb_date: older than the policy's minimum",
-            expected=f">= {policy.min_tcb_date.isoformat()}",
-            actual=verdict.tcb_date.isoformat(),
+            expected=f">= {iso8601(policy.min_tcb_date)}",
+            actual=iso8601(verdict.tcb_date),
         )
     if (
         policy.min_tcb_evaluation_data_number is not None
