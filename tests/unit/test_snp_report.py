@@ -826,3 +826,25 @@ def test_policy_and_key_info_fields_alone() -> None:
     assert KeyInfo.from_bytes(bytes.fromhex("00010000"), strict=False).raw == 0x100
     with pytest.raises(ParseError):
         KeyInfo.from_bytes(bytes(5))
+
+
+def test_the_report_is_built_in_its_field_order() -> None:
+    """SnpReport.from_bytes builds the report positionally: reordering fields must update that call."""
+    assert [f.name for f in dataclasses.fields(SnpReport)] == [
+        "version", "guest_svn", "policy", "family_id", "image_id", "vmpl", "signature_algo", "current_tcb",
+        "platform_info", "key_info", "report_data", "measurement", "host_data", "id_key_digest",
+        "author_key_digest", "report_id", "report_id_ma", "reported_tcb", "cpuid_fam_id", "cpuid_mod_id",
+        "cpuid_step", "chip_id", "committed_tcb", "current_build", "current_minor", "current_major",
+        "committed_build", "committed_minor", "committed_major", "launch_tcb", "launch_mit_vector",
+        "current_mit_vector", "signature_r", "signature_s", "reserved_04c", "reserved_cpuid", "reserved_1eb",
+        "reserved_1ef", "reserved_tail", "signature_reserved",
+    ]  # fmt: skip
+
+
+def test_decoded_bitfields_are_shared_values() -> None:
+    """One decoded instance per raw value: equal and identical across reports."""
+    first = SnpReport.from_bytes(fixture_bytes("snp/go-sev-guest/attestation.bin"))
+    again = SnpReport.from_bytes(fixture_bytes("snp/go-sev-guest/attestation.bin"))
+    assert first == again
+    assert first.policy is again.policy and first.reported_tcb is again.reported_tcb
+    assert first.key_info is again.key_info

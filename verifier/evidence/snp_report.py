@@ -33,10 +33,12 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field, fields
+from functools import lru_cache
 from typing import Any, ClassVar, Self
 
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from ccverify.verifier._frozen import positional
 from ccverify.verifier.errors import InputError, ParseError
 from ccverify.verifier.evidence._binary import Layout, Reader, le
 from ccverify.verifier.jsonable import to_jsonable
@@ -214,17 +216,7 @@ class TcbVersion:
         return (self.raw >> (8 * index)) & 0xFF
 
     def parts(self, product: Product) -> TcbParts:
-        if product.uses_fmc:
-            return TcbParts(
-                bl_spl=self.byte(1),
-                tee_spl=self.byte(2),
-                snp_spl=self.byte(3),
-                ucode_spl=self.byte(7),
-                fmc_spl=self.byte(0),
-            )
-        return TcbParts(
-            bl_spl=self.byte(0), tee_spl=self.byte(1), snp_spl=self.byte(6), ucode_spl=self.byte(7)
-        )
+        return _tcb_parts(self.raw, product)
 
     @classmethod
     def from_parts(cls, parts: TcbParts, product: Product) -> Self:
@@ -258,6 +250,15 @@ class TcbVersion:
             if parts.fmc_spl is not None:
                 out["fmc_spl"] = parts.fmc_spl
         return out
+
+
+@lru_cache(maxsize=1024)
+def _tcb_parts(raw: int, product: Product) -> TcbParts:
+    """The components of a TCB_VERSION (a shared immutable value per raw value and product)."""
+    b = raw.to_bytes(8, "little")
+    if product.uses_fmc:
+        return TcbParts(bl_spl=b[1], tee_spl=b[2], snp_spl=b[3], ucode_spl=b[7], fmc_spl=b[0])
+    return TcbParts(bl_spl=b[0], tee_spl=b[1], snp_spl=b[6], ucode_spl=b[7])
 
 
 # --------------------------------------------------------------------------------------------
@@ -594,7 +595,7 @@ class SnpReport:
     # ---------------------------------------------------------------- parsing
 
     @classmethod
-    def from_bytes(cls, data: bytes, *, strict: bool = True) -> Self:
+    def from_bytes(cls, data: bytes, *, strict: bool = True) -> SnpReport:
         data = bytes(data)
         if len(data) != REPORT_SIZE:
             raise _size_error(data)
@@ -676,47 +677,48 @@ class SnpReport:
         _reserved(r, "reserved_1eb", 0x1EB, reserved_1eb, strict)
         _reserved(r, "reserved_1ef", 0x1EF, reserved_1ef, strict)
 
-        return cls(
-            version=version,
-            guest_svn=guest_svn,
-            policy=GuestPolicy(policy_raw),
-            family_id=family_id,
-            image_id=image_id,
-            vmpl=vmpl,
-            signature_algo=algo,
-            current_tcb=TcbVersion(current_tcb),
-            platform_info=PlatformInfo(platform_info),
-            key_info=KeyInfo(key_info_raw),
-            reserved_04c=reserved_04c,
-            report_data=report_data,
-            measurement=measurement,
-            host_data=host_data,
-            id_key_digest=id_key_digest,
-            author_key_digest=author_key_digest,
-            report_id=report_id,
-            report_id_ma=report_id_ma,
-            reported_tcb=TcbVersion(reported_tcb),
-            cpuid_fam_id=cpuid[0],
-            cpuid_mod_id=cpuid[1],
-            cpuid_step=cpuid[2],
-            reserved_cpuid=reserved_cpuid,
-            chip_id=chip_id,
-            committed_tcb=TcbVersion(committed_tcb),
-            current_build=current_build,
-            current_minor=current_minor,
-            current_major=current_major,
-            reserved_1eb=reserved_1eb,
-            committed_build=committed_build,
-            committed_minor=committed_minor,
-            committed_major=committed_major,
-            reserved_1ef=reserved_1ef,
-            launch_tcb=TcbVersion(launch_tcb),
-            launch_mit_vector=launch_mit,
-            current_mit_vector=current_mit,
-            reserved_tail=reserved_tail,
-            signature_r=int.from_bytes(signature_r, "little"),
-            signature_s=int.from_bytes(signature_s, "little"),
-            signature_reserved=signature_reserved,
+        # positionally, in SnpReport's field order (round trips and a test pin it)
+        return _make_report(
+            version,
+            guest_svn,
+            _policy(policy_raw),
+            family_id,
+            image_id,
+            vmpl,
+            algo,
+            _tcb(current_tcb),
+            _platform_info(platform_info),
+            _key_info(key_info_raw),
+            report_data,
+            measurement,
+            host_data,
+            id_key_digest,
+            author_key_digest,
+            report_id,
+            report_id_ma,
+            _tcb(reported_tcb),
+            cpuid[0],
+            cpuid[1],
+            cpuid[2],
+            chip_id,
+            _tcb(committed_tcb),
+            current_build,
+            current_minor,
+            current_major,
+            committed_build,
+            committed_minor,
+            committed_major,
+            _tcb(launch_tcb),
+            launch_mit,
+            current_mit,
+            int.from_bytes(signature_r, "little"),
+            int.from_bytes(signature_s, "little"),
+            reserved_04c,
+            reserved_cpuid,
+            reserved_1eb,
+            reserved_1ef,
+            reserved_tail,
+            signature_reserved,
         )
 
     # ---------------------------------------------------------------- serialising
@@ -862,6 +864,16 @@ class SnpReport:
 
 
 _TCB_FIELDS = ("reported_tcb", "current_tcb", "committed_tcb", "launch_tcb")
+
+
+#: one per report, built positionally: frozen __init__ costs ~0.3 us a field and there are 40
+_make_report = positional(SnpReport)
+#: decoded bitfields are immutable values, so one instance per raw value serves every report
+#: (a fleet's reports repeat a few policies and TCBs) instead of decoding bit by bit each time
+_policy = lru_cache(maxsize=256)(GuestPolicy)
+_tcb = lru_cache(maxsize=1024)(TcbVersion)
+_key_info = lru_cache(maxsize=64)(KeyInfo)
+_platform_info = lru_cache(maxsize=256)(PlatformInfo)
 
 
 def _size_error(data: bytes) -> ParseError:
