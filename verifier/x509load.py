@@ -17,6 +17,16 @@ from contextlib import contextmanager
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 
+#: What cryptography raises besides ValueError for bytes it cannot load or read in full: an
+#: unknown version or key algorithm, an extension present twice, a general name type it does not
+#: model (x400Address, ediPartyName). All are exceptions of their own, not ValueError subclasses.
+_REFUSALS = (
+    UnsupportedAlgorithm,
+    x509.InvalidVersion,
+    x509.DuplicateExtension,
+    x509.UnsupportedGeneralNameType,
+)
+
 
 @contextmanager
 def _loading() -> Iterator[None]:
@@ -25,8 +35,23 @@ def _loading() -> Iterator[None]:
         warnings.simplefilter("ignore")
         try:
             yield
-        except (UnsupportedAlgorithm, x509.InvalidVersion) as error:
+        except _REFUSALS as error:
             raise ValueError(str(error)) from None
+
+
+@contextmanager
+def _reading() -> Iterator[None]:
+    """Around reads of a loaded object's fields: cryptography's TypeError becomes ValueError.
+
+    Names (subject, issuer, directory names inside extensions) are built in Python when first
+    read, and ``NameAttribute`` refuses a DER value type its OID does not allow (a BIT STRING
+    other than x500UniqueIdentifier) with TypeError. Only field reads are covered, so a caller
+    passing a wrong argument type to a loader still gets its TypeError.
+    """
+    try:
+        yield
+    except TypeError as error:
+        raise ValueError(f"malformed name: {error}") from None
 
 
 def certificate(data: bytes) -> x509.Certificate:
@@ -55,23 +80,25 @@ def crl(data: bytes) -> x509.CertificateRevocationList:
     """A CRL from DER or PEM, fully parsed."""
     with _loading():
         loaded = x509.load_pem_x509_crl(data) if b"-----BEGIN" in data else x509.load_der_x509_crl(data)
-        loaded.issuer.rfc4514_string()
-        _ = (loaded.last_update_utc, loaded.next_update_utc, loaded.signature_algorithm_oid)
-        for _extension in loaded.extensions:
-            pass
-        for revoked in loaded:
-            _ = (revoked.serial_number, revoked.revocation_date_utc)
-            for _extension in revoked.extensions:
+        with _reading():
+            loaded.issuer.rfc4514_string()
+            _ = (loaded.last_update_utc, loaded.next_update_utc, loaded.signature_algorithm_oid)
+            for _extension in loaded.extensions:
                 pass
+            for revoked in loaded:
+                _ = (revoked.serial_number, revoked.revocation_date_utc)
+                for _extension in revoked.extensions:
+                    pass
     return loaded
 
 
 def _checked(cert: x509.Certificate) -> x509.Certificate:
-    cert.subject.rfc4514_string()
-    cert.issuer.rfc4514_string()
-    _ = (cert.not_valid_before_utc, cert.not_valid_after_utc, cert.serial_number, cert.version)
-    _ = (cert.signature_algorithm_oid, cert.tbs_certificate_bytes, cert.signature)
-    for _extension in cert.extensions:
-        pass
-    cert.public_key()
+    with _reading():
+        cert.subject.rfc4514_string()
+        cert.issuer.rfc4514_string()
+        _ = (cert.not_valid_before_utc, cert.not_valid_after_utc, cert.serial_number, cert.version)
+        _ = (cert.signature_algorithm_oid, cert.tbs_certificate_bytes, cert.signature)
+        for _extension in cert.extensions:
+            pass
+        cert.public_key()
     return cert

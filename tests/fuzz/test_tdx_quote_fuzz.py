@@ -2,19 +2,28 @@
 
 Truncation is checked exhaustively (every prefix of real quotes); random input and mutated
 real quotes (byte flips, cuts, random values in every length and type field) go through
-hypothesis with a modest budget.
+hypothesis with a modest budget. Quotes built with empty and small QE auth data, chains and
+trailing bytes get every near miss of every type and size field and a cut next to every bound,
+where the one-shot parser and the field walk must still agree.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
+import struct
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ccverify.verifier.errors import ParseError
-from ccverify.verifier.evidence.tdx_quote import TdxQuote, _parse_well_formed
+from ccverify.verifier.evidence.tdx_quote import (
+    TD_REPORT_10_SIZE,
+    TD_REPORT_15_SIZE,
+    TdxQuote,
+    _parse_well_formed,
+)
 from tests.conftest import fixture
 
 SAMPLES = (
@@ -38,7 +47,8 @@ def _outcome(data: bytes) -> TdxQuote | None:
     """Parse; None for a ParseError. Anything else propagates and fails the test.
 
     The one-shot parser of well-formed quotes may only accept what the field walk accepts,
-    with an equal result; it must refuse (None) everything the walk refuses.
+    with an equal result; it must refuse (None) everything the walk refuses, and only that
+    (refusing more would be correct but put well-formed quotes on the slow path).
     """
     fast = _parse_well_formed(data)
     try:
@@ -49,7 +59,8 @@ def _outcome(data: bytes) -> TdxQuote | None:
         assert error.offset is None or 0 <= error.offset <= len(data)
         return None
     assert quote.to_bytes() == data
-    assert fast is None or fast == TdxQuote._walk(data) == quote
+    assert fast is not None
+    assert fast == TdxQuote._walk(data) == quote
     return quote
 
 
@@ -150,3 +161,76 @@ def test_random_values_in_length_and_type_fields(
             value = int.from_bytes(raw[offset : offset + size], "little") + delta
         raw[offset : offset + size] = (value % (1 << 8 * size)).to_bytes(size, "little")
     _exercise(_outcome(bytes(raw)))
+
+
+#: (offset, size, values worth trying besides near misses) of a type or size field
+Field = tuple[int, int, tuple[int, ...]]
+
+
+def _assembled(
+    version: int, body_type: int, auth: bytes, chain: bytes, trailing: bytes
+) -> tuple[bytes, list[Field], list[int]]:
+    """A well-formed quote built from parts, its type and size fields, and where structures start or end.
+
+    Real samples fix every size but a few; built ones give the QE auth data, the chain and the
+    trailing bytes any small size, empty included.
+    """
+    body = bytes(range(256)) * 2 + bytes((TD_REPORT_10_SIZE if body_type == 2 else TD_REPORT_15_SIZE) - 512)
+    inner = struct.pack("<HI", 5, len(chain)) + chain
+    qe = bytes(range(256))[::-1] + bytes(128 + 64) + struct.pack("<H", len(auth)) + auth + inner
+    signature_data = bytes(range(128)) + struct.pack("<HI", 6, len(qe)) + qe
+    prefix = b"" if version == 4 else struct.pack("<HI", body_type, len(body))
+    header = struct.pack("<HHI", version, 2, 0x81) + bytes(40)
+    raw = header + prefix + body + struct.pack("<I", len(signature_data)) + signature_data
+    sig_at = len(header) + len(prefix) + len(body)
+    auth_at = sig_at + 4 + 134 + 384 + 64
+    inner_at = auth_at + 2 + len(auth)
+    fields: list[Field] = [(0, 2, (4, 5)), (2, 2, (3,)), (4, 4, (0,))]  # version, key type, TEE type
+    if version == 5:
+        fields += [(48, 2, (1, 2, 3)), (50, 4, (TD_REPORT_10_SIZE, TD_REPORT_15_SIZE))]
+    fields += [(sig_at, 4, ()), (sig_at + 132, 2, (5,)), (sig_at + 134, 4, ())]  # size, type 6, size
+    fields += [(auth_at, 2, ()), (inner_at, 2, (6,)), (inner_at + 2, 4, ())]  # auth size, type 5, size
+    bounds = [8, 48, 54, sig_at, sig_at + 4, sig_at + 138, auth_at, auth_at + 2, inner_at, inner_at + 6]
+    return raw + trailing, fields, [*bounds, len(raw)]
+
+
+def _near_misses(raw: bytes, fields: list[Field], bounds: list[int]) -> list[bytes]:
+    """Each field set one, two or six away (or to a value of its own), each bound cut +-1 byte."""
+    out = []
+    for offset, size, special in fields:
+        current = int.from_bytes(raw[offset : offset + size], "little")
+        for value in sorted({current + delta for delta in (-6, -2, -1, 1, 2, 6)} | set(special)):
+            if value % (1 << 8 * size) != current:
+                patch = (value % (1 << 8 * size)).to_bytes(size, "little")
+                out.append(raw[:offset] + patch + raw[offset + size :])
+    cuts = sorted({cut for bound in bounds for cut in (bound - 1, bound, bound + 1) if 0 <= cut < len(raw)})
+    return out + [raw[:cut] for cut in cuts]
+
+
+@pytest.mark.parametrize(("version", "body_type"), [(4, 2), (5, 2), (5, 3)])
+def test_every_near_miss_of_built_quotes(version: int, body_type: int) -> None:
+    """Deterministic: each check of both parsers met from both sides, at every small size."""
+    sizes = (b"", b"a", b"1234567")
+    for auth, chain, trailing in itertools.product(sizes, sizes, (b"", b"\x00\x01")):
+        raw, fields, bounds = _assembled(version, body_type, auth, chain, trailing)
+        assert _outcome(raw) is not None
+        for data in _near_misses(raw, fields, bounds):
+            _exercise(_outcome(data))
+
+
+@st.composite
+def _damaged_built_quote(draw: st.DrawFn) -> bytes:
+    """A built quote with random parts, then zero, one or two near misses."""
+    version = draw(st.sampled_from([4, 5]))
+    body_type = 2 if version == 4 else draw(st.sampled_from([2, 3]))
+    parts = (draw(st.binary(max_size=24)), draw(st.binary(max_size=24)), draw(st.binary(max_size=8)))
+    raw, fields, bounds = _assembled(version, body_type, *parts)
+    for _ in range(draw(st.integers(0, 2))):
+        raw = draw(st.sampled_from(_near_misses(raw, fields, bounds)))
+    return raw
+
+
+@FUZZ
+@given(_damaged_built_quote())
+def test_built_quotes_with_random_parts_and_damage(data: bytes) -> None:
+    _exercise(_outcome(data))

@@ -931,3 +931,12 @@ def test_empty_input() -> None:
 def test_a_der_chain_with_nul_padding_still_parses() -> None:
     der = parse("intel-qvl-synthetic/quote.dat").pck_certification_data.data
     assert len(_with_chain(V4, der + b"\x00\x00").pck_chain_certificates()) == 3
+
+
+def test_a_der_certificate_with_an_extension_twice() -> None:
+    """cryptography refuses it with DuplicateExtension, not a ValueError: still a ParseError here."""
+    der = parse("intel-qvl-synthetic/quote.dat").pck_certification_data.data
+    ski, basic_constraints = b"\x06\x03\x55\x1d\x0e", b"\x06\x03\x55\x1d\x13"
+    error = _chain_error(_with_chain(V4, der.replace(ski, basic_constraints, 1)))
+    assert error.offset == CHAIN_AT
+    assert "Duplicate 2.5.29.19 extension" in str(error)
