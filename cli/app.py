@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, MutableMapping
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 import typer.main
@@ -67,20 +68,50 @@ def _build(name: str) -> Command | None:
     return command
 
 
+class _LazyCommands(MutableMapping[str, "Command"]):
+    """``_COMMANDS`` by name, each built when first looked up (iterating builds nothing)."""
+
+    def __init__(self) -> None:
+        self._built: dict[str, Command] = {}
+
+    def __getitem__(self, name: str) -> Command:
+        command = self._built.get(name)
+        if command is None:
+            command = _build(name)
+            if command is None:
+                raise KeyError(name)
+            self._built[name] = command
+        return command
+
+    def __setitem__(self, name: str, command: Command) -> None:
+        self._built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        raise TypeError("the root's commands are fixed (_COMMANDS)")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys([*_COMMANDS, *self._built]))
+
+    def __len__(self) -> int:
+        return len(set(_COMMANDS) | set(self._built))
+
+
 class _LazyRoot(TyperGroup):
     """The root group, building only the command that runs.
 
     typer turns every command's signature into click parameters when it builds a group:
     for all of ccverify's commands that is about 0.05 s, paid at each start (at every boot by
-    the initramfs hook). This group builds a command when click asks for it, so a run builds
-    one; help still lists them all. ``app`` (eager) is the same tree, for tests and embedding.
+    the initramfs hook). This group's ``commands`` builds a command when click asks for it,
+    so a run builds one; help still lists them all, and a mistyped name gets typer's "Did
+    you mean" from the names alone. ``app`` (eager) is the same tree, for tests and embedding.
     """
 
-    def list_commands(self, ctx: Context) -> list[str]:
-        return list(_COMMANDS)
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = _LazyCommands()
 
-    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
-        return _build(cmd_name)
+    def list_commands(self, ctx: Context) -> list[str]:
+        return list(self.commands)  # the names: TyperGroup's would build every command
 
 
 def lazy_root() -> TyperGroup:

@@ -3,7 +3,7 @@
 Importing typer and the command modules takes about as long as hashing a 100 MiB initrd, and
 the two need not wait for each other: this module (standard library only, before typer is
 imported) reads the file options of ``measure snp|tdx`` and lets
-``ccverify.measurements.prefetch`` hash those files in background threads meanwhile. The
+``ccverify.measurements.prefetch`` hash those files in a background thread meanwhile. The
 measurement uses that work only for the same file and algorithms (see prefetch.py), so a wrong
 guess here costs wasted work, never a wrong digest. ``CCVERIFY_NO_PREFETCH=1`` turns it off.
 """
@@ -43,11 +43,14 @@ def prefetch_plan(argv: list[str]) -> list[tuple[str, tuple[str, ...]]]:
 
 def main() -> None:
     if not os.environ.get("CCVERIFY_NO_PREFETCH"):
-        plan = prefetch_plan(sys.argv[1:])
-        if plan:
-            from ccverify.measurements import prefetch
+        try:
+            plan = prefetch_plan(sys.argv[1:])
+            if plan:
+                from ccverify.measurements import prefetch
 
-            prefetch.start(plan)
+                prefetch.start(plan)
+        except Exception:  # only ever an optimisation: the command runs (and hashes) as without it
+            pass
     from ccverify.cli.app import main as run
 
     run()

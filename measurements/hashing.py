@@ -127,7 +127,7 @@ def hash_source(
         return FileDigests("<bytes>", len(source), digests)
     handed = prefetch.take(source, names)
     if handed is not None:
-        done = handed.wait(advance)
+        done = handed.wait(advance, source)
         if done is not None:
             return FileDigests(source_name(source), done[0], done[1])
     hashers = [hashlib.new(name) for name in names]

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 from typer.testing import CliRunner
 
@@ -11,6 +15,12 @@ ARGS = [
     ["--help"],
     [],
     ["nope"],
+    ["mesure"],  # typer's "Did you mean", from the names alone
+    ["exampl"],
+    ["-h"],
+    ["--version"],
+    ["example"],
+    ["measure", "snp", "--bogus"],
     ["measure", "--help"],
     ["measure", "snp", "--help"],
     ["measure", "tdx"],
@@ -22,8 +32,18 @@ ARGS = [
     ["reference", "--help"],
     ["reference", "create", "--help"],
     ["example", "--help"],
-    ["measure", "snp", "--firmware", "/nonexistent", "--vcpus", "1", "--vcpu-type", "EPYC",
-     "--guest-features", "1"],
+    [
+        "measure",
+        "snp",
+        "--firmware",
+        "/nonexistent",
+        "--vcpus",
+        "1",
+        "--vcpu-type",
+        "EPYC",
+        "--guest-features",
+        "1",
+    ],
 ]
 
 
@@ -52,3 +72,43 @@ def test_every_command_is_listed_and_builds() -> None:
         command = root.get_command(None, name)  # type: ignore[arg-type]
         assert command is not None and command.name == name
     assert root.get_command(None, "nope") is None  # type: ignore[arg-type]
+
+
+def test_a_run_builds_only_its_command() -> None:
+    root = lazy_root()
+    assert root.main(args=["measure", "snp", "--help"], prog_name="ccverify", standalone_mode=False) == 0
+    assert list(root.commands._built) == ["measure"]  # type: ignore[attr-defined]
+    typo = lazy_root()
+    with pytest.raises(Exception, match="Did you mean 'measure'"):
+        typo.main(args=["mesure"], prog_name="ccverify", standalone_mode=False)
+    assert list(typo.commands._built) == []  # type: ignore[attr-defined]
+
+
+_EAGER = "import sys; sys.argv[0] = 'ccverify'; from ccverify.cli.app import app; app()"
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        ([], {}),
+        (["nope"], {}),
+        (["measure", "tdx", "--firmware", "/nonexistent"], {}),
+        (["measure", "snp", "--kernel", sys.executable, "--bogus"], {}),  # prefetching, then a usage error
+        ([], {"_CCVERIFY_COMPLETE": "bash_source"}),
+        ([], {"_CCVERIFY_COMPLETE": "complete_bash", "COMP_WORDS": "ccverify me", "COMP_CWORD": "1"}),
+    ],
+    ids=["no-args", "unknown", "bad-input", "usage-error", "completion-source", "completion"],
+)
+def test_the_console_entry_answers_as_the_eager_app(args: list[str], env: dict[str, str]) -> None:
+    """Real processes: exit code, stdout and stderr (no traceback) of ``ccverify.cli.entry:main``
+    are those of ``app()`` (what the console script ran before)."""
+    environ = {**os.environ, "COLUMNS": "100", **env}
+    runs = [
+        subprocess.run(
+            [sys.executable, *how, *args], capture_output=True, text=True, env=environ, check=False
+        )
+        for how in (["-c", _EAGER], ["-m", "ccverify.cli.entry"])
+    ]
+    eager, entry = ((run.returncode, run.stdout, run.stderr) for run in runs)
+    assert entry == eager
+    assert "Traceback" not in entry[2]
