@@ -27,9 +27,15 @@ def iso_to_utc(text: str) -> datetime:
     """An ISO 8601 / RFC 3339 time (``Z`` or ``z`` allowed) in UTC; naive times are UTC.
 
     Raises ``ValueError``: every reader of times (user input, PCS headers, signed collateral,
-    cache entries) goes through this and words the error for its own input.
+    cache entries) goes through this and words the error for its own input. That includes a
+    time whose offset moves it outside years 1-9999 in UTC (``0001-01-01T00:00:00+01:00``),
+    where converting raises ``OverflowError``. Surrounding blanks are refused (``parse_time``
+    strips them from user input; signed collateral gets no such leniency).
     """
-    return as_utc(datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text))
+    try:
+        return as_utc(datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text))
+    except OverflowError:
+        raise ValueError(f"{text!r} is outside the years 1-9999 in UTC") from None
 
 
 def parse_time(text: str, what: str) -> datetime:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Callable
 
 import pytest
 from cryptography import x509
@@ -109,6 +110,30 @@ def test_a_certificate_with_an_invalid_version_has_no_subject_cn() -> None:
     table = CertTable.build([(CertKind.ASK, ASK.replace(v3, v3[:-1] + b"\x06"))])
     assert table.entries[0].subject_cn() is None
     assert not table.entries[0].is_asvk
+
+
+def _asvk_with_a_duplicate_extension() -> bytes:
+    aki, ski = bytes.fromhex("0603551d23"), bytes.fromhex("0603551d0e")  # OIDs 2.5.29.35, 2.5.29.14
+    assert ASVK.count(aki) == 1 and ASVK.count(ski) == 1
+    return ASVK.replace(aki, ski)
+
+
+def _asvk_with_an_edi_party_name() -> bytes:
+    uri = ASVK.index(b"https://kdsintf")  # the CRL distribution point's URI general name [6]
+    assert ASVK[uri - 2] == 0x86
+    # as ediPartyName [5], a general name type cryptography does not model
+    return ASVK[: uri - 2] + b"\xa5" + ASVK[uri - 1 :]
+
+
+@pytest.mark.parametrize("make", [_asvk_with_a_duplicate_extension, _asvk_with_an_edi_party_name])
+def test_an_extension_cryptography_cannot_read_means_no_subject_cn(make: Callable[[], bytes]) -> None:
+    """cryptography raises DuplicateExtension / UnsupportedGeneralNameType (not ValueError) when
+    the extensions are read; the real ASVK's CN would otherwise make the entry an ASVK."""
+    table = CertTable.build([(CertKind.ASK, make())])
+    entry = table.entries[0]
+    assert entry.subject_cn() is None
+    assert not entry.is_asvk and entry.resolved_kind is CertKind.ASK
+    assert table.to_json()["entries"][0]["subject_cn"] is None
 
 
 def test_empty_tables_mean_no_certificates() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import cbor2
@@ -99,6 +99,22 @@ def test_window_errors_print_times_as_zulu() -> None:
         cose.verify(data, [anchor], at=datetime(2026, 1, 1, tzinfo=UTC))
     assert info.value.actual == "2026-01-01T00:00:00Z"
     assert "+00:00" not in str(info.value) and "2025-12-31T00:00:00Z" in str(info.value.expected)
+
+
+def test_not_yet_valid_errors_print_times_as_zulu_too() -> None:
+    data = fixture_bytes(f"corim/{SIGNED[0]}")
+    anchor = cose.load_trust_anchor(fixture("corim/veraison-test-es256.pub.pem"))
+    with pytest.raises(VerificationError) as info:
+        cose.verify(data, [anchor], at=datetime(2021, 1, 1, tzinfo=UTC))
+    assert info.value.code == "refvalues_not_yet_valid"
+    assert (info.value.expected, info.value.actual) == (">= 2021-12-31T00:00:00Z", "2021-01-01T00:00:00Z")
+    assert "is not valid yet at 2021-01-01T00:00:00Z" in str(info.value)
+    # any zone, and naive times (taken as UTC), print in UTC with Z
+    eastern = timezone(timedelta(hours=-5))
+    with pytest.raises(VerificationError) as info:
+        cose.check_window(None, datetime(2025, 1, 1, 12), datetime(2025, 1, 1, 8, 0, 0, 500000, eastern), "x")
+    assert info.value.expected == "<= 2025-01-01T12:00:00Z"
+    assert info.value.actual == "2025-01-01T13:00:00.500000Z"
 
 
 def test_veraison_corim_is_not_our_profile() -> None:

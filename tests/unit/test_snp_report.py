@@ -607,7 +607,6 @@ def test_truncation_names_the_field_cut() -> None:
     assert (info.value.field, info.value.offset) == ("signature_reserved", 0x330)
 
 
-
 @pytest.mark.parametrize(
     ("size", "field", "offset"),
     [
@@ -624,6 +623,7 @@ def test_truncation_inside_the_later_blocks_names_the_field(size: int, field: st
     with pytest.raises(ParseError) as info:
         SnpReport.from_bytes(fixture_bytes(V5)[:size])
     assert (info.value.field, info.value.offset) == (field, offset)
+
 
 def test_trailing_bytes_are_a_parse_error() -> None:
     with pytest.raises(ParseError) as info:
@@ -848,3 +848,93 @@ def test_decoded_bitfields_are_shared_values() -> None:
     assert first == again
     assert first.policy is again.policy and first.reported_tcb is again.reported_tcb
     assert first.key_info is again.key_info
+
+
+def _patterned_report(version: int, *, reserved_zero: bool) -> bytes:
+    """A report whose every byte differs from its neighbours, so a field read from the wrong
+    offset (or two same-sized fields swapped) cannot go unnoticed."""
+    data = bytearray((offset * 131 + 17) % 251 + 1 for offset in range(SnpReport.SIZE))
+    data[0x000:0x004] = version.to_bytes(4, "little")
+    data[0x034:0x038] = (1).to_bytes(4, "little")  # SIGNATURE_ALGO: ECDSA P-384
+    data[0x048] = data[0x048] & ~0x1C | 1 << 2  # SIGNING_KEY VLEK; bits 31:5 kept (MBZ)
+    if reserved_zero:
+        layout = 5 if version >= 5 else 3 if version >= 3 else 2
+        zero = [(0x04C, 4), (0x1EB, 1), (0x1EF, 1), (0x330, 0x170)]
+        zero.append((0x18B, 21) if layout >= 3 else (0x188, 24))
+        zero.append((0x208, 152) if layout >= 5 else (0x1F8, 168))
+        for offset, size in zero:
+            data[offset : offset + size] = bytes(size)
+        data[0x00B] &= 0x03  # POLICY bits 63:26
+        data[0x00C:0x010] = bytes(4)
+        data[0x048] &= 0x1F  # KEY_INFO bits 31:5
+        data[0x049:0x04C] = bytes(3)
+    return bytes(data)
+
+
+def _report_by_the_table(data: bytes) -> SnpReport:
+    """The report as the layout table in the module docstring / notes places every field,
+    built by keyword (independently of from_bytes)."""
+
+    def u(offset: int, size: int) -> int:
+        return int.from_bytes(data[offset : offset + size], "little")
+
+    version = u(0x000, 4)
+    v3 = version >= 3
+    v5 = version >= 5
+    return SnpReport(
+        version=version,
+        guest_svn=u(0x004, 4),
+        policy=GuestPolicy(u(0x008, 8)),
+        family_id=data[0x010:0x020],
+        image_id=data[0x020:0x030],
+        vmpl=u(0x030, 4),
+        signature_algo=u(0x034, 4),
+        current_tcb=TcbVersion(u(0x038, 8)),
+        platform_info=PlatformInfo(u(0x040, 8)),
+        key_info=KeyInfo(u(0x048, 4)),
+        reserved_04c=data[0x04C:0x050],
+        report_data=data[0x050:0x090],
+        measurement=data[0x090:0x0C0],
+        host_data=data[0x0C0:0x0E0],
+        id_key_digest=data[0x0E0:0x110],
+        author_key_digest=data[0x110:0x140],
+        report_id=data[0x140:0x160],
+        report_id_ma=data[0x160:0x180],
+        reported_tcb=TcbVersion(u(0x180, 8)),
+        cpuid_fam_id=data[0x188] if v3 else None,
+        cpuid_mod_id=data[0x189] if v3 else None,
+        cpuid_step=data[0x18A] if v3 else None,
+        reserved_cpuid=data[0x18B:0x1A0] if v3 else data[0x188:0x1A0],
+        chip_id=data[0x1A0:0x1E0],
+        committed_tcb=TcbVersion(u(0x1E0, 8)),
+        current_build=data[0x1E8],
+        current_minor=data[0x1E9],
+        current_major=data[0x1EA],
+        reserved_1eb=data[0x1EB:0x1EC],
+        committed_build=data[0x1EC],
+        committed_minor=data[0x1ED],
+        committed_major=data[0x1EE],
+        reserved_1ef=data[0x1EF:0x1F0],
+        launch_tcb=TcbVersion(u(0x1F0, 8)),
+        launch_mit_vector=u(0x1F8, 8) if v5 else None,
+        current_mit_vector=u(0x200, 8) if v5 else None,
+        reserved_tail=data[0x208:0x2A0] if v5 else data[0x1F8:0x2A0],
+        signature_r=u(0x2A0, 72),
+        signature_s=u(0x2E8, 72),
+        signature_reserved=data[0x330:0x4A0],
+    )
+
+
+@pytest.mark.parametrize("strict", [True, False])
+@pytest.mark.parametrize("version", [2, 3, 4, 5])
+def test_every_field_comes_from_its_own_offset(version: int, strict: bool) -> None:
+    """The positional construction in from_bytes, field by field, against the layout table."""
+    data = _patterned_report(version, reserved_zero=strict)
+    report = SnpReport.from_bytes(data, strict=strict)
+    expected = _report_by_the_table(data)
+    for f in dataclasses.fields(SnpReport):
+        assert getattr(report, f.name) == getattr(expected, f.name), f.name
+        assert type(getattr(report, f.name)) is type(getattr(expected, f.name)), f.name
+    assert report == expected and hash(report) == hash(expected)
+    assert report.to_bytes() == data
+    assert report.to_json() == expected.to_json()
