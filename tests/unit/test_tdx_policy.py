@@ -156,7 +156,9 @@ def test_accepted_advisories(advised: TdxVerdict) -> None:
 
 
 def test_min_tcb_date(verdict: TdxVerdict) -> None:
-    refuses(verdict, {"min_tcb_date": "2025-01-01T00:00:00Z"}, "tcb_date_too_old")
+    error = refuses(verdict, {"min_tcb_date": "2025-01-01T00:00:00Z"}, "tcb_date_too_old")
+    assert error.expected == ">= 2025-01-01T00:00:00Z"
+    assert isinstance(error.actual, str) and error.actual.endswith("T00:00:00Z")
 
 
 def test_min_tcb_evaluation_data_number(verdict: TdxVerdict) -> None:

@@ -397,3 +397,25 @@ def test_every_verdict_field_holds_its_own_value(trustee_verdict: TdxVerdict) ->
     assert verdict.root.production and verdict.pck.ca in ("platform", "processor")
     assert (len(verdict.fmspc), len(verdict.pce_id)) == (6, 2)
     assert isinstance(verdict.relaunch_advised, bool) and isinstance(verdict.advisory_ids, tuple)
+
+
+@pytest.mark.parametrize(
+    ("issue", "next_update", "window"),
+    [
+        ('"2025-07-19T10:00:34Z"', '"2025-08-18T10:00:34Z"', True),
+        ('" 2025-07-19T10:00:34Z"', '"2025-08-18T10:00:34Z"', False),  # the signed parser refuses blanks
+        ("20250719", '"2025-08-18T10:00:34Z"', False),  # a number, not a time string
+        ('"2025-07-19T10:00:34Z"', "null", False),
+    ],
+)
+def test_collateral_candidates_are_dated_as_strictly_as_they_are_parsed(
+    issue: str, next_update: str, window: bool
+) -> None:
+    from ccverify.verifier.tdx.collateral import SignedJson
+    from ccverify.verifier.tdx.verify import _item_window
+
+    raw = f'{{"issueDate": {issue}, "nextUpdate": {next_update}}}'.encode()
+    found = _item_window(SignedJson(raw, b"", b""))
+    assert (found is not None) == window
+    if found is not None:
+        assert found[0] == datetime(2025, 7, 19, 10, 0, 34, tzinfo=UTC)

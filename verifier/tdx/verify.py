@@ -133,7 +133,7 @@ from ccverify.verifier.tdx.tcb import (
     evaluate_tcb,
     select_module_identity,
 )
-from ccverify.verifier.timeutil import parse_time, resolve_time
+from ccverify.verifier.timeutil import iso_to_utc, resolve_time
 
 __all__ = [
     "INTEL_QE_VENDOR_ID",
@@ -421,12 +421,14 @@ def _check_chain_time(chain: _PckChain, root: _Root, at: datetime) -> None:
 
 
 def _item_window(item: SignedJson) -> tuple[datetime, datetime] | None:
+    """Its validity window, read as strictly as the signed parser will (else: not a candidate)."""
     peek = peek_json(item.raw)
+    issue, next_update = peek.get("issueDate"), peek.get("nextUpdate")
+    if not isinstance(issue, str) or not isinstance(next_update, str):
+        return None
     try:
-        return parse_time(str(peek["issueDate"]), "issueDate"), parse_time(
-            str(peek["nextUpdate"]), "nextUpdate"
-        )
-    except (KeyError, InputError):
+        return iso_to_utc(issue), iso_to_utc(next_update)
+    except ValueError:
         return None
 
 
