@@ -1,1 +1,54 @@
-"""Offline measurement calculation: what correct evidence must contain."""
+"""Offline measurement calculation: what correct evidence must contain.
+
+```python
+from ccverify import measurements
+digest = measurements.snp_launch_digest("OVMF.fd", vcpus=4, vcpu_type="EPYC-Milan", guest_features=0x21,
+                                        kernel="vmlinuz", initrd="initrd.img", cmdline="console=ttyS0")
+m = measurements.measure_snp("OVMF.fd", vcpus=4, vcpu_type="EPYC-Milan", guest_features=0x21)
+m = measurements.measure_tdx("OVMF.fd", kernel="vmlinuz", initrd="initrd.img", cmdline="console=hvc0")
+m.values, m.to_measurement_json()   # what `ccverify measure ... --json` prints
+```
+
+Names load on first use: the ``measure`` command's entry imports ``measurements.prefetch``
+before anything else, and that must not pull in the rest.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ccverify.measurements.model import Measurement, measure_snp, measure_tdx, snp_launch_digest
+    from ccverify.measurements.snp import SevMode
+    from ccverify.measurements.tdx import PageOrder
+    from ccverify.measurements.vmsa import VmmType
+
+_LAZY = {
+    "Measurement": "ccverify.measurements.model",
+    "measure_snp": "ccverify.measurements.model",
+    "measure_tdx": "ccverify.measurements.model",
+    "snp_launch_digest": "ccverify.measurements.model",
+    "SevMode": "ccverify.measurements.snp",
+    "PageOrder": "ccverify.measurements.tdx",
+    "VmmType": "ccverify.measurements.vmsa",
+}
+
+__all__ = [
+    "Measurement",
+    "PageOrder",
+    "SevMode",
+    "VmmType",
+    "measure_snp",
+    "measure_tdx",
+    "snp_launch_digest",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -320,6 +320,38 @@ def measure_snp(
     return Measurement(platform, values, components, parameters)
 
 
+def snp_launch_digest(
+    firmware: Source,
+    *,
+    vcpus: int,
+    guest_features: int,
+    vcpu_type: str | None = None,
+    vcpu_sig: int | None = None,
+    vmm: VmmType = VmmType.QEMU,
+    kernel: Source | None = None,
+    initrd: Source | None = None,
+    cmdline: str | None = None,
+) -> bytes:
+    """The 48-byte SNP MEASUREMENT of a guest (``measure_snp`` in SNP mode, digest only).
+
+    ``guest_features`` has no default on purpose: sev-snp-measure's command line and README
+    disagree (0x1 / 0x21) and a wrong value gives a different digest.
+    """
+    result = measure_snp(
+        firmware,
+        vcpus=vcpus,
+        vcpu_type=vcpu_type,
+        vcpu_sig=vcpu_sig,
+        vmm=vmm,
+        guest_features=guest_features,
+        kernel=kernel,
+        initrd=initrd,
+        cmdline=cmdline,
+        show_progress=False,
+    )
+    return bytes(result.values["measurement"])
+
+
 # -- TDX ---------------------------------------------------------------------------------------
 
 
