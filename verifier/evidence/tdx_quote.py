@@ -139,6 +139,7 @@ _SIGNATURE_DATA = Layout(
 )
 _QE_SIGNATURE = Layout((("qe_report_signature", "64s"), ("qe_auth_data_size", "H")))
 _TD_REPORT_15 = Layout((*_TD_REPORT_FIELDS, ("tee_tcb_svn2", "16s"), ("mr_service_td", "48s")))
+_TD_REPORT_LAYOUTS = {TD_REPORT_10_SIZE: _TD_REPORT_10, TD_REPORT_15_SIZE: _TD_REPORT_15}
 _ENCLAVE_REPORT = Layout(
     (
         ("cpu_svn", "16s"),
@@ -248,14 +249,7 @@ class TdReport:
 
     @classmethod
     def _parse(cls, reader: Reader, at: int, size: int, prefix: str) -> TdReport:
-        layout = _TD_REPORT_10 if size == TD_REPORT_10_SIZE else _TD_REPORT_15
-        v = layout.read(reader, at, prefix)
-        return _make_td_report(
-            v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9],
-            (v[10], v[11], v[12], v[13]),
-            v[14],
-            *(v[15:17] if size == TD_REPORT_15_SIZE else (None, None)),
-        )  # fmt: skip
+        return _td_report(_TD_REPORT_LAYOUTS[size].read(reader, at, prefix))
 
     def to_bytes(self) -> bytes:
         parts = [
@@ -633,6 +627,16 @@ _make_signature_data = positional(QuoteSignatureData)
 _make_quote = positional(TdxQuote)
 
 
+def _td_report(v: tuple[Any, ...]) -> TdReport:
+    """A TD report from its layout's values (15 for 1.0, 17 for 1.5: the RTMRs become a tuple)."""
+    return _make_td_report(
+        v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9],
+        (v[10], v[11], v[12], v[13]),
+        v[14],
+        *(v[15:17] if len(v) == 17 else (None, None)),
+    )  # fmt: skip
+
+
 def _formats(*layouts: Layout) -> str:
     return "".join(layout.struct.format.lstrip("<") for layout in layouts)
 
@@ -687,13 +691,7 @@ def _parse_well_formed(data: bytes) -> TdxQuote | None:
     inner_type, inner_size = _INNER.unpack_from(data, inner_at)
     if inner_type != CertificationDataType.PCK_CERT_CHAIN or inner_size != end - inner_at - _INNER.size:
         return None
-    v = (_TD_REPORT_10 if body_size == TD_REPORT_10_SIZE else _TD_REPORT_15).struct.unpack_from(data, body_at)
-    body = _make_td_report(
-        v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9],
-        (v[10], v[11], v[12], v[13]),
-        v[14],
-        *(v[15:17] if body_size == TD_REPORT_15_SIZE else (None, None)),
-    )  # fmt: skip
+    body = _td_report(_TD_REPORT_LAYOUTS[body_size].struct.unpack_from(data, body_at))
     qe = _make_qe_certification_data(
         _make_enclave_report(*s[5:17]),
         s[17],
