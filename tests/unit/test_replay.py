@@ -77,7 +77,8 @@ def quoted_rtmrs(name: str) -> tuple[bytes, ...]:
     "name", ["tdx/go-tdx-guest/ccel/cos-113-tdx-quote.dat", "tdx/trustee/tdx_quote_4.dat"]
 )
 def test_sliced_rtmrs_agree_with_the_quote_parser(name: str) -> None:
-    tdx_quote = pytest.importorskip("ccverify.verifier.evidence.tdx_quote")
+    from ccverify.verifier.evidence import tdx_quote
+
     quote = tdx_quote.TdxQuote.from_bytes(fixture_bytes(name))
     assert tuple(quote.body.rtmrs) == quoted_rtmrs(name)
 

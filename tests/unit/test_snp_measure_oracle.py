@@ -22,14 +22,15 @@ from pathlib import Path
 
 import pytest
 
+# sev-snp-measure is a test dependency (the oracle): without it these tests must fail, not skip
+from sevsnpmeasure import guest
+from sevsnpmeasure import vcpu_types as oracle_vcpu_types
+from sevsnpmeasure.vmm_types import VMMType
+
 from ccverify.measurements import snp
 from ccverify.measurements.snp import OvmfLaunchState, SevHashes, VmmType
 from ccverify.verifier.errors import InputError
 from tests.conftest import fixture_bytes
-
-guest = pytest.importorskip("sevsnpmeasure.guest")
-from sevsnpmeasure import vcpu_types as oracle_vcpu_types  # noqa: E402
-from sevsnpmeasure.vmm_types import VMMType  # noqa: E402
 
 TRIXIE = "measure/debian-ovmf/OVMF.fd.trixie-2025.02-8+deb13u1"
 BOOKWORM = "measure/debian-ovmf/OVMF.fd.bookworm-2022.11-6+deb12u2"
