@@ -19,8 +19,8 @@ import hashlib
 import io
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -192,12 +192,29 @@ def run_jobs(jobs: Sequence[Job], *, show_progress: bool | None = None) -> list[
 
 
 def _run(pairs: list[tuple[Job, Advance]]) -> list[Any]:
-    if len(pairs) == 1:
-        job, advance = pairs[0]
-        return [job.run(advance)]
-    with ThreadPoolExecutor(max_workers=len(pairs)) as pool:
-        futures = [pool.submit(job.run, advance) for job, advance in pairs]
-        return [future.result() for future in futures]
+    """The first job in this thread, each other one in a thread of its own (plain threads:
+    concurrent.futures would add its import, and logging's, to the measure command)."""
+    outcomes: list[tuple[bool, Any]] = [(False, None)] * len(pairs)
+
+    def work(index: int) -> None:
+        job, advance = pairs[index]
+        try:
+            outcomes[index] = (True, job.run(advance))
+        except BaseException as error:  # re-raised in the caller, in job order
+            outcomes[index] = (False, error)
+
+    threads = [threading.Thread(target=work, args=(index,)) for index in range(1, len(pairs))]
+    for thread in threads:
+        thread.start()
+    try:
+        work(0)
+    finally:
+        for thread in threads:
+            thread.join()
+    for ok, value in outcomes:
+        if not ok:
+            raise value
+    return [value for _, value in outcomes]
 
 
 def file_job(label: str, source: Source, algorithms: Sequence[str]) -> Job:

@@ -387,3 +387,43 @@ def test_names_that_cannot_be_used_are_skipped(path: str) -> None:
     prefetch.start([(path, ("sha256",))])
     assert prefetch._JOBS == {}
     assert prefetch.take(path, ("sha256",)) is None
+
+
+def test_assist_hashes_what_the_thread_has_not_begun_in_the_caller(tmp_path: Path) -> None:
+    """The thread keeps the largest file; the caller hashes the rest before it goes on, and a
+    taker later gets those digests without waiting."""
+    kernel = tmp_path / "kernel"
+    kernel.write_bytes(os.urandom(3 << 20))
+    busy = _sparse(tmp_path / "busy", BUSY)
+    prefetch.start([(str(kernel), ("sha256",)), (str(busy), ("sha256",))])  # largest first anyway
+    prefetch.assist()
+    job = prefetch.take(kernel, ("sha256",))
+    assert job is not None and job.finished.is_set() and job.done_bytes == 3 << 20
+    big = prefetch.take(busy, ("sha256",))
+    assert big is not None and big.handed_over == 0  # the thread's
+    assert hash_source(kernel, ("sha256",))["sha256"] == hashlib.sha256(kernel.read_bytes()).digest()
+    assert job.handed_over == 1
+    prefetch.assist()  # nothing left that has not begun: returns at once
+    _wait_all()
+    assert hash_source(busy, ("sha256",))["sha256"] == hashlib.sha256(bytes(BUSY)).digest()
+    assert big.handed_over == 1
+
+
+def test_parallel_jobs_give_results_in_order_and_raise_the_first_failure() -> None:
+    from ccverify.measurements.hashing import Job, run_jobs
+
+    def ok(value: int) -> Job:
+        return Job(str(value), 1, lambda advance: value)
+
+    def bad(error: Exception) -> Job:
+        def run(advance: object) -> None:
+            raise error
+
+        return Job("bad", 1, run)
+
+    assert run_jobs([ok(1), ok(2), ok(3)]) == [1, 2, 3]
+    first, second = InputError("first"), ValueError("second")
+    with pytest.raises(InputError, match="first"):
+        run_jobs([ok(1), bad(first), bad(second)])
+    with pytest.raises(ValueError, match="second"):
+        run_jobs([bad(second), ok(2)])
