@@ -17,8 +17,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
-import typer
-
 from ccverify.verifier.errors import CCVerifyError, InputError
 from ccverify.verifier.jsonable import iso8601, to_jsonable
 
@@ -56,7 +54,12 @@ stderr: Any = _LazyConsole(stderr=True)
 
 
 def fail(error: BaseException) -> NoReturn:
-    """Print one line for ``error`` and exit with its code."""
+    """Print one line for ``error`` and exit with its code.
+
+    ``SystemExit``, not typer's ``Exit``: this module must not import typer (the console
+    entry runs well-formed ``measure`` commands without it), and click passes a
+    ``SystemExit`` through unchanged, exit code and all.
+    """
     if os.environ.get("CCVERIFY_DEBUG"):
         import traceback
 
@@ -64,23 +67,30 @@ def fail(error: BaseException) -> NoReturn:
     if isinstance(error, CCVerifyError):
         kind = type(error).__name__
         stderr.print(f"[bold red]error[/] ({kind}): {error}", highlight=False, markup=True)
-        raise typer.Exit(error.exit_code)
+        raise SystemExit(error.exit_code)
     stderr.print(f"error: unexpected {type(error).__name__}: {error}", highlight=False, markup=False)
-    raise typer.Exit(EXIT_INPUT)
+    raise SystemExit(EXIT_INPUT)
 
 
 def guarded(call: Callable[[], T]) -> T:
     """Run library code; turn every failure into a one-line message and an exit code."""
     try:
         return call()
-    except typer.Exit:
-        raise
     except (CCVerifyError, OSError, ValueError) as error:
         if isinstance(error, OSError):
             fail(InputError(f"{getattr(error, 'filename', None) or 'file'}: {error.strerror or error}"))
         fail(error)
     except Exception as error:  # the CLI never shows a traceback
+        if _is_click_exit(error):
+            raise
         fail(error)
+
+
+def _is_click_exit(error: Exception) -> bool:
+    """typer's ``Exit`` (a ``RuntimeError``), raised by a command on purpose. Only a loaded
+    typer can have raised one, so a run without typer never imports it to ask."""
+    typer = sys.modules.get("typer")
+    return typer is not None and isinstance(error, typer.Exit)
 
 
 def read_file(path: Path, what: str) -> bytes:

@@ -1,11 +1,17 @@
-"""The ``ccverify`` console entry point: start hashing what ``measure`` will hash, then run the app.
+"""The ``ccverify`` console entry point: start hashing what ``measure`` will hash, then run it.
 
-Importing typer and the command modules takes about as long as hashing a 100 MiB initrd, and
-the two need not wait for each other: this module (standard library only, before typer is
-imported) reads the file options of ``measure snp|tdx`` and lets
-``ccverify.measurements.prefetch`` hash those files in a background thread meanwhile. The
-measurement uses that work only for the same file and algorithms (see prefetch.py), so a wrong
-guess here costs wasted work, never a wrong digest. ``CCVERIFY_NO_PREFETCH=1`` turns it off.
+Hashing the initrd is most of ``measure``'s time, and nothing else needs to wait for it:
+this module (standard library only, before anything else is imported) reads the file options
+of ``measure snp|tdx`` and lets ``ccverify.measurements.prefetch`` hash the largest file in a
+background thread from the first milliseconds on, and the others (the kernel) in this thread
+before it imports the rest. The measurement uses that work only for the same file and
+algorithms (see prefetch.py), so a wrong guess here costs wasted work, never a wrong digest.
+``CCVERIFY_NO_PREFETCH=1`` turns it off.
+
+Well-formed ``measure snp|tdx`` arguments (``cli/measure_args.py``) then run the command's
+code (``cli/measure_run.py``) without typer, whose import and command building would cost
+the core that is not hashing a third of its work. Everything else, and any doubt about the
+arguments, goes to the typer app, which words every usage error.
 """
 
 from __future__ import annotations
@@ -42,18 +48,45 @@ def prefetch_plan(argv: list[str]) -> list[tuple[str, tuple[str, ...]]]:
 
 
 def main() -> None:
+    argv = sys.argv[1:]
     if not os.environ.get("CCVERIFY_NO_PREFETCH"):
         try:
-            plan = prefetch_plan(sys.argv[1:])
+            plan = prefetch_plan(argv)
             if plan:
                 from ccverify.measurements import prefetch
 
                 prefetch.start(plan)
+                prefetch.assist()
         except Exception:  # only ever an optimisation: the command runs (and hashes) as without it
             pass
-    from ccverify.cli.app import main as run
+    fast = None
+    if argv[:1] == ["measure"]:
+        from ccverify.cli.measure_args import parse
 
-    run()
+        fast = parse(argv)
+    if fast is None:
+        from ccverify.cli.app import main as run
+
+        run()
+        return
+    target, options = fast
+    try:
+        from ccverify.cli import measure_run
+
+        getattr(measure_run, target)(**options)
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except KeyboardInterrupt:  # as click ends a typer command
+        sys.stderr.write("\nAborted!\n")
+        sys.exit(1)
+    except BrokenPipeError:  # as click does: stdout went away (`| head`); quiet, exit 1
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the final flush at exit cannot fail again
+        sys.exit(1)
+    # Done and flushed; the interpreter's teardown (freeing the ~200 modules loaded) would add
+    # a tenth to the command's time and nothing it needs: no file is open, no atexit hook
+    # matters, the prefetch thread is a daemon. An error exits above, the ordinary way.
+    os._exit(0)
 
 
 if __name__ == "__main__":
