@@ -11,8 +11,10 @@ run, with the ratios against baselines measured in the same run:
    of interleaved rounds; target: ours >= 2x faster), after checking both print the same digest. Measured as
    installed: both packages pip-installed (not editable, byte-compiled) into one directory and
    run through their console-script entry points with ``python -S``, so neither pays this
-   development venv's .pth hooks; also without start-up prefetching, and as both run in this
-   venv (the ``.venv/bin`` scripts), for comparison;
+   development venv's .pth hooks; also without start-up prefetching, through the typer app
+   (``ccverify.cli.app:main``: neither prefetching nor the typer-free path of well-formed
+   ``measure`` arguments), and as both run in this venv (the ``.venv/bin`` scripts), for
+   comparison;
 2. our in-process time (``measure_snp``) vs the hashing floor = hashlib SHA-256 over the
    kernel and initrd bytes (streamed, sequential) + the SNP page hashing of the firmware
    (SHA-384 of every page and of every PAGE_INFO) (target: <= 1.15x);
@@ -211,6 +213,7 @@ def main() -> None:
         site = installed_site(work)
         scripts = {
             "ccverify": "from ccverify.cli.entry import main",
+            "ccverify-typer": "from ccverify.cli.app import main",
             "sev-snp-measure": "from sevsnpmeasure.cli import main",
         }
         installed = {}
@@ -225,17 +228,21 @@ def main() -> None:
             "ours": ([*installed["ccverify"], *ours_args], env),
             "theirs": ([*installed["sev-snp-measure"], *theirs_args], env),
             "ours, no prefetch": ([*installed["ccverify"], *ours_args], {**env, "CCVERIFY_NO_PREFETCH": "1"}),
+            "ours, typer app": ([*installed["ccverify-typer"], *ours_args], env),
         }
         walls, outputs = interleaved(args.rounds, commands)
         ours_digest = json.loads(outputs["ours"])["values"]["measurement"]
-        no_prefetch_digest = json.loads(outputs["ours, no prefetch"])["values"]["measurement"]
-        same = ours_digest == outputs["theirs"].strip() == no_prefetch_digest
+        variants = ("ours, no prefetch", "ours, typer app")
+        others = [json.loads(outputs[name])["values"]["measurement"] for name in variants]
+        same = ours_digest == outputs["theirs"].strip() == others[0] == others[1]
         med = {name: statistics.median(times) for name, times in walls.items()}
         print(f"[1] command wall time, as installed (median of {args.rounds} interleaved rounds): ccverify "
               f"{med['ours']:.3f} s, sev-snp-measure {med['theirs']:.3f} s -> speed-up "
               f"{ratio(walls, 'theirs', 'ours'):.2f}x (target >= 2x); same digest: {same}")  # fmt: skip
         print(f"    without start-up prefetching (CCVERIFY_NO_PREFETCH=1): {med['ours, no prefetch']:.3f} s "
               f"-> {ratio(walls, 'theirs', 'ours, no prefetch'):.2f}x")  # fmt: skip
+        print(f"    through the typer app (no prefetching either): {med['ours, typer app']:.3f} s "
+              f"-> {ratio(walls, 'theirs', 'ours, typer app'):.2f}x")  # fmt: skip
         ours_wall, ours_out = best_of(3, ours_cmd)
         theirs_wall, theirs_out = best_of(3, theirs_cmd)
         same = json.loads(ours_out)["values"]["measurement"] == theirs_out.strip()
@@ -257,10 +264,12 @@ def main() -> None:
         )
         bare, _ = best_of(3, [PYTHON, "-S", "-c", "pass"])
         venv_bare, _ = best_of(3, [PYTHON, "-c", "pass"])
-        imports = "import ccverify.cli.app, ccverify.measurements.model"
-        start_up, _ = best_of(3, [PYTHON, "-S", "-c", imports], env)
-        print(f"    (as installed: interpreter start {bare:.3f} s, start + CLI and measurement imports "
-              f"{start_up:.3f} s; interpreter start in this venv {venv_bare:.3f} s)")  # fmt: skip
+        fast_imports = "import ccverify.cli.measure_run, ccverify.measurements.model"
+        start_up, _ = best_of(3, [PYTHON, "-S", "-c", fast_imports], env)
+        typer_up, _ = best_of(3, [PYTHON, "-S", "-c", fast_imports + ", ccverify.cli.app"], env)
+        print(f"    (as installed: interpreter start {bare:.3f} s, start + measure's imports "
+              f"{start_up:.3f} s, and with the typer app {typer_up:.3f} s; "
+              f"interpreter start in this venv {venv_bare:.3f} s)")  # fmt: skip
 
         # 2. in-process vs floor
         # interleaved, best of 5 each: the machine may be shared, so compare like with like
