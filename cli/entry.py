@@ -2,16 +2,17 @@
 
 Hashing the initrd is most of ``measure``'s time, and nothing else needs to wait for it:
 this module (standard library only, before anything else is imported) reads the file options
-of ``measure snp|tdx`` and lets ``ccverify.measurements.prefetch`` hash the largest file in a
-background thread from the first milliseconds on, and the others (the kernel) in this thread
-before it imports the rest. The measurement uses that work only for the same file and
-algorithms (see prefetch.py), so a wrong guess here costs wasted work, never a wrong digest.
-``CCVERIFY_NO_PREFETCH=1`` turns it off.
+of ``measure snp|tdx`` and lets ``ccverify.measurements.prefetch`` hash those files in a
+background thread from the first milliseconds on, largest first. The measurement uses that
+work only for the same file and algorithms (see prefetch.py), so a wrong guess here costs
+wasted work, never a wrong digest. ``CCVERIFY_NO_PREFETCH=1`` turns it off.
 
 Well-formed ``measure snp|tdx`` arguments (``cli/measure_args.py``) then run the command's
 code (``cli/measure_run.py``) without typer, whose import and command building would cost
-the core that is not hashing a third of its work. Everything else, and any doubt about the
-arguments, goes to the typer app, which words every usage error.
+the core that is not hashing a third of its work; before its imports, this thread hashes the
+files the background thread has not begun (the kernel, while the thread hashes the initrd).
+Everything else, and any doubt about the arguments, goes to the typer app, which words every
+usage error.
 """
 
 from __future__ import annotations
@@ -56,7 +57,6 @@ def main() -> None:
                 from ccverify.measurements import prefetch
 
                 prefetch.start(plan)
-                prefetch.assist()
         except Exception:  # only ever an optimisation: the command runs (and hashes) as without it
             pass
     fast = None
@@ -71,6 +71,10 @@ def main() -> None:
         return
     target, options = fast
     try:
+        if "ccverify.measurements.prefetch" in sys.modules:  # started above
+            from ccverify.measurements import prefetch
+
+            prefetch.assist()  # the measurement will take the files: hash the rest here, now
         from ccverify.cli import measure_run
 
         getattr(measure_run, target)(**options)

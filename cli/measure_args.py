@@ -1,8 +1,9 @@
 """Read well-formed ``measure snp|tdx`` arguments without typer, for the console entry.
 
-Importing typer and building a command costs the ``measure`` command about as much as its
-own work on the other core (0.03-0.06 s), and image builders run it in loops. So the entry
-reads arguments of the plainest shape itself, a strict subset of what click accepts: each
+Importing typer and building a command (about 0.02 s on the 2-core development machine)
+would be a third of what the ``measure`` command's main thread does while the other core
+hashes the initrd, and image builders run it in loops. So the entry reads arguments of the
+plainest shape itself, a strict subset of what click accepts: each
 option of the command once, as ``--name value`` or ``--name=value``; ``--json`` alone;
 integers as ASCII digits; no value that is empty or starts with ``-``. Anything else (help,
 an unknown, repeated or misspelt option, a missing value or required option, ``--``, an
