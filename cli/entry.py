@@ -50,6 +50,7 @@ def prefetch_plan(argv: list[str]) -> list[tuple[str, tuple[str, ...]]]:
 
 def main() -> None:
     argv = sys.argv[1:]
+    prefetching = False
     if not os.environ.get("CCVERIFY_NO_PREFETCH"):
         try:
             plan = prefetch_plan(argv)
@@ -57,6 +58,7 @@ def main() -> None:
                 from ccverify.measurements import prefetch
 
                 prefetch.start(plan)
+                prefetching = True
         except Exception:  # only ever an optimisation: the command runs (and hashes) as without it
             pass
     fast = None
@@ -71,7 +73,7 @@ def main() -> None:
         return
     target, options = fast
     try:
-        if "ccverify.measurements.prefetch" in sys.modules:  # started above
+        if prefetching:
             from ccverify.measurements import prefetch
 
             prefetch.assist()  # the measurement will take the files: hash the rest here, now

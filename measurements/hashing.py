@@ -203,12 +203,14 @@ def _run(pairs: list[tuple[Job, Advance]]) -> list[Any]:
         except BaseException as error:  # re-raised in the caller, in job order
             outcomes[index] = (False, error)
 
-    threads = [threading.Thread(target=work, args=(index,)) for index in range(1, len(pairs))]
-    for thread in threads:
-        thread.start()
+    threads: list[threading.Thread] = []
     try:
+        for index in range(1, len(pairs)):
+            thread = threading.Thread(target=work, args=(index,))
+            thread.start()
+            threads.append(thread)
         work(0)
-    finally:
+    finally:  # whatever happened here, no job outlives the call
         for thread in threads:
             thread.join()
     for ok, value in outcomes:

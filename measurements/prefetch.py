@@ -1,13 +1,15 @@
 """Hash the kernel and initrd while the ``measure`` command is still starting up.
 
-The command spends its time in two independent places: starting up (the interpreter, typer
-and our modules: about as long as hashing 100 MiB) and SHA-256/384 over the kernel and initrd
-(one core each; hashlib releases the GIL). So the console entry point, before it imports
-anything else, names the files its arguments point at (:func:`start`) and a daemon thread
-hashes them while the main thread imports. When the measurement later hashes the same file
-with the same algorithms, :func:`take` hands that work over (waiting for the rest) instead of
-reading the file again; a file whose hashing has not begun yet is left to the taker, who
-hashes it at once (so a prefetch queued behind a wrongly guessed file delays nothing).
+The command spends its time in two independent places: starting up (the interpreter and our
+modules) and SHA-256/384 over the kernel and initrd (one core each; hashlib releases the
+GIL). So the console entry point, before it imports anything else, names the files its
+arguments point at (:func:`start`) and a daemon thread hashes them, largest first, while the
+main thread goes on; once the command is sure to measure, the main thread hashes what the
+thread has not begun (:func:`assist`) before its imports. When the measurement later hashes
+the same file with the same algorithms, :func:`take` hands that work over (waiting for the
+rest) instead of reading the file again; a file whose hashing has not begun yet is left to the
+taker, who hashes it at once (so a prefetch queued behind a wrongly guessed file delays
+nothing).
 
 A hand-over happens only when the file is the same one. Its identity (device, inode, size,
 modification and change times) is taken when prefetching is asked for; the file descriptor
