@@ -259,7 +259,8 @@ def main() -> None:
         engine_cmd = [PYTHON, "-c", engine, str(firmware), str(kernel), str(initrd), cmdline, vcpus]
         engine_wall, engine_out = best_of(3, engine_cmd)
         print(
-            f"    library entry in a subprocess (no typer CLI): {engine_wall:.3f} s -> speed-up "
+            f"    measure_snp called from a script in this venv (no prefetching): {engine_wall:.3f} s -> "
+            f"speed-up "
             f"{theirs_wall / engine_wall:.2f}x; same digest: {engine_out.strip() == ours_digest}"
         )
         bare, _ = best_of(3, [PYTHON, "-S", "-c", "pass"])
