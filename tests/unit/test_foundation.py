@@ -168,3 +168,34 @@ def test_cli_start_up_loads_no_parser_and_no_cryptography() -> None:
     )
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert loaded.stdout.strip() == "[]"
+
+
+def test_guarded_maps_errors_to_one_line_and_an_exit_code_and_lets_typer_exits_through(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """cli._common imports no typer (the measure fast path runs without it): its errors end in
+    SystemExit with the error's code; a typer Exit a command raised on purpose passes through."""
+    import typer
+
+    from ccverify.cli._common import guarded
+    from ccverify.verifier.errors import CollateralError, InputError
+
+    def raising(error: BaseException) -> None:
+        raise error
+
+    cases: list[tuple[BaseException, int]] = [
+        (InputError("bad option"), 2),
+        (CollateralError("PCS unreachable"), 3),
+        (FileNotFoundError(2, "No such file or directory", "/nope"), 2),
+        (RuntimeError("surprise"), 2),
+    ]
+    for error, code in cases:
+        with pytest.raises(SystemExit) as done:
+            guarded(lambda error=error: raising(error))  # type: ignore[misc]
+        assert done.value.code == code
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error")
+    with pytest.raises(typer.Exit) as exited:
+        guarded(lambda: raising(typer.Exit(0)))
+    assert exited.value.exit_code == 0
+    assert capsys.readouterr().err == ""

@@ -162,11 +162,11 @@ _TOKENS = st.sampled_from(
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(target=st.sampled_from(["snp", "tdx"]), tokens=st.lists(_TOKENS, max_size=10))
+@given(target=st.sampled_from(["snp", "tdx"]), firmware=st.booleans(), tokens=st.lists(_TOKENS, max_size=10))
 def test_generated_arguments_agree_with_typer(
-    monkeypatch: pytest.MonkeyPatch, target: str, tokens: list[str]
+    monkeypatch: pytest.MonkeyPatch, target: str, firmware: bool, tokens: list[str]
 ) -> None:
-    _agree(monkeypatch, ["measure", target, "--firmware", "f", *tokens])
+    _agree(monkeypatch, ["measure", target, *(["--firmware", "f"] if firmware else []), *tokens])
 
 
 def _run(how: list[str], argv: list[str], cwd: str | None = None) -> subprocess.CompletedProcess[str]:
