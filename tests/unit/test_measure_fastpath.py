@@ -242,3 +242,33 @@ def test_the_readme_main_job_is_untouched_by_the_fast_path() -> None:
     done = _run(_ENTRY, argv, cwd=EXAMPLE)
     assert done.returncode == 0, done.stderr
     assert "typer" in _imported(done.stderr)
+
+
+_CHARACTERS = st.characters(codec="utf-8", exclude_categories=("Cs", "Cc"))
+_VALUE = st.text(_CHARACTERS, min_size=1, max_size=12).filter(lambda text: not text.startswith("-"))
+
+
+@st.composite
+def _well_formed(draw: st.DrawFn) -> list[str]:
+    """A command line of the shape the fast reader takes: each option at most once, in any
+    order, as ``--name value`` or ``--name=value``."""
+    target = draw(st.sampled_from(sorted(OPTIONS)))
+    names = ["--firmware", *draw(st.lists(st.sampled_from(list(OPTIONS[target])[1:]), unique=True))]
+    names = draw(st.permutations(names))
+    argv = ["measure", target]
+    for name in names:
+        kind = OPTIONS[target][name][1]
+        if kind == FLAG:
+            argv.append(name)
+            continue
+        value = draw(st.from_regex(r"[0-9]{1,6}", fullmatch=True) if kind == INT else _VALUE)
+        argv.extend([f"{name}={value}"] if draw(st.booleans()) else [name, value])
+    return argv
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(argv=_well_formed())
+def test_generated_well_formed_arguments_are_taken_and_agree_with_typer(
+    monkeypatch: pytest.MonkeyPatch, argv: list[str]
+) -> None:
+    assert _agree(monkeypatch, argv)
