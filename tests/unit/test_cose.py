@@ -282,6 +282,19 @@ def test_each_failure_has_its_own_code(
     assert set(codes.values()) == distinct
 
 
+@pytest.mark.parametrize("entry", [[1], {1: 2}, 1.0, True, b"\x01"], ids=repr)
+def test_crit_entries_that_are_not_labels_are_malformed(
+    p256: ec.EllipticCurvePrivateKey, entry: object
+) -> None:
+    """RFC 9052 §3.1: crit is [+ label]. An array or map there was a TypeError (unhashable)
+    before any signature was checked; a float or bool compared equal to a known label."""
+    rv = example_reference_values()
+    signed = cose.sign(encode(rv), p256, signer=cose.Signer("x"), extra_protected={2: [entry]})
+    with pytest.raises(ParseError) as info:
+        load_reference_values(signed, _pem(p256.public_key()), at=AT)
+    assert info.value.field == "protected.crit"
+
+
 def test_foreign_kid_is_only_a_hint(p256: ec.EllipticCurvePrivateKey) -> None:
     rv = example_reference_values()
     # another tool's 32-byte key id (not our SPKI hash): the signature still decides

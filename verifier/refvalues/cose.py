@@ -135,7 +135,9 @@ def parse_protected(data: bytes) -> ProtectedHeader:
         crit = header[H_CRIT]
         if not isinstance(crit, (list, tuple)) or not crit:
             raise _fail("protected.crit", "expected a non-empty array of labels")
-        unknown = [c for c in crit if c not in UNDERSTOOD or isinstance(c, bool)]
+        if not all(cbor.is_label(c) for c in crit):  # RFC 9052 §3.1: crit is [+ label]
+            raise _fail("protected.crit", "expected labels (integers or text strings)")
+        unknown = [c for c in crit if c not in UNDERSTOOD]
         if unknown:
             raise VerificationError(
                 "refvalues_crit_unsupported",
