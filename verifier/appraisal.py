@@ -130,9 +130,10 @@ def appraise(
                 f"reference values {reference_values.id!r} are for {reference_values.platform}, "
                 f"the evidence is {platform}"
             )
+        checks.extend(_window_checks(reference_values, moment))
         checks.extend(_value_checks(platform, claims, reference_values))
     log = _load_log(event_log)
-    components: dict[str, _Logged] = {}
+    components: dict[str, tuple[_Logged, ...]] = {}
     if log is not None:
         if platform != "tdx":
             raise InputError("an event log is replayed against TDX RTMRs; SNP evidence has none")
@@ -190,6 +191,19 @@ def _policy_checks(platform: str, verdict: Any, policy: Any) -> list[_Check]:
     return [_Check("hardware", "policy", True, "evidence verified and accepted by the policy")]
 
 
+def _window_checks(rv: ReferenceValues, moment: datetime) -> list[_Check]:
+    """The reference values' validity (rim-validity, which their signature also covers) at
+    the appraisal's time: a set loaded once and appraised against later must still be valid."""
+    from ccverify.verifier.refvalues.cose import check_window
+
+    try:
+        check_window(rv.not_before, rv.not_after, moment, "reference values")
+    except VerificationError as outside:
+        expected, actual = _text(outside.expected), _text(outside.actual)
+        return [_Check("executables", outside.code, False, outside.detail, expected, actual)]
+    return []
+
+
 def _value_checks(platform: str, claims: Mapping[str, bytes], rv: ReferenceValues) -> list[_Check]:
     checks: list[_Check] = []
     launch = LAUNCH_VALUE[platform]
@@ -226,7 +240,7 @@ def _value_checks(platform: str, claims: Mapping[str, bytes], rv: ReferenceValue
 
 def _log_checks(
     log: EventLog, claims: Mapping[str, bytes], ignore_rtmr3: bool
-) -> tuple[list[_Check], dict[str, _Logged]]:
+) -> tuple[list[_Check], dict[str, tuple[_Logged, ...]]]:
     from ccverify.verifier.replay import boot_components, check_separators, compare_rtmrs
 
     quoted = tuple(claims[f"rtmr{i}"] for i in range(4))
@@ -251,29 +265,33 @@ def _log_checks(
         checks.append(_Check("executables", "event_log_separators", False, error.detail))
     found = boot_components(log)
     alg = ALG_BY_SIZE.get(len(quoted[0]), -len(quoted[0]))
-    components: dict[str, _Logged] = {}
+    components: dict[str, tuple[_Logged, ...]] = {}
     for name in COMPONENTS:
-        entries = getattr(found, name, ())
-        if entries:
-            last = entries[-1]
-            components[name] = _Logged(Digest(alg, bytes(last.digest)), last.text)
+        components[name] = tuple(
+            _Logged(Digest(alg, bytes(entry.digest)), entry.text, entry.number)
+            for entry in getattr(found, name, ())
+        )
     return checks, components
 
 
 def _component_checks(
     platform: str,
     rv: ReferenceValues,
-    components: Mapping[str, _Logged],
+    components: Mapping[str, tuple[_Logged, ...]],
     have_log: bool,
     earlier: list[_Check],
 ) -> list[_Check]:
     """Boot components (firmware, kernel, cmdline, initrd) against what the event log recorded.
 
-    The component that booted is the last one of its kind in the log (shim and grub come
-    before the kernel). A reference value the log has no counterpart for (say, a kernel's
-    SHA-256 file hash when the log records Authenticode SHA-384) is noted, not failed, as
-    long as another value of the same component was compared; a component none of whose
-    values can be compared is unverifiable, so the result is not affirming.
+    What counts as logged is ``replay.boot_components``: events in the component's own
+    register, before ExitBootServices. The log must record exactly one of a constrained
+    component: with two (shim, grub and a kernel; or a benign one appended after the one that
+    ran) the log cannot say which booted, so the component fails (``<component>_ambiguous``)
+    and its register (RTMR1, RTMR2) is what to pin instead. A reference value the log has no
+    counterpart for (say, a kernel's SHA-256 file hash when the log records Authenticode
+    SHA-384) is noted, not failed, as long as another value of the same component was
+    compared; a component none of whose values can be compared is unverifiable, so the result
+    is not affirming.
     """
     checks: list[_Check] = []
     launch_ok = any(c.name == LAUNCH_VALUE[platform] and c.ok for c in earlier)
@@ -301,10 +319,24 @@ def _component_checks(
                 _Check("executables", component, None, f"{names}: checking these needs the event log")
             )
             continue
-        logged = components.get(component)
-        if logged is None:
+        entries = components.get(component, ())
+        if not entries:
             checks.append(_Check("executables", component, False, f"the event log records no {component}"))
             continue
+        if len(entries) > 1:
+            numbers = ", ".join(str(entry.number) for entry in entries)
+            checks.append(
+                _Check(
+                    "executables",
+                    f"{component}_ambiguous",
+                    False,
+                    f"the event log records {len(entries)} {component} events ({numbers}) before "
+                    f"ExitBootServices: which one booted cannot be told, so {names} cannot be "
+                    "checked (pin the register instead)",
+                )
+            )
+            continue
+        (logged,) = entries
         compared = 0
         for value in values:
             verdict = _compare_component(value, logged)
@@ -341,6 +373,7 @@ def _component_checks(
 class _Logged:
     digest: Digest
     text: str | None
+    number: int  # the event's number in the log
 
 
 def _compare_component(value: ReferenceValue, logged: _Logged) -> tuple[bool, str] | None:

@@ -383,22 +383,39 @@ def _default_algorithm(log: EventLog) -> int:
     raise InputError("the event log has no SHA-384, SHA-256 or SHA-1 digests")
 
 
+#: the CC measurement register (CCEL index) of a TPM log's PCR, as TDVF maps them (UEFI 2.10
+#: §38.4.1, edk2 MapPcrToMrIndex), except PCR0, which TDX firmware blobs share with PCR1 and 7
+_PCR_TO_MR = {0: 1, 1: 1, 7: 1, 2: 2, 3: 2, 4: 2, 5: 2, 6: 2, **{pcr: 3 for pcr in range(8, 16)}}
+_EXIT_BOOT_SERVICES = b"Exit Boot Services Invocation"
+
+
 def boot_components(log: EventLog, *, algorithm: int | None = None) -> BootComponents:
     """Firmware, kernel, command line and initrd digests as the log records them.
 
-    * firmware: EV_EFI_PLATFORM_FIRMWARE_BLOB/BLOB2 (OVMF/TDVF: the configuration FV), except
-      td-shim's "td_payload" blob, which is the payload (kernel) it boots.
+    * firmware: EV_EFI_PLATFORM_FIRMWARE_BLOB/BLOB2 in RTMR0 (CC MR index 1; PCR0: OVMF/TDVF's
+      configuration FV), except td-shim's "td_payload" blob, which is the payload (kernel).
     * kernel: EV_EFI_BOOT_SERVICES_APPLICATION (Authenticode) in RTMR1 (CC MR index 2) or PCR4,
-      in log order; td-shim's "td_payload" blob.
-    * cmdline: EV_EVENT_TAG LOAD_OPTIONS (Linux EFI stub: H(UTF-16 load options)); grub's
-      "kernel_cmdline: " EV_IPL (H(text)); td-shim's "td_payload_info" (H(4 KiB info area));
-      OVMF's "DirectBoot Command Line" EV_PLATFORM_CONFIG_FLAGS (digest only).
-    * initrd: EV_EVENT_TAG INITRD (H(initrd)).
+      in log order; td-shim's "td_payload" blob (RTMR1).
+    * cmdline: EV_EVENT_TAG LOAD_OPTIONS in RTMR2 (Linux EFI stub: H(UTF-16 load options));
+      grub's "kernel_cmdline: " EV_IPL in RTMR2 (H(text)); td-shim's "td_payload_info" in RTMR1
+      (H(4 KiB info area)); OVMF's "DirectBoot Command Line" EV_PLATFORM_CONFIG_FLAGS in RTMR1
+      (digest only).
+    * initrd: EV_EVENT_TAG INITRD in RTMR2 (H(initrd)).
+
+    Only what the boot measured counts: events in another register (RTMR3 above all, which the
+    running guest extends) and events after the "Exit Boot Services Invocation" action (the OS
+    is running by then) are not components, whatever they claim. A command line's ``text`` is
+    given only when the event's digest is the hash of that text (its data is otherwise
+    unbound: the replay binds digests, not data). A log may still list several components of
+    a kind (shim, grub and a kernel; or a second one the first appended): the caller decides
+    what that means (appraisal refuses to pick one).
     ``algorithm`` defaults to SHA-384, else SHA-256, else SHA-1.
     """
     alg = algorithm if algorithm is not None else _default_algorithm(log)
     _require_algorithm(log, alg)
-    kernel_index = 2 if log.flavour is Flavour.CCEL else 4
+    h = _hasher(alg)
+    ccel = log.flavour is Flavour.CCEL
+    kernel_index = 2 if ccel else 4
     firmware: list[Component] = []
     kernel: list[Component] = []
     cmdline: list[Component] = []
@@ -410,34 +427,42 @@ def boot_components(log: EventLog, *, algorithm: int | None = None) -> BootCompo
             offset=event.offset, source=source, description=event.describe(), text=text,
         ))
 
+    def bound(event: Event, content: bytes, text: str) -> str | None:
+        return text if event.digests.get(alg) == h(content) else None
+
     for event in log.events:
         t = event.event_type
+        register = event.index if ccel else _PCR_TO_MR.get(event.index)
+        if t == EventType.EV_EFI_ACTION and event.data.rstrip(b"\x00") == _EXIT_BOOT_SERVICES:
+            break
         if t in (EventType.EV_EFI_PLATFORM_FIRMWARE_BLOB2, EventType.EV_EFI_PLATFORM_FIRMWARE_BLOB):
             description = b""
             if t == EventType.EV_EFI_PLATFORM_FIRMWARE_BLOB2:
                 with contextlib.suppress(ParseError):
                     description = event.firmware_blob2().description
             if description.rstrip(b"\x00") == b"td_payload":
-                add(kernel, event, "td-shim td_payload")
-            else:
+                if ccel and register == 2:
+                    add(kernel, event, "td-shim td_payload")
+            elif register == 1:
                 add(firmware, event, event.type_name)
         elif t == EventType.EV_EFI_BOOT_SERVICES_APPLICATION and event.index == kernel_index:
             add(kernel, event, event.type_name)
-        elif t == EventType.EV_EVENT_TAG:
+        elif t == EventType.EV_EVENT_TAG and register == 3:
             kind = _tag_kind(event)
             if kind == LOAD_OPTIONS_EVENT_TAG_ID:
                 add(cmdline, event, "EV_EVENT_TAG LOAD_OPTIONS")
             elif kind == INITRD_EVENT_TAG_ID:
                 add(initrd, event, "EV_EVENT_TAG INITRD")
-        elif t == EventType.EV_IPL and event.data.startswith(_GRUB_CMDLINE):
-            text = event.data[len(_GRUB_CMDLINE) :].rstrip(b"\x00").decode("utf-8", "replace")
+        elif t == EventType.EV_IPL and register == 3 and event.data.startswith(_GRUB_CMDLINE):
+            content = event.data[len(_GRUB_CMDLINE) :].rstrip(b"\x00")
+            text = bound(event, content, content.decode("utf-8", "replace"))
             add(cmdline, event, "grub kernel_cmdline", text)
-        elif t == EventType.EV_PLATFORM_CONFIG_FLAGS:
+        elif t == EventType.EV_PLATFORM_CONFIG_FLAGS and register == 2:
             if event.data.rstrip(b"\x00") == b"DirectBoot Command Line":
                 add(cmdline, event, "OVMF DirectBoot Command Line")
-            elif event.data.startswith(b"td_payload_info\x00"):
+            elif ccel and event.data.startswith(b"td_payload_info\x00"):
                 config = _td_shim_config(event)
                 if config is not None:
-                    add(cmdline, event, "td-shim td_payload_info",
-                        config.info.split(b"\x00", 1)[0].decode("utf-8", "replace"))
+                    text = config.info.split(b"\x00", 1)[0].decode("utf-8", "replace")
+                    add(cmdline, event, "td-shim td_payload_info", bound(event, config.info, text))
     return BootComponents(alg_name(alg), tuple(firmware), tuple(kernel), tuple(cmdline), tuple(initrd))

@@ -126,8 +126,7 @@ def direct_boot_log(
         ),
         action(rtmr1, "Calling EFI Application from Boot Option"),
         separator(rtmr1),
-        action(rtmr1, "Exit Boot Services Invocation"),
-        action(rtmr1, "Exit Boot Services Returned with Success"),
+        # the EFI stub measures these while boot services still run (trustee's CCEL_data_ovmf)
         tagged(
             rtmr2,
             LOAD_OPTIONS_EVENT_TAG_ID,
@@ -137,4 +136,6 @@ def direct_boot_log(
     ]
     if initrd is not None:
         events.append(tagged(rtmr2, INITRD_EVENT_TAG_ID, b"Linux initrd\x00", sha384(initrd)))
+    events.append(action(rtmr1, "Exit Boot Services Invocation"))
+    events.append(action(rtmr1, "Exit Boot Services Returned with Success"))
     return build_log(events)

@@ -1,0 +1,225 @@
+"""What an event log may claim about the boot components, and what appraisal makes of it.
+
+The replay binds digests to the quoted RTMRs, nothing more: which events count as the
+firmware, kernel, command line and initrd is appraisal's rule. Each case here is an event log
+that replays exactly to a genuine quote (example test PKI, real signatures) yet tries to make
+a component look like the one the reference values name.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from ccverify import verifier
+from ccverify.verifier.evidence.eventlog import (
+    INITRD_EVENT_TAG_ID,
+    LOAD_OPTIONS_EVENT_TAG_ID,
+    EventLog,
+    EventType,
+)
+from ccverify.verifier.evidence.tdx_quote import TdAttributes
+from ccverify.verifier.refvalues import load_reference_values, sign_reference_values
+from ccverify.verifier.refvalues.profile import MEASUREMENTS_FORMAT, from_measurements
+from ccverify.verifier.replay import boot_components, rtmrs_from_ccel
+from ccverify.verifier.testing import sample
+from ccverify.verifier.testing.eventlog_builder import (
+    LogEvent,
+    action,
+    build_log,
+    load_options_digest,
+    separator,
+    sha384,
+    tagged,
+)
+from ccverify.verifier.testing.pki import DEFAULT_TEE_TCB_SVN, IntelTestPki, derive_ec_key
+from ccverify.verifier.testing.tdx_builder import build_tdx_quote
+from tests.conftest import REPO, fixture_bytes
+
+AT = sample.SAMPLE_TIME
+EXAMPLES = REPO / "reference-values" / "examples"
+EVIL_KERNEL = sha384(b"EVIL kernel")
+EVIL_CMDLINE = "console=hvc0 root=/dev/vda1 ro init=/bin/evil"
+GOOD = {
+    "firmware": {"sha384": sha384(sample.FIRMWARE_VOLUME).hex()},
+    "kernel": {"authenticode-sha384": sha384(sample.KERNEL).hex()},
+    "cmdline": {"sha384": load_options_digest(sample.CMDLINE, initrd=True).hex()},
+    "initrd": {"sha384": sha384(sample.INITRD).hex()},
+}
+
+
+@pytest.fixture(scope="module")
+def pki() -> IntelTestPki:
+    return IntelTestPki(seed=sample.SEED + b"/intel")
+
+
+def _verdict(pki: IntelTestPki, log: bytes, rtmrs: list[bytes] | None = None) -> verifier.TdxVerdict:
+    """A genuine verdict whose quote carries ``rtmrs`` (by default: the log's own replay)."""
+    registers = rtmrs if rtmrs is not None else list(rtmrs_from_ccel(EventLog.from_bytes(log)))
+    quote = build_tdx_quote(
+        pck_key=pki.pck_key,
+        pck_chain_pem=pki.pck_chain_pem(),
+        attestation_key=derive_ec_key(sample.SEED, "intel/attestation-key", ec.SECP256R1()),
+        body_fields={
+            "tee_tcb_svn": DEFAULT_TEE_TCB_SVN,
+            "mr_td": sample.MRTD,
+            "rtmrs": tuple(registers),
+            "td_attributes": int(TdAttributes.SEPT_VE_DISABLE).to_bytes(8, "little"),
+            "report_data": bytes(64),
+        },
+    )
+    return verifier.verify_tdx(
+        quote,
+        verifier.load_collateral(EXAMPLES / "tdx-collateral.json"),
+        at=AT,
+        trust_root=(EXAMPLES / "EXAMPLE-ROOT-NOT-TRUSTED-intel.pem").read_bytes(),
+    )
+
+
+def _reference_values(components: dict[str, dict[str, str]]) -> verifier.ReferenceValues:
+    """MRTD and the components only: no RTMR pinned, so the components must carry the check."""
+    document = {
+        "format": MEASUREMENTS_FORMAT,
+        "platform": "tdx",
+        "values": {"mrtd": sample.MRTD.hex()},
+        "components": components,
+    }
+    rv = from_measurements(
+        document, id="log-rules", sequence=1, not_before=datetime(2026, 1, 1, tzinfo=UTC),
+        not_after=datetime(2026, 2, 1, tzinfo=UTC),
+    )  # fmt: skip
+    key = sample._signer_key()
+    return load_reference_values(sign_reference_values(rv, key), [key.public_key()], at=AT)
+
+
+def _boot(
+    *, kernel: bytes = sha384(sample.KERNEL), cmdline: str = sample.CMDLINE, initrd: bytes = sample.INITRD
+) -> list[LogEvent]:
+    """TDVF + EFI stub direct boot up to (not including) ExitBootServices."""
+    return [
+        LogEvent(1, EventType.EV_EFI_PLATFORM_FIRMWARE_BLOB2, sha384(sample.FIRMWARE_VOLUME),
+                 b"\x29Fv(48DB5E17-707C-472D-91CD-1613E7EF51B0)" + (0xFFC00000).to_bytes(8, "little")
+                 + len(sample.FIRMWARE_VOLUME).to_bytes(8, "little")),
+        separator(1),
+        LogEvent(2, EventType.EV_EFI_BOOT_SERVICES_APPLICATION, kernel, bytes(32)),
+        action(2, "Calling EFI Application from Boot Option"),
+        separator(2),
+        tagged(3, LOAD_OPTIONS_EVENT_TAG_ID, b"LOADED_IMAGE::LoadOptions\x00",
+               load_options_digest(cmdline, initrd=True)),
+        tagged(3, INITRD_EVENT_TAG_ID, b"Linux initrd\x00", sha384(initrd)),
+    ]  # fmt: skip
+
+
+EXIT_BOOT_SERVICES = [
+    action(2, "Exit Boot Services Invocation"),
+    action(2, "Exit Boot Services Returned with Success"),
+]
+
+
+def _appraise(pki: IntelTestPki, events: list[LogEvent], **kwargs: object) -> verifier.AttestationResult:
+    log = build_log(events)
+    rtmrs = kwargs.pop("rtmrs", None)
+    return verifier.appraise(
+        _verdict(pki, log, rtmrs),  # type: ignore[arg-type]
+        _reference_values(GOOD),
+        event_log=log,
+        at=AT,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def _codes(result: verifier.AttestationResult) -> set[str]:
+    return {reason.code for reason in result.reasons}
+
+
+def test_a_plain_direct_boot_is_affirming_on_its_components(pki: IntelTestPki) -> None:
+    """The rules below must not refuse the boot they protect."""
+    result = _appraise(pki, _boot() + EXIT_BOOT_SERVICES)
+    assert result.affirming, result.reasons
+    assert _codes(result) == {"ok"}
+
+
+def test_a_kernel_event_appended_after_the_one_that_ran_is_ambiguous(pki: IntelTestPki) -> None:
+    """The evil kernel ran (its digest is in RTMR1) and extended RTMR1 with the benign digest
+    itself: taking the last application would appraise the benign one."""
+    events = _boot(kernel=EVIL_KERNEL)
+    benign = LogEvent(2, EventType.EV_EFI_BOOT_SERVICES_APPLICATION, sha384(sample.KERNEL), bytes(32))
+    events.insert(5, benign)
+    result = _appraise(pki, events + EXIT_BOOT_SERVICES)
+    assert not result.affirming
+    assert "kernel_ambiguous" in _codes(result)
+    (reason,) = [r for r in result.reasons if r.code == "kernel_ambiguous"]
+    assert "(3, 6)" in reason.detail
+
+
+@pytest.mark.parametrize("ignore_rtmr3", [False, True])
+def test_components_claimed_in_rtmr3_are_not_components(pki: IntelTestPki, ignore_rtmr3: bool) -> None:
+    """RTMR3 is the running guest's: benign command line, initrd and firmware logged there
+    (and, with ignore_rtmr3, not even in the quote) do not stand for the evil ones in RTMR2."""
+    events = _boot(cmdline=EVIL_CMDLINE, initrd=b"EVIL initrd") + EXIT_BOOT_SERVICES + [
+        tagged(4, LOAD_OPTIONS_EVENT_TAG_ID, b"LOADED_IMAGE::LoadOptions\x00",
+               load_options_digest(sample.CMDLINE, initrd=True)),
+        tagged(4, INITRD_EVENT_TAG_ID, b"Linux initrd\x00", sha384(sample.INITRD)),
+    ]  # fmt: skip
+    log = build_log(events)
+    rtmrs = list(rtmrs_from_ccel(EventLog.from_bytes(log)))
+    if ignore_rtmr3:
+        rtmrs[3] = bytes(48)
+    result = _appraise(pki, events, rtmrs=rtmrs, ignore_rtmr3=ignore_rtmr3)
+    assert not result.affirming
+    assert {"cmdline_mismatch", "initrd_mismatch"} <= _codes(result)
+    assert not {"cmdline_ambiguous", "initrd_ambiguous"} & _codes(result)
+
+
+def test_components_after_exit_boot_services_do_not_count(pki: IntelTestPki) -> None:
+    events = _boot(cmdline=EVIL_CMDLINE) + EXIT_BOOT_SERVICES + [
+        tagged(3, LOAD_OPTIONS_EVENT_TAG_ID, b"LOADED_IMAGE::LoadOptions\x00",
+               load_options_digest(sample.CMDLINE, initrd=True)),
+    ]  # fmt: skip
+    result = _appraise(pki, events)
+    assert not result.affirming
+    assert "cmdline_mismatch" in _codes(result)
+    components = boot_components(EventLog.from_bytes(build_log(events)))
+    assert [c.number for c in components.cmdline] == [6]
+
+
+def _with_grub_cmdline(text: bytes) -> bytes:
+    """go-tdx-guest's real COS-113 CCEL with event 41's grub command line text replaced and
+    its digest kept (the quote's RTMRs still match: the replay binds digests only)."""
+    raw = fixture_bytes("tdx/go-tdx-guest/ccel/ccel_data.dat")
+    event = next(e for e in EventLog.from_bytes(raw).events if e.number == 41)
+    data = b"kernel_cmdline: " + text + b"\x00"
+    start = event.data_offset
+    forged = raw[: start - 4] + len(data).to_bytes(4, "little") + data + raw[start + len(event.data) :]
+    return forged[: len(raw)] if len(forged) >= len(raw) else forged + b"\xff" * (len(raw) - len(forged))
+
+
+def test_a_command_line_text_not_bound_by_its_digest_is_not_given() -> None:
+    real = boot_components(EventLog.from_bytes(fixture_bytes("tdx/go-tdx-guest/ccel/ccel_data.dat")))
+    assert real.cmdline[0].text is not None and real.cmdline[0].text.startswith("/syslinux/vmlinuz.A")
+    forged = boot_components(EventLog.from_bytes(_with_grub_cmdline(b"console=ttyS0 lockdown=integrity")))
+    (cmdline,) = forged.cmdline
+    assert cmdline.text is None
+    assert cmdline.digest == real.cmdline[0].digest
+
+
+def test_a_forged_grub_command_line_text_is_not_affirmed(pki: IntelTestPki) -> None:
+    log = _with_grub_cmdline(b"console=ttyS0 lockdown=integrity")
+    rv = _reference_values({"cmdline": {"text": "console=ttyS0 lockdown=integrity"}})
+    result = verifier.appraise(_verdict(pki, log), rv, event_log=log, at=AT)
+    assert not result.affirming
+    assert "cmdline_unverifiable" in _codes(result)
+
+
+def test_reference_values_are_checked_for_validity_at_the_appraisal_time(pki: IntelTestPki) -> None:
+    """Loaded once while valid, appraised after they expired: not affirming."""
+    events = _boot() + EXIT_BOOT_SERVICES
+    log = build_log(events)
+    rv = _reference_values(GOOD)
+    late = verifier.appraise(_verdict(pki, log), rv, event_log=log, at=datetime(2026, 3, 1, tzinfo=UTC))
+    assert not late.affirming
+    assert "refvalues_expired" in _codes(late)
+    early = verifier.appraise(_verdict(pki, log), rv, event_log=log, at=datetime(2025, 12, 1, tzinfo=UTC))
+    assert "refvalues_not_yet_valid" in _codes(early)
