@@ -94,13 +94,16 @@ def _wanted(opts: VerifyOptions) -> bool:
 def _finish(opts: VerifyOptions, platform: str, verdict: Any, policy: Any, title: str, rows: list[tuple[str, Any]]) -> NoReturn:
     """Appraise, print verdict and result, exit 0 if affirming and 1 if not."""
     from ccverify.verifier.appraisal import appraise
-    from ccverify.verifier.refvalues import load_reference_values
+    from ccverify.verifier.refvalues import FileSequenceStore, load_reference_values
 
     def run() -> Any:
         reference_values = None
         if opts.reference_values is not None:
             anchors = [opts.trust_anchor] if opts.trust_anchor is not None else []
-            reference_values = load_reference_values(opts.reference_values, anchors, at=opts.at)
+            store = FileSequenceStore(opts.sequence_store) if opts.sequence_store is not None else None
+            reference_values = load_reference_values(
+                opts.reference_values, anchors, at=opts.at, sequence_store=store
+            )
         log = read_input(opts.event_log, "event log") if opts.event_log is not None else None
         return appraise(verdict, reference_values, event_log=log, policy=policy, evidence=opts.evidence, at=opts.at)
 

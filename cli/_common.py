@@ -222,6 +222,7 @@ class VerifyOptions:
     reference_values: Path | None = None
     trust_anchor: Path | None = None
     event_log: Path | None = None
+    sequence_store: Path | None = None
     vcek: Path | None = None
     vlek: Path | None = None
     cert_chain: Path | None = None

@@ -46,6 +46,9 @@ def verify(
     event_log: Annotated[
         Path | None, typer.Option(help="CCEL / TCG2 event log to replay against the quoted RTMRs.", rich_help_panel=_REF)
     ] = None,
+    sequence_store: Annotated[
+        Path | None, typer.Option(help="JSON file with the last accepted reference-value sequence per id: refuses older sets (rollback) and records the one accepted.", rich_help_panel=_REF)
+    ] = None,
     vcek: Annotated[Path | None, typer.Option(help="SNP: VCEK certificate (DER or PEM).", rich_help_panel=_PLATFORM)] = None,
     vlek: Annotated[Path | None, typer.Option(help="SNP: VLEK certificate (DER or PEM).", rich_help_panel=_PLATFORM)] = None,
     cert_chain: Annotated[
@@ -82,6 +85,7 @@ def verify(
             reference_values=reference_values,
             trust_anchor=trust_anchor,
             event_log=event_log,
+            sequence_store=sequence_store,
             vcek=vcek,
             vlek=vlek,
             cert_chain=cert_chain,

@@ -176,3 +176,33 @@ def test_example_command_writes_a_set(tmp_path: Path) -> None:
     assert result.exit_code == 0
     assert sorted(p.name for p in target.iterdir()) == sorted(p.name for p in SAMPLE.iterdir())
     shutil.rmtree(target)
+
+
+def test_verify_keeps_a_sequence_store_and_refuses_rollback(tmp_path: Path) -> None:
+    """The main job with --sequence-store records the accepted set's sequence; a store that has
+    seen a newer set of the same id refuses this one (exit 1, refvalues_rollback)."""
+    store = tmp_path / "sequences.json"
+    result = run([*TDX, "--sequence-store", str(store)])
+    assert result.exit_code == 0, result.output
+    recorded = json.loads(store.read_text())
+    assert set(recorded) == {"ccverify-example-tdx"}
+    store.write_text(json.dumps({"ccverify-example-tdx": recorded["ccverify-example-tdx"] + 1}))
+    refused = run([*TDX, "--sequence-store", str(store)])
+    assert refused.exit_code == 1, refused.output
+    assert "refvalues_rollback" in refused.output
+
+
+def test_an_unsigned_set_is_checked_against_the_store_but_not_recorded(tmp_path: Path) -> None:
+    from ccverify.verifier.refvalues import encode, load_reference_values
+    from ccverify.verifier.refvalues.profile import MemorySequenceStore
+
+    signed = load_reference_values(
+        SAMPLE / "tdx-refvalues.cbor", [SAMPLE / "EXAMPLE-refvalues-signer.pub.pem"], at=AT
+    )
+    unsigned = type(signed)(**{**signed.__dict__, "sequence": signed.sequence + 100})
+    store = MemorySequenceStore()
+    load_reference_values(encode(unsigned), [], at=AT, require_signed=False, sequence_store=store)
+    assert store.last(signed.id) is None  # a later genuine, signed set is not locked out
+    store.record(signed.id, signed.sequence + 200)
+    with pytest.raises(Exception, match="rollback"):
+        load_reference_values(encode(unsigned), [], at=AT, require_signed=False, sequence_store=store)

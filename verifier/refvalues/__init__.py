@@ -155,11 +155,14 @@ def load_reference_values(
     """Verify and decode signed reference values (see the module docstring for the checks).
 
     ``require_signed=False`` also accepts an unsigned CoRIM (tag 501); its rim-validity is still
-    checked. ``sequence_store`` enables rollback protection (``refvalues_rollback``).
+    checked. ``sequence_store`` enables rollback protection (``refvalues_rollback``); only a
+    signed set is recorded in it (an unsigned one with a high sequence number must not lock
+    out the signed sets that follow).
     """
     data = _read(data_or_path)
     moment = resolve_time(at)
-    if cose.is_sign1(data) or require_signed:
+    signed = cose.is_sign1(data) or require_signed
+    if signed:
         verified = verify_corim(data, trust_anchors, at=moment)
         header = verified.header
         signer = None if header.signer is None else Signer(header.signer.name, header.signer.uri)
@@ -168,7 +171,7 @@ def load_reference_values(
         rv = _decode(data)
         cose.check_window(rv.not_before, rv.not_after, moment, "reference values (rim-validity)")
     if sequence_store is not None:
-        check_sequence(sequence_store, rv)
+        check_sequence(sequence_store, rv, record=signed)
     return rv
 
 
