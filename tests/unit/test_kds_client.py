@@ -23,7 +23,7 @@ from ccverify.verifier.collateral.kds import (
 )
 from ccverify.verifier.errors import CollateralError, InputError
 from ccverify.verifier.evidence.snp_report import Product, SnpReport, TcbParts
-from ccverify.verifier.snp.certs import VekKind, to_der
+from ccverify.verifier.snp.certs import VekKind, der, load_certificates, to_der
 from ccverify.verifier.snp.verify import SnpCertificates, fetch_snp_certs, verify_snp
 from ccverify.verifier.testing.pki import REFERENCE_TIME, AmdTestPki
 from tests.conftest import fixture_bytes
@@ -138,6 +138,79 @@ def test_retry_after_forms() -> None:
     assert retry_after_seconds("Tue, 31 Dec 2024 00:00:00 GMT", now) == 0.0
     assert retry_after_seconds("soon", now) is None
     assert retry_after_seconds(None, now) is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "\u00b2",  # superscript two: str.isdigit() is True, float() refuses it
+        "1\u00b2",
+        "\u00b9\u2070",
+        "\u0663",  # Arabic-Indic three
+        "\uff17",  # fullwidth seven
+        "\u0967\u0966",  # Devanagari ten
+        "-5",
+        "+5",
+        "1.5",
+        "1e3",
+        "0x10",
+        "",
+        "  ",
+        "Wed, 01 Jan 99999 00:00:30 GMT",
+    ],
+)
+def test_retry_after_that_is_not_an_ascii_integer_or_date_is_absent(value: str) -> None:
+    assert retry_after_seconds(value, datetime(2025, 1, 1, tzinfo=UTC)) is None
+
+
+def test_retry_after_ascii_integers() -> None:
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    assert retry_after_seconds("0", now) == 0.0
+    assert retry_after_seconds(" 12 ", now) == 12.0
+    assert retry_after_seconds("007", now) == 7.0
+
+
+@dataclass
+class _Answer:
+    status_code: int
+    headers: dict[str, str]
+    reason: str = "Too Many Requests"
+    content: bytes = b""
+
+
+class _Session:
+    """A requests-like session answering 429 with ``headers`` ``failures`` times, then ``body``."""
+
+    def __init__(self, headers: dict[str, str], failures: int, body: bytes) -> None:
+        self.answers = [_Answer(429, headers) for _ in range(failures)] + [
+            _Answer(200, {"Content-Type": "application/x-pem-file"}, "OK", body)
+        ]
+        self.urls: list[str] = []
+
+    def get(self, url: str, timeout: float) -> _Answer:
+        self.urls.append(url)
+        return self.answers.pop(0)
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "\u0663", "\uff17", "1.5", "soon"])
+def test_unusable_retry_after_falls_back_to_the_client_back_off(value: str) -> None:
+    session = _Session({"Retry-After": value}, 2, MILAN_CHAIN)
+    sleeps = Sleeps()
+    kds_client = KdsClient(session=session, sleep=sleeps, initial_delay=1.5, max_delay=10.0)  # type: ignore[arg-type]
+    ask, ark = kds_client.cert_chain("Milan", at=AT_MILAN)
+    assert [ask, ark] == [der(cert) for cert in load_certificates(MILAN_CHAIN)]
+    assert sleeps.calls == [1.5, 3.0]
+    assert len(session.urls) == 3
+
+
+def test_superscript_retry_after_over_http_backs_off(kds: tuple[str, Recorded]) -> None:
+    base, recorded = kds
+    recorded.serve(TURIN_URL, b"", status=429, headers={"Retry-After": "\u00b2"})
+    recorded.serve(TURIN_URL, TURIN_VCEK)
+    sleeps = Sleeps()
+    report = SnpReport.from_bytes(TURIN_REPORT)
+    assert client(base, sleeps, initial_delay=2.5).vcek_for_report(report, at=AT_TURIN) == TURIN_VCEK
+    assert sleeps.calls == [2.5]
 
 
 # ------------------------------------------------------------------------------ network

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from datetime import UTC, datetime
 
 import pytest
 
 from ccverify.verifier.errors import VerificationError
-from ccverify.verifier.evidence.snp_report import Product, TcbParts
+from ccverify.verifier.evidence.snp_report import Product, TcbParts, TcbVersion
 from ccverify.verifier.snp.certs import (
     VekKind,
     _hw_id,
@@ -70,6 +71,58 @@ def test_genoa_vcek_product_name_without_stepping() -> None:
     assert ext.product_name == "Genoa"
     assert ext.product is Product.GENOA
     assert (ext.bl_spl, ext.tee_spl, ext.snp_spl, ext.ucode_spl) == (10, 0, 23, 84)
+
+
+@pytest.mark.parametrize(
+    ("leaf", "product", "raw"),
+    [
+        # the REPORTED_TCB of the report each VEK signed (go-sev-guest ComposeTCBParts)
+        ("go-sev-guest/vcek.testcer", Product.MILAN, 0x4405000000000002),
+        ("project-oak/milan_oc_release_vcek.der", Product.MILAN, 0xDB18000000000004),
+        ("trustee/test-vlek.der", Product.MILAN, 0xD918000000000004),
+        ("trustee/vcek-genoa.pem", Product.GENOA, 0x541700000000000A),
+        ("project-oak/genoa_oc_vcek.der", Product.GENOA, 0x541900000000000A),
+        ("project-oak/turin_oc_vcek.der", Product.TURIN, 0x4700000002000100),
+        ("virtee-sev/vcek_turin.der", Product.TURIN, 0x0900000000000000),
+    ],
+)
+def test_real_vek_tcb_version(leaf: str, product: Product, raw: int) -> None:
+    ext = parse_vek_extensions(load_certificate(vek(leaf)))
+    assert ext.tcb_version(product) == TcbVersion(raw)
+    assert ext.reserved_spls == {}
+
+
+def test_tcb_version_composes_reserved_spls_on_milan_only() -> None:
+    ext = dataclasses.replace(
+        parse_vek_extensions(load_certificate(vek("go-sev-guest/vcek.testcer"))),
+        spl_4=1,
+        spl_5=2,
+        spl_6=3,
+        spl_7=4,
+    )
+    assert ext.tcb_version(Product.MILAN) == TcbVersion(0x4405040302010002)
+    assert ext.reserved_spls == {"spl_4": 1, "spl_5": 2, "spl_6": 3, "spl_7": 4}
+    turin = dataclasses.replace(
+        parse_vek_extensions(load_certificate(vek("project-oak/turin_oc_vcek.der"))), spl_4=5, spl_6=6
+    )
+    # a Turin TCB_VERSION has no place for them: bytes 4-6 stay zero (verification refuses the VEK)
+    assert turin.tcb_version(Product.TURIN) == TcbVersion(0x4700000002000100)
+    assert turin.reserved_spls == {"spl_4": 5, "spl_6": 6}
+
+
+def test_tcb_version_refuses_an_spl_above_one_byte() -> None:
+    ext = dataclasses.replace(
+        parse_vek_extensions(load_certificate(vek("go-sev-guest/vcek.testcer"))), ucode_spl=300
+    )
+    with pytest.raises(VerificationError) as err:
+        ext.tcb_version(Product.MILAN)
+    assert err.value.code == "certificate_extension"
+    assert err.value.actual == "ucode_spl=300"
+
+
+def test_verified_chain_carries_the_whole_tcb_version() -> None:
+    result = verify_vek_chain(vek("project-oak/turin_oc_vcek.der"))
+    assert result.certificate_tcb_version == TcbVersion(0x4700000002000100)
 
 
 def test_vlek_extensions() -> None:

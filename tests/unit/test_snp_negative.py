@@ -162,6 +162,29 @@ def test_unsigned_report_fails(milan: AmdTestPki) -> None:
     fails("report_unsigned", vcek_report(milan, signing_key=SigningKey.NONE), vcek_certs(milan), milan)
 
 
+@pytest.mark.parametrize("vmpl", [4, 7, 0x80000000, 0xFFFFFFFF])
+def test_vmpl_outside_0_to_3_is_refused(pki: AmdTestPki, vmpl: int) -> None:
+    report = vcek_report(pki, vmpl=vmpl)
+    assert SnpReport.from_bytes(report.to_bytes()).vmpl == vmpl  # the parser keeps it
+    with pytest.raises(VerificationError) as err:
+        verify_snp(report.to_bytes(), vcek_certs(pki), at=AT, trust_root=pki.ark_der())
+    assert err.value.code == "vmpl_out_of_range"
+    assert (err.value.expected, err.value.actual) == ("0..3", vmpl)
+    assert f"VMPL {vmpl} (0x{vmpl:x})" in err.value.detail
+
+
+def test_host_requested_vlek_report_is_refused(milan: AmdTestPki) -> None:
+    fails("vmpl_out_of_range", vlek_report(milan, vmpl=0xFFFFFFFF), vlek_certs(milan), milan)
+
+
+@pytest.mark.parametrize("vmpl", [0, 1, 2, 3])
+def test_every_guest_vmpl_verifies(milan: AmdTestPki, vmpl: int) -> None:
+    verdict = verify_snp(
+        vcek_report(milan, vmpl=vmpl).to_bytes(), vcek_certs(milan), at=AT, trust_root=milan.ark_der()
+    )
+    assert verdict.report.vmpl == vmpl
+
+
 # ------------------------------------------------------------------------------ key kind
 
 
@@ -231,6 +254,165 @@ def test_current_tcb_may_differ_from_reported(milan: AmdTestPki) -> None:
 def test_milan_layout_tcb_against_turin_certificate_fails(turin: AmdTestPki) -> None:
     milan_layout = TcbVersion.from_parts(TcbParts(1, 0, 2, 71), Product.MILAN)
     fails("tcb_mismatch", vcek_report(turin, reported_tcb=milan_layout), vcek_certs(turin), turin)
+
+
+def _der_int(value: int) -> bytes:
+    content = value.to_bytes(value.bit_length() // 8 + 1, "big")
+    return bytes([0x02, len(content)]) + content
+
+
+def _vcek_with_spls(pki: AmdTestPki, **spls: int) -> bytes:
+    """The test PKI's VCEK with these SPL extensions set (added when the product lacks them)."""
+    wanted = {AMD_EXTENSION_OIDS[name]: _der_int(value) for name, value in spls.items()}
+    items = [(oid, wanted.pop(oid, value)) for oid, value in pki.vek_extensions("vcek")]
+    return der(pki.issue_vek("vcek", extensions=items + list(wanted.items())))
+
+
+def _with_byte(tcb: TcbVersion, index: int, value: int) -> TcbVersion:
+    return TcbVersion(tcb.raw & ~(0xFF << 8 * index) | value << 8 * index)
+
+
+@pytest.fixture(scope="module", params=[Product.MILAN, Product.GENOA], ids=lambda p: p.value)
+def milan_genoa(request: pytest.FixtureRequest) -> AmdTestPki:
+    return AmdTestPki(request.param, rsa_key_size=2048)
+
+
+def test_tcb_mismatch_shows_both_raw_values(milan: AmdTestPki) -> None:
+    reported = dataclasses.replace(milan.tcb, ucode_spl=220)  # 4, 0, 24, 219 in the VCEK
+    report = vcek_report(milan, reported_tcb=reported, current_tcb=reported)
+    with pytest.raises(VerificationError) as err:
+        verify_snp(report.to_bytes(), vcek_certs(milan), at=AT, trust_root=milan.ark_der())
+    assert err.value.code == "tcb_mismatch"
+    assert err.value.detail == (
+        "REPORTED_TCB 0xdc18000000000004 differs from the VCEK's TCB 0xdb18000000000004 in ucode_spl"
+    )
+    assert err.value.expected == "0xdb18000000000004 (bl=4 tee=0 snp=24 ucode=219)"
+    assert err.value.actual == "0xdc18000000000004 (bl=4 tee=0 snp=24 ucode=220)"
+
+
+@pytest.mark.parametrize(("index", "name"), [(2, "spl_4"), (3, "spl_5"), (4, "spl_6"), (5, "spl_7")])
+def test_milan_genoa_reserved_tcb_byte_must_match_the_certificate(
+    milan_genoa: AmdTestPki, index: int, name: str
+) -> None:
+    pki = milan_genoa
+    odd = _with_byte(TcbVersion.from_parts(pki.tcb, pki.product), index, 5)
+    report = vcek_report(pki, tcb=odd)  # every TCB field the same: only the certificate differs
+    with pytest.raises(VerificationError) as err:
+        verify_snp(report.to_bytes(), vcek_certs(pki), at=AT, trust_root=pki.ark_der())
+    assert err.value.code == "tcb_mismatch"
+    assert err.value.detail.endswith(f"in {name}")
+    assert f"REPORTED_TCB 0x{odd.raw:016x}" in err.value.detail
+
+
+@pytest.mark.parametrize(("index", "name"), [(2, "spl_4"), (3, "spl_5"), (4, "spl_6"), (5, "spl_7")])
+def test_milan_genoa_vcek_reserved_spls_are_part_of_its_tcb(
+    milan_genoa: AmdTestPki, index: int, name: str
+) -> None:
+    pki = milan_genoa
+    vcek = _vcek_with_spls(pki, **{name: 9})
+    plain = TcbVersion.from_parts(pki.tcb, pki.product)
+    with pytest.raises(VerificationError) as err:
+        verify_snp(vcek_report(pki).to_bytes(), vcek_certs(pki, vcek=vcek), at=AT, trust_root=pki.ark_der())
+    assert err.value.code == "tcb_mismatch"
+    assert err.value.detail.endswith(f"in {name}")
+    # go-sev-guest's ComposeTCBParts: the SPL is byte 2-5 of the certificate's TCB_VERSION
+    composed = _with_byte(plain, index, 9)
+    verdict = verify_snp(
+        vcek_report(pki, tcb=composed).to_bytes(), vcek_certs(pki, vcek=vcek), at=AT, trust_root=pki.ark_der()
+    )
+    assert verdict.report.reported_tcb == composed
+
+
+@pytest.mark.parametrize(("index", "name"), [(4, "spl_5"), (5, "spl_6"), (6, "spl_7")])
+def test_turin_reserved_tcb_bytes_must_be_zero(turin: AmdTestPki, index: int, name: str) -> None:
+    odd = _with_byte(TcbVersion.from_parts(turin.tcb, Product.TURIN), index, 7)
+    report = vcek_report(turin, tcb=odd)
+    with pytest.raises(VerificationError) as err:
+        verify_snp(report.to_bytes(), vcek_certs(turin), at=AT, trust_root=turin.ark_der())
+    assert err.value.code == "tcb_mismatch"
+    assert err.value.detail == (
+        f"REPORTED_TCB 0x{odd.raw:016x} differs from the VCEK's TCB 0x4700000002000100 in {name}"
+    )
+
+
+@pytest.mark.parametrize(("name", "index"), [("spl_4", None), ("spl_5", 4), ("spl_6", 5), ("spl_7", 6)])
+def test_turin_vcek_with_reserved_spls_matches_no_report(
+    turin: AmdTestPki, name: str, index: int | None
+) -> None:
+    certs = vcek_certs(turin, vcek=_vcek_with_spls(turin, **{name: 3}))
+    plain = TcbVersion.from_parts(turin.tcb, Product.TURIN)
+    candidates = [plain] if index is None else [plain, _with_byte(plain, index, 3)]
+    for tcb in candidates:
+        with pytest.raises(VerificationError) as err:
+            verify_snp(vcek_report(turin, tcb=tcb).to_bytes(), certs, at=AT, trust_root=turin.ark_der())
+        assert err.value.code == "tcb_mismatch"
+        assert err.value.actual == f"{name}=3"
+        assert "no REPORTED_TCB can match it" in err.value.detail
+
+
+def test_turin_vcek_with_zero_reserved_spls_verifies(turin: AmdTestPki) -> None:
+    certs = vcek_certs(turin, vcek=_vcek_with_spls(turin, spl_4=0))  # real ones carry .3.5-.3.7 = 0
+    verdict = verify_snp(vcek_report(turin).to_bytes(), certs, at=AT, trust_root=turin.ark_der())
+    assert verdict.tcb.certificate == turin.tcb
+
+
+@pytest.mark.parametrize("name", ["bl_spl", "snp_spl", "ucode_spl", "spl_4"])
+def test_vcek_spl_above_one_byte_is_a_malformed_extension(milan: AmdTestPki, name: str) -> None:
+    certs = vcek_certs(milan, vcek=_vcek_with_spls(milan, **{name: 256}))
+    with pytest.raises(VerificationError) as err:
+        verify_snp(vcek_report(milan).to_bytes(), certs, at=AT, trust_root=milan.ark_der())
+    assert err.value.code == "certificate_extension"
+    assert err.value.actual == f"{name}=256"
+
+
+def _tcb_component_cases() -> list[tuple[Product, str]]:
+    return [
+        (product, name)
+        for product in Product
+        for name in (*COMPONENTS, *(("fmc_spl",) if product.uses_fmc else ()))
+    ]
+
+
+@pytest.mark.parametrize(
+    ("product", "component"), _tcb_component_cases(), ids=lambda v: getattr(v, "value", v)
+)
+def test_reported_tcb_above_current_is_refused(product: Product, component: str) -> None:
+    pki = AmdTestPki(product, rsa_key_size=2048)
+    high = dataclasses.replace(pki.tcb, **{component: getattr(pki.tcb, component) + 1})
+    pki_high = AmdTestPki(product, rsa_key_size=2048, tcb=high)
+    report = vcek_report(pki_high, current_tcb=pki.tcb, committed_tcb=pki.tcb, launch_tcb=pki.tcb)
+    with pytest.raises(VerificationError) as err:
+        verify_snp(report.to_bytes(), vcek_certs(pki_high), at=AT, trust_root=pki_high.ark_der())
+    assert err.value.code == "reported_tcb_above_current"
+    reported = TcbVersion.from_parts(high, product)
+    current = TcbVersion.from_parts(pki.tcb, product)
+    assert err.value.detail == (
+        f"REPORTED_TCB 0x{reported.raw:016x} is greater than CURRENT_TCB 0x{current.raw:016x} "
+        f"in {component}: the host may report a TCB older than the one running, never a newer one"
+    )
+    assert err.value.expected == f"{component} <= {getattr(pki.tcb, component)}"
+    assert err.value.actual == f"{component} = {getattr(high, component)}"
+
+
+def test_reported_tcb_above_current_names_every_component(milan: AmdTestPki) -> None:
+    low = TcbParts(bl_spl=3, tee_spl=0, snp_spl=20, ucode_spl=219)  # the VCEK: 4, 0, 24, 219
+    report = vcek_report(milan, current_tcb=low)
+    with pytest.raises(VerificationError) as err:
+        verify_snp(report.to_bytes(), vcek_certs(milan), at=AT, trust_root=milan.ark_der())
+    assert err.value.code == "reported_tcb_above_current"
+    assert "in bl_spl, snp_spl:" in err.value.detail
+    assert err.value.expected == "bl_spl <= 3, snp_spl <= 20"
+    assert err.value.actual == "bl_spl = 4, snp_spl = 24"
+
+
+def test_reported_reserved_byte_above_current_is_refused(milan: AmdTestPki) -> None:
+    vcek = _vcek_with_spls(milan, spl_4=9)
+    plain = TcbVersion.from_parts(milan.tcb, Product.MILAN)
+    report = vcek_report(milan, tcb=plain, reported_tcb=_with_byte(plain, 2, 9))
+    with pytest.raises(VerificationError) as err:
+        verify_snp(report.to_bytes(), vcek_certs(milan, vcek=vcek), at=AT, trust_root=milan.ark_der())
+    assert err.value.code == "reported_tcb_above_current"
+    assert (err.value.expected, err.value.actual) == ("spl_4 <= 0", "spl_4 = 9")
 
 
 # ------------------------------------------------------------------------------ chip id

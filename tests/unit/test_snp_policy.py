@@ -197,6 +197,53 @@ def test_single_socket(pki: AmdTestPki) -> None:
     rejects(synthetic(pki), {"require_single_socket": True}, "policy_require_single_socket")
 
 
+def test_default_policy_refuses_cxl(pki: AmdTestPki) -> None:
+    verdict = synthetic(pki, policy=GuestPolicy.build(cxl_allow=True))
+    assert verdict.report.policy.raw == 0x230000
+    error = rejects(verdict, SnpPolicy(), "policy_allow_cxl")
+    assert "CXL_ALLOW, bit 21" in error.detail
+    assert (error.expected, error.actual) == (False, True)
+    rejects(verdict, {"allow_debug": False, "allow_smt": True, "vmpl": 0}, "policy_allow_cxl")
+    rejects(verdict, {"allow_cxl": False}, "policy_allow_cxl")
+    accepts(verdict, {"allow_cxl": True})
+    accepts(synthetic(pki), {"allow_cxl": False})
+
+
+@pytest.mark.parametrize(
+    ("key", "bit_name", "bit"),
+    [
+        ("require_mem_aes_256_xts", "mem_aes_256_xts", 22),
+        ("require_rapl_disabled", "rapl_dis", 23),
+        ("require_ciphertext_hiding", "ciphertext_hiding_dram", 24),
+        ("require_page_swap_disabled", "page_swap_disable", 25),
+    ],
+)
+def test_required_guest_policy_bits(pki: AmdTestPki, key: str, bit_name: str, bit: int) -> None:
+    plain = synthetic(pki)
+    accepts(plain, {})
+    accepts(plain, {key: False})
+    error = rejects(plain, {key: True}, f"policy_{key}")
+    assert f"{bit_name.upper()}, bit {bit}, is clear" in error.detail
+    assert (error.expected, error.actual) == (True, False)
+    with_bit = synthetic(pki, policy=GuestPolicy.build(**{bit_name: True}))
+    assert with_bit.report.policy.raw == 0x30000 | 1 << bit
+    accepts(with_bit, {key: True})
+
+
+def test_new_guest_policy_keys_are_booleans() -> None:
+    for key in (
+        "allow_cxl",
+        "require_mem_aes_256_xts",
+        "require_rapl_disabled",
+        "require_ciphertext_hiding",
+        "require_page_swap_disabled",
+    ):
+        assert getattr(SnpPolicy.from_json({key: True}), key) is True
+        assert getattr(SnpPolicy(), key) is False
+        with pytest.raises(InputError):
+            SnpPolicy.from_json({key: 1})
+
+
 def test_minimum_abi(pki: AmdTestPki) -> None:
     verdict = synthetic(pki, policy=GuestPolicy.build(abi_major=1, abi_minor=51))
     accepts(verdict, {"minimum_abi": "1.51"})
@@ -214,6 +261,20 @@ def test_vmpl(vlek: SnpVerdict, gcp: SnpVerdict) -> None:
     assert (error.expected, error.actual) == (0, 1)
     accepts(vlek, {"maximum_vmpl": 1})
     rejects(vlek, {"maximum_vmpl": 0}, "policy_maximum_vmpl")
+
+
+@pytest.mark.parametrize("key", ["vmpl", "maximum_vmpl"])
+@pytest.mark.parametrize("value", [4, 7, 0xFFFFFFFF, "4", "0xffffffff"])
+def test_policy_vmpl_above_3_is_an_input_error(key: str, value: object) -> None:
+    with pytest.raises(InputError) as err:
+        SnpPolicy.from_json({key: value})
+    assert f"snp policy {key}: a VMPL is 0-3" in str(err.value)
+
+
+def test_policy_vmpl_3_is_accepted() -> None:
+    assert SnpPolicy.from_json({"vmpl": 3, "maximum_vmpl": "3"}) == SnpPolicy(vmpl=3, maximum_vmpl=3)
+    with pytest.raises(InputError):
+        SnpPolicy(maximum_vmpl=4)
 
 
 def test_platform_info(vlek: SnpVerdict) -> None:
@@ -272,10 +333,79 @@ def test_mitigation_vectors(gcp: SnpVerdict, vlek: SnpVerdict) -> None:
 
 
 def test_author_key_and_id_block(pki: AmdTestPki, gcp: SnpVerdict) -> None:
-    rejects(gcp, {"require_author_key": True}, "policy_require_author_key")
-    rejects(gcp, {"require_id_block": True}, "policy_require_id_block")
+    rejects(gcp, {"require_author_key": True, "author_key_digest": "01" * 48}, "policy_require_author_key")
+    rejects(gcp, {"require_id_block": True, "id_key_digest": "02" * 48}, "policy_require_id_block")
     signed = synthetic(pki, author_key_en=True, author_key_digest=b"\x01" * 48, id_key_digest=b"\x02" * 48)
-    accepts(signed, {"require_author_key": True, "require_id_block": True, "id_key_digest": "02" * 48})
+    accepts(
+        signed,
+        {
+            "require_author_key": True,
+            "author_key_digest": "01" * 48,
+            "require_id_block": True,
+            "id_key_digest": "02" * 48,
+        },
+    )
+
+
+def test_require_id_block_refuses_an_untrusted_id_key(pki: AmdTestPki) -> None:
+    verdict = synthetic(pki, id_key_digest=b"\x42" * 48)
+    policy = {"require_id_block": True, "id_key_digest": "02" * 48}
+    error = rejects(verdict, policy, "policy_require_id_block")
+    assert "not one of the trusted ID keys" in error.detail
+    assert error.expected == b"\x02" * 48
+    assert error.actual == b"\x42" * 48
+    accepts(verdict, {"require_id_block": True, "id_key_digest": ["02" * 48, "42" * 48]})
+
+
+def test_require_id_block_refuses_no_id_block_even_if_zero_is_listed(pki: AmdTestPki) -> None:
+    verdict = synthetic(pki)
+    policy = {"require_id_block": True, "id_key_digest": "00" * 48}
+    error = rejects(verdict, policy, "policy_require_id_block")
+    assert "without an ID block" in error.detail
+
+
+def test_require_author_key_refuses_an_untrusted_author_key(pki: AmdTestPki) -> None:
+    verdict = synthetic(pki, id_key_digest=b"\x42" * 48, author_key_en=True, author_key_digest=b"\x43" * 48)
+    error = rejects(
+        verdict, {"require_author_key": True, "author_key_digest": "01" * 48}, "policy_require_author_key"
+    )
+    assert "not one of the trusted author keys" in error.detail
+    assert error.expected == b"\x01" * 48
+    assert error.actual == b"\x43" * 48
+    accepts(verdict, {"require_author_key": True, "author_key_digest": "43" * 48})
+
+
+def test_require_author_key_refuses_author_key_en_clear(pki: AmdTestPki) -> None:
+    verdict = synthetic(pki, id_key_digest=b"\x42" * 48, author_key_digest=bytes(48))
+    error = rejects(
+        verdict, {"require_author_key": True, "author_key_digest": "00" * 48}, "policy_require_author_key"
+    )
+    assert "AUTHOR_KEY_EN clear" in error.detail
+
+
+@pytest.mark.parametrize(
+    ("document", "missing"),
+    [
+        ({"require_id_block": True}, "id_key_digest"),
+        ({"require_id_block": True, "id_key_digest": []}, "id_key_digest"),
+        ({"require_id_block": True, "author_key_digest": "01" * 48}, "id_key_digest"),
+        ({"require_author_key": True}, "author_key_digest"),
+        ({"require_author_key": True, "id_key_digest": "02" * 48}, "author_key_digest"),
+    ],
+)
+def test_required_keys_without_a_trusted_list_are_an_input_error(
+    document: dict[str, Any], missing: str
+) -> None:
+    with pytest.raises(InputError) as err:
+        SnpPolicy.from_json(document)
+    assert f"give an {missing} list" in str(err.value)
+
+
+def test_required_keys_without_a_trusted_list_are_an_input_error_when_built() -> None:
+    with pytest.raises(InputError, match="id_key_digest"):
+        SnpPolicy(require_id_block=True)
+    with pytest.raises(InputError, match="author_key_digest"):
+        SnpPolicy(require_author_key=True)
 
 
 def test_products(turin: SnpVerdict) -> None:
@@ -308,6 +438,16 @@ def test_from_json_round_values() -> None:
         {"minimum_tcb": {"microcode": 1}},
         {"minimum_tcb": {"ucode_spl": 256}},
         {"minimum_version": "one"},
+        {"minimum_version": "1.\u00b2"},
+        {"minimum_version": "\u00b2.5"},
+        {"minimum_version": "\u0661.\u0665\u0665"},
+        {"minimum_version": "\uff11.55"},
+        {"minimum_version": [True, 55]},
+        {"minimum_version": [1, -1]},
+        {"minimum_abi": "1.\u00b2"},
+        {"minimum_abi": "\u0663.\u0664"},
+        {"minimum_build": "\u0663"},
+        {"vmpl": "\uff10"},
         {"platform_info_required": ["FAST"]},
         {"signing_key": "ark"},
         {"products": ["Venice"]},

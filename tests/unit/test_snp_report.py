@@ -513,6 +513,54 @@ def test_tcb_parts_compare_component_wise() -> None:
     assert turin.below(TcbParts(1, 0, 2, 71, fmc_spl=1)) == ["fmc_spl"]
 
 
+def test_tcb_byte_names_per_layout() -> None:
+    milan_names = ("bl_spl", "tee_spl", "spl_4", "spl_5", "spl_6", "spl_7", "snp_spl", "ucode_spl")
+    assert Product.MILAN.tcb_byte_names == milan_names
+    assert Product.GENOA.tcb_byte_names == milan_names
+    assert Product.TURIN.tcb_byte_names == (
+        "fmc_spl", "bl_spl", "tee_spl", "snp_spl", "spl_5", "spl_6", "spl_7", "ucode_spl"
+    )  # fmt: skip
+
+
+def test_tcb_components_name_all_eight_bytes() -> None:
+    tcb = TcbVersion(0x4405000000000002)  # go-sev-guest's sample
+    assert tcb.components(Product.MILAN) == (
+        ("bl_spl", 2), ("tee_spl", 0), ("spl_4", 0), ("spl_5", 0), ("spl_6", 0), ("spl_7", 0),
+        ("snp_spl", 5), ("ucode_spl", 0x44),
+    )  # fmt: skip
+    turin = TcbVersion(0x4700000002000100)  # project-oak's Turin sample
+    assert turin.components(Product.TURIN) == (
+        ("fmc_spl", 0), ("bl_spl", 1), ("tee_spl", 0), ("snp_spl", 2), ("spl_5", 0), ("spl_6", 0),
+        ("spl_7", 0), ("ucode_spl", 71),
+    )  # fmt: skip
+
+
+def test_tcb_differs_and_above_compare_every_byte() -> None:
+    base = TcbVersion(0xDB18000000000004)
+    reserved = TcbVersion(0xDB18000000050004)  # byte 2 (spl_4) set
+    assert base.differs(base, Product.MILAN) == []
+    assert reserved.differs(base, Product.MILAN) == ["spl_4"]
+    assert reserved.differs(base, Product.TURIN) == ["tee_spl"]
+    assert reserved.above(base, Product.MILAN) == ["spl_4"]
+    assert base.above(reserved, Product.MILAN) == []
+    # component-wise, not the u64: ucode higher but snp lower
+    mixed = TcbVersion(0xDC17000000000004)
+    assert mixed.raw > base.raw
+    assert mixed.above(base, Product.GENOA) == ["ucode_spl"]
+    assert base.above(mixed, Product.GENOA) == ["snp_spl"]
+    turin = TcbVersion(0x4700000002000100)
+    assert TcbVersion(0x4700000002000101).above(turin, Product.TURIN) == ["fmc_spl"]
+    assert TcbVersion(0x4700010002000100).above(turin, Product.TURIN) == ["spl_6"]
+
+
+def test_host_requested_vmpl_is_parsed_not_rejected() -> None:
+    data = bytearray(parse(V2).to_bytes())
+    data[0x030:0x034] = b"\xff\xff\xff\xff"
+    report = SnpReport.from_bytes(bytes(data))
+    assert report.vmpl == 0xFFFFFFFF
+    assert report.to_bytes() == bytes(data)
+
+
 def test_tcb_parts_of_different_layouts_do_not_compare() -> None:
     with pytest.raises(InputError, match="different layouts"):
         _ = milan(1, 0, 2, 71) >= TcbParts(1, 0, 2, 71, fmc_spl=0)

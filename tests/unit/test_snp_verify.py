@@ -16,7 +16,14 @@ from ccverify.verifier.errors import CollateralError, VerificationError
 from ccverify.verifier.evidence.certtable import CertKind, CertTable
 from ccverify.verifier.evidence.snp_report import Product, SnpReport, TcbParts
 from ccverify.verifier.jsonable import to_jsonable
-from ccverify.verifier.snp.certs import VekKind, clear_chain_memo, to_der, verify_vek_chain
+from ccverify.verifier.snp.certs import (
+    VekKind,
+    clear_chain_memo,
+    load_certificate,
+    parse_vek_extensions,
+    to_der,
+    verify_vek_chain,
+)
 from ccverify.verifier.snp.verify import SnpCertificates, load_snp_certs, verify_snp
 from tests.conftest import fixture, fixture_bytes
 
@@ -200,6 +207,18 @@ def test_real_report_verifies(name: str) -> None:
     assert verdict.crl_checked is False
     if case.measurement is not None:
         assert verdict.report.measurement.hex() == case.measurement
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_real_report_tcb_is_the_whole_certificate_tcb_and_not_above_current(name: str) -> None:
+    case = CASES[name]
+    verdict = verify_snp(report_bytes(case), certs_of(case), at=case.at)
+    leaf = certs_of(case).vcek if case.key is VekKind.VCEK else certs_of(case).vlek
+    assert leaf is not None
+    ext = parse_vek_extensions(load_certificate(leaf))
+    assert ext.tcb_version(case.product) == verdict.report.reported_tcb
+    assert verdict.report.reported_tcb.above(verdict.report.current_tcb, case.product) == []
+    assert 0 <= verdict.report.vmpl <= 3
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -91,15 +91,21 @@ def crl_url(
 
 
 def retry_after_seconds(value: str | None, now: datetime) -> float | None:
-    """A ``Retry-After`` header as seconds from ``now`` (delta-seconds or HTTP-date), or None."""
+    """A ``Retry-After`` header as seconds from ``now`` (delta-seconds or HTTP-date), or None.
+
+    delta-seconds is ASCII digits only (RFC 9110 ``1*DIGIT``): ``str.isdigit`` would also take
+    '²' or other Unicode digits, which ``float()`` refuses. Anything that is neither a
+    non-negative ASCII integer nor an HTTP-date is None (the client backs off on its own); this
+    never raises.
+    """
     if value is None:
         return None
     text = value.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         return float(text)
     try:
         moment = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)

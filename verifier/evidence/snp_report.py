@@ -20,9 +20,12 @@ the reserved bytes are kept, so ``to_bytes(from_bytes(b)) == b``.
 
 Not parse errors, by design (they are validity rules for the verifier, which reports them with
 a reason code): POLICY bit 17 clear (the spec says it "must be one"; decoded as
-``policy.reserved_bit17``), SIGNATURE_ALGO other than 1, unknown PLATFORM_INFO bits (kept in the
-``PlatformInfo`` flag; the real Turin sample sets bit 6), a VMPL outside 0-3, CPUID values of an
-unknown product (``report.product`` is then None). SIGNING_KEY values 2-6 are reserved encodings
+``policy.reserved_bit17``; ``policy_reserved_bit``), SIGNATURE_ALGO other than 1
+(``signature_algo_unsupported``), a VMPL outside 0-3 (``vmpl_out_of_range``: a report the host
+requested, VMPL 0xFFFFFFFF, is not the guest's), non-zero reserved TCB_VERSION bytes (Turin
+bytes 4-6; ``tcb_mismatch``, as the VCEK's TCB has them zero), unknown PLATFORM_INFO bits (kept
+in the ``PlatformInfo`` flag; the real Turin sample sets bit 6) and CPUID values of an unknown
+product (``report.product`` is then None). SIGNING_KEY values 2-6 are reserved encodings
 the ``SigningKey`` enum cannot hold, so they are parse errors in both modes.
 
 TCB_VERSION fields are kept as raw u64 (``TcbVersion``) and decoded per product family
@@ -82,6 +85,15 @@ class Product(enum.Enum):
         return self is Product.TURIN
 
     @property
+    def tcb_byte_names(self) -> tuple[str, ...]:
+        """The names of TCB_VERSION bytes 0-7 in this product's layout (go-sev-guest's names).
+
+        Milan/Genoa: bl_spl, tee_spl, spl_4..spl_7 (reserved), snp_spl, ucode_spl; Turin:
+        fmc_spl, bl_spl, tee_spl, snp_spl, spl_5..spl_7 (reserved, zero), ucode_spl.
+        """
+        return _TCB_BYTE_NAMES_TURIN if self.uses_fmc else _TCB_BYTE_NAMES_MILAN
+
+    @property
     def example_cpuid(self) -> tuple[int, int, int]:
         """Family, model and stepping as seen in real reports of this product (for builders)."""
         return _TYPICAL_CPUID[self]
@@ -125,6 +137,8 @@ _PRODUCT_NAMES: dict[str, Product] = {
     "siena": Product.GENOA,
     "turin": Product.TURIN,
 }
+_TCB_BYTE_NAMES_MILAN = ("bl_spl", "tee_spl", "spl_4", "spl_5", "spl_6", "spl_7", "snp_spl", "ucode_spl")
+_TCB_BYTE_NAMES_TURIN = ("fmc_spl", "bl_spl", "tee_spl", "snp_spl", "spl_5", "spl_6", "spl_7", "ucode_spl")
 _TYPICAL_CPUID: dict[Product, tuple[int, int, int]] = {
     Product.MILAN: (0x19, 0x01, 0x01),
     Product.GENOA: (0x19, 0x11, 0x01),
@@ -191,6 +205,10 @@ class TcbVersion:
     Byte layouts (byte 0 = least significant):
     Milan/Genoa: 0 BL_SPL, 1 TEE_SPL, 2-5 reserved, 6 SNP_SPL, 7 UCODE_SPL;
     Turin: 0 FMC_SPL, 1 BL_SPL, 2 TEE_SPL, 3 SNP_SPL, 4-6 reserved, 7 UCODE_SPL.
+    The reserved bytes are named as go-sev-guest names them (``Product.tcb_byte_names``):
+    Milan/Genoa ``spl_4``-``spl_7`` (a VEK's extensions .3.4-.3.7 fill them), Turin
+    ``spl_5``-``spl_7`` (zero: a Turin VEK's TCB has no place for spl_4-spl_7).
+    ``components``, ``differs`` and ``above`` compare all eight bytes.
     """
 
     raw: int
@@ -217,6 +235,22 @@ class TcbVersion:
 
     def parts(self, product: Product) -> TcbParts:
         return _tcb_parts(self.raw, product)
+
+    def components(self, product: Product) -> tuple[tuple[str, int], ...]:
+        """All eight bytes as ``(name, value)`` in ``product``'s layout, reserved bytes included
+        (``Product.tcb_byte_names``)."""
+        return tuple(zip(product.tcb_byte_names, self.raw.to_bytes(8, "little"), strict=True))
+
+    def differs(self, other: TcbVersion, product: Product) -> list[str]:
+        """Names of the bytes (``product``'s layout) in which ``self`` and ``other`` differ."""
+        pairs = zip(self.components(product), other.components(product), strict=True)
+        return [name for (name, a), (_, b) in pairs if a != b]
+
+    def above(self, other: TcbVersion, product: Product) -> list[str]:
+        """Names of the bytes (``product``'s layout) in which ``self`` is greater than ``other``:
+        empty when ``self <= other`` component-wise (go-sev-guest ``TCBPartsLE``)."""
+        pairs = zip(self.components(product), other.components(product), strict=True)
+        return [name for (name, a), (_, b) in pairs if a > b]
 
     @classmethod
     def from_parts(cls, parts: TcbParts, product: Product) -> Self:

@@ -17,9 +17,17 @@ A KDS CRL, when given, must be issued and signed (RSA-PSS) by the ARK, be curren
 (``thisUpdate <= at <= nextUpdate``) and must not list the ASK/ASVK serial.
 
 VEK extensions (OIDs under ``1.3.6.1.4.1.3704.1``): ``.1`` structVersion, ``.2`` productName,
-``.3.1`` blSPL, ``.3.2`` teeSPL, ``.3.3`` snpSPL, ``.3.4``-``.3.7`` spl_4..spl_7 (reserved; absent
-on Turin), ``.3.8`` ucodeSPL, ``.3.9`` fmcSPL (Turin), ``.4`` hwID (VCEK; raw 64 or 8 bytes, or
-wrapped in a DER OCTET STRING: both accepted), ``.5`` csp_id (VLEK). SPLs are DER INTEGERs.
+``.3.1`` blSPL, ``.3.2`` teeSPL, ``.3.3`` snpSPL, ``.3.4``-``.3.7`` spl_4..spl_7 (reserved; real
+Turin VEKs carry .3.5-.3.7 as 0 and no .3.4), ``.3.8`` ucodeSPL, ``.3.9`` fmcSPL (Turin), ``.4``
+hwID (VCEK; raw 64 or 8 bytes, or wrapped in a DER OCTET STRING: both accepted), ``.5`` csp_id
+(VLEK). SPLs are DER INTEGERs of one byte (0-255; a larger value is ``certificate_extension``).
+
+The certificate's TCB (``VekExtensions.tcb_version``, ``VerifiedChain.certificate_tcb_version``)
+is the whole 64-bit TCB_VERSION, composed as go-sev-guest's ``ComposeTCBParts`` does: Milan/Genoa
+byte 0 blSPL, 1 teeSPL, 2-5 spl_4..spl_7 (0 when absent), 6 snpSPL, 7 ucodeSPL; Turin byte 0
+fmcSPL, 1 blSPL, 2 teeSPL, 3 snpSPL, 4-6 zero (reserved), 7 ucodeSPL. A Turin VEK carrying a
+non-zero spl_4..spl_7 (``VekExtensions.reserved_spls``) has a TCB no Turin report can carry, so
+verification refuses it (``tcb_mismatch``).
 
 Chain verification is memoized by the certificates' bytes (bounded LRU): a warm call costs a
 dictionary look-up plus the validity-window comparisons at ``at`` (``VerifiedChain.check_time``).
@@ -32,6 +40,7 @@ code                       meaning
 certificate_malformed      bytes are not an X.509 certificate / CRL, or not X.509 v3
 certificate_name           a subject CN is not the role's (``ARK-<P>``, ``SEV-<P>``, ...)
 certificate_extension      an AMD extension is missing, malformed or not allowed for the key
+                           (an SPL above 255 included)
 chain_role_mismatch        VCEK under an ASVK, or VLEK under an ASK
 chain_issuer_mismatch      a certificate's issuer is not its parent's subject
 chain_signature_algorithm  a CA signature is not RSASSA-PSS/SHA-384 or the signer not RSA
@@ -73,7 +82,7 @@ from cryptography.x509.oid import ExtensionOID, NameOID, SignatureAlgorithmOID
 
 from ccverify.verifier import roots, x509load
 from ccverify.verifier.errors import CollateralError, InputError, VerificationError
-from ccverify.verifier.evidence.snp_report import Product, TcbParts
+from ccverify.verifier.evidence.snp_report import Product, TcbParts, TcbVersion
 from ccverify.verifier.jsonable import iso8601
 
 AMD_OID_PREFIX = "1.3.6.1.4.1.3704.1"
@@ -256,6 +265,48 @@ class VekExtensions:
             fmc_spl=self.fmc_spl if product.uses_fmc else None,
         )
 
+    @property
+    def reserved_spls(self) -> dict[str, int]:
+        """The non-zero reserved SPLs (spl_4..spl_7) the certificate carries, by name."""
+        return {
+            name: value
+            for name in ("spl_4", "spl_5", "spl_6", "spl_7")
+            if (value := getattr(self, name)) is not None and value != 0
+        }
+
+    def tcb_version(self, product: Product) -> TcbVersion:
+        """The certificate's whole TCB_VERSION in ``product``'s layout (go-sev-guest
+        ``ComposeTCBParts``): Milan/Genoa put spl_4..spl_7 (0 when absent) in bytes 2-5; Turin has
+        fmcSPL in byte 0 and bytes 4-6 zero (its spl_4..spl_7 have no place: ``reserved_spls``)."""
+        parts = self.tcb_parts(product)  # raises when an SPL is missing
+        spls = {
+            "bl_spl": parts.bl_spl,
+            "tee_spl": parts.tee_spl,
+            "snp_spl": parts.snp_spl,
+            "ucode_spl": parts.ucode_spl,
+            "fmc_spl": parts.fmc_spl or 0,
+            "spl_4": self.spl_4 or 0,
+            "spl_5": self.spl_5 or 0,
+            "spl_6": self.spl_6 or 0,
+            "spl_7": self.spl_7 or 0,
+        }
+        large = [f"{name}={value}" for name, value in spls.items() if value > 0xFF]
+        if large:
+            raise VerificationError(
+                "certificate_extension",
+                f"the endorsement certificate's SPLs are one byte each, got {', '.join(large)}",
+                expected="0-255",
+                actual=", ".join(large),
+            )
+        layout: tuple[str | None, ...]
+        if product.uses_fmc:
+            layout = ("fmc_spl", "bl_spl", "tee_spl", "snp_spl", None, None, None, "ucode_spl")
+        else:
+            layout = ("bl_spl", "tee_spl", "spl_4", "spl_5", "spl_6", "spl_7", "snp_spl", "ucode_spl")
+        return TcbVersion(
+            sum(spls[name] << (8 * index) for index, name in enumerate(layout) if name is not None)
+        )
+
 
 def _der_tlv(data: bytes, what: str) -> tuple[int, bytes]:
     """``(tag, content)`` of exactly one DER TLV."""
@@ -392,6 +443,8 @@ class VerifiedChain:
     crl: CrlInfo | None
     #: the leaf's TCB in the product's layout
     certificate_tcb: TcbParts
+    #: the leaf's whole TCB_VERSION (``VekExtensions.tcb_version``)
+    certificate_tcb_version: TcbVersion
     public_key: ec.EllipticCurvePublicKey = field(repr=False, compare=False, metadata=_NO_JSON)
 
     @property
@@ -780,12 +833,13 @@ def _verify_chain(
         ),
         crl=crl_info,
         certificate_tcb=ext.tcb_parts(product),
+        certificate_tcb_version=ext.tcb_version(product),
         public_key=public_key,
     )
 
 
 def _check_extensions(kind: VekKind, product: Product, ext: VekExtensions) -> None:
-    ext.tcb_parts(product)  # raises when an SPL is missing
+    ext.tcb_version(product)  # raises when an SPL is missing or not one byte
     want_struct = 1 if product.uses_fmc else 0
     if ext.struct_version is not None and ext.struct_version != want_struct:
         raise VerificationError(

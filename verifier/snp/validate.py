@@ -1,9 +1,10 @@
 """SEV-SNP policy: what a relying party accepts from a *verified* report (``validate_snp``).
 
 Modelled on go-sev-guest's ``validate.Options``. Every field is optional; ``None`` means
-"not checked". The default policy (``SnpPolicy()``) forbids a DEBUG guest and checks nothing
-else. Failures raise ``PolicyError`` whose ``code`` is ``policy_<field>`` and whose message names
-the field with the expected and actual values.
+"not checked". The default policy (``SnpPolicy()``) forbids a DEBUG guest and a guest whose
+POLICY allows CXL (CXL_ALLOW, bit 21), and checks nothing else. Failures raise ``PolicyError``
+whose ``code`` is ``policy_<field>`` and whose message names the field with the expected and
+actual values.
 
 JSON form (the ``"snp"`` object of a policy file; ``SnpPolicy.from_json``)::
 
@@ -24,6 +25,8 @@ JSON form (the ``"snp"`` object of a policy file; ``SnpPolicy.from_json``)::
      "permit_provisional_firmware": false,
      "minimum_launch_mit_vector": 1, "minimum_current_mit_vector": 1,
      "require_author_key": false, "require_id_block": false,
+     "allow_cxl": false, "require_mem_aes_256_xts": false, "require_rapl_disabled": false,
+     "require_ciphertext_hiding": false, "require_page_swap_disabled": false,
      "products": ["Milan", "Genoa"]}
 
 Values shorter than their field (``report_data``, ``host_data``...) are zero-padded on the
@@ -31,7 +34,25 @@ right, as Trustee compares them. ``minimum_tcb`` applies to the current, committ
 TCB; a component absent from a minimum is 0; ``fmc_spl`` is only compared on Turin.
 ``minimum_*_mit_vector`` are bit sets the (v5) report's vector must contain.
 ``permit_provisional_firmware: false`` requires committed == current (TCB and version);
-``true`` requires only committed <= current.
+``true`` requires only committed <= current. ``vmpl`` and ``maximum_vmpl`` are 0-3.
+``minimum_abi``/``minimum_version`` are ``"MAJOR.MINOR"`` in ASCII digits (or ``[MAJOR, MINOR]``).
+
+Guest POLICY bits, as go-sev-guest's ``validatePolicy``: ``allow_cxl: false`` (the default)
+refuses CXL_ALLOW (bit 21); ``require_mem_aes_256_xts`` (bit 22, MEM_AES_256_XTS),
+``require_rapl_disabled`` (bit 23, RAPL_DIS), ``require_ciphertext_hiding`` (bit 24,
+CIPHERTEXT_HIDING_DRAM) and ``require_page_swap_disabled`` (bit 25, PAGE_SWAP_DISABLE) default
+to false; when true the bit must be set.
+
+ID block and author key, as go-sev-guest's ``validateKeys``: ``require_id_block`` needs an ID
+block (ID_KEY_DIGEST non-zero) whose digest is in ``id_key_digest``; ``require_author_key``
+needs KEY_INFO.AUTHOR_KEY_EN and AUTHOR_KEY_DIGEST in ``author_key_digest``. A policy with
+``require_id_block`` but no ``id_key_digest`` list (or ``require_author_key`` but no
+``author_key_digest`` list) trusts no key, so it is an ``InputError`` when read.
+
+Codes (``PolicyError.code``): ``policy_<field>`` for each field above, e.g. ``policy_measurement``,
+``policy_allow_debug``, ``policy_allow_cxl``, ``policy_require_mem_aes_256_xts``,
+``policy_require_rapl_disabled``, ``policy_require_ciphertext_hiding``,
+``policy_require_page_swap_disabled``, ``policy_require_id_block``, ``policy_require_author_key``.
 """
 
 from __future__ import annotations
@@ -41,7 +62,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from ccverify.verifier.errors import InputError, PolicyError
-from ccverify.verifier.evidence.snp_report import PlatformInfo, Product, TcbParts
+from ccverify.verifier.evidence.snp_report import PlatformInfo, Product, SnpReport, TcbParts
 from ccverify.verifier.snp.certs import VekKind
 from ccverify.verifier.snp.verify import SnpVerdict, tcb_text
 
@@ -119,10 +140,29 @@ class SnpPolicy:
     require_author_key: bool = False
     require_id_block: bool = False
     products: tuple[Product, ...] | None = None
+    allow_cxl: bool = False
+    require_mem_aes_256_xts: bool = False
+    require_rapl_disabled: bool = False
+    require_ciphertext_hiding: bool = False
+    require_page_swap_disabled: bool = False
 
     def __post_init__(self) -> None:
         if self.signing_key not in ("any", "vcek", "vlek"):
             raise InputError(f"policy signing_key must be 'vcek', 'vlek' or 'any', got {self.signing_key!r}")
+        for name in ("vmpl", "maximum_vmpl"):
+            value = getattr(self, name)
+            if value is not None and (type(value) is not int or not 0 <= value <= 3):
+                raise InputError(f"snp policy {name}: a VMPL is 0-3, got {value!r}")
+        if self.require_id_block and not self.id_key_digest:
+            raise InputError(
+                "snp policy require_id_block needs the trusted ID keys: give an id_key_digest list "
+                "(the SHA-384 digests of the ID keys allowed to sign the ID block)"
+            )
+        if self.require_author_key and not self.author_key_digest:
+            raise InputError(
+                "snp policy require_author_key needs the trusted author keys: give an author_key_digest "
+                "list (the SHA-384 digests of the author keys allowed to sign the ID key)"
+            )
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> SnpPolicy:
@@ -161,6 +201,11 @@ class SnpPolicy:
                 "permit_provisional_firmware",
                 "require_author_key",
                 "require_id_block",
+                "allow_cxl",
+                "require_mem_aes_256_xts",
+                "require_rapl_disabled",
+                "require_ciphertext_hiding",
+                "require_page_swap_disabled",
             ):
                 if not isinstance(value, bool):
                     raise InputError(f"{where} must be true or false, got {value!r}")
@@ -204,7 +249,7 @@ def _int(value: Any, where: str) -> int:
         raise InputError(f"{where}: expected an integer, got {value!r}")
     if isinstance(value, int) and value >= 0:
         return value
-    if isinstance(value, str):
+    if isinstance(value, str) and value.isascii():
         try:
             number = int(value, 0)
         except ValueError:
@@ -214,12 +259,19 @@ def _int(value: Any, where: str) -> int:
     raise InputError(f"{where}: expected a non-negative integer, got {value!r}")
 
 
+def _ascii_digits(text: str) -> bool:
+    """``str.isdigit`` also accepts '²' and other non-ASCII digits that ``int()`` refuses or reads."""
+    return text.isascii() and text.isdigit()
+
+
 def _version(value: Any, where: str) -> tuple[int, int]:
     if isinstance(value, str) and value.count(".") == 1:
         major, minor = value.split(".")
-        if major.isdigit() and minor.isdigit():
+        if _ascii_digits(major) and _ascii_digits(minor):
             return int(major), int(minor)
-    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value):
+    if isinstance(value, list) and len(value) == 2 and all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value
+    ):
         return int(value[0]), int(value[1])
     raise InputError(f"{where}: expected 'MAJOR.MINOR', got {value!r}")
 
@@ -274,6 +326,7 @@ def validate_snp(verdict: SnpVerdict, policy: SnpPolicy | None = None) -> SnpVer
             verdict.key_type.value,
         )
 
+    _check_keys(report, policy)
     for name in _SIZES:
         allowed: tuple[bytes, ...] | None = getattr(policy, name)
         if allowed is None:
@@ -331,6 +384,17 @@ def validate_snp(verdict: SnpVerdict, policy: SnpPolicy | None = None) -> SnpVer
         raise _fail("allow_smt", "the guest policy allows SMT", False, True)
     if policy.require_single_socket and not gp.single_socket:
         raise _fail("require_single_socket", "the guest policy does not require a single socket", True, False)
+    if gp.cxl_allow and not policy.allow_cxl:
+        raise _fail("allow_cxl", "the guest policy allows CXL (CXL_ALLOW, bit 21)", False, True)
+    for field_name, bit_name, bit, what in _REQUIRED_POLICY_BITS:
+        if getattr(policy, field_name) and not getattr(gp, bit_name):
+            raise _fail(
+                field_name,
+                f"the guest policy does not {what} ({bit_name.upper()}, bit {bit}, is clear; "
+                f"POLICY 0x{gp.raw:x})",
+                True,
+                False,
+            )
     if policy.minimum_abi is not None and (gp.abi_major, gp.abi_minor) < policy.minimum_abi:
         raise _fail(
             "minimum_abi",
@@ -411,15 +475,52 @@ def validate_snp(verdict: SnpVerdict, policy: SnpPolicy | None = None) -> SnpVer
                 f"0x{vector:x}",
             )
 
-    if policy.require_author_key and not report.key_info.author_key_en:
-        raise _fail(
-            "require_author_key", "the report has no author key (KEY_INFO.AUTHOR_KEY_EN clear)", True, False
-        )
-    if policy.require_id_block and not any(report.id_key_digest):
-        raise _fail(
-            "require_id_block", "the guest was launched without an ID block (ID_KEY_DIGEST zero)", True, False
-        )
     return verdict
+
+
+#: (policy field, GuestPolicy attribute, bit, what the bit means) for the bits a policy may require
+_REQUIRED_POLICY_BITS = (
+    ("require_mem_aes_256_xts", "mem_aes_256_xts", 22, "require AES-256-XTS memory encryption"),
+    ("require_rapl_disabled", "rapl_dis", 23, "require RAPL to be disabled"),
+    ("require_ciphertext_hiding", "ciphertext_hiding_dram", 24, "require ciphertext hiding for DRAM"),
+    ("require_page_swap_disabled", "page_swap_disable", 25, "disable page swapping"),
+)
+
+
+def _check_keys(report: SnpReport, policy: SnpPolicy) -> None:
+    """go-sev-guest ``validateKeys``: a required author key / ID block must be a trusted one."""
+    if policy.require_author_key:
+        if not report.key_info.author_key_en:
+            raise _fail(
+                "require_author_key",
+                "the report has no author key (KEY_INFO.AUTHOR_KEY_EN clear)",
+                True,
+                False,
+            )
+        trusted = policy.author_key_digest or ()
+        if report.author_key_digest not in trusted:
+            raise _fail(
+                "require_author_key",
+                "AUTHOR_KEY_DIGEST is not one of the trusted author keys (author_key_digest)",
+                trusted[0] if len(trusted) == 1 else [d.hex() for d in trusted],
+                report.author_key_digest,
+            )
+    if policy.require_id_block:
+        if not any(report.id_key_digest):
+            raise _fail(
+                "require_id_block",
+                "the guest was launched without an ID block (ID_KEY_DIGEST zero)",
+                True,
+                False,
+            )
+        trusted = policy.id_key_digest or ()
+        if report.id_key_digest not in trusted:
+            raise _fail(
+                "require_id_block",
+                "ID_KEY_DIGEST is not one of the trusted ID keys (id_key_digest)",
+                trusted[0] if len(trusted) == 1 else [d.hex() for d in trusted],
+                report.id_key_digest,
+            )
 
 
 def _check_provisional(verdict: SnpVerdict, permit: bool) -> None:

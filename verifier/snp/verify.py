@@ -8,7 +8,8 @@ verdict = verify_snp(report_bytes, certs, at=None, product=None, trust_root=None
 Steps, in order (the first failure raises ``VerificationError`` with the code below):
 
 1. parse (``ParseError`` for malformed bytes); SIGNATURE_ALGO must be 1; POLICY bit 17 set;
-   KEY_INFO.SIGNING_KEY must be VCEK or VLEK, and the certificate given must be of that kind;
+   VMPL 0-3 (a report the host requested carries 0xFFFFFFFF); KEY_INFO.SIGNING_KEY must be VCEK
+   or VLEK, and the certificate given must be of that kind;
 2. the product: the certificates' (intermediate CN / productName), the report's CPUID (v3+) and
    the ``product`` argument must all agree. A v2 report carries no CPUID: without ``product``
    the certificates' product is used and the verdict says so (``notes``);
@@ -16,8 +17,12 @@ Steps, in order (the first failure raises ``VerificationError`` with the code be
    ARK or explicit ``trust_root``, RSA-PSS/SHA-384, names, basicConstraints, P-384 leaf,
    optional CRL), memoized by the certificates' bytes; validity checked at ``at``;
 4. the report signature: ECDSA P-384/SHA-384 over bytes 0x000-0x29F, R and S little-endian;
-5. REPORTED_TCB == the certificate's SPLs, component-wise in the product's layout (Turin's
-   includes FMC);
+5. REPORTED_TCB == the certificate's TCB as a whole 64-bit TCB_VERSION
+   (``VekExtensions.tcb_version``, go-sev-guest's ``ComposeTCBParts``: Milan/Genoa bytes 2-5 are
+   the VEK's spl_4..spl_7; Turin has FMC in byte 0 and bytes 4-6 zero, and a Turin VEK with a
+   non-zero spl_4..spl_7 matches no report); then REPORTED_TCB <= CURRENT_TCB in every byte of
+   the product's layout (go-sev-guest ``validateTcb``: the host may report an older TCB than
+   the one running, never a newer one);
 6. VCEK: CHIP_ID == hwID (Turin: the first 8 bytes, the rest zero). When KEY_INFO.MASK_CHIP_KEY
    is set, or the platform masks CHIP_ID (MASK_CHIP_ID: CHIP_ID all zero), CHIP_ID must be zero
    and the verdict records that the chip binding was not possible. VLEK: no chip binding (it has
@@ -30,12 +35,16 @@ code                       meaning
 ========================== ================================================================
 signature_algo_unsupported SIGNATURE_ALGO is not 1 (ECDSA P-384 with SHA-384)
 policy_reserved_bit        POLICY bit 17 (reserved, must be one) is clear
+vmpl_out_of_range          VMPL is not 0-3 (0xFFFFFFFF: the host, not the guest, requested it)
 report_unsigned            KEY_INFO.SIGNING_KEY is 7 (none): the report is not signed
 signing_key_mismatch       KEY_INFO says VCEK but a VLEK certificate was given, or vice versa
 product_mismatch           CPUID, the ``product`` argument and the certificates disagree
                            (an unknown ``product`` name is an ``InputError``)
 report_signature_invalid   the report's ECDSA signature does not verify under the VCEK/VLEK
-tcb_mismatch               REPORTED_TCB differs from the certificate's TCB (names components)
+tcb_mismatch               REPORTED_TCB differs from the certificate's 64-bit TCB (shows both
+                           raw values and names the bytes), or a Turin VEK has non-zero
+                           spl_4..spl_7
+reported_tcb_above_current REPORTED_TCB is greater than CURRENT_TCB in a component (names it)
 chip_id_mismatch           CHIP_ID differs from the VCEK's hwID (or is non-zero when masked)
 ========================== ================================================================
 
@@ -77,6 +86,7 @@ from ccverify.verifier.snp.certs import (
     CrlInfo,
     RootInfo,
     VekKind,
+    VerifiedChain,
     der,
     load_certificates,
     load_crl,
@@ -351,6 +361,14 @@ def verify_snp(
             expected=f"0x{parsed.policy.raw | 1 << 17:x}",
             actual=f"0x{parsed.policy.raw:x}",
         )
+    if not 0 <= parsed.vmpl <= 3:
+        raise VerificationError(
+            "vmpl_out_of_range",
+            f"VMPL {parsed.vmpl} (0x{parsed.vmpl:x}) is not a guest VMPL: a guest's report comes from "
+            "VMPL 0-3, and 0xFFFFFFFF marks a report the host requested",
+            expected="0..3",
+            actual=parsed.vmpl,
+        )
     signing = parsed.key_info.signing_key
     if signing is SigningKey.NONE:
         raise VerificationError(
@@ -434,17 +452,9 @@ def verify_snp(
         ) from None
 
     # 5. TCB
+    _check_tcb(parsed, kind, chosen, chain)
     reported = parsed.reported_tcb.parts(chosen)
     cert_tcb = chain.certificate_tcb
-    if reported != cert_tcb:
-        names = ("bl_spl", "tee_spl", "snp_spl", "ucode_spl", "fmc_spl")
-        differ = [n for n in names if getattr(reported, n) != getattr(cert_tcb, n)]
-        raise VerificationError(
-            "tcb_mismatch",
-            f"REPORTED_TCB differs from the {kind.value}'s TCB in {', '.join(differ)}",
-            expected=tcb_text(cert_tcb),
-            actual=tcb_text(reported),
-        )
 
     # 6. chip binding
     binding = _chip_binding(parsed, kind, chosen, chain.extensions.hw_id)
@@ -467,6 +477,44 @@ def verify_snp(
         certificate_product_name=chain.extensions.product_name,
         certificate_sources=certs.sources,
     )
+
+
+def _check_tcb(report: SnpReport, kind: VekKind, product: Product, chain: VerifiedChain) -> None:
+    """REPORTED_TCB == the VEK's whole TCB_VERSION, and REPORTED_TCB <= CURRENT_TCB."""
+    reported = report.reported_tcb
+    cert = chain.certificate_tcb_version
+    reserved = chain.extensions.reserved_spls if product.uses_fmc else {}
+    if reserved:
+        shown = ", ".join(f"{name}={value}" for name, value in reserved.items())
+        raise VerificationError(
+            "tcb_mismatch",
+            f"the {product.value} {kind.value} carries non-zero reserved SPLs ({shown}), which a "
+            f"{product.value} TCB_VERSION has no place for: no REPORTED_TCB can match it "
+            f"(REPORTED_TCB 0x{reported.raw:016x}, the {kind.value}'s TCB without them 0x{cert.raw:016x})",
+            expected="spl_4..spl_7 absent or 0",
+            actual=shown,
+        )
+    if reported != cert:
+        differ = reported.differs(cert, product)
+        raise VerificationError(
+            "tcb_mismatch",
+            f"REPORTED_TCB 0x{reported.raw:016x} differs from the {kind.value}'s TCB 0x{cert.raw:016x} "
+            f"in {', '.join(differ)}",
+            expected=f"0x{cert.raw:016x} ({tcb_text(cert.parts(product))})",
+            actual=f"0x{reported.raw:016x} ({tcb_text(reported.parts(product))})",
+        )
+    current = report.current_tcb
+    above = reported.above(current, product)
+    if above:
+        have = dict(reported.components(product))
+        limit = dict(current.components(product))
+        raise VerificationError(
+            "reported_tcb_above_current",
+            f"REPORTED_TCB 0x{reported.raw:016x} is greater than CURRENT_TCB 0x{current.raw:016x} in "
+            f"{', '.join(above)}: the host may report a TCB older than the one running, never a newer one",
+            expected=", ".join(f"{name} <= {limit[name]}" for name in above),
+            actual=", ".join(f"{name} = {have[name]}" for name in above),
+        )
 
 
 def tcb_text(parts: TcbParts) -> str:
