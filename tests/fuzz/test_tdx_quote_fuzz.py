@@ -1,5 +1,8 @@
 """Whatever the bytes, the TDX quote parser answers with a quote or a ParseError, nothing else.
 
+The SGX extension of PCK certificates (pyasn1 underneath) gets the same treatment: a decoded
+extension or ``pck_extension_invalid``, never a decoder's own exception.
+
 Truncation is checked exhaustively (every prefix of real quotes); random input and mutated
 real quotes (byte flips, cuts, random values in every length and type field) go through
 hypothesis with a modest budget. Quotes built with empty and small QE auth data, chains and
@@ -14,16 +17,18 @@ import itertools
 import struct
 
 import pytest
+from cryptography import x509
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ccverify.verifier.errors import ParseError
+from ccverify.verifier.errors import ParseError, VerificationError
 from ccverify.verifier.evidence.tdx_quote import (
     TD_REPORT_10_SIZE,
     TD_REPORT_15_SIZE,
     TdxQuote,
     _parse_well_formed,
 )
+from ccverify.verifier.tdx.pck import SGX_EXTENSION_OID, PckExtensions, parse_sgx_extension_value
 from tests.conftest import fixture
 
 SAMPLES = (
@@ -234,3 +239,58 @@ def _damaged_built_quote(draw: st.DrawFn) -> bytes:
 @given(_damaged_built_quote())
 def test_built_quotes_with_random_parts_and_damage(data: bytes) -> None:
     _exercise(_outcome(data))
+
+
+# -- the PCK certificate's SGX extension: pyasn1 must never be heard from directly -------------
+
+#: bytes that steer pyasn1 into its less travelled paths (tags, lengths, indefinite forms)
+_ASN1_BYTES = st.sampled_from([0x00, 0x01, 0x02, 0x04, 0x05, 0x06, 0x0A, 0x1F, 0x30, 0x31, 0x80, 0xA0, 0xFF])
+
+
+def _sgx_extension(name: str) -> bytes:
+    leaf = TdxQuote.from_bytes(RAW[name]).pck_chain_certificates()[0]
+    value = leaf.extensions.get_extension_for_oid(x509.ObjectIdentifier(SGX_EXTENSION_OID)).value
+    assert isinstance(value, x509.UnrecognizedExtension)
+    return value.value
+
+
+SGX_EXTENSIONS = {name: _sgx_extension(name) for name in ("dcap-qvl/tdx_quote", "trustee/tdx_quote_4.dat")}
+
+
+def _extension_outcome(data: bytes) -> None:
+    """A decoded extension or ``pck_extension_invalid``; anything else fails the test."""
+    try:
+        assert isinstance(parse_sgx_extension_value(data), PckExtensions)
+    except VerificationError as error:
+        assert error.code == "pck_extension_invalid"
+
+
+@FUZZ
+@given(
+    st.sampled_from(sorted(SGX_EXTENSIONS)),
+    st.lists(
+        st.tuples(st.integers(min_value=0), st.one_of(_ASN1_BYTES, st.integers(min_value=0, max_value=255))),
+        min_size=1,
+        max_size=3,
+    ),
+)
+def test_sgx_extension_byte_changes(name: str, changes: list[tuple[int, int]]) -> None:
+    raw = bytearray(SGX_EXTENSIONS[name])
+    for where, value in changes:
+        raw[where % len(raw)] = value
+    _extension_outcome(bytes(raw))
+
+
+@FUZZ
+@given(st.sampled_from(sorted(SGX_EXTENSIONS)), st.integers(min_value=0), st.integers(min_value=0))
+def test_sgx_extension_cuts(name: str, start: int, length: int) -> None:
+    raw = SGX_EXTENSIONS[name]
+    start %= len(raw)
+    _extension_outcome(raw[:start] + raw[start + length % 32 :])
+
+
+def test_sgx_extension_every_single_byte_zeroed() -> None:
+    """Deterministic: the reviewer's crash (a zeroed byte) at every position of a real extension."""
+    raw = SGX_EXTENSIONS["dcap-qvl/tdx_quote"]
+    for where in range(len(raw)):
+        _extension_outcome(raw[:where] + b"\x00" + raw[where + 1 :])

@@ -96,6 +96,28 @@ def test_corrupt_cache_file_names_file(tmp_path: Path) -> None:
         cache.get(URL, at=T0)
 
 
+DEEP = b"[" * 100_000 + b"]" * 100_000
+
+
+def test_deeply_nested_cache_file_names_file(tmp_path: Path) -> None:
+    # as any other corrupt file: InputError naming it, not RecursionError
+    cache = CollateralCache(tmp_path)
+    cache.put(entry())
+    (path,) = tmp_path.iterdir()
+    path.write_bytes(DEEP)
+    with pytest.raises(InputError, match=path.name):
+        cache.get(URL, at=T0)
+    with pytest.raises(InputError, match="not valid JSON"):
+        cache.entries()
+
+
+def test_deeply_nested_bundle_names_file(tmp_path: Path) -> None:
+    path = tmp_path / "deep-bundle.json"
+    path.write_bytes(DEEP)
+    with pytest.raises(InputError, match=r"deep-bundle\.json: not valid JSON"):
+        CollateralBundle.load(path)
+
+
 def test_cache_entry_bad_base64_names_file(tmp_path: Path) -> None:
     cache = CollateralCache(tmp_path)
     cache.put(entry())

@@ -28,16 +28,21 @@ from ccverify.verifier.collateral.cache import CollateralCache
 from ccverify.verifier.collateral.pcs import (
     ROOT_CA_CRL_URL,
     PcsClient,
+    entry_from_body,
     gather_tdx_collateral,
     pck_crl_url,
     qe_identity_url,
+    quote_collateral_urls,
     tcb_info_url,
+    validity_window,
 )
 from ccverify.verifier.collateral.tdx_loader import load_collateral
-from ccverify.verifier.errors import CollateralError
+from ccverify.verifier.errors import CollateralError, InputError, VerificationError
 from ccverify.verifier.evidence.tdx_quote import TdxQuote
 from ccverify.verifier.tdx.collateral import TcbStatus
 from ccverify.verifier.tdx.verify import verify_tdx
+from ccverify.verifier.testing.pki import REFERENCE_TIME, IntelTestPki
+from ccverify.verifier.testing.tdx_builder import build_tdx_quote
 from tests.conftest import fixture, fixture_bytes
 
 AT = datetime(2025, 7, 19, 10, 0, 34, tzinfo=UTC)
@@ -238,6 +243,34 @@ def test_garbage_answer_is_collateral_error(server: Server, recorded: Recorded) 
             PcsClient(server.url).fetch(tcb_info_url(FMSPC))
     finally:
         recorded.tcb_body = recorded_tcb
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"tcbInfo":' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        b'{"tcbInfo":{"issueDate":' + b"1" * 5000 + b"}}",
+    ],
+)
+def test_malformed_json_answer_is_input_error(body: bytes) -> None:
+    # deep nesting (RecursionError) and oversized integers are malformed JSON like any other
+    with pytest.raises(InputError, match="not a signed tcbInfo JSON document"):
+        validity_window(tcb_info_url(FMSPC), body)
+    with pytest.raises(InputError):
+        entry_from_body(tcb_info_url(FMSPC), body)
+
+
+def test_malformed_sgx_extension_is_pck_extension_invalid() -> None:
+    # SEQUENCE { SEQUENCE {} }: pyasn1 raises AttributeError decoding it
+    pki = IntelTestPki(sgx_extension_der=bytes.fromhex("30023000"))
+    quote = TdxQuote.from_bytes(build_tdx_quote(pck_key=pki.pck_key, pck_chain_pem=pki.pck_chain_pem()))
+    for call in (
+        lambda: quote_collateral_urls(quote),
+        lambda: gather_tdx_collateral(quote, at=REFERENCE_TIME),
+    ):
+        with pytest.raises(VerificationError) as info:
+            call()
+        assert info.value.code == "pck_extension_invalid"
 
 
 # -- the commands ------------------------------------------------------------------------------------

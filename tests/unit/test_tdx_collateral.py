@@ -19,6 +19,7 @@ from ccverify.verifier.collateral.pcs import (
 )
 from ccverify.verifier.collateral.tdx_loader import load_collateral
 from ccverify.verifier.errors import InputError, VerificationError
+from ccverify.verifier.evidence.tdx_quote import TdxQuote
 from ccverify.verifier.tdx.collateral import (
     TcbStatus,
     TdxCollateral,
@@ -26,9 +27,14 @@ from ccverify.verifier.tdx.collateral import (
     crl_bytes,
     parse_qe_identity,
     parse_tcb_info,
+    peek_json,
     raw_json_member,
+    signed_from_body,
 )
+from ccverify.verifier.tdx.tcb import check_qe_identity
 from ccverify.verifier.tdx.verify import verify_tdx
+from ccverify.verifier.testing.pki import DEFAULT_TEE_TCB_SVN, REFERENCE_TIME, IntelTestPki
+from ccverify.verifier.testing.tdx_builder import build_tdx_quote
 from tests.conftest import fixture, fixture_bytes
 
 AT = datetime(2025, 7, 19, 10, 0, 34, tzinfo=UTC)
@@ -249,3 +255,123 @@ def test_load_garbage_names_file(tmp_path: Path, content: bytes) -> None:
 def test_load_missing_file(tmp_path: Path) -> None:
     with pytest.raises(InputError):
         load_collateral(tmp_path / "nothing.json")
+
+
+# -- QE identity MISCSELECT byte order -----------------------------------------------------------
+
+
+def test_qe_identity_miscselect_is_the_reports_little_endian_bytes() -> None:
+    doc = json.loads(v3()["qe_identity"])
+    doc["miscselect"], doc["miscselectMask"] = "01000000", "FFFFFF00"
+    qe = parse_qe_identity(json.dumps(doc).encode())
+    assert qe.miscselect == 0x00000001
+    assert qe.miscselect_mask == 0x00FFFFFF
+
+
+def test_intel_synthetic_sample_miscselect_matches_its_qe_report() -> None:
+    # Intel's QVL sample data: QE identity "13373B09", the quote's QE report bytes 13 37 3b 09
+    quote = TdxQuote.from_bytes(fixture_bytes("tdx/intel-qvl-synthetic/quote.dat"))
+    raw = raw_json_member(fixture_bytes("tdx/intel-qvl-synthetic/qeIdentity.json"), "enclaveIdentity")
+    qe = parse_qe_identity(raw)
+    report = quote.qe_report
+    assert quote.qe_report_bytes[16:20] == bytes.fromhex("13373b09")
+    assert qe.miscselect == report.misc_select == 0x093B3713
+    with pytest.raises(VerificationError) as info:
+        check_qe_identity(
+            qe,
+            misc_select=report.misc_select,
+            attributes=report.attributes,
+            mr_signer=report.mr_signer,
+            isv_prod_id=report.isv_prod_id,
+        )
+    # MISCSELECT and ATTRIBUTES match; the synthetic sample's MRSIGNER does not
+    assert info.value.code == "qe_mrsigner_mismatch"
+
+
+# -- malformed JSON: deep nesting and oversized integers are malformed JSON like any other --------
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+HUGE_INT = b'{"id":"TDX","version":' + b"1" * 5000 + b"}"
+
+
+@pytest.mark.parametrize("raw", [DEEP, HUGE_INT, b'{"id":' + DEEP + b"}"])
+def test_tcb_info_and_qe_identity_malformed_json(raw: bytes) -> None:
+    with pytest.raises(VerificationError) as info:
+        parse_tcb_info(raw)
+    assert info.value.code == "tcb_info_invalid"
+    with pytest.raises(VerificationError) as info:
+        parse_qe_identity(raw)
+    assert info.value.code == "qe_identity_invalid"
+
+
+@pytest.mark.parametrize("raw", [DEEP, HUGE_INT])
+def test_peek_of_malformed_json_has_no_members(raw: bytes) -> None:
+    assert peek_json(raw) == {}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"tcbInfo":' + DEEP + b',"signature":"00"}',
+        b'{"x":' + DEEP + b',"tcbInfo":{},"signature":"00"}',
+        b'{"tcbInfo":{"n":' + b"1" * 5000 + b'},"signature":"00"}',
+    ],
+)
+def test_raw_member_and_pcs_body_malformed_json(body: bytes) -> None:
+    with pytest.raises(InputError) as info:
+        raw_json_member(body, "tcbInfo")
+    assert "not valid JSON" in str(info.value)
+    with pytest.raises(InputError):
+        TdxCollateral.from_pcs(
+            tcb_info=body, tcb_info_issuer_chain="", qe_identity=body, qe_identity_issuer_chain=""
+        )
+
+
+def test_pcs_body_signature_member_malformed_json() -> None:
+    # the raw member is fine; the whole body (read for "signature") is nested too deeply
+    body = b'{"tcbInfo":{},"signature":"00","x":' + DEEP + b"}"
+    with pytest.raises(InputError):
+        raw_json_member(body, "tcbInfo")
+    with pytest.raises(InputError):
+        signed_from_body(body, "tcbInfo", "", "PCS")
+
+
+@pytest.mark.parametrize("doc", [DEEP, DEEP.decode(), b'{"tcb_info":' + b"1" * 5000 + b"}"])
+def test_quote_collateral_v3_malformed_json(doc: bytes | str) -> None:
+    with pytest.raises(InputError) as info:
+        TdxCollateral.from_quote_collateral_v3(doc)
+    assert str(info.value) == "QuoteCollateralV3: not valid JSON"
+
+
+def test_deeply_nested_tcb_info_in_quote_collateral_v3_fails_its_signature() -> None:
+    doc = v3()
+    doc["tcb_info"] = DEEP.decode()
+    with pytest.raises(VerificationError) as info:
+        verify_tdx(
+            fixture_bytes("tdx/dcap-qvl/tdx_quote"), TdxCollateral.from_quote_collateral_v3(doc), at=AT
+        )
+    assert info.value.code == "tcb_info_signature_invalid"
+
+
+def test_deeply_nested_signed_tcb_info_is_tcb_info_invalid() -> None:
+    pki = IntelTestPki()
+    deep = pki.sign_json("tcbInfo", DEEP.decode())
+    quote = build_tdx_quote(
+        pck_key=pki.pck_key,
+        pck_chain_pem=pki.pck_chain_pem(),
+        body_fields={"tee_tcb_svn": DEFAULT_TEE_TCB_SVN},
+    )
+    collateral = TdxCollateral.from_quote_collateral_v3(pki.quote_collateral_v3(tcb_info=deep))
+    with pytest.raises(VerificationError) as info:
+        verify_tdx(quote, collateral, at=REFERENCE_TIME, trust_root=pki.root_pem())
+    assert info.value.code == "tcb_info_invalid"
+
+
+@pytest.mark.parametrize("content", [DEEP, b'{"format":' + b"1" * 5000 + b"}"])
+def test_load_malformed_json_names_file(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "c.json"
+    path.write_bytes(content)
+    with pytest.raises(InputError) as info:
+        load_collateral(path)
+    assert str(path) in str(info.value)
+    assert "not JSON" in str(info.value)

@@ -33,7 +33,7 @@ from ccverify.verifier.testing.pki import (
     tcb_level,
     tdx_module_identity,
 )
-from ccverify.verifier.testing.tdx_builder import build_tdx_quote
+from ccverify.verifier.testing.tdx_builder import build_tdx_quote, default_qe_report
 
 AT = REFERENCE_TIME
 SGX_OK = (2, 2, 2, 2, 3, 1, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0)
@@ -444,6 +444,48 @@ def test_module_seam_attributes_mismatch(pki: IntelTestPki) -> None:
     fails("tdx_module_mismatch", pki, quote)
 
 
+def test_module_seam_attribute_hidden_by_mask_is_still_a_mismatch(pki: IntelTestPki) -> None:
+    # Intel's QVL (4.1.2.4.11.2) wants every SEAMATTRIBUTES byte zero and applies no mask
+    quote = make_quote(pki, body_fields={"seam_attributes": b"\x01" + bytes(7)})
+    mods = [
+        tdx_module_identity(
+            "TDX_01", [module_tcb_level(4)], attributes_mask=bytes.fromhex("FEFFFFFFFFFFFFFF")
+        )
+    ]
+    error = fails(
+        "tdx_module_mismatch",
+        pki,
+        quote,
+        make_collateral(pki, tcb_info=pki.tcb_info(tdx_module_identities=mods)),
+    )
+    assert error.actual == b"\x01" + bytes(7)
+    assert error.expected == bytes(8)
+
+
+def test_module_identity_with_attributes_matches_no_quote(pki: IntelTestPki) -> None:
+    attributes = b"\x01" + bytes(7)
+    quote = make_quote(pki, body_fields={"seam_attributes": attributes})
+    mods = [tdx_module_identity("TDX_01", [module_tcb_level(4)], attributes=attributes)]
+    fails(
+        "tdx_module_mismatch",
+        pki,
+        quote,
+        make_collateral(pki, tcb_info=pki.tcb_info(tdx_module_identities=mods)),
+    )
+
+
+@pytest.mark.parametrize("status", ["SWHardeningNeeded", "ConfigurationNeeded", "NotSupported"])
+def test_module_level_status_qvl_does_not_recognise(pki: IntelTestPki, status: str) -> None:
+    # before: converged as if UpToDate, so the quote passed the default policy
+    mods = [tdx_module_identity("TDX_01", [module_tcb_level(4, tcb_status=status)])]
+    error = fails(
+        "tcb_status_unrecognized",
+        pki,
+        collateral=make_collateral(pki, tcb_info=pki.tcb_info(tdx_module_identities=mods)),
+    )
+    assert error.actual == status
+
+
 def test_module_version_zero_uses_tdx_module(pki: IntelTestPki) -> None:
     quote = make_quote(pki, body_fields={"tee_tcb_svn": bytes.fromhex("05000200000000000000000000000000")})
     verdict = verify(pki, quote)
@@ -472,6 +514,30 @@ def test_attestation_key_binding_upper_half_must_be_zero(pki: IntelTestPki) -> N
     fails(
         "attestation_key_binding_invalid", pki, make_quote(pki, attestation_key=att, qe_report_data=binding)
     )
+
+
+@pytest.mark.parametrize(
+    ("report_misc_select", "miscselect", "mask", "accepted"),
+    [
+        # the identity's hex is of the report's bytes; MISCSELECT is a little-endian u32
+        (0x00000001, "01000000", "FFFFFFFF", True),
+        (0x01000000, "01000000", "FFFFFFFF", False),
+        (0x01000000, "00000000", "000000FF", False),
+        (0x01000000, "00000000", "FFFFFF00", True),
+        (0x00000100, "00010000", "00FF0000", True),
+    ],
+)
+def test_qe_miscselect_in_report_byte_order(
+    pki: IntelTestPki, report_misc_select: int, miscselect: str, mask: str, accepted: bool
+) -> None:
+    quote = make_quote(pki, qe_report=default_qe_report(misc_select=report_misc_select))
+    collateral = make_collateral(
+        pki, qe_identity=pki.qe_identity(miscselect=miscselect, miscselect_mask=mask)
+    )
+    if accepted:
+        assert verify(pki, quote, collateral).status is TcbStatus.UpToDate
+    else:
+        fails("qe_miscselect_mismatch", pki, quote, collateral)
 
 
 @pytest.mark.parametrize(
@@ -651,6 +717,15 @@ def test_no_relaunch_when_update_not_yet_loaded(pki: IntelTestPki) -> None:
     verdict = verify(pki, quote, relaunch_collateral(pki))
     assert verdict.status is TcbStatus.OutOfDate
     assert verdict.relaunch_advised is False
+
+
+@pytest.mark.parametrize("svn2", ["08030300000000000000000000000000", "08030100000000000000000000000000"])
+def test_relaunch_judged_by_a_module_the_tcb_info_does_not_know(pki: IntelTestPki, svn2: str) -> None:
+    # Intel's QVL checkForRelaunch: STATUS_TDX_MODULE_MISMATCH; before: no advice, OutOfDate
+    svn = bytes.fromhex("06010300000000000000000000000000")
+    quote = make_quote(pki, version=5, body_fields={"tee_tcb_svn": svn, "tee_tcb_svn2": bytes.fromhex(svn2)})
+    error = fails("tdx_module_identity_not_found", pki, quote, relaunch_collateral(pki))
+    assert error.expected == "TDX_03"
 
 
 def test_no_relaunch_for_v4(pki: IntelTestPki) -> None:

@@ -9,9 +9,12 @@ from pyasn1.type import univ
 
 from ccverify.verifier.errors import VerificationError
 from ccverify.verifier.evidence.tdx_quote import TdxQuote
+from ccverify.verifier.tdx.collateral import TdxCollateral
 from ccverify.verifier.tdx.pck import PckExtensions, SgxType, parse_sgx_extension_value, pck_extensions
-from ccverify.verifier.testing.pki import IntelTestPki
+from ccverify.verifier.tdx.verify import verify_tdx
+from ccverify.verifier.testing.pki import REFERENCE_TIME, IntelTestPki
 from ccverify.verifier.testing.sgx_ext import SgxExtension
+from ccverify.verifier.testing.tdx_builder import build_tdx_quote
 from tests.conftest import fixture_bytes
 
 
@@ -141,6 +144,49 @@ def test_hand_built_extension_parses() -> None:
 def test_malformed_extension(der: bytes) -> None:
     with pytest.raises(VerificationError) as info:
         parse_sgx_extension_value(der)
+    assert info.value.code == "pck_extension_invalid"
+
+
+def _real_extension() -> bytes:
+    ext = leaf("tdx/dcap-qvl/tdx_quote").extensions.get_extension_for_oid(x509.ObjectIdentifier(P))
+    assert isinstance(ext.value, x509.UnrecognizedExtension)
+    return ext.value.value
+
+
+def _byte_set(data: bytes, at: int, value: int) -> bytes:
+    return data[:at] + bytes([value]) + data[at + 1 :]
+
+
+@pytest.mark.parametrize(
+    "der",
+    [
+        bytes.fromhex("30023000"),  # SEQUENCE { SEQUENCE {} }: AttributeError inside pyasn1
+        bytes.fromhex("3004300230" + "00"),
+        b"\x30\x80" * 5000 + b"\x00\x00" * 5000,  # indefinite lengths, deep
+    ],
+)
+def test_extension_the_decoder_crashes_on_is_pck_extension_invalid(der: bytes) -> None:
+    with pytest.raises(VerificationError) as info:
+        parse_sgx_extension_value(der)
+    assert info.value.code == "pck_extension_invalid"
+
+
+def test_mutated_real_extension_the_decoder_crashes_on() -> None:
+    # the reviewer's fuzzer: one byte of the real extension zeroed makes pyasn1 raise
+    # AttributeError ('NoneType' object has no attribute 'tagSet')
+    real = _real_extension()
+    assert real[436] == 0x0F
+    with pytest.raises(VerificationError) as info:
+        parse_sgx_extension_value(_byte_set(real, 436, 0))
+    assert info.value.code == "pck_extension_invalid"
+
+
+def test_verify_with_a_crashing_extension_is_pck_extension_invalid() -> None:
+    pki = IntelTestPki(sgx_extension_der=bytes.fromhex("30023000"))
+    quote = build_tdx_quote(pck_key=pki.pck_key, pck_chain_pem=pki.pck_chain_pem())
+    collateral = TdxCollateral.from_quote_collateral_v3(pki.quote_collateral_v3())
+    with pytest.raises(VerificationError) as info:
+        verify_tdx(quote, collateral, at=REFERENCE_TIME, trust_root=pki.root_pem())
     assert info.value.code == "pck_extension_invalid"
 
 

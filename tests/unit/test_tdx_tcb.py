@@ -16,6 +16,7 @@ from ccverify.verifier.tdx.collateral import (
     TdxModuleIdentity,
 )
 from ccverify.verifier.tdx.tcb import (
+    TcbEvaluation,
     check_module_identity,
     check_qe_identity,
     converge_module,
@@ -107,10 +108,28 @@ def test_select_tdx_module_for_version_zero() -> None:
 def test_module_identity_checks() -> None:
     ident = TdxModuleIdentity("TDX_01", bytes(48), bytes(8), b"\xff" * 8)
     check_module_identity(ident, bytes(48), bytes(8))
-    lenient = TdxModuleIdentity("TDX_01", bytes(48), bytes(8), bytes(8))
-    check_module_identity(lenient, bytes(48), b"\xff" * 8)  # masked out entirely
     with pytest.raises(VerificationError) as info_:
         check_module_identity(ident, bytes(48), b"\x00\x01" + bytes(6))
+    assert info_.value.code == "tdx_module_mismatch"
+
+
+@pytest.mark.parametrize(
+    ("attributes", "mask", "seam"),
+    [
+        # Intel's QVL (4.1.2.4.11.2) applies no mask: a set SEAM attribute never matches
+        (bytes(8), bytes(8), b"\xff" * 8),
+        (bytes(8), bytes.fromhex("feffffffffffffff"), b"\x01" + bytes(7)),
+        # and identity attributes that are not zero match no quote, not even an equal one
+        (b"\x01" + bytes(7), b"\xff" * 8, b"\x01" + bytes(7)),
+        (b"\x01" + bytes(7), b"\xff" * 8, bytes(8)),
+    ],
+)
+def test_seam_attributes_must_be_zero_and_equal_without_mask(
+    attributes: bytes, mask: bytes, seam: bytes
+) -> None:
+    ident = TdxModuleIdentity("TDX_01", bytes(48), attributes, mask)
+    with pytest.raises(VerificationError) as info_:
+        check_module_identity(ident, bytes(48), seam)
     assert info_.value.code == "tdx_module_mismatch"
 
 
@@ -196,7 +215,6 @@ def relaunch_info() -> TcbInfo:
         ({"module_status": S.UpToDate}, None),
         ({"tee_tcb_svn2": svn(7, 1, 3)}, None),
         ({"tee_tcb_svn2": svn(8, 1, 1)}, None),
-        ({"tee_tcb_svn2": svn(8, 3, 3)}, None),
         ({"tee_tcb_svn2": svn(5, 0, 2)}, S.TDRelaunchAdvised),
         ({"tee_tcb_svn2": svn(4, 0, 2)}, None),
     ],
@@ -212,6 +230,116 @@ def test_relaunch_conditions(kwargs: dict[str, object], expected: TcbStatus | No
     }
     args.update(kwargs)
     assert relaunch_status(**args) is expected  # type: ignore[arg-type]
+
+
+RELAUNCH_ARGS: dict[str, object] = {
+    "sgx_status": S.UpToDate,
+    "tdx_status": S.OutOfDate,
+    "module_status": S.OutOfDate,
+    "qe_status": S.UpToDate,
+}
+
+
+@pytest.mark.parametrize("svn2", [svn(8, 3, 3), svn(8, 3, 1)])
+def test_relaunch_without_identity_for_tee_tcb_svn2_module_fails(svn2: bytes) -> None:
+    # Intel's QVL checkForRelaunch: STATUS_TDX_MODULE_MISMATCH (not "no advice"), looked up
+    # before TEE_TCB_SVN_2[2] is compared
+    with pytest.raises(VerificationError) as info_:
+        relaunch_status(tcb_info=relaunch_info(), tee_tcb_svn2=svn2, **RELAUNCH_ARGS)  # type: ignore[arg-type]
+    assert info_.value.code == "tdx_module_identity_not_found"
+    assert info_.value.expected == "TDX_03"
+    assert info_.value.actual == "TDX_01"
+
+
+def test_relaunch_with_tee_tcb_svn2_module_without_levels_fails() -> None:
+    tcb = info(
+        level(S.UpToDate), modules=(module("TDX_01", IsvTcbLevel(5, D0, S.OutOfDate)), module("TDX_03"))
+    )
+    with pytest.raises(VerificationError) as info_:
+        relaunch_status(tcb_info=tcb, tee_tcb_svn2=svn(8, 3, 3), **RELAUNCH_ARGS)  # type: ignore[arg-type]
+    assert info_.value.code == "tcb_not_supported"
+
+
+def test_evaluate_relaunch_without_identity_for_tee_tcb_svn2_module_fails() -> None:
+    with pytest.raises(VerificationError) as info_:
+        evaluate_tcb(
+            tcb_info=relaunch_info(),
+            qe_identity=qe(IsvTcbLevel(4, D1, S.UpToDate)),
+            sgx_components=PCK,
+            pcesvn=11,
+            tee_tcb_svn=svn(6, 1, 3),
+            tee_tcb_svn2=svn(8, 3, 3),
+            body_type=3,
+            quote_version=5,
+            qe_isvsvn=7,
+        )
+    assert info_.value.code == "tdx_module_identity_not_found"
+
+
+def _evaluate(tcb: TcbInfo) -> TcbEvaluation:
+    return evaluate_tcb(
+        tcb_info=tcb,
+        qe_identity=qe(IsvTcbLevel(4, D1, S.UpToDate)),
+        sgx_components=PCK,
+        pcesvn=11,
+        tee_tcb_svn=svn(6, 1, 3),
+        tee_tcb_svn2=None,
+        body_type=2,
+        quote_version=4,
+        qe_isvsvn=7,
+    )
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        S.SWHardeningNeeded,
+        S.ConfigurationNeeded,
+        S.ConfigurationAndSWHardeningNeeded,
+        S.OutOfDateConfigurationNeeded,
+        S.TDRelaunchAdvised,
+        S.TDRelaunchAdvisedConfigurationNeeded,
+        S.NotSupported,
+    ],
+)
+def test_module_level_status_outside_qvl_module_statuses_fails(status: TcbStatus) -> None:
+    # Intel's QVL: VALID_MODULE_TCB_STATUSES = UpToDate, OutOfDate, Revoked; anything else is
+    # STATUS_TCB_UNRECOGNIZED_STATUS (before: converged as if UpToDate, the platform's status)
+    tcb = info(level(S.UpToDate), modules=(module("TDX_01", IsvTcbLevel(6, D1, status)),))
+    with pytest.raises(VerificationError) as info_:
+        _evaluate(tcb)
+    assert info_.value.code == "tcb_status_unrecognized"
+    assert info_.value.expected == ["OutOfDate", "Revoked", "UpToDate"]
+    assert info_.value.actual == status.value
+
+
+@pytest.mark.parametrize("status", [S.UpToDate, S.OutOfDate, S.Revoked])
+def test_module_level_statuses_qvl_knows(status: TcbStatus) -> None:
+    tcb = info(level(S.UpToDate), modules=(module("TDX_01", IsvTcbLevel(6, D1, status)),))
+    result = _evaluate(tcb)
+    assert result.module_status is status
+    assert result.status is status
+
+
+@pytest.mark.parametrize(
+    "status", [S.TDRelaunchAdvised, S.TDRelaunchAdvisedConfigurationNeeded, S.NotSupported]
+)
+def test_platform_level_status_outside_qvl_tcb_info_statuses_fails(status: TcbStatus) -> None:
+    tcb = info(level(status), modules=(module("TDX_01", IsvTcbLevel(6, D1, S.UpToDate)),))
+    with pytest.raises(VerificationError) as info_:
+        _evaluate(tcb)
+    assert info_.value.code == "tcb_status_unrecognized"
+    assert info_.value.actual == status.value
+
+
+def test_unmatched_level_status_is_not_judged() -> None:
+    # as QVL, only the matched levels' statuses are read
+    tcb = info(
+        level(S.UpToDate),
+        level(S.NotSupported, pcesvn=5),
+        modules=(module("TDX_01", IsvTcbLevel(6, D1, S.UpToDate), IsvTcbLevel(2, D0, S.NotSupported)),),
+    )
+    assert _evaluate(tcb).status is S.UpToDate
 
 
 def test_evaluate_union_of_advisories_and_earliest_date() -> None:
@@ -271,6 +399,24 @@ def test_qe_identity_checks() -> None:
         with pytest.raises(VerificationError) as info_:
             check_qe_identity(identity, **{**good, field: value})  # type: ignore[arg-type]
         assert info_.value.code == code
+
+
+def test_qe_miscselect_is_read_in_report_byte_order() -> None:
+    # the QE identity's hex "01000000" is the report's bytes 01 00 00 00: MISCSELECT 1
+    from dataclasses import replace
+
+    identity = replace(qe(), miscselect=1, miscselect_mask=0xFFFFFFFF)
+    good = {
+        "attributes": bytes.fromhex("15000000000000000700000000000000"),
+        "mr_signer": bytes(32),
+        "isv_prod_id": 2,
+    }
+    check_qe_identity(identity, misc_select=1, **good)  # type: ignore[arg-type]
+    with pytest.raises(VerificationError) as info_:
+        check_qe_identity(identity, misc_select=0x01000000, **good)  # type: ignore[arg-type]
+    assert info_.value.code == "qe_miscselect_mismatch"
+    assert info_.value.expected == bytes.fromhex("01000000")
+    assert info_.value.actual == bytes.fromhex("00000001")
 
 
 def test_qe_level_other_than_up_to_date_counts_as_out_of_date() -> None:

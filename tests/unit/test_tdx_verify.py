@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from ccverify.verifier.tdx.verify import TdxVerdict, verify_tdx
 from tests.conftest import fixture, fixture_bytes
 
 TODAY = datetime(2026, 11, 21, tzinfo=UTC)
+AT = datetime(2025, 7, 19, 10, 0, 34, tzinfo=UTC)  # the dcap-qvl tdx_quote's collateral holds
 
 
 def dcap(name: str) -> TdxCollateral:
@@ -345,6 +348,72 @@ def test_cold_and_warm_verdicts_are_equal() -> None:
     cold = verify_tdx(quote, collateral, at="2025-07-19T10:00:34Z")
     warm = verify_tdx(quote, collateral, at="2025-07-19T10:00:34Z")
     assert cold == warm
+
+
+def _swapped(doc: dict[str, str], kind: str, as_kind: str) -> TdxCollateral:
+    """The QuoteCollateralV3 ``doc`` with ``kind``'s signed JSON offered as ``as_kind`` too."""
+    doc = dict(doc)
+    for suffix in ("", "_signature", "_issuer_chain"):
+        doc[as_kind + suffix] = doc[kind + suffix]
+    return TdxCollateral.from_quote_collateral_v3(doc)
+
+
+@pytest.mark.parametrize("warm", [False, True])
+@pytest.mark.parametrize(
+    ("kind", "as_kind", "code"),
+    [("tcb_info", "qe_identity", "qe_identity_invalid"), ("qe_identity", "tcb_info", "tcb_info_invalid")],
+)
+def test_signed_json_offered_as_the_other_kind(warm: bool, kind: str, as_kind: str, code: str) -> None:
+    from ccverify.verifier.tdx.verify import clear_caches
+
+    quote = fixture_bytes("tdx/dcap-qvl/tdx_quote")
+    doc = json.loads(fixture("tdx/dcap-qvl/tdx_quote_collateral.json").read_text())
+    clear_caches()
+    if warm:  # the memos already hold both items, each checked as its own kind
+        assert verify_tdx(quote, dcap("tdx_quote_collateral.json"), at=AT).status is TcbStatus.UpToDate
+    assert code_of(lambda: verify_tdx(quote, _swapped(doc, kind, as_kind), at=AT)) == code
+    # and the memos still serve the right kind afterwards
+    assert verify_tdx(quote, dcap("tdx_quote_collateral.json"), at=AT).status is TcbStatus.UpToDate
+
+
+_SWAP_UNDER_O = """
+import json, sys
+from ccverify.verifier.errors import VerificationError
+from ccverify.verifier.tdx.collateral import TdxCollateral
+from ccverify.verifier.tdx.verify import verify_tdx
+if sys.flags.optimize != 1:
+    sys.exit("not running under python -O")
+quote, collateral = open(sys.argv[1], "rb").read(), json.load(open(sys.argv[2]))
+swapped = dict(collateral)
+for suffix in ("", "_signature", "_issuer_chain"):
+    swapped["qe_identity" + suffix] = collateral["tcb_info" + suffix]
+for doc in (collateral, swapped, collateral):
+    try:
+        print(verify_tdx(quote, TdxCollateral.from_quote_collateral_v3(doc), at=sys.argv[3]).status.name)
+    except VerificationError as error:
+        print(error.code)
+"""
+
+
+def test_signed_json_offered_as_the_other_kind_under_python_o() -> None:
+    # python -O drops asserts: nothing that guards untrusted input may be one
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-O",
+            "-c",
+            _SWAP_UNDER_O,
+            str(fixture("tdx/dcap-qvl/tdx_quote")),
+            str(fixture("tdx/dcap-qvl/tdx_quote_collateral.json")),
+            "2025-07-19T10:00:34Z",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.stderr == ""
+    assert result.stdout.split() == ["UpToDate", "qe_identity_invalid", "UpToDate"]
 
 
 def test_paths_are_accepted() -> None:

@@ -50,7 +50,7 @@ class CollateralBundle:
             raise InputError(f"collateral bundle {path}: {error.strerror or error}") from None
         try:
             obj = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, nesting
             raise InputError(f"collateral bundle {path}: not valid JSON") from None
         return cls.from_json(obj, path)
 

@@ -168,7 +168,7 @@ class CollateralCache:
             raise InputError(f"collateral cache file {path}: {error.strerror or error}") from None
         try:
             obj = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, nesting
             raise InputError(f"collateral cache file {path}: not valid JSON (corrupt cache entry)") from None
         if isinstance(obj, dict) and obj.get("format") not in (None, ENTRY_FORMAT):
             raise InputError(f"collateral cache file {path}: unknown format {obj.get('format')!r}")

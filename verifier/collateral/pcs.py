@@ -102,7 +102,7 @@ def validity_window(url: str, body: bytes) -> tuple[datetime | None, datetime | 
             doc = json.loads(body)
             inner = doc[key]
             return _time(inner["issueDate"]), _time(inner["nextUpdate"])
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        except (ValueError, RecursionError, KeyError, TypeError):  # ValueError: bad JSON, UTF-8, time
             raise InputError(f"{url}: the answer is not a signed {key} JSON document") from None
     if kind in ("pck_crl", "root_ca_crl"):
         try:

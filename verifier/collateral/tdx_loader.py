@@ -38,7 +38,7 @@ def load_collateral(path: Path | str, *, allow_missing_crl: bool = False) -> Tdx
         raise InputError(f"collateral {path}: {error.strerror or error}") from None
     try:
         doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, nesting
         raise InputError(
             f"collateral {path}: not JSON (expected a cache directory, a ccverify collateral bundle "
             "or a QuoteCollateralV3 JSON file)"

@@ -30,7 +30,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from json import JSONDecodeError
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -55,6 +54,11 @@ PLATFORM_CA_CN = "Intel SGX PCK Platform CA"
 PROCESSOR_CA_CN = "Intel SGX PCK Processor CA"
 
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+
+#: everything ``json.loads`` raises on bad input: ``JSONDecodeError`` and ``UnicodeDecodeError``
+#: (both ValueErrors), a bare ``ValueError`` (an integer beyond the int digit limit) and
+#: ``RecursionError`` (deep nesting); every one of them is "not valid JSON"
+JSON_ERRORS = (ValueError, RecursionError)
 
 
 class TcbStatus(enum.Enum):
@@ -137,7 +141,7 @@ class QeIdentity:
     issue_date: datetime
     next_update: datetime
     tcb_evaluation_data_number: int
-    miscselect: int
+    miscselect: int  # as a u32, like the QE report's MISCSELECT (little-endian in both)
     miscselect_mask: int
     attributes: bytes
     attributes_mask: bytes
@@ -195,7 +199,7 @@ class TdxCollateral:
         if isinstance(doc, (bytes, str)):
             try:
                 doc = json.loads(doc)
-            except (JSONDecodeError, UnicodeDecodeError):
+            except JSON_ERRORS:
                 raise InputError(f"{origin}: not valid JSON") from None
         if not isinstance(doc, Mapping):
             raise InputError(f"{origin}: a QuoteCollateralV3 document is a JSON object")
@@ -208,11 +212,16 @@ class TdxCollateral:
                 raise InputError(f"{origin}: '{key}' is missing or not a string")
             return value
 
+        def required(key: str) -> str:
+            value = text(key)
+            if value is None:  # text() raised already; kept under python -O
+                raise InputError(f"{origin}: '{key}' is missing or not a string")
+            return value
+
         def signed(key: str) -> SignedJson:
-            raw = text(key)
-            sig = text(f"{key}_signature")
-            chain = text(f"{key}_issuer_chain")
-            assert raw is not None and sig is not None and chain is not None
+            raw = required(key)
+            sig = required(f"{key}_signature")
+            chain = required(f"{key}_issuer_chain")
             return SignedJson(
                 raw=raw.encode("utf-8"),
                 signature=_hex_signature(sig, f"{origin}: {key}_signature"),
@@ -400,10 +409,9 @@ def raw_json_member(body: bytes, key: str, where: str = "collateral") -> bytes:
                 raise InputError(f"{where}: malformed JSON object (offset {pos})")
         if _skip(text, pos + 1) != len(text):
             raise InputError(f"{where}: data after the JSON object")
-    except (JSONDecodeError, IndexError, ValueError) as error:
-        if isinstance(error, InputError):
-            raise
-        raise InputError(f"{where}: not valid JSON ({error})") from None
+    except (*JSON_ERRORS, IndexError) as error:
+        detail = "nested too deeply" if isinstance(error, RecursionError) else str(error)
+        raise InputError(f"{where}: not valid JSON ({detail})") from None
     if found is None:
         raise InputError(f"{where}: no {key!r} member")
     return text[found[0] : found[1]].encode("utf-8")
@@ -420,7 +428,7 @@ def signed_from_body(body: bytes, key: str, chain: bytes | str, where: str) -> S
     raw = raw_json_member(body, key, where)
     try:
         doc = json.loads(body)
-    except (JSONDecodeError, UnicodeDecodeError):
+    except JSON_ERRORS:
         raise InputError(f"{where}: not valid JSON") from None
     sig = doc.get("signature") if isinstance(doc, dict) else None
     if not isinstance(sig, str):
@@ -562,7 +570,7 @@ def parse_tcb_info(raw: bytes) -> TcbInfo:
     code = "tcb_info_invalid"
     try:
         obj = json.loads(raw)
-    except (JSONDecodeError, UnicodeDecodeError):
+    except JSON_ERRORS:
         raise VerificationError(code, "TCB info is not valid JSON") from None
     f = _Fields(obj, code, "TCB info")
     ident = f.get("id", str)
@@ -611,7 +619,7 @@ def parse_qe_identity(raw: bytes) -> QeIdentity:
     code = "qe_identity_invalid"
     try:
         obj = json.loads(raw)
-    except (JSONDecodeError, UnicodeDecodeError):
+    except JSON_ERRORS:
         raise VerificationError(code, "QE identity is not valid JSON") from None
     f = _Fields(obj, code, "QE identity")
     ident = f.get("id", str)
@@ -631,8 +639,11 @@ def parse_qe_identity(raw: bytes) -> QeIdentity:
         issue_date=f.time("issueDate"),
         next_update=f.time("nextUpdate"),
         tcb_evaluation_data_number=f.integer("tcbEvaluationDataNumber"),
-        miscselect=int.from_bytes(f.hexbytes("miscselect", 4), "big"),
-        miscselect_mask=int.from_bytes(f.hexbytes("miscselectMask", 4), "big"),
+        # the hex is of the 4 bytes as they appear in the QE report, whose MISCSELECT is a
+        # little-endian u32: read it as such, as Intel's QVL (EnclaveReportVerifier:
+        # swapBytes(toUint32(b0..b3))) and its Go/Rust peers (LittleEndian) do
+        miscselect=int.from_bytes(f.hexbytes("miscselect", 4), "little"),
+        miscselect_mask=int.from_bytes(f.hexbytes("miscselectMask", 4), "little"),
         attributes=f.hexbytes("attributes", 16),
         attributes_mask=f.hexbytes("attributesMask", 16),
         mrsigner=f.hexbytes("mrsigner", 32),
@@ -650,7 +661,7 @@ def peek_json(raw: bytes) -> dict[str, Any]:
 def _peek(raw: bytes) -> dict[str, Any]:
     try:
         obj = json.loads(raw)
-    except (JSONDecodeError, UnicodeDecodeError):
+    except JSON_ERRORS:  # not JSON: no members to select by (its parser words the error)
         return {}
     return obj if isinstance(obj, dict) else {}
 
@@ -822,7 +833,8 @@ def verified_signer(chain_pem: bytes, root_der: bytes, expected_cn: str, what: s
             f"{what}: the signer certificate's signature does not verify with the trusted root's key",
         ) from None
     key = signer.public_key()
-    assert isinstance(key, ec.EllipticCurvePublicKey)
+    if not isinstance(key, ec.EllipticCurvePublicKey):  # check_profile made sure; kept under -O
+        raise VerificationError(code, f"{what}: the signer's public key is not ECDSA P-256")
     return SignerCheck(signer, key)
 
 

@@ -16,7 +16,8 @@ The extension value is a SEQUENCE of SEQUENCE{OID, value}::
 
 The 16 component INTEGERs (not the CPUSVN bytes) are what TCB level matching compares;
 values above 127 occur in real certificates. A missing or malformed entry raises
-``VerificationError`` with code ``pck_extension_invalid``. Parsing is memoized by the
+``VerificationError`` with code ``pck_extension_invalid``, whatever pyasn1 raised on the way
+(it raises more than ``PyAsn1Error`` on hostile DER). Parsing is memoized by the
 extension's DER bytes (pyasn1 is slow; PCK certificates repeat).
 """
 
@@ -125,6 +126,18 @@ def parse_sgx_extension_value(der: bytes) -> PckExtensions:
 
 @lru_cache(maxsize=256)
 def _parse_cached(der: bytes) -> PckExtensions:
+    try:
+        return _parse(der)
+    except VerificationError:
+        raise
+    except Exception as error:
+        # pyasn1 is not hardened against hostile input: besides PyAsn1Error, malformed DER
+        # makes it raise AttributeError, IndexError, RecursionError... (while decoding, or
+        # when the tree is walked); every one of them means the extension is malformed
+        raise _fail(f"not valid DER ({type(error).__name__}: {error})") from None
+
+
+def _parse(der: bytes) -> PckExtensions:
     try:
         value, rest = decoder.decode(der)
     except (PyAsn1Error, ValueError, TypeError) as error:

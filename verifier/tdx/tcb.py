@@ -3,8 +3,8 @@
 Implements ``../shared/docs/notes/tdx.md`` §2 steps 8, 11 and 13-17 (Intel QVL semantics):
 
 - step 8: the TDX module identity is ``tcbInfo.tdxModule``, or ``TDX_%02X`` of TEE_TCB_SVN[1]
-  when that is non-zero; MRSIGNERSEAM must equal its mrsigner and SEAMATTRIBUTES under its
-  mask its attributes.
+  when that is non-zero; MRSIGNERSEAM must equal its mrsigner, and SEAMATTRIBUTES must be all
+  zero and equal its attributes (as Intel's QVL: no mask).
 - step 11: the QE report against the QE identity (miscselect and attributes under their
   masks, mrsigner, isvprodid), then its TCB level by ISVSVN.
 - step 13: the first platform level (in the order given: descending) whose 16 SGX components
@@ -12,7 +12,12 @@ Implements ``../shared/docs/notes/tdx.md`` §2 steps 8, 11 and 13-17 (Intel QVL 
   skipping TDX components 0 and 1 when TEE_TCB_SVN[1] > 0. The first level passing the SGX
   part alone is kept as the SGX level (used by the relaunch check).
 - step 14: the module's TCB level (TEE_TCB_SVN[0] >= isvsvn), converged with the platform's.
-- step 15: TD relaunch advice for v5 quotes with a TD report 1.5 (TEE_TCB_SVN_2).
+  A matched level whose status such a level cannot have (a module level other than UpToDate,
+  OutOfDate, Revoked; a platform level TDRelaunchAdvised* or NotSupported) raises
+  ``tcb_status_unrecognized``, as Intel's QVL refuses it.
+- step 15: TD relaunch advice for v5 quotes with a TD report 1.5 (TEE_TCB_SVN_2); when the
+  advice would be judged by TEE_TCB_SVN_2's module and the TCB info has no identity for it,
+  ``tdx_module_identity_not_found`` (no TCB level for it: ``tcb_not_supported``), as QVL.
 - step 16: convergence with the QE's status (without overwriting a relaunch result).
 - step 17: advisories are the union of the matched platform, module and QE levels.
 
@@ -35,8 +40,11 @@ from ccverify.verifier.tdx.collateral import (
 )
 
 __all__ = [
+    "MODULE_LEVEL_STATUSES",
+    "PLATFORM_LEVEL_STATUSES",
     "TcbEvaluation",
     "TcbStatus",
+    "check_level_status",
     "check_module_identity",
     "check_qe_identity",
     "converge_module",
@@ -53,6 +61,15 @@ __all__ = [
 S = TcbStatus
 _CONFIG = frozenset({S.ConfigurationNeeded, S.ConfigurationAndSWHardeningNeeded})
 _OK_OR_HARDENING = frozenset({S.UpToDate, S.SWHardeningNeeded})
+
+#: the statuses a matched platform level / module level may carry (Intel's QVL, TcbStatus.h:
+#: VALID_TCB_INFO_STATUSES / VALID_MODULE_TCB_STATUSES); QVL answers any other one with
+#: STATUS_TCB_UNRECOGNIZED_STATUS, so it must not reach convergence, where an unknown module
+#: status would leave the platform's status standing
+PLATFORM_LEVEL_STATUSES = frozenset(
+    _OK_OR_HARDENING | _CONFIG | {S.OutOfDate, S.OutOfDateConfigurationNeeded, S.Revoked}
+)
+MODULE_LEVEL_STATUSES = frozenset({S.UpToDate, S.OutOfDate, S.Revoked})
 
 
 @dataclass(frozen=True)
@@ -106,7 +123,8 @@ def masked(value: bytes, mask: bytes) -> bytes:
 
 
 def check_module_identity(module: TdxModuleIdentity, mr_signer_seam: bytes, seam_attributes: bytes) -> None:
-    """Step 8: MRSIGNERSEAM equal, SEAMATTRIBUTES & mask equal to the identity's attributes."""
+    """Step 8: MRSIGNERSEAM equal to the identity's mrsigner; SEAMATTRIBUTES all zero and equal
+    to the identity's attributes (its attributesMask is not applied)."""
     name = module.id or "tdxModule"
     if mr_signer_seam != module.mrsigner:
         raise VerificationError(
@@ -115,13 +133,26 @@ def check_module_identity(module: TdxModuleIdentity, mr_signer_seam: bytes, seam
             expected=module.mrsigner,
             actual=mr_signer_seam,
         )
-    seam_masked = masked(seam_attributes, module.attributes_mask)
-    if seam_masked != module.attributes:
+    # Why not "SEAMATTRIBUTES & attributesMask == attributes": Intel's QVL (QuoteVerifier.cpp,
+    # 4.1.2.4.11.2) answers STATUS_TDX_MODULE_MISMATCH unless every byte of the quote's
+    # SEAMATTRIBUTES is 0 and equal to the identity's attributes, and it does not apply the
+    # mask: a set SEAM attribute, even one a mask would hide, is a module the TCB info does not
+    # vouch for. A masked comparison would accept quotes Intel's verifier refuses.
+    if any(module.attributes):
         raise VerificationError(
             "tdx_module_mismatch",
-            f"SEAMATTRIBUTES (under attributesMask) do not match the TCB info's {name} attributes",
+            f"the TCB info's {name} attributes are not all zero, so no SEAMATTRIBUTES can match "
+            "them (Intel's QVL requires both to be zero)",
+            expected=bytes(len(module.attributes)),
+            actual=module.attributes,
+        )
+    if seam_attributes != module.attributes:
+        raise VerificationError(
+            "tdx_module_mismatch",
+            f"SEAMATTRIBUTES must be all zero, as the TCB info's {name} attributes are "
+            "(attributesMask is not applied)",
             expected=module.attributes,
-            actual=seam_masked,
+            actual=seam_attributes,
         )
 
 
@@ -173,11 +204,12 @@ def check_qe_identity(
 ) -> None:
     """Step 11: the QE report is from the quoting enclave the QE identity describes."""
     if misc_select & qe.miscselect_mask != qe.miscselect:
+        # shown as the QE identity writes them: the 4 bytes in report (little-endian) order
         raise VerificationError(
             "qe_miscselect_mismatch",
             "QE report MISCSELECT (under miscselectMask) does not match the QE identity",
-            expected=f"{qe.miscselect:08x}",
-            actual=f"{misc_select & qe.miscselect_mask:08x}",
+            expected=qe.miscselect.to_bytes(4, "little"),
+            actual=(misc_select & qe.miscselect_mask).to_bytes(4, "little"),
         )
     attributes_masked = masked(attributes, qe.attributes_mask)
     if attributes_masked != qe.attributes:
@@ -251,17 +283,45 @@ def relaunch_status(
     if module_status is not S.OutOfDate:
         return None
     latest = tcb_info.tcb_levels[0]
-    if tee_tcb_svn2[2] < latest.tdx_components[2]:
-        return None
     if tee_tcb_svn2[1] == 0:
-        if tee_tcb_svn2[0] < latest.tdx_components[0]:
-            return None
+        reachable = tee_tcb_svn2[0] >= latest.tdx_components[0]
     else:
-        module = tcb_info.module_identity(f"TDX_{tee_tcb_svn2[1]:02X}")
-        if module is None or not module.tcb_levels or tee_tcb_svn2[0] < module.tcb_levels[0].isvsvn:
-            return None
+        # Intel's QVL (checkForRelaunch) refuses the quote here rather than just withholding
+        # the advice: a module version the TCB info has no identity (or no TCB level) for
+        # cannot be judged, so "relaunch and you are up to date" cannot be said either
+        ident = f"TDX_{tee_tcb_svn2[1]:02X}"
+        module = tcb_info.module_identity(ident)
+        if module is None:
+            known = [m.id for m in tcb_info.tdx_module_identities]
+            raise VerificationError(
+                "tdx_module_identity_not_found",
+                f"the TCB info has no TDX module identity {ident} for TEE_TCB_SVN_2's module "
+                f"(TEE_TCB_SVN_2[1] = {tee_tcb_svn2[1]}), needed to judge TD relaunch",
+                expected=ident,
+                actual=", ".join(str(k) for k in known) or "none",
+            )
+        if not module.tcb_levels:
+            raise VerificationError(
+                "tcb_not_supported",
+                f"the TCB info's TDX module identity {ident} (TEE_TCB_SVN_2's module) has no TCB level",
+            )
+        reachable = tee_tcb_svn2[0] >= module.tcb_levels[0].isvsvn
+    if not reachable or tee_tcb_svn2[2] < latest.tdx_components[2]:
+        return None
     configuration = sgx_status in _CONFIG or tdx_status is S.OutOfDateConfigurationNeeded
     return S.TDRelaunchAdvisedConfigurationNeeded if configuration else S.TDRelaunchAdvised
+
+
+def check_level_status(status: TcbStatus, allowed: frozenset[TcbStatus], what: str) -> None:
+    """``tcb_status_unrecognized`` unless a matched level's status is one ``allowed`` there."""
+    if status not in allowed:
+        raise VerificationError(
+            "tcb_status_unrecognized",
+            f"{what} has TCB status {status.value}, which such a level cannot have "
+            "(Intel's QVL: unrecognized TCB status)",
+            expected=sorted(s.value for s in allowed),
+            actual=status.value,
+        )
 
 
 def _union(*groups: tuple[str, ...]) -> tuple[str, ...]:
@@ -287,6 +347,10 @@ def evaluate_tcb(
     """Steps 11 (QE TCB), 13-17: the converged TCB status of a quote whose signatures verified."""
     qe_level = match_isv_level(qe_identity.tcb_levels, qe_isvsvn, "QE identity")
     sgx_level, level = match_platform_level(tcb_info, sgx_components, pcesvn, tee_tcb_svn)
+    check_level_status(
+        sgx_level.tcb_status, PLATFORM_LEVEL_STATUSES, "the TCB level matched by SGX components"
+    )
+    check_level_status(level.tcb_status, PLATFORM_LEVEL_STATUSES, "the matched TCB level")
     status = level.tcb_status
     module_level: IsvTcbLevel | None = None
     module_id = module_id_for(tee_tcb_svn)
@@ -295,6 +359,9 @@ def evaluate_tcb(
         if module is None:  # checked by select_module_identity already; kept for direct callers
             raise VerificationError("tdx_module_identity_not_found", f"no TDX module identity {module_id}")
         module_level = match_isv_level(module.tcb_levels, tee_tcb_svn[0], f"TDX module identity {module_id}")
+        check_level_status(
+            module_level.tcb_status, MODULE_LEVEL_STATUSES, f"the matched TCB level of TDX module {module_id}"
+        )
         status = converge_module(status, module_level.tcb_status)
     # QVL judges the QE as OK, revoked or out of date: any other level status counts as out of date
     qe_status = qe_level.tcb_status if qe_level.tcb_status in (S.UpToDate, S.Revoked) else S.OutOfDate

@@ -27,7 +27,8 @@ untrusted_root                     the chain (or a collateral signer) ends in a 
                                    not the pinned / given trust root
 certificate_expired                a PCK chain certificate has expired at ``at``
 certificate_not_yet_valid          a PCK chain certificate is not valid yet at ``at``
-pck_extension_invalid              the PCK leaf's SGX extension is missing or malformed
+pck_extension_invalid              the PCK leaf's SGX extension is missing or malformed (any
+                                   DER the decoder cannot take, whatever it raised)
 revoked                            the PCK leaf, the PCK CA or a collateral signer is on a CRL
 crl_invalid                        a CRL does not parse or has no nextUpdate
 crl_issuer_mismatch                a CRL is not issued by the CA it must come from
@@ -36,24 +37,32 @@ collateral_signer_invalid          the TCB info / QE identity issuer chain is mi
                                    signer is not "Intel SGX TCB Signing" (P-256, v3)
 tcb_info_signature_invalid         the TCB info signature does not verify
 qe_identity_signature_invalid      the QE identity signature does not verify
-tcb_info_invalid                   the TCB info is not TDX v3 or is malformed
-qe_identity_invalid                the QE identity is not TD_QE v2 or is malformed
+tcb_info_invalid                   the TCB info is not TDX v3 or is malformed (not JSON, nested
+                                   too deeply, a QE identity offered as TCB info...)
+qe_identity_invalid                the QE identity is not TD_QE v2 or is malformed (likewise, a
+                                   TCB info offered as QE identity)
 collateral_expired                 a collateral item (TCB info, QE identity, CRL, signer
                                    certificate) is past its nextUpdate / notAfter at ``at``
 collateral_not_yet_valid           a collateral item is not valid yet at ``at``
 fmspc_mismatch                     the PCK FMSPC is not the TCB info's
 pce_id_mismatch                    the PCK PCE-ID is not the TCB info's
-tdx_module_identity_not_found      no tdxModule / TDX_%02X identity for the quote's module
-tdx_module_mismatch                MRSIGNERSEAM or SEAMATTRIBUTES differ from the identity
+tdx_module_identity_not_found      no tdxModule / TDX_%02X identity for the quote's module (or,
+                                   judging TD relaunch, for TEE_TCB_SVN_2's module)
+tdx_module_mismatch                MRSIGNERSEAM differs from the identity's mrsigner, or
+                                   SEAMATTRIBUTES are not all zero and equal to its attributes
+                                   (no mask applied, as Intel's QVL)
 qe_report_signature_invalid        the QE report is not signed by the PCK key
 attestation_key_binding_invalid    QE REPORTDATA does not bind the attestation key
 attestation_key_invalid            the attestation key is not a P-256 point
-qe_miscselect_mismatch             QE MISCSELECT (masked) differs from the QE identity
+qe_miscselect_mismatch             QE MISCSELECT (masked) differs from the QE identity (whose
+                                   hex is of the report's little-endian bytes)
 qe_attributes_mismatch             QE ATTRIBUTES (masked) differ from the QE identity
 qe_mrsigner_mismatch               QE MRSIGNER differs from the QE identity
 qe_isvprodid_mismatch              QE ISVPRODID differs from the QE identity
 quote_signature_invalid            the quote is not signed by the attestation key
 tcb_not_supported                  no TCB level matches (platform, module or QE)
+tcb_status_unrecognized            the matched platform or module TCB level has a status such a
+                                   level cannot have (module: UpToDate, OutOfDate, Revoked only)
 =================================  ===========================================================
 
 Unavailable collateral (no TCB info for the FMSPC, no QE identity, no CRL without
@@ -62,7 +71,8 @@ Unavailable collateral (no TCB info for the FMSPC, no QE identity, no CRL withou
 Memoization (bounded, thread-safe LRUs; ``clear_caches()`` empties them all). Only results
 that do not depend on time are kept, keyed by the bytes they were computed from: a PCK chain
 checked against a root (with its parsed SGX extension), a collateral signer chain, a JSON
-signature, a CRL signature, parsed TCB info / QE identity, a loaded attestation key, and the
+signature (with the model it was parsed into; keyed by the kind too, TCB info or QE
+identity), a CRL signature, parsed TCB info / QE identity, a loaded attestation key, and the
 platform evaluation (steps 7, 8, 11, 13-17: a function of TCB info, QE identity and the
 platform's SVNs). On top, the checked collateral for one ``TdxCollateral`` object, FMSPC, PCK
 CA and root is kept with the time range [lo, hi) in which every one of its windows holds; it
@@ -380,7 +390,8 @@ def _check_pck_chain(certs: list[x509.Certificate], root: _Root) -> _PckChain:
     check_issued_by(root.cert, root.cert, "root", code=code, signature_code="pck_chain_signature_invalid")
     ext = pck_extensions(leaf)
     key = leaf.public_key()
-    assert isinstance(key, ec.EllipticCurvePublicKey)  # check_profile made sure
+    if not isinstance(key, ec.EllipticCurvePublicKey):  # check_profile made sure; kept under -O
+        raise VerificationError(code, "PCK leaf: public key is not ECDSA P-256")
     certs3 = (leaf, ca, root.cert)
     info = PckInfo(
         ca="platform" if ca_cn == PLATFORM_CA_CN else "processor",
@@ -495,11 +506,14 @@ class _SignedCheck:
     signer_not_after: datetime
 
 
-_SIGNED: _Lru[tuple[bytes, bytes, bytes, bytes], _SignedCheck] = _Lru(128)
+_SignedKind = Literal["tcb_info", "qe_identity"]
+#: keyed by the kind too: the same signed JSON may be offered as either kind, and each kind's
+#: parser must judge it (a TCB info is never served as a QE identity's model, or vice versa)
+_SIGNED: _Lru[tuple[_SignedKind, bytes, bytes, bytes, bytes], _SignedCheck] = _Lru(128)
 
 
-def _check_signed(item: SignedJson, root: _Root, kind: Literal["tcb_info", "qe_identity"]) -> _SignedCheck:
-    key = (item.raw, item.signature, item.issuer_chain, root.der)
+def _check_signed(item: SignedJson, root: _Root, kind: _SignedKind) -> _SignedCheck:
+    key = (kind, item.raw, item.signature, item.issuer_chain, root.der)
     hit = _SIGNED.get(key)
     if hit is not None:
         return hit
@@ -767,12 +781,16 @@ def _build_context(collateral: TdxCollateral, chain: _PckChain, root: _Root, at:
     # 5-6. TCB info and QE identity: signer, signature over the raw JSON, model, windows
     tcb_check = _check_signed(tcb_item, root, "tcb_info")
     tcb_info = tcb_check.model
-    assert isinstance(tcb_info, TcbInfo)
+    if not isinstance(tcb_info, TcbInfo):  # not an assert: it must hold under python -O too
+        raise VerificationError("tcb_info_invalid", f"the TCB info is not a TCB info ({tcb_item.source})")
     check_window(tcb_info.issue_date, tcb_info.next_update, at, "the TCB info")
     _check_signer_time_and_revocation(tcb_check, "TCB info", at, root_crl)
     qe_check = _check_signed(qe_item, root, "qe_identity")
     qe_identity = qe_check.model
-    assert isinstance(qe_identity, QeIdentity)
+    if not isinstance(qe_identity, QeIdentity):
+        raise VerificationError(
+            "qe_identity_invalid", f"the QE identity is not a QE identity ({qe_item.source})"
+        )
     check_window(qe_identity.issue_date, qe_identity.next_update, at, "the QE identity")
     _check_signer_time_and_revocation(qe_check, "QE identity", at, root_crl)
     starts += [
