@@ -39,7 +39,10 @@ def snp(
     ],
     vcpus: Annotated[
         int | None,
-        typer.Option("--vcpus", help="Number of vCPUs (required except in sev and snp:ovmf-hash modes)."),
+        typer.Option(
+            "--vcpus",
+            help="Number of vCPUs, 1 to 4096 (x86 KVM's KVM_MAX_VCPUS); required except in sev and snp:ovmf-hash modes.",
+        ),
     ] = None,
     vcpu_type: Annotated[
         str | None,
@@ -61,14 +64,14 @@ def snp(
         str | None,
         typer.Option(
             "--guest-features",
-            help="SEV_FEATURES of the VMSAs, hex. REQUIRED in snp mode, no default on purpose: sev-snp-measure's command line defaults to 0x1 (SNPActive) while its README says 0x21 (SNPActive+DebugSwap, what KVM on Linux >= 6.6 sets); a wrong guess gives a wrong digest. snp:svsm defaults to 0x1 (what sev-snp-measure always measures there). Ignored by seves (0) and sev.",
+            help="SEV_FEATURES of the VMSAs, hex. REQUIRED in snp mode, no default on purpose: sev-snp-measure's command line defaults to 0x1 (SNPActive) while its README says 0x21 (SNPActive+DebugSwap, what KVM on Linux >= 6.6 sets); a wrong guess gives a wrong digest. snp:svsm always measures 0x1 (sev-snp-measure's SVSM VMSA hard-codes it, and the golden digests of real Coconut-SVSM launches were made that way); another value is refused there. Ignored by seves (0) and sev.",
         ),
     ] = None,
     mode: Annotated[
         str,
         typer.Option(
             "--mode",
-            help="snp (default), seves, sev, snp:ovmf-hash (print the firmware-pages digest only) or snp:svsm.",
+            help="snp (default), seves, sev, snp:ovmf-hash (print the firmware-pages digest only) or snp:svsm. sev without --kernel is the SHA-256 of the firmware file (no OVMF footer needed).",
         ),
     ] = "snp",
     kernel: Annotated[
@@ -126,6 +129,13 @@ def tdx(
     cmdline: Annotated[
         str | None, typer.Option("--cmdline", help="Kernel command line (QEMU -append; needs --kernel).")
     ] = None,
+    load_options: Annotated[
+        str,
+        typer.Option(
+            "--load-options",
+            help="Where the firmware's QEMU loader puts initrd=initrd in the kernel's LoadOptions (RTMR2), which depends on its edk2 release: initrd-prefix ('initrd=initrd <cmdline>': edk2-stable202508 and later, edk2 PR #11115; the default, the newest form) or initrd-suffix ('<cmdline> initrd=initrd': edk2 up to edk2-stable202505, e.g. Debian's 2022.11 and 2025.02 OVMF). Only matters with --initrd; the results record the form.",
+        ),
+    ] = "initrd-prefix",
     order: Annotated[
         str,
         typer.Option(
@@ -153,8 +163,8 @@ def tdx(
 ) -> None:
     """TDX MRTD (and RTMR1/RTMR2 for direct kernel boot)."""
     measure_run.tdx(
-        firmware=firmware, kernel=kernel, initrd=initrd, cmdline=cmdline, order=order, rtmr0=rtmr0,
-        rtmr0_from_log=rtmr0_from_log, json_out=json_out,
+        firmware=firmware, kernel=kernel, initrd=initrd, cmdline=cmdline, load_options=load_options,
+        order=order, rtmr0=rtmr0, rtmr0_from_log=rtmr0_from_log, json_out=json_out,
     )  # fmt: skip
 
 

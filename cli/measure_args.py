@@ -50,6 +50,7 @@ OPTIONS: dict[str, dict[str, tuple[str, str, object]]] = {
         "--kernel": ("kernel", PATH, None),
         "--initrd": ("initrd", PATH, None),
         "--cmdline": ("cmdline", TEXT, None),
+        "--load-options": ("load_options", TEXT, "initrd-prefix"),
         "--order": ("order", TEXT, "single-pass"),
         "--rtmr0": ("rtmr0", TEXT, None),
         "--rtmr0-from-log": ("rtmr0_from_log", PATH, None),

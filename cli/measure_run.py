@@ -123,6 +123,7 @@ def tdx(
     kernel: Path | None,
     initrd: Path | None,
     cmdline: str | None,
+    load_options: str,
     order: str,
     rtmr0: str | None,
     rtmr0_from_log: Path | None,
@@ -132,12 +133,19 @@ def tdx(
 
     def run() -> dict[str, object]:
         from ccverify.measurements.model import measure_tdx
-        from ccverify.measurements.tdx import PageOrder
+        from ccverify.measurements.tdx import LoadOptionsForm, PageOrder
 
         try:
             page_order = PageOrder(order)
         except ValueError:
             raise InputError(f"--order {order!r}: expected single-pass or two-pass") from None
+        try:
+            form = LoadOptionsForm(load_options)
+        except ValueError:
+            raise InputError(
+                f"--load-options {load_options!r}: expected initrd-prefix (edk2-stable202508 and later) "
+                "or initrd-suffix (edk2 up to edk2-stable202505)"
+            ) from None
         _existing(firmware, "--firmware")
         _existing(kernel, "--kernel")
         _existing(initrd, "--initrd")
@@ -153,6 +161,7 @@ def tdx(
             initrd=initrd,
             cmdline=cmdline,
             rtmr0=rtmr0_value,
+            load_options=form,
         )
         return result.to_measurement_json()
 

@@ -5,7 +5,8 @@ from ccverify import measurements
 digest = measurements.snp_launch_digest("OVMF.fd", vcpus=4, vcpu_type="EPYC-Milan", guest_features=0x21,
                                         kernel="vmlinuz", initrd="initrd.img", cmdline="console=ttyS0")
 m = measurements.measure_snp("OVMF.fd", vcpus=4, vcpu_type="EPYC-Milan", guest_features=0x21)
-m = measurements.measure_tdx("OVMF.fd", kernel="vmlinuz", initrd="initrd.img", cmdline="console=hvc0")
+m = measurements.measure_tdx("OVMF.fd", kernel="vmlinuz", initrd="initrd.img", cmdline="console=hvc0",
+                             load_options=measurements.LoadOptionsForm.INITRD_PREFIX)  # edk2 >= 202508
 m.values, m.to_measurement_json()   # what `ccverify measure ... --json` prints
 ```
 
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
     from ccverify.measurements.model import Measurement, measure_snp, measure_tdx, snp_launch_digest
     from ccverify.measurements.snp import SevMode
-    from ccverify.measurements.tdx import PageOrder
+    from ccverify.measurements.tdx import LoadOptionsForm, PageOrder
     from ccverify.measurements.vmsa import VmmType
 
 _LAZY = {
@@ -33,11 +34,13 @@ _LAZY = {
     "measure_tdx": "ccverify.measurements.model",
     "snp_launch_digest": "ccverify.measurements.model",
     "SevMode": "ccverify.measurements.snp",
+    "LoadOptionsForm": "ccverify.measurements.tdx",
     "PageOrder": "ccverify.measurements.tdx",
     "VmmType": "ccverify.measurements.vmsa",
 }
 
 __all__ = [
+    "LoadOptionsForm",
     "Measurement",
     "PageOrder",
     "SevMode",

@@ -24,8 +24,14 @@ SNP OVMF hash, TDX LoadOptions text) is under ``parameters``. What each digest c
   ``parameters.snp_ovmf_hash`` is the launch digest after the firmware pages;
 * TDX: ``kernel.authenticode-sha384`` (the RTMR1 application event), ``initrd.sha384``
   (RTMR2 initrd event), ``cmdline.sha384`` = the RTMR2 LoadOptions event digest, i.e. over
-  ``parameters.load_options`` (the command line plus `` initrd=initrd`` when an initrd is
-  given) in UTF-16LE with its NUL; ``cmdline.text`` is the command line as given.
+  ``parameters.load_options`` (the command line with ``initrd=initrd`` before or after it
+  when an initrd is given, as ``parameters.load_options_form`` says: ``initrd-prefix`` for
+  edk2-stable202508 and later, the default; ``initrd-suffix`` for earlier edk2) in UTF-16LE
+  with its NUL; ``cmdline.text`` is the command line as given.
+
+A command line that is not valid UTF-8 (raw argv bytes) is hashed as those bytes; it has no
+``cmdline.text`` (the profile's text is UTF-8), and ``parameters.inputs.cmdline`` carries its
+``hex`` and a printable form (``shown``, with ``\\xNN`` escapes).
 
 SEV and SEV-ES (SHA-256 launch digests) are reported with platform ``"sev"`` / ``"sev-es"``:
 they are not SNP reports and the reference-value profile does not take them.
@@ -40,6 +46,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ccverify.measurements import cmdline as cmdline_mod
 from ccverify.measurements import snp as snp_mod
 from ccverify.measurements import tdx as tdx_mod
 from ccverify.measurements.hashing import (
@@ -66,7 +73,8 @@ from ccverify.measurements.snp import (
     cmdline_bytes,
     guest_feature_names,
 )
-from ccverify.measurements.tdx import PageOrder
+from ccverify.measurements.tdx import DEFAULT_LOAD_OPTIONS, LoadOptionsForm, PageOrder
+from ccverify.measurements.vmsa import SVSM_SEV_FEATURES
 from ccverify.verifier.errors import InputError, ParseError
 from ccverify.verifier.jsonable import to_jsonable
 
@@ -164,6 +172,19 @@ def _hex_features(value: int) -> str:
     return f"0x{value:x}"
 
 
+def _cmdline_text(cmdline: str | None) -> dict[str, str]:
+    """``components.cmdline.text``: the command line, when it is UTF-8 text (the reference-value
+    profile's ``text`` is UTF-8); a command line of other bytes has only its digests there."""
+    return {"text": cmdline or ""} if cmdline_mod.is_utf8(cmdline) else {}
+
+
+def _cmdline_raw(cmdline: str | None) -> dict[str, Any]:
+    """For a command line that is not UTF-8: its raw bytes (hex) and a printable form."""
+    if cmdline_mod.is_utf8(cmdline):
+        return {}
+    return {"hex": cmdline_mod.raw_bytes(cmdline), "shown": cmdline_mod.display(cmdline), "utf8": False}
+
+
 def _require_kernel_for(kernel: Source | None, initrd: Source | None, cmdline: str | None) -> None:
     if kernel is None and (initrd is not None or cmdline is not None):
         raise InputError("--initrd and --cmdline need --kernel (direct kernel boot)")
@@ -191,6 +212,7 @@ def measure_snp(
 ) -> Measurement:
     """The SEV-SNP (or SEV-ES / SEV) launch measurement of a guest, with its inputs."""
     _require_kernel_for(kernel, initrd, cmdline)
+    cmdline_mod.raw_bytes(cmdline)  # refuse a command line QEMU could not get before any work
     if snp_ovmf_hash is not None and mode is not SevMode.SNP:
         raise InputError("--snp-ovmf-hash only applies to --mode snp")
     if mode is SevMode.SNP_SVSM and vmm is not VmmType.QEMU:
@@ -201,13 +223,23 @@ def measure_snp(
         )
     if mode in (SevMode.SNP, SevMode.SNP_SVSM, SevMode.SEV_ES) and vcpus is None:
         raise InputError(f"--vcpus is required in {mode.value} mode")
+    if vcpus is not None:
+        snp_mod.check_vcpus(vcpus)  # before any work: a count no KVM launch has is refused at once
     if mode is SevMode.SNP and guest_features is None:
         raise InputError(
             "--guest-features is required in snp mode (0x1 is sev-snp-measure's command-line default, "
             "0x21 = SNPActive+DebugSwap is what KVM on Linux >= 6.6 sets and its README names)"
         )
-    if mode is SevMode.SNP_SVSM and guest_features is None:
-        guest_features = 0x1
+    if mode is SevMode.SNP_SVSM:
+        if guest_features is not None and guest_features != SVSM_SEV_FEATURES:
+            raise InputError(
+                f"--guest-features 0x{guest_features:x} in snp:svsm mode: every SVSM VMSA is measured "
+                f"with SEV_FEATURES 0x{SVSM_SEV_FEATURES:x} (sev-snp-measure's VMSA_SVSM hard-codes it, "
+                "and the golden digests of real Coconut-SVSM launches were made that way), so a digest "
+                f"for 0x{guest_features:x} would not be what the launch measures; drop --guest-features "
+                f"or pass 0x{SVSM_SEV_FEATURES:x}"
+            )
+        guest_features = SVSM_SEV_FEATURES
 
     signature: int | None = vcpu_sig
     if signature is None and vcpu_type is not None:
@@ -256,7 +288,7 @@ def measure_snp(
             kernel_digests["sha256"], initrd_digests["sha256"] if initrd_digests else None, cmdline
         )
         components["kernel"] = {"sha256": hashes.kernel_sha256}
-        components["cmdline"] = {"text": cmdline or "", "sha256": hashes.cmdline_sha256}
+        components["cmdline"] = {**_cmdline_text(cmdline), "sha256": hashes.cmdline_sha256}
         components["initrd"] = {"sha256": hashes.initrd_sha256}
         inputs["kernel"] = {"path": kernel_digests.name, "size": kernel_digests.size}
         inputs["initrd"] = (
@@ -264,7 +296,7 @@ def measure_snp(
             if initrd_digests
             else {"path": None, "size": 0}
         )
-        inputs["cmdline"] = {"hashed_bytes": len(cmdline_bytes(cmdline))}
+        inputs["cmdline"] = {"hashed_bytes": len(cmdline_bytes(cmdline)), **_cmdline_raw(cmdline)}
 
     values: dict[str, bytes] = {}
     if mode is SevMode.SNP_OVMF_HASH:
@@ -293,7 +325,6 @@ def measure_snp(
             vars_size=vars_size,
             vcpus=vcpus,
             vcpu_sig=signature or 0,
-            sev_features=guest_features,
         )
         inputs["svsm"] = {
             "path": source_name(svsm),
@@ -363,10 +394,22 @@ def measure_tdx(
     initrd: Source | None = None,
     cmdline: str | None = None,
     rtmr0: bytes | None = None,
+    load_options: LoadOptionsForm = DEFAULT_LOAD_OPTIONS,
     show_progress: bool | None = None,
 ) -> Measurement:
-    """MRTD and (for direct kernel boot) RTMR1/RTMR2 of a TD; RTMR0 only as supplied."""
+    """MRTD and (for direct kernel boot) RTMR1/RTMR2 of a TD; RTMR0 only as supplied.
+
+    ``load_options`` says where the firmware's QEMU loader puts ``initrd=initrd`` (edk2
+    release dependent, see :class:`~ccverify.measurements.tdx.LoadOptionsForm`); the default
+    is the newest edk2 form (``initrd-prefix``, edk2-stable202508 and later). The results
+    record which form was used.
+    """
     _require_kernel_for(kernel, initrd, cmdline)
+    if not isinstance(load_options, LoadOptionsForm):
+        raise InputError(
+            f"load_options {load_options!r}: expected a LoadOptionsForm (initrd-prefix/initrd-suffix)"
+        )
+    cmdline_mod.raw_bytes(cmdline)  # refuse a command line QEMU could not get before any work
 
     def firmware_job(advance: Advance) -> tuple[bytes, bytes, int, str]:
         data = read_small(firmware, "firmware")
@@ -402,10 +445,12 @@ def measure_tdx(
             if initrd_digests.size:
                 initrd_digest = initrd_digests["sha384"]
                 components["initrd"] = {"sha384": initrd_digest}
-        load_options_text = tdx_mod.load_options(cmdline, initrd_digest is not None)
-        components["cmdline"] = {"text": cmdline or ""}
+        load_options_text = tdx_mod.load_options(cmdline, initrd_digest is not None, load_options)
+        components["cmdline"] = _cmdline_text(cmdline)
+        if not cmdline_mod.is_utf8(cmdline):
+            inputs["cmdline"] = _cmdline_raw(cmdline)
         if load_options_text is not None:
-            # the RTMR2 LoadOptions event digest (UTF-16LE load options incl. " initrd=initrd")
+            # the RTMR2 LoadOptions event digest (UTF-16LE load options incl. initrd=initrd)
             components["cmdline"]["sha384"] = hashlib.sha384(
                 tdx_mod.load_options_bytes(load_options_text)
             ).digest()
@@ -417,6 +462,7 @@ def measure_tdx(
         initrd_sha384=initrd_digest,
         rtmr0=rtmr0,
         mrtd_value=mrtd_value,
+        load_options_form=load_options,
     )
     values: dict[str, bytes] = {"mrtd": prediction.mrtd}
     if prediction.rtmr0 is not None:
@@ -428,7 +474,9 @@ def measure_tdx(
     parameters: dict[str, Any] = {
         "mrtd_order": order.value,
         "inputs": inputs,
-        "load_options": load_options_text,
+        "load_options": cmdline_mod.display(load_options_text) if load_options_text is not None else None,
+        "load_options_form": load_options.value if kernel is not None else None,
+        "load_options_form_edk2": load_options.edk2 if kernel is not None else None,
         "boot": "direct" if kernel is not None else "firmware-only",
         "rtmr0_source": "supplied (replayed from a recorded firmware event log)"
         if rtmr0 is not None

@@ -431,14 +431,20 @@ def _parse_tdvf(data: bytes, entry: FooterEntry, name: str) -> TdvfMetadata:
     return TdvfMetadata(offset=start, length=length, version=version, sections=tuple(sections))
 
 
-def check_tdvf_sections(metadata: TdvfMetadata, image_size: int, name: str = "OVMF") -> None:
+def check_tdvf_sections(
+    metadata: TdvfMetadata, image_size: int, name: str = "OVMF", *, max_memory: int = FOUR_GIB
+) -> None:
     """Validate the TDVF sections against the image they were read from.
 
-    Raises a ParseError for misaligned sections, memory smaller than the raw data, or raw
-    data beyond the end of the image -- the last being what a split ``OVMF_CODE*.fd``
-    (whose offsets are relative to the unified VARS+CODE image) produces.
+    Raises a ParseError for misaligned sections, memory smaller than the raw data, raw data
+    beyond the end of the image -- what a split ``OVMF_CODE*.fd`` (whose offsets are
+    relative to the unified VARS+CODE image) produces --, a section with data in the image
+    whose MemoryDataSize runs past its end (QEMU copies MemoryDataSize bytes of the image from
+    DataOffset into the TD: target/i386/kvm/tdx.c), and sections asking for more memory in
+    total than ``max_memory`` (the 4 GiB below which firmware lives: bounds MRTD's work).
     """
     structure = f"{name}TdvfMetadata"
+    total = 0
     for index, section in enumerate(metadata.sections):
         at = metadata.offset + TDVF_DESCRIPTOR_HEADER_SIZE + index * TDVF_SECTION_SIZE
         if section.memory_address % PAGE_SIZE or section.memory_data_size % PAGE_SIZE:
@@ -465,4 +471,23 @@ def check_tdvf_sections(metadata: TdvfMetadata, image_size: int, name: str = "OV
                 f"{section.type_name} data [0x{section.data_offset:x}, +0x{section.raw_data_size:x}) "
                 f"lies beyond the end of the {image_size}-byte image: this looks like a split "
                 "OVMF_CODE*.fd (or a truncated image); TDX needs the unified OVMF.fd given to -bios",
+            )
+        if section.raw_data_size and section.data_offset + section.memory_data_size > image_size:
+            raise ParseError(
+                structure,
+                f"sections[{index}].memory_data_size",
+                at + 16,
+                f"{section.type_name} at data offset 0x{section.data_offset:x}: MemoryDataSize "
+                f"0x{section.memory_data_size:x} runs past the end of the {image_size}-byte image "
+                "(QEMU loads MemoryDataSize bytes of the image from the data offset)",
+            )
+        total += section.memory_data_size
+        if total > max_memory:
+            raise ParseError(
+                structure,
+                f"sections[{index}].memory_data_size",
+                at + 16,
+                f"{section.type_name}: MemoryDataSize 0x{section.memory_data_size:x} brings the "
+                f"sections' total to 0x{total:x}, more than the 0x{max_memory:x} bytes below 4 GiB "
+                "where TDVF memory lives",
             )

@@ -8,8 +8,9 @@ steps) as edk2 implements it for measured boot (``Tcg2Dxe`` / ``DxeTpm2MeasureBo
    ``optional header + (PE32+ ? 112 : 96) + 4 * 8``); skip that 8-byte entry; hash the rest of
    the headers up to SizeOfHeaders (when the image has 4 or fewer data directories there
    is no Certificate Table entry: hash from CheckSum + 4 to SizeOfHeaders);
-3. hash every section with SizeOfRawData > 0, sorted by PointerToRawData, over
-   ``[PointerToRawData, PointerToRawData + SizeOfRawData)``;
+3. hash every section with SizeOfRawData > 0, sorted by PointerToRawData (stably: sections
+   with the same PointerToRawData keep their section-table order, as edk2's insertion sort
+   does), over ``[PointerToRawData, PointerToRawData + SizeOfRawData)``;
 4. if the file is longer than what was hashed, hash the remaining bytes except the attribute
    certificate table: ``file size - bytes hashed - certificate table size`` bytes.
 
@@ -152,7 +153,10 @@ def layout(stream: Stream, file_size: int) -> PeLayout:
                 f"{file_size}-byte file (truncated?)",
             )
         raw_sections.append((pointer, raw_size, index))
-    for pointer, raw_size, _ in sorted(raw_sections):
+    # edk2 (MeasurePeImageAndExtend, DxeTpm2MeasureBootLib) insertion-sorts the section
+    # headers by PointerToRawData alone with a strict "<": sections sharing a pointer keep
+    # their table order. sorted() is stable; the key must be the pointer only.
+    for pointer, raw_size, _ in sorted(raw_sections, key=lambda item: item[0]):
         ranges.append((pointer, raw_size))
         hashed += raw_size
     if file_size > hashed:

@@ -31,13 +31,19 @@ Differences from sev-snp-measure 0.0.13 (the oracle the tests compare against), 
 
 * firmware without SEV metadata (or without the SEV-ES reset block) is refused in SNP and
   SEV-ES modes; sev-snp-measure silently measures "no sections" and prints a digest;
+  plain SEV without a kernel is SHA-256 of the file, as sev-snp-measure computes it for any
+  (non-empty) file: no footer table is needed there;
+* more than 4096 vCPUs (x86 KVM's ``KVM_MAX_VCPUS``) is refused before any work;
 * a kernel with firmware that has no SNP_KERNEL_HASHES section is refused *before* any work;
 * guest features are always explicit in results.
 
 Quirks of sev-snp-measure reproduced so the golden values match:
 
-* SVSM mode measures SEV_FEATURES 0x1 in every VMSA whatever ``--guest-features`` says, and
-  x87_fcw 0 (see ``vmsa.py``); ours takes ``sev_features`` (default 0x1) explicitly;
+* SVSM mode measures SEV_FEATURES 0x1 in every VMSA whatever ``--guest-features`` says
+  (its ``VMSA_SVSM`` hard-codes it; the golden digests from real Coconut-SVSM launches were
+  made that way), and x87_fcw 0 (see ``vmsa.py``); ours always measures 0x1 too, and
+  ``measure_snp`` refuses any other ``guest_features`` in that mode rather than print a
+  digest for a value the launch does not measure;
 * the hashes page goes to the *section's* GPA while the table's offset in the page comes from
   the SEV_HASH_TABLE_RV footer entry's GPA (they agree on real AmdSev builds);
 * the command-line hash is SHA-256(cmdline + NUL), SHA-256(b"\\0") without a command line,
@@ -53,6 +59,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Self
 
+from ccverify.measurements import cmdline as cmdline_mod
 from ccverify.measurements.ovmf import (
     FOUR_GIB,
     PAGE_SIZE,
@@ -60,17 +67,20 @@ from ccverify.measurements.ovmf import (
     SevSection,
     SevSectionType,
 )
-from ccverify.measurements.vmsa import BSP_EIP, VmmType, reset_vmsa, svsm_vmsa
+from ccverify.measurements.vmsa import BSP_EIP, SVSM_SEV_FEATURES, VmmType, reset_vmsa, svsm_vmsa
 from ccverify.verifier.errors import InputError, ParseError
 
 __all__ = [
     "GUEST_FEATURE_BITS",
+    "MAX_VCPUS",
+    "SVSM_SEV_FEATURES",
     "VCPU_TYPES",
     "LaunchDigest",
     "OvmfLaunchState",
     "SevHashes",
     "SevMode",
     "VmmType",
+    "check_vcpus",
     "cpu_signature",
     "guest_feature_names",
     "ovmf_hash",
@@ -83,6 +93,9 @@ __all__ = [
 
 LD_SIZE = 48
 ZERO_LD = bytes(LD_SIZE)
+#: x86 KVM's KVM_MAX_VCPUS (arch/x86/include/asm/kvm_host.h: 4096 with CONFIG_MAXSMP, else
+#: 1024): no launch has more vCPUs, so more is refused before one VMSA page is hashed
+MAX_VCPUS = 4096
 VMSA_GPA = 0xFFFFFFFFF000
 
 PAGE_NORMAL = 0x01
@@ -225,8 +238,12 @@ PADDED_HASH_TABLE_SIZE = (HASH_TABLE_SIZE + 15) & ~15  # 176
 
 
 def cmdline_bytes(cmdline: str | None) -> bytes:
-    """What QEMU hashes for the command line: its bytes plus the terminating NUL."""
-    return (cmdline or "").encode() + b"\0"
+    """What QEMU hashes for the command line: its bytes plus the terminating NUL.
+
+    The bytes are the ones QEMU received: a command line that is not valid UTF-8 (argv
+    bytes decoded with ``surrogateescape``) is encoded back to those raw bytes.
+    """
+    return cmdline_mod.raw_bytes(cmdline) + b"\0"
 
 
 @dataclass(frozen=True)
@@ -322,9 +339,9 @@ class OvmfLaunchState:
         vmm: VmmType = VmmType.QEMU,
         hashes: SevHashes | None = None,
     ) -> bytes:
+        check_vcpus(vcpus)
         ld = LaunchDigest(self.ovmf_hash)
         _metadata_pages(ld, self.image, hashes, vmm)
-        _check_vcpus(vcpus)
         ap_eip = self.image.require_reset_eip()
         bsp = hashlib.sha384(reset_vmsa(BSP_EIP, guest_features, vcpu_sig, vmm)).digest()
         ap = hashlib.sha384(reset_vmsa(ap_eip, guest_features, vcpu_sig, vmm)).digest()
@@ -339,9 +356,15 @@ def _require_snp_firmware(image: OvmfImage) -> None:
     image.require_reset_eip()
 
 
-def _check_vcpus(vcpus: int) -> None:
+def check_vcpus(vcpus: int) -> None:
+    """Refuse a vCPU count no launch can have (fewer than 1, more than :data:`MAX_VCPUS`)."""
     if vcpus < 1:
         raise InputError(f"the number of vCPUs must be at least 1, got {vcpus}")
+    if vcpus > MAX_VCPUS:
+        raise InputError(
+            f"{vcpus} vCPUs: x86 KVM runs at most {MAX_VCPUS} (KVM_MAX_VCPUS), so no launch measures "
+            "that many VMSAs"
+        )
 
 
 def require_kernel_hashes(image: OvmfImage) -> SevSection:
@@ -426,10 +449,13 @@ def svsm_launch_digest(
     vars_size: int,
     vcpus: int,
     vcpu_sig: int,
-    sev_features: int = 0x1,
 ) -> bytes:
-    """SNP launch digest of a Coconut SVSM + OVMF guest under QEMU (sev-snp-measure snp:svsm)."""
-    _check_vcpus(vcpus)
+    """SNP launch digest of a Coconut SVSM + OVMF guest under QEMU (sev-snp-measure snp:svsm).
+
+    Every SVSM VMSA measures SEV_FEATURES :data:`SVSM_SEV_FEATURES` (0x1), as sev-snp-measure's
+    ``VMSA_SVSM`` does whatever ``--guest-features`` says.
+    """
+    check_vcpus(vcpus)
     if vars_size < 0 or vars_size % PAGE_SIZE:
         raise InputError(f"--vars-size {vars_size} is not a multiple of 4 KiB")
     _require_whole_pages("firmware", firmware)
@@ -450,7 +476,7 @@ def svsm_launch_digest(
     ld.normal_pages(firmware_gpa, firmware)
     ld.normal_pages(svsm_gpa, svsm)
     _metadata_pages(ld, svsm_image, None, VmmType.QEMU)
-    page_hash = hashlib.sha384(svsm_vmsa(svsm_gpa + reset_offset, vcpu_sig, sev_features)).digest()
+    page_hash = hashlib.sha384(svsm_vmsa(svsm_gpa + reset_offset, vcpu_sig)).digest()
     for _ in range(vcpus):
         ld.vmsa_page(page_hash)
     return ld.value
@@ -473,7 +499,16 @@ def _sev_prefix(firmware: bytes, image: OvmfImage, hashes: SevHashes | None) -> 
 
 
 def sev_launch_digest(firmware: bytes, *, hashes: SevHashes | None = None) -> bytes:
-    """SEV launch digest: SHA-256 over the firmware and, with a kernel, the padded hashes table."""
+    """SEV launch digest: SHA-256 over the firmware and, with a kernel, the padded hashes table.
+
+    Without a kernel it is the SHA-256 of the file, whatever the file: QEMU's
+    LAUNCH_UPDATE_DATA measures the image bytes and nothing else, so (as in sev-snp-measure)
+    no footer table is parsed. With a kernel the footer must declare the SEV hash table.
+    """
+    if not firmware:
+        raise InputError("firmware is empty: there is nothing to launch")
+    if hashes is None:
+        return hashlib.sha256(firmware).digest()
     return _sev_prefix(firmware, OvmfImage.from_bytes(firmware), hashes).digest()
 
 
@@ -486,7 +521,7 @@ def seves_launch_digest(
     hashes: SevHashes | None = None,
 ) -> bytes:
     """SEV-ES launch digest: the SEV digest input followed by one VMSA per vCPU (features 0)."""
-    _check_vcpus(vcpus)
+    check_vcpus(vcpus)
     image = OvmfImage.from_bytes(firmware)
     digest = _sev_prefix(firmware, image, hashes)
     ap_eip = image.require_reset_eip()

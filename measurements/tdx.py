@@ -32,9 +32,26 @@ RTMRs (``RTMR = SHA-384(RTMR || digest)`` from 48 zero bytes), for OVMF started 
 * RTMR2 (CC MR 3): the Linux EFI stub's EV_EVENT_TAG events: LoadOptions
   (SHA-384 of the UTF-16LE LoadOptions including the terminating NUL) and, when an initrd is
   loaded through the LoadFile2 initrd protocol, the initrd (SHA-384 of its bytes).
-  OVMF's QEMU loader builds LoadOptions as ``cmdline`` followed by ``" initrd=initrd"`` when
-  an initrd is given, widening each byte to a CHAR16; with neither a command line nor an
-  initrd, LoadOptions is NULL and no LoadOptions event is predicted.
+
+LoadOptions: OVMF's QEMU loader (``OvmfPkg/Library/X86QemuLoadImageLib``, and
+``GenericQemuLoadImageLib``) builds them with ``UnicodeSPrintAsciiFormat``, which widens each
+byte of the fw_cfg command line to a CHAR16 (BasePrintLib's ``%a``: ``ArgumentMask = 0xff``),
+and adds ``initrd=initrd`` when QEMU's initrd size is not 0. Where it goes depends on the edk2
+release, so it is an explicit choice (:class:`LoadOptionsForm`), recorded in the results:
+
+* ``initrd-prefix``: ``"initrd=initrd " + cmdline`` (``"%a%a%a"``, ``"kernel "`` first when
+  QEMU ``-shim`` is used -- a shim boot, not modelled), since tianocore/edk2 PR #11115
+  ("[QemuLoadImageLib] Prefix initrd=initrd in cmdline", opened 2025-05-23, after the
+  edk2-stable202505 freeze): edk2-stable202508 and later. The default: the newest form.
+  An empty command line with an initrd gives ``"initrd=initrd "`` (trailing space).
+* ``initrd-suffix``: ``cmdline + " initrd=initrd"`` (``"%a%a"``): the QEMU loader's form from
+  its LoadImage rewrite (2020) to edk2-stable202505, e.g. Debian's 2022.11 and 2025.02 builds.
+  An empty command line with an initrd gives ``" initrd=initrd"`` (leading space).
+
+QEMU passes the command line with its NUL (``FW_CFG_CMDLINE_SIZE = strlen + 1``, so an empty
+``-append`` is size 1), and OVMF drops the NUL: with neither a command line nor an initrd the
+size is 0, LoadOptions is NULL and no LoadOptions event is predicted (either form). A command
+line that is not UTF-8 is widened byte by byte like any other (see ``measurements/cmdline.py``).
 
 Not modelled (documented limits): OVMF 2025.02 + QEMU ``-kernel`` measuring the bzImage as
 patched by QEMU's loader (setup header fields), grub/shim boots, and RTMR3 (runtime).
@@ -46,7 +63,8 @@ import enum
 import hashlib
 from dataclasses import dataclass
 
-from ccverify.measurements.ovmf import PAGE_SIZE, OvmfImage, TdvfMetadata, check_tdvf_sections
+from ccverify.measurements import cmdline as cmdline_mod
+from ccverify.measurements.ovmf import FOUR_GIB, PAGE_SIZE, OvmfImage, TdvfMetadata, check_tdvf_sections
 from ccverify.verifier.errors import InputError
 
 RTMR_SIZE = 48
@@ -66,12 +84,36 @@ CALLING_EFI_APPLICATION = b"Calling EFI Application from Boot Option"
 EXIT_BOOT_SERVICES_INVOCATION = b"Exit Boot Services Invocation"
 EXIT_BOOT_SERVICES_SUCCEEDED = b"Exit Boot Services Returned with Success"
 SEPARATOR_DATA = b"\0\0\0\0"
-INITRD_SUFFIX = " initrd=initrd"
+INITRD_OPTION = "initrd=initrd"
 
 
 class PageOrder(enum.Enum):
     SINGLE_PASS = "single-pass"
     TWO_PASS = "two-pass"
+
+
+class LoadOptionsForm(enum.Enum):
+    """Where OVMF's QEMU loader puts ``initrd=initrd`` in the kernel's LoadOptions."""
+
+    #: ``"initrd=initrd " + cmdline``: edk2-stable202508 and later (edk2 PR #11115)
+    INITRD_PREFIX = "initrd-prefix"
+    #: ``cmdline + " initrd=initrd"``: edk2 releases up to edk2-stable202505
+    INITRD_SUFFIX = "initrd-suffix"
+
+    @property
+    def edk2(self) -> str:
+        """The edk2 releases that build LoadOptions this way."""
+        if self is LoadOptionsForm.INITRD_PREFIX:
+            return "edk2-stable202508 and later (tianocore/edk2 PR #11115)"
+        return "edk2 up to edk2-stable202505 (e.g. Debian 2022.11, 2025.02)"
+
+
+#: the newest edk2 form (edk2 master and every release since edk2-stable202508)
+DEFAULT_LOAD_OPTIONS = LoadOptionsForm.INITRD_PREFIX
+
+#: no TDVF section list may ask for more memory than the 4 GiB below which firmware lives:
+#: bounds the pages ``mrtd`` walks (a crafted MemoryDataSize of 2^64 would run for hours)
+MAX_TDVF_MEMORY = FOUR_GIB
 
 
 def _add_record(gpa: int) -> bytes:
@@ -91,12 +133,19 @@ def tdvf_metadata(firmware: bytes) -> TdvfMetadata:
     """The TDVF descriptor of ``firmware``, validated against its size."""
     image = OvmfImage.from_bytes(firmware)
     metadata = image.require_tdvf()
-    check_tdvf_sections(metadata, len(firmware))
+    check_tdvf_sections(metadata, len(firmware), max_memory=MAX_TDVF_MEMORY)
     return metadata
 
 
 def mrtd(firmware: bytes, order: PageOrder = PageOrder.SINGLE_PASS) -> bytes:
-    """MRTD of a TD booted from the unified TDVF/OVMF image ``firmware``."""
+    """MRTD of a TD booted from the unified TDVF/OVMF image ``firmware``.
+
+    The page contents are what QEMU hands KVM (target/i386/kvm/tdx.c, ``tdx_finalize_vm`` and
+    ``tdx_init_fw_mem_region``): for a section with data in the image (BFV, CFV) the source is
+    the image from the section's DataOffset for all MemoryDataSize bytes (``nr_pages =
+    size >> 12``), so RawDataSize does not change the measurement; a section without data
+    (TD_HOB, TEMP_MEM) is fresh zeroed memory.
+    """
     metadata = tdvf_metadata(firmware)
     view = memoryview(firmware)
     digest = hashlib.sha384()
@@ -106,15 +155,12 @@ def mrtd(firmware: bytes, order: PageOrder = PageOrder.SINGLE_PASS) -> bytes:
         base = section.memory_address
 
         def page_data(
-            index: int, section_offset: int = section.data_offset, raw: int = section.raw_data_size
+            index: int, section_offset: int = section.data_offset, in_image: bool = section.raw_data_size > 0
         ) -> bytes | memoryview:
-            start = index * PAGE_SIZE
-            if start + PAGE_SIZE <= raw:
-                return view[section_offset + start : section_offset + start + PAGE_SIZE]
-            if start >= raw:
+            if not in_image:
                 return zero_page
-            part = bytes(view[section_offset + start : section_offset + raw])
-            return part + bytes(PAGE_SIZE - len(part))
+            start = section_offset + index * PAGE_SIZE
+            return view[start : start + PAGE_SIZE]  # check_tdvf_sections: inside the image
 
         if order is PageOrder.SINGLE_PASS:
             for index in range(pages):
@@ -183,25 +229,43 @@ def rtmr1_events(kernel_authenticode_sha384: bytes) -> tuple[PredictedEvent, ...
     )
 
 
-def load_options(cmdline: str | None, has_initrd: bool) -> str | None:
-    """The LoadOptions text OVMF's QEMU loader gives the kernel (None when it sets none)."""
-    text = (cmdline or "") + (INITRD_SUFFIX if has_initrd else "")
+def load_options(cmdline: str | None, has_initrd: bool, form: LoadOptionsForm) -> str | None:
+    """The LoadOptions text OVMF's QEMU loader gives the kernel (None when it sets none).
+
+    ``form`` has no default here: which edk2 built the firmware decides it (see
+    :class:`LoadOptionsForm`).
+    """
+    if not isinstance(form, LoadOptionsForm):
+        raise InputError(f"load options form {form!r}: expected a LoadOptionsForm")
+    text = cmdline or ""
+    if has_initrd:
+        text = (
+            f"{INITRD_OPTION} {text}" if form is LoadOptionsForm.INITRD_PREFIX else f"{text} {INITRD_OPTION}"
+        )
     return text or None
 
 
 def load_options_bytes(text: str) -> bytes:
-    """LoadOptions as OVMF builds them: each byte of the ASCII/UTF-8 command line widened to
-    a CHAR16 (``UnicodeSPrintAsciiFormat("%a")``), plus the terminating CHAR16 NUL."""
-    return text.encode("utf-8").decode("latin-1").encode("utf-16-le") + b"\0\0"
+    """LoadOptions as OVMF builds them: each byte of the command line QEMU received widened
+    to a CHAR16 (``UnicodeSPrintAsciiFormat("%a")``), plus the terminating CHAR16 NUL.
+
+    A command line of non-UTF-8 bytes (surrogate escapes from argv) is widened byte by byte,
+    exactly as the firmware does it.
+    """
+    return cmdline_mod.raw_bytes(text).decode("latin-1").encode("utf-16-le") + b"\0\0"
 
 
-def rtmr2_events(cmdline: str | None, initrd_sha384: bytes | None) -> tuple[PredictedEvent, ...]:
+def rtmr2_events(
+    cmdline: str | None, initrd_sha384: bytes | None, *, form: LoadOptionsForm
+) -> tuple[PredictedEvent, ...]:
     """RTMR2 (CC MR 3) events the Linux EFI stub logs on a direct boot."""
     events: list[PredictedEvent] = []
-    text = load_options(cmdline, initrd_sha384 is not None)
+    text = load_options(cmdline, initrd_sha384 is not None, form)
     if text is not None:
         events.append(
-            PredictedEvent(3, EV_EVENT_TAG, sha384(load_options_bytes(text)), f"LoadOptions: {text}")
+            PredictedEvent(
+                3, EV_EVENT_TAG, sha384(load_options_bytes(text)), f"LoadOptions: {cmdline_mod.display(text)}"
+            )
         )
     if initrd_sha384 is not None:
         if len(initrd_sha384) != RTMR_SIZE:
@@ -229,12 +293,19 @@ def predict(
     initrd_sha384: bytes | None = None,
     rtmr0: bytes | None = None,
     mrtd_value: bytes | None = None,
+    load_options_form: LoadOptionsForm | None = None,
 ) -> TdxPrediction:
     """MRTD, and RTMR1/RTMR2 for a direct kernel boot (RTMR0 is passed through when given).
 
     ``mrtd_value`` skips the MRTD computation when the caller already has it (``firmware``
-    is then not read).
+    is then not read). ``load_options_form`` is required with an initrd (where the firmware
+    puts ``initrd=initrd`` depends on its edk2 release; there is no default at this level).
     """
+    if initrd_sha384 is not None and load_options_form is None:
+        raise InputError(
+            "an initrd needs the load options form (initrd-prefix: edk2-stable202508 and later; "
+            "initrd-suffix: up to edk2-stable202505)"
+        )
     if kernel_authenticode_sha384 is None and (cmdline is not None or initrd_sha384 is not None):
         raise InputError("a command line or initrd needs a kernel (direct boot)")
     if rtmr0 is not None and len(rtmr0) != RTMR_SIZE:
@@ -243,7 +314,9 @@ def predict(
     events: tuple[PredictedEvent, ...] = ()
     rtmr1 = rtmr2 = None
     if kernel_authenticode_sha384 is not None:
-        events = rtmr1_events(kernel_authenticode_sha384) + rtmr2_events(cmdline, initrd_sha384)
+        # without an initrd both forms are the same LoadOptions
+        form = load_options_form or DEFAULT_LOAD_OPTIONS
+        events = rtmr1_events(kernel_authenticode_sha384) + rtmr2_events(cmdline, initrd_sha384, form=form)
         rtmr1 = replay(events, 2)
         rtmr2 = replay(events, 3)
     return TdxPrediction(value, order, rtmr0, rtmr1, rtmr2, events)

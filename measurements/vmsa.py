@@ -14,11 +14,12 @@ recorded by sev-snp-measure (docs/notes/measure.md section 1.2):
 * gce: cs 0x9b, ss 0x93, tr 0x8b, rdx 0x600, mxcsr 0, fcw 0, g_pat 0x00070106
 
 SVSM VMSA (Coconut SVSM, QEMU): flat 64-bit segments, cr0 0x11, rip = SVSM entry point and
-SEV_FEATURES 0x1. **Quirk reproduced:** sev-snp-measure 0.0.13 passes the FPU control word
-as ``fcw=`` to a ctypes structure whose field is ``x87_fcw``; ctypes accepts the unknown
-keyword silently, so its SVSM VMSA has x87_fcw = 0. The golden SVSM digests (taken from
-real Coconut-SVSM launches, per its README) were produced that way, so ``svsm_vmsa`` writes
-x87_fcw = 0 too.
+SEV_FEATURES 0x1 always (sev-snp-measure's ``VMSA_SVSM`` hard-codes it; ``measure_snp``
+refuses another ``--guest-features`` in snp:svsm mode). **Quirk reproduced:**
+sev-snp-measure 0.0.13 passes the FPU control word as ``fcw=`` to a ctypes structure whose
+field is ``x87_fcw``; ctypes accepts the unknown keyword silently, so its SVSM VMSA has
+x87_fcw = 0. The golden SVSM digests (taken from real Coconut-SVSM launches, per its README)
+were produced that way, so ``svsm_vmsa`` writes x87_fcw = 0 too.
 """
 
 from __future__ import annotations
@@ -62,6 +63,9 @@ _U32 = struct.Struct("<I")
 _U16 = struct.Struct("<H")
 
 DEFAULT_G_PAT = 0x0007040600070406
+#: SEV_FEATURES of every SVSM VMSA: sev-snp-measure's VMSA_SVSM hard-codes 0x1 (SNPActive)
+#: whatever --guest-features says, and the golden SVSM digests were produced that way
+SVSM_SEV_FEATURES = 0x1
 GCE_G_PAT = 0x00070106
 
 
@@ -120,8 +124,9 @@ def reset_vmsa(eip: int, sev_features: int, vcpu_sig: int, vmm: VmmType = VmmTyp
     return bytes(page)
 
 
-def svsm_vmsa(entry: int, vcpu_sig: int, sev_features: int = 0x1) -> bytes:
-    """The VMSA of a vCPU entering a Coconut SVSM in 64-bit mode at ``entry`` (QEMU)."""
+def svsm_vmsa(entry: int, vcpu_sig: int) -> bytes:
+    """The VMSA of a vCPU entering a Coconut SVSM in 64-bit mode at ``entry`` (QEMU), with
+    SEV_FEATURES :data:`SVSM_SEV_FEATURES` (see the module docstring)."""
     page = bytearray(VMSA_SIZE)
     for offset in (OFF_ES, OFF_SS, OFF_DS, OFF_FS):
         _segment(page, offset, 16, 0xC93, 0xFFFFFFFF, 0)
@@ -136,7 +141,7 @@ def svsm_vmsa(entry: int, vcpu_sig: int, sev_features: int = 0x1) -> bytes:
     _U64.pack_into(page, OFF_RIP, entry)
     _U64.pack_into(page, OFF_G_PAT, DEFAULT_G_PAT)
     _U64.pack_into(page, OFF_RDX, vcpu_sig)
-    _U64.pack_into(page, OFF_SEV_FEATURES, sev_features)
+    _U64.pack_into(page, OFF_SEV_FEATURES, SVSM_SEV_FEATURES)
     _U32.pack_into(page, OFF_MXCSR, 0x1F80)
     # x87_fcw stays 0: sev-snp-measure's quirk (see the module docstring)
     return bytes(page)

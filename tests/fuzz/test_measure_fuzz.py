@@ -97,3 +97,35 @@ def test_mutated_kernels_through_measure_tdx(
     path = tmp_path / "vmlinuz"
     path.write_bytes(bytes(kernel[:cut]) if cut is not None else bytes(kernel))
     _deliberate(["tdx", "--firmware", str(firmware), "--kernel", str(path), "--cmdline", "console=hvc0"])
+
+
+@SETTINGS
+@given(
+    raw=st.binary(min_size=1, max_size=40).filter(lambda data: b"\0" not in data),
+    target=st.sampled_from(["snp", "tdx"]),
+    initrd=st.booleans(),
+    load_options=st.sampled_from(["initrd-prefix", "initrd-suffix"]),
+)
+def test_command_line_bytes_through_measure(
+    tmp_path: Path, raw: bytes, target: str, initrd: bool, load_options: str
+) -> None:
+    """Any argv bytes as --cmdline (decoded as Python decodes argv): a digest, never an
+    "unexpected" error, whether the bytes are UTF-8 or not."""
+    cmdline = raw.decode("utf-8", "surrogateescape")
+    if cmdline.startswith("-"):
+        cmdline = "x" + cmdline
+    kernel = tmp_path / "vmlinuz"
+    kernel.write_bytes(PE)
+    firmware = tmp_path / "OVMF.fd"
+    extra = ["--initrd", str(kernel)] if initrd else []
+    if target == "snp":
+        firmware.write_bytes(AMDSEV)
+        args = ["snp", "--firmware", str(firmware), "--vcpus", "1", "--vcpu-type", "EPYC-v4",
+                "--guest-features", "0x1", "--kernel", str(kernel), *extra, "--cmdline", cmdline]  # fmt: skip
+    else:
+        firmware.write_bytes(TRIXIE)
+        args = ["tdx", "--firmware", str(firmware), "--kernel", str(kernel), *extra, "--cmdline", cmdline,
+                "--load-options", load_options]  # fmt: skip
+    result = CliRunner().invoke(app, ["measure", *args, "--json"])
+    assert result.exit_code == 0, result.output
+    assert "unexpected" not in result.output

@@ -240,3 +240,100 @@ def test_reference_create_reads_what_we_print(empty: str, tmp_path: Path) -> Non
         assert names <= {v.name for v in values}
     sev = run_json("snp", "--firmware", OVMFX64, "--mode", "sev")
     assert sev["platform"] == "sev"
+
+
+# -- the fixes of the measurement review ----------------------------------------------------------
+
+
+def test_tdx_load_options_option(tmp_path: Path) -> None:
+    from tests.unit.test_pe import build_pe
+
+    kernel = tmp_path / "vmlinuz"
+    kernel.write_bytes(build_pe())
+    initrd = tmp_path / "initrd"
+    initrd.write_bytes(b"initrd" * 100)
+    boot = [
+        "tdx",
+        "--firmware",
+        TRIXIE,
+        "--kernel",
+        str(kernel),
+        "--initrd",
+        str(initrd),
+        "--cmdline",
+        "quiet",
+    ]
+    default = run_json(*boot)
+    prefix = run_json(*boot, "--load-options", "initrd-prefix")
+    suffix = run_json(*boot, "--load-options=initrd-suffix")
+    assert default == prefix and default["values"] != suffix["values"]
+    assert default["parameters"]["load_options"] == "initrd=initrd quiet"  # type: ignore[index]
+    assert default["parameters"]["load_options_form"] == "initrd-prefix"  # type: ignore[index]
+    assert suffix["parameters"]["load_options"] == "quiet initrd=initrd"  # type: ignore[index]
+    assert suffix["parameters"]["load_options_form"] == "initrd-suffix"  # type: ignore[index]
+    text = fails(*boot, "--load-options", "initrd-middle")
+    assert "initrd-prefix (edk2-stable202508 and later)" in text and "initrd-suffix" in text
+    help_text = runner.invoke(app, ["tdx", "--help"], env={"COLUMNS": "200"}).output
+    assert "--load-options" in help_text and "edk2-stable202508" in " ".join(help_text.split())
+
+
+def test_too_many_vcpus_end_at_once() -> None:
+    text = fails(
+        "snp", "--firmware", AMDSEV, "--vcpus", "99999999999999999999", "--vcpu-type", "EPYC-v4",
+        "--guest-features", "0x1",
+    )  # fmt: skip
+    assert "KVM_MAX_VCPUS" in text and "4096" in text
+
+
+def test_svsm_guest_features_other_than_0x1_are_refused() -> None:
+    svsm = ["snp", "--firmware", SVSM_OVMF, "--mode", "snp:svsm", "--svsm", SVSM, "--vars-size", "540672",
+            "--vcpus", "2", "--vcpu-type", "EPYC-v4"]  # fmt: skip
+    text = fails(*svsm, "--guest-features", "0x21")
+    assert "0x21 in snp:svsm mode" in text and "SEV_FEATURES 0x1" in text
+    out = run_json(*svsm, "--guest-features", "0x1")
+    assert out["values"] == {
+        "measurement": "9b94745036aafddf4f7f8b00c7513abb5b7703178cb95aaa57928bd963d68d3bfcb715d6019b9167ee2517b11b0d9be7"  # noqa: E501
+    }
+    assert out["parameters"]["guest_features"] == "0x1"  # type: ignore[index]
+
+
+def test_sev_mode_without_a_kernel_takes_any_file(tmp_path: Path) -> None:
+    import hashlib
+    import random
+
+    blob = tmp_path / "random.bin"
+    blob.write_bytes(random.Random(7).randbytes(64 << 10))
+    out = run_json("snp", "--firmware", str(blob), "--mode", "sev")
+    assert out["values"] == {"measurement": hashlib.sha256(blob.read_bytes()).hexdigest()}
+
+
+@pytest.mark.parametrize("json_out", [True, False])
+def test_non_utf8_command_lines_through_the_cli(tmp_path: Path, empty: str, json_out: bool) -> None:
+    """argv bytes that are not UTF-8 (surrogate escapes) are hashed as those bytes, printed
+    as JSON or as a table, never an "unexpected" error."""
+    import hashlib
+
+    from tests.unit.test_pe import build_pe
+
+    raw = b"console=ttyS0 x=\xff\xfe"
+    cmdline = raw.decode("utf-8", "surrogateescape")
+    kernel = tmp_path / "vmlinuz"
+    kernel.write_bytes(build_pe())
+    flag = ["--json"] if json_out else []
+    for args in (
+        ["snp", "--firmware", AMDSEV, "--vcpus", "1", "--vcpu-type", "EPYC-v4", "--guest-features", "0x1",
+         "--kernel", empty, "--cmdline", cmdline],
+        ["tdx", "--firmware", TRIXIE, "--kernel", str(kernel), "--initrd", str(kernel), "--cmdline", cmdline],
+    ):  # fmt: skip
+        result = runner.invoke(app, [*args, *flag], env={"COLUMNS": "250"})
+        assert result.exit_code == 0, result.output
+        assert "unexpected" not in result.output and "Traceback" not in result.output
+        if not json_out:
+            assert "x=\\xff\\xfe" in result.output  # the printable form
+        else:
+            data = json.loads(result.stdout)
+            assert data["parameters"]["inputs"]["cmdline"]["shown"] == "console=ttyS0 x=\\xff\\xfe"
+            assert data["parameters"]["inputs"]["cmdline"]["hex"] == raw.hex()
+            assert "text" not in data["components"]["cmdline"]
+            if data["platform"] == "snp":
+                assert data["components"]["cmdline"]["sha256"] == hashlib.sha256(raw + b"\0").hexdigest()

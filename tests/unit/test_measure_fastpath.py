@@ -108,6 +108,8 @@ WELL_FORMED = [
     ["measure", "tdx", "--firmware", "f", "--kernel", "k", "--initrd", "i", "--cmdline", "c", "--json"],
     ["measure", "tdx", "--firmware=f", "--order=two-pass", "--rtmr0", "00" * 48],
     ["measure", "tdx", "--firmware", "f", "--rtmr0-from-log", "CCEL", "--order", "nonsense"],
+    ["measure", "tdx", "--firmware", "f", "--kernel", "k", "--initrd", "i", "--load-options", "initrd-x"],
+    ["measure", "tdx", "--load-options=initrd-prefix", "--firmware", "f", "--cmdline", "x\udcff"],
 ]  # fmt: skip
 
 DECLINED = [

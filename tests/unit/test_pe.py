@@ -67,12 +67,21 @@ def reference_authenticode(image: bytes, algorithm: str) -> bytes:
         cert_size = 0
     sum_of_bytes = size_of_headers
     table = optional + optional_size
-    sections = []
+    # edk2 MeasurePeImageAndExtend, step 12: insertion sort of the section headers by
+    # PointerToRawData with a strict "<" (headers with equal pointers keep table order)
+    headers: list[tuple[int, int]] = []
     for i in range(number_of_sections):
         raw_size, raw_pointer = struct.unpack_from("<II", image, table + 40 * i + 16)
-        if raw_size:
-            sections.append((raw_pointer, raw_size))
-    for raw_pointer, raw_size in sorted(sections):
+        position = len(headers)
+        headers.append((raw_pointer, raw_size))
+        while position > 0 and raw_pointer < headers[position - 1][0]:
+            headers[position] = headers[position - 1]
+            position -= 1
+        headers[position] = (raw_pointer, raw_size)
+    # steps 13-15: hash each section with SizeOfRawData > 0, in that order
+    for raw_pointer, raw_size in headers:
+        if not raw_size:
+            continue
         h.update(image[raw_pointer : raw_pointer + raw_size])
         sum_of_bytes += raw_size
     if len(image) > sum_of_bytes:
@@ -167,6 +176,36 @@ def test_sections_are_hashed_in_file_order() -> None:
     section_ranges = list(plan.ranges[3:])
     assert section_ranges == sorted(section_ranges)
     assert plan.pe32plus and plan.cert_table == (0, 0)
+
+
+def _share_pointer(image: bytes, index: int, with_index: int) -> bytes:
+    """``image`` with section ``index``'s PointerToRawData set to section ``with_index``'s."""
+    pe = struct.unpack_from("<I", image, 0x3C)[0]
+    table = pe + 24 + struct.unpack_from("<H", image, pe + 20)[0]
+    out = bytearray(image)
+    pointer = struct.unpack_from("<I", image, table + 40 * with_index + 20)[0]
+    struct.pack_into("<I", out, table + 40 * index + 20, pointer)
+    return bytes(out)
+
+
+@pytest.mark.parametrize("sizes", [(0x400, 0x200), (0x200, 0x400), (0x200, 0x200)])
+def test_sections_sharing_a_pointer_keep_table_order(sizes: tuple[int, int]) -> None:
+    """Sections with the same PointerToRawData are hashed in section-table order (edk2's
+    stable insertion sort on the pointer alone), whatever their SizeOfRawData."""
+    base = build_pe(sections=[(b".first", sizes[0]), (b".second", sizes[1])], trailing=b"TRAILING-DATA-16")
+    image = _share_pointer(base, 0, 1)  # .first now starts where .second does
+    with open_source(image) as stream:
+        plan = layout(stream, len(image))
+    pointer = plan.ranges[3][0]
+    assert plan.ranges[3:5] == ((pointer, sizes[0]), (pointer, sizes[1]))  # table order
+    for algorithm in ("sha256", "sha384"):
+        assert authenticode_digest(image, algorithm) == reference_authenticode(image, algorithm)
+    # what edk2 hashes, spelled out: headers, .first, .second (same start), the trailing bytes
+    expected = hashlib.sha384()
+    for start, length in (*plan.ranges[:3], (pointer, sizes[0]), (pointer, sizes[1]), plan.ranges[5]):
+        expected.update(image[start : start + length])
+    assert len(plan.ranges) == 6 and plan.ranges[5][1] == 16
+    assert authenticode_digest(image) == expected.digest()
 
 
 def test_no_padding_to_eight_bytes() -> None:

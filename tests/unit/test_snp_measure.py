@@ -297,17 +297,37 @@ def test_sev_golden(empty: Path) -> None:
 )
 def test_svsm_golden(vcpus: int, expected: str) -> None:
     """sev-snp-measure was run with --guest-features 0x21, which its SVSM mode ignores (it
-    always measures SEV_FEATURES 0x1); ours measures the explicit default 0x1."""
-    result = measure_snp(
-        fixture(SVSM_OVMF),
-        mode=SevMode.SNP_SVSM,
-        vcpus=vcpus,
-        vcpu_type="EPYC-v4",
-        svsm=fixture(SVSM),
-        vars_size=540672,
-    )
-    assert result.values["measurement"].hex() == expected
-    assert result.parameters["guest_features"] == "0x1"
+    always measures SEV_FEATURES 0x1); ours always measures 0x1 and says so."""
+    for features in (None, 0x1):
+        result = measure_snp(
+            fixture(SVSM_OVMF),
+            mode=SevMode.SNP_SVSM,
+            vcpus=vcpus,
+            vcpu_type="EPYC-v4",
+            svsm=fixture(SVSM),
+            vars_size=540672,
+            guest_features=features,
+        )
+        assert result.values["measurement"].hex() == expected
+        assert result.parameters["guest_features"] == "0x1"
+        assert result.to_measurement_json()["parameters"]["guest_feature_names"] == ["SNPActive"]
+
+
+@pytest.mark.parametrize("features", [0x21, 0x0, 0x3])
+def test_svsm_refuses_guest_features_it_would_not_measure(features: int) -> None:
+    """The golden SVSM launches used --guest-features 0x21 and still measure 0x1: a digest
+    printed for 0x21 would not be what the launch measures, so it is refused, at once."""
+    with pytest.raises(InputError, match=f"0x{features:x} in snp:svsm mode.*SEV_FEATURES 0x1") as info:
+        measure_snp(
+            "/nonexistent/svsm_ovmf.fd",  # refused before any file is read
+            mode=SevMode.SNP_SVSM,
+            vcpus=2,
+            vcpu_type="EPYC-v4",
+            svsm=fixture(SVSM),
+            vars_size=540672,
+            guest_features=features,
+        )
+    assert "sev-snp-measure" in str(info.value)
 
 
 # -- Debian trixie OVMF.fd, as sev-snp-measure 0.0.13 computed it -----------------------------
@@ -380,6 +400,32 @@ def test_vcpu_type_required_for_qemu_and_known() -> None:
         measure_snp(fixture(AMDSEV), vcpus=1, vcpu_type="EPYC-Zen9", guest_features=0x1)
 
 
+@pytest.mark.parametrize("mode", list(SevMode))
+def test_more_vcpus_than_kvm_runs_are_refused_before_any_work(mode: SevMode) -> None:
+    """x86 KVM_MAX_VCPUS is 4096: more ends at once (no firmware is read, no VMSA hashed)."""
+    for vcpus in (4097, 10**20):
+        with pytest.raises(InputError, match="KVM_MAX_VCPUS"):
+            measure_snp(
+                "/nonexistent/OVMF.fd", mode=mode, vcpus=vcpus, vcpu_type="EPYC", guest_features=0x1,
+                svsm=fixture(SVSM), vars_size=540672,
+            )  # fmt: skip
+    state = OvmfLaunchState.from_hash(bytes.fromhex(AMDSEV_OVMF_HASH), fixture_bytes(AMDSEV))
+    with pytest.raises(InputError, match="4096"):
+        state.launch_digest(vcpus=4097, vcpu_sig=0x800F12, guest_features=0x1)
+    with pytest.raises(InputError, match="4096"):
+        snp.seves_launch_digest(fixture_bytes(AMDSEV), vcpus=10**20, vcpu_sig=0x800F12)
+    with pytest.raises(InputError, match="4096"):
+        snp.svsm_launch_digest(
+            fixture_bytes(SVSM_OVMF), fixture_bytes(SVSM), vars_size=540672, vcpus=4097, vcpu_sig=0
+        )
+
+
+def test_4096_vcpus_is_still_measured() -> None:
+    state = OvmfLaunchState.from_hash(bytes.fromhex(AMDSEV_OVMF_HASH), fixture_bytes(AMDSEV))
+    digest = state.launch_digest(vcpus=snp.MAX_VCPUS, vcpu_sig=0x800F12, guest_features=0x1)
+    assert len(digest) == 48 and snp.MAX_VCPUS == 4096
+
+
 def test_bad_counts_and_hashes() -> None:
     with pytest.raises(InputError, match="at least 1"):
         measure_snp(fixture(AMDSEV), vcpus=0, vcpu_type="EPYC", guest_features=0x1)
@@ -387,6 +433,58 @@ def test_bad_counts_and_hashes() -> None:
         OvmfLaunchState.from_hash(b"\0" * 32, fixture_bytes(AMDSEV))
     with pytest.raises(InputError, match="need --kernel"):
         measure_snp(fixture(AMDSEV), vcpus=1, vcpu_type="EPYC", guest_features=0x1, cmdline="x")
+
+
+def test_sev_without_a_kernel_is_the_file_digest_of_any_firmware(tmp_path: Path) -> None:
+    """Plain SEV measures the image bytes only: no footer table is needed without a kernel
+    (sev-snp-measure prints SHA-256 of the file); with a kernel it still is."""
+    junk = tmp_path / "not-ovmf.fd"
+    junk.write_bytes(b"\x5a" * 8192)
+    result = measure_snp(junk, mode=SevMode.SEV)
+    assert result.values["measurement"] == hashlib.sha256(b"\x5a" * 8192).digest()
+    assert result.platform == "sev" and result.parameters["kernel_hashes"] is False
+    odd = tmp_path / "odd.bin"
+    odd.write_bytes(b"\x01" * 4095)  # not whole pages either
+    assert snp.sev_launch_digest(odd.read_bytes()) == hashlib.sha256(b"\x01" * 4095).digest()
+    kernel = tmp_path / "vmlinuz"
+    kernel.write_bytes(b"")
+    with pytest.raises(ParseError, match="not an OVMF"):
+        measure_snp(junk, mode=SevMode.SEV, kernel=kernel)
+    empty = tmp_path / "empty.fd"
+    empty.write_bytes(b"")
+    with pytest.raises(InputError, match="empty"):
+        measure_snp(empty, mode=SevMode.SEV)
+
+
+def test_non_utf8_command_line_is_hashed_as_the_bytes_qemu_gets(empty: Path) -> None:
+    """argv bytes that are not UTF-8 arrive as surrogate escapes; QEMU hashes the raw bytes."""
+    raw = b"console=ttyS0 x=\xff\xc3("
+    cmdline = raw.decode("utf-8", "surrogateescape")
+    assert snp.cmdline_bytes(cmdline) == raw + b"\0"
+    hashes = SevHashes.from_digests(bytes(32), None, cmdline)
+    assert hashes.cmdline_sha256 == hashlib.sha256(raw + b"\0").digest()
+    result = measure_snp(
+        fixture(AMDSEV), vcpus=1, vcpu_type="EPYC-v4", guest_features=0x1, kernel=empty, cmdline=cmdline
+    )
+    state = OvmfLaunchState.from_hash(bytes.fromhex(AMDSEV_OVMF_HASH), fixture_bytes(AMDSEV))
+    raw_hashes = SevHashes(hashlib.sha256(b"").digest(), hashlib.sha256(b"").digest(), hashes.cmdline_sha256)
+    expected = state.launch_digest(vcpus=1, vcpu_sig=0x800F12, guest_features=0x1, hashes=raw_hashes)
+    assert result.values["measurement"] == expected
+    out = result.to_measurement_json()
+    assert out["components"]["cmdline"] == {"sha256": hashlib.sha256(raw + b"\0").hexdigest()}  # no text
+    assert out["parameters"]["inputs"]["cmdline"] == {
+        "hashed_bytes": len(raw) + 1,
+        "hex": raw.hex(),
+        "shown": "console=ttyS0 x=\\xff\\xc3(",
+        "utf8": False,
+    }
+    for bad, match in (("a\ud800", "lone surrogate"), ("a\0b", "NUL")):
+        with pytest.raises(InputError, match=match):
+            measure_snp(
+                fixture(AMDSEV), vcpus=1, vcpu_type="EPYC-v4", guest_features=0x1, kernel=empty, cmdline=bad
+            )
+        with pytest.raises(InputError, match=match):
+            snp.cmdline_bytes(bad)
 
 
 def test_not_an_ovmf_image(tmp_path: Path) -> None:

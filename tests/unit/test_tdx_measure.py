@@ -21,9 +21,11 @@ reader so the test does not depend on the event-log parser being written concurr
   only, whereas current edk2 (COS-113, tdx-measure's Ubuntu 25.04 model) logs one into
   RTMR1 -- we predict the current behaviour.
 
-Not validated (no fixture): the initrd EV_EVENT_TAG (no stored log loads an initrd through
-the LoadFile2 protocol), the LoadOptions " initrd=initrd" suffix, and the kernel
-Authenticode event against a log of a kernel we also have. event_log.bin is an older TDVF
+Not validated against a log (no fixture): the initrd EV_EVENT_TAG (no stored log loads an
+initrd through the LoadFile2 protocol), the LoadOptions with ``initrd=initrd`` (either edk2
+form: prefix since edk2-stable202508, suffix before; the strings are checked against the
+edk2 format strings below), and the kernel Authenticode event against a log of a kernel we
+also have. event_log.bin is an older TDVF
 that measured the kernel as an EV_PLATFORM_CONFIG_FLAGS blob and wrote five separators into
 RTMR1; that firmware generation is not modelled.
 """
@@ -39,7 +41,15 @@ import pytest
 from ccverify.measurements import tdx
 from ccverify.measurements.model import measure_tdx
 from ccverify.measurements.pe import authenticode_digest
-from ccverify.measurements.tdx import PageOrder, load_options, load_options_bytes, mrtd, predict
+from ccverify.measurements.tdx import (
+    DEFAULT_LOAD_OPTIONS,
+    LoadOptionsForm,
+    PageOrder,
+    load_options,
+    load_options_bytes,
+    mrtd,
+    predict,
+)
 from ccverify.verifier.errors import InputError, ParseError
 from tests.conftest import fixture, fixture_bytes
 from tests.unit.test_pe import build_pe
@@ -196,9 +206,10 @@ def test_intel_sample_load_options_and_rtmr2() -> None:
     tags = [(d, data) for mr, k, d, data in events if mr == 3 and k == tdx.EV_EVENT_TAG]
     assert len(tags) == 1 and tags[0][1].startswith(b"LOADED_IMAGE::LoadOptions")
     cmdline = "root=/dev/vda1 rw console=hvc0"
-    predicted = tdx.rtmr2_events(cmdline, None)
-    assert [e.digest for e in predicted] == [tags[0][0]]
-    assert tdx.replay(predicted, 3) == replay_mr(events, 3)
+    for form in LoadOptionsForm:  # no initrd: both edk2 forms are the same LoadOptions
+        predicted = tdx.rtmr2_events(cmdline, None, form=form)
+        assert [e.digest for e in predicted] == [tags[0][0]]
+        assert tdx.replay(predicted, 3) == replay_mr(events, 3)
 
 
 def test_intel_sample_rtmr1_shape() -> None:
@@ -216,11 +227,15 @@ def test_intel_sample_rtmr1_shape() -> None:
 # -- predictions -------------------------------------------------------------------------------
 
 
+SUFFIX, PREFIX = LoadOptionsForm.INITRD_SUFFIX, LoadOptionsForm.INITRD_PREFIX
+
+
 def test_load_options_rules() -> None:
-    assert load_options("console=hvc0", True) == "console=hvc0 initrd=initrd"
-    assert load_options("console=hvc0", False) == "console=hvc0"
-    assert load_options(None, True) == " initrd=initrd"
-    assert load_options("", False) is None
+    # edk2 up to edk2-stable202505: UnicodeSPrintAsciiFormat("%a%a", CommandLine, " initrd=initrd")
+    assert load_options("console=hvc0", True, SUFFIX) == "console=hvc0 initrd=initrd"
+    assert load_options("console=hvc0", False, SUFFIX) == "console=hvc0"
+    assert load_options(None, True, SUFFIX) == " initrd=initrd"
+    assert load_options("", False, SUFFIX) is None
     assert load_options_bytes("ab") == b"a\0b\0\0\0"
     # each UTF-8 byte becomes one CHAR16 (UnicodeSPrintAsciiFormat %a)
     assert load_options_bytes("é") == b"\xc3\x00\xa9\x00\x00\x00"
@@ -231,7 +246,10 @@ def test_direct_boot_prediction(tmp_path: Path) -> None:
     kernel.write_bytes(build_pe(trailing=b"k" * 33))
     initrd = tmp_path / "initrd"
     initrd.write_bytes(b"initrd-bytes" * 1000)
-    result = measure_tdx(fixture(TRIXIE), kernel=kernel, initrd=initrd, cmdline="console=hvc0")
+    # the suffix form: what the Debian 2025.02 OVMF (edk2 before edk2-stable202508) builds
+    result = measure_tdx(
+        fixture(TRIXIE), kernel=kernel, initrd=initrd, cmdline="console=hvc0", load_options=SUFFIX
+    )
     auth = authenticode_digest(kernel)
     rtmr1 = bytes(48)
     for digest in (
@@ -259,6 +277,7 @@ def test_direct_boot_prediction(tmp_path: Path) -> None:
         "sha384": hashlib.sha384("console=hvc0 initrd=initrd".encode("utf-16-le") + b"\0\0").hexdigest(),
     }
     assert out["parameters"]["boot"] == "direct"
+    assert out["parameters"]["load_options_form"] == "initrd-suffix"
     assert len(result.events) == 7
 
 
@@ -313,3 +332,195 @@ def test_empty_initrd_is_no_initrd(tmp_path: Path) -> None:
     without = measure_tdx(fixture(TRIXIE), kernel=kernel, cmdline="quiet")
     assert with_empty.values == without.values
     assert with_empty.parameters["load_options"] == "quiet" and "initrd" not in with_empty.components
+
+
+# -- LoadOptions: the two edk2 forms (tianocore/edk2 PR #11115) ---------------------------------
+
+
+def test_load_options_prefix_form_of_newer_edk2() -> None:
+    """edk2-stable202508 and later: UnicodeSPrintAsciiFormat("%a%a%a", "", "initrd=initrd ",
+    CommandLine) (X86QemuLoadImageLib/GenericQemuLoadImageLib, without -shim)."""
+    assert load_options("console=hvc0", True, PREFIX) == "initrd=initrd console=hvc0"
+    assert (
+        load_options("console=hvc0 -- init args", True, PREFIX) == "initrd=initrd console=hvc0 -- init args"
+    )
+    assert load_options("console=hvc0", False, PREFIX) == "console=hvc0"
+    # an empty command line (QEMU: size 1, the NUL only) with an initrd: the trailing space stays
+    assert load_options(None, True, PREFIX) == "initrd=initrd "
+    assert load_options("", True, PREFIX) == "initrd=initrd "
+    assert load_options("", False, PREFIX) is None and load_options(None, False, PREFIX) is None
+
+
+def test_load_options_form_has_no_default_below_measure_tdx() -> None:
+    with pytest.raises(TypeError):
+        load_options("x", True)  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        tdx.rtmr2_events("x", bytes(48))  # type: ignore[call-arg]
+    with pytest.raises(InputError, match="load options form"):
+        predict(b"", kernel_authenticode_sha384=bytes(48), initrd_sha384=bytes(48), mrtd_value=bytes(48))
+    with pytest.raises(InputError, match="LoadOptionsForm"):
+        load_options("x", True, "initrd-prefix")  # type: ignore[arg-type]
+
+
+def test_measure_tdx_defaults_to_the_newest_form_and_records_it(tmp_path: Path) -> None:
+    kernel = tmp_path / "vmlinuz"
+    kernel.write_bytes(build_pe())
+    initrd = tmp_path / "initrd"
+    initrd.write_bytes(b"initrd-bytes" * 1000)
+    assert DEFAULT_LOAD_OPTIONS is PREFIX
+    default = measure_tdx(fixture(TRIXIE), kernel=kernel, initrd=initrd, cmdline="console=hvc0")
+    prefix = measure_tdx(
+        fixture(TRIXIE), kernel=kernel, initrd=initrd, cmdline="console=hvc0", load_options=PREFIX
+    )
+    suffix = measure_tdx(
+        fixture(TRIXIE), kernel=kernel, initrd=initrd, cmdline="console=hvc0", load_options=SUFFIX
+    )
+    assert default.values == prefix.values and prefix.values["rtmr2"] != suffix.values["rtmr2"]
+    options = "initrd=initrd console=hvc0".encode("utf-16-le") + b"\0\0"
+    rtmr2 = bytes(48)
+    for digest in (hashlib.sha384(options).digest(), hashlib.sha384(initrd.read_bytes()).digest()):
+        rtmr2 = hashlib.sha384(rtmr2 + digest).digest()
+    assert prefix.values["rtmr2"] == rtmr2
+    out = default.to_measurement_json()
+    assert out["parameters"]["load_options"] == "initrd=initrd console=hvc0"
+    assert out["parameters"]["load_options_form"] == "initrd-prefix"
+    assert "edk2-stable202508" in out["parameters"]["load_options_form_edk2"]
+    assert out["components"]["cmdline"] == {
+        "text": "console=hvc0",
+        "sha384": hashlib.sha384(options).hexdigest(),
+    }
+    assert suffix.to_measurement_json()["parameters"]["load_options_form_edk2"].startswith("edk2 up to")
+    # without an initrd the form changes nothing, and without a kernel it is not recorded
+    assert (
+        measure_tdx(fixture(TRIXIE), kernel=kernel, cmdline="quiet", load_options=PREFIX).values
+        == measure_tdx(fixture(TRIXIE), kernel=kernel, cmdline="quiet", load_options=SUFFIX).values
+    )
+    assert measure_tdx(fixture(TRIXIE)).parameters["load_options_form"] is None
+    with pytest.raises(InputError, match="LoadOptionsForm"):
+        measure_tdx(fixture(TRIXIE), load_options="initrd-prefix")  # type: ignore[arg-type]
+
+
+# -- command lines that are not UTF-8 ----------------------------------------------------------
+
+
+def test_non_utf8_command_line_is_widened_byte_by_byte(tmp_path: Path) -> None:
+    """argv bytes that are not UTF-8 arrive as surrogate escapes; OVMF widens each byte QEMU
+    got to a CHAR16 (BasePrintLib %a masks with 0xff), so LoadOptions carry them exactly."""
+    raw = b"console=hvc0 x=\xff\xfe\xc3"
+    cmdline = raw.decode("utf-8", "surrogateescape")
+    assert load_options_bytes(cmdline) == b"".join(bytes([b, 0]) for b in raw) + b"\0\0"
+    kernel = tmp_path / "vmlinuz"
+    kernel.write_bytes(build_pe())
+    initrd = tmp_path / "initrd"
+    initrd.write_bytes(b"i" * 100)
+    result = measure_tdx(fixture(TRIXIE), kernel=kernel, initrd=initrd, cmdline=cmdline)
+    options = b"".join(bytes([b, 0]) for b in b"initrd=initrd " + raw) + b"\0\0"
+    out = result.to_measurement_json()
+    assert out["components"]["cmdline"] == {"sha384": hashlib.sha384(options).hexdigest()}  # no UTF-8 text
+    assert out["parameters"]["inputs"]["cmdline"] == {
+        "hex": raw.hex(),
+        "shown": "console=hvc0 x=\\xff\\xfe\\xc3",
+        "utf8": False,
+    }
+    assert out["parameters"]["load_options"] == "initrd=initrd console=hvc0 x=\\xff\\xfe\\xc3"
+    rtmr2 = tdx.replay(tdx.rtmr2_events(cmdline, hashlib.sha384(b"i" * 100).digest(), form=PREFIX), 3)
+    assert result.values["rtmr2"] == rtmr2
+
+
+@pytest.mark.parametrize(("cmdline", "match"), [("a\ud800b", "lone surrogate"), ("a\0b", "NUL")])
+def test_command_lines_qemu_cannot_get_are_refused(tmp_path: Path, cmdline: str, match: str) -> None:
+    kernel = tmp_path / "vmlinuz"
+    kernel.write_bytes(build_pe())
+    with pytest.raises(InputError, match=match):
+        measure_tdx(fixture(TRIXIE), kernel=kernel, cmdline=cmdline)
+    with pytest.raises(InputError, match=match):
+        load_options_bytes(cmdline)
+
+
+# -- MRTD: the image bytes QEMU loads (target/i386/kvm/tdx.c) ------------------------------------
+
+
+def _with_section_field(data: bytes, index: int, field_offset: int, size: int, value: int) -> bytes:
+    metadata = tdx.tdvf_metadata(data)
+    at = metadata.offset + 16 + 32 * index + field_offset
+    out = bytearray(data)
+    out[at : at + size] = value.to_bytes(size, "little")
+    return bytes(out)
+
+
+def qemu_mrtd(image: bytes, two_pass: bool = False, *, zero_past_raw: bool = False) -> bytes:
+    """MRTD as QEMU (target/i386/kvm/tdx.c) sets the TD up, literally: BFV/CFV pages come
+    from ``image[DataOffset : DataOffset + MemoryDataSize]`` (``tdx_finalize_vm``:
+    ``mem_ptr = tdvf->mem_ptr + data_offset``; ``tdx_init_fw_mem_region``: ``nr_pages =
+    size >> 12``), TD_HOB/TEMP_MEM pages are fresh anonymous memory (zeros).
+    ``zero_past_raw``: the wrong reading (RawDataSize bytes, then zeros), for contrast."""
+    digest = hashlib.sha384()
+    for section in tdx.tdvf_metadata(image).sections:
+        if section.type_name in ("BFV", "CFV"):
+            source = image[section.data_offset : section.data_offset + section.memory_data_size]
+            if zero_past_raw:
+                source = source[: section.raw_data_size].ljust(section.memory_data_size, b"\0")
+        else:
+            source = bytes(section.memory_data_size)
+        gpas = range(section.memory_address, section.memory_address + section.memory_data_size, 4096)
+        adds = [b"MEM.PAGE.ADD".ljust(16, b"\0") + struct.pack("<Q", gpa) + bytes(104) for gpa in gpas]
+        extends = [
+            b"".join(
+                b"MR.EXTEND".ljust(16, b"\0")
+                + struct.pack("<Q", gpa + chunk)
+                + bytes(104)
+                + source[gpa - section.memory_address + chunk :][:256]
+                for chunk in range(0, 4096, 256)
+            )
+            for gpa in gpas
+        ]
+        if not section.aug and two_pass:
+            digest.update(b"".join(adds))
+        for add, extend in zip(adds, extends, strict=True):
+            if not section.aug and not two_pass:
+                digest.update(add)
+            if section.extend:
+                digest.update(extend)
+    return digest.digest()
+
+
+def test_mrtd_measures_memory_data_size_bytes_of_the_image() -> None:
+    """QEMU copies MemoryDataSize bytes from DataOffset into the TD: with a RawDataSize
+    smaller than MemoryDataSize the last pages still hold image bytes, not zeros."""
+    data = fixture_bytes(TRIXIE)
+    assert mrtd(data).hex() == qemu_mrtd(data).hex() == TRIXIE_SINGLE_FULL
+    bfv = tdx.tdvf_metadata(data).sections[0]
+    assert bfv.type_name == "BFV" and bfv.raw_data_size == bfv.memory_data_size == 0x37C000
+    shorter = _with_section_field(data, 0, 4, 4, bfv.raw_data_size - 0x1800)
+    assert tdx.tdvf_metadata(shorter).sections[0].raw_data_size == 0x37A800
+    assert mrtd(shorter, PageOrder.SINGLE_PASS) == qemu_mrtd(shorter)
+    assert mrtd(shorter, PageOrder.TWO_PASS) == qemu_mrtd(shorter, two_pass=True)
+    # zero-filling past RawDataSize (not what QEMU does) gives another value
+    assert qemu_mrtd(shorter, zero_past_raw=True) != mrtd(shorter)
+    assert qemu_mrtd(data, zero_past_raw=True) == mrtd(data)  # the same when RawDataSize = MemoryDataSize
+
+
+def test_memory_data_size_past_the_image_is_refused() -> None:
+    data = fixture_bytes(TRIXIE)
+    metadata = tdx.tdvf_metadata(data)
+    longer = _with_section_field(data, 0, 16, 8, 0x37C000 + 0x1000)  # BFV ends at 4 MiB already
+    with pytest.raises(ParseError) as info:
+        mrtd(longer)
+    error = info.value
+    assert (error.structure, error.field) == ("OVMFTdvfMetadata", "sections[0].memory_data_size")
+    assert error.offset == metadata.offset + 16 + 16
+    assert "BFV at data offset 0x84000" in error.detail and "past the end" in error.detail
+
+
+def test_total_memory_data_size_is_bounded() -> None:
+    """A TEMP_MEM section claiming 8 GiB (or 2^64 - 4 KiB): refused at once, not walked."""
+    data = fixture_bytes(TRIXIE)
+    metadata = tdx.tdvf_metadata(data)
+    assert metadata.sections[2].type_name == "TEMP_MEM"
+    for size in (0x2_0000_0000, 0xFFFF_FFFF_FFFF_F000):
+        huge = _with_section_field(data, 2, 16, 8, size)
+        with pytest.raises(ParseError) as info:
+            mrtd(huge, PageOrder.TWO_PASS)
+        assert info.value.field == "sections[2].memory_data_size"
+        assert info.value.offset == metadata.offset + 16 + 2 * 32 + 16
+        assert "more than the 0x100000000 bytes" in info.value.detail

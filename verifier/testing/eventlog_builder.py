@@ -92,7 +92,9 @@ def tagged(index: int, tag: int, description: bytes, digest: bytes) -> LogEvent:
 
 
 def load_options_digest(cmdline: str, *, initrd: bool) -> bytes:
-    """What the EFI stub measures: the UTF-16 load options OVMF's QEMU loader sets, NUL-terminated."""
+    """What the EFI stub measures: the UTF-16 load options OVMF's QEMU loader sets, NUL-terminated,
+    in the older edk2 form (``<cmdline> initrd=initrd``, up to edk2-stable202505; the example set
+    was made with it; ``measurements.tdx.load_options`` has both forms)."""
     options = cmdline + (" initrd=initrd" if initrd else "")
     return sha384(options.encode("utf-16-le") + b"\x00\x00")
 
