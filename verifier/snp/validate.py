@@ -490,37 +490,33 @@ _REQUIRED_POLICY_BITS = (
 def _check_keys(report: SnpReport, policy: SnpPolicy) -> None:
     """go-sev-guest ``validateKeys``: a required author key / ID block must be a trusted one."""
     if policy.require_author_key:
-        if not report.key_info.author_key_en:
-            raise _fail(
-                "require_author_key",
-                "the report has no author key (KEY_INFO.AUTHOR_KEY_EN clear)",
-                True,
-                False,
-            )
-        trusted = policy.author_key_digest or ()
-        if report.author_key_digest not in trusted:
-            raise _fail(
-                "require_author_key",
-                "AUTHOR_KEY_DIGEST is not one of the trusted author keys (author_key_digest)",
-                trusted[0] if len(trusted) == 1 else [d.hex() for d in trusted],
-                report.author_key_digest,
-            )
+        _require_trusted(
+            "require_author_key",
+            report.key_info.author_key_en,
+            "the report has no author key (KEY_INFO.AUTHOR_KEY_EN clear)",
+            report.author_key_digest,
+            policy.author_key_digest,
+            "AUTHOR_KEY_DIGEST is not one of the trusted author keys (author_key_digest)",
+        )
     if policy.require_id_block:
-        if not any(report.id_key_digest):
-            raise _fail(
-                "require_id_block",
-                "the guest was launched without an ID block (ID_KEY_DIGEST zero)",
-                True,
-                False,
-            )
-        trusted = policy.id_key_digest or ()
-        if report.id_key_digest not in trusted:
-            raise _fail(
-                "require_id_block",
-                "ID_KEY_DIGEST is not one of the trusted ID keys (id_key_digest)",
-                trusted[0] if len(trusted) == 1 else [d.hex() for d in trusted],
-                report.id_key_digest,
-            )
+        _require_trusted(
+            "require_id_block",
+            any(report.id_key_digest),
+            "the guest was launched without an ID block (ID_KEY_DIGEST zero)",
+            report.id_key_digest,
+            policy.id_key_digest,
+            "ID_KEY_DIGEST is not one of the trusted ID keys (id_key_digest)",
+        )
+
+
+def _require_trusted(
+    key: str, present: bool, absent: str, digest: bytes, trusted: tuple[bytes, ...] | None, untrusted: str
+) -> None:
+    if not present:
+        raise _fail(key, absent, True, False)
+    allowed = trusted or ()
+    if digest not in allowed:
+        raise _fail(key, untrusted, allowed[0] if len(allowed) == 1 else [d.hex() for d in allowed], digest)
 
 
 def _check_provisional(verdict: SnpVerdict, permit: bool) -> None:
