@@ -86,8 +86,8 @@ def parse(argv: list[str]) -> tuple[str, dict[str, Any]] | None:
         if not value or value[0] == "-":
             return None
         if kind == INT:
-            if not (value.isascii() and value.isdigit()):
-                return None
+            if not (value.isascii() and value.isdigit()) or len(value) > 18:
+                return None  # over 18 digits: int() may refuse it (4300), and no option wants it
             given[parameter] = int(value)
         elif kind == PATH:
             from pathlib import Path

@@ -124,6 +124,7 @@ DECLINED = [
     ["measure", "snp", "--firmware", "f", "--vcpus", "+1"],
     ["measure", "snp", "--firmware", "f", "--vcpus", " 1"],
     ["measure", "snp", "--firmware", "f", "--vcpus", "\u0663"],  # int() takes an Arabic-Indic 3
+    ["measure", "snp", "--firmware", "f", "--vcpus", "1" * 5000],  # int() refuses over 4300 digits
     ["measure", "snp", "--firmware", "f", "--vcpus"],
     ["measure", "snp", "--firmware", ""],
     ["measure", "snp", "--firmware", "f", "--cmdline", "-quiet"],  # click takes it; typer decides

@@ -451,6 +451,8 @@ def test_from_json_round_values() -> None:
         {"platform_info_required": ["FAST"]},
         {"signing_key": "ark"},
         {"products": ["Venice"]},
+        {"minimum_abi": "1" * 5000 + ".1"},  # int() refuses over 4300 digits: a ValueError
+        {"minimum_version": "1." + "2" * 5000},
     ],
 )
 def test_from_json_rejects_bad_values(document: dict[str, Any]) -> None:

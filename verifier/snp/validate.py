@@ -260,8 +260,9 @@ def _int(value: Any, where: str) -> int:
 
 
 def _ascii_digits(text: str) -> bool:
-    """``str.isdigit`` also accepts '²' and other non-ASCII digits that ``int()`` refuses or reads."""
-    return text.isascii() and text.isdigit()
+    """``str.isdigit`` also accepts '²' and other non-ASCII digits that ``int()`` refuses or reads;
+    and more than 4300 digits ``int()`` refuses too (no version number needs 19)."""
+    return text.isascii() and text.isdigit() and len(text) <= 18
 
 
 def _version(value: Any, where: str) -> tuple[int, int]:
