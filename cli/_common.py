@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from ccverify.verifier.errors import CCVerifyError, InputError
-from ccverify.verifier.jsonable import iso8601, to_jsonable
+from ccverify.verifier.jsonable import JSON_ERRORS, iso8601, to_jsonable
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -136,7 +136,7 @@ def policy_section(path: Path | None, platform: str) -> dict[str, Any] | None:
     data = read_file(path, "--policy")
     try:
         document = json.loads(data)
-    except ValueError:
+    except JSON_ERRORS:
         raise InputError(f"--policy {path}: not valid JSON") from None
     if not isinstance(document, dict):
         raise InputError(f"--policy {path}: expected a JSON object with a '{platform}' object")

@@ -15,7 +15,7 @@ import typer
 
 from ccverify.cli._common import emit_json, flatten, guarded, read_file, stdout, table, when
 from ccverify.verifier.errors import InputError
-from ccverify.verifier.jsonable import to_jsonable
+from ccverify.verifier.jsonable import JSON_ERRORS, to_jsonable
 from ccverify.verifier.timeutil import parse_time, resolve_time
 
 if TYPE_CHECKING:
@@ -40,8 +40,9 @@ DEFAULT_LIFETIME = timedelta(days=365)
 def _load_json(path: Path) -> Any:
     try:
         return json.loads(read_file(path, "measurements"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise InputError(f"measurements {path}: not JSON ({error})") from None
+    except JSON_ERRORS as error:
+        detail = "nested too deeply" if isinstance(error, RecursionError) else error
+        raise InputError(f"measurements {path}: not JSON ({detail})") from None
 
 
 def _rows(rv: ReferenceValues) -> list[tuple[str, Any]]:

@@ -16,6 +16,11 @@ from typing import Any
 
 from ccverify.verifier.timeutil import as_utc
 
+#: everything ``json.loads`` raises on bad input: ``JSONDecodeError`` and ``UnicodeDecodeError``
+#: (both ValueErrors), a bare ``ValueError`` (an integer beyond the int digit limit) and
+#: ``RecursionError`` (deep nesting); every one of them is "not valid JSON"
+JSON_ERRORS = (ValueError, RecursionError)
+
 
 def to_jsonable(value: Any) -> Any:
     custom = getattr(value, "to_json", None)

@@ -206,3 +206,12 @@ def test_an_unsigned_set_is_checked_against_the_store_but_not_recorded(tmp_path:
     store.record(signed.id, signed.sequence + 200)
     with pytest.raises(Exception, match="rollback"):
         load_reference_values(encode(unsigned), [], at=AT, require_signed=False, sequence_store=store)
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000 + "]" * 100_000, '{"tdx": {"x": ' + "7" * 5000 + "}}"])
+def test_a_policy_file_json_cannot_take_exits_2(tmp_path: Path, text: str) -> None:
+    policy = tmp_path / "policy.json"
+    policy.write_text(text)
+    result = run([*TDX, "--policy", str(policy)])
+    assert result.exit_code == 2, result.output
+    assert "unexpected" not in result.output and "not valid JSON" in result.output

@@ -167,6 +167,18 @@ def test_bad_input_exits_2(tmp_path: Path, keys: tuple[Path, Path]) -> None:
         assert len(result.output.strip().splitlines()) == 1, result.output
 
 
+@pytest.mark.parametrize("text", ["[" * 100_000 + "]" * 100_000, '{"format": ' + "7" * 5000 + "}"])
+def test_measurements_json_that_json_cannot_take_exits_2(
+    tmp_path: Path, keys: tuple[Path, Path], text: str
+) -> None:
+    """Deep nesting and over-long integers were 'unexpected RecursionError/ValueError'."""
+    source = tmp_path / "m.json"
+    source.write_text(text)
+    result = _invoke("create", "--from", source, "--key", keys[0], "-o", tmp_path / "x.cbor")
+    assert result.exit_code == 2, result.output
+    assert "unexpected" not in result.output and "not JSON" in result.output
+
+
 def test_veraison_signed_corim(tmp_path: Path) -> None:
     signed = fixture("corim/signed-good-corim.cbor")
     anchor = fixture("corim/veraison-test-es256.pub.pem")

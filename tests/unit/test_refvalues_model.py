@@ -277,3 +277,17 @@ def test_file_sequence_store(tmp_path: Path) -> None:
     path.write_text("{not json")
     with pytest.raises(InputError):
         store.last("a")
+
+
+@pytest.mark.parametrize(
+    "text", ["[" * 100_000 + "]" * 100_000, '{"id": ' + "9" * 5000 + "}", "\xff", "{"], ids=repr
+)
+def test_a_sequence_store_that_is_not_json_is_an_input_error(tmp_path: Path, text: str) -> None:
+    """Deep nesting (RecursionError) and an integer over int()'s digit limit (ValueError) escaped
+    from json.loads; every unreadable store is an InputError naming the file."""
+    from ccverify.verifier.refvalues import FileSequenceStore
+
+    path = tmp_path / "store.json"
+    path.write_bytes(text.encode("utf-8", "surrogateescape") if text != "\xff" else b"\xff")
+    with pytest.raises(InputError, match="sequence store"):
+        FileSequenceStore(path).last("any")

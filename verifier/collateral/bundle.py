@@ -27,6 +27,7 @@ from ccverify.verifier.collateral.cache import (
     write_atomic,
 )
 from ccverify.verifier.errors import InputError
+from ccverify.verifier.jsonable import JSON_ERRORS
 
 BUNDLE_FORMAT = "ccverify-collateral-bundle/1"
 
@@ -50,7 +51,7 @@ class CollateralBundle:
             raise InputError(f"collateral bundle {path}: {error.strerror or error}") from None
         try:
             obj = json.loads(raw)
-        except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, nesting
+        except JSON_ERRORS:
             raise InputError(f"collateral bundle {path}: not valid JSON") from None
         return cls.from_json(obj, path)
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ccverify.verifier.errors import CollateralError, InputError
-from ccverify.verifier.jsonable import iso8601
+from ccverify.verifier.jsonable import JSON_ERRORS, iso8601
 from ccverify.verifier.timeutil import iso_to_utc
 
 ENTRY_FORMAT = "ccverify-collateral-entry/1"
@@ -168,7 +168,7 @@ class CollateralCache:
             raise InputError(f"collateral cache file {path}: {error.strerror or error}") from None
         try:
             obj = json.loads(raw)
-        except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, nesting
+        except JSON_ERRORS:
             raise InputError(f"collateral cache file {path}: not valid JSON (corrupt cache entry)") from None
         if isinstance(obj, dict) and obj.get("format") not in (None, ENTRY_FORMAT):
             raise InputError(f"collateral cache file {path}: unknown format {obj.get('format')!r}")

@@ -39,6 +39,7 @@ from ccverify.verifier.collateral.cache import (
 )
 from ccverify.verifier.errors import CollateralError, InputError, VerificationError
 from ccverify.verifier.evidence.tdx_quote import TdxQuote
+from ccverify.verifier.jsonable import JSON_ERRORS
 from ccverify.verifier.tdx.collateral import (
     PCS_BASE_URL,
     PLATFORM_CA_CN,
@@ -102,7 +103,7 @@ def validity_window(url: str, body: bytes) -> tuple[datetime | None, datetime | 
             doc = json.loads(body)
             inner = doc[key]
             return _time(inner["issueDate"]), _time(inner["nextUpdate"])
-        except (ValueError, RecursionError, KeyError, TypeError):  # ValueError: bad JSON, UTF-8, time
+        except (*JSON_ERRORS, KeyError, TypeError):  # ValueError: also a bad time
             raise InputError(f"{url}: the answer is not a signed {key} JSON document") from None
     if kind in ("pck_crl", "root_ca_crl"):
         try:

@@ -15,6 +15,7 @@ from pathlib import Path
 from ccverify.verifier.collateral.bundle import CollateralBundle
 from ccverify.verifier.collateral.cache import CollateralCache
 from ccverify.verifier.errors import InputError
+from ccverify.verifier.jsonable import JSON_ERRORS
 from ccverify.verifier.tdx.collateral import TdxCollateral
 
 __all__ = ["TdxCollateral", "load_collateral"]
@@ -38,7 +39,7 @@ def load_collateral(path: Path | str, *, allow_missing_crl: bool = False) -> Tdx
         raise InputError(f"collateral {path}: {error.strerror or error}") from None
     try:
         doc = json.loads(raw)
-    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, nesting
+    except JSON_ERRORS:
         raise InputError(
             f"collateral {path}: not JSON (expected a cache directory, a ccverify collateral bundle "
             "or a QuoteCollateralV3 JSON file)"

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ccverify.verifier.errors import InputError, ParseError, VerificationError
+from ccverify.verifier.jsonable import JSON_ERRORS
 from ccverify.verifier.refvalues import corim as c
 from ccverify.verifier.refvalues.model import (
     ALG_BY_NAME,
@@ -601,14 +602,14 @@ class FileSequenceStore:
 
     def _load(self) -> dict[str, int]:
         try:
-            text = self.path.read_text()
+            text = self.path.read_bytes()  # json.loads decodes it (and words a bad encoding)
         except FileNotFoundError:
             return {}
         except OSError as error:
             raise InputError(f"sequence store {self.path}: {error.strerror or error}") from None
         try:
             data = json.loads(text) if text.strip() else {}
-        except json.JSONDecodeError:
+        except JSON_ERRORS:
             raise InputError(f"sequence store {self.path}: not JSON") from None
         if not isinstance(data, dict) or not all(
             isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) for k, v in data.items()

@@ -43,7 +43,7 @@ from cryptography.x509.oid import NameOID
 
 from ccverify.verifier import x509load
 from ccverify.verifier.errors import InputError, VerificationError
-from ccverify.verifier.jsonable import iso8601
+from ccverify.verifier.jsonable import JSON_ERRORS, iso8601
 from ccverify.verifier.timeutil import iso_to_utc
 
 if TYPE_CHECKING:
@@ -55,10 +55,6 @@ PROCESSOR_CA_CN = "Intel SGX PCK Processor CA"
 
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 
-#: everything ``json.loads`` raises on bad input: ``JSONDecodeError`` and ``UnicodeDecodeError``
-#: (both ValueErrors), a bare ``ValueError`` (an integer beyond the int digit limit) and
-#: ``RecursionError`` (deep nesting); every one of them is "not valid JSON"
-JSON_ERRORS = (ValueError, RecursionError)
 
 
 class TcbStatus(enum.Enum):
