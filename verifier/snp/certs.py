@@ -298,14 +298,10 @@ class VekExtensions:
                 expected="0-255",
                 actual=", ".join(large),
             )
-        layout: tuple[str | None, ...]
-        if product.uses_fmc:
-            layout = ("fmc_spl", "bl_spl", "tee_spl", "snp_spl", None, None, None, "ucode_spl")
-        else:
-            layout = ("bl_spl", "tee_spl", "spl_4", "spl_5", "spl_6", "spl_7", "snp_spl", "ucode_spl")
-        return TcbVersion(
-            sum(spls[name] << (8 * index) for index, name in enumerate(layout) if name is not None)
-        )
+        raw = TcbVersion.from_parts(parts, product).raw
+        if not product.uses_fmc:  # Milan/Genoa's reserved bytes 2-5 carry spl_4..spl_7
+            raw |= sum(spls[f"spl_{n}"] << (8 * (n - 2)) for n in (4, 5, 6, 7))
+        return TcbVersion(raw)
 
 
 def _der_tlv(data: bytes, what: str) -> tuple[int, bytes]:

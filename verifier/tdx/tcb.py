@@ -95,8 +95,11 @@ def module_id_for(tee_tcb_svn: bytes) -> str | None:
     return None if tee_tcb_svn[1] == 0 else f"TDX_{tee_tcb_svn[1]:02X}"
 
 
-def select_module_identity(tcb_info: TcbInfo, tee_tcb_svn: bytes) -> TdxModuleIdentity:
-    """Step 8: the module identity that judges this quote's TDX module."""
+def select_module_identity(
+    tcb_info: TcbInfo, tee_tcb_svn: bytes, field: str = "TEE_TCB_SVN"
+) -> TdxModuleIdentity:
+    """Step 8: the module identity that judges this quote's TDX module (``field``: which SVN
+    names it, for the message; step 15 asks for TEE_TCB_SVN_2's)."""
     ident = module_id_for(tee_tcb_svn)
     if ident is None:
         if tcb_info.tdx_module is None:
@@ -110,7 +113,7 @@ def select_module_identity(tcb_info: TcbInfo, tee_tcb_svn: bytes) -> TdxModuleId
         known = [m.id for m in tcb_info.tdx_module_identities]
         raise VerificationError(
             "tdx_module_identity_not_found",
-            f"the TCB info has no TDX module identity {ident} (TEE_TCB_SVN[1] = {tee_tcb_svn[1]})",
+            f"the TCB info has no TDX module identity {ident} ({field}[1] = {tee_tcb_svn[1]})",
             expected=ident,
             actual=", ".join(str(k) for k in known) or "none",
         )
@@ -289,21 +292,11 @@ def relaunch_status(
         # Intel's QVL (checkForRelaunch) refuses the quote here rather than just withholding
         # the advice: a module version the TCB info has no identity (or no TCB level) for
         # cannot be judged, so "relaunch and you are up to date" cannot be said either
-        ident = f"TDX_{tee_tcb_svn2[1]:02X}"
-        module = tcb_info.module_identity(ident)
-        if module is None:
-            known = [m.id for m in tcb_info.tdx_module_identities]
-            raise VerificationError(
-                "tdx_module_identity_not_found",
-                f"the TCB info has no TDX module identity {ident} for TEE_TCB_SVN_2's module "
-                f"(TEE_TCB_SVN_2[1] = {tee_tcb_svn2[1]}), needed to judge TD relaunch",
-                expected=ident,
-                actual=", ".join(str(k) for k in known) or "none",
-            )
+        module = select_module_identity(tcb_info, tee_tcb_svn2, "TEE_TCB_SVN_2")
         if not module.tcb_levels:
             raise VerificationError(
                 "tcb_not_supported",
-                f"the TCB info's TDX module identity {ident} (TEE_TCB_SVN_2's module) has no TCB level",
+                f"the TCB info's TDX module identity {module.id} (TEE_TCB_SVN_2's module) has no TCB level",
             )
         reachable = tee_tcb_svn2[0] >= module.tcb_levels[0].isvsvn
     if not reachable or tee_tcb_svn2[2] < latest.tdx_components[2]:
