@@ -447,8 +447,9 @@ def measure_tdx(
                 components["initrd"] = {"sha384": initrd_digest}
         load_options_text = tdx_mod.load_options(cmdline, initrd_digest is not None, load_options)
         components["cmdline"] = _cmdline_text(cmdline)
-        if not cmdline_mod.is_utf8(cmdline):
-            inputs["cmdline"] = _cmdline_raw(cmdline)
+        raw = _cmdline_raw(cmdline)
+        if raw:
+            inputs["cmdline"] = raw
         if load_options_text is not None:
             # the RTMR2 LoadOptions event digest (UTF-16LE load options incl. initrd=initrd)
             components["cmdline"]["sha384"] = hashlib.sha384(

@@ -431,9 +431,7 @@ def _parse_tdvf(data: bytes, entry: FooterEntry, name: str) -> TdvfMetadata:
     return TdvfMetadata(offset=start, length=length, version=version, sections=tuple(sections))
 
 
-def check_tdvf_sections(
-    metadata: TdvfMetadata, image_size: int, name: str = "OVMF", *, max_memory: int = FOUR_GIB
-) -> None:
+def check_tdvf_sections(metadata: TdvfMetadata, image_size: int, name: str = "OVMF") -> None:
     """Validate the TDVF sections against the image they were read from.
 
     Raises a ParseError for misaligned sections, memory smaller than the raw data, raw data
@@ -441,7 +439,8 @@ def check_tdvf_sections(
     relative to the unified VARS+CODE image) produces --, a section with data in the image
     whose MemoryDataSize runs past its end (QEMU copies MemoryDataSize bytes of the image from
     DataOffset into the TD: target/i386/kvm/tdx.c), and sections asking for more memory in
-    total than ``max_memory`` (the 4 GiB below which firmware lives: bounds MRTD's work).
+    total than the 4 GiB below which firmware lives (this bounds MRTD's work: a crafted
+    MemoryDataSize of 2^64 would have it walk pages for hours).
     """
     structure = f"{name}TdvfMetadata"
     total = 0
@@ -482,12 +481,12 @@ def check_tdvf_sections(
                 "(QEMU loads MemoryDataSize bytes of the image from the data offset)",
             )
         total += section.memory_data_size
-        if total > max_memory:
+        if total > FOUR_GIB:
             raise ParseError(
                 structure,
                 f"sections[{index}].memory_data_size",
                 at + 16,
                 f"{section.type_name}: MemoryDataSize 0x{section.memory_data_size:x} brings the "
-                f"sections' total to 0x{total:x}, more than the 0x{max_memory:x} bytes below 4 GiB "
+                f"sections' total to 0x{total:x}, more than the 0x{FOUR_GIB:x} bytes below 4 GiB "
                 "where TDVF memory lives",
             )

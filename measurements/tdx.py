@@ -64,7 +64,7 @@ import hashlib
 from dataclasses import dataclass
 
 from ccverify.measurements import cmdline as cmdline_mod
-from ccverify.measurements.ovmf import FOUR_GIB, PAGE_SIZE, OvmfImage, TdvfMetadata, check_tdvf_sections
+from ccverify.measurements.ovmf import PAGE_SIZE, OvmfImage, TdvfMetadata, check_tdvf_sections
 from ccverify.verifier.errors import InputError
 
 RTMR_SIZE = 48
@@ -111,10 +111,6 @@ class LoadOptionsForm(enum.Enum):
 #: the newest edk2 form (edk2 master and every release since edk2-stable202508)
 DEFAULT_LOAD_OPTIONS = LoadOptionsForm.INITRD_PREFIX
 
-#: no TDVF section list may ask for more memory than the 4 GiB below which firmware lives:
-#: bounds the pages ``mrtd`` walks (a crafted MemoryDataSize of 2^64 would run for hours)
-MAX_TDVF_MEMORY = FOUR_GIB
-
 
 def _add_record(gpa: int) -> bytes:
     return _ADD_PREFIX + gpa.to_bytes(8, "little") + _RECORD_PAD
@@ -133,7 +129,7 @@ def tdvf_metadata(firmware: bytes) -> TdvfMetadata:
     """The TDVF descriptor of ``firmware``, validated against its size."""
     image = OvmfImage.from_bytes(firmware)
     metadata = image.require_tdvf()
-    check_tdvf_sections(metadata, len(firmware), max_memory=MAX_TDVF_MEMORY)
+    check_tdvf_sections(metadata, len(firmware))
     return metadata
 
 
