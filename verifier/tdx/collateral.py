@@ -200,19 +200,14 @@ class TdxCollateral:
         if not isinstance(doc, Mapping):
             raise InputError(f"{origin}: a QuoteCollateralV3 document is a JSON object")
 
-        def text(key: str, required: bool = True) -> str | None:
+        def required(key: str) -> str:
             value = doc.get(key)
-            if value is None and not required:
-                return None
             if not isinstance(value, str) or not value:
                 raise InputError(f"{origin}: '{key}' is missing or not a string")
             return value
 
-        def required(key: str) -> str:
-            value = text(key)
-            if value is None:  # text() raised already; kept under python -O
-                raise InputError(f"{origin}: '{key}' is missing or not a string")
-            return value
+        def optional(key: str) -> str | None:
+            return None if doc.get(key) is None else required(key)
 
         def signed(key: str) -> SignedJson:
             raw = required(key)
@@ -225,9 +220,9 @@ class TdxCollateral:
                 source=f"{origin}#{key}",
             )
 
-        pck_crl = text("pck_crl", required=False)
-        root_crl = text("root_ca_crl", required=False)
-        pck_chain = text("pck_crl_issuer_chain", required=False)
+        pck_crl = optional("pck_crl")
+        root_crl = optional("root_ca_crl")
+        pck_chain = optional("pck_crl_issuer_chain")
         return cls(
             tcb_infos=(signed("tcb_info"),),
             qe_identities=(signed("qe_identity"),),
