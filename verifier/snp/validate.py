@@ -193,20 +193,7 @@ class SnpPolicy:
                 "minimum_launch_tcb",
             ):
                 values[key] = _tcb(value, where)
-            elif key in (
-                "allow_debug",
-                "allow_migrate_ma",
-                "allow_smt",
-                "require_single_socket",
-                "permit_provisional_firmware",
-                "require_author_key",
-                "require_id_block",
-                "allow_cxl",
-                "require_mem_aes_256_xts",
-                "require_rapl_disabled",
-                "require_ciphertext_hiding",
-                "require_page_swap_disabled",
-            ):
+            elif key in _BOOL_KEYS:
                 if not isinstance(value, bool):
                     raise InputError(f"{where} must be true or false, got {value!r}")
                 values[key] = value
@@ -304,6 +291,11 @@ def _platform(value: Any, where: str) -> PlatformInfo:
 
 def _fail(field: str, detail: str, expected: Any, actual: Any) -> PolicyError:
     return PolicyError(f"policy_{field}", f"{field}: {detail}", expected=expected, actual=actual)
+
+
+#: the policy's on/off keys, as the dataclass declares them (annotations are strings here;
+#: ``bool | None``: None means "the default rule")
+_BOOL_KEYS = frozenset(f.name for f in fields(SnpPolicy) if f.type in ("bool", "bool | None"))
 
 
 def validate_snp(verdict: SnpVerdict, policy: SnpPolicy | None = None) -> SnpVerdict:
