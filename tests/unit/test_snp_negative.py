@@ -485,6 +485,26 @@ def test_crl_past_next_update(milan: AmdTestPki) -> None:
     fails("crl_expired", vcek_report(milan), certs, milan, at=AT + timedelta(days=60))
 
 
+def _without_next_update(pki: AmdTestPki, crl_der: bytes) -> bytes:
+    """The ARK's CRL with its TBSCertList's nextUpdate dropped and the TBS re-signed (cryptography
+    will not build one: RFC 5280 §5.1.2.5 says issuers MUST include nextUpdate)."""
+    from ccverify.verifier.testing.pki import _der, _der_content, _der_split
+
+    crl = x509.load_der_x509_crl(crl_der)
+    fields = _der_split(_der_content(crl.tbs_certlist_bytes))
+    assert fields[3][0] == fields[4][0] == 0x17  # thisUpdate, nextUpdate (UTCTime)
+    tbs = _der(0x30, b"".join(fields[:4] + fields[5:]))
+    signature = pki.ark_key.sign(tbs, AMD_PSS, hashes.SHA384())
+    return _der(0x30, tbs + fields[1] + _der(0x03, b"\x00" + signature))
+
+
+def test_crl_without_next_update_is_refused(milan: AmdTestPki) -> None:
+    """A CRL that never expires would let a stale one hide a revocation forever."""
+    crl = _without_next_update(milan, milan.crl())
+    assert x509.load_der_x509_crl(crl).next_update_utc is None
+    fails("crl_invalid", vcek_report(milan), vcek_certs(milan, crl=crl), milan)
+
+
 def test_crl_at_exactly_next_update_is_expired(milan: AmdTestPki) -> None:
     crl = milan.crl()
     certs = vcek_certs(milan, crl=crl)

@@ -56,6 +56,7 @@ certificate_not_yet_valid  ``at`` is before a certificate's notBefore
 certificate_expired        ``at`` is after a certificate's notAfter
 crl_issuer_mismatch        the CRL is not issued by the ARK
 crl_signature_invalid      the CRL signature does not verify under the ARK
+crl_invalid                the CRL has no nextUpdate (it would never expire)
 crl_not_yet_valid          ``at`` is before the CRL's thisUpdate
 crl_expired                ``at`` is after the CRL's nextUpdate
 certificate_revoked        the ASK/ASVK serial is listed in the CRL
@@ -889,6 +890,11 @@ def _check_crl(crl_der: bytes, ark: x509.Certificate, inter: x509.Certificate, k
         raise VerificationError(
             "crl_signature_invalid", "the CRL signature does not verify under the ARK"
         ) from None
+    if crl.next_update_utc is None:  # RFC 5280 §5.1.2.5: issuers MUST include it
+        raise VerificationError(
+            "crl_invalid",
+            "the CRL has no nextUpdate: it would never expire, so a stale one could hide a revocation",
+        )
     revoked = crl.get_revoked_certificate_by_serial_number(inter.serial_number)
     if revoked is not None:
         raise VerificationError(
