@@ -262,30 +262,23 @@ def test_relaunch_with_tee_tcb_svn2_module_without_levels_fails() -> None:
 
 def test_evaluate_relaunch_without_identity_for_tee_tcb_svn2_module_fails() -> None:
     with pytest.raises(VerificationError) as info_:
-        evaluate_tcb(
-            tcb_info=relaunch_info(),
-            qe_identity=qe(IsvTcbLevel(4, D1, S.UpToDate)),
-            sgx_components=PCK,
-            pcesvn=11,
-            tee_tcb_svn=svn(6, 1, 3),
-            tee_tcb_svn2=svn(8, 3, 3),
-            body_type=3,
-            quote_version=5,
-            qe_isvsvn=7,
-        )
+        _evaluate(relaunch_info(), tee_tcb_svn2=svn(8, 3, 3))
     assert info_.value.code == "tdx_module_identity_not_found"
 
 
-def _evaluate(tcb: TcbInfo) -> TcbEvaluation:
+def _evaluate(
+    tcb: TcbInfo, *, qe_level: IsvTcbLevel | None = None, tee_tcb_svn2: bytes | None = None
+) -> TcbEvaluation:
+    """A v4 quote's TCB evaluation, or a v5 one (TD report 1.5) when ``tee_tcb_svn2`` is given."""
     return evaluate_tcb(
         tcb_info=tcb,
-        qe_identity=qe(IsvTcbLevel(4, D1, S.UpToDate)),
+        qe_identity=qe(qe_level or IsvTcbLevel(4, D1, S.UpToDate)),
         sgx_components=PCK,
         pcesvn=11,
         tee_tcb_svn=svn(6, 1, 3),
-        tee_tcb_svn2=None,
-        body_type=2,
-        quote_version=4,
+        tee_tcb_svn2=tee_tcb_svn2,
+        body_type=2 if tee_tcb_svn2 is None else 3,
+        quote_version=4 if tee_tcb_svn2 is None else 5,
         qe_isvsvn=7,
     )
 
@@ -347,17 +340,7 @@ def test_evaluate_union_of_advisories_and_earliest_date() -> None:
         level(S.SWHardeningNeeded, advisories=("SA-1", "SA-2")),
         modules=(module("TDX_01", IsvTcbLevel(6, D0, S.UpToDate, ("SA-2", "SA-3"))),),
     )
-    result = evaluate_tcb(
-        tcb_info=tcb,
-        qe_identity=qe(IsvTcbLevel(4, D1, S.UpToDate, ("SA-4",))),
-        sgx_components=PCK,
-        pcesvn=11,
-        tee_tcb_svn=svn(6, 1, 3),
-        tee_tcb_svn2=None,
-        body_type=2,
-        quote_version=4,
-        qe_isvsvn=7,
-    )
+    result = _evaluate(tcb, qe_level=IsvTcbLevel(4, D1, S.UpToDate, ("SA-4",)))
     assert result.status is S.SWHardeningNeeded
     assert result.advisory_ids == ("SA-1", "SA-2", "SA-3", "SA-4")
     assert result.tcb_date == D0
@@ -365,18 +348,8 @@ def test_evaluate_union_of_advisories_and_earliest_date() -> None:
 
 
 def test_evaluate_relaunch_not_overwritten_by_qe() -> None:
-    result = evaluate_tcb(
-        tcb_info=relaunch_info(),
-        # converging the QE status (UpToDate) onto the TCB status (OutOfDate) would give OutOfDate
-        qe_identity=qe(IsvTcbLevel(4, D1, S.UpToDate)),
-        sgx_components=PCK,
-        pcesvn=11,
-        tee_tcb_svn=svn(6, 1, 3),
-        tee_tcb_svn2=svn(8, 1, 3),
-        body_type=3,
-        quote_version=5,
-        qe_isvsvn=7,
-    )
+    # converging the QE status (UpToDate) onto the TCB status (OutOfDate) would give OutOfDate
+    result = _evaluate(relaunch_info(), tee_tcb_svn2=svn(8, 1, 3))
     assert result.status is S.TDRelaunchAdvised
     assert result.relaunch_advised is True
 
@@ -420,16 +393,9 @@ def test_qe_miscselect_is_read_in_report_byte_order() -> None:
 
 
 def test_qe_level_other_than_up_to_date_counts_as_out_of_date() -> None:
-    result = evaluate_tcb(
-        tcb_info=info(level(S.UpToDate), modules=(module("TDX_01", IsvTcbLevel(6, D1, S.UpToDate)),)),
-        qe_identity=qe(IsvTcbLevel(4, D1, S.SWHardeningNeeded)),
-        sgx_components=PCK,
-        pcesvn=11,
-        tee_tcb_svn=svn(6, 1, 3),
-        tee_tcb_svn2=None,
-        body_type=2,
-        quote_version=4,
-        qe_isvsvn=7,
+    result = _evaluate(
+        info(level(S.UpToDate), modules=(module("TDX_01", IsvTcbLevel(6, D1, S.UpToDate)),)),
+        qe_level=IsvTcbLevel(4, D1, S.SWHardeningNeeded),
     )
     assert result.qe_status is S.SWHardeningNeeded
     assert result.status is S.OutOfDate
