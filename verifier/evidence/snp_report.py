@@ -262,13 +262,14 @@ class TcbVersion:
             value = getattr(parts, name)
             if value is not None and (not isinstance(value, int) or not 0 <= value <= 0xFF):
                 raise InputError(f"TCB component {name} must be 0-255, got {value!r}")
-        if product.uses_fmc:
-            assert parts.fmc_spl is not None
-            layout = {0: parts.fmc_spl, 1: parts.bl_spl, 2: parts.tee_spl, 3: parts.snp_spl}
-        else:
-            layout = {0: parts.bl_spl, 1: parts.tee_spl, 6: parts.snp_spl}
-        layout[7] = parts.ucode_spl
-        return cls(sum(value << (8 * index) for index, value in layout.items()))
+        # the reserved bytes (spl_*) are no TcbParts field: they stay zero
+        return cls(
+            sum(
+                getattr(parts, name) << (8 * index)
+                for index, name in enumerate(product.tcb_byte_names)
+                if not name.startswith("spl_")
+            )
+        )
 
     def to_json(self, product: Product | None = None) -> dict[str, Any]:
         """``{"raw": "0x..."}`` plus the decoded parts when the product is known."""
