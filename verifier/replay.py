@@ -427,8 +427,10 @@ def boot_components(log: EventLog, *, algorithm: int | None = None) -> BootCompo
             offset=event.offset, source=source, description=event.describe(), text=text,
         ))
 
-    def bound(event: Event, content: bytes, text: str) -> str | None:
-        return text if event.digests.get(alg) == h(content) else None
+    def bound(event: Event, text: str) -> str | None:
+        """``text`` when the event's digest is what its data hashes to (``_digest_rule``)."""
+        rule = _digest_rule(event, h)
+        return text if rule is not None and event.digests.get(alg) in rule[1] else None
 
     for event in log.events:
         t = event.event_type
@@ -455,8 +457,7 @@ def boot_components(log: EventLog, *, algorithm: int | None = None) -> BootCompo
                 add(initrd, event, "EV_EVENT_TAG INITRD")
         elif t == EventType.EV_IPL and register == 3 and event.data.startswith(_GRUB_CMDLINE):
             content = event.data[len(_GRUB_CMDLINE) :].rstrip(b"\x00")
-            text = bound(event, content, content.decode("utf-8", "replace"))
-            add(cmdline, event, "grub kernel_cmdline", text)
+            add(cmdline, event, "grub kernel_cmdline", bound(event, content.decode("utf-8", "replace")))
         elif t == EventType.EV_PLATFORM_CONFIG_FLAGS and register == 2:
             if event.data.rstrip(b"\x00") == b"DirectBoot Command Line":
                 add(cmdline, event, "OVMF DirectBoot Command Line")
@@ -464,5 +465,5 @@ def boot_components(log: EventLog, *, algorithm: int | None = None) -> BootCompo
                 config = _td_shim_config(event)
                 if config is not None:
                     text = config.info.split(b"\x00", 1)[0].decode("utf-8", "replace")
-                    add(cmdline, event, "td-shim td_payload_info", bound(event, config.info, text))
+                    add(cmdline, event, "td-shim td_payload_info", bound(event, text))
     return BootComponents(alg_name(alg), tuple(firmware), tuple(kernel), tuple(cmdline), tuple(initrd))
