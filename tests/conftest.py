@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-FIXTURES = REPO.parent / "shared" / "fixtures"
+FIXTURES = REPO / "tests" / "fixtures"
 
 
 def fixture(relative: str) -> Path:
-    """Path of a real fixture under ``../shared/fixtures`` (never copied into the repo)."""
+    """Path of a real fixture under ``tests/fixtures`` (provenance in its SOURCES.md)."""
     path = FIXTURES / relative
     if not path.exists():
         raise FileNotFoundError(f"fixture {relative} not found under {FIXTURES}")

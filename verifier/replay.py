@@ -177,7 +177,7 @@ _GRUB_PREFIXES = (b"grub_cmd: ", _GRUB_CMDLINE)
 def _digest_rule(event: Event, h: Callable[[bytes], bytes]) -> tuple[str, list[bytes]] | None:
     """The rule that binds an event's data to its digest, and the digests it allows.
 
-    Rules and the real logs that prove them (``../shared/fixtures``):
+    Rules and the real logs that prove them (``tests/fixtures``):
     * EV_SEPARATOR, EV_EFI_ACTION, EV_EFI_GPT_EVENT, EV_S_CRTM_VERSION: H(data). All go-eventlog
       CCEL and TPM logs, trustee CCEL_data/CCEL_data_ovmf.
     * EV_EFI_VARIABLE_DRIVER_CONFIG and EV_EFI_VARIABLE_AUTHORITY: H(whole UEFI_VARIABLE_DATA).

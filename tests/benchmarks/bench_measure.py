@@ -45,7 +45,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-FIXTURES = REPO.parent / "shared" / "fixtures"
+FIXTURES = REPO / "tests" / "fixtures"
 PYTHON = sys.executable
 SEV_SNP_MEASURE = shutil.which("sev-snp-measure", path=str(Path(PYTHON).parent)) or "sev-snp-measure"
 CCVERIFY = shutil.which("ccverify", path=str(Path(PYTHON).parent)) or "ccverify"

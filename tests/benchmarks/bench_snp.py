@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from ccverify.verifier.snp.certs import der, load_certificates, to_der
 from ccverify.verifier.snp.verify import SnpCertificates, load_snp_certs, verify_snp
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "snp"
+FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "snp"
 
 #: (report, VCEK, KDS chain, verification time) -- real VCEK-signed reports of Milan and Genoa
 CASES = [

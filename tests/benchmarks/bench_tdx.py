@@ -40,7 +40,7 @@ from ccverify.verifier.tdx.collateral import TcbStatus
 from ccverify.verifier.tdx.verify import clear_caches, verify_tdx
 
 AT = datetime(2025, 7, 19, 10, 0, 34, tzinfo=UTC)
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "tdx" / "dcap-qvl"
+FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "tdx" / "dcap-qvl"
 
 
 def per_call(func: Callable[[], object], batch: int) -> float:

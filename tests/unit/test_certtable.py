@@ -1,7 +1,7 @@
 """SEV-SNP certificate tables (extended report / configfs auxblob).
 
 There is no real table among the fixtures, so the tables are built from real AMD certificates
-(VCEK, VLEK, ASK, ASVK, ARK) in ../shared/fixtures/snp, in go-sev-guest's layout.
+(VCEK, VLEK, ASK, ASVK, ARK) in tests/fixtures/snp, in go-sev-guest's layout.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Event-log and CCEL-table parsing on the real logs of ../shared/fixtures (go-eventlog, go-tdx-guest,
+"""Event-log and CCEL-table parsing on the real logs of tests/fixtures (go-eventlog, go-tdx-guest,
 trustee): structure, exact round trip with padding, decoders, and the errors for bad input."""
 
 from __future__ import annotations

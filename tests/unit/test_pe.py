@@ -280,7 +280,7 @@ REAL = {
 def test_debian_kernels(relative: str) -> None:
     path = KERNEL_DIR / relative
     if not path.exists():
-        # CI has no Debian kernels (not in ../shared/fixtures): the synthetic PE tests above
+        # CI has no Debian kernels (not in tests/fixtures): the synthetic PE tests above
         # always run; this comparison with pesign/osslsigncode runs where they are extracted
         pytest.skip(f"{path} not present: set CCVERIFY_KERNEL_DIR (module docstring says how to fetch)")
     sha256, sha384 = REAL[relative]

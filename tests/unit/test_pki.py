@@ -1,5 +1,5 @@
 """The test PKI (verifier/testing): signatures, names, extensions, CRLs and signed collateral,
-each compared with the shape of the real Intel/AMD artefacts in ../shared/fixtures."""
+each compared with the shape of the real Intel/AMD artefacts in tests/fixtures."""
 
 from __future__ import annotations
 

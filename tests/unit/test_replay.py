@@ -2,7 +2,7 @@
 RTMR comparison against real quotes, and the boot components the logs record.
 
 Expected values: go-eventlog @ b9c4e7a1 (ccel/extract_test.go, ccel/cceventlog_test.go,
-tpmeventlog/extract_test.go; full values as listed there, see ../shared/fixtures/measure/SOURCES.md),
+tpmeventlog/extract_test.go; full values as listed there, see tests/fixtures/measure/SOURCES.md),
 go-tdx-guest's cos-113-tdx-quote.dat, trustee's tdx_quote_4.dat and test vectors.
 """
 

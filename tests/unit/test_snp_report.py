@@ -1,4 +1,4 @@
-"""SEV-SNP attestation report parsing against every real report in ../shared/fixtures/snp.
+"""SEV-SNP attestation report parsing against every real report in tests/fixtures/snp.
 
 Expected values are the published ones (fixtures/snp/SOURCES.md); where SOURCES abbreviates a
 value (chip ids), the test asserts the full value read from the report and the published

@@ -1,4 +1,4 @@
-"""SEV-SNP verification of every real report in ../shared/fixtures/snp with its published VEK."""
+"""SEV-SNP verification of every real report in tests/fixtures/snp with its published VEK."""
 
 from __future__ import annotations
 

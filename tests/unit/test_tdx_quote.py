@@ -1,7 +1,7 @@
 """TDX quote parser: every real quote parses, round-trips byte for byte and shows the published values.
 
 Expected values are full hex read from the quote files and cross-checked against what
-``../shared/fixtures/tdx/SOURCES.md`` and trustee's ``parse_tdx_claims_expected.json`` publish;
+``tests/fixtures/tdx/SOURCES.md`` and trustee's ``parse_tdx_claims_expected.json`` publish;
 where SOURCES.md abbreviates a hash, ``PUBLISHED`` keeps its prefix/suffix and both are asserted.
 """
 

@@ -1,7 +1,7 @@
 """TCG event logs: the crypto-agile TCG2 format (TPM logs and the TDX CCEL) and the ACPI CCEL table.
 
 Layouts (TCG PC Client Platform Firmware Profile §10, UEFI 2.10 §38; see
-``../shared/docs/notes/measure.md`` §3):
+the format notes (``notes/measure.md``) §3):
 
 * The first record is a legacy ``TCG_PCR_EVENT`` (SHA-1 layout) whose data is the
   ``TCG_EfiSpecIDEvent`` ("Spec ID Event03"). It lists the digest algorithms and their sizes.

@@ -1,6 +1,6 @@
 """Intel TDX quotes (v4 and v5) as frozen dataclasses, byte for byte.
 
-Layout facts are in ``../shared/docs/notes/tdx.md`` (checked against real quotes). Parsing is
+Layout facts are in the format notes (``notes/tdx.md``) (checked against real quotes). Parsing is
 slicing only: every field is kept, reserved bytes included, so ``to_bytes(from_bytes(b)) == b``
 holds for every real quote, unsigned trailing bytes included. Nothing here checks a signature
 or a policy; it only refuses bytes that cannot be the structure they claim to be, naming the

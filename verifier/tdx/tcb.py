@@ -1,6 +1,6 @@
 """TCB evaluation of a TDX quote: module identity, level matching, status convergence, relaunch.
 
-Implements ``../shared/docs/notes/tdx.md`` §2 steps 8, 11 and 13-17 (Intel QVL semantics):
+Implements the format notes (``notes/tdx.md``) §2 steps 8, 11 and 13-17 (Intel QVL semantics):
 
 - step 8: the TDX module identity is ``tcbInfo.tdxModule``, or ``TDX_%02X`` of TEE_TCB_SVN[1]
   when that is non-zero; MRSIGNERSEAM must equal its mrsigner, and SEAMATTRIBUTES must be all

@@ -1,6 +1,6 @@
 """Verify a TDX quote against Intel's DCAP collateral: ``verify_tdx(quote, collateral) -> TdxVerdict``.
 
-The algorithm is ``../shared/docs/notes/tdx.md`` §2 (the union of Intel's QVL and
+The algorithm is the format notes (``notes/tdx.md``) §2 (the union of Intel's QVL and
 go-tdx-guest), in this order: header; PCK chain (exactly 3 certificates, CNs, issuer/subject
 linkage, signatures, root pinned by its DER bytes, validity at ``at``); the PCK's SGX
 extension; root CA CRL (signed by the root) and PCK CRL (signed by the intermediate, picked

@@ -6,7 +6,7 @@ root CN says EXAMPLE and the AMD ARK carries ``OU=ccverify EXAMPLE`` (its CN sta
 because verifiers read the product from it). Intermediate and leaf CNs copy the vendors'
 (``Intel SGX PCK Platform CA``, ``SEV-Milan``, ``SEV-VCEK`` ...) so that the verifiers run
 the same code paths as on real evidence. Extension sets, their order and ASN.1 types, the
-CRL shapes and the collateral JSON copy the real artefacts in ``../shared/fixtures``.
+CRL shapes and the collateral JSON copy the real artefacts in ``tests/fixtures``.
 
 Determinism
     * EC keys (Intel: all P-256 keys; AMD: the VCEK/VLEK P-384 keys) are derived from
