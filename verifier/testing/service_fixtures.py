@@ -1,0 +1,44 @@
+"""Evidence for the relying-party service's tests: the shipped sample's TDX quote with another
+REPORT_DATA (so the sample's reference values, collateral and event log still apply).
+
+Until ``ccverify example tdx-quote`` exists this is how a test mints a quote for a challenge.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from ccverify.verifier.evidence.tdx_quote import TdxQuote
+from ccverify.verifier.testing import sample
+from ccverify.verifier.testing.pki import IntelTestPki, derive_ec_key
+from ccverify.verifier.testing.tdx_builder import build_tdx_quote
+
+
+@cache
+def _pki() -> IntelTestPki:
+    return IntelTestPki(seed=sample.SEED + b"/intel")
+
+
+@cache
+def _attestation_key() -> ec.EllipticCurvePrivateKey:
+    return derive_ec_key(sample.SEED, "intel/attestation-key", ec.SECP256R1())
+
+
+def sample_tdx_quote(sample_quote: bytes, report_data: bytes) -> bytes:
+    """``sample_quote`` (the shipped ``tdx-quote.dat``) re-signed with ``report_data``."""
+    body = TdxQuote.from_bytes(sample_quote).body
+    pki = _pki()
+    return build_tdx_quote(
+        pck_key=pki.pck_key,
+        pck_chain_pem=pki.pck_chain_pem(),
+        attestation_key=_attestation_key(),
+        body_fields={
+            "tee_tcb_svn": body.tee_tcb_svn,
+            "mr_td": body.mr_td,
+            "rtmrs": body.rtmrs,
+            "td_attributes": body.td_attributes,
+            "report_data": report_data,
+        },
+    )
