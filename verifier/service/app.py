@@ -542,4 +542,10 @@ def from_environment() -> ASGIApp:
 
     from ccverify.verifier.service.config import load_config
 
-    return guarded_app(load_config(Path(os.environ["CCVERIFY_CONFIG"])))
+    from ccverify.verifier.service.config import parse_database
+
+    config = load_config(Path(os.environ["CCVERIFY_CONFIG"]))
+    overrides = json.loads(os.environ.get("CCVERIFY_CONFIG_OVERRIDES") or "{}")
+    if "database" in overrides:
+        overrides["database"] = parse_database(overrides["database"], Path.cwd())
+    return guarded_app(config.with_(**overrides))

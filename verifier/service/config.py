@@ -149,13 +149,7 @@ def parse_config(document: Mapping[str, Any], base: Path, *, source: Path | None
             raise InputError(f"config: {key} must be a list of paths")
         return [path(item, key) for item in value]
 
-    database = server.get("database", "sqlite:///ccverify.db")
-    if not isinstance(database, str):
-        raise InputError("config: server.database must be a SQLAlchemy URL")
-    if database.startswith("sqlite:///") and not database.startswith("sqlite:////"):
-        relative = database.removeprefix("sqlite:///")
-        if relative and relative != ":memory:":
-            database = "sqlite:///" + str(base / relative)
+    database = parse_database(server.get("database", "sqlite:///ccverify.db"), base)
     if "result_signing_key" not in keys or "storage_key" not in keys or "admin_token_sha256" not in keys:
         raise InputError("config: [keys] needs result_signing_key, storage_key and admin_token_sha256")
     try:
@@ -202,6 +196,17 @@ def parse_config(document: Mapping[str, Any], base: Path, *, source: Path | None
     if config.workers < 1 or not 0 < config.port < 65536:
         raise InputError("config: server.workers must be >= 1 and server.port a TCP port")
     return config
+
+
+def parse_database(url: Any, base: Path) -> str:
+    """A SQLAlchemy URL; a relative SQLite path is relative to ``base``."""
+    if not isinstance(url, str) or not url:
+        raise InputError("config: server.database must be a SQLAlchemy URL")
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        relative = url.removeprefix("sqlite:///")
+        if relative and relative != ":memory:":
+            return "sqlite:///" + str(base / relative)
+    return url
 
 
 def _section(document: Mapping[str, Any], name: str) -> dict[str, Any]:

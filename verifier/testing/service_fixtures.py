@@ -7,6 +7,7 @@ Until ``ccverify example tdx-quote`` exists this is how a test mints a quote for
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -26,8 +27,9 @@ def _attestation_key() -> ec.EllipticCurvePrivateKey:
     return derive_ec_key(sample.SEED, "intel/attestation-key", ec.SECP256R1())
 
 
-def sample_tdx_quote(sample_quote: bytes, report_data: bytes) -> bytes:
-    """``sample_quote`` (the shipped ``tdx-quote.dat``) re-signed with ``report_data``."""
+def sample_tdx_quote(sample_quote: bytes, report_data: bytes, **overrides: Any) -> bytes:
+    """``sample_quote`` (the shipped ``tdx-quote.dat``) re-signed with ``report_data`` (and any
+    other body fields in ``overrides``, e.g. ``mr_td`` for a boot the reference values refuse)."""
     body = TdxQuote.from_bytes(sample_quote).body
     pki = _pki()
     return build_tdx_quote(
@@ -40,5 +42,6 @@ def sample_tdx_quote(sample_quote: bytes, report_data: bytes) -> bytes:
             "rtmrs": body.rtmrs,
             "td_attributes": body.td_attributes,
             "report_data": report_data,
+            **overrides,
         },
     )
