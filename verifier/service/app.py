@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import binascii
 import hmac
 import json
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -67,25 +68,27 @@ class _Refusal(Exception):
         self.status, self.code, self.detail = status, code, detail
 
 
-def _error(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
+def _refusal(error: Exception) -> tuple[int, dict[str, str]]:
+    """The status and body of a refusal (a ``_Refusal`` or one of the library's errors)."""
+    if isinstance(error, _Refusal):
+        return error.status, {"error": error.code, "detail": error.detail}
+    if isinstance(error, ParseError):
+        return 400, {"error": "evidence_malformed", "detail": str(error)}
+    if isinstance(error, InputError):
+        return 400, {"error": "bad_request", "detail": str(error)}
+    if isinstance(error, VerificationError):
+        return _STATUS.get(error.code, 403), {"error": error.code, "detail": str(error)}
+    if isinstance(error, CollateralError):
+        return 503, {"error": "collateral_unavailable", "detail": str(error)}
+    if isinstance(error, CCVerifyError):
+        return 400, {"error": "bad_request", "detail": str(error)}
+    raise error
 
 
 def _from_exception(error: Exception) -> JSONResponse:
-    if isinstance(error, _Refusal):
-        headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
-        return _error(error.status, error.code, error.detail, headers)
-    if isinstance(error, ParseError):
-        return _error(400, "evidence_malformed", str(error))
-    if isinstance(error, InputError):
-        return _error(400, "bad_request", str(error))
-    if isinstance(error, VerificationError):
-        return _error(_STATUS.get(error.code, 403), error.code, str(error))
-    if isinstance(error, CollateralError):
-        return _error(503, "collateral_unavailable", str(error))
-    if isinstance(error, CCVerifyError):
-        return _error(400, "bad_request", str(error))
-    raise error
+    status, body = _refusal(error)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 # ---------------------------------------------------------------------------------- parsing
@@ -169,11 +172,20 @@ class Guard:
     """Pure ASGI middleware: body-size limit (413), per-client token bucket (429), and a bound on
     each request's handling time (504; it fires at the request's awaits, e.g. a slow body)."""
 
-    def __init__(self, app: ASGIApp, limits: Limits, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limits: Limits,
+        clock: Callable[[], float] = time.monotonic,
+        fast_paths: Mapping[str, Callable[[bytes], tuple[int, dict[str, Any]]]] | None = None,
+    ) -> None:
         self.app = app
         self.limits = limits
         self.clock = clock
         self.buckets: dict[str, tuple[float, float]] = {}
+        #: POST path -> handler of the raw body, answered here without the router (the same
+        #: handlers the FastAPI routes call: one implementation, two ways in)
+        self.fast_paths = dict(fast_paths or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -210,8 +222,16 @@ class Guard:
                 started = True
             await send(message)
 
+        fast = self.fast_paths.get(scope["path"]) if scope["method"] == "POST" else None
         try:
-            await asyncio.wait_for(self.app(scope, bounded_receive, tracking_send), limits.request_timeout_seconds)
+            async with asyncio.timeout(limits.request_timeout_seconds):
+                if fast is None:
+                    await self.app(scope, bounded_receive, tracking_send)
+                else:
+                    raw = await _read_body(bounded_receive)
+                    status, body = fast(raw)
+                    started = True
+                    await _send_body(send, status, json.dumps(body).encode())
         except _Refusal as refusal:
             if not started:
                 await _send_json(send, refusal.status, refusal.code, refusal.detail)
@@ -236,11 +256,25 @@ class Guard:
 
 
 async def _send_json(send: Send, status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> None:
-    body = json.dumps({"error": code, "detail": detail}).encode()
+    await _send_body(send, status, json.dumps({"error": code, "detail": detail}).encode(), headers)
+
+
+async def _send_body(send: Send, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
     raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     raw_headers += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw_headers})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Refusal(400, "bad_request", "the client went away before sending the whole body")
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 # ---------------------------------------------------------------------------------- OpenAPI
@@ -318,7 +352,14 @@ def create_app(config: ServiceConfig, *, clock: Clock = utcnow, party: RelyingPa
     """The service for ``config``; ``clock`` gives the time nonces expire by (tests pass a fixed one)."""
     rp = party or RelyingParty(config, clock=clock)
     limits = config.limits
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        rp.audit.flush()  # what is pending is written before the process ends
+
     app = FastAPI(
+        lifespan=lifespan,
         title="ccverify relying party",
         version="1",
         description="Challenge, attest, attestation result (EAR JWT), HPKE-sealed release.",
@@ -368,21 +409,16 @@ def create_app(config: ServiceConfig, *, clock: Clock = utcnow, party: RelyingPa
         body, media = metrics.exposition(rp.store.outstanding_nonces)
         return Response(body, media_type=media)
 
-    @app.post("/v1/challenge", openapi_extra=_json_body(_CHALLENGE), responses=_ok(_ANY_OBJECT))
-    async def challenge(request: Request) -> Response:
-        raw = await request.body()
-
-        def handle() -> dict[str, Any]:
+    def challenge_core(raw: bytes) -> tuple[int, dict[str, Any]]:
+        try:
             document = _document(raw)
             _fields(document, {"tee"}, set())
             issued = rp.challenge(_tee(document))
-            return {"nonce": base64.b64encode(issued.nonce).decode(), "expires_at": iso8601(issued.expires_at)}
+        except (_Refusal, CCVerifyError) as error:
+            return _refusal(error)
+        return 200, {"nonce": base64.b64encode(issued.nonce).decode(), "expires_at": iso8601(issued.expires_at)}
 
-        return await run(handle, "challenge")
-
-    @app.post("/v1/attest", openapi_extra=_json_body(_ATTEST), responses=_ok(_ANY_OBJECT))
-    async def attest(request: Request) -> Response:
-        raw = await request.body()
+    def attest_core(raw: bytes) -> tuple[int, dict[str, Any]]:
         started = time.perf_counter()
         tee = "-"
         try:
@@ -390,30 +426,41 @@ def create_app(config: ServiceConfig, *, clock: Clock = utcnow, party: RelyingPa
             tee = parsed.tee
             answer = rp.attest(parsed)
         except (_Refusal, CCVerifyError) as error:
-            response = _from_exception(error)
-            code = json.loads(bytes(response.body))["error"]
+            status, body = _refusal(error)
             metrics.VERIFICATIONS.labels("refused", tee).inc()
             metrics.LATENCY.observe(time.perf_counter() - started)
-            audit("guest", "attest", tee, str(code), {"status": response.status_code})
-            return response
+            rp.audit.add("guest", "attest", tee, str(body["error"]), {"status": status})
+            return status, body
         outcome = "affirming" if answer.affirming else "not_affirming"
         metrics.VERIFICATIONS.labels(outcome, parsed.tee).inc()
-        body = {
-            "affirming": answer.affirming,
-            "result": answer.token,
-            "sealed": None if answer.sealed is None else base64.b64encode(answer.sealed).decode(),
-        }
-        audit(
+        rp.audit.add(
             "guest", "attest", parsed.tee, outcome,
             {"rule": answer.rule, "evidence_sha256": answer.result.evidence_sha256,
              "status": answer.result.status.name.lower()},
         )  # fmt: skip
         metrics.LATENCY.observe(time.perf_counter() - started)
-        return JSONResponse(body)
+        return 200, {
+            "affirming": answer.affirming,
+            "result": answer.token,
+            "sealed": None if answer.sealed is None else base64.b64encode(answer.sealed).decode(),
+        }
+
+    #: the two guest endpoints, which the Guard also serves without FastAPI's routing
+    app.state.fast_paths = {"/v1/challenge": challenge_core, "/v1/attest": attest_core}
+
+    @app.post("/v1/challenge", openapi_extra=_json_body(_CHALLENGE), responses=_ok(_ANY_OBJECT))
+    async def challenge(request: Request) -> Response:
+        status, body = challenge_core(await request.body())
+        return JSONResponse(body, status_code=status)
+
+    @app.post("/v1/attest", openapi_extra=_json_body(_ATTEST), responses=_ok(_ANY_OBJECT))
+    async def attest(request: Request) -> Response:
+        status, body = attest_core(await request.body())
+        return JSONResponse(body, status_code=status)
 
     @app.put(
         "/v1/admin/reference-values",
-        openapi_extra=_binary_body("application/cbor"),
+        openapi_extra=_binary_body("application/octet-stream"),
         responses=_ok(_ANY_OBJECT),
     )
     async def put_reference_values(request: Request) -> Response:
@@ -431,7 +478,7 @@ def create_app(config: ServiceConfig, *, clock: Clock = utcnow, party: RelyingPa
 
     @app.put(
         "/v1/admin/device-policies/{name}",
-        openapi_extra=_binary_body("application/cose"),
+        openapi_extra=_binary_body("application/octet-stream"),
         responses=_ok(_ANY_OBJECT),
     )
     async def put_device_policy(name: str, request: Request) -> Response:
@@ -508,6 +555,7 @@ def create_app(config: ServiceConfig, *, clock: Clock = utcnow, party: RelyingPa
     async def get_audit(request: Request) -> Response:
         def handle() -> dict[str, Any]:
             actor(request)
+            rp.audit.flush()
             after = _query_int(request, "after", 0)
             limit = min(_query_int(request, "limit", limits.audit_page), limits.audit_page)
             return {"entries": rp.store.audit_entries(after, max(limit, 1))}
@@ -532,7 +580,8 @@ def _query_int(request: Request, name: str, default: int) -> int:
 
 def guarded_app(config: ServiceConfig, *, clock: Clock = utcnow) -> ASGIApp:
     """The app behind the ``Guard`` (what uvicorn serves)."""
-    return Guard(create_app(config, clock=clock), config.limits)
+    app = create_app(config, clock=clock)
+    return Guard(app, config.limits, fast_paths=app.state.fast_paths)
 
 
 def from_environment() -> ASGIApp:

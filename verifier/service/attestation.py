@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -100,6 +101,9 @@ class RelyingParty:
         self._rv_cache: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._last_purge = 0.0
+        self._rules: tuple[float, list[Rule]] | None = None
+        self._payloads: dict[Rule, tuple[float, sealing.ReleasePayload]] = {}
+        self.audit = AuditLog(self.store, config.limits.audit_flush_seconds)
 
     # ------------------------------------------------------------------ public keys
 
@@ -131,7 +135,7 @@ class RelyingParty:
         verdict = self._verify(request, moment)
         actual = verdict.quote.body.report_data if request.tee == "tdx" else verdict.report.report_data
         binding.check_report_data(actual, request.nonce, request.hpke_public_key)
-        candidates = [r for r in self.store.rules() if r.platform == request.tee]
+        candidates = [r for r in self._current_rules() if r.platform == request.tee]
         if not candidates:
             raise VerificationError(
                 "no_release_rule", f"no release rule names reference values for {request.tee} evidence"
@@ -167,7 +171,35 @@ class RelyingParty:
         )
         return Attestation(True, result, token, sealed, rule.name)
 
+    def _current_rules(self) -> list[Rule]:
+        ttl = self.config.limits.release_cache_seconds
+        cached = self._rules
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < ttl:
+            return cached[1]
+        rules = self.store.rules()
+        self._rules = (now, rules)
+        return rules
+
     def _payload(self, rule: Rule) -> sealing.ReleasePayload:
+        ttl = self.config.limits.release_cache_seconds
+        now = time.monotonic()
+        cached = self._payloads.get(rule)
+        if cached is not None and now - cached[0] < ttl:
+            return cached[1]
+        payload = self._read_payload(rule)
+        if ttl > 0:
+            if len(self._payloads) > 1024:
+                self._payloads.clear()
+            self._payloads[rule] = (now, payload)
+        return payload
+
+    def forget(self) -> None:
+        """Drop the cached rules and resources (after an admin change on this replica)."""
+        self._rules = None
+        self._payloads.clear()
+
+    def _read_payload(self, rule: Rule) -> sealing.ReleasePayload:
         policy = None
         if rule.device_policy is not None:
             policy = self.store.device_policy(rule.device_policy)
@@ -270,6 +302,7 @@ class RelyingParty:
         moment = self.config.verification_time or self.clock()
         rv = load_reference_values(body, self.anchors, at=moment)
         changed = self.store.put_reference_values(rv.id, rv.sequence, rv.platform, body, self.clock().timestamp())
+        self.forget()
         return {"id": rv.id, "sequence": rv.sequence, "platform": rv.platform, "changed": changed}
 
     def upload_device_policy(self, name: str, body: bytes) -> dict[str, Any]:
@@ -284,10 +317,12 @@ class RelyingParty:
         moment = self.config.verification_time or self.clock()
         verified = cose.verify(cose.parse_sign1(body), self.anchors, at=moment)
         self.store.put_device_policy(name, body, self.clock().timestamp())
+        self.forget()
         return {"name": name, "sha256": hashlib.sha256(body).hexdigest(), "signer": _anchor_name(verified)}
 
     def upload_secret(self, name: str, value: bytes) -> dict[str, Any]:
         self.store.put_secret(name, value, self.clock().timestamp())
+        self.forget()
         return {"name": name, "size": len(value)}
 
     def upload_rule(self, name: str, rv_id: str, policy: str | None, secret_names: list[str]) -> dict[str, Any]:
@@ -301,7 +336,48 @@ class RelyingParty:
             raise VerificationError("unknown_secret", f"no secret(s) {missing} are stored")
         rule = Rule(name, rv_id, policy, tuple(dict.fromkeys(secret_names)), self.clock().timestamp())
         self.store.put_rule(rule)
+        self.forget()
         return rule.to_json()
+
+
+class AuditLog:
+    """Attestation audit entries, written in batches by a background thread every
+    ``flush_seconds`` (0: written at once). ``flush()`` writes what is pending."""
+
+    def __init__(self, store: Store, flush_seconds: float) -> None:
+        self.store = store
+        self.flush_seconds = flush_seconds
+        self._pending: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def add(self, actor: str, action: str, subject: str | None, outcome: str, detail: dict[str, Any]) -> None:
+        from ccverify.verifier.service.store import audit_row
+
+        row = audit_row(time.time(), actor, action, subject, outcome, detail)
+        if self.flush_seconds <= 0:
+            self.store.audit_many([row])
+            return
+        with self._lock:
+            self._pending.append(row)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="ccverify-audit", daemon=True)
+                self._thread.start()
+
+    def flush(self) -> None:
+        with self._lock:
+            rows, self._pending = self._pending, []
+        self.store.audit_many(rows)
+
+    def _run(self) -> None:
+        import logging
+
+        while True:
+            time.sleep(self.flush_seconds)
+            try:
+                self.flush()
+            except Exception:  # logged; the next flush tries again with new entries
+                logging.getLogger("ccverify.service").exception("audit flush failed")
 
 
 def _anchor_name(verified: Any) -> str:

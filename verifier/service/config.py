@@ -71,6 +71,11 @@ class Limits:
     rate_burst: int = 200
     request_timeout_seconds: float = 10.0
     audit_page: int = 500
+    #: how long a replica may answer from its copy of the release rules and the resources they
+    #: name (an admin change made on another replica applies after at most this long)
+    release_cache_seconds: float = 1.0
+    #: attestation audit entries are written in batches at least this often (0: one at a time)
+    audit_flush_seconds: float = 0.2
 
 
 LIMITS = Limits()

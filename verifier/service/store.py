@@ -25,6 +25,15 @@ from ccverify.verifier.service import migrations as m
 
 NONCE_BYTES = 32
 
+# the per-attestation statements, built once (building a statement costs more than running it)
+_ISSUE = sa.insert(m.nonces)
+_CONSUME = (
+    sa.delete(m.nonces)
+    .where(m.nonces.c.nonce == sa.bindparam("n"))
+    .returning(m.nonces.c.tee, m.nonces.c.expires_at)
+)
+_AUDIT = sa.insert(m.audit)
+
 
 @dataclass(frozen=True)
 class StoredReferenceValues:
@@ -54,6 +63,11 @@ class Rule:
             "device_policy": self.device_policy,
             "secrets": list(self.secrets),
         }
+
+
+def audit_row(now: float, actor: str, action: str, subject: str | None, outcome: str, detail: Mapping[str, Any]) -> dict[str, Any]:
+    return {"at": now, "actor": actor, "action": action, "subject": subject, "outcome": outcome,
+            "detail": json.dumps(dict(detail), sort_keys=True)}  # fmt: skip
 
 
 def engine_url(url: str) -> str:
@@ -103,17 +117,13 @@ class Store:
     def issue_nonce(self, tee: str, expires_at: float) -> bytes:
         nonce = _random.token_bytes(NONCE_BYTES)
         with self.engine.begin() as c:
-            c.execute(sa.insert(m.nonces).values(nonce=nonce, tee=tee, expires_at=expires_at))
+            c.execute(_ISSUE, {"nonce": nonce, "tee": tee, "expires_at": expires_at})
         return nonce
 
     def consume_nonce(self, nonce: bytes) -> tuple[str, float] | None:
         """Delete the nonce and return (tee, expires_at); None if it is not (or no longer) there."""
         with self.engine.begin() as c:
-            row = c.execute(
-                sa.delete(m.nonces)
-                .where(m.nonces.c.nonce == nonce)
-                .returning(m.nonces.c.tee, m.nonces.c.expires_at)
-            ).first()
+            row = c.execute(_CONSUME, {"n": nonce}).first()
         return None if row is None else (str(row[0]), float(row[1]))
 
     def purge_nonces(self, now: float) -> int:
@@ -242,13 +252,12 @@ class Store:
     # audit ------------------------------------------------------------------------------
 
     def audit(self, now: float, actor: str, action: str, subject: str | None, outcome: str, detail: Mapping[str, Any]) -> None:
-        with self.engine.begin() as c:
-            c.execute(
-                sa.insert(m.audit).values(
-                    at=now, actor=actor, action=action, subject=subject, outcome=outcome,
-                    detail=json.dumps(dict(detail), sort_keys=True),
-                )
-            )
+        self.audit_many([audit_row(now, actor, action, subject, outcome, detail)])
+
+    def audit_many(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            with self.engine.begin() as c:
+                c.execute(_AUDIT, rows)
 
     def audit_entries(self, after: int, limit: int) -> list[dict[str, Any]]:
         t = m.audit
