@@ -31,15 +31,32 @@ from ccverify.verifier.errors import InputError, exit_code
 
 
 def attest(
-    evidence: Annotated[list[Path] | None, typer.Argument(help="Evidence files: quote or report, event log, SNP certificates.")] = None,
+    evidence: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Evidence files: quote or report, event log, SNP certificates."),
+    ] = None,
     relying_party: Annotated[str, typer.Option(help="The service's URL, e.g. https://127.0.0.1:8443.")] = "",
-    ca: Annotated[Path | None, typer.Option(help="CA bundle (PEM) for the service's TLS certificate (the one --init wrote).")] = None,
-    session: Annotated[Path | None, typer.Option(help="Challenge and HPKE key file (written by --challenge-only).")] = None,
-    challenge_only: Annotated[bool, typer.Option(help="Only ask for a challenge and write --session; print the REPORT_DATA to mint.")] = False,
-    tee: Annotated[str, typer.Option(help="tdx or snp (for --challenge-only; otherwise read from the evidence).")] = "tdx",
+    ca: Annotated[
+        Path | None,
+        typer.Option(help="CA bundle (PEM) for the service's TLS certificate (the one --init wrote)."),
+    ] = None,
+    session: Annotated[
+        Path | None, typer.Option(help="Challenge and HPKE key file (written by --challenge-only).")
+    ] = None,
+    challenge_only: Annotated[
+        bool,
+        typer.Option(help="Only ask for a challenge and write --session; print the REPORT_DATA to mint."),
+    ] = False,
+    tee: Annotated[
+        str, typer.Option(help="tdx or snp (for --challenge-only; otherwise read from the evidence).")
+    ] = "tdx",
     hpke_suite: Annotated[str, typer.Option(help="mlkem768-x25519 (default) or p384.")] = "mlkem768-x25519",
-    release_out: Annotated[Path | None, typer.Option(help="Write the released secrets (and device policy) into this folder.")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the envelope (schema cli/schemas/attest.schema.json).")] = False,
+    release_out: Annotated[
+        Path | None, typer.Option(help="Write the released secrets (and device policy) into this folder.")
+    ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the envelope (schema cli/schemas/attest.schema.json).")
+    ] = False,
 ) -> None:
     """Attest to a relying party: challenge, evidence, EAR JWT, sealed release."""
     if not relying_party:
@@ -97,7 +114,10 @@ def attest(
         raise SystemExit(code)
     result, code = guarded(run)
     if challenge_only:
-        stdout.print(f"challenge for {result['tee']} (expires {result['expires_at']}) kept in {result['session']}", highlight=False)
+        stdout.print(
+            f"challenge for {result['tee']} (expires {result['expires_at']}) kept in {result['session']}",
+            highlight=False,
+        )
         stdout.print(f"REPORT_DATA {result['report_data']}", highlight=False)
     else:
         _print_result(result)
@@ -106,12 +126,18 @@ def attest(
 
 def _print_result(result: dict[str, Any]) -> None:
     claims = result["claims"]
-    stdout.print(f"attestation result: {result['ear_status']} (affirming: {str(result['affirming']).lower()})", highlight=False)
+    stdout.print(
+        f"attestation result: {result['ear_status']} (affirming: {str(result['affirming']).lower()})",
+        highlight=False,
+    )
     for name, sub in claims.get("submods", {}).items():
         stdout.print(f"  {name}: {json.dumps(sub.get('ear_trustworthiness_vector'))}", highlight=False)
         for reason in sub.get("ccverify_reasons", []):
             if reason.get("code") != "ok":
-                stdout.print(f"    {reason.get('claim')}: {reason.get('code')}: {reason.get('detail')}", highlight=False)
+                stdout.print(
+                    f"    {reason.get('claim')}: {reason.get('code')}: {reason.get('detail')}",
+                    highlight=False,
+                )
     release = result["release"]
     if release is not None:
         policy = "none" if release["device_policy"] is None else f"{release['device_policy']} bytes"
@@ -143,7 +169,9 @@ def _classify(paths: list[Path]) -> dict[str, Any]:
         elif kind is Kind.SNP_CERT_TABLE or data.lstrip().startswith(b"-----BEGIN CERTIFICATE"):
             put("snp_certs", data, path)
         else:
-            raise InputError(f"{path}: not a quote, report, event log or SNP certificates (looks like {kind.value})")
+            raise InputError(
+                f"{path}: not a quote, report, event log or SNP certificates (looks like {kind.value})"
+            )
     if "evidence" not in found:
         raise InputError("no TDX quote or SNP report among the evidence files")
     return found
@@ -167,7 +195,9 @@ def _read_session(path: Path) -> tuple[bytes, Any, str]:
     try:
         document = json.loads(path.read_bytes())
         nonce = base64.b64decode(document["nonce"], validate=True)
-        key = ReleaseKey.from_private_bytes(document["hpke_suite"], base64.b64decode(document["hpke_private_key"], validate=True))
+        key = ReleaseKey.from_private_bytes(
+            document["hpke_suite"], base64.b64decode(document["hpke_private_key"], validate=True)
+        )
         tee = str(document["tee"])
     except OSError as error:
         raise InputError(f"--session {path}: {error.strerror or error}") from None

@@ -23,18 +23,64 @@ _INIT = "Options of --init"
 
 def serve(
     config: Annotated[Path | None, typer.Option(help="Configuration file (default: ./config.toml).")] = None,
-    init: Annotated[Path | None, typer.Option("--init", help="Write a working configuration into this folder, then exit.", rich_help_panel=_INIT)] = None,
-    trust_root: Annotated[list[Path] | None, typer.Option(help="Evidence root to trust INSTEAD of the pinned production roots (test/example PKIs; repeatable).", rich_help_panel=_INIT)] = None,
-    trust_anchor: Annotated[list[Path] | None, typer.Option(help="Reference-value / device-policy signer (PEM key or certificate; repeatable).", rich_help_panel=_INIT)] = None,
-    collateral: Annotated[list[Path] | None, typer.Option(help="TDX collateral (QuoteCollateralV3 JSON or offline bundle) used before the cache and PCS (repeatable).", rich_help_panel=_INIT)] = None,
-    verification_time: Annotated[str | None, typer.Option(help="Verify evidence at this fixed time (ISO 8601): recorded samples only, never in production.", rich_help_panel=_INIT)] = None,
-    no_tls: Annotated[bool, typer.Option("--no-tls", help="Plain HTTP (loopback demos and benchmarks only).", rich_help_panel=_INIT)] = False,
-    offline: Annotated[bool, typer.Option(help="Never fetch collateral from Intel PCS.", rich_help_panel=_INIT)] = False,
+    init: Annotated[
+        Path | None,
+        typer.Option(
+            "--init", help="Write a working configuration into this folder, then exit.", rich_help_panel=_INIT
+        ),
+    ] = None,
+    trust_root: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Evidence root to trust INSTEAD of the pinned production roots (test/example PKIs; repeatable).",
+            rich_help_panel=_INIT,
+        ),
+    ] = None,
+    trust_anchor: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Reference-value / device-policy signer (PEM key or certificate; repeatable).",
+            rich_help_panel=_INIT,
+        ),
+    ] = None,
+    collateral: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="TDX collateral (QuoteCollateralV3 JSON or offline bundle) used before the cache and PCS (repeatable).",
+            rich_help_panel=_INIT,
+        ),
+    ] = None,
+    verification_time: Annotated[
+        str | None,
+        typer.Option(
+            help="Verify evidence at this fixed time (ISO 8601): recorded samples only, never in production.",
+            rich_help_panel=_INIT,
+        ),
+    ] = None,
+    no_tls: Annotated[
+        bool,
+        typer.Option(
+            "--no-tls", help="Plain HTTP (loopback demos and benchmarks only).", rich_help_panel=_INIT
+        ),
+    ] = False,
+    offline: Annotated[
+        bool, typer.Option(help="Never fetch collateral from Intel PCS.", rich_help_panel=_INIT)
+    ] = False,
     host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="TCP port (default 8443).")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes (default 1).")] = None,
-    database: Annotated[str | None, typer.Option(help="SQLAlchemy URL: sqlite:///FILE (default, in the config folder) or postgresql://... for replicas.")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="With --init: print the envelope (schema cli/schemas/serve-init.schema.json).")] = False,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            help="SQLAlchemy URL: sqlite:///FILE (default, in the config folder) or postgresql://... for replicas."
+        ),
+    ] = None,
+    json_out: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="With --init: print the envelope (schema cli/schemas/serve-init.schema.json)."
+        ),
+    ] = False,
 ) -> None:
     """Run the relying-party service (challenge, attest, EAR JWT, HPKE-sealed release)."""
     if init is not None:
@@ -42,9 +88,17 @@ def serve(
               host, port, workers, database, json_out)  # fmt: skip
         return
     if trust_root or trust_anchor or collateral or verification_time or no_tls or offline:
-        fail(InputError("--trust-root, --trust-anchor, --collateral, --verification-time, --no-tls and --offline go with --init"))
+        fail(
+            InputError(
+                "--trust-root, --trust-anchor, --collateral, --verification-time, --no-tls and --offline go with --init"
+            )
+        )
     path = config or Path("config.toml")
-    overrides = {k: v for k, v in {"host": host, "port": port, "workers": workers, "database": database}.items() if v is not None}
+    overrides = {
+        k: v
+        for k, v in {"host": host, "port": port, "workers": workers, "database": database}.items()
+        if v is not None
+    }
     loaded = guarded(lambda: _load(path, overrides))
     guarded(lambda: _run(path, loaded, overrides))
 
@@ -80,14 +134,18 @@ def _init(
         return
     done = guarded(run)
     stdout.print(f"wrote {done.config} (admin token in {done.admin_token_file}, mode 0600)", highlight=False)
-    stdout.print(f"start it with: ccverify serve --config {done.config}    # listens on {done.url}", highlight=False)
+    stdout.print(
+        f"start it with: ccverify serve --config {done.config}    # listens on {done.url}", highlight=False
+    )
 
 
 def _load(path: Path, overrides: dict[str, Any]) -> Any:
     try:
         from ccverify.verifier.service.config import load_config
     except ImportError as error:  # pragma: no cover - the extra is missing
-        raise InputError(f"ccverify serve needs the service extra: pip install 'ccverify[service]' ({error})") from None
+        raise InputError(
+            f"ccverify serve needs the service extra: pip install 'ccverify[service]' ({error})"
+        ) from None
     return apply_overrides(load_config(path), overrides)
 
 
@@ -103,7 +161,9 @@ def _run(path: Path, config: Any, overrides: dict[str, Any]) -> None:
     try:
         import uvicorn
     except ImportError as error:
-        raise InputError(f"ccverify serve needs the service extra: pip install 'ccverify[service]' ({error})") from None
+        raise InputError(
+            f"ccverify serve needs the service extra: pip install 'ccverify[service]' ({error})"
+        ) from None
     options: dict[str, Any] = {
         "host": config.host,
         "port": config.port,
@@ -122,7 +182,9 @@ def _run(path: Path, config: Any, overrides: dict[str, Any]) -> None:
         os.environ["CCVERIFY_CONFIG_OVERRIDES"] = json.dumps(overrides)
         if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ccverify-metrics-")
-        uvicorn.run("ccverify.verifier.service.app:from_environment", factory=True, workers=config.workers, **options)
+        uvicorn.run(
+            "ccverify.verifier.service.app:from_environment", factory=True, workers=config.workers, **options
+        )
         return
     from ccverify.verifier.service.app import guarded_app
 

@@ -87,7 +87,9 @@ def in_process(config_path: Path, token: str, count: int, seconds: float) -> flo
         middle = time.perf_counter()
         quote = mint(binding.report_data(challenge.nonce, key.public_bytes))
         resumed = time.perf_counter()
-        answer = party.attest(AttestRequest(challenge.nonce, "tdx", quote, key.public_bytes, event_log=EVENT_LOG))
+        answer = party.attest(
+            AttestRequest(challenge.nonce, "tdx", quote, key.public_bytes, event_log=EVENT_LOG)
+        )
         end = time.perf_counter()
         assert answer.affirming and answer.sealed is not None
         if index >= 50:  # warm-up
@@ -115,7 +117,9 @@ class _LocalAdmin:
         return self.party.upload_rule(name, rv, None, secrets)
 
 
-async def _request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str, body: bytes) -> dict[str, object]:
+async def _request(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str, body: bytes
+) -> dict[str, object]:
     writer.write(
         b"POST " + path.encode() + b" HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
         b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body
@@ -150,8 +154,15 @@ async def _client(port: int, until: float, budget: list[int], latencies: list[fl
             challenge = await _request(reader, writer, "/v1/challenge", challenge_body)
             nonce = base64.b64decode(str(challenge["nonce"]))
             quote = mint(binding.report_data(nonce, key.public_bytes))
-            body = json.dumps({"nonce": challenge["nonce"], "tee": "tdx", "evidence": base64.b64encode(quote).decode(),
-                               "event_log": log, "hpke_public_key": public}).encode()  # fmt: skip
+            body = json.dumps(
+                {
+                    "nonce": challenge["nonce"],
+                    "tee": "tdx",
+                    "evidence": base64.b64encode(quote).decode(),
+                    "event_log": log,
+                    "hpke_public_key": public,
+                }
+            ).encode()
             answer = await _request(reader, writer, "/v1/attest", body)
             if not answer["affirming"] or answer["sealed"] is None:
                 raise RuntimeError("an attestation was not affirming")
@@ -201,7 +212,9 @@ def main() -> None:
     baseline_config, baseline_token = make_config(work / "inproc")
     baseline = in_process(baseline_config, baseline_token, args.attestations, args.seconds)
     print(f"in-process challenge+verify+appraise+sign+seal: {baseline:,.0f} attestations/s (one core)")
-    print(f"{'workers':>7} {'clients':>7} {'att/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'per worker / in-process':>24}")
+    print(
+        f"{'workers':>7} {'clients':>7} {'att/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'per worker/in-process':>22}"
+    )
     context = multiprocessing.get_context("spawn")
     for workers in (int(w) for w in args.workers.split(",")):
         config, token = make_config(work / f"w{workers}")
@@ -211,14 +224,16 @@ def main() -> None:
             port = int(running.url.rsplit(":", 1)[1])
             for clients in (int(c) for c in args.clients.split(",")):
                 queue = context.Queue()
-                loader = context.Process(target=_loader, args=(port, clients, args.attestations, args.seconds, queue))
+                loader = context.Process(
+                    target=_loader, args=(port, clients, args.attestations, args.seconds, queue)
+                )
                 loader.start()
                 elapsed, latencies = queue.get(timeout=args.seconds * 4 + 60)
                 loader.join()
                 rate = len(latencies) / elapsed
                 p50, p99 = statistics.median(latencies) * 1e3, _percentile(latencies, 0.99) * 1e3
                 ratio = rate / workers / baseline
-                print(f"{workers:>7} {clients:>7} {rate:>8,.0f} {p50:>7.1f} {p99:>7.1f} {ratio:>24.2f}")
+                print(f"{workers:>7} {clients:>7} {rate:>8,.0f} {p50:>7.1f} {p99:>7.1f} {ratio:>22.2f}")
         finally:
             running.stop()
     print(f"(load generator in one process beside the service; {os.cpu_count()} CPUs)")

@@ -41,8 +41,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def make_config(directory: Path, *, database: str | None = None, limits: dict[str, float] | None = None,
-                tls: bool = False, port: int | None = None) -> tuple[Path, str]:  # fmt: skip
+def make_config(
+    directory: Path,
+    *,
+    database: str | None = None,
+    limits: dict[str, float] | None = None,
+    tls: bool = False,
+    port: int | None = None,
+) -> tuple[Path, str]:
     """A configuration as ``serve --init`` writes it (example roots, signer, collateral); returns
     the config path and the admin token."""
     done = initialize(
@@ -80,8 +86,15 @@ class Running:
                 self.process.wait(5)
 
 
-def start(config: Path, *, port: int | None = None, workers: int | None = None, scheme: str = "http",
-          verify: bool | str = True, extra: list[str] | None = None) -> Running:  # fmt: skip
+def start(
+    config: Path,
+    *,
+    port: int | None = None,
+    workers: int | None = None,
+    scheme: str = "http",
+    verify: bool | str = True,
+    extra: list[str] | None = None,
+) -> Running:
     """``ccverify serve --config`` in a subprocess (real uvicorn); waits for /healthz."""
     import tomllib
 
@@ -113,7 +126,9 @@ def provision(client: RelyingPartyClient, *, secrets: dict[str, bytes] | None = 
     client.put_reference_values(REFVALUES)
     for name, value in (secrets or {"disk-key": SECRET}).items():
         client.put_secret(name, value)
-    client.put_release_rule("example-guest", "ccverify-example-tdx", secrets=sorted(secrets or {"disk-key": SECRET}))
+    client.put_release_rule(
+        "example-guest", "ccverify-example-tdx", secrets=sorted(secrets or {"disk-key": SECRET})
+    )
 
 
 def mint(nonce: bytes, key: sealing.ReleaseKey) -> bytes:
@@ -166,14 +181,33 @@ def postgres() -> Iterator[str]:
         prefix = ["runuser", "-u", "postgres", "--"]
     port = free_port()
     data = root / "data"
-    subprocess.run([*prefix, initdb, "-D", str(data), "-A", "trust", "-U", "ccverify", "--no-sync", "-E", "UTF8"],
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [*prefix, initdb, "-D", str(data), "-A", "trust", "-U", "ccverify", "--no-sync", "-E", "UTF8"],
+        check=True,
+        capture_output=True,
+    )
     options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off"
-    subprocess.run([*prefix, pg_ctl, "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"],
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [*prefix, pg_ctl, "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"],
+        check=True,
+        capture_output=True,
+    )
     try:
-        subprocess.run([*prefix, _pg_bin("createdb") or "createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "ccverify", "ccverify"],
-                       check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            [
+                *prefix,
+                _pg_bin("createdb") or "createdb",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-U",
+                "ccverify",
+                "ccverify",
+            ],
+            check=True,
+            capture_output=True,
+        )
         yield f"postgresql://ccverify@127.0.0.1:{port}/ccverify"
     finally:
         subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)

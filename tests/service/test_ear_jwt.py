@@ -25,7 +25,16 @@ from ccverify.verifier.service.attestation import key_id
 from ccverify.verifier.service.client import RelyingPartyClient
 from ccverify.verifier.tdx.verify import verify_tdx
 from ccverify.verifier.testing.sample import SAMPLE_TIME
-from tests.service.conftest import EVENT_LOG, EXAMPLES, REFVALUES, SAMPLE_QUOTE, make_config, mint, provision, start
+from tests.service.conftest import (
+    EVENT_LOG,
+    EXAMPLES,
+    REFVALUES,
+    SAMPLE_QUOTE,
+    make_config,
+    mint,
+    provision,
+    start,
+)
 
 JOSE = Path(__file__).resolve().parent / "jose"
 NONCE = bytes(range(32))
@@ -33,8 +42,12 @@ NONCE = bytes(range(32))
 
 @pytest.fixture(scope="module")
 def result() -> AttestationResult:
-    verdict = verify_tdx(SAMPLE_QUOTE, load_collateral(EXAMPLES / "tdx-collateral.json"), at=SAMPLE_TIME,
-                         trust_root=(EXAMPLES / "EXAMPLE-ROOT-NOT-TRUSTED-intel.pem").read_bytes())  # fmt: skip
+    verdict = verify_tdx(
+        SAMPLE_QUOTE,
+        load_collateral(EXAMPLES / "tdx-collateral.json"),
+        at=SAMPLE_TIME,
+        trust_root=(EXAMPLES / "EXAMPLE-ROOT-NOT-TRUSTED-intel.pem").read_bytes(),
+    )
     rv = load_reference_values(REFVALUES, [EXAMPLES / "EXAMPLE-refvalues-signer.pub.pem"], at=SAMPLE_TIME)
     return appraise(verdict, rv, event_log=EVENT_LOG, evidence=SAMPLE_QUOTE, at=SAMPLE_TIME)
 
@@ -48,8 +61,13 @@ def test_pyjwt_verifies_es256_and_es384(result: AttestationResult, curve: ec.Ell
     header = jwt.get_unverified_header(token)
     assert header == {"alg": alg, "typ": "JWT", "kid": kid}
     jwks = jwt.PyJWKSet.from_dict({"keys": [public_jwk(key.public_key(), kid)]})
-    claims = jwt.decode(token, jwks[kid].key, algorithms=[alg], issuer="https://rp.example",
-                        options={"require": ["exp", "iat", "iss"]})  # fmt: skip
+    claims = jwt.decode(
+        token,
+        jwks[kid].key,
+        algorithms=[alg],
+        issuer="https://rp.example",
+        options={"require": ["exp", "iat", "iss"]},
+    )
     assert claims["eat_nonce"] == base64.urlsafe_b64encode(NONCE).rstrip(b"=").decode()
     assert claims["exp"] == int(exp.timestamp())
     assert {k: v for k, v in claims.items() if k not in ("iss", "exp", "eat_nonce")} == result.to_json()
@@ -61,7 +79,9 @@ def test_pyjwt_verifies_es256_and_es384(result: AttestationResult, curve: ec.Ell
 def test_embedding_the_jwk_is_opt_in(result: AttestationResult) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     assert "jwk" not in jwt.get_unverified_header(result.to_jwt(key))
-    assert jwt.get_unverified_header(result.to_jwt(key, embed_jwk=True))["jwk"] == public_jwk(key.public_key())
+    assert jwt.get_unverified_header(result.to_jwt(key, embed_jwk=True))["jwk"] == public_jwk(
+        key.public_key()
+    )
     with pytest.raises(ValueError):
         result.to_jwt(ec.generate_private_key(ec.SECP521R1()))
 
@@ -73,17 +93,23 @@ def _npm_ready() -> str:
             pytest.fail("node/npm missing (tests/setup-system.sh installs them)")
         pytest.skip("node and npm are not installed")
     if not (JOSE / "node_modules" / "jose").is_dir():
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=JOSE, check=True, capture_output=True, timeout=300)
+        subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"], cwd=JOSE, check=True, capture_output=True, timeout=300
+        )
     return node
 
 
 @pytest.mark.parametrize("curve", [ec.SECP256R1(), ec.SECP384R1()], ids=["ES256", "ES384"])
-def test_panva_jose_on_node_verifies_against_the_jwks_endpoint(tmp_path: Path, curve: ec.EllipticCurve) -> None:
+def test_panva_jose_on_node_verifies_against_the_jwks_endpoint(
+    tmp_path: Path, curve: ec.EllipticCurve
+) -> None:
     node = _npm_ready()
     config, token = make_config(tmp_path / "rp")
     key = ec.generate_private_key(curve)
     (config.parent / "result-signing-key.pem").write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
     )
     running = start(config)
     try:
@@ -91,18 +117,30 @@ def test_panva_jose_on_node_verifies_against_the_jwks_endpoint(tmp_path: Path, c
         provision(client)
         release_key = sealing.generate_key()
         challenge = client.challenge("tdx")
-        answer = client.attest(challenge, mint(challenge.nonce, release_key), release_key, event_log=EVENT_LOG)
+        answer = client.attest(
+            challenge, mint(challenge.nonce, release_key), release_key, event_log=EVENT_LOG
+        )
         issuer = jwt.decode(answer.result, options={"verify_signature": False})["iss"]
-        run = subprocess.run([node, str(JOSE / "verify.mjs"), running.url + "/.well-known/jwks.json", answer.result, issuer],
-                             capture_output=True, text=True, timeout=60)  # fmt: skip
+        run = subprocess.run(
+            [node, str(JOSE / "verify.mjs"), running.url + "/.well-known/jwks.json", answer.result, issuer],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert run.returncode == 0, run.stderr
         verified = json.loads(run.stdout)
         assert verified["header"]["alg"] == ("ES256" if isinstance(curve, ec.SECP256R1) else "ES384")
         assert verified["claims"]["ear_status"] == "affirming"
-        assert verified["claims"]["eat_nonce"] == base64.urlsafe_b64encode(challenge.nonce).rstrip(b"=").decode()
+        assert (
+            verified["claims"]["eat_nonce"] == base64.urlsafe_b64encode(challenge.nonce).rstrip(b"=").decode()
+        )
         forged = answer.result[:-4] + ("AAAA" if not answer.result.endswith("AAAA") else "BBBB")
-        bad = subprocess.run([node, str(JOSE / "verify.mjs"), running.url + "/.well-known/jwks.json", forged, issuer],
-                             capture_output=True, text=True, timeout=60)  # fmt: skip
+        bad = subprocess.run(
+            [node, str(JOSE / "verify.mjs"), running.url + "/.well-known/jwks.json", forged, issuer],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert bad.returncode == 1 and "ERR_JWS_SIGNATURE_VERIFICATION_FAILED" in bad.stderr
     finally:
         running.stop()

@@ -48,8 +48,12 @@ def test_wrong_key_replay_and_tampering_are_typed_errors(suite: str) -> None:
         "wrong key": lambda: sealing.open_release(sealed, sealing.generate_key(suite), NONCE, TOKEN),
         "another session": lambda: sealing.open_release(sealed, key, bytes(32), TOKEN),
         "another result token": lambda: sealing.open_release(sealed, key, NONCE, TOKEN + "x"),
-        "tampered ciphertext": lambda: sealing.open_release(sealed[:-1] + bytes([sealed[-1] ^ 1]), key, NONCE, TOKEN),
-        "tampered encapsulation": lambda: sealing.open_release(bytes([sealed[0] ^ 1]) + sealed[1:], key, NONCE, TOKEN),
+        "tampered ciphertext": lambda: sealing.open_release(
+            sealed[:-1] + bytes([sealed[-1] ^ 1]), key, NONCE, TOKEN
+        ),
+        "tampered encapsulation": lambda: sealing.open_release(
+            bytes([sealed[0] ^ 1]) + sealed[1:], key, NONCE, TOKEN
+        ),
     }
     for what, attempt in attempts.items():
         with pytest.raises(VerificationError) as refused:
@@ -80,8 +84,19 @@ def test_payload_json_is_the_protocols() -> None:
     import json
 
     document = json.loads(PAYLOAD.to_bytes())
-    assert document == {"device_policy": "0oRzaWduZWQtY29zZQ==", "secrets": {"api": "aw==", "disk": "AHNlY3JldP8="}}
-    assert sealing.ReleasePayload.from_bytes(b'{"device_policy": null, "secrets": {}}') == sealing.ReleasePayload()
-    for bad in (b"[]", b'{"secrets": {}}', b'{"device_policy": 1, "secrets": {}}', b'{"device_policy": null, "secrets": {"a": "!"}}'):
+    assert document == {
+        "device_policy": "0oRzaWduZWQtY29zZQ==",
+        "secrets": {"api": "aw==", "disk": "AHNlY3JldP8="},
+    }
+    assert (
+        sealing.ReleasePayload.from_bytes(b'{"device_policy": null, "secrets": {}}')
+        == sealing.ReleasePayload()
+    )
+    for bad in (
+        b"[]",
+        b'{"secrets": {}}',
+        b'{"device_policy": 1, "secrets": {}}',
+        b'{"device_policy": null, "secrets": {"a": "!"}}',
+    ):
         with pytest.raises(InputError):
             sealing.ReleasePayload.from_bytes(bad)

@@ -39,9 +39,11 @@ def _attest(client: RelyingPartyClient, suite: str | None = None) -> tuple[seali
 
 
 @pytest.mark.parametrize("suite", ["mlkem768-x25519", "p384"])
-def test_challenge_attest_release_opens_only_with_the_guests_key(service: tuple[Running, RelyingPartyClient], suite: str) -> None:
+def test_challenge_attest_release_opens_only_with_the_guests_key(
+    service: tuple[Running, RelyingPartyClient], suite: str
+) -> None:
     _running, client = service
-    key, nonce, answer = _attest(client, suite)
+    key, _nonce, answer = _attest(client, suite)
     assert answer.affirming and answer.sealed is not None  # type: ignore[attr-defined]
     release = answer.open(key)  # type: ignore[attr-defined]
     assert release.secrets == {"disk-key": SECRET} and release.device_policy is None
@@ -51,7 +53,9 @@ def test_challenge_attest_release_opens_only_with_the_guests_key(service: tuple[
     assert wrong.value.code == "release_unopenable"
 
 
-def test_the_result_is_an_ear_jwt_pyjwt_verifies_against_the_jwks(service: tuple[Running, RelyingPartyClient]) -> None:
+def test_the_result_is_an_ear_jwt_pyjwt_verifies_against_the_jwks(
+    service: tuple[Running, RelyingPartyClient],
+) -> None:
     running, client = service
     _key, nonce, answer = _attest(client)
     jwks = requests.get(running.url + "/.well-known/jwks.json", timeout=5).json()
@@ -59,8 +63,13 @@ def test_the_result_is_an_ear_jwt_pyjwt_verifies_against_the_jwks(service: tuple
     assert header["alg"] == "ES256" and "jwk" not in header
     signing = jwt.PyJWKSet.from_dict(jwks)[header["kid"]]
     issuer = jwt.decode(answer.result, options={"verify_signature": False})["iss"]  # type: ignore[attr-defined]
-    claims = jwt.decode(answer.result, signing.key, algorithms=["ES256"], issuer=issuer,  # type: ignore[attr-defined]
-                        options={"require": ["exp", "iat", "iss"]})  # fmt: skip
+    claims = jwt.decode(
+        answer.result,
+        signing.key,
+        algorithms=["ES256"],
+        issuer=issuer,  # type: ignore[attr-defined]
+        options={"require": ["exp", "iat", "iss"]},
+    )
     assert issuer.endswith(running.url.rsplit(":", 1)[1])
     assert claims["eat_nonce"] == base64.urlsafe_b64encode(nonce).rstrip(b"=").decode()
     assert claims["ear_status"] == "affirming" and claims["submods"]["tdx"]["ear_status"] == "affirming"
@@ -97,7 +106,9 @@ def test_a_replayed_expired_or_other_tee_nonce_is_refused(tmp_path: Path) -> Non
         running.stop()
 
 
-def test_evidence_for_another_challenge_or_key_is_refused(service: tuple[Running, RelyingPartyClient]) -> None:
+def test_evidence_for_another_challenge_or_key_is_refused(
+    service: tuple[Running, RelyingPartyClient],
+) -> None:
     _running, client = service
     key = sealing.generate_key()
     challenge = client.challenge("tdx")
@@ -110,11 +121,15 @@ def test_evidence_for_another_challenge_or_key_is_refused(service: tuple[Running
     assert other_key.value.code == "report_data_mismatch"
 
 
-def test_not_affirming_answers_with_reasons_and_no_release(service: tuple[Running, RelyingPartyClient]) -> None:
+def test_not_affirming_answers_with_reasons_and_no_release(
+    service: tuple[Running, RelyingPartyClient],
+) -> None:
     _running, client = service
     key = sealing.generate_key()
     challenge = client.challenge("tdx")
-    other_boot = sample_tdx_quote(SAMPLE_QUOTE, binding.report_data(challenge.nonce, key.public_bytes), mr_td=bytes(48))
+    other_boot = sample_tdx_quote(
+        SAMPLE_QUOTE, binding.report_data(challenge.nonce, key.public_bytes), mr_td=bytes(48)
+    )
     answer = client.attest(challenge, other_boot, key, event_log=EVENT_LOG)
     assert not answer.affirming and answer.sealed is None
     claims = answer.claims()
@@ -129,18 +144,69 @@ def test_not_affirming_answers_with_reasons_and_no_release(service: tuple[Runnin
     [
         (b"{not json", 400, "bad_request"),
         (b"[]", 400, "bad_request"),
-        (json.dumps({"nonce": "!!!", "tee": "tdx", "evidence": "AA==", "hpke_public_key": "AA=="}).encode(), 400, "bad_request"),
-        (json.dumps({"nonce": b64(bytes(32)), "tee": "sgx", "evidence": "AA==", "hpke_public_key": "AA=="}).encode(), 400, "bad_request"),
-        (json.dumps({"nonce": b64(bytes(32)), "tee": 7, "evidence": "AA==", "hpke_public_key": "AA=="}).encode(), 400, "bad_request"),
-        (json.dumps({"nonce": b64(bytes(32)), "tee": "tdx", "evidence": b64(bytes(20000)), "hpke_public_key": "AA=="}).encode(), 400, "bad_request"),
-        (json.dumps({"nonce": b64(bytes(32)), "tee": "tdx", "evidence": "AA==", "hpke_public_key": b64(bytes(1216)), "x": 1}).encode(), 400, "bad_request"),
-        (json.dumps({"nonce": b64(bytes(32)), "tee": "tdx", "evidence": "AA==", "hpke_public_key": b64(bytes(5))}).encode(), 400, "bad_request"),
+        (
+            json.dumps(
+                {"nonce": "!!!", "tee": "tdx", "evidence": "AA==", "hpke_public_key": "AA=="}
+            ).encode(),
+            400,
+            "bad_request",
+        ),
+        (
+            json.dumps(
+                {"nonce": b64(bytes(32)), "tee": "sgx", "evidence": "AA==", "hpke_public_key": "AA=="}
+            ).encode(),
+            400,
+            "bad_request",
+        ),
+        (
+            json.dumps(
+                {"nonce": b64(bytes(32)), "tee": 7, "evidence": "AA==", "hpke_public_key": "AA=="}
+            ).encode(),
+            400,
+            "bad_request",
+        ),
+        (
+            json.dumps(
+                {
+                    "nonce": b64(bytes(32)),
+                    "tee": "tdx",
+                    "evidence": b64(bytes(20000)),
+                    "hpke_public_key": "AA==",
+                }
+            ).encode(),
+            400,
+            "bad_request",
+        ),
+        (
+            json.dumps(
+                {
+                    "nonce": b64(bytes(32)),
+                    "tee": "tdx",
+                    "evidence": "AA==",
+                    "hpke_public_key": b64(bytes(1216)),
+                    "x": 1,
+                }
+            ).encode(),
+            400,
+            "bad_request",
+        ),
+        (
+            json.dumps(
+                {"nonce": b64(bytes(32)), "tee": "tdx", "evidence": "AA==", "hpke_public_key": b64(bytes(5))}
+            ).encode(),
+            400,
+            "bad_request",
+        ),
         (b"x" * (2 << 20), 413, "body_too_large"),
     ],
 )
-def test_malformed_requests_get_4xx_with_a_reason(service: tuple[Running, RelyingPartyClient], body: bytes, status: int, code: str) -> None:
+def test_malformed_requests_get_4xx_with_a_reason(
+    service: tuple[Running, RelyingPartyClient], body: bytes, status: int, code: str
+) -> None:
     running, _client = service
-    response = requests.post(running.url + "/v1/attest", data=body, headers={"content-type": "application/json"}, timeout=10)
+    response = requests.post(
+        running.url + "/v1/attest", data=body, headers={"content-type": "application/json"}, timeout=10
+    )
     assert response.status_code == status, response.text
     assert response.json()["error"] == code and response.json()["detail"]
 
@@ -212,7 +278,9 @@ def test_metrics_healthz_openapi(service: tuple[Running, RelyingPartyClient]) ->
     assert "ccverify_attest_duration_seconds_bucket" in text
     assert "ccverify_nonces_outstanding 1.0" in text
     spec = requests.get(running.url + "/openapi.json", timeout=5).json()
-    assert {"/v1/challenge", "/v1/attest", "/v1/admin/reference-values", "/.well-known/jwks.json"} <= set(spec["paths"])
+    assert {"/v1/challenge", "/v1/attest", "/v1/admin/reference-values", "/.well-known/jwks.json"} <= set(
+        spec["paths"]
+    )
 
 
 def test_rate_limit_answers_429(tmp_path: Path) -> None:
@@ -221,7 +289,10 @@ def test_rate_limit_answers_429(tmp_path: Path) -> None:
     config.write_text(text)
     running = start(config)
     try:
-        statuses = [requests.post(running.url + "/v1/challenge", json={"tee": "tdx"}, timeout=5).status_code for _ in range(8)]
+        statuses = [
+            requests.post(running.url + "/v1/challenge", json={"tee": "tdx"}, timeout=5).status_code
+            for _ in range(8)
+        ]
         assert statuses[:2] == [200, 200] and 429 in statuses
     finally:
         running.stop()
@@ -242,7 +313,8 @@ def test_tls_from_the_configuration(tmp_path: Path) -> None:
 def test_the_client_does_not_import_the_service() -> None:
     code = (
         "import sys, ccverify.verifier.service.client, ccverify.verifier.release.sealing;"
-        "bad = [m for m in ('fastapi', 'sqlalchemy', 'uvicorn', 'starlette', 'prometheus_client') if m in sys.modules];"
+        "heavy = ('fastapi', 'sqlalchemy', 'uvicorn', 'starlette', 'prometheus_client');"
+        "bad = [m for m in heavy if m in sys.modules];"
         "print(bad); sys.exit(1 if bad else 0)"
     )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0

@@ -12,7 +12,9 @@ from ccverify.verifier.service.client import RelyingPartyClient
 from tests.service.conftest import EVENT_LOG, SECRET, b64, free_port, make_config, mint, provision, start
 
 
-def test_fifty_concurrent_attestations_with_one_nonce_exactly_one_succeeds(tmp_path: Path, postgres: str) -> None:
+def test_fifty_concurrent_attestations_with_one_nonce_exactly_one_succeeds(
+    tmp_path: Path, postgres: str
+) -> None:
     config, token = make_config(tmp_path / "rp", database=postgres)
     first = start(config)
     second = start(config, port=free_port())

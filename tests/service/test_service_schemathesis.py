@@ -22,11 +22,23 @@ def test_no_generated_request_gets_a_server_error(tmp_path: Path) -> None:
         provision(RelyingPartyClient(running.url, admin_token=token))
         executable = shutil.which("schemathesis", path=str(Path(sys.executable).parent)) or "schemathesis"
         run = subprocess.run(
-            [executable, "run", running.url + "/openapi.json", "--checks", "not_a_server_error",
-             "--max-examples", MAX_EXAMPLES, "--seed", "20261206",
-             "--header", f"Authorization: Bearer {token}"],
-            capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
+            [
+                executable,
+                "run",
+                running.url + "/openapi.json",
+                "--checks",
+                "not_a_server_error",
+                "--max-examples",
+                MAX_EXAMPLES,
+                "--seed",
+                "20261206",
+                "--header",
+                f"Authorization: Bearer {token}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
         assert "Traceback" not in running.log.read_text()
     finally:

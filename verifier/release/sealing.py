@@ -27,7 +27,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hpke
@@ -46,8 +46,8 @@ _MLKEM768_PUBLIC = 1184
 _X25519_PUBLIC = 32
 _P384_POINT = 97
 
-PrivateKey = Union[hpke.MLKEM768X25519PrivateKey, ec.EllipticCurvePrivateKey]
-PublicKey = Union[hpke.MLKEM768X25519PublicKey, ec.EllipticCurvePublicKey]
+PrivateKey = hpke.MLKEM768X25519PrivateKey | ec.EllipticCurvePrivateKey
+PublicKey = hpke.MLKEM768X25519PublicKey | ec.EllipticCurvePublicKey
 
 
 @dataclass(frozen=True)
@@ -239,7 +239,9 @@ def seal_release(
     from ccverify.verifier.result import AttestationResult
 
     if not isinstance(result, AttestationResult) or not result.issued:
-        raise PolicyError("release_refused", "only an AttestationResult issued by the appraisal releases anything")
+        raise PolicyError(
+            "release_refused", "only an AttestationResult issued by the appraisal releases anything"
+        )
     if not result.affirming:
         raise PolicyError(
             "release_refused", "the attestation result is not affirming", actual=result.status.name.lower()

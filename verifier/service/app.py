@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import binascii
+import contextlib
 import hmac
 import json
 import logging
@@ -139,13 +139,17 @@ def _tee(document: dict[str, Any]) -> str:
 
 def _name(value: str, limits: Limits) -> str:
     if len(value) > limits.name_chars or not _NAME.match(value):
-        raise InputError(f"name: 1-{limits.name_chars} characters of A-Z a-z 0-9 . _ -, not starting with . _ -")
+        raise InputError(
+            f"name: 1-{limits.name_chars} characters of A-Z a-z 0-9 . _ -, not starting with . _ -"
+        )
     return value
 
 
 def parse_attest(raw: bytes, limits: Limits) -> AttestRequest:
     document = _document(raw)
-    _fields(document, {"nonce", "tee", "evidence", "hpke_public_key"}, {"event_log", "snp_certs", "hpke_suite"})
+    _fields(
+        document, {"nonce", "tee", "evidence", "hpke_public_key"}, {"event_log", "snp_certs", "hpke_suite"}
+    )
     suite = document.get("hpke_suite")
     if suite is not None and (not isinstance(suite, str) or suite not in SUITES):
         raise InputError(f"hpke_suite: expected one of {', '.join(SUITES)}")
@@ -193,7 +197,13 @@ class Guard:
             return
         limits = self.limits
         if limits.rate_per_second > 0 and not self._take(scope):
-            await _send_json(send, 429, "rate_limited", "too many requests from this client; slow down", {"retry-after": "1"})
+            await _send_json(
+                send,
+                429,
+                "rate_limited",
+                "too many requests from this client; slow down",
+                {"retry-after": "1"},
+            )
             return
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
@@ -202,7 +212,9 @@ class Guard:
                 except ValueError:
                     length = -1
                 if length < 0 or length > limits.max_body_bytes:
-                    await _send_json(send, 413, "body_too_large", f"the body limit is {limits.max_body_bytes} bytes")
+                    await _send_json(
+                        send, 413, "body_too_large", f"the body limit is {limits.max_body_bytes} bytes"
+                    )
                     return
         started = False
         received = 0
@@ -237,7 +249,9 @@ class Guard:
                 await _send_json(send, refusal.status, refusal.code, refusal.detail)
         except TimeoutError:
             if not started:
-                await _send_json(send, 504, "timeout", f"the request took over {limits.request_timeout_seconds} s")
+                await _send_json(
+                    send, 504, "timeout", f"the request took over {limits.request_timeout_seconds} s"
+                )
 
     def _take(self, scope: Scope) -> bool:
         client = scope.get("client")
@@ -255,7 +269,9 @@ class Guard:
         return True
 
 
-async def _send_json(send: Send, status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> None:
+async def _send_json(
+    send: Send, status: int, code: str, detail: str, headers: dict[str, str] | None = None
+) -> None:
     await _send_body(send, status, json.dumps({"error": code, "detail": detail}).encode(), headers)
 
 
@@ -375,7 +391,9 @@ def create_app(config: ServiceConfig, *, clock: Clock = utcnow, party: RelyingPa
             raise _Refusal(401, "unauthorized", "the admin API needs Authorization: Bearer <token>")
         import hashlib
 
-        if not hmac.compare_digest(hashlib.sha256(token.strip().encode()).digest(), config.admin_token_sha256):
+        if not hmac.compare_digest(
+            hashlib.sha256(token.strip().encode()).digest(), config.admin_token_sha256
+        ):
             raise _Refusal(401, "unauthorized", "the admin token is not valid")
         return "admin"
 
@@ -385,7 +403,9 @@ def create_app(config: ServiceConfig, *, clock: Clock = utcnow, party: RelyingPa
         except Exception:  # the answer stands; the failure is logged
             log.exception("audit write failed for %s %s", action, subject)
 
-    async def run(handler: Callable[[], Any], action: str, subject: str | None = None, who: str = "-") -> Response:
+    async def run(
+        handler: Callable[[], Any], action: str, subject: str | None = None, who: str = "-"
+    ) -> Response:
         try:
             return JSONResponse(handler())
         except (_Refusal, CCVerifyError) as error:
@@ -416,7 +436,10 @@ def create_app(config: ServiceConfig, *, clock: Clock = utcnow, party: RelyingPa
             issued = rp.challenge(_tee(document))
         except (_Refusal, CCVerifyError) as error:
             return _refusal(error)
-        return 200, {"nonce": base64.b64encode(issued.nonce).decode(), "expires_at": iso8601(issued.expires_at)}
+        return 200, {
+            "nonce": base64.b64encode(issued.nonce).decode(),
+            "expires_at": iso8601(issued.expires_at),
+        }
 
     def attest_core(raw: bytes) -> tuple[int, dict[str, Any]]:
         started = time.perf_counter()
@@ -469,9 +492,17 @@ def create_app(config: ServiceConfig, *, clock: Clock = utcnow, party: RelyingPa
         def handle() -> dict[str, Any]:
             who = actor(request)
             if not raw or len(raw) > limits.reference_values_bytes:
-                raise InputError(f"reference values: 1 to {limits.reference_values_bytes} bytes of signed CoRIM")
+                raise InputError(
+                    f"reference values: 1 to {limits.reference_values_bytes} bytes of signed CoRIM"
+                )
             stored = rp.upload_reference_values(raw)
-            audit(who, "put_reference_values", stored["id"], "stored", {"sequence": stored["sequence"], "changed": stored["changed"]})
+            audit(
+                who,
+                "put_reference_values",
+                stored["id"],
+                "stored",
+                {"sequence": stored["sequence"], "changed": stored["changed"]},
+            )
             return stored
 
         return await run(handle, "put_reference_values", None, _who(request))
@@ -527,7 +558,11 @@ def create_app(config: ServiceConfig, *, clock: Clock = utcnow, party: RelyingPa
             _name(name, limits)
             document = _document(raw)
             _fields(document, {"reference_values", "secrets"}, {"device_policy"})
-            rv_id, policy, names = document["reference_values"], document.get("device_policy"), document["secrets"]
+            rv_id, policy, names = (
+                document["reference_values"],
+                document.get("device_policy"),
+                document["secrets"],
+            )
             if not isinstance(rv_id, str) or not rv_id or len(rv_id) > 512:
                 raise InputError("reference_values: the id (1-512 characters) of stored reference values")
             if policy is not None and not isinstance(policy, str):
@@ -546,8 +581,18 @@ def create_app(config: ServiceConfig, *, clock: Clock = utcnow, party: RelyingPa
         "/v1/admin/audit",
         openapi_extra={
             "parameters": [
-                {"name": "after", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0}},
-                {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1}},
+                {
+                    "name": "after",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "integer", "minimum": 0},
+                },
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "integer", "minimum": 1},
+                },
             ]
         },
         responses=_ok(_ANY_OBJECT),
@@ -589,9 +634,7 @@ def from_environment() -> ASGIApp:
     import os
     from pathlib import Path
 
-    from ccverify.verifier.service.config import load_config
-
-    from ccverify.verifier.service.config import parse_database
+    from ccverify.verifier.service.config import load_config, parse_database
 
     config = load_config(Path(os.environ["CCVERIFY_CONFIG"]))
     overrides = json.loads(os.environ.get("CCVERIFY_CONFIG_OVERRIDES") or "{}")

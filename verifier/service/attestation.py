@@ -69,7 +69,9 @@ def signing_key(pem: bytes) -> ec.EllipticCurvePrivateKey:
         key = serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError):
         raise InputError("keys.result_signing_key: not an unencrypted PEM private key") from None
-    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, (ec.SECP256R1, ec.SECP384R1)):
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(
+        key.curve, (ec.SECP256R1, ec.SECP384R1)
+    ):
         raise InputError("keys.result_signing_key: must be a P-256 (ES256) or P-384 (ES384) key")
     return key
 
@@ -80,7 +82,9 @@ def key_id(key: ec.EllipticCurvePublicKey) -> str:
     import json
 
     jwk = public_jwk(key)
-    canonical = json.dumps({k: jwk[k] for k in ("crv", "kty", "x", "y")}, separators=(",", ":"), sort_keys=True)
+    canonical = json.dumps(
+        {k: jwk[k] for k in ("crv", "kty", "x", "y")}, separators=(",", ":"), sort_keys=True
+    )
     return base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
 
 
@@ -120,8 +124,13 @@ class RelyingParty:
         if now.timestamp() - self._last_purge > 5:
             self._last_purge = now.timestamp()
             self.store.purge_nonces(now.timestamp())
-            if limits.outstanding_nonces and self.store.outstanding_nonces(now.timestamp()) >= limits.outstanding_nonces:
-                raise CollateralError("too many outstanding challenges; try again later", missing="nonce capacity")
+            if (
+                limits.outstanding_nonces
+                and self.store.outstanding_nonces(now.timestamp()) >= limits.outstanding_nonces
+            ):
+                raise CollateralError(
+                    "too many outstanding challenges; try again later", missing="nonce capacity"
+                )
         expires = now + timedelta(seconds=limits.nonce_ttl_seconds)
         nonce = self.store.issue_nonce(tee, expires.timestamp())
         return Challenge(nonce, tee, expires)
@@ -205,13 +214,15 @@ class RelyingParty:
             policy = self.store.device_policy(rule.device_policy)
             if policy is None:
                 raise VerificationError(
-                    "release_incomplete", f"release rule {rule.name!r} names device policy {rule.device_policy!r}, which is not stored"
+                    "release_incomplete",
+                    f"release rule {rule.name!r} names device policy {rule.device_policy!r}, not stored",
                 )
         secrets = self.store.secrets(rule.secrets)
         missing = sorted(set(rule.secrets) - set(secrets))
         if missing:
             raise VerificationError(
-                "release_incomplete", f"release rule {rule.name!r} names secrets that are not stored: {missing}"
+                "release_incomplete",
+                f"release rule {rule.name!r} names secrets that are not stored: {missing}",
             )
         return sealing.ReleasePayload(policy, secrets)
 
@@ -225,7 +236,12 @@ class RelyingParty:
         if self.clock().timestamp() >= expires_at:
             raise VerificationError("nonce_expired", "the challenge expired; ask for a new one")
         if not hmac.compare_digest(issued_tee, tee):
-            raise VerificationError("nonce_wrong_tee", f"the challenge was issued for {issued_tee}", expected=issued_tee, actual=tee)
+            raise VerificationError(
+                "nonce_wrong_tee",
+                f"the challenge was issued for {issued_tee}",
+                expected=issued_tee,
+                actual=tee,
+            )
 
     def _verify(self, request: AttestRequest, moment: datetime) -> Any:
         if request.tee == "tdx":
@@ -235,7 +251,9 @@ class RelyingParty:
         if request.event_log is not None:
             raise InputError("event_log: SNP evidence has no event log to replay")
         if request.snp_certs is None:
-            raise InputError("snp_certs: SNP evidence needs its certificates (the extended report's certificate table, or PEM)")
+            raise InputError(
+                "snp_certs: SNP evidence needs its certificates (the extended report's table, or PEM)"
+            )
         from ccverify.verifier.snp.verify import load_snp_certs, verify_snp
 
         if request.snp_certs.lstrip().startswith(b"-----BEGIN"):
@@ -258,15 +276,21 @@ class RelyingParty:
             except CollateralError as error:
                 missing = error
         if self.config.collateral_cache is None or not self.config.online:
-            raise missing or CollateralError("no TDX collateral configured and fetching is off", missing="TDX collateral")
+            raise missing or CollateralError(
+                "no TDX collateral configured and fetching is off", missing="TDX collateral"
+            )
         import os
 
         from ccverify.verifier.collateral.cache import CollateralCache
         from ccverify.verifier.collateral.pcs import PCS_BASE_URL, PcsClient, gather_tdx_collateral
 
         cache = CollateralCache(self.config.collateral_cache)
-        client = PcsClient(os.environ.get("CCVERIFY_PCS_URL") or PCS_BASE_URL, api_key=os.environ.get("CCVERIFY_PCS_API_KEY"))
-        collateral, _ = gather_tdx_collateral(quote, at=moment, cache=cache, client=client, origin=f"cache {cache.directory}")
+        client = PcsClient(
+            os.environ.get("CCVERIFY_PCS_URL") or PCS_BASE_URL, api_key=os.environ.get("CCVERIFY_PCS_API_KEY")
+        )
+        collateral, _ = gather_tdx_collateral(
+            quote, at=moment, cache=cache, client=client, origin=f"cache {cache.directory}"
+        )
         return verify_tdx(quote, collateral, at=moment, trust_root=root)
 
     def _configured_collateral(self) -> list[Any]:
@@ -281,7 +305,9 @@ class RelyingParty:
         if cached is None:
             stored = self.store.reference_values(rule.reference_values)
             if stored is None:
-                raise VerificationError("release_incomplete", f"reference values {rule.reference_values!r} are not stored")
+                raise VerificationError(
+                    "release_incomplete", f"reference values {rule.reference_values!r} are not stored"
+                )
             from ccverify.verifier.refvalues import load_reference_values
 
             # signature checked at upload; checked again once per process, by content
@@ -298,10 +324,14 @@ class RelyingParty:
         from ccverify.verifier.refvalues import load_reference_values
 
         if not self.anchors:
-            raise VerificationError("no_trust_anchors", "the configuration names no reference-value signers ([trust] anchors)")
+            raise VerificationError(
+                "no_trust_anchors", "the configuration names no reference-value signers ([trust] anchors)"
+            )
         moment = self.config.verification_time or self.clock()
         rv = load_reference_values(body, self.anchors, at=moment)
-        changed = self.store.put_reference_values(rv.id, rv.sequence, rv.platform, body, self.clock().timestamp())
+        changed = self.store.put_reference_values(
+            rv.id, rv.sequence, rv.platform, body, self.clock().timestamp()
+        )
         self.forget()
         return {"id": rv.id, "sequence": rv.sequence, "platform": rv.platform, "changed": changed}
 
@@ -311,9 +341,13 @@ class RelyingParty:
         from ccverify.verifier.refvalues import cose
 
         if not self.anchors:
-            raise VerificationError("no_trust_anchors", "the configuration names no policy signers ([trust] anchors)")
+            raise VerificationError(
+                "no_trust_anchors", "the configuration names no policy signers ([trust] anchors)"
+            )
         if not cose.is_sign1(body):
-            raise VerificationError("device_policy_unsigned", "a device policy is uploaded signed (COSE_Sign1)")
+            raise VerificationError(
+                "device_policy_unsigned", "a device policy is uploaded signed (COSE_Sign1)"
+            )
         moment = self.config.verification_time or self.clock()
         verified = cose.verify(cose.parse_sign1(body), self.anchors, at=moment)
         self.store.put_device_policy(name, body, self.clock().timestamp())
@@ -325,9 +359,13 @@ class RelyingParty:
         self.forget()
         return {"name": name, "size": len(value)}
 
-    def upload_rule(self, name: str, rv_id: str, policy: str | None, secret_names: list[str]) -> dict[str, Any]:
+    def upload_rule(
+        self, name: str, rv_id: str, policy: str | None, secret_names: list[str]
+    ) -> dict[str, Any]:
         if self.store.reference_values(rv_id) is None:
-            raise VerificationError("unknown_reference_values", f"no reference values with id {rv_id!r} are stored")
+            raise VerificationError(
+                "unknown_reference_values", f"no reference values with id {rv_id!r} are stored"
+            )
         if policy is not None and self.store.device_policy(policy) is None:
             raise VerificationError("unknown_device_policy", f"no device policy {policy!r} is stored")
         stored = set(self.store.secret_names())
@@ -390,7 +428,11 @@ def _classify_roots(roots: tuple[bytes, ...]) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
     for pem in roots:
         try:
-            cert = x509.load_pem_x509_certificate(pem) if b"-----BEGIN" in pem else x509.load_der_x509_certificate(pem)
+            cert = (
+                x509.load_pem_x509_certificate(pem)
+                if b"-----BEGIN" in pem
+                else x509.load_der_x509_certificate(pem)
+            )
         except ValueError:
             raise InputError("trust.roots: not an X.509 certificate") from None
         names = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)

@@ -53,13 +53,16 @@ class Answer:
         """Open the sealed release with the guest's key (this session's nonce and token)."""
         if not self.affirming or self.sealed is None:
             raise VerificationError(
-                "not_affirming", "the relying party's attestation result is not affirming: nothing was released"
+                "not_affirming",
+                "the relying party's attestation result is not affirming: nothing was released",
             )
         return sealing.open_release(self.sealed, key, self.nonce, self.result)
 
     def claims(self, jwks: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The EAR claims; with ``jwks``, only after checking the signature and ``eat_nonce``."""
-        return verify_result(self.result, jwks, nonce=self.nonce) if jwks is not None else _claims(self.result)
+        return (
+            verify_result(self.result, jwks, nonce=self.nonce) if jwks is not None else _claims(self.result)
+        )
 
 
 def _b64(data: bytes) -> str:
@@ -100,11 +103,18 @@ def verify_result(token: str, jwks: Mapping[str, Any], *, nonce: bytes | None = 
         header = json.loads(_b64url(parts[0]))
     except ValueError:
         raise VerificationError("result_malformed", "the result token's header is not JSON") from None
-    algs = {"ES256": (ec.SECP256R1(), "P-256", 32, hashes.SHA256()), "ES384": (ec.SECP384R1(), "P-384", 48, hashes.SHA384())}
+    algs = {
+        "ES256": (ec.SECP256R1(), "P-256", 32, hashes.SHA256()),
+        "ES384": (ec.SECP384R1(), "P-384", 48, hashes.SHA384()),
+    }
     if not isinstance(header, dict) or header.get("alg") not in algs:
         raise VerificationError("result_alg_refused", "the result token is not ES256 or ES384")
     curve, crv, size, digest = algs[header["alg"]]
-    keys = [k for k in jwks.get("keys", []) if isinstance(k, dict) and k.get("kid") == header.get("kid") and k.get("crv") == crv]
+    keys = [
+        k
+        for k in jwks.get("keys", [])
+        if isinstance(k, dict) and k.get("kid") == header.get("kid") and k.get("crv") == crv
+    ]
     if not keys:
         raise VerificationError("result_key_unknown", "the result token's kid is not in the service's JWKS")
     try:
@@ -116,11 +126,15 @@ def verify_result(token: str, jwks: Mapping[str, Any], *, nonce: bytes | None = 
     signature = _b64url(parts[2])
     if len(signature) != 2 * size:
         raise VerificationError("result_signature_invalid", "the result token's signature has the wrong size")
-    der = encode_dss_signature(int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big"))
+    der = encode_dss_signature(
+        int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big")
+    )
     try:
         public.verify(der, f"{parts[0]}.{parts[1]}".encode(), ec.ECDSA(digest))
     except InvalidSignature:
-        raise VerificationError("result_signature_invalid", "the result token's signature does not verify") from None
+        raise VerificationError(
+            "result_signature_invalid", "the result token's signature does not verify"
+        ) from None
     claims = _claims(token)
     if nonce is not None and claims.get("eat_nonce") != base64.urlsafe_b64encode(nonce).rstrip(b"=").decode():
         raise VerificationError("result_nonce_mismatch", "the result token was issued for another challenge")
@@ -207,18 +221,35 @@ class RelyingPartyClient:
     # -------------------------------------------------------------------- operator side
 
     def put_reference_values(self, signed_corim: bytes) -> dict[str, Any]:
-        return self._call("PUT", "/v1/admin/reference-values", data=signed_corim, admin=True, media="application/cbor")
+        return self._call(
+            "PUT", "/v1/admin/reference-values", data=signed_corim, admin=True, media="application/cbor"
+        )
 
     def put_device_policy(self, name: str, signed_policy: bytes) -> dict[str, Any]:
-        return self._call("PUT", f"/v1/admin/device-policies/{name}", data=signed_policy, admin=True, media="application/cose")
+        return self._call(
+            "PUT",
+            f"/v1/admin/device-policies/{name}",
+            data=signed_policy,
+            admin=True,
+            media="application/cose",
+        )
 
     def put_secret(self, name: str, value: bytes) -> dict[str, Any]:
         return self._call("PUT", f"/v1/admin/secrets/{name}", data=value, admin=True)
 
     def put_release_rule(
-        self, name: str, reference_values: str, *, device_policy: str | None = None, secrets: list[str] | None = None
+        self,
+        name: str,
+        reference_values: str,
+        *,
+        device_policy: str | None = None,
+        secrets: list[str] | None = None,
     ) -> dict[str, Any]:
-        rule = {"reference_values": reference_values, "device_policy": device_policy, "secrets": secrets or []}
+        rule = {
+            "reference_values": reference_values,
+            "device_policy": device_policy,
+            "secrets": secrets or [],
+        }
         return self._call("PUT", f"/v1/admin/release-rules/{name}", json_body=rule, admin=True)
 
     def audit(self, after: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
@@ -252,7 +283,9 @@ class RelyingPartyClient:
                 timeout=self.timeout, verify=self.verify,
             )  # fmt: skip
         except requests.RequestException as error:
-            raise CollateralError(f"relying party {self.url} unreachable: {error}", missing=self.url + path) from None
+            raise CollateralError(
+                f"relying party {self.url} unreachable: {error}", missing=self.url + path
+            ) from None
         try:
             body = response.json()
         except ValueError:
@@ -262,7 +295,9 @@ class RelyingPartyClient:
         code = body.get("error") if isinstance(body, dict) else None
         detail = body.get("detail") if isinstance(body, dict) else response.text[:200]
         if response.status_code >= 500 or response.status_code == 429:
-            raise CollateralError(f"relying party answered {response.status_code}: {detail}", missing=self.url + path)
+            raise CollateralError(
+                f"relying party answered {response.status_code}: {detail}", missing=self.url + path
+            )
         if response.status_code in (400, 413):
             raise InputError(f"relying party refused the request ({code or response.status_code}): {detail}")
         code = str(code or f"http_{response.status_code}")

@@ -191,7 +191,9 @@ def parse_config(document: Mapping[str, Any], base: Path, *, source: Path | None
         tls_cert=path(tls["cert"], "tls.cert") if "cert" in tls else None,
         tls_key=path(tls["key"], "tls.key") if "key" in tls else None,
         roots=tuple(read(str(p), "trust.roots") for p in paths(trust.get("roots", []), "trust.roots")),
-        anchors=tuple(read(str(p), "trust.anchors") for p in paths(trust.get("anchors", []), "trust.anchors")),
+        anchors=tuple(
+            read(str(p), "trust.anchors") for p in paths(trust.get("anchors", []), "trust.anchors")
+        ),
         collateral=tuple(paths(trust.get("collateral", []), "trust.collateral")),
         collateral_cache=None if cache is None else path(cache, "trust.collateral_cache"),
         online=_typed(trust, "online", bool, True),
@@ -223,7 +225,7 @@ def _section(document: Mapping[str, Any], name: str) -> dict[str, Any]:
 
 def _typed(section: Mapping[str, Any], key: str, kind: type, default: Any) -> Any:
     value = section.get(key, default)
-    if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+    if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
         raise InputError(f"config: {key} must be a {kind.__name__}")
     return value
 

@@ -65,7 +65,9 @@ class Rule:
         }
 
 
-def audit_row(now: float, actor: str, action: str, subject: str | None, outcome: str, detail: Mapping[str, Any]) -> dict[str, Any]:
+def audit_row(
+    now: float, actor: str, action: str, subject: str | None, outcome: str, detail: Mapping[str, Any]
+) -> dict[str, Any]:
     return {"at": now, "actor": actor, "action": action, "subject": subject, "outcome": outcome,
             "detail": json.dumps(dict(detail), sort_keys=True)}  # fmt: skip
 
@@ -166,7 +168,12 @@ class Store:
             else:
                 c.execute(
                     sa.insert(table).values(
-                        id=rv_id, sequence=sequence, platform=platform, body=body, sha256=digest, uploaded_at=now
+                        id=rv_id,
+                        sequence=sequence,
+                        platform=platform,
+                        body=body,
+                        sha256=digest,
+                        uploaded_at=now,
                     )
                 )
         return True
@@ -181,7 +188,10 @@ class Store:
 
     def put_device_policy(self, name: str, body: bytes, now: float) -> None:
         self._upsert(
-            m.device_policies, "name", name, {"body": body, "sha256": hashlib.sha256(body).hexdigest(), "uploaded_at": now}
+            m.device_policies,
+            "name",
+            name,
+            {"body": body, "sha256": hashlib.sha256(body).hexdigest(), "uploaded_at": now},
         )
 
     def device_policy(self, name: str) -> bytes | None:
@@ -210,7 +220,8 @@ class Store:
                 out[name] = self._aead.decrypt(blob[:12], blob[12:], b"ccverify secret " + name.encode())
             except InvalidTag:
                 raise VerificationError(
-                    "secret_undecryptable", f"secret {name!r} does not decrypt under the configured storage key"
+                    "secret_undecryptable",
+                    f"secret {name!r} does not decrypt under the configured storage key",
                 ) from None
         return out
 
@@ -251,7 +262,15 @@ class Store:
 
     # audit ------------------------------------------------------------------------------
 
-    def audit(self, now: float, actor: str, action: str, subject: str | None, outcome: str, detail: Mapping[str, Any]) -> None:
+    def audit(
+        self,
+        now: float,
+        actor: str,
+        action: str,
+        subject: str | None,
+        outcome: str,
+        detail: Mapping[str, Any],
+    ) -> None:
         self.audit_many([audit_row(now, actor, action, subject, outcome, detail)])
 
     def audit_many(self, rows: list[dict[str, Any]]) -> None:
