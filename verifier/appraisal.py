@@ -65,6 +65,7 @@ class _Check:
     detail: str
     expected: str | None = None
     actual: str | None = None
+    code: str | None = None  # the reason's code when the name alone does not give it
 
 
 def evidence_claims(verdict: Any) -> tuple[str, dict[str, bytes]]:
@@ -137,7 +138,7 @@ def appraise(
     if log is not None:
         if platform != "tdx":
             raise InputError("an event log is replayed against TDX RTMRs; SNP evidence has none")
-        log_checks, components = _log_checks(log, claims, ignore_rtmr3)
+        log_checks, components = _log_checks(log, claims, ignore_rtmr3, reference_values)
         checks.extend(log_checks)
     if reference_values is not None:
         checks.extend(_component_checks(platform, reference_values, components, log is not None, checks))
@@ -238,10 +239,27 @@ def _value_checks(platform: str, claims: Mapping[str, bytes], rv: ReferenceValue
     return checks
 
 
+#: the log index (CC MR index) of each RTMR, and the components that live there in TDVF's and
+#: td-shim's layout (``replay.boot_components``): the kernel (EFI applications, td-shim's payload)
+#: in RTMR1; the command line in RTMR2 (EFI stub load options, grub) or RTMR1 (OVMF's DirectBoot
+#: command line, td-shim's payload info); the initrd in RTMR2
+_RTMR_INDEX = {0: 1, 1: 2, 2: 3, 3: 4}
+_COMPONENT_RTMRS = {"kernel": (1,), "cmdline": (1, 2), "initrd": (2,)}
+
+
 def _log_checks(
-    log: EventLog, claims: Mapping[str, bytes], ignore_rtmr3: bool
+    log: EventLog, claims: Mapping[str, bytes], ignore_rtmr3: bool, rv: ReferenceValues | None = None
 ) -> tuple[list[_Check], dict[str, tuple[_Logged, ...]]]:
-    from ccverify.verifier.replay import boot_components, check_separators, compare_rtmrs
+    """Replay, separators, label contradictions, the boot components the log claims, and, for
+    reference values that name components in an RTMR they do not pin, an account of every event
+    of that RTMR (``_account``)."""
+    from ccverify.verifier.replay import (
+        SHA384,
+        boot_components,
+        check_separators,
+        compare_rtmrs,
+        verify_event_digests,
+    )
 
     quoted = tuple(claims[f"rtmr{i}"] for i in range(4))
     checks: list[_Check] = []
@@ -263,6 +281,25 @@ def _log_checks(
         check_separators(log)
     except VerificationError as error:
         checks.append(_Check("executables", "event_log_separators", False, error.detail))
+    # a label whose data has a digest rule that the digest breaks: the log was altered (or the
+    # firmware is broken); either way its labels cannot be read, in any register the quote binds
+    bound = {_RTMR_INDEX[i] for i in range(4) if i not in comparison.ignored}
+    for broken in verify_event_digests(log, algorithms=[SHA384]):
+        if broken.index not in bound:
+            continue
+        checks.append(
+            _Check(
+                "executables",
+                "event_log_contradiction",
+                False,
+                f"RTMR{broken.index - 1} event {broken.number} (offset {broken.offset}) claims to be "
+                f"{broken.event_type} with data whose digest under {broken.rule} is not the one it "
+                "extended: its label contradicts its digest",
+                broken.computed.hex(),
+                broken.recorded.hex(),
+                code="event_log_contradiction",
+            )
+        )
     found = boot_components(log)
     alg = ALG_BY_SIZE.get(len(quoted[0]), -len(quoted[0]))
     components: dict[str, tuple[_Logged, ...]] = {}
@@ -271,7 +308,85 @@ def _log_checks(
             _Logged(Digest(alg, bytes(entry.digest)), entry.text, entry.number)
             for entry in getattr(found, name, ())
         )
+    if rv is not None:
+        checks.extend(_account(log, rv, comparison.matched, components))
     return checks, components
+
+
+def _account(
+    log: EventLog,
+    rv: ReferenceValues,
+    matched: tuple[int, ...],
+    components: Mapping[str, tuple[_Logged, ...]],
+) -> list[_Check]:
+    """Every event of an RTMR that named components live in and that the values do not pin.
+
+    The replay binds each register's sequence of digests, nothing else: which event is the
+    kernel is a label. So for a component-only set, the kernel "matching" proves something
+    only when nothing else was measured beside it: every event of RTMR1 and RTMR2 must carry
+    a digest the reference values approve for that register, or the hash of fixed data
+    (``replay.account_events``), or be the one bound command line that is compared with the
+    reference. An event that is none of these is unrecognized (named with its register, number,
+    digest and claimed type), so the result is not affirming. A register that does not replay
+    is already contraindicated; a pinned one is proven by its value.
+    """
+    from ccverify.verifier.replay import SHA384, UNRECOGNIZED, account_events
+
+    named = {v.environment.component for v in rv.values if v.environment.component in _COMPONENT_RTMRS}
+    if not named:
+        return []
+    registers = sorted(
+        {r for c in named for r in _COMPONENT_RTMRS[c] if f"rtmr{r}" not in rv and r in matched}
+    )
+    if not registers:
+        return []
+    approved: dict[int, dict[bytes, str]] = {}
+    for value in rv.values:
+        component = value.environment.component
+        if component not in named:
+            continue
+        for alternative in value.alternatives:
+            if not isinstance(alternative, Digests):
+                continue
+            for digest in alternative.digests:
+                if canonical_alg(digest.alg) == ALG_BY_SIZE.get(48):
+                    for r in _COMPONENT_RTMRS[component]:
+                        approved.setdefault(_RTMR_INDEX[r], {})[bytes(digest.value)] = component
+    lines = []
+    if "cmdline" in named:
+        lines = [c.number for c in components.get("cmdline", ()) if c.text is not None]
+    indices = [_RTMR_INDEX[r] for r in registers]
+    checks: list[_Check] = []
+    accounted = 0
+    for entry in account_events(log, indices, approved, command_lines=lines, algorithm=SHA384):
+        if entry.accounted:
+            accounted += 1
+        elif entry.how == UNRECOGNIZED:
+            checks.append(
+                _Check(
+                    "executables",
+                    "event_log_unrecognized_event",
+                    None,
+                    f"RTMR{entry.index - 1} event {entry.number} (claimed {entry.event_type}, digest "
+                    f"{entry.digest.hex()}) is not accounted for: {entry.detail}; the reference values pin "
+                    f"no RTMR{entry.index - 1}, so what it measured is unknown",
+                    None,
+                    entry.digest.hex(),
+                    code="event_log_unrecognized_event",
+                )
+            )
+        # contradictions are reported by _log_checks for every bound register
+    names = ", ".join(f"RTMR{r}" for r in registers)
+    if not checks:
+        checks.append(
+            _Check(
+                "executables",
+                "event_log_accounted",
+                True,
+                f"every event of {names} ({accounted}) carries a reference digest or the hash of fixed data",
+            )
+        )
+    return checks
 
 
 def _component_checks(
@@ -317,6 +432,19 @@ def _component_checks(
         if not have_log:
             checks.append(
                 _Check("executables", component, None, f"{names}: checking these needs the event log")
+            )
+            continue
+        if component == "firmware" and "rtmr0" not in rv:
+            checks.append(
+                _Check(
+                    "executables",
+                    component,
+                    None,
+                    f"{names}: RTMR0 also carries what the host provides (TD HOB, ACPI tables), whose "
+                    "events no rule binds to their digests, so which of its events is the firmware volume "
+                    "cannot be proven from the log (the host could pass the approved volume's bytes as a "
+                    "table and relabel); pin rtmr0 to bind the firmware configuration",
+                )
             )
             continue
         entries = components.get(component, ())
@@ -413,6 +541,8 @@ def _severity(value: int) -> int:
 
 
 def _code(check: _Check) -> str:
+    if check.code is not None:
+        return check.code
     if check.ok is None:
         return f"{check.name}_unverifiable"
     if check.ok:
