@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ccverify.verifier.errors import InputError, PolicyError, VerificationError
+from ccverify.verifier.jsonable import iso8601
 from ccverify.verifier.refvalues.model import (
     ALG_BY_SIZE,
     COMPONENTS,
@@ -120,11 +121,32 @@ def appraise(
     ``policy`` is a ``TdxPolicy`` / ``SnpPolicy`` (None: the default policy). A policy
     refusal does not raise here: it becomes a contraindicated claim with its reason, so the
     result always says everything that differed.
+
+    ``at`` (the time reference values' validity is checked at, and the result's ``issued_at``)
+    defaults to the time the verdict was made at, never to now: a verdict made at one time and
+    appraised against another would mix two moments. The result records the verdict's time
+    and the earliest expiry of its collateral (``expires_at``, EAR ``exp``); an ``at`` after
+    that expiry is contraindicated (``collateral_expired``).
     """
-    moment = resolve_time(at)
+    verified_at = getattr(verdict, "at", None)
+    moment = resolve_time(at if at is not None else verified_at)
     platform, claims = evidence_claims(verdict)
+    expires_at = collateral_expiry(verdict)
     checks: list[_Check] = []
     checks.extend(_policy_checks(platform, verdict, policy))
+    if expires_at is not None and moment > expires_at:
+        checks.append(
+            _Check(
+                "hardware",
+                "collateral_expired",
+                False,
+                f"the appraisal's time is after {iso8601(expires_at)}, when the verdict's collateral "
+                "(TCB info, QE identity, CRLs, certificates) stopped being valid",
+                iso8601(expires_at),
+                iso8601(moment),
+                code="collateral_expired",
+            )
+        )
     if reference_values is not None:
         if reference_values.platform != platform:
             raise InputError(
@@ -171,7 +193,34 @@ def appraise(
         reference_values_id=None if reference_values is None else reference_values.id,
         root=None if root is None else str(getattr(root, "subject", root)),
         claims={k: v.hex() for k, v in claims.items()},
+        expires_at=expires_at,
+        evidence_verified_at=None if verified_at is None else resolve_time(verified_at),
     )
+
+
+def collateral_expiry(verdict: Any) -> datetime | None:
+    """The earliest time a piece of what the verdict was verified with stops being valid.
+
+    TDX: the verdict's ``earliest_next_update`` (TCB info, QE identity, their signing
+    certificate, the CRLs) and the PCK certificate's notAfter. SNP: the notAfter of every
+    certificate of the chain (ARK, ASK/ASVK, VCEK/VLEK) and the CRL's nextUpdate, if one was
+    checked. None when the verdict records none of these.
+    """
+    dates: list[datetime] = []
+    earliest = getattr(verdict, "earliest_next_update", None)
+    if isinstance(earliest, datetime):
+        dates.append(earliest)
+    pck_not_after = getattr(getattr(verdict, "pck", None), "not_after", None)
+    if isinstance(pck_not_after, datetime):
+        dates.append(pck_not_after)
+    for certificate in getattr(verdict, "certificates", None) or ():
+        not_after = getattr(certificate, "not_after", None)
+        if isinstance(not_after, datetime):
+            dates.append(not_after)
+    next_update = getattr(getattr(verdict, "crl", None), "next_update", None)
+    if isinstance(next_update, datetime):
+        dates.append(next_update)
+    return min((resolve_time(d) for d in dates), default=None)
 
 
 def _policy_checks(platform: str, verdict: Any, policy: Any) -> list[_Check]:
