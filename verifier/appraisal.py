@@ -9,7 +9,13 @@ Fail-closed rules:
 - a reference value that names something the evidence does not carry, or a boot component
   without an event log to find it in, cannot be checked, so the result is not affirming;
 - reference values must constrain the launch measurement (TDX MRTD, SNP MEASUREMENT);
-- reference values for the other platform are refused outright.
+- reference values for the other platform are refused outright;
+- the log's labels (event types, data, order across registers) are not bound by the replay:
+  they may refuse (two kernels, a label its digest contradicts) but never approve. Boot
+  components in an RTMR the values do not pin count only when every event of RTMR1 and
+  RTMR2 is accounted for by its digest (``_account``); a firmware value needs ``rtmr0``;
+- the appraisal's time is the verdict's unless ``at`` says otherwise, and the result records
+  when its collateral expires.
 """
 
 from __future__ import annotations
@@ -368,7 +374,8 @@ def _account(
     matched: tuple[int, ...],
     components: Mapping[str, tuple[_Logged, ...]],
 ) -> list[_Check]:
-    """Every event of an RTMR that named components live in and that the values do not pin.
+    """Every event of RTMR1 and RTMR2 (those the values do not pin) when they name a kernel,
+    command line or initrd.
 
     The replay binds each register's sequence of digests, nothing else: which event is the
     kernel is a label. So for a component-only set, the kernel "matching" proves something
@@ -384,9 +391,9 @@ def _account(
     named = {v.environment.component for v in rv.values if v.environment.component in _COMPONENT_RTMRS}
     if not named:
         return []
-    registers = sorted(
-        {r for c in named for r in _COMPONENT_RTMRS[c] if f"rtmr{r}" not in rv and r in matched}
-    )
+    # both registers, whichever component is named: an unaccounted RTMR2 could hold a UEFI
+    # driver (PCR2 maps to it) or a second command line beside an approved kernel
+    registers = [r for r in (1, 2) if f"rtmr{r}" not in rv and r in matched]
     if not registers:
         return []
     approved: dict[int, dict[bytes, str]] = {}
@@ -448,7 +455,9 @@ def _component_checks(
     """Boot components (firmware, kernel, cmdline, initrd) against what the event log recorded.
 
     What counts as logged is ``replay.boot_components``: events in the component's own
-    register, before ExitBootServices. The log must record exactly one of a constrained
+    register, before that register's proven ExitBootServices. These are labels, so they can
+    only refuse; ``_account`` is what proves nothing else was measured. The log must record
+    exactly one of a constrained
     component: with two (shim, grub and a kernel; or a benign one appended after the one that
     ran) the log cannot say which booted, so the component fails (``<component>_ambiguous``)
     and its register (RTMR1, RTMR2) is what to pin instead. A reference value the log has no

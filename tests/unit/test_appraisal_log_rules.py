@@ -404,3 +404,15 @@ def test_the_firmware_component_needs_rtmr0(pki: IntelTestPki) -> None:
         _verdict(pki, log), _reference_values(without, rtmr0=False), event_log=log, at=AT
     )
     assert result.affirming, result.reasons
+
+
+def test_a_kernel_only_set_accounts_for_rtmr2_too(pki: IntelTestPki) -> None:
+    """RTMR2 holds the command line, the initrd and UEFI drivers: a set that names only the
+    kernel cannot say they are approved, so a direct boot is refused rather than half-proven."""
+    log = build_log(_boot() + EXIT_BOOT_SERVICES)
+    rv = _reference_values({"kernel": GOOD["kernel"]})
+    result = verifier.appraise(_verdict(pki, log), rv, event_log=log, at=AT)
+    assert not result.affirming
+    details = [r.detail for r in result.reasons if r.code == "event_log_unrecognized_event"]
+    assert len(details) == 2
+    assert all(d.startswith("RTMR2 event") for d in details)
