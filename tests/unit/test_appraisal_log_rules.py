@@ -416,3 +416,17 @@ def test_a_kernel_only_set_accounts_for_rtmr2_too(pki: IntelTestPki) -> None:
     details = [r.detail for r in result.reasons if r.code == "event_log_unrecognized_event"]
     assert len(details) == 2
     assert all(d.startswith("RTMR2 event") for d in details)
+
+
+@pytest.mark.parametrize("ignore_rtmr3", [False, True])
+def test_contradictions_count_in_every_compared_register(pki: IntelTestPki, ignore_rtmr3: bool) -> None:
+    """A contradicting label in RTMR3 refuses the result when the quote binds RTMR3; with
+    ignore_rtmr3 nothing binds RTMR3's events, so they are not read at all."""
+    forged = LogEvent(4, EventType.EV_EFI_ACTION, EVIL_KERNEL, b"Exit Boot Services Invocation")
+    events = [*_boot(), *EXIT_BOOT_SERVICES, forged]
+    rtmrs = list(rtmrs_from_ccel(EventLog.from_bytes(build_log(events))))
+    if ignore_rtmr3:
+        rtmrs[3] = bytes(48)
+    result = _appraise(pki, events, rtmrs=rtmrs, ignore_rtmr3=ignore_rtmr3)
+    assert result.affirming is ignore_rtmr3, result.reasons
+    assert ("event_log_contradiction" in _codes(result)) is not ignore_rtmr3
