@@ -231,7 +231,6 @@ def _digest_rule(event: Event, h: Callable[[bytes], bytes]) -> tuple[str, list[b
         for prefix in _GRUB_PREFIXES:
             if data.startswith(prefix):
                 return f"grub H(text after {prefix.decode()!r})", [h(data[len(prefix) :].rstrip(b"\x00"))]
-        return None
     if t == EventType.EV_PLATFORM_CONFIG_FLAGS:
         config = _td_shim_config(event)
         if config is not None:

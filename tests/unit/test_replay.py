@@ -647,3 +647,18 @@ def test_cos_113_grub_boot_has_events_a_component_set_cannot_account_for() -> No
     unrecognized = {a.number for a in account_events(log, [2, 3], {}) if a.how == UNRECOGNIZED}
     assert {17, 18, 19, 24, 25, 26, 39, 40, 41} <= unrecognized
     assert {15, 16, 42, 43}.isdisjoint(unrecognized)
+
+
+@pytest.mark.parametrize(
+    "event_type",
+    [0x1, 0x6, 0xA, 0xD, 0x80000003, 0x8000000A],  # POST_CODE, EVENT_TAG, CONFIG_FLAGS, IPL, APP, BLOB2
+)
+def test_a_fixed_action_string_binds_its_digest_under_any_label(event_type: int) -> None:
+    from ccverify.verifier.testing.eventlog_builder import LogEvent, build_log
+
+    text = b"Exit Boot Services Invocation"
+    honest = LogEvent(2, event_type, hashlib.sha384(text).digest(), text)
+    forged = LogEvent(2, event_type, hashlib.sha384(b"an image").digest(), text)
+    assert verify_event_digests(EventLog.from_bytes(build_log([honest]))) == []
+    (mismatch,) = verify_event_digests(EventLog.from_bytes(build_log([forged])))
+    assert mismatch.rule == "H(data) (a fixed EV_EFI_ACTION string)"
