@@ -233,10 +233,20 @@ class VerifyOptions:
     pcs_url: str | None = None
 
 
-def pcs_client(url: str | None) -> PcsClient:
+def pcs_client(url: str | None, timeout: float | None = None) -> PcsClient:
     """An Intel PCS client for ``url``, else ``$CCVERIFY_PCS_URL``, else Intel PCS itself
-    (API key from ``$CCVERIFY_PCS_API_KEY``)."""
+    (API key from ``$CCVERIFY_PCS_API_KEY``); ``timeout`` else ``$CCVERIFY_NET_TIMEOUT`` else
+    5 s per request; each retry is announced on stderr."""
+    from ccverify.verifier.collateral.http import RetryPolicy, timeout_from
     from ccverify.verifier.collateral.pcs import PCS_BASE_URL, PcsClient
 
     base = url or os.environ.get("CCVERIFY_PCS_URL") or PCS_BASE_URL
-    return PcsClient(base, api_key=os.environ.get("CCVERIFY_PCS_API_KEY"))
+    seconds = timeout_from(timeout)
+    policy = RetryPolicy(timeout=seconds, on_retry=announce)
+    return PcsClient(base, api_key=os.environ.get("CCVERIFY_PCS_API_KEY"), timeout=seconds, retry=policy)
+
+
+def announce(message: str) -> None:
+    """A progress line on stderr (a retry the user is waiting for), never on stdout."""
+    sys.stderr.write(f"ccverify: {message}\n")
+    sys.stderr.flush()
