@@ -48,6 +48,43 @@ class _LazyConsole:
             self._console = Console(stderr=self._stderr, soft_wrap=True)
         return getattr(self._console, name)
 
+    @property
+    def is_terminal(self) -> bool:
+        stream = sys.stderr if self._stderr else sys.stdout
+        isatty = getattr(stream, "isatty", None)
+        return bool(isatty is not None and isatty())
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        """On a terminal, rich's rendering; into a pipe or file, plain lines (``plain_lines``)."""
+        if not self.is_terminal:
+            stream = sys.stderr if self._stderr else sys.stdout
+            for item in objects:
+                lines = plain_lines(item)
+                if lines is None:
+                    break
+                stream.write("".join(line + "\n" for line in lines))
+            else:
+                return
+        self.__getattr__("print")(*objects, **options)
+
+
+def plain_lines(item: Any) -> list[str] | None:
+    """A table as lines for pipes: ``# title``, then ``field: value`` (two columns) or the
+    header and tab-separated cells (more); values whole, never wrapped. None: not a table."""
+    from rich.table import Table
+
+    if not isinstance(item, Table):
+        return None
+    lines = [f"# {item.title}"] if item.title else []
+    cells = [[str(cell) for cell in column._cells] for column in item.columns]
+    rows = list(zip(*cells, strict=True)) if cells else []
+    if len(item.columns) == 2 and str(item.columns[0].header) == "field":
+        lines.extend(f"{name}: {value}" for name, value in rows)
+    else:
+        lines.append("\t".join(str(column.header) for column in item.columns))
+        lines.extend("\t".join(row) for row in rows)
+    return lines
+
 
 stdout: Any = _LazyConsole(stderr=False)
 stderr: Any = _LazyConsole(stderr=True)
@@ -65,11 +102,26 @@ def fail(error: BaseException) -> NoReturn:
 
         traceback.print_exception(error)
     if isinstance(error, CCVerifyError):
-        kind = type(error).__name__
-        stderr.print(f"[bold red]error[/] ({kind}): {error}", highlight=False, markup=True)
+        stderr.print(f"[bold red]error[/] ({error_kind(error)}): {error}", highlight=False, markup=True)
         raise SystemExit(error.exit_code)
-    stderr.print(f"error: unexpected {type(error).__name__}: {error}", highlight=False, markup=False)
+    stderr.print(f"error (unexpected): {error}", highlight=False, markup=False)
     raise SystemExit(EXIT_INPUT)
+
+
+#: the word each error family is shown with (a user reads "policy", not a Python class name)
+_KINDS = (
+    ("PolicyError", "policy"),
+    ("VerificationError", "verification"),
+    ("CollateralError", "collateral"),
+    ("ParseError", "parse"),
+    ("InputError", "input"),
+)
+
+
+def error_kind(error: BaseException) -> str:
+    """``policy``, ``verification``, ``collateral``, ``parse``, ``input`` or ``unexpected``."""
+    names = {cls.__name__ for cls in type(error).__mro__}
+    return next((word for name, word in _KINDS if name in names), "unexpected")
 
 
 def guarded(call: Callable[[], T]) -> T:

@@ -89,13 +89,18 @@ def _event_table(title: str, log: Any) -> Table:
         title_justify="left",
     )
     out.add_column("#", justify="right")
-    out.add_column("RTMR" if cc else "PCR", justify="right")
+    out.add_column("register")
     out.add_column("type")
     out.add_column("digest", overflow="fold", max_width=20)
     out.add_column("event", overflow="fold")
+    whole = not stdout.is_terminal  # a pipe gets every digest whole, to grep and compare
     for event in log.events:
-        register = str(event.index - 1) if cc and event.index > 0 else str(event.index)
-        name = event.event_type.name.removeprefix("EV_") if isinstance(event.event_type, EventType) else hex(event.event_type)
+        if cc:  # CC MR index 0 is MRTD, 1-4 are RTMR0-3
+            register = "MRTD" if event.index == 0 else f"RTMR{event.index - 1}"
+        else:
+            register = f"PCR{event.index}"
+        name = event.event_type.name if isinstance(event.event_type, EventType) else f"0x{event.event_type:x}"
         digest = next(iter(event.digests.values()), b"").hex()
-        out.add_row(str(event.number), register, name, digest[:16] + "…" if digest else "-", event.describe())
+        shown = digest if whole else digest[:16] + "…"
+        out.add_row(str(event.number), register, name, shown if digest else "-", event.describe())
     return out

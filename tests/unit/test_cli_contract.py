@@ -95,3 +95,67 @@ def test_completion_answers_the_shell() -> None:
     done = run(env=env)
     assert done.returncode == 0
     assert done.stdout.split() == ["--trust-root"]
+
+
+SAMPLE = Path(__file__).resolve().parents[2] / "reference-values" / "examples"
+
+
+def test_a_pipe_gets_plain_key_value_lines_with_whole_values() -> None:
+    from ccverify.verifier.evidence.tdx_quote import TdxQuote
+
+    quote = TdxQuote.from_bytes((SAMPLE / "tdx-quote.dat").read_bytes())
+    done = run("show", str(SAMPLE / "tdx-quote.dat"))
+    assert done.returncode == 0
+    assert not set("╭╮╰╯│┃━─") & set(done.stdout)
+    assert f"body.mr_td: {quote.body.mr_td.hex()}" in done.stdout.splitlines()
+
+
+def test_a_pipe_gets_every_event_digest_whole_and_registers_named() -> None:
+    done = run("show", str(SAMPLE / "tdx-event-log.bin"))
+    assert done.returncode == 0
+    rows = [line.split("\t") for line in done.stdout.splitlines()[2:]]
+    assert all(len(row[3]) == 96 for row in rows)  # SHA-384, whole
+    assert {row[1] for row in rows} <= {"MRTD", "RTMR0", "RTMR1", "RTMR2", "RTMR3"}
+    assert all(row[2].startswith("EV_") for row in rows)
+
+
+def test_a_terminal_gets_tables() -> None:
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [CCVERIFY, "show", str(SAMPLE / "tdx-quote.dat")],
+            stdin=subprocess.DEVNULL,
+            stdout=follower,
+            stderr=subprocess.DEVNULL,
+            env=dict(os.environ, COLUMNS="120"),
+        )
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert process.wait(timeout=60) == 0
+    finally:
+        os.close(leader)
+    assert "│" in b"".join(chunks).decode()
+
+
+@pytest.mark.parametrize(
+    ("args", "kind"),
+    [
+        (["show", "/nonexistent/file"], "input"),
+        (["show", str(SAMPLE / "tdx-collateral.json")], "input"),
+    ],
+)
+def test_errors_say_their_kind_in_words_not_class_names(args: list[str], kind: str) -> None:
+    done = run(*args)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"error ({kind}): ")
+    assert "Error)" not in done.stderr
