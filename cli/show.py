@@ -77,6 +77,11 @@ def show(
     stdout.print(table(f"{file} ({kind.value})", flatten(parsed)))
 
 
+def _register_name(index: int) -> str:
+    """CC MR index 0 is MRTD, 1-4 are RTMR0-3 (the index a CCEL event carries)."""
+    return "MRTD" if index == 0 else f"RTMR{index - 1}"
+
+
 def _event_table(title: str, log: Any) -> Table:
     """One row per event: what a person compares against a boot they know."""
     from rich.table import Table
@@ -95,10 +100,7 @@ def _event_table(title: str, log: Any) -> Table:
     out.add_column("event", overflow="fold")
     whole = not stdout.is_terminal  # a pipe gets every digest whole, to grep and compare
     for event in log.events:
-        if cc:  # CC MR index 0 is MRTD, 1-4 are RTMR0-3
-            register = "MRTD" if event.index == 0 else f"RTMR{event.index - 1}"
-        else:
-            register = f"PCR{event.index}"
+        register = _register_name(event.index) if cc else f"PCR{event.index}"
         name = event.event_type.name if isinstance(event.event_type, EventType) else f"0x{event.event_type:x}"
         digest = next(iter(event.digests.values()), b"").hex()
         shown = digest if whole else digest[:16] + "…"
