@@ -25,7 +25,7 @@ def describe(data: bytes) -> tuple[Kind, Any]:
     if kind is Kind.TDX_QUOTE:
         from ccverify.verifier.evidence.tdx_quote import TdxQuote
 
-        return kind, TdxQuote.from_bytes(data)
+        return kind, _with_pck_chain(TdxQuote.from_bytes(data))
     if kind is Kind.SNP_REPORT:
         from ccverify.verifier.evidence.snp_report import SnpReport
 
@@ -33,7 +33,7 @@ def describe(data: bytes) -> tuple[Kind, Any]:
     if kind is Kind.SNP_CERT_TABLE:
         from ccverify.verifier.evidence.certtable import CertTable
 
-        return kind, CertTable.from_bytes(data)
+        return kind, _with_certificates(CertTable.from_bytes(data))
     if kind is Kind.EVENT_LOG:
         from ccverify.verifier.evidence.eventlog import EventLog
 
@@ -54,17 +54,50 @@ def describe(data: bytes) -> tuple[Kind, Any]:
             return Kind.CORIM, describe_corim(data)
         except ParseError:
             pass
+    from ccverify.verifier.certinfo import describe_all, described_json, looks_like_x509
+
+    if looks_like_x509(data):
+        return Kind.X509, {"items": described_json(describe_all(data))}
     raise InputError(
         "not a recognised format: expected a TDX quote (v4/v5), an SNP attestation report, "
-        "an SNP certificate table, a TCG2/CCEL event log or a CoRIM"
+        "an SNP certificate table, a TCG2/CCEL event log, a CoRIM, or certificates, CRLs or "
+        "public keys (PEM or DER)"
     )
+
+
+def _with_pck_chain(quote: Any) -> Any:
+    """The quote's fields, with its PCK certificate chain decoded instead of PEM bytes in hex."""
+    from ccverify.verifier.certinfo import describe_all, described_json
+    from ccverify.verifier.jsonable import to_jsonable
+
+    shown = to_jsonable(quote)
+    if quote.pck_chain_pem:
+        try:
+            shown["pck_chain"] = described_json(describe_all(quote.pck_chain_pem))
+        except InputError as error:
+            shown["pck_chain"] = f"<undecodable: {error}>"
+    return shown
+
+
+def _with_certificates(table: Any) -> Any:
+    """A certificate table with each entry's DER decoded (a CRL or certificate) beside its GUID."""
+    from ccverify.verifier.certinfo import describe_all, described_json
+
+    entries = []
+    for entry in table.entries:
+        try:
+            decoded: Any = described_json(describe_all(entry.data))[0]
+        except InputError as error:
+            decoded = f"<undecodable: {error}> ({len(entry.data)} bytes)"
+        entries.append({"guid": str(entry.guid), "kind": entry.kind, "decoded": decoded})
+    return {"entries": entries}
 
 
 def show(
     file: Annotated[Path, typer.Argument(help="Evidence file ('-' for stdin); hex text is accepted.")],
     json_out: Annotated[bool, typer.Option("--json", help="Every field as JSON.")] = False,
 ) -> None:
-    """Show a TDX quote, SNP report, SNP certificate table, event log or CoRIM."""
+    """Show a TDX quote, SNP report, SNP certificate table, event log, CoRIM, or certificates."""
     kind, parsed = guarded(lambda: describe(read_input(file)))
     if json_out:
         emit_json({"kind": kind.value, kind.value: parsed})
