@@ -90,8 +90,8 @@ stdout: Any = _LazyConsole(stderr=False)
 stderr: Any = _LazyConsole(stderr=True)
 
 
-def fail(error: BaseException) -> NoReturn:
-    """Print one line for ``error`` and exit with its code.
+def fail(error: BaseException, json_command: str | None = None) -> NoReturn:
+    """Print one line for ``error`` (and, for ``json_command``, the envelope) and exit with its code.
 
     ``SystemExit``, not typer's ``Exit``: this module must not import typer (the console
     entry runs well-formed ``measure`` commands without it), and click passes a
@@ -101,11 +101,16 @@ def fail(error: BaseException) -> NoReturn:
         import traceback
 
         traceback.print_exception(error)
+    code = error.exit_code if isinstance(error, CCVerifyError) else EXIT_INPUT
+    if json_command is not None:
+        from ccverify.cli.envelope import emit_envelope
+
+        emit_envelope(json_command, error=error, exit_code=code)
     if isinstance(error, CCVerifyError):
         stderr.print(f"[bold red]error[/] ({error_kind(error)}): {error}", highlight=False, markup=True)
-        raise SystemExit(error.exit_code)
-    stderr.print(f"error (unexpected): {error}", highlight=False, markup=False)
-    raise SystemExit(EXIT_INPUT)
+    else:
+        stderr.print(f"error (unexpected): {error}", highlight=False, markup=False)
+    raise SystemExit(code)
 
 
 #: the word each error family is shown with (a user reads "policy", not a Python class name)
@@ -124,18 +129,22 @@ def error_kind(error: BaseException) -> str:
     return next((word for name, word in _KINDS if name in names), "unexpected")
 
 
-def guarded(call: Callable[[], T]) -> T:
-    """Run library code; turn every failure into a one-line message and an exit code."""
+def guarded(call: Callable[[], T], json_command: str | None = None) -> T:
+    """Run library code; turn every failure into a one-line message and an exit code.
+
+    With ``json_command`` (the command's words, given when ``--json`` is on) a failure also
+    prints the ``--json`` envelope with its ``error`` on stdout, so a script always gets JSON.
+    """
     try:
         return call()
     except (CCVerifyError, OSError, ValueError) as error:
         if isinstance(error, OSError):
-            fail(InputError(f"{getattr(error, 'filename', None) or 'file'}: {error.strerror or error}"))
-        fail(error)
+            error = InputError(f"{getattr(error, 'filename', None) or 'file'}: {error.strerror or error}")
+        fail(error, json_command)
     except Exception as error:  # the CLI never shows a traceback
         if _is_click_exit(error):
             raise
-        fail(error)
+        fail(error, json_command)
 
 
 def _is_click_exit(error: Exception) -> bool:
@@ -202,8 +211,15 @@ def policy_section(path: Path | None, platform: str) -> dict[str, Any] | None:
     return section
 
 
-def emit_json(value: Any) -> None:
-    """Print ``value`` as JSON on stdout (bytes as hex, flags as names)."""
+def emit_json(value: Any, command: str | None = None) -> None:
+    """Print ``value`` on stdout as JSON (bytes as hex, flags as names): for ``command``, as the
+    ``result`` of the ``--json`` envelope (``cli/envelope.py``); without one, bare (``verify``,
+    until it moves onto the envelope)."""
+    if command is not None:
+        from ccverify.cli.envelope import emit_envelope
+
+        emit_envelope(command, result=value)
+        return
     sys.stdout.write(json.dumps(to_jsonable(value), indent=2) + "\n")
 
 

@@ -85,9 +85,9 @@ def replayed_rtmr0(path: Path) -> bytes:
     return rtmrs_from_ccel(EventLog.from_bytes(data, cc=True))[0]
 
 
-def _print(result_json: dict[str, object], json_out: bool, title: str) -> None:
+def _print(result_json: dict[str, object], json_out: bool, title: str, command: str) -> None:
     if json_out:
-        emit_json(result_json)
+        emit_json(result_json, command)
     else:
         stdout.print(table(title, flatten(result_json)))
 
@@ -144,7 +144,8 @@ def snp(
         )
         return result.to_measurement_json()
 
-    _print(guarded(run), json_out, f"SEV launch measurement ({mode})")
+    command = "measure snp" if json_out else None
+    _print(guarded(run, command), json_out, f"SEV launch measurement ({mode})", "measure snp")
 
 
 def tdx(
@@ -195,4 +196,5 @@ def tdx(
         )
         return result.to_measurement_json()
 
-    _print(guarded(run), json_out, f"TDX measurements (MRTD order {order})")
+    command = "measure tdx" if json_out else None
+    _print(guarded(run, command), json_out, f"TDX measurements (MRTD order {order})", "measure tdx")

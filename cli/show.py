@@ -98,9 +98,9 @@ def show(
     json_out: Annotated[bool, typer.Option("--json", help="Every field as JSON.")] = False,
 ) -> None:
     """Show a TDX quote, SNP report, SNP certificate table, event log, CoRIM, or certificates."""
-    kind, parsed = guarded(lambda: describe(read_input(file)))
+    kind, parsed = guarded(lambda: describe(read_input(file)), "show" if json_out else None)
     if json_out:
-        emit_json({"kind": kind.value, kind.value: parsed})
+        emit_json({"kind": kind.value, kind.value: parsed}, "show")
         return
     from ccverify.verifier.evidence.detect import Kind
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from ccverify.cli.measure import app
+from tests.cli_json import envelope_result
 from tests.conftest import fixture
 
 AMDSEV = str(fixture("ovmf/ovmf_AmdSev_suffix.bin"))
@@ -31,9 +31,7 @@ def empty(tmp_path: Path) -> str:
 def run_json(*args: str) -> dict[str, object]:
     result = runner.invoke(app, [*args, "--json"])
     assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout)
-    assert isinstance(data, dict)
-    return data
+    return envelope_result(result.stdout, f"measure {args[0]}")
 
 
 def fails(*args: str, exit_code: int = 2) -> str:
@@ -331,7 +329,7 @@ def test_non_utf8_command_lines_through_the_cli(tmp_path: Path, empty: str, json
         if not json_out:
             assert "x=\\xff\\xfe" in result.output  # the printable form
         else:
-            data = json.loads(result.stdout)
+            data = envelope_result(result.stdout, f"measure {args[0]}")
             assert data["parameters"]["inputs"]["cmdline"]["shown"] == "console=ttyS0 x=\\xff\\xfe"
             assert data["parameters"]["inputs"]["cmdline"]["hex"] == raw.hex()
             assert "text" not in data["components"]["cmdline"]

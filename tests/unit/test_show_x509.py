@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from cryptography import x509
@@ -11,6 +10,7 @@ from typer.testing import CliRunner
 from ccverify.cli.app import app
 from ccverify.verifier.evidence.certtable import CertKind, CertTable
 from ccverify.verifier.snp.certs import der
+from tests.cli_json import envelope_result
 from tests.conftest import fixture, fixture_bytes
 
 SAMPLE = Path(__file__).resolve().parents[2] / "reference-values" / "examples"
@@ -19,9 +19,7 @@ SAMPLE = Path(__file__).resolve().parents[2] / "reference-values" / "examples"
 def show_json(path: Path) -> dict[str, object]:
     result = CliRunner().invoke(app, ["show", str(path), "--json"])
     assert result.exit_code == 0, result.output
-    document = json.loads(result.output)
-    assert isinstance(document, dict)
-    return document
+    return envelope_result(result.output, "show")
 
 
 def test_a_pem_chain_is_every_certificate_decoded() -> None:
