@@ -48,6 +48,43 @@ class _LazyConsole:
             self._console = Console(stderr=self._stderr, soft_wrap=True)
         return getattr(self._console, name)
 
+    @property
+    def is_terminal(self) -> bool:
+        stream = sys.stderr if self._stderr else sys.stdout
+        isatty = getattr(stream, "isatty", None)
+        return bool(isatty is not None and isatty())
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        """On a terminal, rich's rendering; into a pipe or file, plain lines (``plain_lines``)."""
+        if not self.is_terminal:
+            stream = sys.stderr if self._stderr else sys.stdout
+            for item in objects:
+                lines = plain_lines(item)
+                if lines is None:
+                    break
+                stream.write("".join(line + "\n" for line in lines))
+            else:
+                return
+        self.__getattr__("print")(*objects, **options)
+
+
+def plain_lines(item: Any) -> list[str] | None:
+    """A table as lines for pipes: ``# title``, then ``field: value`` (two columns) or the
+    header and tab-separated cells (more); values whole, never wrapped. None: not a table."""
+    from rich.table import Table
+
+    if not isinstance(item, Table):
+        return None
+    lines = [f"# {item.title}"] if item.title else []
+    cells = [[str(cell) for cell in column._cells] for column in item.columns]
+    rows = list(zip(*cells, strict=True)) if cells else []
+    if len(item.columns) == 2 and str(item.columns[0].header) == "field":
+        lines.extend(f"{name}: {value}" for name, value in rows)
+    else:
+        lines.append("\t".join(str(column.header) for column in item.columns))
+        lines.extend("\t".join(row) for row in rows)
+    return lines
+
 
 stdout: Any = _LazyConsole(stderr=False)
 stderr: Any = _LazyConsole(stderr=True)
@@ -65,11 +102,26 @@ def fail(error: BaseException) -> NoReturn:
 
         traceback.print_exception(error)
     if isinstance(error, CCVerifyError):
-        kind = type(error).__name__
-        stderr.print(f"[bold red]error[/] ({kind}): {error}", highlight=False, markup=True)
+        stderr.print(f"[bold red]error[/] ({error_kind(error)}): {error}", highlight=False, markup=True)
         raise SystemExit(error.exit_code)
-    stderr.print(f"error: unexpected {type(error).__name__}: {error}", highlight=False, markup=False)
+    stderr.print(f"error (unexpected): {error}", highlight=False, markup=False)
     raise SystemExit(EXIT_INPUT)
+
+
+#: the word each error family is shown with (a user reads "policy", not a Python class name)
+_KINDS = (
+    ("PolicyError", "policy"),
+    ("VerificationError", "verification"),
+    ("CollateralError", "collateral"),
+    ("ParseError", "parse"),
+    ("InputError", "input"),
+)
+
+
+def error_kind(error: BaseException) -> str:
+    """``policy``, ``verification``, ``collateral``, ``parse``, ``input`` or ``unexpected``."""
+    names = {cls.__name__ for cls in type(error).__mro__}
+    return next((word for name, word in _KINDS if name in names), "unexpected")
 
 
 def guarded(call: Callable[[], T]) -> T:
@@ -233,10 +285,20 @@ class VerifyOptions:
     pcs_url: str | None = None
 
 
-def pcs_client(url: str | None) -> PcsClient:
+def pcs_client(url: str | None, timeout: float | None = None) -> PcsClient:
     """An Intel PCS client for ``url``, else ``$CCVERIFY_PCS_URL``, else Intel PCS itself
-    (API key from ``$CCVERIFY_PCS_API_KEY``)."""
+    (API key from ``$CCVERIFY_PCS_API_KEY``); ``timeout`` else ``$CCVERIFY_NET_TIMEOUT`` else
+    5 s per request; each retry is announced on stderr."""
+    from ccverify.verifier.collateral.http import RetryPolicy, timeout_from
     from ccverify.verifier.collateral.pcs import PCS_BASE_URL, PcsClient
 
     base = url or os.environ.get("CCVERIFY_PCS_URL") or PCS_BASE_URL
-    return PcsClient(base, api_key=os.environ.get("CCVERIFY_PCS_API_KEY"))
+    seconds = timeout_from(timeout)
+    policy = RetryPolicy(timeout=seconds, on_retry=announce)
+    return PcsClient(base, api_key=os.environ.get("CCVERIFY_PCS_API_KEY"), timeout=seconds, retry=policy)
+
+
+def announce(message: str) -> None:
+    """A progress line on stderr (a retry the user is waiting for), never on stdout."""
+    sys.stderr.write(f"ccverify: {message}\n")
+    sys.stderr.flush()

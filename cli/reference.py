@@ -223,6 +223,7 @@ def verify(
         anchors = load_trust_anchors([read_file(p, "trust anchor") for p in trust_anchor])
         moment = parse_time(at, "--at") if at is not None else None
         data = read_file(file, "reference values")
+        _require_corim(data, file)
         if any_profile:
             return verify_corim(data, anchors, at=moment)
         store = FileSequenceStore(sequence_store) if sequence_store is not None else None
@@ -245,3 +246,14 @@ def verify(
         return
     stdout.print(f"OK: {file} verifies", highlight=False)
     stdout.print(table("reference values", _rows(rv)))
+
+
+def _require_corim(data: bytes, file: Path) -> None:
+    """Bytes that are no CoRIM at all are bad input (exit 2), as ``reference show`` says; an
+    unsigned CoRIM is a CoRIM that fails verification (``refvalues_unsigned``, exit 1)."""
+    from ccverify.verifier.evidence.detect import Kind, detect
+
+    if detect(data) is not Kind.CORIM:
+        raise InputError(
+            f"{file}: not a CoRIM (expected a signed CoRIM, COSE_Sign1 tag 18, or an unsigned one, tag 501)"
+        )

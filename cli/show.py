@@ -77,6 +77,11 @@ def show(
     stdout.print(table(f"{file} ({kind.value})", flatten(parsed)))
 
 
+def _register_name(index: int) -> str:
+    """CC MR index 0 is MRTD, 1-4 are RTMR0-3 (the index a CCEL event carries)."""
+    return "MRTD" if index == 0 else f"RTMR{index - 1}"
+
+
 def _event_table(title: str, log: Any) -> Table:
     """One row per event: what a person compares against a boot they know."""
     from rich.table import Table
@@ -89,13 +94,15 @@ def _event_table(title: str, log: Any) -> Table:
         title_justify="left",
     )
     out.add_column("#", justify="right")
-    out.add_column("RTMR" if cc else "PCR", justify="right")
+    out.add_column("register")
     out.add_column("type")
     out.add_column("digest", overflow="fold", max_width=20)
     out.add_column("event", overflow="fold")
+    whole = not stdout.is_terminal  # a pipe gets every digest whole, to grep and compare
     for event in log.events:
-        register = str(event.index - 1) if cc and event.index > 0 else str(event.index)
-        name = event.event_type.name.removeprefix("EV_") if isinstance(event.event_type, EventType) else hex(event.event_type)
+        register = _register_name(event.index) if cc else f"PCR{event.index}"
+        name = event.event_type.name if isinstance(event.event_type, EventType) else f"0x{event.event_type:x}"
         digest = next(iter(event.digests.values()), b"").hex()
-        out.add_row(str(event.number), register, name, digest[:16] + "…" if digest else "-", event.describe())
+        shown = digest if whole else digest[:16] + "…"
+        out.add_row(str(event.number), register, name, shown if digest else "-", event.describe())
     return out

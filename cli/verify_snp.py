@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ccverify.cli import _appraise
-from ccverify.cli._common import VerifyOptions, guarded, policy_section
+from ccverify.cli._common import VerifyOptions, announce, guarded, policy_section
 from ccverify.verifier.errors import CollateralError, InputError
 from ccverify.verifier.snp.validate import SnpPolicy, validate_snp
 from ccverify.verifier.snp.verify import (
@@ -33,6 +33,7 @@ from ccverify.verifier.snp.verify import (
 def _client(opts: VerifyOptions) -> Any:
     from ccverify.verifier.collateral.bundle import CollateralBundle
     from ccverify.verifier.collateral.cache import CollateralCache, CollateralSource
+    from ccverify.verifier.collateral.http import timeout_from
     from ccverify.verifier.collateral.kds import KDS_BASE_URL, KdsClient
 
     cache: CollateralCache | None = None
@@ -45,7 +46,14 @@ def _client(opts: VerifyOptions) -> Any:
         else:
             raise InputError(f"--collateral {opts.collateral}: no such directory or bundle file")
     base_url = os.environ.get("CCVERIFY_KDS_URL") or KDS_BASE_URL
-    return KdsClient(base_url=base_url, cache=cache, sources=sources, offline=opts.offline)
+    return KdsClient(
+        base_url=base_url,
+        cache=cache,
+        sources=sources,
+        offline=opts.offline,
+        timeout=timeout_from(None),
+        on_retry=announce,
+    )
 
 
 def _certificates(opts: VerifyOptions) -> SnpCertificates:

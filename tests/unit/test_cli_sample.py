@@ -145,7 +145,7 @@ def test_policy_refusal_is_reported_alike(tmp_path: Path, args: list[str], polic
     assert table.exit_code == 1
     assert "verified; policy REFUSED: " + code in table.stdout
     assert table.stderr.count("\n") == 1
-    assert table.stderr.startswith("error (PolicyError): " + code)
+    assert table.stderr.startswith("error (policy): " + code)
     document = run([*refused, "--json"])
     assert document.exit_code == 1
     shown = json.loads(document.stdout)

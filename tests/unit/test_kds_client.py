@@ -13,12 +13,12 @@ import pytest
 
 from ccverify.verifier.collateral.bundle import CollateralBundle
 from ccverify.verifier.collateral.cache import CacheEntry, CollateralCache
+from ccverify.verifier.collateral.http import retry_after_seconds
 from ccverify.verifier.collateral.kds import (
     KdsClient,
     chain_url,
     crl_url,
     hwid_hex,
-    retry_after_seconds,
     vcek_url,
 )
 from ccverify.verifier.errors import CollateralError, InputError

@@ -222,7 +222,7 @@ def test_the_console_entry_answers_as_the_typer_command_without_importing_typer(
 def test_a_closed_stdout_ends_both_ways_alike() -> None:
     """``| head`` closed the pipe: no traceback, exit 1, as click ends a typer command."""
     argv = ["measure", "snp", "--firmware", AMDSEV, "--vcpus", "1", "--vcpu-type", "EPYC", "--guest-features",
-            "1", "--json"]  # fmt: skip
+            "0x1", "--json"]  # fmt: skip
     answers = []
     for how in (["-m", "ccverify.cli.entry"], _TYPER):
         read, write = os.pipe()

@@ -213,3 +213,17 @@ def test_show_generic_corims_and_help() -> None:
     assert table.exit_code == 0 and "not the ccverify profile" in table.output
     for args in (["--help"], ["create", "--help"], ["show", "--help"], ["verify", "--help"]):
         assert _invoke(*args).exit_code == 0
+
+
+def test_verify_of_bytes_that_are_no_corim_is_bad_input(tmp_path: Path) -> None:
+    """It exited 1 (refvalues_unsigned) as if a CoRIM had failed; `reference show` says exit 2."""
+    examples = Path(__file__).resolve().parents[2] / "reference-values" / "examples"
+    result = CliRunner().invoke(
+        app,
+        [
+            "verify", str(examples / "tdx-quote.dat"),
+            "--trust-anchor", str(examples / "EXAMPLE-refvalues-signer.pub.pem"),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "not a CoRIM" in result.output
