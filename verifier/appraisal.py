@@ -413,11 +413,9 @@ def _account(
         lines = [c.number for c in components.get("cmdline", ()) if c.text is not None]
     indices = [_RTMR_INDEX[r] for r in registers]
     checks: list[_Check] = []
-    accounted = 0
-    for entry in account_events(log, indices, approved, command_lines=lines, algorithm=SHA384):
-        if entry.accounted:
-            accounted += 1
-        elif entry.how == UNRECOGNIZED:
+    entries = account_events(log, indices, approved, command_lines=lines, algorithm=SHA384)
+    for entry in entries:
+        if entry.how == UNRECOGNIZED:
             checks.append(
                 _Check(
                     "executables",
@@ -432,14 +430,15 @@ def _account(
                 )
             )
         # contradictions are reported by _log_checks for every bound register
-    names = ", ".join(f"RTMR{r}" for r in registers)
-    if not checks:
+    if all(entry.accounted for entry in entries):
+        names = ", ".join(f"RTMR{r}" for r in registers)
         checks.append(
             _Check(
                 "executables",
                 "event_log_accounted",
                 True,
-                f"every event of {names} ({accounted}) carries a reference digest or the hash of fixed data",
+                f"each of the {len(entries)} events of {names} carries a reference digest, the hash of "
+                "fixed data or the compared command line",
             )
         )
     return checks
