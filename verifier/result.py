@@ -186,8 +186,9 @@ class AttestationResult:
     ) -> str:
         """The result as a compact JWS: ES256 with a P-256 key, ES384 with a P-384 key.
 
-        The claims are ``to_json()``'s, plus ``iss``, ``exp`` (seconds) and ``eat_nonce`` (the
-        nonce, base64url without padding as EAT's JSON encoding has byte strings) when given.
+        The claims are ``to_json()``'s, plus ``iss`` and ``eat_nonce`` (the nonce, base64url
+        without padding as EAT's JSON encoding has byte strings) when given; ``exp`` given
+        replaces the result's own (its collateral's earliest expiry) with the token's.
         The header names the key by ``kid`` (published in the issuer's JWKS); a self-certifying
         ``jwk`` header (Trustee's way: it proves nothing by itself) only with ``embed_jwk``.
         """

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from ccverify.verifier.errors import InputError, PolicyError, VerificationError
+from ccverify.verifier.errors import InputError, VerificationError
 from ccverify.verifier.release import binding, sealing
 from ccverify.verifier.testing import sample
 
@@ -75,9 +75,9 @@ def test_public_keys_are_checked() -> None:
 
 def test_only_an_issued_affirming_result_releases() -> None:
     key = sealing.generate_key()
-    with pytest.raises(PolicyError) as refused:
+    with pytest.raises(VerificationError) as refused:
         sealing.seal_release(object(), TOKEN, NONCE, PAYLOAD, key.public_bytes)  # type: ignore[arg-type]
-    assert refused.value.code == "release_refused"
+    assert refused.value.code == "result_not_issued"
 
 
 def test_payload_json_is_the_protocols() -> None:

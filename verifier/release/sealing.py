@@ -33,10 +33,12 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric import ec, mlkem, x25519
 
-from ccverify.verifier.errors import InputError, PolicyError, VerificationError
+from ccverify.verifier.errors import InputError, VerificationError
 from ccverify.verifier.jsonable import JSON_ERRORS
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from ccverify.verifier.result import AttestationResult
 
 INFO_PREFIX = b"ccverify/v1 release"
@@ -234,18 +236,15 @@ def seal_release(
     payload: ReleasePayload,
     public_key: bytes,
     suite_name: str | None = None,
+    *,
+    at: datetime | None = None,
 ) -> bytes:
-    """Seal ``payload`` for an issued, affirming ``result``; anything else releases nothing."""
-    from ccverify.verifier.result import AttestationResult
+    """Seal ``payload`` for an issued, affirming ``result`` (``require_affirming``, at ``at``);
+    anything else releases nothing (``VerificationError``: ``result_not_issued``,
+    ``result_not_affirming``, ``result_expired``)."""
+    from ccverify.verifier.result import require_affirming
 
-    if not isinstance(result, AttestationResult) or not result.issued:
-        raise PolicyError(
-            "release_refused", "only an AttestationResult issued by the appraisal releases anything"
-        )
-    if not result.affirming:
-        raise PolicyError(
-            "release_refused", "the attestation result is not affirming", actual=result.status.name.lower()
-        )
+    require_affirming(result, at=at)
     return seal(payload.to_bytes(), public_key, release_info(nonce, result_jwt), suite_name)
 
 

@@ -165,18 +165,22 @@ class RelyingParty:
             if first is None:
                 first = (result, rule)
             if result.affirming:
-                return self._answer(request, result, rule)
+                return self._answer(request, result, rule, moment)
         assert first is not None
-        return self._answer(request, first[0], None)
+        return self._answer(request, first[0], None, moment)
 
-    def _answer(self, request: AttestRequest, result: AttestationResult, rule: Rule | None) -> Attestation:
+    def _answer(
+        self, request: AttestRequest, result: AttestationResult, rule: Rule | None, moment: datetime
+    ) -> Attestation:
         exp = self.clock() + timedelta(seconds=self.config.limits.result_ttl_seconds)
+        if self.config.verification_time is None and result.expires_at is not None:
+            exp = min(exp, result.expires_at)  # never past the collateral the result rests on
         token = result.to_jwt(self.key, kid=self.kid, iss=self.config.issuer, nonce=request.nonce, exp=exp)
         if rule is None or not result.affirming:
             return Attestation(False, result, token, None, None)
         payload = self._payload(rule)
         sealed = sealing.seal_release(
-            result, token, request.nonce, payload, request.hpke_public_key, request.hpke_suite
+            result, token, request.nonce, payload, request.hpke_public_key, request.hpke_suite, at=moment
         )
         return Attestation(True, result, token, sealed, rule.name)
 
