@@ -308,7 +308,10 @@ _ERROR = {
         }
     },
 }
-_ERRORS = {str(code): _ERROR for code in (400, 401, 403, 404, 409, 413, 429, 503, 504)}
+_ERRORS: dict[int | str, dict[str, Any]] = {str(code): _ERROR for code in (400, 401, 403, 404, 409, 413, 429, 503, 504)}
+
+
+_METRICS: dict[int | str, dict[str, Any]] = {"200": {"description": "Prometheus text format"}}
 
 
 def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
@@ -324,7 +327,7 @@ def _binary_body(media: str) -> dict[str, Any]:
     }
 
 
-def _ok(schema: dict[str, Any]) -> dict[str, Any]:
+def _ok(schema: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
     return {"200": {"description": "OK", "content": {"application/json": {"schema": schema}}}, **_ERRORS}
 
 
@@ -424,7 +427,7 @@ def create_app(config: ServiceConfig, *, clock: Clock = utcnow, party: RelyingPa
     async def jwks() -> Response:
         return JSONResponse(rp.jwks(), headers={"cache-control": "max-age=300"})
 
-    @app.get("/metrics", responses={"200": {"description": "Prometheus text format"}})
+    @app.get("/metrics", responses=_METRICS)
     async def prometheus() -> Response:
         body, media = metrics.exposition(rp.store.outstanding_nonces)
         return Response(body, media_type=media)
