@@ -273,7 +273,8 @@ def _virtio(bus: str, name: str, path: str, modules: ModuleIndex) -> Device:
 
 def _usb(bus: str, name: str, path: str, modules: ModuleIndex) -> Device:
     interfaces = []
-    prefix = name + ":"
+    # a root hub usbN's interface is N-0:1.0; another device's interfaces are <name>:<cfg>.<n>
+    prefix = f"{name[3:]}-0:" if _ROOT_HUB.fullmatch(name) else name + ":"
     try:
         entries = sorted(e.name for e in os.scandir(path) if e.name.startswith(prefix))
     except OSError:
