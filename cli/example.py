@@ -23,7 +23,8 @@ import typer
 from typer.core import TyperGroup
 
 from ccverify.cli._common import stderr, stdout
-from ccverify.cli._enveloped import guarded_envelope, parse_hex
+from ccverify.cli._hex import parse_hex
+from ccverify.cli._release import enveloped
 
 if TYPE_CHECKING:
     from typer._click.core import Command, Context
@@ -68,9 +69,7 @@ def example_set(
     """Write the example evidence set (TDX and SNP) under EXAMPLE roots that nothing trusts by default."""
     from ccverify.verifier.testing.sample import write_example
 
-    written = guarded_envelope(
-        "example set", lambda: write_example(directory, force=force), json_output=json_output
-    )
+    written = enveloped("example set", json_output, lambda: write_example(directory, force=force))
     if json_output:
         from ccverify.cli.envelope import emit_envelope
 
@@ -126,7 +125,7 @@ def example_tdx_quote(
             "not_hardware": NOT_HARDWARE,
         }
 
-    result = guarded_envelope("example tdx-quote", work, json_output=json_output)
+    result = enveloped("example tdx-quote", json_output, work)
     stderr.print(f"warning: {NOT_HARDWARE}", highlight=False, markup=False)
     if json_output:
         from ccverify.cli.envelope import emit_envelope

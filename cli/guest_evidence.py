@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ccverify.cli._common import stderr, stdout
-from ccverify.cli._enveloped import guarded_envelope, parse_hex
+from ccverify.cli._hex import parse_hex
+from ccverify.cli._release import enveloped
 
 if TYPE_CHECKING:
     from ccverify.verifier.release.guest import EvidenceProvider, GuestEvidence
@@ -206,7 +207,7 @@ def evidence(
         rtmr3_log = FileOps().read(log_path, BLOB_MAX) if got.tee == "tdx" and log_path.is_file() else None
         return write_evidence(got, output, rtmr3_log=rtmr3_log, force=force, at=now)
 
-    result = guarded_envelope(COMMAND, work, json_output=json_output)
+    result = enveloped(COMMAND, json_output, work)
     if json_output:
         from ccverify.cli.envelope import emit_envelope
 

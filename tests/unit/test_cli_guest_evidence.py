@@ -1,6 +1,6 @@
-"""``ccverify guest evidence`` (``cli/guest_evidence.py``), mounted on a ``guest`` group here as
-``cli/guest.py`` mounts it. The example provider's evidence verifies with the shipped sample's
-reference values and event log; configfs-tsm runs on the fake trees of ``guest_fakes``."""
+"""``ccverify guest evidence`` (``cli/guest_evidence.py``, registered in ``cli/guest.py``). The
+example provider's evidence verifies with the shipped sample's reference values and event log;
+configfs-tsm runs on the fake trees of ``guest_fakes``."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ import json
 from pathlib import Path
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from ccverify.cli import guest_evidence
 from ccverify.cli.app import app as ccverify_app
+from ccverify.cli.app import lazy_root
 from ccverify.verifier.evidence.tdx_quote import TdxQuote
 from ccverify.verifier.release import guest
 from tests.conftest import REPO
@@ -22,17 +21,15 @@ from tests.unit.schema_check import check_envelope
 SAMPLE = REPO / "reference-values" / "examples"
 NONCE = "00112233445566778899aabbccddeeff"
 
-guest_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-guest_app.command("evidence")(guest_evidence.evidence)
-
-
-@guest_app.callback()
-def _group() -> None:
-    """The guest group (as cli/guest.py)."""
 
 
 def run(args: list[str]):  # type: ignore[no-untyped-def]
-    return CliRunner().invoke(guest_app, args)
+    return CliRunner().invoke(ccverify_app, ["guest", *args])
+
+
+def test_the_lazy_root_has_guest_evidence() -> None:
+    group = lazy_root().get_command(None, "guest")  # type: ignore[arg-type]
+    assert group is not None and "evidence" in group.commands  # type: ignore[attr-defined]
 
 
 def test_example_provider_writes_evidence_that_verifies(tmp_path: Path) -> None:
