@@ -14,9 +14,9 @@ from ccverify.cli.app import app as ccverify_app
 from ccverify.cli.app import lazy_root
 from ccverify.verifier.evidence.tdx_quote import TdxQuote
 from ccverify.verifier.release import guest
+from tests.cli_json import envelope, envelope_result
 from tests.conftest import REPO
 from tests.unit.guest_fakes import SAMPLE_CCEL, FakeKernel, sysfs_tree
-from tests.unit.schema_check import check_envelope
 
 SAMPLE = REPO / "reference-values" / "examples"
 NONCE = "00112233445566778899aabbccddeeff"
@@ -36,9 +36,7 @@ def test_example_provider_writes_evidence_that_verifies(tmp_path: Path) -> None:
     out = tmp_path / "ev"
     result = run(["evidence", "--evidence-provider", "example", "--nonce", NONCE, "-o", str(out), "--json"])
     assert result.exit_code == 0, result.output
-    document = json.loads(result.stdout)
-    check_envelope(document, "guest-evidence.schema.json")
-    shown = document["result"]
+    shown = envelope_result(result.stdout, "guest evidence")
     assert shown["hardware"] is False and "NOT HARDWARE" in shown["warning"]
     assert "NOT HARDWARE" in result.stderr
     assert shown["report_data"] == NONCE + "00" * 48
@@ -60,7 +58,7 @@ def test_example_provider_writes_evidence_that_verifies(tmp_path: Path) -> None:
 def test_without_a_nonce_report_data_is_random(tmp_path: Path) -> None:
     first = run(["evidence", "--evidence-provider", "example", "-o", str(tmp_path / "a"), "--json"])
     second = run(["evidence", "--evidence-provider", "example", "-o", str(tmp_path / "b"), "--json"])
-    values = {json.loads(r.stdout)["result"]["report_data"] for r in (first, second)}
+    values = {envelope_result(r.stdout, "guest evidence")["report_data"] for r in (first, second)}
     assert len(values) == 2
 
 
@@ -89,8 +87,7 @@ def test_a_bad_nonce_is_exit_2(tmp_path: Path, nonce: str, message: str) -> None
     args = ["evidence", "--evidence-provider", "example", "--nonce", nonce, "-o", str(tmp_path / "ev")]
     result = run([*args, "--json"])
     assert result.exit_code == 2
-    document = json.loads(result.stdout)
-    check_envelope(document, None)
+    document = envelope(result.stdout, "guest evidence")
     assert message in document["error"]["message"]
     assert not (tmp_path / "ev").exists()
 

@@ -19,8 +19,8 @@ from ccverify.verifier.errors import InputError, VerificationError
 from ccverify.verifier.evidence.tdx_quote import TdxQuote
 from ccverify.verifier.refvalues import load_reference_values
 from ccverify.verifier.testing.sample import mint_tdx_quote, sample_tdx_event_log
+from tests.cli_json import envelope, envelope_result
 from tests.conftest import REPO
-from tests.unit.schema_check import check_envelope
 
 SAMPLE = REPO / "reference-values" / "examples"
 ROOT = SAMPLE / "EXAMPLE-ROOT-NOT-TRUSTED-intel.pem"
@@ -129,9 +129,7 @@ def test_cli_mints_a_quote_that_verifies_now_affirming(tmp_path: Path) -> None:
     made = run(["example", "tdx-quote", "--report-data", report_data, "-o", str(tmp_path / "q.dat"),
                 "--collateral-out", str(tmp_path / "c.json"), "--json"])  # fmt: skip
     assert made.exit_code == 0, made.output
-    document = json.loads(made.stdout)
-    check_envelope(document, "example-tdx-quote.schema.json")
-    assert document["result"]["report_data"] == report_data
+    assert envelope_result(made.stdout, "example tdx-quote")["report_data"] == report_data
     assert "not by TEE hardware" in made.stderr
     verified = run(_verify_args(tmp_path / "q.dat", tmp_path / "c.json"))
     assert verified.exit_code == 0, verified.output
@@ -143,8 +141,9 @@ def test_cli_mints_a_quote_that_verifies_now_affirming(tmp_path: Path) -> None:
 def test_cli_short_report_data_is_zero_padded(tmp_path: Path) -> None:
     made = run(["example", "tdx-quote", "--report-data", "0xABCD", "-o", str(tmp_path / "q.dat"), "--json"])
     assert made.exit_code == 0, made.output
-    assert json.loads(made.stdout)["result"]["report_data"] == "abcd" + "00" * 62
-    assert json.loads(made.stdout)["result"]["collateral"] is None
+    shown = envelope_result(made.stdout, "example tdx-quote")
+    assert shown["report_data"] == "abcd" + "00" * 62
+    assert shown["collateral"] is None
     assert TdxQuote.from_bytes((tmp_path / "q.dat").read_bytes()).body.report_data == b"\xab\xcd" + bytes(62)
 
 
@@ -155,10 +154,9 @@ def test_cli_short_report_data_is_zero_padded(tmp_path: Path) -> None:
 def test_cli_bad_report_data_is_exit_2_with_an_envelope(tmp_path: Path, value: str, message: str) -> None:
     result = run(["example", "tdx-quote", "--report-data", value, "-o", str(tmp_path / "q.dat"), "--json"])
     assert result.exit_code == 2
-    document = json.loads(result.stdout)
-    check_envelope(document, None)
+    document = envelope(result.stdout, "example tdx-quote")
     assert document["error"]["class"] == "InputError" and message in document["error"]["message"]
-    assert result.stderr.startswith("error (InputError): --report-data")
+    assert result.stderr.startswith("error (input): --report-data")
     assert not (tmp_path / "q.dat").exists()
 
 
@@ -182,10 +180,9 @@ def test_set_with_force_writes_the_set_and_keeps_other_files(tmp_path: Path) -> 
     (tmp_path / "notes.txt").write_text("mine\n")
     result = run(["example", "set", str(tmp_path), "--force", "--json"])
     assert result.exit_code == 0, result.output
-    document = json.loads(result.stdout)
-    check_envelope(document, "example-set.schema.json")
+    shown = envelope_result(result.stdout, "example set")
     assert (tmp_path / "notes.txt").read_text() == "mine\n"
-    assert sorted(document["result"]["files"]) == sorted(p.name for p in SAMPLE.iterdir())
+    assert sorted(shown["files"]) == sorted(p.name for p in SAMPLE.iterdir())
 
 
 def test_the_old_spelling_names_the_new_one(tmp_path: Path) -> None:
