@@ -61,14 +61,12 @@ def _device_table(devices: tuple[Device, ...]) -> Any:
     from rich.table import Table
 
     out = Table(title=f"{len(devices)} devices", title_justify="left", header_style="bold")
-    for column in ("device", "ids", "class", "driver", "would bind", "authorized", "modalias"):
+    out.add_column("device", no_wrap=True)
+    for column in ("ids", "class", "driver", "would bind", "authorized"):
         out.add_column(column, overflow="fold")
     for d in devices:
         authorized = "-" if d.authorized is None else ("yes" if d.authorized else "no")
-        out.add_row(
-            d.key, _ids(d), _kind(d), d.driver or "-", ", ".join(d.would_bind) or "-", authorized,
-            d.modalias or "-",
-        )  # fmt: skip
+        out.add_row(d.key, _ids(d), _kind(d), d.driver or "-", ", ".join(d.would_bind) or "-", authorized)
     return out
 
 
@@ -79,7 +77,7 @@ def list_(
     bus: Annotated[list[str] | None, typer.Option("--bus", help="Buses to list (default pci, virtio, usb, thunderbolt).")] = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Every device on the covered buses: ids, class, modalias, driver now, driver that would bind."""
+    """Every device on the covered buses: ids, class, driver now, driver that would bind (--json: modalias too)."""
 
     def run() -> tuple[Device, ...]:
         from ccverify.verifier.release.devices import BUSES, DEFAULT_BUSES, scan
@@ -103,7 +101,8 @@ def plan_table(decisions: tuple[Decision, ...], title: str) -> Any:
     from rich.table import Table
 
     out = Table(title=title, title_justify="left", header_style="bold")
-    for column in ("device", "ids", "verdict", "rule", "driver", "lockdown", "authorize", "note"):
+    out.add_column("device", no_wrap=True)
+    for column in ("ids", "verdict", "rule", "driver", "lockdown", "authorize", "note"):
         out.add_column(column, overflow="fold")
     colours = {"bootstrap": "cyan", "allow": "green", "deny": "red"}
     for d in decisions:
