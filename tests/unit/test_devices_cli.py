@@ -23,11 +23,19 @@ SCHEMAS = REPO / "cli" / "schemas"
 SAMPLE = REPO / "reference-values" / "examples"
 AT = "2026-01-15T00:00:00Z"
 EVIDENCE = [
-    "--evidence", str(SAMPLE / "tdx-quote.dat"), "--collateral", str(SAMPLE / "tdx-collateral.json"),
-    "--trust-root", str(SAMPLE / "EXAMPLE-ROOT-NOT-TRUSTED-intel.pem"), "--at", AT,
-    "--reference-values", str(SAMPLE / "tdx-refvalues.cbor"),
-    "--trust-anchor", str(SAMPLE / "EXAMPLE-refvalues-signer.pub.pem"),
-]  # fmt: skip
+    "--evidence",
+    str(SAMPLE / "tdx-quote.dat"),
+    "--collateral",
+    str(SAMPLE / "tdx-collateral.json"),
+    "--trust-root",
+    str(SAMPLE / "EXAMPLE-ROOT-NOT-TRUSTED-intel.pem"),
+    "--at",
+    AT,
+    "--reference-values",
+    str(SAMPLE / "tdx-refvalues.cbor"),
+    "--trust-anchor",
+    str(SAMPLE / "EXAMPLE-refvalues-signer.pub.pem"),
+]
 LOG = ["--event-log", str(SAMPLE / "tdx-event-log.bin")]
 
 
@@ -55,21 +63,34 @@ class Setup:
         monkeypatch.setattr("ccverify.verifier.release.devices.enforce.default_writer", lambda: self.kernel)
         key, self.anchor = signing_key(root)
         self.key = root / "owner.pem"
-        self.key.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))  # fmt: skip
+        self.key.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
         self.json = root / "policy.json"
         self.json.write_text(json.dumps(EXAMPLE_POLICY))
         self.cose = root / "policy.cose"
         assert run("devices", "sign", self.json, "--key", self.key, "-o", self.cose).exit_code == 0
         self.run_dir = root / "run"
-        self.system = ["--sysfs", self.tree.sysfs, "--modules-dir", self.tree.modules_dir,
-                       "--modprobe", self.tree.modprobe_script(), "--run-dir", self.run_dir]  # fmt: skip
+        self.system = [
+            "--sysfs",
+            self.tree.sysfs,
+            "--modules-dir",
+            self.tree.modules_dir,
+            "--modprobe",
+            self.tree.modprobe_script(),
+            "--run-dir",
+            self.run_dir,
+        ]
 
     def policy(self, path: Path | None = None) -> list[Any]:
         return ["--device-policy", path or self.cose, "--trust-anchor", self.anchor]
 
     def state(self) -> dict[str, bool]:
-        found = scan(self.tree.sysfs, ("pci", "virtio", "usb", "thunderbolt"), ModuleIndex.load(self.tree.modules_dir))
+        found = scan(
+            self.tree.sysfs, ("pci", "virtio", "usb", "thunderbolt"), ModuleIndex.load(self.tree.modules_dir)
+        )
         return {d.key: bool(d.authorized) if uses_authorized(d) else d.driver is not None for d in found}
 
     def modprobed(self) -> list[str]:
@@ -86,7 +107,10 @@ def test_template_prints_a_policy_that_signs(tmp_path: Path, setup: Setup) -> No
     result = run("devices", "template", "confidential-computing-default")
     assert result.exit_code == 0
     (tmp_path / "t.json").write_text(result.stdout)
-    assert run("devices", "sign", tmp_path / "t.json", "--key", setup.key, "-o", tmp_path / "t.cose").exit_code == 0
+    assert (
+        run("devices", "sign", tmp_path / "t.json", "--key", setup.key, "-o", tmp_path / "t.cose").exit_code
+        == 0
+    )
     assert run("devices", "template", "everything").exit_code == 2
 
 
@@ -118,10 +142,17 @@ def test_verify_refusals(setup: Setup, tmp_path: Path) -> None:
 
 
 def test_list(setup: Setup) -> None:
-    result = run("devices", "list", "--sysfs", setup.tree.sysfs, "--modules-dir", setup.tree.modules_dir, "--json")
+    result = run(
+        "devices", "list", "--sysfs", setup.tree.sysfs, "--modules-dir", setup.tree.modules_dir, "--json"
+    )
     devices = {f"{d['bus']}/{d['name']}": d for d in envelope(result, "devices list")["result"]["devices"]}
-    assert devices["pci/0000:00:06.0"]["driver"] == "e1000" and devices["pci/0000:00:06.0"]["vendor"] == "8086"
-    assert devices["virtio/virtio1"]["would_bind"] == ["virtio_blk"] and devices["virtio/virtio1"]["virtio_id"] == 2
+    assert (
+        devices["pci/0000:00:06.0"]["driver"] == "e1000" and devices["pci/0000:00:06.0"]["vendor"] == "8086"
+    )
+    assert (
+        devices["virtio/virtio1"]["would_bind"] == ["virtio_blk"]
+        and devices["virtio/virtio1"]["virtio_id"] == 2
+    )
     assert devices["usb/1-1"]["authorized"] is True and devices["thunderbolt/0-1"]["authorized"] is False
     table = run("devices", "list", "--sysfs", setup.tree.sysfs, "--modules-dir", setup.tree.modules_dir)
     assert table.exit_code == 0 and "virtio1" in table.stdout
@@ -130,20 +161,42 @@ def test_list(setup: Setup) -> None:
 
 def test_plan_reads_unsigned_json_and_changes_nothing(setup: Setup) -> None:
     before = setup.state()
-    result = run("devices", "plan", "--device-policy", setup.json, "--sysfs", setup.tree.sysfs,
-                 "--modules-dir", setup.tree.modules_dir, "--json")  # fmt: skip
+    result = run(
+        "devices",
+        "plan",
+        "--device-policy",
+        setup.json,
+        "--sysfs",
+        setup.tree.sysfs,
+        "--modules-dir",
+        setup.tree.modules_dir,
+        "--json",
+    )
     document = envelope(result, "devices plan")
     assert result.exit_code == 0 and document["result"]["policy"]["signed"] is False
     decisions = {f"{d['bus']}/{d['name']}": d for d in document["result"]["decisions"]}
-    assert decisions["pci/0000:00:06.0"]["rule"] == "rules[2]" and decisions["pci/0000:00:06.0"]["lockdown"] == "unbind"
+    assert (
+        decisions["pci/0000:00:06.0"]["rule"] == "rules[2]"
+        and decisions["pci/0000:00:06.0"]["lockdown"] == "unbind"
+    )
     assert decisions["virtio/virtio1"]["authorize"] == "bind"
-    signed = run("devices", "plan", *setup.policy(), "--sysfs", setup.tree.sysfs, "--modules-dir", setup.tree.modules_dir)
+    signed = run(
+        "devices",
+        "plan",
+        *setup.policy(),
+        "--sysfs",
+        setup.tree.sysfs,
+        "--modules-dir",
+        setup.tree.modules_dir,
+    )
     assert signed.exit_code == 0 and "signed, verified" in signed.stdout
     assert run("devices", "plan", "--device-policy", setup.cose, "--sysfs", setup.tree.sysfs).exit_code == 2
     assert setup.state() == before and setup.kernel.writes == []
 
 
-@pytest.mark.parametrize(("change", "field"), [({"vendr": "1af4"}, "rules[0].vendr"), ({"default": "allow"}, "default")])
+@pytest.mark.parametrize(
+    ("change", "field"), [({"vendr": "1af4"}, "rules[0].vendr"), ({"default": "allow"}, "default")]
+)
 def test_bad_policies_are_bad_input(setup: Setup, tmp_path: Path, change: dict[str, Any], field: str) -> None:
     doc = json.loads(json.dumps(EXAMPLE_POLICY))
     if "default" in change:
@@ -231,7 +284,9 @@ def test_authorize_errors_and_exit_codes(setup: Setup, tmp_path: Path) -> None:
     tampered = tmp_path / "tampered.cose"
     tampered.write_bytes(setup.cose.read_bytes().replace(b'"100e"', b'"100f"'))
     no_evidence = [a for a in EVIDENCE if a not in ("--evidence", str(SAMPLE / "tdx-quote.dat"))]
-    offline = [a for a in EVIDENCE if a not in ("--collateral", str(SAMPLE / "tdx-collateral.json"))] + ["--offline"]
+    offline = [a for a in EVIDENCE if a not in ("--collateral", str(SAMPLE / "tdx-collateral.json"))] + [
+        "--offline"
+    ]
     cases = [
         (setup.policy(tampered) + EVIDENCE + LOG, 1),
         (setup.policy(setup.json) + EVIDENCE + LOG, 1),

@@ -252,9 +252,19 @@ def _pci(bus: str, name: str, path: str, modules: ModuleIndex) -> Device:
         )
     driver = _link(path + "/driver")
     return Device(
-        bus, name, ids[0], ids[1], ids[2], ids[3], ids[4], None, modalias, driver,
-        _candidates(driver, modules.resolve(modalias)), _authorized(path),
-    )  # fmt: skip
+        bus,
+        name,
+        ids[0],
+        ids[1],
+        ids[2],
+        ids[3],
+        ids[4],
+        None,
+        modalias,
+        driver,
+        _candidates(driver, modules.resolve(modalias)),
+        _authorized(path),
+    )
 
 
 def _virtio(bus: str, name: str, path: str, modules: ModuleIndex) -> Device:
@@ -266,9 +276,15 @@ def _virtio(bus: str, name: str, path: str, modules: ModuleIndex) -> Device:
         virtio_id, vendor = _hex(_read(path + "/device")), _hex(_read(path + "/vendor"))  # type: ignore[assignment]
     driver = _link(path + "/driver")
     return Device(
-        bus, name, vendor=vendor, virtio_id=virtio_id, modalias=modalias, driver=driver,
-        would_bind=_candidates(driver, modules.resolve(modalias)), authorized=_authorized(path),
-    )  # fmt: skip
+        bus,
+        name,
+        vendor=vendor,
+        virtio_id=virtio_id,
+        modalias=modalias,
+        driver=driver,
+        would_bind=_candidates(driver, modules.resolve(modalias)),
+        authorized=_authorized(path),
+    )
 
 
 def _usb(bus: str, name: str, path: str, modules: ModuleIndex) -> Device:
@@ -286,17 +302,34 @@ def _usb(bus: str, name: str, path: str, modules: ModuleIndex) -> Device:
         triple = (
             tuple(int(g, 16) for g in found.groups())
             if found is not None
-            else tuple(_hex(_read(f"{ipath}/{a}")) for a in ("bInterfaceClass", "bInterfaceSubClass", "bInterfaceProtocol"))
+            else tuple(
+                _hex(_read(f"{ipath}/{a}"))
+                for a in ("bInterfaceClass", "bInterfaceSubClass", "bInterfaceProtocol")
+            )
         )
         idriver = _link(ipath + "/driver")
         interfaces.append(
-            Interface(entry, triple[0], triple[1], triple[2], modalias, idriver, _candidates(idriver, modules.resolve(modalias)))
+            Interface(
+                entry,
+                triple[0],
+                triple[1],
+                triple[2],
+                modalias,
+                idriver,
+                _candidates(idriver, modules.resolve(modalias)),
+            )
         )
     would = tuple(dict.fromkeys(m for i in interfaces for m in i.would_bind))
     return Device(
-        bus, name, vendor=_hex(_read(path + "/idVendor")), device=_hex(_read(path + "/idProduct")),
-        driver=_link(path + "/driver"), would_bind=would, authorized=_authorized(path), interfaces=tuple(interfaces),
-    )  # fmt: skip
+        bus,
+        name,
+        vendor=_hex(_read(path + "/idVendor")),
+        device=_hex(_read(path + "/idProduct")),
+        driver=_link(path + "/driver"),
+        would_bind=would,
+        authorized=_authorized(path),
+        interfaces=tuple(interfaces),
+    )
 
 
 def _thunderbolt(bus: str, name: str, path: str, modules: ModuleIndex) -> Device | None:
@@ -304,15 +337,21 @@ def _thunderbolt(bus: str, name: str, path: str, modules: ModuleIndex) -> Device
     if authorized is None:
         return None  # domains, the host router, XDomain services: nothing to authorize
     return Device(
-        bus, name, vendor=_hex(_read(path + "/vendor")), device=_hex(_read(path + "/device")),
-        driver=_link(path + "/driver"), authorized=authorized,
-    )  # fmt: skip
+        bus,
+        name,
+        vendor=_hex(_read(path + "/vendor")),
+        device=_hex(_read(path + "/device")),
+        driver=_link(path + "/driver"),
+        authorized=authorized,
+    )
 
 
 def _platform(bus: str, name: str, path: str, modules: ModuleIndex) -> Device:
     modalias = _read(path + "/modalias")
     driver = _link(path + "/driver")
-    return Device(bus, name, modalias=modalias, driver=driver, would_bind=_candidates(driver, modules.resolve(modalias)))
+    return Device(
+        bus, name, modalias=modalias, driver=driver, would_bind=_candidates(driver, modules.resolve(modalias))
+    )
 
 
 _READERS = {"pci": _pci, "virtio": _virtio, "usb": _usb, "thunderbolt": _thunderbolt, "platform": _platform}
