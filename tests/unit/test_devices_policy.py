@@ -284,3 +284,13 @@ def test_template_is_a_valid_policy() -> None:
     assert all(r.action == "allow" and r.match.vendor == frozenset({0x1AF4}) for r in policy.rules)
     with pytest.raises(InputError):
         template("permissive")
+
+
+def test_readme_shows_the_schema_and_a_valid_example() -> None:
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Device authorization") : readme.index("## Layout")]
+    blocks = section.split("```json\n")[1:]
+    example, shown_schema = (block.split("\n```")[0] for block in blocks)
+    assert json.loads(shown_schema) == SCHEMA
+    parse_policy(example.encode())
+    jsonschema.Draft202012Validator(SCHEMA).validate(json.loads(example))
