@@ -16,9 +16,9 @@ from __future__ import annotations
 import errno
 import os
 from dataclasses import dataclass, field
-from typing import Any
 from fnmatch import fnmatchcase
 from pathlib import Path
+from typing import Any
 
 PCI_FMT = "pci:v{:08X}d{:08X}sv{:08X}sd{:08X}bc{:02X}sc{:02X}i{:02X}"
 
@@ -57,8 +57,15 @@ class FakeTree:
 
     # ------------------------------------------------------------------ drivers
 
-    def module(self, name: str, bus: str, patterns: tuple[str, ...], *, driver: str | None = None,
-               builtin: bool = False) -> Module:  # fmt: skip
+    def module(
+        self,
+        name: str,
+        bus: str,
+        patterns: tuple[str, ...],
+        *,
+        driver: str | None = None,
+        builtin: bool = False,
+    ) -> Module:
         module = Module(name, bus, driver or name, patterns, builtin)
         self.modules[name] = module
         self.bus(bus)
@@ -90,9 +97,10 @@ class FakeTree:
 
     def matching(self, bus: str, modaliases: list[str]) -> list[Module]:
         return [
-            m for m in self.modules.values()
+            m
+            for m in self.modules.values()
             if m.bus == bus and any(fnmatchcase(a, p) for a in modaliases for p in m.patterns)
-        ]  # fmt: skip
+        ]
 
     # ------------------------------------------------------------------ devices
 
@@ -103,23 +111,45 @@ class FakeTree:
             (path / attr).write_text(value + "\n")
         return path
 
-    def pci(self, name: str, vendor: int, device: int, cls: int, *, sv: int = 0, sd: int = 0,
-            driver: str | None = None) -> Path:  # fmt: skip
+    def pci(
+        self,
+        name: str,
+        vendor: int,
+        device: int,
+        cls: int,
+        *,
+        sv: int = 0,
+        sd: int = 0,
+        driver: str | None = None,
+    ) -> Path:
         alias = PCI_FMT.format(vendor, device, sv, sd, cls >> 16, (cls >> 8) & 0xFF, cls & 0xFF)
-        path = self._device("pci", name, {
-            "vendor": f"0x{vendor:04x}", "device": f"0x{device:04x}", "subsystem_vendor": f"0x{sv:04x}",
-            "subsystem_device": f"0x{sd:04x}", "class": f"0x{cls:06x}", "modalias": alias,
-            "driver_override": "(null)",
-        })  # fmt: skip
+        path = self._device(
+            "pci",
+            name,
+            {
+                "vendor": f"0x{vendor:04x}",
+                "device": f"0x{device:04x}",
+                "subsystem_vendor": f"0x{sv:04x}",
+                "subsystem_device": f"0x{sd:04x}",
+                "class": f"0x{cls:06x}",
+                "modalias": alias,
+                "driver_override": "(null)",
+            },
+        )
         if driver is not None:
             self.link_driver(path, "pci", driver)
         return path
 
     def virtio(self, name: str, virtio_id: int, *, vendor: int = 0x1AF4, driver: str | None = None) -> Path:
-        path = self._device("virtio", name, {
-            "device": f"0x{virtio_id:04x}", "vendor": f"0x{vendor:04x}",
-            "modalias": f"virtio:d{virtio_id:08X}v{vendor:08X}",
-        })  # fmt: skip
+        path = self._device(
+            "virtio",
+            name,
+            {
+                "device": f"0x{virtio_id:04x}",
+                "vendor": f"0x{vendor:04x}",
+                "modalias": f"virtio:d{virtio_id:08X}v{vendor:08X}",
+            },
+        )
         if driver is not None:
             self.link_driver(path, "virtio", driver)
         return path
@@ -130,9 +160,20 @@ class FakeTree:
             self.link_driver(path, "platform", driver)
         return path
 
-    def usb(self, name: str, vendor: int, product: int, interfaces: list[tuple[int, int, int]], *,
-            authorized: bool = True) -> Path:  # fmt: skip
-        files = {"idVendor": f"{vendor:04x}", "idProduct": f"{product:04x}", "authorized": "1" if authorized else "0"}
+    def usb(
+        self,
+        name: str,
+        vendor: int,
+        product: int,
+        interfaces: list[tuple[int, int, int]],
+        *,
+        authorized: bool = True,
+    ) -> Path:
+        files = {
+            "idVendor": f"{vendor:04x}",
+            "idProduct": f"{product:04x}",
+            "authorized": "1" if authorized else "0",
+        }
         if name.startswith("usb"):
             files["authorized_default"] = "1"
         path = self._device("usb", name, files)
@@ -146,9 +187,15 @@ class FakeTree:
         return path
 
     def thunderbolt(self, name: str, vendor: int, device: int, *, authorized: bool = False) -> Path:
-        return self._device("thunderbolt", name, {
-            "vendor": f"0x{vendor:x}", "device": f"0x{device:x}", "authorized": "1" if authorized else "0",
-        })  # fmt: skip
+        return self._device(
+            "thunderbolt",
+            name,
+            {
+                "vendor": f"0x{vendor:x}",
+                "device": f"0x{device:x}",
+                "authorized": "1" if authorized else "0",
+            },
+        )
 
     def link_driver(self, device: Path, bus: str, driver: str) -> None:
         (device / "driver").symlink_to(f"../../drivers/{driver}")
@@ -162,9 +209,14 @@ class FakeTree:
             links = f"{self.sysfs}/module/{module.name}/drivers"
             lines.append(
                 f"  {module.name}) mkdir -p '{d}' '{links}' && touch '{d}/bind' '{d}/unbind' && "
-                f"ln -sfn '../../../bus/{module.bus}/drivers/{module.driver}' '{links}/{module.bus}:{module.driver}' ;;"
+                f"ln -sfn '../../../bus/{module.bus}/drivers/{module.driver}' "
+                f"'{links}/{module.bus}:{module.driver}' ;;"
             )
-        lines += ['  *) echo "modprobe: FATAL: Module $1 not found." >&2; exit 1 ;;', "esac", f"echo \"$1\" >> '{self.root}/modprobe.log'"]
+        lines += [
+            '  *) echo "modprobe: FATAL: Module $1 not found." >&2; exit 1 ;;',
+            "esac",
+            f"echo \"$1\" >> '{self.root}/modprobe.log'",
+        ]
         script.write_text("\n".join(lines) + "\n")
         script.chmod(0o755)
         return script
@@ -209,7 +261,11 @@ class FakeKernel:
         if (device / "driver").is_symlink():
             return
         override = self._override(device)
-        candidates = [override] if override else [m.driver for m in self.tree.matching(bus, self._modaliases(bus, device))]
+        candidates = (
+            [override]
+            if override
+            else [m.driver for m in self.tree.matching(bus, self._modaliases(bus, device))]
+        )
         for driver in candidates:
             if driver and self._registered(bus, driver) and self._can_bind(bus, device, driver):
                 self.tree.link_driver(device, bus, driver)
@@ -272,7 +328,9 @@ class FakeKernel:
             raise EnforcementError("device_module_load_failed", f"modprobe: FATAL: Module {name} not found")
         self.loaded.append(name)
         self.tree.register(module)
-        if module.bus not in ("usb", "thunderbolt") and self.autoprobe(module.bus):  # driver registration binds every matching device
+        if module.bus not in ("usb", "thunderbolt") and self.autoprobe(
+            module.bus
+        ):  # driver registration binds every matching device
             for device in sorted((self.tree.sysfs / "bus" / module.bus / "devices").iterdir()):
                 self._attach(module.bus, device)
 
@@ -297,7 +355,15 @@ def q35(root: Path, *, e1000_builtin: bool = False) -> FakeTree:
     tree.pci("0000:00:03.0", 0x1AF4, 0x1042, 0x010000, sv=0x1AF4, sd=0x1100, driver="virtio-pci")
     tree.pci("0000:00:04.0", 0x1AF4, 0x1044, 0x00FF00, sv=0x1AF4, sd=0x1100, driver="virtio-pci")
     tree.pci("0000:00:05.0", 0x1AF4, 0x1043, 0x078000, sv=0x1AF4, sd=0x1100, driver="virtio-pci")
-    tree.pci("0000:00:06.0", 0x8086, 0x100E, 0x020000, sv=0x1AF4, sd=0x1100, driver="e1000" if e1000_builtin else None)
+    tree.pci(
+        "0000:00:06.0",
+        0x8086,
+        0x100E,
+        0x020000,
+        sv=0x1AF4,
+        sd=0x1100,
+        driver="e1000" if e1000_builtin else None,
+    )
     tree.pci("0000:00:1f.2", 0x8086, 0x2922, 0x010601, sv=0x1AF4, sd=0x1100)
     tree.virtio("virtio0", 1)
     tree.virtio("virtio1", 2)
@@ -336,6 +402,8 @@ def signing_key(directory: Path) -> tuple[Any, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     public = directory / "owner.pub.pem"
     public.write_bytes(
-        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
     )
     return key, public

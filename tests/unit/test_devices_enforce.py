@@ -39,11 +39,14 @@ def _sample_result(event_log: bool) -> Any:
     from ccverify.verifier.timeutil import parse_time
 
     opts = VerifyOptions(
-        evidence=(SAMPLE / "tdx-quote.dat").read_bytes(), evidence_path=SAMPLE / "tdx-quote.dat",
-        collateral=SAMPLE / "tdx-collateral.json", trust_root=SAMPLE / "EXAMPLE-ROOT-NOT-TRUSTED-intel.pem",
-        at=parse_time("2026-01-15T00:00:00Z", "at"), reference_values=SAMPLE / "tdx-refvalues.cbor",
+        evidence=(SAMPLE / "tdx-quote.dat").read_bytes(),
+        evidence_path=SAMPLE / "tdx-quote.dat",
+        collateral=SAMPLE / "tdx-collateral.json",
+        trust_root=SAMPLE / "EXAMPLE-ROOT-NOT-TRUSTED-intel.pem",
+        at=parse_time("2026-01-15T00:00:00Z", "at"),
+        reference_values=SAMPLE / "tdx-refvalues.cbor",
         event_log=SAMPLE / "tdx-event-log.bin" if event_log else None,
-    )  # fmt: skip
+    )
     return attest(opts, [SAMPLE / "EXAMPLE-refvalues-signer.pub.pem"])[2]
 
 
@@ -72,9 +75,21 @@ def _state(tree: FakeTree) -> dict[str, bool]:
     return {d.key: bool(d.authorized) if uses_authorized(d) else d.driver is not None for d in found}
 
 
-def _run(stage: str, tree: FakeTree, kernel: FakeKernel, doc: dict[str, Any], result: Any = None, tmp: Path | None = None) -> Any:
-    common: dict[str, Any] = {"sysfs": tree.sysfs, "modules": ModuleIndex.load(tree.modules_dir),
-                              "writer": kernel, "loader": kernel.modprobe, "run_dir": tmp}  # fmt: skip
+def _run(
+    stage: str,
+    tree: FakeTree,
+    kernel: FakeKernel,
+    doc: dict[str, Any],
+    result: Any = None,
+    tmp: Path | None = None,
+) -> Any:
+    common: dict[str, Any] = {
+        "sysfs": tree.sysfs,
+        "modules": ModuleIndex.load(tree.modules_dir),
+        "writer": kernel,
+        "loader": kernel.modprobe,
+        "run_dir": tmp,
+    }
     if stage == "lockdown":
         return lockdown(_loaded(doc), **common)
     return authorize(_loaded(doc), result, **common)
@@ -113,17 +128,30 @@ def test_lockdown_then_authorize_on_q35(tree: FakeTree, tmp_path: Path, affirmin
     assert json.loads((tmp_path / "run" / "attestation-result.json").read_text())["ear_status"] == "affirming"
     # a second run finds nothing to do
     again = _run("authorize", tree, kernel, EXAMPLE_POLICY, affirming)
-    assert sorted(c.action for c in again.changes) == ["authorized_default_off", "autoprobe_off", "autoprobe_off"]
+    assert sorted(c.action for c in again.changes) == [
+        "authorized_default_off",
+        "autoprobe_off",
+        "autoprobe_off",
+    ]
 
 
 def test_pinned_driver_uses_override_or_bind(tmp_path: Path, affirming: Any) -> None:
     tree = q35(tmp_path)
     kernel = FakeKernel(tree)
-    doc = {"version": 1, "default": "deny", "bootstrap": [{"bus": "pci", "vendor": "1af4", "driver": "virtio_pci"}],
-           "rules": [{"action": "allow", "bus": "virtio", "virtio_id": 2, "driver": "virtio_blk"},
-                     {"action": "allow", "bus": "pci", "vendor": "8086", "device": "100e", "driver": "e1000"}]}  # fmt: skip
+    doc = {
+        "version": 1,
+        "default": "deny",
+        "bootstrap": [{"bus": "pci", "vendor": "1af4", "driver": "virtio_pci"}],
+        "rules": [
+            {"action": "allow", "bus": "virtio", "virtio_id": 2, "driver": "virtio_blk"},
+            {"action": "allow", "bus": "pci", "vendor": "8086", "device": "100e", "driver": "e1000"},
+        ],
+    }
     _run("authorize", tree, kernel, doc, affirming)
-    assert ("bus/pci/devices/0000:00:06.0/driver_override", "e1000") in kernel.writes  # PCI has driver_override
+    assert (
+        "bus/pci/devices/0000:00:06.0/driver_override",
+        "e1000",
+    ) in kernel.writes  # PCI has driver_override
     assert ("bus/pci/drivers_probe", "0000:00:06.0") in kernel.writes
     assert ("bus/virtio/drivers/virtio_blk/bind", "virtio1") in kernel.writes  # virtio has none: bind
     state = _state(tree)
@@ -213,22 +241,37 @@ def test_module_that_does_not_load(tmp_path: Path, affirming: Any) -> None:
 # --------------------------------------------------------------------------- the property
 
 _PCI_IDS = [(0x1AF4, 0x1041), (0x1AF4, 0x1042), (0x8086, 0x100E), (0x10DE, 0x1234)]
-_tree = st.fixed_dictionaries({
-    "pci": st.lists(st.tuples(st.sampled_from(_PCI_IDS), st.sampled_from([0x020000, 0x010802]), st.booleans()), max_size=5),
-    "virtio": st.lists(st.tuples(st.sampled_from([1, 2, 4, 9]), st.booleans()), max_size=5),
-    "usb": st.lists(st.tuples(st.sampled_from([(0x0627, 0x0001), (0x046D, 0xC52B)]), st.sampled_from([3, 8]), st.booleans()), max_size=3),
-    "thunderbolt": st.lists(st.booleans(), max_size=2),
-    "modules": st.sets(st.sampled_from(["pci_1af4", "pci_8086", "pci_10de", "v1", "v2", "v4", "v9"]), max_size=7),
-    "builtin": st.sets(st.sampled_from(["pci_1af4", "pci_8086", "v2"]), max_size=3),
-})  # fmt: skip
-_entry = st.fixed_dictionaries({}, optional={
-    "bus": st.sampled_from(["pci", "virtio", "usb", "thunderbolt"]),
-    "vendor": st.sampled_from(["1af4", "8086", "0627", ["10de", "046d"]]),
-    "device": st.sampled_from(["1041", "100e", "0001"]),
-    "driver": st.sampled_from(["pci-1af4", "pci_8086", "v1", ["v2", "v9"]]),
-    "name": st.sampled_from(["0000:00:01.0", "virtio1", "1-2"]),
-    "modalias": st.sampled_from(["virtio:d0000000[12]*", "pci:*bc01*"]),
-}).filter(bool)  # fmt: skip
+_tree = st.fixed_dictionaries(
+    {
+        "pci": st.lists(
+            st.tuples(st.sampled_from(_PCI_IDS), st.sampled_from([0x020000, 0x010802]), st.booleans()),
+            max_size=5,
+        ),
+        "virtio": st.lists(st.tuples(st.sampled_from([1, 2, 4, 9]), st.booleans()), max_size=5),
+        "usb": st.lists(
+            st.tuples(
+                st.sampled_from([(0x0627, 0x0001), (0x046D, 0xC52B)]), st.sampled_from([3, 8]), st.booleans()
+            ),
+            max_size=3,
+        ),
+        "thunderbolt": st.lists(st.booleans(), max_size=2),
+        "modules": st.sets(
+            st.sampled_from(["pci_1af4", "pci_8086", "pci_10de", "v1", "v2", "v4", "v9"]), max_size=7
+        ),
+        "builtin": st.sets(st.sampled_from(["pci_1af4", "pci_8086", "v2"]), max_size=3),
+    }
+)
+_entry = st.fixed_dictionaries(
+    {},
+    optional={
+        "bus": st.sampled_from(["pci", "virtio", "usb", "thunderbolt"]),
+        "vendor": st.sampled_from(["1af4", "8086", "0627", ["10de", "046d"]]),
+        "device": st.sampled_from(["1041", "100e", "0001"]),
+        "driver": st.sampled_from(["pci-1af4", "pci_8086", "v1", ["v2", "v9"]]),
+        "name": st.sampled_from(["0000:00:01.0", "virtio1", "1-2"]),
+        "modalias": st.sampled_from(["virtio:d0000000[12]*", "pci:*bc01*"]),
+    },
+).filter(bool)
 
 
 def _build(root: Path, spec: dict[str, Any]) -> FakeTree:
@@ -263,18 +306,37 @@ def scratch() -> Iterator[Path]:
 _counter = iter(range(10**9))
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(_tree, st.lists(_entry, max_size=3), st.lists(st.tuples(st.sampled_from(["allow", "deny"]), _entry), max_size=5),
-       st.sampled_from([None, "bus/virtio/drivers_probe", "bus/pci/drivers_probe", "bus/usb/devices/1-1/authorized"]))  # fmt: skip
+@settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    _tree,
+    st.lists(_entry, max_size=3),
+    st.lists(st.tuples(st.sampled_from(["allow", "deny"]), _entry), max_size=5),
+    st.sampled_from(
+        [None, "bus/virtio/drivers_probe", "bus/pci/drivers_probe", "bus/usb/devices/1-1/authorized"]
+    ),
+)
 def test_bound_after_each_stage_iff_the_policy_says(
-    scratch: Path, affirming: Any, spec: dict[str, Any], boot: list[dict[str, Any]],
-    rules: list[tuple[str, dict[str, Any]]], refuse: str | None,
-) -> None:  # fmt: skip
+    scratch: Path,
+    affirming: Any,
+    spec: dict[str, Any],
+    boot: list[dict[str, Any]],
+    rules: list[tuple[str, dict[str, Any]]],
+    refuse: str | None,
+) -> None:
     """After lockdown a device is bound iff it is bootstrap; after authorize iff the policy
     allows it or it is bootstrap (a driver being known for it); a refused write at stage 2
     leaves exactly the lockdown state."""
     tree = _build(scratch / str(next(_counter)), spec)
-    doc = {"version": 1, "default": "deny", "bootstrap": boot, "rules": [{"action": a, **e} for a, e in rules]}
+    doc = {
+        "version": 1,
+        "default": "deny",
+        "bootstrap": boot,
+        "rules": [{"action": a, **e} for a, e in rules],
+    }
     policy = parse_policy(json.dumps(doc).encode())
     kernel = FakeKernel(tree)
 
@@ -298,6 +360,9 @@ def test_bound_after_each_stage_iff_the_policy_says(
         return
     assert _state(tree) == expected("authorize")
     loaded = {m for m in kernel.loaded}
-    wanted_modules = {d.driver for d in plan(policy, scan(tree.sysfs, BUSES, ModuleIndex.load(tree.modules_dir)))
-                      if d.verdict != "deny" and d.driver}  # fmt: skip
+    wanted_modules = {
+        d.driver
+        for d in plan(policy, scan(tree.sysfs, BUSES, ModuleIndex.load(tree.modules_dir)))
+        if d.verdict != "deny" and d.driver
+    }
     assert loaded <= {m.replace("-", "_") for m in wanted_modules} | {m for m in wanted_modules}

@@ -11,7 +11,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ccverify.verifier.release.devices import Device, Interface, ModuleIndex, matches, parse_policy, plan, scan, template
+from ccverify.verifier.release.devices import (
+    Device,
+    Interface,
+    ModuleIndex,
+    matches,
+    parse_policy,
+    plan,
+    scan,
+    template,
+)
 from ccverify.verifier.release.devices.plan import Planner
 from tests.unit.fake_sysfs import EXAMPLE_POLICY, FakeTree, q35
 
@@ -35,7 +44,13 @@ def _scan(tree: FakeTree) -> dict[str, Device]:
 def test_scan_reads_ids_drivers_and_would_bind(tree: FakeTree) -> None:
     devices = _scan(tree)
     net = devices["pci/0000:00:02.0"]
-    assert (net.vendor, net.device, net.subsystem_vendor, net.subsystem_device, net.class_code) == (0x1AF4, 0x1041, 0x1AF4, 0x1100, 0x020000)
+    assert (net.vendor, net.device, net.subsystem_vendor, net.subsystem_device, net.class_code) == (
+        0x1AF4,
+        0x1041,
+        0x1AF4,
+        0x1100,
+        0x020000,
+    )
     assert net.driver == "virtio-pci" and net.would_bind == ("virtio-pci",)
     e1000 = devices["pci/0000:00:06.0"]
     assert e1000.driver is None and e1000.would_bind == ("e1000",)
@@ -58,7 +73,12 @@ def test_scan_falls_back_to_attribute_files(tmp_path: Path) -> None:
     path = tree.pci("0000:00:07.0", 0x1B36, 0x000D, 0x0C0330)
     (path / "modalias").unlink()
     (device,) = scan(tree.sysfs, ["pci"], ModuleIndex(()))
-    assert (device.vendor, device.device, device.class_code, device.modalias) == (0x1B36, 0x000D, 0x0C0330, None)
+    assert (device.vendor, device.device, device.class_code, device.modalias) == (
+        0x1B36,
+        0x000D,
+        0x0C0330,
+        None,
+    )
 
 
 def test_missing_buses_and_modules_are_empty(tmp_path: Path) -> None:
@@ -66,8 +86,14 @@ def test_missing_buses_and_modules_are_empty(tmp_path: Path) -> None:
 
 
 def test_module_index_matches_as_fnmatch() -> None:
-    index = ModuleIndex([("pci:v00008086d*sv*sd*bc02*", "e1000e"), ("pci:v*d*sv*sd*bc02sc00i*", "generic"),
-                         ("virtio:d00000001v*", "virtio_net"), ("pci:v00008086d0000100Esv*sd*bc*sc*i*", "e1000")])  # fmt: skip
+    index = ModuleIndex(
+        [
+            ("pci:v00008086d*sv*sd*bc02*", "e1000e"),
+            ("pci:v*d*sv*sd*bc02sc00i*", "generic"),
+            ("virtio:d00000001v*", "virtio_net"),
+            ("pci:v00008086d0000100Esv*sd*bc*sc*i*", "e1000"),
+        ]
+    )
     alias = "pci:v00008086d0000100Esv00001AF4sd00001100bc02sc00i00"
     assert index.resolve(alias) == ("e1000e", "generic", "e1000")  # file order
     assert index.resolve("virtio:d00000001v00001AF4") == ("virtio_net",)
@@ -86,13 +112,24 @@ def test_builtin_aliases_from_modinfo(tmp_path: Path) -> None:
 def test_plan_of_the_issue_example(tree: FakeTree) -> None:
     decisions = {d.device.key: d for d in plan(_policy(EXAMPLE_POLICY), tuple(_scan(tree).values()))}
     net = decisions["pci/0000:00:02.0"]
-    assert (net.verdict, net.rule, net.lockdown, net.authorize) == ("bootstrap", "bootstrap[0]", "keep", "keep")
+    assert (net.verdict, net.rule, net.lockdown, net.authorize) == (
+        "bootstrap",
+        "bootstrap[0]",
+        "keep",
+        "keep",
+    )
     e1000 = decisions["pci/0000:00:06.0"]
     assert (e1000.verdict, e1000.rule, e1000.authorize) == ("deny", "rules[2]", "none")
     assert decisions["pci/0000:00:1f.2"].rule == "default"
     blk = decisions["virtio/virtio1"]
     assert (blk.verdict, blk.rule, blk.driver, blk.pinned, blk.lockdown, blk.authorize) == (
-        "allow", "rules[0]", "virtio_blk", False, "none", "bind")
+        "allow",
+        "rules[0]",
+        "virtio_blk",
+        False,
+        "none",
+        "bind",
+    )
     vnet = decisions["virtio/virtio0"]
     assert (vnet.verdict, vnet.lockdown) == ("bootstrap", "bind")
     assert decisions["virtio/virtio2"].authorize == "none"  # rng: default deny
@@ -111,7 +148,10 @@ def test_built_in_driver_of_a_denied_device_is_unbound(tmp_path: Path) -> None:
 
 
 def test_template_on_q35(tree: FakeTree) -> None:
-    decisions = {d.device.key: d for d in plan(_policy(template("confidential-computing-default")), tuple(_scan(tree).values()))}
+    decisions = {
+        d.device.key: d
+        for d in plan(_policy(template("confidential-computing-default")), tuple(_scan(tree).values()))
+    }
     assert decisions["pci/0000:00:02.0"].verdict == "bootstrap" and decisions["pci/0000:00:02.0"].pinned
     assert decisions["pci/0000:00:04.0"].verdict == "deny"  # 1af4:1044 rng transport is not hardened
     assert decisions["pci/0000:00:04.0"].lockdown == "unbind"
@@ -120,16 +160,28 @@ def test_template_on_q35(tree: FakeTree) -> None:
 
 
 def test_bootstrap_wins_over_a_deny_rule_with_a_note() -> None:
-    policy = _policy({"version": 1, "default": "deny", "bootstrap": [{"bus": "virtio", "virtio_id": 1}],
-                      "rules": [{"action": "deny", "bus": "virtio"}]})  # fmt: skip
-    (decision,) = plan(policy, (Device("virtio", "virtio0", vendor=0x1AF4, virtio_id=1, would_bind=("virtio_net",)),))
+    policy = _policy(
+        {
+            "version": 1,
+            "default": "deny",
+            "bootstrap": [{"bus": "virtio", "virtio_id": 1}],
+            "rules": [{"action": "deny", "bus": "virtio"}],
+        }
+    )
+    (decision,) = plan(
+        policy, (Device("virtio", "virtio0", vendor=0x1AF4, virtio_id=1, would_bind=("virtio_net",)),)
+    )
     assert decision.verdict == "bootstrap" and decision.authorize == "bind"
     assert decision.note is not None and "rules[0]" in decision.note
 
 
 def test_pinned_driver_and_rebind() -> None:
-    policy = _policy({"version": 1, "default": "deny", "rules": [{"action": "allow", "bus": "pci", "driver": "vfio-pci"}]})
-    device = Device("pci", "0000:00:07.0", vendor=1, device=2, driver="e1000", would_bind=("e1000", "vfio_pci"))
+    policy = _policy(
+        {"version": 1, "default": "deny", "rules": [{"action": "allow", "bus": "pci", "driver": "vfio-pci"}]}
+    )
+    device = Device(
+        "pci", "0000:00:07.0", vendor=1, device=2, driver="e1000", would_bind=("e1000", "vfio_pci")
+    )
     (decision,) = plan(policy, (device,))
     assert (decision.driver, decision.pinned, decision.authorize) == ("vfio_pci", True, "rebind")
     unmatched = Device("pci", "0000:00:08.0", vendor=1, device=2, would_bind=("e1000",))
@@ -143,24 +195,50 @@ def test_no_driver_known() -> None:
 
 
 def test_match_keys() -> None:
-    usb = Device("usb", "1-1", vendor=0x0627, device=0x0001, would_bind=("usbhid",),
-                 interfaces=(Interface("1-1:1.0", 3, 1, 2, "usb:v0627p0001d0000dc00dsc00dp00ic03isc01ip02in00", None, ("usbhid",)),
-                             Interface("1-1:1.1", 8, 6, 0x50, None, None, ())))  # fmt: skip
+    usb = Device(
+        "usb",
+        "1-1",
+        vendor=0x0627,
+        device=0x0001,
+        would_bind=("usbhid",),
+        interfaces=(
+            Interface(
+                "1-1:1.0", 3, 1, 2, "usb:v0627p0001d0000dc00dsc00dp00ic03isc01ip02in00", None, ("usbhid",)
+            ),
+            Interface("1-1:1.1", 8, 6, 0x50, None, None, ()),
+        ),
+    )
 
     def match(**keys: Any) -> bool:
-        return matches(_policy({"version": 1, "default": "deny", "rules": [{"action": "allow", **keys}]}).rules[0].match, usb)
+        return matches(
+            _policy({"version": 1, "default": "deny", "rules": [{"action": "allow", **keys}]}).rules[0].match,
+            usb,
+        )
 
     assert match(id="0627:0001") and match(id=["1234:5678", "*:0001"]) and not match(id="0627:0002")
     assert match(with_interface=["03:*:*", "08:06:50"]) and not match(with_interface="03:*:*")  # all of
     assert match(modalias="usb:v0627*") and match(driver="usbhid") and match(name=["1-1", "2-1"])
     assert not match(bus="pci", vendor="0627") and match(bus=["pci", "usb"], vendor="627")
-    pci = Device("pci", "0000:00:1f.2", vendor=0x8086, device=0x2922, subsystem_vendor=0x1AF4, subsystem_device=0x1100, class_code=0x010601)
+    pci = Device(
+        "pci",
+        "0000:00:1f.2",
+        vendor=0x8086,
+        device=0x2922,
+        subsystem_vendor=0x1AF4,
+        subsystem_device=0x1100,
+        class_code=0x010601,
+    )
 
     def match_pci(**keys: Any) -> bool:
-        return matches(_policy({"version": 1, "default": "deny", "rules": [{"action": "allow", **keys}]}).rules[0].match, pci)
+        return matches(
+            _policy({"version": 1, "default": "deny", "rules": [{"action": "allow", **keys}]}).rules[0].match,
+            pci,
+        )
 
     assert match_pci(**{"class": "010601"}) and match_pci(**{"class": "010000", "class_mask": "ff0000"})
-    assert not match_pci(**{"class": "010600"}) and match_pci(subsystem_vendor="1af4", subsystem_device="0x1100")
+    assert not match_pci(**{"class": "010600"}) and match_pci(
+        subsystem_vendor="1af4", subsystem_device="0x1100"
+    )
 
 
 # --------------------------------------------------------------------------- index vs plain loop
@@ -176,22 +254,32 @@ _devices = st.builds(
     modalias=st.sampled_from([None, "virtio:d00000001v00001AF4", "pci:v00008086d0000100E"]),
     would_bind=st.sampled_from([(), ("e1000",), ("virtio_net", "x")]),
 )
-_entries = st.fixed_dictionaries({}, optional={
-    "bus": st.sampled_from(["pci", "virtio", "usb"]),
-    "name": st.sampled_from(["a", "virtio0"]),
-    "vendor": st.sampled_from(["1af4", "8086", ["1af4", "8086"]]),
-    "device": st.sampled_from(["1041", "100e"]),
-    "driver": st.sampled_from(["e1000", "virtio-net"]),
-    "modalias": st.sampled_from(["virtio:*", "pci:*100E"]),
-    "id": st.sampled_from(["8086:*", "*:1041"]),
-}).filter(bool)  # fmt: skip
+_entries = st.fixed_dictionaries(
+    {},
+    optional={
+        "bus": st.sampled_from(["pci", "virtio", "usb"]),
+        "name": st.sampled_from(["a", "virtio0"]),
+        "vendor": st.sampled_from(["1af4", "8086", ["1af4", "8086"]]),
+        "device": st.sampled_from(["1041", "100e"]),
+        "driver": st.sampled_from(["e1000", "virtio-net"]),
+        "modalias": st.sampled_from(["virtio:*", "pci:*100E"]),
+        "id": st.sampled_from(["8086:*", "*:1041"]),
+    },
+).filter(bool)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(_entries, max_size=4), st.lists(st.tuples(st.sampled_from(["allow", "deny"]), _entries), max_size=8),
-       st.lists(_devices, max_size=6))  # fmt: skip
-def test_index_agrees_with_first_match(boot: list[dict[str, Any]], rules: list[tuple[str, dict[str, Any]]], devices: list[Device]) -> None:
-    policy = _policy({"version": 1, "default": "deny", "bootstrap": boot, "rules": [{"action": a, **e} for a, e in rules]})
+@given(
+    st.lists(_entries, max_size=4),
+    st.lists(st.tuples(st.sampled_from(["allow", "deny"]), _entries), max_size=8),
+    st.lists(_devices, max_size=6),
+)
+def test_index_agrees_with_first_match(
+    boot: list[dict[str, Any]], rules: list[tuple[str, dict[str, Any]]], devices: list[Device]
+) -> None:
+    policy = _policy(
+        {"version": 1, "default": "deny", "bootstrap": boot, "rules": [{"action": a, **e} for a, e in rules]}
+    )
     planner = Planner(policy)
     for device in devices:
         decision = planner.decide(device)
@@ -200,6 +288,9 @@ def test_index_agrees_with_first_match(boot: list[dict[str, Any]], rules: list[t
         if first_boot is not None:
             assert (decision.verdict, decision.rule) == ("bootstrap", f"bootstrap[{first_boot}]")
         elif first_rule is not None:
-            assert (decision.verdict, decision.rule) == (policy.rules[first_rule].action, f"rules[{first_rule}]")
+            assert (decision.verdict, decision.rule) == (
+                policy.rules[first_rule].action,
+                f"rules[{first_rule}]",
+            )
         else:
             assert (decision.verdict, decision.rule) == ("deny", "default")

@@ -50,17 +50,30 @@ def test_issue_example_parses() -> None:
 
 def test_hex_forms_are_equal() -> None:
     forms = ["1af4", "0x1AF4", "0X1af4", "1AF4"]
-    parsed = {parse_policy(_bytes({"version": 1, "default": "deny", "rules": [{"action": "allow", "vendor": f}]})).rules[0].match.vendor for f in forms}
+    parsed = {
+        parse_policy(_bytes({"version": 1, "default": "deny", "rules": [{"action": "allow", "vendor": f}]}))
+        .rules[0]
+        .match.vendor
+        for f in forms
+    }
     assert parsed == {frozenset({0x1AF4})}
 
 
 def test_platform_is_covered_only_when_named() -> None:
-    doc = {"version": 1, "default": "deny", "rules": [{"action": "allow", "bus": "platform", "name": "serial8250"}]}
+    doc = {
+        "version": 1,
+        "default": "deny",
+        "rules": [{"action": "allow", "bus": "platform", "name": "serial8250"}],
+    }
     assert "platform" in parse_policy(_bytes(doc)).buses
 
 
 def test_class_mask_applies_to_the_rule_value() -> None:
-    doc = {"version": 1, "default": "deny", "rules": [{"action": "allow", "class": "0604ff", "class_mask": "ffff00"}]}
+    doc = {
+        "version": 1,
+        "default": "deny",
+        "rules": [{"action": "allow", "class": "0604ff", "class_mask": "ffff00"}],
+    }
     assert parse_policy(_bytes(doc)).rules[0].match.class_code == (0x060400,)
 
 
@@ -137,7 +150,8 @@ _hex16 = st.integers(0, 0xFFFF).map(lambda v: f"{v:04x}")
 _entry = st.fixed_dictionaries(
     {},
     optional={
-        "bus": st.sampled_from(["virtio", "usb", "thunderbolt"]) | st.lists(st.sampled_from(["virtio", "usb"]), min_size=1, max_size=2),
+        "bus": st.sampled_from(["virtio", "usb", "thunderbolt"])
+        | st.lists(st.sampled_from(["virtio", "usb"]), min_size=1, max_size=2),
         "vendor": _hex16 | st.lists(_hex16, min_size=1, max_size=3),
         "device": _hex16,
         "driver": st.sampled_from(["virtio_blk", "e1000", "nvme"]),
@@ -149,12 +163,20 @@ _entry = st.fixed_dictionaries(
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(_entry, max_size=4), st.lists(st.tuples(st.sampled_from(["allow", "deny"]), _entry), max_size=5),
-       st.sampled_from([None, "unknown", "default"]))  # fmt: skip
-def test_schema_and_validator_agree(bootstrap: list[dict[str, Any]], rules: list[tuple[str, dict[str, Any]]],
-                                    damage: str | None) -> None:  # fmt: skip
-    doc: dict[str, Any] = {"version": 1, "default": "deny", "bootstrap": bootstrap,
-                           "rules": [{"action": a, **e} for a, e in rules]}  # fmt: skip
+@given(
+    st.lists(_entry, max_size=4),
+    st.lists(st.tuples(st.sampled_from(["allow", "deny"]), _entry), max_size=5),
+    st.sampled_from([None, "unknown", "default"]),
+)
+def test_schema_and_validator_agree(
+    bootstrap: list[dict[str, Any]], rules: list[tuple[str, dict[str, Any]]], damage: str | None
+) -> None:
+    doc: dict[str, Any] = {
+        "version": 1,
+        "default": "deny",
+        "bootstrap": bootstrap,
+        "rules": [{"action": a, **e} for a, e in rules],
+    }
     if damage == "unknown" and doc["rules"]:
         doc["rules"][0]["vendr"] = "1af4"
     elif damage == "default":
@@ -240,7 +262,9 @@ def test_a_corim_is_refused_on_content_type_at_its_valid_time() -> None:
 
     corim = (SAMPLE / "tdx-refvalues.cbor").read_bytes()
     with pytest.raises(VerificationError) as caught:
-        load_policy(corim, [SAMPLE / "EXAMPLE-refvalues-signer.pub.pem"], at=datetime(2026, 1, 15, tzinfo=UTC))
+        load_policy(
+            corim, [SAMPLE / "EXAMPLE-refvalues-signer.pub.pem"], at=datetime(2026, 1, 15, tzinfo=UTC)
+        )
     assert caught.value.code == "device_policy_bad_content_type"
 
 
@@ -260,3 +284,13 @@ def test_template_is_a_valid_policy() -> None:
     assert all(r.action == "allow" and r.match.vendor == frozenset({0x1AF4}) for r in policy.rules)
     with pytest.raises(InputError):
         template("permissive")
+
+
+def test_readme_shows_the_schema_and_a_valid_example() -> None:
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Device authorization") : readme.index("## Layout")]
+    blocks = section.split("```json\n")[1:]
+    example, shown_schema = (block.split("\n```")[0] for block in blocks)
+    assert json.loads(shown_schema) == SCHEMA
+    parse_policy(example.encode())
+    jsonschema.Draft202012Validator(SCHEMA).validate(json.loads(example))
