@@ -298,3 +298,31 @@ def test_authorize_errors_and_exit_codes(setup: Setup, tmp_path: Path) -> None:
         envelope(result, "guest authorize")
         assert result.exit_code == code, (args, result.output)
     assert setup.kernel.writes == []
+
+
+def test_lockdown_refused_write(setup: Setup) -> None:
+    setup.kernel.refuse = {"bus/pci/drivers/e1000/unbind"}
+    result = run("guest", "lockdown", *setup.policy(), *setup.system, "--json")
+    document = envelope(result, "guest lockdown")
+    assert result.exit_code == 1 and document["error"]["code"] == "device_write_refused"
+    assert "e1000/unbind" in document["error"]["message"]
+    assert not (setup.run_dir / "devices.json").exists()
+
+
+def test_signed_but_invalid_policy_is_bad_input(setup: Setup, tmp_path: Path) -> None:
+    """A policy signed by other means than `devices sign` (which refuses it) is still checked."""
+    from ccverify.verifier.refvalues import cose
+    from ccverify.verifier.release.devices import CONTENT_TYPE
+
+    for change in ({"default": "allow"}, {"rules": [{"action": "allow", "vendr": "1af4"}]}):
+        data = json.dumps({**EXAMPLE_POLICY, **change}).encode()
+        key = cose.load_private_key(setup.key.read_bytes())
+        path = tmp_path / "odd.cose"
+        path.write_bytes(
+            cose.sign(data, key, signer=cose.Signer("x"), content_type=CONTENT_TYPE, with_corim_meta=False)
+        )
+        for command in (["guest", "lockdown"], ["guest", "authorize", *EVIDENCE, *LOG]):
+            result = run(*command, *setup.policy(path), *setup.system, "--json")
+            document = envelope(result, " ".join(command[:2]))
+            assert result.exit_code == 2 and document["error"]["class"] == "ParseError"
+    assert setup.kernel.writes == []
