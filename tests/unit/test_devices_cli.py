@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 from cryptography.hazmat.primitives import serialization
 from typer.testing import CliRunner
@@ -16,10 +15,10 @@ from typer.testing import CliRunner
 from ccverify.cli.app import app
 from ccverify.verifier.release.devices import ModuleIndex, scan
 from ccverify.verifier.release.devices.plan import uses_authorized
+from tests import cli_json
 from tests.conftest import REPO
 from tests.unit.fake_sysfs import EXAMPLE_POLICY, FakeKernel, FakeTree, q35, signing_key
 
-SCHEMAS = REPO / "cli" / "schemas"
 SAMPLE = REPO / "reference-values" / "examples"
 AT = "2026-01-15T00:00:00Z"
 EVIDENCE = [
@@ -46,12 +45,9 @@ def run(*args: Any) -> Any:
 
 
 def envelope(result: Any, command: str) -> dict[str, Any]:
-    document = json.loads(result.stdout)
-    jsonschema.validate(document, json.loads((SCHEMAS / "envelope.schema.json").read_text()))
-    assert document["command"] == command and document["exit_code"] == result.exit_code
-    if document["result"] is not None:
-        schema = json.loads((SCHEMAS / f"{command.replace(' ', '-')}.schema.json").read_text())
-        jsonschema.validate(document["result"], schema)
+    """The --json document, validated against the envelope and the command's schema."""
+    document = cli_json.envelope(result.stdout, command)
+    assert document["exit_code"] == result.exit_code
     return document
 
 
@@ -297,4 +293,32 @@ def test_authorize_errors_and_exit_codes(setup: Setup, tmp_path: Path) -> None:
         result = run("guest", "authorize", *args, *setup.system, "--json")
         envelope(result, "guest authorize")
         assert result.exit_code == code, (args, result.output)
+    assert setup.kernel.writes == []
+
+
+def test_lockdown_refused_write(setup: Setup) -> None:
+    setup.kernel.refuse = {"bus/pci/drivers/e1000/unbind"}
+    result = run("guest", "lockdown", *setup.policy(), *setup.system, "--json")
+    document = envelope(result, "guest lockdown")
+    assert result.exit_code == 1 and document["error"]["code"] == "device_write_refused"
+    assert "e1000/unbind" in document["error"]["message"]
+    assert not (setup.run_dir / "devices.json").exists()
+
+
+def test_signed_but_invalid_policy_is_bad_input(setup: Setup, tmp_path: Path) -> None:
+    """A policy signed by other means than `devices sign` (which refuses it) is still checked."""
+    from ccverify.verifier.refvalues import cose
+    from ccverify.verifier.release.devices import CONTENT_TYPE
+
+    for change in ({"default": "allow"}, {"rules": [{"action": "allow", "vendr": "1af4"}]}):
+        data = json.dumps({**EXAMPLE_POLICY, **change}).encode()
+        key = cose.load_private_key(setup.key.read_bytes())
+        path = tmp_path / "odd.cose"
+        path.write_bytes(
+            cose.sign(data, key, signer=cose.Signer("x"), content_type=CONTENT_TYPE, with_corim_meta=False)
+        )
+        for command in (["guest", "lockdown"], ["guest", "authorize", *EVIDENCE, *LOG]):
+            result = run(*command, *setup.policy(path), *setup.system, "--json")
+            document = envelope(result, " ".join(command[:2]))
+            assert result.exit_code == 2 and document["error"]["class"] == "ParseError"
     assert setup.kernel.writes == []

@@ -294,3 +294,19 @@ def test_index_agrees_with_first_match(
             )
         else:
             assert (decision.verdict, decision.rule) == ("deny", "default")
+
+
+def test_release_layer_imports_neither_cli_nor_service_nor_testing() -> None:
+    import ast
+
+    from tests.conftest import REPO
+
+    for path in (REPO / "verifier" / "release").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names.append(node.module)
+            for name in names:
+                assert not name.startswith(
+                    ("ccverify.cli", "ccverify.verifier.service", "ccverify.verifier.testing")
+                ), (path, name)

@@ -39,7 +39,7 @@ from ccverify.verifier.errors import CCVerifyError, EnforcementError, Verificati
 from ccverify.verifier.jsonable import iso8601
 from ccverify.verifier.release.devices.plan import Decision, Planner, uses_authorized
 from ccverify.verifier.release.devices.policy import DevicePolicy, LoadedPolicy, normalize_driver
-from ccverify.verifier.release.devices.sysfs import Device, ModuleIndex, is_root_hub, scan
+from ccverify.verifier.release.devices.sysfs import Device, ModuleIndex, is_root_hub, read_device, scan
 
 if TYPE_CHECKING:
     from ccverify.verifier.result import AttestationResult
@@ -360,14 +360,12 @@ def _rollback(enf: Enforcer, keep: Callable[[Device], bool]) -> list[str]:
             continue
         backend = backend_for(device)
         try:
-            from ccverify.verifier.release.devices.sysfs import read_device
-
             now = read_device(enf.sysfs, device.bus, device.name, enf.modules)
             if now is not None and _is_bound(now):
                 backend.revoke(enf, now, rollback=True)
             if set_override:
                 backend.clear_override(enf, device)
-        except CCVerifyError as error:
+        except (CCVerifyError, OSError) as error:
             problems.append(str(error))
     return problems
 
@@ -446,7 +444,7 @@ def authorize(
         applied = _applied("authorize", loaded, enf, final, unbound, result_digest(affirming))
         if run_dir is not None:
             write_state(run_dir, applied, loaded, affirming)
-    except CCVerifyError as error:
+    except Exception as error:  # whatever went wrong, nothing beyond bootstrap stays bound
         problems = _rollback(enf, keep=lambda d: planner.decide(d).verdict == "bootstrap")
         if isinstance(error, EnforcementError) and not problems:
             raise
