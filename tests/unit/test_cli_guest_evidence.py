@@ -112,3 +112,26 @@ def test_a_folder_that_is_not_empty_is_refused(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.txt"]
     forced = run(["evidence", "--evidence-provider", "example", "-o", str(tmp_path), "--force"])
     assert forced.exit_code == 0, forced.output
+
+
+def test_snp_through_configfs_writes_the_report_and_certificate_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ccverify.verifier.evidence.snp_report import SnpReport
+    from tests.unit.guest_fakes import SNP_CERTS, snp_outblob
+
+    fake = FakeKernel(tmp_path / "config", provider="sev_guest", generate=snp_outblob)
+    monkeypatch.setattr(guest, "FileOps", lambda: fake)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "rtmr3-events.bin").write_bytes(b"not for SNP")
+    result = run(["evidence", "--nonce", NONCE, "-o", str(tmp_path / "ev"),
+                  "--configfs-root", str(tmp_path / "config"), "--sysfs-root", str(tmp_path / "sys"),
+                  "--run-dir", str(tmp_path / "run"), "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    shown = envelope_result(result.stdout, "guest evidence")
+    assert shown["tee"] == "snp" and shown["hardware"] is True and shown["warning"] is None
+    assert shown["files"] == {"evidence": "snp-report.bin", "aux_blob": "snp-cert-table.bin",
+                              "event_log": None, "rtmr3_log": None, "collateral": None}  # fmt: skip
+    report = SnpReport.from_bytes((tmp_path / "ev" / "snp-report.bin").read_bytes())
+    assert report.report_data == bytes.fromhex(NONCE).ljust(64, b"\0")
+    assert (tmp_path / "ev" / "snp-cert-table.bin").read_bytes() == SNP_CERTS
