@@ -5,6 +5,7 @@ from ccverify import verifier
 verdict = verifier.verify_tdx(quote, verifier.load_collateral(path), at=None, trust_root=None)
 verdict = verifier.verify_snp(report, verifier.load_snp_certs(vcek=...), at=None, product=None)
 result = verifier.appraise(verdict, reference_values, event_log=None, policy=None)
+released = verifier.require_affirming(result)   # the release layer's one call
 ```
 
 Names load on first use, so ``import ccverify.verifier`` stays cheap for the initramfs hook.
@@ -27,7 +28,7 @@ from ccverify.verifier.errors import (
 if TYPE_CHECKING:
     from ccverify.verifier.appraisal import appraise
     from ccverify.verifier.collateral.tdx_loader import load_collateral
-    from ccverify.verifier.result import AttestationResult
+    from ccverify.verifier.result import AttestationResult, require_affirming
     from ccverify.verifier.snp.validate import SnpPolicy, validate_snp
     from ccverify.verifier.snp.verify import SnpVerdict, load_snp_certs, verify_snp
     from ccverify.verifier.tdx.collateral import TdxCollateral
@@ -43,6 +44,7 @@ _LAZY = {
     "load_snp_certs": "ccverify.verifier.snp.verify",
     "appraise": "ccverify.verifier.appraisal",
     "AttestationResult": "ccverify.verifier.result",
+    "require_affirming": "ccverify.verifier.result",
     "TdxCollateral": "ccverify.verifier.tdx.collateral",
     "TdxPolicy": "ccverify.verifier.tdx.validate",
     "validate_tdx": "ccverify.verifier.tdx.validate",
@@ -66,6 +68,7 @@ __all__ = [
     "appraise",
     "load_collateral",
     "load_snp_certs",
+    "require_affirming",
     "validate_snp",
     "validate_tdx",
     "verify_snp",
