@@ -13,7 +13,19 @@ from typer.core import TyperGroup
 if TYPE_CHECKING:  # the click typer carries (vendored in the typer versions we install)
     from typer._click.core import Command, Context
 
-from ccverify.cli import attest, collateral, completion, example, measure, reference, serve, show, verify
+from ccverify.cli import (
+    attest,
+    collateral,
+    completion,
+    devices,
+    example,
+    guest,
+    measure,
+    reference,
+    serve,
+    show,
+    verify,
+)
 
 _HELP = (
     "Verify confidential-VM evidence (Intel TDX quotes, AMD SEV-SNP reports) and boot "
@@ -40,11 +52,13 @@ def _root() -> None:
 _COMMANDS: dict[str, tuple[ModuleType, str, str | None, bool]] = {
     "show": (show, "show", None, False),
     "verify": (verify, "verify", None, False),
-    "example": (example, "example", None, True),
     "completion": (completion, "completion", None, False),
+    "example": (example, "app", "Evidence made by the example PKI (not hardware): the sample set, or a quote for a REPORT_DATA.", False),
     "collateral": (collateral, "app", "Fetch TDX collateral into a cache, or build an offline bundle.", False),
     "measure": (measure, "app", "Compute expected launch measurements offline (image builders).", False),
     "reference": (reference, "app", "Create, show and verify signed reference values (CoRIM in COSE_Sign1).", False),
+    "devices": (devices, "app", "List devices; plan, sign and verify device-authorization policies.", False),
+    "guest": (guest, "app", "The guest's verbs: lock devices down, authorize them after attestation.", False),
     "serve": (serve, "serve", None, False),
     "attest": (attest, "attest", None, False),
 }  # fmt: skip
