@@ -318,3 +318,27 @@ def test_the_client_does_not_import_the_service() -> None:
         "print(bad); sys.exit(1 if bad else 0)"
     )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def test_a_signed_device_policy_is_released_as_its_owner_signed_it(
+    service: tuple[Running, RelyingPartyClient],
+) -> None:
+    from ccverify.verifier.release.devices.policy import load_policy, sign_policy, template
+    from ccverify.verifier.testing.sample import _signer_key
+    from tests.service.conftest import EXAMPLES
+
+    _running, client = service
+    document = json.dumps(template("confidential-computing-default")).encode()
+    signed = sign_policy(document, _signer_key(), signer="ccverify EXAMPLE device-policy owner")
+    with pytest.raises(VerificationError) as unsigned:
+        client.put_device_policy("cc-default", document)
+    assert unsigned.value.code == "device_policy_unsigned"
+    assert client.put_device_policy("cc-default", signed)["sha256"]
+    client.put_release_rule(
+        "example-guest", "ccverify-example-tdx", device_policy="cc-default", secrets=["disk-key"]
+    )
+    key, _nonce, answer = _attest(client)
+    release = answer.open(key)  # type: ignore[attr-defined]
+    assert release.device_policy == signed and release.secrets == {"disk-key": SECRET}
+    anchor = (EXAMPLES / "EXAMPLE-refvalues-signer.pub.pem").read_bytes()
+    assert load_policy(release.device_policy, [anchor]).signer == "ccverify EXAMPLE device-policy owner"

@@ -340,23 +340,18 @@ class RelyingParty:
         return {"id": rv.id, "sequence": rv.sequence, "platform": rv.platform, "changed": changed}
 
     def upload_device_policy(self, name: str, body: bytes) -> dict[str, Any]:
-        """A device policy as its owner signed it (COSE_Sign1 by a configured anchor); stored and
-        released as is, so the guest checks the owner's signature itself."""
-        from ccverify.verifier.refvalues import cose
+        """A device policy as its owner signed it (``ccverify devices sign``: COSE_Sign1 by a
+        configured anchor, a valid policy inside); stored and released as is, so the guest
+        checks the owner's signature itself."""
+        from ccverify.verifier.release.devices.policy import load_policy
 
         if not self.anchors:
-            raise VerificationError(
-                "no_trust_anchors", "the configuration names no policy signers ([trust] anchors)"
-            )
-        if not cose.is_sign1(body):
-            raise VerificationError(
-                "device_policy_unsigned", "a device policy is uploaded signed (COSE_Sign1)"
-            )
+            raise VerificationError("no_trust_anchors", "the configuration names no policy signers ([trust] anchors)")
         moment = self.config.verification_time or self.clock()
-        verified = cose.verify(cose.parse_sign1(body), self.anchors, at=moment)
+        loaded = load_policy(body, self.anchors, at=moment)
         self.store.put_device_policy(name, body, self.clock().timestamp())
         self.forget()
-        return {"name": name, "sha256": hashlib.sha256(body).hexdigest(), "signer": _anchor_name(verified)}
+        return {"name": name, "sha256": hashlib.sha256(body).hexdigest(), "signer": loaded.signer}
 
     def upload_secret(self, name: str, value: bytes) -> dict[str, Any]:
         self.store.put_secret(name, value, self.clock().timestamp())
@@ -420,11 +415,6 @@ class AuditLog:
                 self.flush()
             except Exception:  # logged; the next flush tries again with new entries
                 logging.getLogger("ccverify.service").exception("audit flush failed")
-
-
-def _anchor_name(verified: Any) -> str:
-    anchor = getattr(verified, "anchor", None)
-    return str(getattr(anchor, "name", None) or getattr(anchor, "source", None) or "trust anchor")
 
 
 def _classify_roots(roots: tuple[bytes, ...]) -> dict[str, bytes]:
