@@ -168,6 +168,7 @@ def _run(path: Path, config: Any, overrides: dict[str, Any]) -> None:
         "host": config.host,
         "port": config.port,
         "log_level": "info",
+        "access_log": config.access_log,
         "timeout_keep_alive": 5,
         "server_header": False,
         "limit_concurrency": 1024,

@@ -375,3 +375,21 @@ def test_an_older_sequence_for_the_same_id_is_refused(service: tuple[Running, Re
     assert rollback.value.code == "refvalues_rollback"
     key, _nonce, answer = _attest(client)  # the newer set still appraises the sample
     assert answer.open(key).secrets == {"disk-key": SECRET}  # type: ignore[attr-defined]
+
+
+def test_a_slow_body_times_out_with_408(tmp_path: Path) -> None:
+    import socket
+
+    config, _token = make_config(tmp_path / "rp", limits={"request_timeout_seconds": 1})
+    running = start(config)
+    try:
+        port = int(running.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            conn.sendall(b"POST /v1/attest HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                         b"content-length: 1000\r\n\r\n{\"nonce\":")  # fmt: skip
+            answer = b""
+            while b'"timeout"' not in answer and (chunk := conn.recv(4096)):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 408") and b'"timeout"' in answer
+    finally:
+        running.stop()

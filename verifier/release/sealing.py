@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -144,7 +145,15 @@ def _p384_key(key: ec.EllipticCurvePrivateKey) -> ReleaseKey:
 
 
 def load_public_key(suite_name: str | None, data: bytes) -> PublicKey:
-    """The HPKE public key for ``suite_name`` from its wire bytes; bad bytes are an ``InputError``."""
+    """The HPKE public key for ``suite_name`` from its wire bytes; bad bytes are an ``InputError``.
+
+    Memoized by content (the relying party checks a key on arrival and seals to it moments
+    later; ML-KEM key validation is the costly part)."""
+    return _load_public_key(suite(suite_name).name, bytes(data))
+
+
+@functools.lru_cache(maxsize=256)
+def _load_public_key(suite_name: str, data: bytes) -> PublicKey:
     info = suite(suite_name)
     if len(data) != info.public_key_size:
         raise InputError(

@@ -9,6 +9,7 @@ relative paths in it are relative to the file's directory. Sections and defaults
     workers = 1
     database = "sqlite:///DIR/ccverify.db"   # or postgresql+psycopg://user@host/db (replicas)
     issuer = "https://127.0.0.1:8443"        # the EAR JWTs' iss
+    access_log = false            # uvicorn's line per request (the audit log has every attestation)
     # verification_time = "2026-01-15T00:00:00Z"  # verify at a fixed time (recorded samples only)
 
     [tls]                          # both or neither; without them the service speaks plain HTTP
@@ -93,6 +94,8 @@ class ServiceConfig:
     port: int = 8443
     workers: int = 1
     issuer: str = "ccverify"
+    #: uvicorn's access log (one line per request); the audit log records every attestation
+    access_log: bool = False
     verification_time: datetime | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -187,6 +190,7 @@ def parse_config(document: Mapping[str, Any], base: Path, *, source: Path | None
         port=_typed(server, "port", int, 8443),
         workers=_typed(server, "workers", int, 1),
         issuer=_typed(server, "issuer", str, "ccverify"),
+        access_log=_typed(server, "access_log", bool, False),
         verification_time=moment,
         tls_cert=path(tls["cert"], "tls.cert") if "cert" in tls else None,
         tls_key=path(tls["key"], "tls.key") if "key" in tls else None,

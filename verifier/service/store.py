@@ -25,13 +25,7 @@ from ccverify.verifier.service import migrations as m
 
 NONCE_BYTES = 32
 
-# the per-attestation statements, built once (building a statement costs more than running it)
-_ISSUE = sa.insert(m.nonces)
-_CONSUME = (
-    sa.delete(m.nonces)
-    .where(m.nonces.c.nonce == sa.bindparam("n"))
-    .returning(m.nonces.c.tee, m.nonces.c.expires_at)
-)
+# built once (building a statement costs more than running it)
 _AUDIT = sa.insert(m.audit)
 
 
@@ -106,6 +100,9 @@ class Store:
     def __init__(self, url: str, storage_key: bytes, *, now: float, pool_size: int = 10) -> None:
         self.engine = make_engine(url, pool_size=pool_size)
         self._aead = AESGCM(storage_key)
+        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        self._sql_issue = f"INSERT INTO nonces (nonce, tee, expires_at) VALUES ({mark}, {mark}, {mark})"
+        self._sql_consume = f"DELETE FROM nonces WHERE nonce = {mark} RETURNING tee, expires_at"
         try:
             m.migrate(self.engine, now=now)
         except sa.exc.OperationalError as error:
@@ -118,15 +115,32 @@ class Store:
 
     def issue_nonce(self, tee: str, expires_at: float) -> bytes:
         nonce = _random.token_bytes(NONCE_BYTES)
-        with self.engine.begin() as c:
-            c.execute(_ISSUE, {"nonce": nonce, "tee": tee, "expires_at": expires_at})
+        self._raw(self._sql_issue, (nonce, tee, expires_at))
         return nonce
 
     def consume_nonce(self, nonce: bytes) -> tuple[str, float] | None:
         """Delete the nonce and return (tee, expires_at); None if it is not (or no longer) there."""
-        with self.engine.begin() as c:
-            row = c.execute(_CONSUME, {"n": nonce}).first()
+        row = self._raw(self._sql_consume, (nonce,), fetch=True)
         return None if row is None else (str(row[0]), float(row[1]))
+
+    def _raw(self, sql: str, params: tuple[Any, ...], *, fetch: bool = False) -> Any:
+        """One statement in its own transaction on a pooled DBAPI connection: the two statements
+        every attestation runs, without SQLAlchemy's per-execution machinery."""
+        connection = self.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(sql, params)
+                row = cursor.fetchone() if fetch else None
+            finally:
+                cursor.close()
+            connection.commit()
+            return row
+        except Exception:
+            connection.rollback()
+            raise
+        finally:
+            connection.close()  # back to the pool
 
     def purge_nonces(self, now: float) -> int:
         with self.engine.begin() as c:
