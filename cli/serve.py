@@ -110,7 +110,7 @@ def _init(
     from ccverify.cli.envelope import emit_envelope
 
     def run() -> Any:
-        from ccverify.verifier.service.setup import initialize
+        from ccverify.verifier.service.init import initialize
         from ccverify.verifier.timeutil import parse_time
 
         return initialize(

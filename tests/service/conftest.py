@@ -23,7 +23,7 @@ import requests
 
 from ccverify.verifier.release import binding, sealing
 from ccverify.verifier.service.client import RelyingPartyClient
-from ccverify.verifier.service.setup import initialize
+from ccverify.verifier.service.init import initialize
 from ccverify.verifier.testing.sample import SAMPLE_TIME
 from ccverify.verifier.testing.service_fixtures import sample_tdx_quote
 
@@ -48,14 +48,18 @@ def make_config(
     limits: dict[str, float] | None = None,
     tls: bool = False,
     port: int | None = None,
+    snp_crl: bool = True,
 ) -> tuple[Path, str]:
     """A configuration as ``serve --init`` writes it (example roots, signer, collateral); returns
     the config path and the admin token."""
     done = initialize(
         directory,
-        roots=[EXAMPLES / "EXAMPLE-ROOT-NOT-TRUSTED-intel.pem"],
+        roots=[
+            EXAMPLES / "EXAMPLE-ROOT-NOT-TRUSTED-intel.pem",
+            EXAMPLES / "EXAMPLE-ROOT-NOT-TRUSTED-amd-milan-ark.pem",
+        ],
         anchors=[EXAMPLES / "EXAMPLE-refvalues-signer.pub.pem"],
-        collateral=[EXAMPLES / "tdx-collateral.json"],
+        collateral=[EXAMPLES / "tdx-collateral.json"] + ([EXAMPLES / "snp-crl.der"] if snp_crl else []),
         tls=tls,
         verification_time=SAMPLE_TIME,
         online=False,

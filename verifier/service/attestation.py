@@ -276,12 +276,28 @@ class RelyingParty:
             )
         from ccverify.verifier.snp.verify import load_snp_certs, verify_snp
 
-        if request.snp_certs.lstrip().startswith(b"-----BEGIN"):
-            certs = load_snp_certs(chain=request.snp_certs)
-        else:
-            certs = load_snp_certs(table=request.snp_certs)
+        pem = request.snp_certs.lstrip().startswith(b"-----BEGIN")
+
+        def certs(crl: bytes | None = None) -> Any:
+            if pem:
+                return load_snp_certs(chain=request.snp_certs, crl=crl)
+            return load_snp_certs(table=request.snp_certs, crl=crl)
+
         root = self._roots.get("snp")
-        return verify_snp(request.evidence, certs, at=moment, trust_root=root)
+        verdict = verify_snp(request.evidence, certs(), at=moment, trust_root=root)
+        if not verdict.crl_checked:
+            # the configured KDS CRLs: the one that belongs to this chain checks revocation; without
+            # one the verdict says so and the default policy refuses it (not affirming)
+            for crl in self.config.snp_crls:
+                try:
+                    checked = verify_snp(request.evidence, certs(crl), at=moment, trust_root=root)
+                except VerificationError as error:
+                    if error.code in ("crl_issuer_mismatch", "crl_signature_invalid"):
+                        continue  # another chain's CRL
+                    raise  # revoked, or this chain's CRL is stale or broken
+                if checked.crl_checked:
+                    return checked
+        return verdict
 
     def _verify_tdx(self, evidence: bytes, moment: datetime) -> Any:
         from ccverify.verifier.evidence.tdx_quote import TdxQuote

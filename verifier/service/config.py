@@ -25,6 +25,7 @@ relative paths in it are relative to the file's directory. Sections and defaults
     roots = []          # evidence roots INSTEAD of the pinned production roots (test PKIs only)
     anchors = []        # reference-value and device-policy signers (PEM keys or certificates)
     collateral = []     # TDX collateral files (QuoteCollateralV3 JSON or offline bundle), tried first
+    snp_crls = []       # AMD KDS CRLs (DER or PEM) for SNP chains whose certificates carry none
     collateral_cache = "collateral-cache"   # then this cache ...
     online = true       # ... refreshed from Intel PCS ($CCVERIFY_PCS_URL overrides the server)
 
@@ -102,6 +103,7 @@ class ServiceConfig:
     roots: tuple[bytes, ...] = ()
     anchors: tuple[bytes, ...] = ()
     collateral: tuple[Path, ...] = ()
+    snp_crls: tuple[bytes, ...] = ()
     collateral_cache: Path | None = None
     online: bool = True
     limits: Limits = LIMITS
@@ -199,6 +201,7 @@ def parse_config(document: Mapping[str, Any], base: Path, *, source: Path | None
             read(str(p), "trust.anchors") for p in paths(trust.get("anchors", []), "trust.anchors")
         ),
         collateral=tuple(paths(trust.get("collateral", []), "trust.collateral")),
+        snp_crls=tuple(read(str(p), "trust.snp_crls") for p in paths(trust.get("snp_crls", []), "trust.snp_crls")),
         collateral_cache=None if cache is None else path(cache, "trust.collateral_cache"),
         online=_typed(trust, "online", bool, True),
         limits=_limits(_section(document, "limits")),

@@ -45,3 +45,26 @@ def sample_tdx_quote(sample_quote: bytes, report_data: bytes, **overrides: Any) 
             **overrides,
         },
     )
+
+
+def sample_snp_report(sample_report: bytes, report_data: bytes, **overrides: Any) -> bytes:
+    """``sample_report`` (the shipped ``snp-report.bin``) signed again with ``report_data`` by the
+    example VCEK (its key derives from the sample's seed, so the shipped VCEK and chain apply)."""
+    from ccverify.verifier.evidence.snp_report import Product, SnpReport
+    from ccverify.verifier.testing.snp_builder import build_snp_report
+
+    report = SnpReport.from_bytes(sample_report)
+    fields: dict[str, Any] = {
+        "product": Product.MILAN,
+        "measurement": report.measurement,
+        "chip_id": report.chip_id,
+        "policy": report.policy.raw,
+        "report_data": report_data,
+    }
+    fields.update(overrides)
+    return build_snp_report(_vcek_key(), **fields).to_bytes()
+
+
+@cache
+def _vcek_key() -> ec.EllipticCurvePrivateKey:
+    return derive_ec_key(sample.SEED + b"/amd", "amd/Milan/vcek", ec.SECP384R1())

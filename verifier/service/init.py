@@ -76,6 +76,22 @@ def _tls(directory: Path, host: str, now: datetime) -> None:
     _private(directory / "tls-key.pem", _pem(key))
 
 
+def _is_crl(path: Path) -> bool:
+    """An AMD KDS CRL (DER or PEM) among the --collateral files; the rest is TDX collateral."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return False  # copy() names the missing file
+    try:
+        if data.lstrip().startswith(b"-----BEGIN X509 CRL"):
+            x509.load_pem_x509_crl(data)
+        else:
+            x509.load_der_x509_crl(data)
+    except ValueError:
+        return False
+    return True
+
+
 def initialize(
     directory: Path,
     *,
@@ -108,7 +124,9 @@ def initialize(
 
     root_names = [copy(p, "root", i) for i, p in enumerate(roots)]
     anchor_names = [copy(p, "anchor", i) for i, p in enumerate(anchors)]
-    collateral_names = [copy(p, "collateral", i) for i, p in enumerate(collateral)]
+    crls = [p for p in collateral if _is_crl(p)]
+    collateral_names = [copy(p, "collateral", i) for i, p in enumerate(collateral) if p not in crls]
+    crl_names = [copy(p, "snp-crl", i) for i, p in enumerate(crls)]
     _private(directory / "result-signing-key.pem", _pem(ec.generate_private_key(ec.SECP256R1())))
     _private(directory / "storage.key", base64.b64encode(secrets.token_bytes(32)) + b"\n")
     token = secrets.token_urlsafe(32)
@@ -145,6 +163,7 @@ def initialize(
         f"roots = [{', '.join(_toml_str(n) for n in root_names)}]",
         f"anchors = [{', '.join(_toml_str(n) for n in anchor_names)}]",
         f"collateral = [{', '.join(_toml_str(n) for n in collateral_names)}]",
+        f"snp_crls = [{', '.join(_toml_str(n) for n in crl_names)}]",
         'collateral_cache = "collateral-cache"',
         f"online = {'true' if online else 'false'}",
         "",
