@@ -393,3 +393,19 @@ def test_a_slow_body_times_out_with_408(tmp_path: Path) -> None:
         assert answer.startswith(b"HTTP/1.1 408") and b'"timeout"' in answer
     finally:
         running.stop()
+
+
+def test_two_workers_add_up_their_metrics(tmp_path: Path) -> None:
+    config, token = make_config(tmp_path / "rp")
+    running = start(config, workers=2)
+    try:
+        client = RelyingPartyClient(running.url, admin_token=token)
+        provision(client)
+        for _ in range(4):
+            key, _nonce, answer = _attest(client)
+            assert answer.open(key).secrets == {"disk-key": SECRET}  # type: ignore[attr-defined]
+        for _ in range(3):  # whichever worker answers, it reports both workers' counts
+            text = requests.get(running.url + "/metrics", timeout=5).text
+            assert 'ccverify_verifications_total{outcome="affirming",tee="tdx"} 4.0' in text
+    finally:
+        running.stop()

@@ -58,6 +58,7 @@ _STATUS = {
     "release_incomplete": 409,
     "no_trust_anchors": 409,
     "unauthorized": 401,
+    "too_many_challenges": 503,
 }
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
