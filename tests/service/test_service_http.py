@@ -259,14 +259,28 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
     running = start(config)
     client = RelyingPartyClient(running.url, admin_token=token)
     provision(client)
+    policy = _signed_policy()
+    client.put_device_policy("cc-default", policy)
+    client.put_release_rule(
+        "example-guest", "ccverify-example-tdx", device_policy="cc-default", secrets=["disk-key"]
+    )
     running.stop()
     running = start(config)
     try:
         client = RelyingPartyClient(running.url, admin_token=token)
         key, _nonce, answer = _attest(client)
-        assert answer.open(key).secrets == {"disk-key": SECRET}  # type: ignore[attr-defined]
+        release = answer.open(key)  # type: ignore[attr-defined]
+        assert release.secrets == {"disk-key": SECRET} and release.device_policy == policy
     finally:
         running.stop()
+
+
+def _signed_policy() -> bytes:
+    from ccverify.verifier.release.devices.policy import sign_policy, template
+    from ccverify.verifier.testing.sample import _signer_key
+
+    document = json.dumps(template("confidential-computing-default")).encode()
+    return sign_policy(document, _signer_key(), signer="ccverify EXAMPLE device-policy owner")
 
 
 def test_metrics_healthz_openapi(service: tuple[Running, RelyingPartyClient]) -> None:
