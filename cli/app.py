@@ -53,14 +53,14 @@ _COMMANDS: dict[str, tuple[ModuleType, str, str | None, bool]] = {
     "show": (show, "show", None, False),
     "verify": (verify, "verify", None, False),
     "completion": (completion, "completion", None, False),
+    "serve": (serve, "serve", None, False),
+    "attest": (attest, "attest", None, False),
     "example": (example, "app", "Evidence made by the example PKI (not hardware): the sample set, or a quote for a REPORT_DATA.", False),
     "collateral": (collateral, "app", "Fetch TDX collateral into a cache, or build an offline bundle.", False),
     "measure": (measure, "app", "Compute expected launch measurements offline (image builders).", False),
     "reference": (reference, "app", "Create, show and verify signed reference values (CoRIM in COSE_Sign1).", False),
     "devices": (devices, "app", "List devices; plan, sign and verify device-authorization policies.", False),
     "guest": (guest, "app", "The guest's verbs: lock devices down, authorize them after attestation.", False),
-    "serve": (serve, "serve", None, False),
-    "attest": (attest, "attest", None, False),
 }  # fmt: skip
 
 for _name, (_module, _attr, _help, _hidden) in _COMMANDS.items():
