@@ -226,6 +226,8 @@ def test_admin_api_needs_the_token_and_refuses_rollback(service: tuple[Running, 
         response = requests.put(running.url + "/v1/admin/secrets/x", data=b"v", headers=headers, timeout=5)
         assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
     assert requests.get(running.url + "/v1/admin/audit", timeout=5).status_code == 401
+    refused = [e for e in client.audit() if e["outcome"] == "unauthorized"]
+    assert {e["actor"] for e in refused} == {"unauthenticated"} and len(refused) == 3
     assert client.put_reference_values(REFVALUES)["changed"] is False  # the same bytes again
     with pytest.raises(VerificationError) as unsigned:
         client.put_reference_values(REFVALUES[:-1] + bytes([REFVALUES[-1] ^ 1]))

@@ -23,6 +23,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import hashlib
 import hmac
 import json
 import logging
@@ -309,7 +310,9 @@ _ERROR = {
         }
     },
 }
-_ERRORS: dict[int | str, dict[str, Any]] = {str(code): _ERROR for code in (400, 401, 403, 404, 408, 409, 413, 429, 503)}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    str(code): _ERROR for code in (400, 401, 403, 404, 408, 409, 413, 429, 503)
+}
 
 
 _METRICS: dict[int | str, dict[str, Any]] = {"200": {"description": "Prometheus text format"}}
@@ -388,18 +391,21 @@ def create_app(config: ServiceConfig, *, clock: Clock = utcnow, party: RelyingPa
     )
     app.state.party = rp
 
-    def actor(request: Request) -> str:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise _Refusal(401, "unauthorized", "the admin API needs Authorization: Bearer <token>")
-        import hashlib
+    def authenticated(request: Request) -> bool:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        presented = hashlib.sha256(token.strip().encode()).digest()
+        return scheme.lower() == "bearer" and hmac.compare_digest(presented, config.admin_token_sha256)
 
-        if not hmac.compare_digest(
-            hashlib.sha256(token.strip().encode()).digest(), config.admin_token_sha256
-        ):
+    def actor(request: Request) -> str:
+        if not authenticated(request):
+            if not request.headers.get("authorization"):
+                raise _Refusal(401, "unauthorized", "the admin API needs Authorization: Bearer <token>")
             raise _Refusal(401, "unauthorized", "the admin token is not valid")
         return "admin"
+
+    def who(request: Request) -> str:
+        """The audit log's actor of an admin request, refused ones included."""
+        return "admin" if authenticated(request) else "unauthenticated"
 
     def audit(who: str, action: str, subject: str | None, outcome: str, detail: dict[str, Any]) -> None:
         try:
@@ -407,16 +413,13 @@ def create_app(config: ServiceConfig, *, clock: Clock = utcnow, party: RelyingPa
         except Exception:  # the answer stands; the failure is logged
             log.exception("audit write failed for %s %s", action, subject)
 
-    async def run(
-        handler: Callable[[], Any], action: str, subject: str | None = None, who: str = "-"
-    ) -> Response:
+    async def run(handler: Callable[[], Any], action: str, subject: str | None, request: Request) -> Response:
         try:
             return JSONResponse(handler())
         except (_Refusal, CCVerifyError) as error:
             response = _from_exception(error)
             code = error.code if isinstance(error, (_Refusal, VerificationError)) else "bad_request"
-            if who != "-":
-                audit(who, action, subject, code, {"status": response.status_code})
+            audit(who(request), action, subject, code, {"status": response.status_code})
             log.info("%s %s refused: %s", action, subject or "", code)
             return response
 
@@ -509,7 +512,7 @@ def create_app(config: ServiceConfig, *, clock: Clock = utcnow, party: RelyingPa
             )
             return stored
 
-        return await run(handle, "put_reference_values", None, _who(request))
+        return await run(handle, "put_reference_values", None, request)
 
     @app.put(
         "/v1/admin/device-policies/{name}",
@@ -528,7 +531,7 @@ def create_app(config: ServiceConfig, *, clock: Clock = utcnow, party: RelyingPa
             audit(who, "put_device_policy", name, "stored", {"sha256": stored["sha256"]})
             return stored
 
-        return await run(handle, "put_device_policy", name, _who(request))
+        return await run(handle, "put_device_policy", name, request)
 
     @app.put(
         "/v1/admin/secrets/{name}",
@@ -547,7 +550,7 @@ def create_app(config: ServiceConfig, *, clock: Clock = utcnow, party: RelyingPa
             audit(who, "put_secret", name, "stored", {"size": len(raw)})
             return stored
 
-        return await run(handle, "put_secret", name, _who(request))
+        return await run(handle, "put_secret", name, request)
 
     @app.put(
         "/v1/admin/release-rules/{name}",
@@ -579,7 +582,7 @@ def create_app(config: ServiceConfig, *, clock: Clock = utcnow, party: RelyingPa
             audit(who, "put_release_rule", name, "stored", stored)
             return stored
 
-        return await run(handle, "put_release_rule", name, _who(request))
+        return await run(handle, "put_release_rule", name, request)
 
     @app.get(
         "/v1/admin/audit",
@@ -609,13 +612,9 @@ def create_app(config: ServiceConfig, *, clock: Clock = utcnow, party: RelyingPa
             limit = min(_query_int(request, "limit", limits.audit_page), limits.audit_page)
             return {"entries": rp.store.audit_entries(after, max(limit, 1))}
 
-        return await run(handle, "audit")
+        return await run(handle, "audit", None, request)
 
     return app
-
-
-def _who(request: Request) -> str:
-    return "admin" if request.headers.get("authorization") else "-"
 
 
 def _query_int(request: Request, name: str, default: int) -> int:

@@ -378,7 +378,9 @@ class RelyingParty:
         from ccverify.verifier.release.devices.policy import load_policy
 
         if not self.anchors:
-            raise VerificationError("no_trust_anchors", "the configuration names no policy signers ([trust] anchors)")
+            raise VerificationError(
+                "no_trust_anchors", "the configuration names no policy signers ([trust] anchors)"
+            )
         moment = self.config.verification_time or self.clock()
         loaded = load_policy(body, self.anchors, at=moment)
         self.store.put_device_policy(name, body, self.clock().timestamp())

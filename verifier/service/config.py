@@ -201,7 +201,9 @@ def parse_config(document: Mapping[str, Any], base: Path, *, source: Path | None
             read(str(p), "trust.anchors") for p in paths(trust.get("anchors", []), "trust.anchors")
         ),
         collateral=tuple(paths(trust.get("collateral", []), "trust.collateral")),
-        snp_crls=tuple(read(str(p), "trust.snp_crls") for p in paths(trust.get("snp_crls", []), "trust.snp_crls")),
+        snp_crls=tuple(
+            read(str(p), "trust.snp_crls") for p in paths(trust.get("snp_crls", []), "trust.snp_crls")
+        ),
         collateral_cache=None if cache is None else path(cache, "trust.collateral_cache"),
         online=_typed(trust, "online", bool, True),
         limits=_limits(_section(document, "limits")),
