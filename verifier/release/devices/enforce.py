@@ -18,7 +18,9 @@ A PCI TSM backend (``tsm/lock`` then ``tsm/accept`` before binding: "PCI/TSM: TE
 merged) or a per-device ``trust`` attribute would be one more class here, chosen by
 ``backend_for`` when the device has the attribute.
 
-Both stages end by planning again: the stage succeeded only if nothing is left to do. On any
+Both stages touch only the devices of their plan (those present when the stage began) and end
+by planning again: the stage succeeded only if nothing is left to do for them. Devices that
+appear meanwhile are listed (``appeared``) and left alone (unbound: autoprobe is off). On any
 failure ``authorize`` unbinds what it bound beyond bootstrap and raises ``EnforcementError``.
 """
 
@@ -279,6 +281,7 @@ class Applied:
     decisions: tuple[Decision, ...]
     unbound: tuple[str, ...]  # devices this stage unbound or deauthorized
     bound: tuple[str, ...]  # devices bound or authorized after the stage
+    appeared: tuple[str, ...] = ()  # devices that appeared during the stage: not in its plan, untouched
     result_sha256: str | None = None
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -290,6 +293,7 @@ class Applied:
             "at": iso8601(self.at),
             "bound": list(self.bound),
             "unbound": list(self.unbound),
+            "appeared": list(self.appeared),
             "changes": [
                 {"action": c.action, "target": c.target, "driver": c.driver, "rolled_back": c.rolled_back}
                 for c in self.changes
@@ -310,7 +314,11 @@ def _run(
     stage: str,
     policy: DevicePolicy,
     enf: Enforcer,
-) -> tuple[tuple[Decision, ...], list[str]]:
+) -> tuple[tuple[Decision, ...], list[str], list[str]]:
+    """Lock the buses, then bring every device of the plan (the devices there when the stage
+    began) to what the stage wants; devices that appear meanwhile (the virtio devices of a
+    transport bound here) are not touched: they are returned as ``appeared``, left as the
+    locked kernel has them (unbound), for a later run to decide."""
     planner = Planner(policy)
     buses = [b for b in GRANT_ORDER if b in policy.buses]
     for bus in buses:
@@ -321,20 +329,32 @@ def _run(
     decisions = [
         planner.decide(d) for d in scan(enf.sysfs, [b for b in REVOKE_ORDER if b in buses], enf.modules)
     ]
+    planned = {d.device.key for d in decisions}
     for decision in decisions:
         act = _stage_action(decision, stage)
         if act in ("unbind", "deauthorize", "rebind"):
             backend_for(decision.device).revoke(enf, decision.device)
             if act != "rebind":
                 unbound.append(decision.device.key)
-    # parents before children, each bus read again: binding a transport may add devices
+    # parents before children, each device read again (what the revocations left)
     for bus in buses:
-        for device in scan(enf.sysfs, [bus], enf.modules):
+        for planned_decision in decisions:
+            if planned_decision.device.bus != bus:
+                continue
+            device = read_device(enf.sysfs, bus, planned_decision.device.name, enf.modules)
+            if device is None:
+                continue  # gone with its parent
             decision = planner.decide(device)
             if _stage_action(decision, stage) in ("bind", "rebind", "authorize"):
                 backend_for(device).grant(enf, decision)
-    final = tuple(planner.decide(d) for d in scan(enf.sysfs, buses, enf.modules))
-    for decision in final:
+    final: list[Decision] = []
+    appeared: list[str] = []
+    for device in scan(enf.sysfs, buses, enf.modules):
+        if device.key not in planned:
+            appeared.append(device.key)
+            continue
+        decision = planner.decide(device)
+        final.append(decision)
         act = _stage_action(decision, stage)
         if act in ("bind", "rebind", "authorize"):
             raise EnforcementError(
@@ -349,7 +369,7 @@ def _run(
                 f"{decision.device.key} is still bound to {decision.device.driver or 'its driver'} "
                 "after the writes",
             )
-    return final, unbound
+    return tuple(final), unbound, appeared
 
 
 def _rollback(enf: Enforcer, keep: Callable[[Device], bool]) -> list[str]:
@@ -374,10 +394,10 @@ def _applied(
     stage: str,
     loaded: LoadedPolicy,
     enf: Enforcer,
-    final: tuple[Decision, ...],
-    unbound: list[str],
+    outcome: tuple[tuple[Decision, ...], list[str], list[str]],
     result_sha256: str | None,
 ) -> Applied:
+    final, unbound, appeared = outcome
     return Applied(
         stage=stage,
         policy_sha256=loaded.policy.sha256,
@@ -385,6 +405,7 @@ def _applied(
         decisions=final,
         unbound=tuple(unbound),
         bound=tuple(d.device.key for d in final if _is_bound(d.device)),
+        appeared=tuple(appeared),
         result_sha256=result_sha256,
     )
 
@@ -410,8 +431,7 @@ def lockdown(
     bound device that is not bootstrap unbound (listed), the bootstrap devices bound."""
     _require_signed(loaded)
     enf = Enforcer(sysfs, modules or ModuleIndex(()), writer or default_writer(), loader or modprobe_loader())
-    final, unbound = _run("lockdown", loaded.policy, enf)
-    applied = _applied("lockdown", loaded, enf, final, unbound, None)
+    applied = _applied("lockdown", loaded, enf, _run("lockdown", loaded.policy, enf), None)
     if run_dir is not None:
         write_state(run_dir, applied, loaded)
     return applied
@@ -440,8 +460,8 @@ def authorize(
     enf = Enforcer(sysfs, modules or ModuleIndex(()), writer or default_writer(), loader or modprobe_loader())
     planner = Planner(loaded.policy)
     try:
-        final, unbound = _run("authorize", loaded.policy, enf)
-        applied = _applied("authorize", loaded, enf, final, unbound, result_digest(affirming))
+        outcome = _run("authorize", loaded.policy, enf)
+        applied = _applied("authorize", loaded, enf, outcome, result_digest(affirming))
         if run_dir is not None:
             write_state(run_dir, applied, loaded, affirming)
     except Exception as error:  # whatever went wrong, nothing beyond bootstrap stays bound
@@ -468,6 +488,7 @@ def write_state(
         "result_sha256": applied.result_sha256,
         "bound": list(applied.bound),
         "unbound": list(applied.unbound),
+        "appeared": list(applied.appeared),
     }
     try:
         run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
