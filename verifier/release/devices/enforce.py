@@ -138,7 +138,7 @@ class Enforcer:
         self.writer = writer
         self.loader = loader
         self.changes: list[Change] = []
-        self.granted: list[tuple[Device, str | None, bool]] = []  # (device, driver, override set)
+        self.granted: list[tuple[Device, bool]] = []  # (device, driver_override written)
         self._loaded: set[str] = set()
 
     def write(self, path: Path, value: str) -> None:
@@ -214,7 +214,7 @@ class AutoprobeBackend:
             enf.write(enf.bus_path(device.bus) / "drivers" / driver / "bind", device.name)
         else:
             enf.write(enf.bus_path(device.bus) / "drivers_probe", device.name)
-        enf.granted.append((device, driver, set_override))
+        enf.granted.append((device, set_override))
         enf.changes.append(Change("bind", device.key, driver))
 
     def revoke(self, enf: Enforcer, device: Device, *, rollback: bool = False) -> None:
@@ -247,7 +247,7 @@ class AuthorizedBackend:
 
     def grant(self, enf: Enforcer, decision: Decision) -> None:
         enf.write(enf.device_path(decision.device) / "authorized", "1")
-        enf.granted.append((decision.device, None, False))
+        enf.granted.append((decision.device, False))
         enf.changes.append(Change("authorize", decision.device.key))
 
     def revoke(self, enf: Enforcer, device: Device, *, rollback: bool = False) -> None:
@@ -375,7 +375,7 @@ def _run(
 def _rollback(enf: Enforcer, keep: Callable[[Device], bool]) -> list[str]:
     """Undo this run's grants (except those ``keep`` says stay); the failures, as text."""
     problems: list[str] = []
-    for device, _driver, set_override in reversed(enf.granted):
+    for device, set_override in reversed(enf.granted):
         if keep(device):
             continue
         backend = backend_for(device)
