@@ -104,7 +104,7 @@ def _finish(opts: VerifyOptions, platform: str, verdict: Any, policy: Any, title
             reference_values = load_reference_values(
                 opts.reference_values, anchors, at=opts.at, sequence_store=store
             )
-        log = read_input(opts.event_log, "event log") if opts.event_log is not None else None
+        log = read_input(opts.event_log, "--event-log", "event_log") if opts.event_log is not None else None
         return appraise(verdict, reference_values, event_log=log, policy=policy, evidence=opts.evidence, at=opts.at)
 
     result = guarded(run)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from ccverify.verifier.errors import CCVerifyError, InputError
 from ccverify.verifier.jsonable import JSON_ERRORS, iso8601, to_jsonable
+from ccverify.verifier.limits import InputKind, read_bounded, read_bounded_path
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -93,21 +94,16 @@ def _is_click_exit(error: Exception) -> bool:
     return typer is not None and isinstance(error, typer.Exit)
 
 
-def read_file(path: Path, what: str) -> bytes:
-    """The bytes of ``path``; an unreadable file is an ``InputError`` naming ``what`` (an option)."""
-    try:
-        return path.read_bytes()
-    except OSError as error:
-        raise InputError(f"{what} {path}: {error.strerror or error}") from None
+def read_file(path: Path, what: str, kind: InputKind) -> bytes:
+    """The bytes of ``path``, at most the limit for ``kind`` (``verifier/limits.py``); an
+    unreadable, too large or non-file input is an ``InputError`` naming ``what`` (an option)."""
+    return read_bounded(path, kind, what)
 
 
-def read_input(path: Path, what: str = "input") -> bytes:
-    """Read a file; ``-`` is stdin. Hex text (as some tools write quotes) is decoded."""
-    try:
-        data = sys.stdin.buffer.read() if str(path) == "-" else read_file(path, what)
-    except OSError as error:
-        raise InputError(f"{what} {path}: {error.strerror or error}") from None
-    return maybe_unhex(data)
+def read_input(path: Path, what: str = "input", kind: InputKind = "evidence") -> bytes:
+    """Read a file (bounded as ``read_file``); ``-`` is stdin. Hex text (as some tools write
+    quotes) is decoded."""
+    return maybe_unhex(read_bounded_path(path, kind, what))
 
 
 def maybe_unhex(data: bytes) -> bytes:
@@ -133,7 +129,7 @@ def policy_section(path: Path | None, platform: str) -> dict[str, Any] | None:
     """
     if path is None:
         return None
-    data = read_file(path, "--policy")
+    data = read_file(path, "--policy", "policy")
     try:
         document = json.loads(data)
     except JSON_ERRORS:

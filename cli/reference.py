@@ -39,7 +39,7 @@ DEFAULT_LIFETIME = timedelta(days=365)
 
 def _load_json(path: Path) -> Any:
     try:
-        return json.loads(read_file(path, "measurements"))
+        return json.loads(read_file(path, "--from", "measurements"))
     except JSON_ERRORS as error:
         detail = "nested too deeply" if isinstance(error, RecursionError) else error
         raise InputError(f"measurements {path}: not JSON ({detail})") from None
@@ -173,7 +173,7 @@ def show(
     json_out: Annotated[bool, typer.Option("--json", help="Every field as JSON.")] = False,
 ) -> None:
     """Show reference values (nothing is verified: use `verify`)."""
-    described = guarded(lambda: _describe(read_file(file, "reference values")))
+    described = guarded(lambda: _describe(read_file(file, "reference values", "reference_values")))
     if json_out:
         emit_json(described)
         return
@@ -220,9 +220,9 @@ def verify(
             verify_corim,
         )
 
-        anchors = load_trust_anchors([read_file(p, "trust anchor") for p in trust_anchor])
+        anchors = load_trust_anchors([read_file(p, "--trust-anchor", "certificate") for p in trust_anchor])
         moment = parse_time(at, "--at") if at is not None else None
-        data = read_file(file, "reference values")
+        data = read_file(file, "reference values", "reference_values")
         if any_profile:
             return verify_corim(data, anchors, at=moment)
         store = FileSequenceStore(sequence_store) if sequence_store is not None else None

@@ -65,7 +65,7 @@ def show(
     json_out: Annotated[bool, typer.Option("--json", help="Every field as JSON.")] = False,
 ) -> None:
     """Show a TDX quote, SNP report, SNP certificate table, event log or CoRIM."""
-    kind, parsed = guarded(lambda: describe(read_input(file)))
+    kind, parsed = guarded(lambda: describe(read_input(file, "file", "evidence")))
     if json_out:
         emit_json({"kind": kind.value, kind.value: parsed})
         return

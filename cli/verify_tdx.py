@@ -39,7 +39,7 @@ def load_policy(path: Path | None) -> TdxPolicy:
 
 
 def _trust_root(opts: VerifyOptions) -> bytes | None:
-    return None if opts.trust_root is None else read_file(opts.trust_root, "--trust-root")
+    return None if opts.trust_root is None else read_file(opts.trust_root, "--trust-root", "certificate")
 
 
 def _default_cache_dir() -> Path:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ccverify.measurements import prefetch
 from ccverify.verifier.errors import InputError
+from ccverify.verifier.limits import read_bounded
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -237,14 +238,9 @@ def hash_files(
     return run_jobs(jobs, show_progress=show_progress)
 
 
-def read_small(source: Source, what: str, limit: int = 256 << 20) -> bytes:
-    """Read a firmware-sized input whole (firmware is measured page by page anyway)."""
+def read_small(source: Source, what: str) -> bytes:
+    """Read a firmware-sized input whole (firmware is measured page by page anyway), at most
+    ``verifier/limits.py``'s firmware limit (256 MiB)."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         return bytes(source)
-    size = source_size(source)
-    if size > limit:
-        raise InputError(f"{what} {source}: {size} bytes is too large for a firmware image")
-    try:
-        return Path(source).read_bytes()
-    except OSError as error:
-        raise InputError(f"{what} {source}: {error.strerror or error}") from None
+    return read_bounded(source, "firmware", what)

@@ -28,6 +28,16 @@ class InputError(CCVerifyError):
     exit_code = 2
 
 
+class InputTooLargeError(InputError):
+    """An input longer than the limit for its kind (``verifier/limits.py``); nothing past the
+    limit was read. ``kind`` is the input kind (``"evidence"``), ``limit`` its maximum in bytes."""
+
+    def __init__(self, message: str, *, kind: str, limit: int) -> None:
+        self.kind = kind
+        self.limit = limit
+        super().__init__(message)
+
+
 class ParseError(InputError):
     """Bytes that do not form the structure they claim to be.
 

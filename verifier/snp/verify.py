@@ -81,6 +81,7 @@ from ccverify.verifier.evidence.snp_report import (
     TcbParts,
 )
 from ccverify.verifier.jsonable import to_jsonable
+from ccverify.verifier.limits import InputKind, read_bounded
 from ccverify.verifier.snp.certs import (
     CertSummary,
     CrlInfo,
@@ -134,14 +135,11 @@ class SnpCertificates:
 Source = bytes | str | Path
 
 
-def _read(source: Source, what: str) -> tuple[bytes, str]:
+def _read(source: Source, what: str, kind: InputKind = "certificate") -> tuple[bytes, str]:
     if isinstance(source, bytes | bytearray | memoryview):
         return bytes(source), f"{what}: bytes"
     path = Path(source)
-    try:
-        return path.read_bytes(), f"{what}: {path}"
-    except OSError as error:
-        raise InputError(f"{what} {path}: {error.strerror or error}") from None
+    return read_bounded(path, kind, what), f"{what}: {path}"
 
 
 _ROLE_SLOTS = {"VCEK": "vcek", "VLEK": "vlek", "ASK": "ask", "ASVK": "asvk", "ARK": "ark"}
@@ -202,11 +200,14 @@ def load_snp_certs(
             put(_role(cert) or default_role, der(cert), where)
     crl_data: bytes | None = None
     if crl is not None:
-        raw, where = _read(crl, "crl")
+        raw, where = _read(crl, "crl", "crl")
         crl_data = load_crl(raw, where).public_bytes(Encoding.DER)
         sources.append(f"crl: {where}")
     if table is not None:
-        parsed = table if isinstance(table, CertTable) else CertTable.from_bytes(_read(table, "table")[0])
+        if isinstance(table, CertTable):
+            parsed = table
+        else:
+            parsed = CertTable.from_bytes(_read(table, "table", "cert_table")[0])
         for kind in (CertKind.VCEK, CertKind.VLEK, CertKind.ASK, CertKind.ASVK, CertKind.ARK):
             entry = parsed.get(kind)
             if entry is not None:

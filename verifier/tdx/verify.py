@@ -102,6 +102,7 @@ from ccverify.verifier.errors import CollateralError, InputError, VerificationEr
 from ccverify.verifier.evidence.tdx_quote import (
     TdxQuote,
 )
+from ccverify.verifier.limits import read_bounded
 from ccverify.verifier.roots import INTEL_SGX_ROOT_CA_SHA256, intel_sgx_root_ca
 from ccverify.verifier.tdx.collateral import (
     PLATFORM_CA_CN,
@@ -294,10 +295,7 @@ def _root(trust_root: x509.Certificate | bytes | str | Path | None) -> _Root:
     if isinstance(trust_root, x509.Certificate):
         return _make_root(trust_root)
     if isinstance(trust_root, (str, Path)):
-        try:
-            data = Path(trust_root).read_bytes()
-        except OSError as error:
-            raise InputError(f"trust root {trust_root}: {error.strerror or error}") from None
+        data = read_bounded(trust_root, "certificate", "trust root")
     else:
         data = bytes(trust_root)
     cached = _ROOTS.get(data)
@@ -857,10 +855,7 @@ def verify_tdx(
         raw = bytes(quote)
         parsed = TdxQuote.from_bytes(raw)
     elif isinstance(quote, Path):
-        try:
-            raw = quote.read_bytes()
-        except OSError as error:
-            raise InputError(f"quote {quote}: {error.strerror or error}") from None
+        raw = read_bounded(quote, "evidence", "quote")
         parsed = TdxQuote.from_bytes(raw)
     else:
         raise InputError(f"verify_tdx: quote must be bytes, a Path or a TdxQuote, not {type(quote).__name__}")
