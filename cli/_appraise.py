@@ -1,7 +1,7 @@
 """The end of ``ccverify verify``, alike for TDX and SNP: policy, appraisal, output, exit code.
 
-A platform runner verifies the evidence and hands the verdict to ``conclude``, which applies
-the policy. A refusal is reported in the verdict (table row or ``policy_error`` in JSON) and
+A platform runner verifies the evidence under the policy (``verify_tdx``/``verify_snp`` apply
+it) and hands the verdict, and the policy's refusal if any, to ``conclude``. A refusal is reported in the verdict (table row or ``policy_error`` in JSON) and
 as one line on stderr, exit 1. An accepted verdict is appraised against reference values and
 the event log when they were given (the EAR-shaped result decides: 0 only when affirming),
 and otherwise printed, exit 0.
@@ -9,7 +9,6 @@ and otherwise printed, exit 0.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, NoReturn
 
 import typer
@@ -34,12 +33,11 @@ def conclude(
     platform: str,
     verdict: Any,
     policy: Any,
-    validate: Callable[[Any, Any], object],
+    refusal: PolicyError | None,
     title: str,
     rows: list[tuple[str, Any]],
 ) -> NoReturn:
-    """Apply ``policy`` with ``validate``; print the verdict ("result" row first) and exit."""
-    refusal = guarded(lambda: _refusal(validate, verdict, policy))
+    """Print the verdict ("result" row first: accepted, or ``refusal``) and exit."""
     outcome = "verified; policy accepted" if refusal is None else f"verified; policy REFUSED: {refusal}"
     rows = [("result", outcome), *rows]
     if refusal is None and _wanted(opts):
@@ -53,10 +51,8 @@ def conclude(
                 "policy_error": None
                 if refusal is None
                 else {
-                    "code": refusal.code,
-                    "detail": refusal.detail,
-                    "expected": _plain(refusal.expected),
-                    "actual": _plain(refusal.actual),
+                    **_violation(refusal),
+                    "violations": [_violation(v) for v in refusal.violations],
                 },
                 "verdict": verdict,
                 "policy": policy,
@@ -69,12 +65,13 @@ def conclude(
     raise typer.Exit(EXIT_OK)
 
 
-def _refusal(validate: Callable[[Any, Any], object], verdict: Any, policy: Any) -> PolicyError | None:
-    try:
-        validate(verdict, policy)
-    except PolicyError as error:
-        return error
-    return None
+def _violation(error: PolicyError) -> dict[str, Any]:
+    return {
+        "code": error.code,
+        "detail": error.detail,
+        "expected": _plain(error.expected),
+        "actual": _plain(error.actual),
+    }
 
 
 def _plain(value: Any) -> Any:

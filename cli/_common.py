@@ -121,28 +121,35 @@ def maybe_unhex(data: bytes) -> bytes:
     return data
 
 
-def policy_section(path: Path | None, platform: str) -> dict[str, Any] | None:
-    """The ``platform`` object of a policy file (None: use the default policy).
+def load_policy(path: Path | None, platform: str) -> Any:
+    """The ``platform`` (``"tdx"``/``"snp"``) policy of the ``--policy`` file ``path`` (None: no
+    file, or no section for the platform: the default policy applies).
 
-    A file with neither a ``"tdx"`` nor an ``"snp"`` key is taken as a policy for the
-    evidence at hand.
+    The whole file is read by ``verifier/policy.py``'s rules (both sections, whatever the
+    evidence): unknown keys, ``null`` values and empty allow-lists are refused (exit 2).
     """
     if path is None:
         return None
+    from ccverify.verifier.policy import read_policy_file
+
+    document = read_policy_file(read_file(path, "--policy", "policy"), f"--policy {path}")
+    return getattr(document, platform)
+
+
+def policy_section(path: Path | None, platform: str) -> dict[str, Any] | None:
+    """The ``platform`` object of a policy file as JSON (None: absent), once the whole file
+    has been read by the rules of ``load_policy``."""
+    if path is None:
+        return None
+    from ccverify.verifier.policy import read_policy_document
+
     data = read_file(path, "--policy", "policy")
     try:
         document = json.loads(data)
     except JSON_ERRORS:
         raise InputError(f"--policy {path}: not valid JSON") from None
-    if not isinstance(document, dict):
-        raise InputError(f"--policy {path}: expected a JSON object with a '{platform}' object")
-    if "tdx" not in document and "snp" not in document:
-        return document
-    section = document.get(platform)
-    if section is None:
-        return None
-    if not isinstance(section, dict):
-        raise InputError(f"--policy {path}: '{platform}' must be a JSON object")
+    read_policy_document(document, f"--policy {path}")
+    section: dict[str, Any] | None = document.get(platform)
     return section
 
 

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from ccverify.cli import _appraise
-from ccverify.cli._common import VerifyOptions, guarded, policy_section
-from ccverify.verifier.errors import InputError
-from ccverify.verifier.snp.validate import SnpPolicy, validate_snp
+from ccverify.cli._common import VerifyOptions, guarded
+from ccverify.cli._common import load_policy as load_policy_file
+from ccverify.verifier.errors import InputError, PolicyError
+from ccverify.verifier.snp.validate import SnpPolicy
 from ccverify.verifier.snp.verify import (
     SnpCertificates,
     SnpVerdict,
@@ -56,20 +57,27 @@ def _certificates(opts: VerifyOptions) -> SnpCertificates:
 
 def load_policy(path: Path | None) -> SnpPolicy:
     """The ``"snp"`` object of a policy file, or the default policy."""
-    section = policy_section(path, "snp")
-    return SnpPolicy() if section is None else SnpPolicy.from_json(section)
+    policy: SnpPolicy | None = load_policy_file(path, "snp")
+    return SnpPolicy() if policy is None else policy
 
 
-def _verify(opts: VerifyOptions) -> tuple[SnpVerdict, SnpPolicy]:
+def _verify(opts: VerifyOptions) -> tuple[SnpVerdict, SnpPolicy, PolicyError | None]:
+    """The verdict under the policy, and the policy's refusal (None: accepted)."""
     policy = load_policy(opts.policy)
-    verdict = verify_snp(
-        opts.evidence,
-        _certificates(opts),
-        at=opts.at,
-        product=opts.product,
-        trust_root=opts.trust_root,
-    )
-    return verdict, policy
+    try:
+        verdict = verify_snp(
+            opts.evidence,
+            _certificates(opts),
+            at=opts.at,
+            product=opts.product,
+            trust_root=opts.trust_root,
+            policy=policy,
+        )
+    except PolicyError as refusal:
+        if not isinstance(refusal.verdict, SnpVerdict):
+            raise
+        return refusal.verdict, policy, refusal
+    return verdict, policy, None
 
 
 def _rows(verdict: SnpVerdict) -> list[tuple[str, Any]]:
@@ -108,7 +116,7 @@ def _tcb(parts: Any) -> str:
 
 def run(opts: VerifyOptions) -> None:
     """Verify an SNP report as ``opts`` says; print the verdict; exit 0 accepted, 1 refused."""
-    verdict, policy = guarded(lambda: _verify(opts))
+    verdict, policy, refusal = guarded(lambda: _verify(opts))
     _appraise.conclude(
-        opts, "snp", verdict, policy, validate_snp, f"{opts.evidence_path} (SEV-SNP report)", _rows(verdict)
+        opts, "snp", verdict, policy, refusal, f"{opts.evidence_path} (SEV-SNP report)", _rows(verdict)
     )

@@ -57,11 +57,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -70,7 +71,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from ccverify.verifier.errors import CollateralError, InputError, VerificationError
+from ccverify.verifier.errors import CollateralError, InputError, PolicyError, VerificationError
 from ccverify.verifier.evidence.certtable import CertKind, CertTable
 from ccverify.verifier.evidence.snp_report import (
     SIGNATURE_ALGO_ECDSA_P384_SHA384,
@@ -82,6 +83,7 @@ from ccverify.verifier.evidence.snp_report import (
 )
 from ccverify.verifier.jsonable import to_jsonable
 from ccverify.verifier.limits import InputKind, read_bounded
+from ccverify.verifier.policy import CUSTOM, DEFAULT, UNSAFE_NO_POLICY, UnsafeNoPolicy
 from ccverify.verifier.snp.certs import (
     CertSummary,
     CrlInfo,
@@ -95,6 +97,9 @@ from ccverify.verifier.snp.certs import (
     verify_vek_chain,
 )
 from ccverify.verifier.timeutil import resolve_time
+
+if TYPE_CHECKING:
+    from ccverify.verifier.snp.validate import SnpPolicy
 
 _NO_JSON: dict[str, Any] = {"json": False}
 
@@ -289,6 +294,8 @@ class SnpVerdict:
     certificate_product_name: str | None = None
     #: where the certificates came from (``SnpCertificates.sources``)
     certificate_sources: tuple[str, ...] = ()
+    #: the policy applied: "default", "custom" or "UNSAFE_NO_POLICY" (none: the caller's job)
+    policy: str = "UNSAFE_NO_POLICY"
 
     @property
     def measurement(self) -> bytes:
@@ -336,8 +343,17 @@ def verify_snp(
     at: datetime | str | None = None,
     product: Product | str | None = None,
     trust_root: bytes | str | Path | x509.Certificate | None = None,
+    policy: SnpPolicy | UnsafeNoPolicy | None = None,
 ) -> SnpVerdict:
-    """Verify ``report`` with ``certs``; raise ``VerificationError`` or return the verdict."""
+    """Verify ``report`` with ``certs``, then apply ``policy``; raise ``VerificationError`` /
+    ``PolicyError`` or return the verdict.
+
+    ``policy`` (``validate.py``): ``None`` is the default policy (``SnpPolicy()``). A refusal
+    raises ``PolicyError`` (every violation, and the refused verdict as its ``verdict``).
+    ``policy=UNSAFE_NO_POLICY`` skips it: the verdict (``policy == "UNSAFE_NO_POLICY"``) is then
+    returned for a DEBUG guest alike, and accepting it is the caller's job (``validate_snp``).
+    """
+    validate, applied, chosen_policy = _policy(policy)
     moment = resolve_time(at)
     if isinstance(report, SnpReport):
         parsed = report
@@ -460,7 +476,7 @@ def verify_snp(
     # 6. chip binding
     binding = _chip_binding(parsed, kind, chosen, chain.extensions.hw_id)
 
-    return SnpVerdict(
+    verdict = SnpVerdict(
         report=parsed,
         status="verified",
         product=chosen,
@@ -477,7 +493,33 @@ def verify_snp(
         notes=tuple(notes),
         certificate_product_name=chain.extensions.product_name,
         certificate_sources=certs.sources,
+        policy=applied,
     )
+    if validate is not None:
+        try:
+            validate(verdict, chosen_policy)
+        except PolicyError as refusal:
+            refusal.verdict = verdict
+            raise
+    return verdict
+
+
+def _policy(
+    policy: object,
+) -> tuple[Callable[[SnpVerdict, SnpPolicy | None], object] | None, str, SnpPolicy | None]:
+    """The validator to run (None: UNSAFE_NO_POLICY) and what the verdict records."""
+    if policy is UNSAFE_NO_POLICY:
+        return None, "UNSAFE_NO_POLICY", None
+    from ccverify.verifier.snp.validate import SnpPolicy, validate_snp
+
+    if policy is None:
+        return validate_snp, DEFAULT, None
+    if not isinstance(policy, SnpPolicy):
+        raise InputError(
+            f"verify_snp: policy must be an SnpPolicy, None (the default) or UNSAFE_NO_POLICY, "
+            f"not {type(policy).__name__}"
+        )
+    return validate_snp, DEFAULT if policy == SnpPolicy() else CUSTOM, policy
 
 
 def _check_tcb(report: SnpReport, kind: VekKind, product: Product, chain: VerifiedChain) -> None:
