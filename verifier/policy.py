@@ -26,6 +26,7 @@ Skipping it takes ``policy=UNSAFE_NO_POLICY``; the verdict records which policy 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +98,11 @@ class Problems:
             raise InputError(f"{self.where}: " + "; ".join(self.items))
 
 
+_HEX = re.compile(r"(?:0[xX])?(?:[0-9a-fA-F]{2})*")
+#: an ISO 8601 / RFC 3339 time as the schema's "time" (no offset: UTC)
+TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})?)?"
+)
 _EMPTY = "an empty list accepts nothing; leave the key out to not check it, or list the accepted values"
 _NULL = "null; leave the key out to not check it"
 
@@ -169,12 +175,10 @@ def json_hex(problems: Problems, key: str, value: Any, size: int, *, pad: bool =
     if not isinstance(value, str):
         problems.add(key, f"expected a hex string, got {_json_text(value)}")
         return None
-    text = value.strip().removeprefix("0x").removeprefix("0X")
-    try:
-        data = bytes.fromhex(text)
-    except ValueError:
-        problems.add(key, f"{_short(value)} is not hex")
+    if not _HEX.fullmatch(value):
+        problems.add(key, f"{_short(value)} is not hex (pairs of hex digits, 0x allowed, nothing else)")
         return None
+    data = bytes.fromhex(value[2:] if value[:2] in ("0x", "0X") else value)
     if len(data) == size or (pad and len(data) < size):
         return data.ljust(size, b"\0")
     longer = " or fewer" if pad else ""

@@ -69,6 +69,7 @@ current_mit_vector), ``product_not_accepted``, ``signing_key_not_accepted``,
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -242,12 +243,18 @@ class SnpPolicy:
             elif key in ("platform_info_required", "platform_info_forbidden"):
                 values[key] = _platform(problems, key, value)
             elif key == "signing_key":
-                if isinstance(value, str):
+                if value in ("vcek", "vlek", "any", "VCEK", "VLEK", "ANY"):
                     values[key] = value.lower()
                 else:
                     problems.add(key, f"expected 'vcek', 'vlek' or 'any', got {value!r}")
             elif key == "products":
-                values[key] = _products(problems, json_strings(problems, key, value) or None)
+                names = json_strings(problems, key, value)
+                for name in names:
+                    if not _PRODUCT.fullmatch(name):
+                        problems.add(key, f"unknown SEV-SNP product {name!r}: expected Milan, Genoa or Turin "
+                                     "(optionally with a stepping such as Milan-B0)")
+                if names and not problems:
+                    values[key] = _products(problems, names)
         problems.raise_any()
         return cls(**values)
 
@@ -294,16 +301,21 @@ def _int(problems: Problems, key: str, value: Any, maximum: int | None) -> int |
     number = -1
     if type(value) is int:
         number = value
-    elif isinstance(value, str) and value.isascii() and len(value) <= 20:
-        try:
-            number = int(value, 0)
-        except ValueError:
-            number = -1
+    elif isinstance(value, str) and _NUMBER.fullmatch(value):
+        number = int(value, 0)
     if number >= 0 and (maximum is None or number <= maximum):
         return number
     bound = f"0-{maximum}" if maximum is not None else "a non-negative integer"
     problems.add(key, f"expected {bound}, got {value!r}")
     return None
+
+
+#: a number as a string: decimal or 0x-hex (the schema's "count")
+_NUMBER = re.compile(r"0[xX][0-9a-fA-F]{1,18}|0|[1-9][0-9]{0,19}")
+_PRODUCT = re.compile(
+    r"(?:milan|Milan|MILAN|genoa|Genoa|GENOA|bergamo|Bergamo|BERGAMO|siena|Siena|SIENA|turin|Turin|TURIN)"
+    r"(?:-[A-Za-z0-9]+)?"
+)
 
 
 def _ascii_digits(text: str) -> bool:
@@ -346,11 +358,12 @@ def _platform(problems: Problems, key: str, value: Any) -> PlatformInfo | None:
     items = json_strings(problems, key, value)
     flags = PlatformInfo(0)
     for item in items:
+        name = item.upper() if item.islower() else item  # SMT_EN or smt_en
         try:
-            flags |= PlatformInfo[item.upper()]
+            flags |= PlatformInfo[name]
         except KeyError:
             names = ", ".join(m.name or "" for m in PlatformInfo)
-            problems.add(key, f"unknown platform-info flag {item!r}; known: {names}")
+            problems.add(key, f"unknown platform-info flag {item!r}; known: {names} (or in lower case)")
     return flags if items else None
 
 

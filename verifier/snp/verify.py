@@ -519,7 +519,13 @@ def _policy(
             f"verify_snp: policy must be an SnpPolicy, None (the default) or UNSAFE_NO_POLICY, "
             f"not {type(policy).__name__}"
         )
-    return validate_snp, DEFAULT if policy == SnpPolicy() else CUSTOM, policy
+    if not _DEFAULT_POLICY:
+        _DEFAULT_POLICY.append(SnpPolicy())
+    return validate_snp, DEFAULT if policy == _DEFAULT_POLICY[0] else CUSTOM, policy
+
+
+#: ``SnpPolicy()``, built on first use (building one checks every field)
+_DEFAULT_POLICY: list[SnpPolicy] = []
 
 
 def _check_tcb(report: SnpReport, kind: VekKind, product: Product, chain: VerifiedChain) -> None:

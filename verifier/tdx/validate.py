@@ -43,6 +43,7 @@ from typing import Any
 from ccverify.verifier.errors import InputError, PolicyError
 from ccverify.verifier.jsonable import iso8601
 from ccverify.verifier.policy import (
+    TIME,
     Problems,
     allowed_values,
     count,
@@ -183,7 +184,7 @@ class TdxPolicy:
                 if names:
                     values[key] = _statuses(problems, names)
             elif key == "min_tcb_date":
-                if isinstance(value, str):
+                if isinstance(value, str) and TIME.fullmatch(value):
                     try:
                         values[key] = parse_time(value, "min_tcb_date")
                     except InputError as error:
