@@ -3,8 +3,11 @@
 Certificates come from ``--vcek``/``--vlek``/``--cert-chain``/``--cert-table``; a missing VCEK is
 looked up in ``--collateral`` (a cache directory or an offline bundle) and then, unless
 ``--offline``, fetched from AMD KDS (and cached when ``--collateral`` is a directory; the
-environment variable ``CCVERIFY_KDS_URL`` points the client at a KDS mirror). The
-policy is the ``"snp"`` object of ``--policy`` (default: DEBUG forbidden, nothing else checked).
+environment variable ``CCVERIFY_KDS_URL`` points the client at a KDS mirror). A verified report
+needs its KDS CRL (``--crl`` or the certificate table's) unless ``--allow-missing-crl``, as TDX:
+without it, exit 3 naming the KDS CRL URL; with it, the verdict records that no CRL was checked
+and the default policy still refuses it (``revocation_not_checked``). The
+policy is the ``"snp"`` object of ``--policy`` (default: revocation checked, DEBUG and CXL forbidden).
 Exit 0 verified and accepted, 1 verification or policy failure, 2 bad input, 3 collateral missing.
 """
 
@@ -15,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from ccverify.cli import _appraise
-from ccverify.cli._common import VerifyOptions, guarded
+from ccverify.cli._common import VerifyOptions, announce, guarded
 from ccverify.cli._common import load_policy as load_policy_file
-from ccverify.verifier.errors import InputError, PolicyError
+from ccverify.verifier.errors import CollateralError, InputError, PolicyError
 from ccverify.verifier.snp.validate import SnpPolicy
 from ccverify.verifier.snp.verify import (
     SnpCertificates,
@@ -31,6 +34,7 @@ from ccverify.verifier.snp.verify import (
 def _client(opts: VerifyOptions) -> Any:
     from ccverify.verifier.collateral.bundle import CollateralBundle
     from ccverify.verifier.collateral.cache import CollateralCache, CollateralSource
+    from ccverify.verifier.collateral.http import timeout_from
     from ccverify.verifier.collateral.kds import KDS_BASE_URL, KdsClient
 
     cache: CollateralCache | None = None
@@ -43,7 +47,14 @@ def _client(opts: VerifyOptions) -> Any:
         else:
             raise InputError(f"--collateral {opts.collateral}: no such directory or bundle file")
     base_url = os.environ.get("CCVERIFY_KDS_URL") or KDS_BASE_URL
-    return KdsClient(base_url=base_url, cache=cache, sources=sources, offline=opts.offline)
+    return KdsClient(
+        base_url=base_url,
+        cache=cache,
+        sources=sources,
+        offline=opts.offline,
+        timeout=timeout_from(None),
+        on_retry=announce,
+    )
 
 
 def _certificates(opts: VerifyOptions) -> SnpCertificates:
@@ -73,11 +84,20 @@ def _verify(opts: VerifyOptions) -> tuple[SnpVerdict, SnpPolicy, PolicyError | N
             trust_root=opts.trust_root,
             policy=policy,
         )
-    except PolicyError as refusal:
-        if not isinstance(refusal.verdict, SnpVerdict):
+        refusal = None
+    except PolicyError as error:
+        if not isinstance(error.verdict, SnpVerdict):
             raise
-        return refusal.verdict, policy, refusal
-    return verdict, policy, None
+        verdict, refusal = error.verdict, error
+    if not verdict.crl_checked and not opts.allow_missing_crl:
+        from ccverify.verifier.collateral.kds import crl_url
+
+        raise CollateralError(
+            "no AMD KDS CRL to check the chain's revocation with: give --crl (or a certificate table "
+            "holding one), or pass --allow-missing-crl to verify without revocation checks; it is at",
+            missing=crl_url(verdict.product, verdict.key_type.value),
+        )
+    return verdict, policy, refusal
 
 
 def _rows(verdict: SnpVerdict) -> list[tuple[str, Any]]:

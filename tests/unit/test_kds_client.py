@@ -13,16 +13,17 @@ import pytest
 
 from ccverify.verifier.collateral.bundle import CollateralBundle
 from ccverify.verifier.collateral.cache import CacheEntry, CollateralCache
+from ccverify.verifier.collateral.http import retry_after_seconds
 from ccverify.verifier.collateral.kds import (
     KdsClient,
     chain_url,
     crl_url,
     hwid_hex,
-    retry_after_seconds,
     vcek_url,
 )
 from ccverify.verifier.errors import CollateralError, InputError
 from ccverify.verifier.evidence.snp_report import Product, SnpReport, TcbParts
+from ccverify.verifier.policy import UNSAFE_NO_POLICY
 from ccverify.verifier.snp.certs import VekKind, der, load_certificates, to_der
 from ccverify.verifier.snp.verify import SnpCertificates, fetch_snp_certs, verify_snp
 from ccverify.verifier.testing.pki import REFERENCE_TIME, AmdTestPki
@@ -389,7 +390,7 @@ def test_fetch_then_verify_over_http(kds: tuple[str, Recorded], tmp_path: Path) 
     cache = CollateralCache(tmp_path)
     certs = fetch_snp_certs(TURIN_REPORT, SnpCertificates(), client(base, cache=cache), at=AT_TURIN)
     assert certs.vcek == TURIN_VCEK
-    verdict = verify_snp(TURIN_REPORT, certs, at=AT_TURIN)
+    verdict = verify_snp(TURIN_REPORT, certs, at=AT_TURIN, policy=UNSAFE_NO_POLICY)  # no KDS CRL here
     assert verdict.product is Product.TURIN
     # offline, from the cache alone
     again = fetch_snp_certs(
@@ -442,7 +443,11 @@ def test_cli_fetches_the_vcek_into_the_cache(
     report.write_bytes(TURIN_REPORT)
     cache = tmp_path / "cache"
     cache.mkdir()
+    # the real Turin report's KDS CRL is not among the fixtures: revocation unchecked, explicitly
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"snp": {"allow_unchecked_revocation": True}}))
     args = ["verify", str(report), "--collateral", str(cache), "--at", "2025-08-01T00:00:00Z", "--json"]
+    args += ["--allow-missing-crl", "--policy", str(policy)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["verdict"]["product"] == "TURIN"

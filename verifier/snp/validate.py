@@ -3,9 +3,16 @@
 Modelled on go-sev-guest's ``validate.Options``. Every field is optional; ``None`` means
 "not checked" (as in ``TdxPolicy``); every value is checked when the policy is built (an
 ``InputError`` listing every problem; an empty allow-list is refused). The default policy
-(``SnpPolicy()``) forbids a DEBUG guest and a guest whose POLICY allows CXL (CXL_ALLOW, bit 21),
-and checks nothing else. Failures raise ``PolicyError`` naming the field with the expected and
-actual values (codes below).
+(``SnpPolicy()``) refuses a verdict whose revocation was not checked (no KDS CRL:
+``revocation_not_checked``, the code and opt-out TDX's policy has: ``allow_unchecked_revocation``),
+and forbids a DEBUG guest and a guest whose POLICY allows CXL (CXL_ALLOW, bit 21); it checks
+nothing else. Failures raise ``PolicyError`` naming the field with the expected and actual
+values (codes below).
+
+``maximum_crl_age_hours`` bounds how old the checked CRL may be (its thisUpdate at most that
+many hours before the verification time): a CRL from the host-controlled certificate table
+may be any ARK-signed, unexpired one, an old one too (the verdict's ``crl_source`` says where
+it came from). With it, a verdict without a CRL is refused as well.
 
 JSON form (the ``"snp"`` object of a policy file; ``SnpPolicy.from_json``, by the rules of
 ``verifier/policy.py`` and ``verifier/schemas/policy.schema.json``: unknown keys, ``null`` and
@@ -30,6 +37,7 @@ empty lists refused)::
      "require_author_key": false, "require_id_block": false,
      "allow_cxl": false, "require_mem_aes_256_xts": false, "require_rapl_disabled": false,
      "require_ciphertext_hiding": false, "require_page_swap_disabled": false,
+     "allow_unchecked_revocation": false, "maximum_crl_age_hours": 168,
      "products": ["Milan", "Genoa"]}
 
 Values shorter than their field (``report_data``, ``host_data``...) are zero-padded on the
@@ -64,7 +72,8 @@ current_mit_vector), ``product_not_accepted``, ``signing_key_not_accepted``,
 ``mem_aes_256_xts_required``, ``rapl_disabled_required``, ``ciphertext_hiding_required``,
 ``page_swap_disabled_required``, ``platform_info_missing``, ``platform_info_not_allowed``,
 ``provisional_firmware_not_permitted``, ``committed_above_current``, ``id_block_required``,
-``id_key_not_trusted``, ``author_key_required``, ``author_key_not_trusted``.
+``id_key_not_trusted``, ``author_key_required``, ``author_key_not_trusted``,
+``revocation_not_checked`` (as TDX's policy names it), ``crl_too_old``.
 """
 
 from __future__ import annotations
@@ -72,10 +81,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from datetime import timedelta
 from typing import Any
 
 from ccverify.verifier.errors import InputError, PolicyError
 from ccverify.verifier.evidence.snp_report import PlatformInfo, Product, SnpReport, TcbParts
+from ccverify.verifier.jsonable import iso8601
 from ccverify.verifier.policy import (
     Problems,
     allowed_values,
@@ -170,6 +181,8 @@ class SnpPolicy:
     require_rapl_disabled: bool = False
     require_ciphertext_hiding: bool = False
     require_page_swap_disabled: bool = False
+    allow_unchecked_revocation: bool = False
+    maximum_crl_age_hours: int | None = None
 
     def __post_init__(self) -> None:
         problems = Problems("snp policy")
@@ -269,6 +282,7 @@ _TCB_KEYS = (
 #: VMPLs are 0-3
 _MAXIMA = {"vmpl": 3, "maximum_vmpl": 3}
 _COUNT_KEYS = (
+    "maximum_crl_age_hours",
     "minimum_guest_svn",
     "vmpl",
     "maximum_vmpl",
@@ -389,6 +403,8 @@ def validate_snp(verdict: SnpVerdict, policy: SnpPolicy | None = None) -> SnpVer
     turin = verdict.product.uses_fmc
     out: list[PolicyError] = []
     fail = out.append
+
+    out.extend(_check_revocation(verdict, policy))
 
     if policy.products is not None and verdict.product not in policy.products:
         fail(
@@ -622,6 +638,44 @@ def validate_snp(verdict: SnpVerdict, policy: SnpPolicy | None = None) -> SnpVer
     if out:
         raise PolicyError.of(out)
     return verdict
+
+
+def _check_revocation(verdict: SnpVerdict, policy: SnpPolicy) -> list[PolicyError]:
+    """A KDS CRL was checked (unless the policy allows it unchecked), and is fresh enough."""
+    out: list[PolicyError] = []
+    crl = verdict.crl
+    if (not verdict.crl_checked or crl is None) and not policy.allow_unchecked_revocation:
+        out.append(
+            PolicyError(
+                "revocation_not_checked",
+                "revocation: the report was verified without a KDS CRL, so the ASK/ASVK may be revoked; "
+                "the policy requires revocation checks (give the CRL, or set allow_unchecked_revocation "
+                "to accept)",
+                expected="CRL checked",
+                actual="no CRL",
+            )
+        )
+    limit = policy.maximum_crl_age_hours
+    if limit is None:
+        return out
+    if crl is None:
+        detail = "no KDS CRL was checked, so none is fresh"
+        out.append(_fail("crl_too_old", "maximum_crl_age_hours", detail, f"<= {limit} h", "none"))
+        return out
+    age = verdict.at - crl.this_update
+    if age > timedelta(hours=limit):
+        out.append(
+            _fail(
+                "crl_too_old",
+                "maximum_crl_age_hours",
+                f"the KDS CRL (from {verdict.crl_source or 'the caller'}) was issued "
+                f"{iso8601(crl.this_update)}, {age.total_seconds() / 3600:.1f} hours before the "
+                "verification time; the policy wants a fresher one",
+                f"thisUpdate >= {iso8601(verdict.at - timedelta(hours=limit))}",
+                iso8601(crl.this_update),
+            )
+        )
+    return out
 
 
 #: (policy field, GuestPolicy attribute, bit, what the bit means, code) for the bits a policy may require
