@@ -33,7 +33,9 @@ def tdx_sample(**kw: object) -> TdxVerdict:
 
 
 def snp_sample(**kw: object) -> SnpVerdict:
-    certs = load_snp_certs(vcek=SAMPLE / "snp-vcek.der", chain=SAMPLE / "snp-cert-chain.pem")
+    certs = load_snp_certs(
+        vcek=SAMPLE / "snp-vcek.der", chain=SAMPLE / "snp-cert-chain.pem", crl=SAMPLE / "snp-crl.der"
+    )
     return verify_snp((SAMPLE / "snp-report.bin").read_bytes(), certs, at=AT, trust_root=SNP_ROOT, **kw)  # type: ignore[arg-type]
 
 
@@ -44,7 +46,7 @@ def out_of_date(**kw: object) -> TdxVerdict:
 
 
 def debug_guest(**kw: object) -> SnpVerdict:
-    """go-sev-guest's sample report: a DEBUG guest."""
+    """go-sev-guest's sample report: a DEBUG guest (its KDS CRL is not among the fixtures)."""
     certs = load_snp_certs(vcek=fixture("snp/go-sev-guest/vcek.testcer"))
     data = fixture_bytes("snp/go-sev-guest/attestation.bin")
     return verify_snp(data, certs, at=datetime(2023, 1, 1, tzinfo=UTC), **kw)  # type: ignore[arg-type]
@@ -85,9 +87,9 @@ def test_skipping_the_policy_is_explicit_and_recorded() -> None:
 def test_verify_snp_applies_the_default_policy() -> None:
     with pytest.raises(PolicyError) as refused:
         debug_guest()
-    assert refused.value.code == "debug_guest"
+    assert [v.code for v in refused.value.violations] == ["revocation_not_checked", "debug_guest"]
     assert refused.value.verdict.policy == "default"
-    assert debug_guest(policy=SnpPolicy(allow_debug=True)).policy == "custom"
+    assert debug_guest(policy=SnpPolicy(allow_debug=True, allow_unchecked_revocation=True)).policy == "custom"
     assert debug_guest(policy=UNSAFE_NO_POLICY).policy == "UNSAFE_NO_POLICY"
     assert snp_sample().policy == "default"
 
@@ -128,6 +130,7 @@ def test_snp_validation_collects_every_violation() -> None:
     with pytest.raises(PolicyError) as refused:
         validate_snp(verdict, policy)
     assert [v.code for v in refused.value.violations] == [
+        "revocation_not_checked",
         "product_not_accepted",
         "measurement_mismatch",
         "debug_guest",

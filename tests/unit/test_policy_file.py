@@ -170,6 +170,7 @@ SNP = [
     "verify", str(SAMPLE / "snp-report.bin"),
     "--vcek", str(SAMPLE / "snp-vcek.der"),
     "--cert-chain", str(SAMPLE / "snp-cert-chain.pem"),
+    "--crl", str(SAMPLE / "snp-crl.der"),
     "--trust-root", str(SAMPLE / "EXAMPLE-ROOT-NOT-TRUSTED-amd-milan-ark.pem"),
     "--at", AT,
 ]  # fmt: skip
