@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import stat
 import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -76,12 +77,24 @@ def source_size(source: Source) -> int:
 
 
 def open_source(source: Source) -> Stream:
-    """A binary file object over ``source`` (an unbuffered file, or a BytesIO over bytes)."""
+    """A binary file object over ``source`` (an unbuffered file, or a BytesIO over bytes).
+
+    Only a regular file: images are read by offset, and a FIFO (opened without blocking, so one
+    without a writer cannot hang the open) or a device such as ``/dev/zero`` is refused at once.
+    """
     if isinstance(source, (str, Path)):
         try:
-            return open(source, "rb", buffering=0)
+            fd = os.open(source, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
         except OSError as error:
             raise InputError(f"{source}: {error.strerror or error}") from None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise InputError(f"{source}: not a regular file (an image is read by offset)")
+            os.set_blocking(fd, True)
+        except BaseException:
+            os.close(fd)
+            raise
+        return open(fd, "rb", buffering=0)
     return io.BytesIO(source)
 
 

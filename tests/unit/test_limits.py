@@ -348,3 +348,16 @@ def test_processes_do_not_hang_on_a_fifo(tmp_path: Path, fifo: Path) -> None:
         done = ccverify(args, tmp_path)
         assert done.returncode == 2, (args, done.stderr)
         assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("platform", ["tdx", "snp"])
+def test_measure_refuses_a_fifo_or_a_device_as_an_image(tmp_path: Path, fifo: Path, platform: str) -> None:
+    """Images are read by offset: a FIFO (which used to hang the open) or /dev/zero (which would
+    be hashed forever) is refused at once."""
+    firmware = str(REPO / "tests/fixtures/measure/debian-ovmf/OVMF.fd.trixie-2025.02-8+deb13u1")
+    snp = ["--mode", "seves", "--vcpus", "1", "--vcpu-type", "EPYC-Milan", "--guest-features", "0x1"]
+    extra = ["--rtmr0", "00" * 48] if platform == "tdx" else snp
+    for image in (str(fifo), ZERO):
+        done = ccverify(["measure", platform, "--firmware", firmware, "--kernel", image, *extra], tmp_path)
+        assert done.returncode == 2, done.stderr
+        assert f"{image}: not a regular file" in done.stderr
