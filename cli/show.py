@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 def describe(data: bytes) -> tuple[Kind, Any]:
     """Parse ``data`` as whatever it is; the structure, ready for JSON or a table."""
+    if not data:
+        raise InputError("empty input (an empty file, or a FIFO without a writer): nothing to show")
     # imported here, not at start-up: detection knows the parsers, and other commands do not need them
     from ccverify.verifier.evidence.detect import Kind, detect
 
