@@ -4,8 +4,9 @@ Certificates come from ``--vcek``/``--vlek``/``--cert-chain``/``--cert-table``; 
 looked up in ``--collateral`` (a cache directory or an offline bundle) and then, unless
 ``--offline``, fetched from AMD KDS (and cached when ``--collateral`` is a directory; the
 environment variable ``CCVERIFY_KDS_URL`` points the client at a KDS mirror). A verified report
-needs its KDS CRL (``--crl`` or the certificate table's) unless ``--allow-missing-crl``, as TDX:
-without it, exit 3 naming the KDS CRL URL; with it, the verdict records that no CRL was checked
+needs its KDS CRL (``--crl``, the certificate table's, else from ``--collateral`` or AMD KDS, as
+TDX's CRLs) unless ``--allow-missing-crl``: none to be had, exit 3 naming the KDS CRL URL; with
+the option, the verdict records that no CRL was checked
 and the default policy still refuses it (``revocation_not_checked``). The
 policy is the ``"snp"`` object of ``--policy`` (default: revocation checked, DEBUG and CXL forbidden).
 Exit 0 verified and accepted, 1 verification or policy failure, 2 bad input, 3 collateral missing.
@@ -75,29 +76,41 @@ def load_policy(path: Path | None) -> SnpPolicy:
 def _verify(opts: VerifyOptions) -> tuple[SnpVerdict, SnpPolicy, PolicyError | None]:
     """The verdict under the policy, and the policy's refusal (None: accepted)."""
     policy = load_policy(opts.policy)
+    certificates = _certificates(opts)
+    verdict, refusal = _under_policy(opts, certificates, policy)
+    if not verdict.crl_checked and not opts.allow_missing_crl:
+        # as TDX's CRLs: the KDS CRL of the chain that verified, from --collateral, then KDS
+        try:
+            crl = _client(opts).crl(verdict.product, verdict.key_type.value, at=verdict.at)
+        except CollateralError as error:
+            raise CollateralError(
+                "no AMD KDS CRL given (--crl, or in a certificate table; --allow-missing-crl verifies "
+                f"without revocation checks), and {error.detail}",
+                missing=error.missing,
+            ) from None
+        certificates = certificates.with_(crl=crl, crl_source="kds")
+        verdict, refusal = _under_policy(opts, certificates, policy)
+    return verdict, policy, refusal
+
+
+def _under_policy(
+    opts: VerifyOptions, certificates: SnpCertificates, policy: SnpPolicy
+) -> tuple[SnpVerdict, PolicyError | None]:
+    """The verdict ``verify_snp`` reached under ``policy``, and the policy's refusal if any."""
     try:
         verdict = verify_snp(
             opts.evidence,
-            _certificates(opts),
+            certificates,
             at=opts.at,
             product=opts.product,
             trust_root=opts.trust_root,
             policy=policy,
         )
-        refusal = None
     except PolicyError as error:
         if not isinstance(error.verdict, SnpVerdict):
             raise
-        verdict, refusal = error.verdict, error
-    if not verdict.crl_checked and not opts.allow_missing_crl:
-        from ccverify.verifier.collateral.kds import crl_url
-
-        raise CollateralError(
-            "no AMD KDS CRL to check the chain's revocation with: give --crl (or a certificate table "
-            "holding one), or pass --allow-missing-crl to verify without revocation checks; it is at",
-            missing=crl_url(verdict.product, verdict.key_type.value),
-        )
-    return verdict, policy, refusal
+        return error.verdict, error
+    return verdict, None
 
 
 def _rows(verdict: SnpVerdict) -> list[tuple[str, Any]]:

@@ -574,6 +574,7 @@ def test_cli_without_a_crl_exits_3_naming_the_kds_crl() -> None:
         fixture(SNP + "project-oak/turin_oc_vcek.der"),
         "--at",
         "2025-08-01T00:00:00Z",
+        "--offline",
     )
     assert result.exit_code == 3, result.output
     assert "https://kdsintf.amd.com/vcek/v1/Turin/crl" in result.output
