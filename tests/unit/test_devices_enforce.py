@@ -163,7 +163,7 @@ def test_not_affirming_changes_nothing(tree: FakeTree, warning: Any) -> None:
     before = _state(tree)
     with pytest.raises(VerificationError) as caught:
         _run("authorize", tree, kernel, EXAMPLE_POLICY, warning)
-    assert caught.value.code == "attestation_not_affirming" and "unverifiable" in str(caught.value)
+    assert caught.value.code == "result_not_affirming" and "unverifiable" in str(caught.value)
     assert kernel.writes == [] and _state(tree) == before
 
 
@@ -172,7 +172,7 @@ def test_only_an_attestation_result_authorizes(tree: FakeTree, fake: Any) -> Non
     kernel = FakeKernel(tree)
     with pytest.raises(VerificationError) as caught:
         _run("authorize", tree, kernel, EXAMPLE_POLICY, fake)
-    assert caught.value.code == "attestation_result_required"
+    assert caught.value.code == "result_not_issued"
     assert kernel.writes == []
 
 
@@ -366,3 +366,56 @@ def test_bound_after_each_stage_iff_the_policy_says(
         if d.verdict != "deny" and d.driver
     }
     assert loaded <= {m.replace("-", "_") for m in wanted_modules} | {m for m in wanted_modules}
+
+
+class _TransportKernel(FakeKernel):
+    """Binding the virtio-pci transport of 0000:00:07.0 adds its virtio device, as the kernel does."""
+
+    def write(self, path: Path, value: str) -> None:
+        super().write(path, value)
+        if value == "0000:00:07.0" and (self.tree.sysfs / "bus/pci/devices/0000:00:07.0/driver").is_symlink():
+            self.tree.virtio("virtio9", 2)
+
+
+def test_devices_appearing_during_a_stage_are_left_alone(tmp_path: Path, affirming: Any) -> None:
+    tree = q35(tmp_path / "t")
+    tree.pci("0000:00:07.0", 0x1AF4, 0x1042, 0x010000)  # a transport not bound at boot
+    kernel = _TransportKernel(tree)
+    applied = _run("lockdown", tree, kernel, EXAMPLE_POLICY)
+    assert applied.appeared == ("virtio/virtio9",)
+    assert "virtio/virtio9" not in {d.device.key for d in applied.decisions}
+    assert not _state(tree)["virtio/virtio9"]
+    # the next stage plans it: allowed by rules[0] (virtio block)
+    applied = _run("authorize", tree, kernel, EXAMPLE_POLICY, affirming)
+    assert applied.appeared == () and _state(tree)["virtio/virtio9"]
+
+
+class _HubKernel(FakeKernel):
+    """Deauthorizing the hub 1-1 disconnects the device behind it (1-1.2), as USB does."""
+
+    def write(self, path: Path, value: str) -> None:
+        super().write(path, value)
+        if str(path).endswith("devices/1-1/authorized") and value == "0":
+            import shutil
+
+            shutil.rmtree(self.tree.sysfs / "bus/usb/devices/1-1.2")
+
+
+def test_a_device_gone_with_its_parent_is_not_revoked(tmp_path: Path) -> None:
+    tree = q35(tmp_path / "t")
+    tree.usb("1-1.2", 0x046D, 0xC52B, [(0x03, 1, 2)])
+    (tree.sysfs / "bus/usb/devices/1-1/idProduct").write_text("0002\n")  # not the allowed tablet
+    kernel = _HubKernel(tree)
+    applied = _run("lockdown", tree, kernel, EXAMPLE_POLICY)
+    assert "usb/1-1" in applied.unbound and "usb/1-1.2" not in applied.unbound
+    assert "usb/1-1.2" not in _state(tree)
+
+
+def test_a_replaced_result_does_not_authorize(tree: FakeTree, affirming: Any, warning: Any) -> None:
+    """dataclasses.replace copies an issued result's fields into one appraisal never issued."""
+    kernel = FakeKernel(tree)
+    forged = dataclasses.replace(warning, trust_vector=dict(affirming.trust_vector))
+    with pytest.raises(VerificationError) as caught:
+        _run("authorize", tree, kernel, EXAMPLE_POLICY, forged)
+    assert caught.value.code == "result_not_issued"
+    assert kernel.writes == []

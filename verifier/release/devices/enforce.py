@@ -18,7 +18,9 @@ A PCI TSM backend (``tsm/lock`` then ``tsm/accept`` before binding: "PCI/TSM: TE
 merged) or a per-device ``trust`` attribute would be one more class here, chosen by
 ``backend_for`` when the device has the attribute.
 
-Both stages end by planning again: the stage succeeded only if nothing is left to do. On any
+Both stages touch only the devices of their plan (those present when the stage began) and end
+by planning again: the stage succeeded only if nothing is left to do for them. Devices that
+appear meanwhile are listed (``appeared``) and left alone (unbound: autoprobe is off). On any
 failure ``authorize`` unbinds what it bound beyond bootstrap and raises ``EnforcementError``.
 """
 
@@ -95,26 +97,24 @@ def modprobe_loader(command: str = "modprobe") -> ModuleLoader:
 
 
 def require_affirming(result: object) -> AttestationResult:
-    """Only an issued, affirming ``AttestationResult`` (never a boolean) authorizes devices."""
+    """Only the ``AttestationResult`` appraisal issued, unchanged and affirming (never a boolean)
+    authorizes devices: ``verifier.result.require_affirming``, worded for the device gate."""
     from ccverify.verifier.result import AttestationResult
+    from ccverify.verifier.result import require_affirming as issued_and_affirming
 
-    if not isinstance(result, AttestationResult):
+    try:
+        return issued_and_affirming(result)
+    except VerificationError as error:
+        failing = ""
+        if isinstance(result, AttestationResult) and error.code == "result_not_affirming":
+            failing = "; ".join(f"{r.claim}: {r.code}" for r in result.reasons if r.code != "ok")
+        why = error.detail + (f" ({failing})" if failing else "")
         raise VerificationError(
-            "attestation_result_required",
-            "device authorization needs the AttestationResult appraisal issued, "
-            f"not a {type(result).__name__}",
-        )
-    if not (result.issued and result.affirming):
-        failing = "; ".join(f"{r.claim}: {r.code}" for r in result.reasons if r.code != "ok")
-        raise VerificationError(
-            "attestation_not_affirming",
-            f"the attestation result is {result.status.name.lower()}"
-            + (f" ({failing})" if failing else "")
-            + ": no device beyond bootstrap is authorized",
-            expected="affirming",
-            actual=result.status.name.lower(),
-        )
-    return result
+            error.code,
+            f"{why}: no device beyond bootstrap is authorized",
+            expected=error.expected,
+            actual=error.actual,
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,7 @@ class Enforcer:
         self.writer = writer
         self.loader = loader
         self.changes: list[Change] = []
-        self.granted: list[tuple[Device, str | None, bool]] = []  # (device, driver, override set)
+        self.granted: list[tuple[Device, bool]] = []  # (device, driver_override written)
         self._loaded: set[str] = set()
 
     def write(self, path: Path, value: str) -> None:
@@ -212,7 +212,7 @@ class AutoprobeBackend:
             enf.write(enf.bus_path(device.bus) / "drivers" / driver / "bind", device.name)
         else:
             enf.write(enf.bus_path(device.bus) / "drivers_probe", device.name)
-        enf.granted.append((device, driver, set_override))
+        enf.granted.append((device, set_override))
         enf.changes.append(Change("bind", device.key, driver))
 
     def revoke(self, enf: Enforcer, device: Device, *, rollback: bool = False) -> None:
@@ -245,7 +245,7 @@ class AuthorizedBackend:
 
     def grant(self, enf: Enforcer, decision: Decision) -> None:
         enf.write(enf.device_path(decision.device) / "authorized", "1")
-        enf.granted.append((decision.device, None, False))
+        enf.granted.append((decision.device, False))
         enf.changes.append(Change("authorize", decision.device.key))
 
     def revoke(self, enf: Enforcer, device: Device, *, rollback: bool = False) -> None:
@@ -279,6 +279,7 @@ class Applied:
     decisions: tuple[Decision, ...]
     unbound: tuple[str, ...]  # devices this stage unbound or deauthorized
     bound: tuple[str, ...]  # devices bound or authorized after the stage
+    appeared: tuple[str, ...] = ()  # devices that appeared during the stage: not in its plan, untouched
     result_sha256: str | None = None
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -290,6 +291,7 @@ class Applied:
             "at": iso8601(self.at),
             "bound": list(self.bound),
             "unbound": list(self.unbound),
+            "appeared": list(self.appeared),
             "changes": [
                 {"action": c.action, "target": c.target, "driver": c.driver, "rolled_back": c.rolled_back}
                 for c in self.changes
@@ -310,7 +312,11 @@ def _run(
     stage: str,
     policy: DevicePolicy,
     enf: Enforcer,
-) -> tuple[tuple[Decision, ...], list[str]]:
+) -> tuple[tuple[Decision, ...], list[str], list[str]]:
+    """Lock the buses, then bring every device of the plan (the devices there when the stage
+    began) to what the stage wants; devices that appear meanwhile (the virtio devices of a
+    transport bound here) are not touched: they are returned as ``appeared``, left as the
+    locked kernel has them (unbound), for a later run to decide."""
     planner = Planner(policy)
     buses = [b for b in GRANT_ORDER if b in policy.buses]
     for bus in buses:
@@ -321,20 +327,34 @@ def _run(
     decisions = [
         planner.decide(d) for d in scan(enf.sysfs, [b for b in REVOKE_ORDER if b in buses], enf.modules)
     ]
+    planned = {d.device.key for d in decisions}
     for decision in decisions:
         act = _stage_action(decision, stage)
         if act in ("unbind", "deauthorize", "rebind"):
+            if not enf.device_path(decision.device).exists():
+                continue  # gone with a parent revoked before it (a USB hub deauthorized)
             backend_for(decision.device).revoke(enf, decision.device)
             if act != "rebind":
                 unbound.append(decision.device.key)
-    # parents before children, each bus read again: binding a transport may add devices
+    # parents before children, each device read again (what the revocations left)
     for bus in buses:
-        for device in scan(enf.sysfs, [bus], enf.modules):
+        for planned_decision in decisions:
+            if planned_decision.device.bus != bus:
+                continue
+            device = read_device(enf.sysfs, bus, planned_decision.device.name, enf.modules)
+            if device is None:
+                continue  # gone with its parent
             decision = planner.decide(device)
             if _stage_action(decision, stage) in ("bind", "rebind", "authorize"):
                 backend_for(device).grant(enf, decision)
-    final = tuple(planner.decide(d) for d in scan(enf.sysfs, buses, enf.modules))
-    for decision in final:
+    final: list[Decision] = []
+    appeared: list[str] = []
+    for device in scan(enf.sysfs, buses, enf.modules):
+        if device.key not in planned:
+            appeared.append(device.key)
+            continue
+        decision = planner.decide(device)
+        final.append(decision)
         act = _stage_action(decision, stage)
         if act in ("bind", "rebind", "authorize"):
             raise EnforcementError(
@@ -349,13 +369,13 @@ def _run(
                 f"{decision.device.key} is still bound to {decision.device.driver or 'its driver'} "
                 "after the writes",
             )
-    return final, unbound
+    return tuple(final), unbound, appeared
 
 
 def _rollback(enf: Enforcer, keep: Callable[[Device], bool]) -> list[str]:
     """Undo this run's grants (except those ``keep`` says stay); the failures, as text."""
     problems: list[str] = []
-    for device, _driver, set_override in reversed(enf.granted):
+    for device, set_override in reversed(enf.granted):
         if keep(device):
             continue
         backend = backend_for(device)
@@ -374,10 +394,10 @@ def _applied(
     stage: str,
     loaded: LoadedPolicy,
     enf: Enforcer,
-    final: tuple[Decision, ...],
-    unbound: list[str],
+    outcome: tuple[tuple[Decision, ...], list[str], list[str]],
     result_sha256: str | None,
 ) -> Applied:
+    final, unbound, appeared = outcome
     return Applied(
         stage=stage,
         policy_sha256=loaded.policy.sha256,
@@ -385,6 +405,7 @@ def _applied(
         decisions=final,
         unbound=tuple(unbound),
         bound=tuple(d.device.key for d in final if _is_bound(d.device)),
+        appeared=tuple(appeared),
         result_sha256=result_sha256,
     )
 
@@ -410,8 +431,7 @@ def lockdown(
     bound device that is not bootstrap unbound (listed), the bootstrap devices bound."""
     _require_signed(loaded)
     enf = Enforcer(sysfs, modules or ModuleIndex(()), writer or default_writer(), loader or modprobe_loader())
-    final, unbound = _run("lockdown", loaded.policy, enf)
-    applied = _applied("lockdown", loaded, enf, final, unbound, None)
+    applied = _applied("lockdown", loaded, enf, _run("lockdown", loaded.policy, enf), None)
     if run_dir is not None:
         write_state(run_dir, applied, loaded)
     return applied
@@ -440,8 +460,8 @@ def authorize(
     enf = Enforcer(sysfs, modules or ModuleIndex(()), writer or default_writer(), loader or modprobe_loader())
     planner = Planner(loaded.policy)
     try:
-        final, unbound = _run("authorize", loaded.policy, enf)
-        applied = _applied("authorize", loaded, enf, final, unbound, result_digest(affirming))
+        outcome = _run("authorize", loaded.policy, enf)
+        applied = _applied("authorize", loaded, enf, outcome, result_digest(affirming))
         if run_dir is not None:
             write_state(run_dir, applied, loaded, affirming)
     except Exception as error:  # whatever went wrong, nothing beyond bootstrap stays bound
@@ -468,6 +488,7 @@ def write_state(
         "result_sha256": applied.result_sha256,
         "bound": list(applied.bound),
         "unbound": list(applied.unbound),
+        "appeared": list(applied.appeared),
     }
     try:
         run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
