@@ -42,7 +42,7 @@ sys.path.insert(0, str(REPO))
 
 from ccverify.verifier.release import binding, sealing  # noqa: E402
 from ccverify.verifier.service.attestation import AttestRequest, RelyingParty  # noqa: E402
-from ccverify.verifier.service.client import RelyingPartyClient  # noqa: E402
+from ccverify.verifier.service.client import RelyingPartyClient, trim_event_log  # noqa: E402
 from ccverify.verifier.service.config import load_config  # noqa: E402
 from ccverify.verifier.testing import sample  # noqa: E402
 from ccverify.verifier.testing.pki import derive_ec_key  # noqa: E402
@@ -79,6 +79,7 @@ class InProcess:
         provision(_LocalAdmin(self.party))
         self.mint = Minter()
         self.key = sealing.generate_key()
+        self.log = trim_event_log(EVENT_LOG)
         self.run(50, 10.0)  # warm-up
 
     def run(self, count: int, seconds: float) -> tuple[float, float]:
@@ -92,7 +93,7 @@ class InProcess:
             middle, middle_cpu = time.perf_counter(), time.process_time()
             quote = self.mint(binding.report_data(challenge.nonce, self.key.public_bytes))
             resumed, resumed_cpu = time.perf_counter(), time.process_time()
-            request = AttestRequest(challenge.nonce, "tdx", quote, self.key.public_bytes, event_log=EVENT_LOG)
+            request = AttestRequest(challenge.nonce, "tdx", quote, self.key.public_bytes, event_log=self.log)
             answer = self.party.attest(request)
             end, end_cpu = time.perf_counter(), time.process_time()
             assert answer.affirming and answer.sealed is not None
@@ -146,7 +147,7 @@ async def _client(port: int, until: float, budget: list[int], latencies: list[fl
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     key = sealing.generate_key()
     public = base64.b64encode(key.public_bytes).decode()
-    log = base64.b64encode(EVENT_LOG).decode()
+    log = base64.b64encode(trim_event_log(EVENT_LOG)).decode()  # what RelyingPartyClient sends
     challenge_body = b'{"tee":"tdx"}'
     try:
         while budget[0] > 0 and time.perf_counter() < until:

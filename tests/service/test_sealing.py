@@ -100,3 +100,15 @@ def test_payload_json_is_the_protocols() -> None:
     ):
         with pytest.raises(InputError):
             sealing.ReleasePayload.from_bytes(bad)
+
+
+def test_the_client_sends_the_event_log_without_its_padding() -> None:
+    from ccverify.verifier.evidence.eventlog import EventLog
+    from ccverify.verifier.service.client import trim_event_log
+    from tests.service.conftest import EVENT_LOG
+
+    trimmed = trim_event_log(EVENT_LOG)
+    assert len(trimmed) < len(EVENT_LOG) and EVENT_LOG.startswith(trimmed)
+    assert set(EVENT_LOG[len(trimmed) :]) == {0xFF}
+    assert EventLog.from_bytes(trimmed).events == EventLog.from_bytes(EVENT_LOG).events
+    assert trim_event_log(trimmed) == trimmed and trim_event_log(b"not a log") == b"not a log"

@@ -141,6 +141,21 @@ def verify_result(token: str, jwks: Mapping[str, Any], *, nonce: bytes | None = 
     return claims
 
 
+def trim_event_log(log: bytes) -> bytes:
+    """The event log without the padding after its last event (a CCEL is its whole ACPI area,
+    typically 64 KiB of which a few KiB are events): the padding is no evidence, and sending it
+    costs the guest, the network and the service a base64 round trip of 60 KiB. A log that does
+    not parse is sent as it is (the service says what is wrong with it)."""
+    from ccverify.verifier.errors import ParseError
+    from ccverify.verifier.evidence.eventlog import EventLog
+
+    try:
+        padding = EventLog.from_bytes(log).padding
+    except ParseError:
+        return log
+    return log[: len(log) - padding] if padding else log
+
+
 class RelyingPartyClient:
     """HTTP client of ``ccverify serve``; ``verify`` is requests' (True, False or a CA bundle path)."""
 
@@ -195,7 +210,7 @@ class RelyingPartyClient:
             "hpke_public_key": _b64(public),
         }
         if event_log is not None:
-            document["event_log"] = _b64(event_log)
+            document["event_log"] = _b64(trim_event_log(event_log))
         if snp_certs is not None:
             document["snp_certs"] = _b64(snp_certs)
         if suite is not None and suite != sealing.DEFAULT_SUITE:
