@@ -310,6 +310,11 @@ def test_rate_limit_answers_429(tmp_path: Path) -> None:
             for _ in range(8)
         ]
         assert statuses[:2] == [200, 200] and 429 in statuses
+        # another guest behind the (trusted, loopback) load balancer has its own bucket
+        other = requests.post(
+            running.url + "/v1/challenge", json={"tee": "tdx"}, headers={"X-Forwarded-For": "10.0.0.9"}, timeout=5
+        )
+        assert other.status_code == 200
     finally:
         running.stop()
 
