@@ -36,14 +36,15 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from ccverify.verifier.errors import InputError, ParseError, VerificationError
+from ccverify.verifier.limits import LIMITS
 
 Tee = Literal["tdx", "snp"]
 
 REPORT_DATA_SIZE = 64
-#: the most bytes read from ``outblob``/``auxblob`` or the CCEL. Linux 7.0's configfs-tsm allows
-#: an outblob of up to 16 MiB. TODO: align with ``verifier/limits.py`` (branch ``inputs``) once
-#: it lands.
-BLOB_MAX = 16 * 1024 * 1024
+#: the most bytes read from ``outblob``/``auxblob`` or the CCEL: the evidence limit of
+#: ``verifier/limits.py`` (Linux 7.0's configfs-tsm allows an outblob of up to 16 MiB), which the
+#: certificate-table and event-log limits equal
+BLOB_MAX = max(LIMITS["evidence"], LIMITS["cert_table"], LIMITS["event_log"])
 #: the ABI document: "Intel TDX platforms with DICE-based attestation use CBOR Web Token (CWT)
 #: format for the Quote payload. This is indicated by the Quote size exceeding 8KB."
 CWT_QUOTE_MIN_SIZE = 8 * 1024
