@@ -23,7 +23,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ccverify.verifier.errors import InputError, ParseError, VerificationError
+from ccverify.verifier.errors import Code, InputError, ParseError, VerificationError
 from ccverify.verifier.evidence.eventlog import (
     HASHLIB_NAMES,
     INITRD_EVENT_TAG_ID,
@@ -69,7 +69,7 @@ def _event_digest(event: Event, algorithm: int) -> bytes:
     digest = event.digests.get(algorithm)
     if digest is None:
         raise VerificationError(
-            "event_log_digest_missing",
+            Code.EVENT_LOG_DIGEST_MISSING,
             f"event {event.number} ({event.type_name}, index {event.index}) at offset {event.offset} "
             f"has no {alg_name(algorithm)} digest, so its register cannot be replayed",
         )
@@ -145,7 +145,7 @@ def check_separators(log: EventLog) -> None:
         earlier = first.get(event.index)
         if earlier is not None:
             raise VerificationError(
-                "event_log_duplicate_separator",
+                Code.EVENT_LOG_DUPLICATE_SEPARATOR,
                 f"duplicate separator at event {event.number} (offset {event.offset}, 0x{event.offset:x}) in "
                 f"{_register_name(log, event.index)}; event {earlier.number} (offset {earlier.offset}) "
                 "already separated it, so the log cannot say which events came before the boot "
@@ -339,7 +339,7 @@ def compare_rtmrs(
         note = " (RTMR3 not compared)" if ignored else ""
         first = mismatches[0]
         raise VerificationError(
-            "event_log_mismatch",
+            Code.EVENT_LOG_MISMATCH,
             f"the event log does not reproduce the quoted registers{note}: {parts}",
             expected=first.quoted,
             actual=first.replayed,

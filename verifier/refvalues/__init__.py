@@ -23,7 +23,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from ccverify.verifier.errors import VerificationError
+from ccverify.verifier.errors import Code, VerificationError
 from ccverify.verifier.limits import read_bounded
 from ccverify.verifier.refvalues import corim as _corim
 from ccverify.verifier.refvalues import cose
@@ -129,7 +129,7 @@ def verify_corim(
     moment = resolve_time(at)
     if not cose.is_sign1(data):
         raise VerificationError(
-            "refvalues_unsigned",
+            Code.REFVALUES_UNSIGNED,
             "the reference values are not signed (expected a COSE_Sign1 CoRIM, tag 18)",
         )
     envelope = cose.parse_sign1(data)

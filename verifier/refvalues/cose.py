@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
 from ccverify.verifier import x509load
-from ccverify.verifier.errors import InputError, ParseError, VerificationError
+from ccverify.verifier.errors import Code, InputError, ParseError, VerificationError
 from ccverify.verifier.jsonable import iso8601
 from ccverify.verifier.limits import read_bounded
 from ccverify.verifier.refvalues import corim as cbor
@@ -141,7 +141,7 @@ def parse_protected(data: bytes) -> ProtectedHeader:
         unknown = [c for c in crit if c not in UNDERSTOOD]
         if unknown:
             raise VerificationError(
-                "refvalues_crit_unsupported",
+                Code.REFVALUES_CRIT_UNSUPPORTED,
                 f"the protected header marks labels {unknown} critical; ccverify does not understand them",
             )
     signer = None
@@ -452,7 +452,7 @@ def verify(
     header = envelope.header
     if header.alg not in ALGORITHMS:
         raise VerificationError(
-            "refvalues_alg_unsupported",
+            Code.REFVALUES_ALG_UNSUPPORTED,
             "the protected header names a COSE algorithm ccverify does not accept (ES256, ES384, EdDSA)",
             expected=sorted(ALGORITHMS.values()),
             actual=header.alg,
@@ -469,27 +469,27 @@ def verify(
         if header.kid is not None and not named and len(header.kid) == 32:
             # ccverify's key id form: the signer named a key that is not a trust anchor
             raise VerificationError(
-                "refvalues_wrong_key",
+                Code.REFVALUES_WRONG_KEY,
                 "the reference values are signed by a key that is not among the trust anchors",
                 expected=[a.kid for a in trust_anchors],
                 actual=header.kid,
             )
         if not fitting:
             raise VerificationError(
-                "refvalues_alg_mismatch",
+                Code.REFVALUES_ALG_MISMATCH,
                 f"the protected header says {ALGORITHMS[header.alg]}, "
                 "which does not fit the trust anchor's key type",
                 expected=", ".join(sorted({a.key_type for a in candidates})),
                 actual=ALGORITHMS[header.alg],
             )
         raise VerificationError(
-            "refvalues_signature_invalid",
+            Code.REFVALUES_SIGNATURE_INVALID,
             "the COSE_Sign1 signature does not verify: the reference values or their header were altered"
             + ("" if named else ", or they were signed by a key that is not a trust anchor"),
         )
     if not _content_type_ok(header.content_type):
         raise VerificationError(
-            "refvalues_bad_content_type",
+            Code.REFVALUES_BAD_CONTENT_TYPE,
             "the protected header's content type is not a CoRIM",
             expected=CONTENT_TYPE,
             actual=header.content_type,
@@ -507,14 +507,14 @@ def check_window(not_before: datetime | None, not_after: datetime | None, at: da
     not_after = None if not_after is None else as_utc(not_after)
     if not_before is not None and at < not_before:
         raise VerificationError(
-            "refvalues_not_yet_valid",
+            Code.REFVALUES_NOT_YET_VALID,
             f"the {what} is not valid yet at {iso8601(at)}",
             expected=f">= {iso8601(not_before)}",
             actual=iso8601(at),
         )
     if not_after is not None and at > not_after:
         raise VerificationError(
-            "refvalues_expired",
+            Code.REFVALUES_EXPIRED,
             f"the {what} expired before {iso8601(at)}",
             expected=f"<= {iso8601(not_after)}",
             actual=iso8601(at),

@@ -73,7 +73,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from ccverify.verifier.errors import CollateralError, InputError, PolicyError, VerificationError
+from ccverify.verifier.errors import Code, CollateralError, InputError, PolicyError, VerificationError
 from ccverify.verifier.evidence.certtable import CertKind, CertTable
 from ccverify.verifier.evidence.snp_report import (
     SIGNATURE_ALGO_ECDSA_P384_SHA384,
@@ -129,11 +129,12 @@ class SnpCertificates:
     #: where ``crl`` came from (``CRL_SOURCES``); None for a CRL set directly: "given"
     crl_source: str | None = None
 
-    def with_(self, **changes: Any) -> SnpCertificates:
-        return dataclasses.replace(self, **changes)
+    def with_(self, **changes: bytes | str | tuple[str, ...] | None) -> SnpCertificates:
+        """A copy with ``changes`` (field names of this class)."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
+    def to_json(self) -> dict[str, str | list[str] | None]:
+        out: dict[str, str | list[str] | None] = {}
         for name in ("vcek", "vlek", "ask", "asvk", "ark", "crl"):
             value = getattr(self, name)
             out[name] = None if value is None else hashlib.sha256(value).hexdigest()
@@ -383,21 +384,21 @@ def verify_snp(
     # 1. sanity and signing key
     if parsed.signature_algo != SIGNATURE_ALGO_ECDSA_P384_SHA384:
         raise VerificationError(
-            "signature_algo_unsupported",
+            Code.SIGNATURE_ALGO_UNSUPPORTED,
             "SIGNATURE_ALGO must be 1 (ECDSA P-384 with SHA-384)",
             expected=1,
             actual=parsed.signature_algo,
         )
     if not parsed.policy.reserved_bit17:
         raise VerificationError(
-            "policy_reserved_bit",
+            Code.POLICY_RESERVED_BIT,
             "POLICY bit 17 is reserved and must be one",
             expected=f"0x{parsed.policy.raw | 1 << 17:x}",
             actual=f"0x{parsed.policy.raw:x}",
         )
     if not 0 <= parsed.vmpl <= 3:
         raise VerificationError(
-            "vmpl_out_of_range",
+            Code.VMPL_OUT_OF_RANGE,
             f"VMPL {parsed.vmpl} (0x{parsed.vmpl:x}) is not a guest VMPL: a guest's report comes from "
             "VMPL 0-3, and 0xFFFFFFFF marks a report the host requested",
             expected="0..3",
@@ -406,7 +407,7 @@ def verify_snp(
     signing = parsed.key_info.signing_key
     if signing is SigningKey.NONE:
         raise VerificationError(
-            "report_unsigned",
+            Code.REPORT_UNSIGNED,
             "KEY_INFO.SIGNING_KEY is 7 (none): the report is not signed",
             expected="VCEK or VLEK",
         )
@@ -418,7 +419,7 @@ def verify_snp(
     notes: list[str] = []
     if hint is not None and cpuid is not None and hint is not cpuid:
         raise VerificationError(
-            "product_mismatch",
+            Code.PRODUCT_MISMATCH,
             f"the report's CPUID (family 0x{parsed.cpuid_fam_id:02x} model 0x{parsed.cpuid_mod_id:02x}) is "
             f"{cpuid.value}, but the product given is {hint.value}",
             expected=hint.value,
@@ -438,7 +439,7 @@ def verify_snp(
         other = certs.vlek if kind is VekKind.VCEK else certs.vcek
         if other is not None:
             raise VerificationError(
-                "signing_key_mismatch",
+                Code.SIGNING_KEY_MISMATCH,
                 f"KEY_INFO says the report is signed by the {kind.value}, but only a "
                 f"{'VLEK' if kind is VekKind.VCEK else 'VCEK'} certificate was given",
                 expected=kind.value,
@@ -453,7 +454,7 @@ def verify_snp(
     )
     if chain.kind is not kind:
         raise VerificationError(
-            "signing_key_mismatch",
+            Code.SIGNING_KEY_MISMATCH,
             f"KEY_INFO says the report is signed by the {kind.value}, "
             f"but the certificate is a {chain.kind.value}",
             expected=kind.value,
@@ -480,7 +481,7 @@ def verify_snp(
         chain.public_key.verify(encode_dss_signature(parsed.signature_r, parsed.signature_s), signed, _ECDSA)
     except InvalidSignature:
         raise VerificationError(
-            "report_signature_invalid",
+            Code.REPORT_SIGNATURE_INVALID,
             f"the report's ECDSA P-384 signature does not verify under the {kind.value} "
             f"({chain.leaf.sha256[:16]}...)",
         ) from None
@@ -554,7 +555,7 @@ def _check_tcb(report: SnpReport, kind: VekKind, product: Product, chain: Verifi
     if reserved:
         shown = ", ".join(f"{name}={value}" for name, value in reserved.items())
         raise VerificationError(
-            "tcb_mismatch",
+            Code.TCB_MISMATCH,
             f"the {product.value} {kind.value} carries non-zero reserved SPLs ({shown}), which a "
             f"{product.value} TCB_VERSION has no place for: no REPORTED_TCB can match it "
             f"(REPORTED_TCB 0x{reported.raw:016x}, the {kind.value}'s TCB without them 0x{cert.raw:016x})",
@@ -564,7 +565,7 @@ def _check_tcb(report: SnpReport, kind: VekKind, product: Product, chain: Verifi
     if reported != cert:
         differ = reported.differs(cert, product)
         raise VerificationError(
-            "tcb_mismatch",
+            Code.TCB_MISMATCH,
             f"REPORTED_TCB 0x{reported.raw:016x} differs from the {kind.value}'s TCB 0x{cert.raw:016x} "
             f"in {', '.join(differ)}",
             expected=f"0x{cert.raw:016x} ({tcb_text(cert.parts(product))})",
@@ -576,7 +577,7 @@ def _check_tcb(report: SnpReport, kind: VekKind, product: Product, chain: Verifi
         have = dict(reported.components(product))
         limit = dict(current.components(product))
         raise VerificationError(
-            "reported_tcb_above_current",
+            Code.REPORTED_TCB_ABOVE_CURRENT,
             f"REPORTED_TCB 0x{reported.raw:016x} is greater than CURRENT_TCB 0x{current.raw:016x} in "
             f"{', '.join(above)}: the host may report a TCB older than the one running, never a newer one",
             expected=", ".join(f"{name} <= {limit[name]}" for name in above),
@@ -598,7 +599,7 @@ def _chip_binding(report: SnpReport, kind: VekKind, product: Product, hw_id: byt
     if report.key_info.mask_chip_key:
         if not zero:
             raise VerificationError(
-                "chip_id_mismatch",
+                Code.CHIP_ID_MISMATCH,
                 "KEY_INFO.MASK_CHIP_KEY is set, so CHIP_ID must be zero",
                 expected=bytes(64),
                 actual=chip,
@@ -615,7 +616,7 @@ def _chip_binding(report: SnpReport, kind: VekKind, product: Product, hw_id: byt
         shown = chip
     if not ok:
         raise VerificationError(
-            "chip_id_mismatch",
+            Code.CHIP_ID_MISMATCH,
             "the report's CHIP_ID is not the VCEK's hwID"
             + (" (Turin: first 8 bytes, the rest zero)" if product.uses_fmc else ""),
             expected=hw_id if not product.uses_fmc else hw_id + bytes(56),
@@ -682,10 +683,22 @@ def fetch_snp_certs(
     return certs.with_(sources=tuple(sources))
 
 
+def clear_caches() -> None:
+    """Forget every memoized SNP check: verified chains, trust roots, parsed report fields."""
+    from ccverify.verifier.evidence import snp_report
+    from ccverify.verifier.snp.certs import clear_chain_memo
+
+    clear_chain_memo()
+    _root_der.cache_clear()
+    for cached in (snp_report._policy, snp_report._tcb, snp_report._key_info, snp_report._platform_info):
+        cached.cache_clear()
+
+
 __all__ = [
     "SnpCertificates",
     "SnpTcb",
     "SnpVerdict",
+    "clear_caches",
     "fetch_snp_certs",
     "load_snp_certs",
     "verify_snp",

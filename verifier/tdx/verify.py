@@ -110,7 +110,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from ccverify.verifier import x509load
 from ccverify.verifier._frozen import positional
-from ccverify.verifier.errors import CollateralError, InputError, PolicyError, VerificationError
+from ccverify.verifier.errors import Code, CollateralError, InputError, PolicyError, VerificationError
 from ccverify.verifier.evidence.tdx_quote import (
     TdxQuote,
 )
@@ -372,7 +372,7 @@ def _pck_chain(quote: TdxQuote, root: _Root) -> _PckChain:
 
 
 def _check_pck_chain(certs: list[x509.Certificate], root: _Root) -> _PckChain:
-    code = "pck_chain_invalid"
+    code = Code.PCK_CHAIN_INVALID
     if len(certs) != 3:
         raise VerificationError(
             code,
@@ -397,7 +397,7 @@ def _check_pck_chain(certs: list[x509.Certificate], root: _Root) -> _PckChain:
     chain_root_der = der(chain_root)
     if chain_root_der != root.der:
         raise VerificationError(
-            "untrusted_root",
+            Code.UNTRUSTED_ROOT,
             "the PCK chain's root is not the trusted root"
             + (" (Intel SGX Root CA)" if root.info.production else " (given trust root)"),
             expected=f"{root.info.subject} sha256:{root.info.sha256}",
@@ -406,9 +406,9 @@ def _check_pck_chain(certs: list[x509.Certificate], root: _Root) -> _PckChain:
         )
     for cert, what in ((leaf, "PCK leaf"), (ca, "PCK CA"), (chain_root, "root")):
         check_profile(cert, code, what)
-    check_issued_by(leaf, ca, "PCK leaf", code=code, signature_code="pck_chain_signature_invalid")
-    check_issued_by(ca, root.cert, "PCK CA", code=code, signature_code="pck_chain_signature_invalid")
-    check_issued_by(root.cert, root.cert, "root", code=code, signature_code="pck_chain_signature_invalid")
+    check_issued_by(leaf, ca, "PCK leaf", code=code, signature_code=Code.PCK_CHAIN_SIGNATURE_INVALID)
+    check_issued_by(ca, root.cert, "PCK CA", code=code, signature_code=Code.PCK_CHAIN_SIGNATURE_INVALID)
+    check_issued_by(root.cert, root.cert, "root", code=code, signature_code=Code.PCK_CHAIN_SIGNATURE_INVALID)
     # RFC 5280 profile: CA:TRUE, keyCertSign and pathLen above, a digitalSignature end entity
     # below, no critical extension left unprocessed (the one function SNP's chain uses too)
     check_chain(
@@ -550,7 +550,7 @@ def _check_signed(item: SignedJson, root: _Root, kind: _SignedKind) -> _SignedCh
     signer = verified_signer(item.issuer_chain, root.der, TCB_SIGNING_CN, f"{what} issuer chain")
     if not json_signature_ok(item, signer):
         raise VerificationError(
-            f"{kind}_signature_invalid",
+            Code.TCB_INFO_SIGNATURE_INVALID if kind == "tcb_info" else Code.QE_IDENTITY_SIGNATURE_INVALID,
             f"the {what} signature does not verify over its raw JSON with the {TCB_SIGNING_CN} key "
             f"({item.source})",
         )
@@ -583,7 +583,7 @@ def _check_signer_time_and_revocation(
         )
     if root_crl is not None and check.signer_serial in root_crl.revoked_serials:
         raise VerificationError(
-            "revoked",
+            Code.REVOKED,
             f"the {what} signer certificate (serial {check.signer.signer.serial_number:x}) "
             "is revoked by the root CA CRL",
         )
@@ -641,14 +641,14 @@ def _platform(
     # 7. FMSPC and PCE-ID
     if ext.fmspc != tcb_info.fmspc:
         raise VerificationError(
-            "fmspc_mismatch",
+            Code.FMSPC_MISMATCH,
             "the PCK certificate's FMSPC is not the TCB info's",
             expected=tcb_info.fmspc,
             actual=ext.fmspc,
         )
     if ext.pce_id != tcb_info.pce_id:
         raise VerificationError(
-            "pce_id_mismatch",
+            Code.PCE_ID_MISMATCH,
             "the PCK certificate's PCE-ID is not the TCB info's",
             expected=tcb_info.pce_id,
             actual=ext.pce_id,
@@ -739,7 +739,6 @@ def _summary(
 class _Context:
     """The collateral a quote's platform needs, checked: valid for any time in [lo, hi)."""
 
-    collateral: TdxCollateral
     reusable: bool  # one candidate per item: the same choice at any time in [lo, hi)
     lo: datetime
     hi: datetime
@@ -753,13 +752,14 @@ class _Context:
     earliest: datetime
 
 
-_CONTEXTS: _Lru[tuple[int, bytes, bytes, bytes], _Context] = _Lru(64)
+#: keyed by the collateral's content (``TdxCollateral.content_key``), not by the object
+_CONTEXTS: _Lru[tuple[bytes, bytes, bytes, bytes], _Context] = _Lru(64)
 
 
 def _context(collateral: TdxCollateral, chain: _PckChain, root: _Root, at: datetime) -> _Context:
-    key = (id(collateral), chain.ext.fmspc, chain.intermediate_der, root.der)
+    key = (collateral.content_key, chain.ext.fmspc, chain.intermediate_der, root.der)
     hit = _CONTEXTS.get(key)
-    if hit is not None and hit.collateral is collateral and hit.reusable and hit.lo <= at < hit.hi:
+    if hit is not None and hit.reusable and hit.lo <= at < hit.hi:
         return hit
     ctx = _build_context(collateral, chain, root, at)
     _CONTEXTS.put(key, ctx)
@@ -819,14 +819,14 @@ def _build_context(collateral: TdxCollateral, chain: _PckChain, root: _Root, at:
     tcb_check = _check_signed(tcb_item, root, "tcb_info")
     tcb_info = tcb_check.model
     if not isinstance(tcb_info, TcbInfo):  # not an assert: it must hold under python -O too
-        raise VerificationError("tcb_info_invalid", f"the TCB info is not a TCB info ({tcb_item.source})")
+        raise VerificationError(Code.TCB_INFO_INVALID, f"the TCB info is not a TCB info ({tcb_item.source})")
     check_window(tcb_info.issue_date, tcb_info.next_update, at, "the TCB info")
     _check_signer_time_and_revocation(tcb_check, "TCB info", at, root_crl)
     qe_check = _check_signed(qe_item, root, "qe_identity")
     qe_identity = qe_check.model
     if not isinstance(qe_identity, QeIdentity):
         raise VerificationError(
-            "qe_identity_invalid", f"the QE identity is not a QE identity ({qe_item.source})"
+            Code.QE_IDENTITY_INVALID, f"the QE identity is not a QE identity ({qe_item.source})"
         )
     check_window(qe_identity.issue_date, qe_identity.next_update, at, "the QE identity")
     _check_signer_time_and_revocation(qe_check, "QE identity", at, root_crl)
@@ -853,7 +853,6 @@ def _build_context(collateral: TdxCollateral, chain: _PckChain, root: _Root, at:
         and len(pck_crls) <= 1
     )
     return _Context(
-        collateral=collateral,
         reusable=reusable,
         lo=max(starts),
         hi=min(ends),
@@ -922,7 +921,7 @@ def verify_tdx(
     header = parsed.header
     if header.version not in (4, 5) or header.attestation_key_type != 2 or header.tee_type != 0x81:
         raise VerificationError(
-            "unsupported_quote",
+            Code.UNSUPPORTED_QUOTE,
             "not a TDX ECDSA-P256 quote",
             expected="version 4/5, key type 2, TEE type 0x81",
             actual=f"version {header.version}, key type {header.attestation_key_type}, "
@@ -930,7 +929,7 @@ def verify_tdx(
         )
     if header.qe_vendor_id != INTEL_QE_VENDOR_ID:
         raise VerificationError(
-            "unsupported_qe_vendor",
+            Code.UNSUPPORTED_QE_VENDOR,
             "the quote's QE vendor id is not Intel's",
             expected=INTEL_QE_VENDOR_ID,
             actual=header.qe_vendor_id,
@@ -945,7 +944,7 @@ def verify_tdx(
     ctx = _context(collateral, chain, root, moment)
     if ctx.root_crl is not None and chain.intermediate_serial in ctx.root_crl.revoked_serials:
         raise VerificationError(
-            "revoked",
+            Code.REVOKED,
             f"the {chain.ca_cn} certificate (serial {chain.intermediate_serial:x}) "
             "is revoked by the root CA CRL: status Revoked",
         )
@@ -953,7 +952,7 @@ def verify_tdx(
         ctx.pck_crl.scope.check_covers("the PCK certificate", is_ca=False, points=chain.leaf_points)
     if ctx.pck_crl is not None and chain.leaf_serial in ctx.pck_crl.revoked_serials:
         raise VerificationError(
-            "revoked",
+            Code.REVOKED,
             f"the PCK certificate (serial {chain.leaf_serial:x}) is revoked by the {chain.ca_cn} CRL: "
             "status Revoked",
         )
@@ -965,7 +964,7 @@ def verify_tdx(
     qe_report_bytes, signed_data = _signed_regions(parsed, raw)
     if not verify_raw_signature(chain.key, parsed.qe_report_signature, qe_report_bytes):
         raise VerificationError(
-            "qe_report_signature_invalid", "the QE report signature does not verify with the PCK key"
+            Code.QE_REPORT_SIGNATURE_INVALID, "the QE report signature does not verify with the PCK key"
         )
 
     # 10. attestation key binding
@@ -973,7 +972,7 @@ def verify_tdx(
     expected_binding = hashlib.sha256(att_key + parsed.qe_auth_data).digest() + bytes(32)
     if qe_report.report_data != expected_binding:
         raise VerificationError(
-            "attestation_key_binding_invalid",
+            Code.ATTESTATION_KEY_BINDING_INVALID,
             "the QE report data is not SHA-256(attestation key || QE auth data) followed by 32 zero bytes",
             expected=expected_binding,
             actual=qe_report.report_data,
@@ -986,12 +985,12 @@ def verify_tdx(
             key = ec.EllipticCurvePublicKey.from_encoded_point(_P256, b"\x04" + att_key)
         except ValueError:
             raise VerificationError(
-                "attestation_key_invalid", "the attestation key is not a point on P-256"
+                Code.ATTESTATION_KEY_INVALID, "the attestation key is not a point on P-256"
             ) from None
         _ATTESTATION_KEYS.put(att_key, key)
     if not verify_raw_signature(key, parsed.signature, signed_data):
         raise VerificationError(
-            "quote_signature_invalid", "the quote signature does not verify with the attestation key"
+            Code.QUOTE_SIGNATURE_INVALID, "the quote signature does not verify with the attestation key"
         )
 
     # 7, 8, 11, 13-17: FMSPC/PCE-ID, module identity, QE identity, TCB status (memoized by content)
