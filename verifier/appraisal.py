@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ccverify.verifier.errors import Code, InputError, PolicyError, VerificationError
+from ccverify.verifier.inputs import Source, read_source
 from ccverify.verifier.jsonable import iso8601
 from ccverify.verifier.refvalues.model import (
     COMPONENTS,
@@ -122,7 +123,7 @@ def evidence_claims(verdict: Verdict) -> tuple[str, dict[str, bytes]]:
 def appraise(
     verdict: Verdict,
     reference_values: ReferenceValues | None,
-    event_log: EventLog | bytes | None = None,
+    event_log: EventLog | Source | None = None,
     policy: Policy | None = None,
     *,
     evidence: bytes | None = None,
@@ -146,6 +147,7 @@ def appraise(
     that expiry is contraindicated (``collateral_expired``).
     """
     platform, claims = evidence_claims(verdict)
+    log = _load_log(event_log)  # its type checked, and the log read, before anything is judged
     verified_at = verdict.at
     moment = resolve_time(at if at is not None else verified_at)
     expires_at = collateral_expiry(verdict)
@@ -172,7 +174,6 @@ def appraise(
             )
         checks.extend(_window_checks(reference_values, moment))
         checks.extend(_value_checks(platform, claims, reference_values))
-    log = _load_log(event_log)
     components: dict[str, tuple[_Logged, ...]] = {}
     if log is not None:
         if platform != "tdx":
@@ -711,14 +712,12 @@ def _debug(verdict: Verdict) -> bool:
     return verdict.debug if isinstance(verdict, TdxVerdict) else bool(verdict.report.policy.debug)
 
 
-def _load_log(event_log: EventLog | bytes | None) -> EventLog | None:
-    if event_log is None:
-        return None
-    if isinstance(event_log, (bytes, bytearray)):
-        from ccverify.verifier.evidence.eventlog import EventLog
+def _load_log(event_log: object) -> EventLog | None:
+    from ccverify.verifier.evidence.eventlog import EventLog
 
-        return EventLog.from_bytes(bytes(event_log))
-    return event_log
+    if event_log is None or isinstance(event_log, EventLog):
+        return event_log
+    return EventLog.from_bytes(read_source(event_log, "event_log", "event_log", "appraise")[0])
 
 
 def _expected_text(value: ReferenceValue) -> str:

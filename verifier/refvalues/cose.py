@@ -20,10 +20,10 @@ with the anchor the key id names (or every anchor when it names none); when noth
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import cbor2
@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from ccverify.verifier import x509load
 from ccverify.verifier.errors import Code, InputError, ParseError, VerificationError
+from ccverify.verifier.inputs import Source, refuse
 from ccverify.verifier.jsonable import iso8601
 from ccverify.verifier.limits import read_bounded
 from ccverify.verifier.refvalues import corim as cbor
@@ -279,16 +280,18 @@ def _check_key(key: object, source: str) -> PublicKey:
     raise InputError(f"{source}: unsupported key type {type(key).__name__} (use P-256, P-384 or Ed25519)")
 
 
-def _read(source: bytes | str | Path, what: str) -> tuple[bytes, str]:
-    """The bytes of ``source`` (bytes, or a path to read, at most the certificate/key limit)
-    and what to call it in messages."""
-    if isinstance(source, (str, Path)):
-        return read_bounded(source, "certificate", what), str(source)
-    return bytes(source), what
+def _read(source: object, what: str) -> tuple[bytes, str]:
+    """The bytes of ``source`` (bytes, or an ``os.PathLike`` to read, at most the certificate/key
+    limit) and what to call it in messages; a ``str`` is refused (``verifier/inputs.py``)."""
+    if isinstance(source, os.PathLike):
+        return read_bounded(source, "certificate", what), os.fspath(source)
+    if isinstance(source, bytes | bytearray | memoryview):
+        return bytes(source), what
+    raise refuse(source, what, "load_trust_anchors" if what == "trust anchor" else "sign_reference_values")
 
 
-def load_trust_anchor(source: bytes | str | Path | PublicKey | TrustAnchor) -> TrustAnchor:
-    """A PEM/DER public key or X.509 certificate (bytes or a path), or a key object."""
+def load_trust_anchor(source: Source | PublicKey | TrustAnchor) -> TrustAnchor:
+    """A PEM/DER public key or X.509 certificate (its bytes or its file), or a key object."""
     if isinstance(source, TrustAnchor):
         return source
     if isinstance(source, (ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey)):
@@ -314,7 +317,7 @@ def load_trust_anchor(source: bytes | str | Path | PublicKey | TrustAnchor) -> T
     return TrustAnchor(key, key_id(key), name, cert)
 
 
-def load_private_key(source: bytes | str | Path | PrivateKey) -> PrivateKey:
+def load_private_key(source: Source | PrivateKey) -> PrivateKey:
     if isinstance(source, (ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey)):
         return source
     data, name = _read(source, "signing key")

@@ -59,11 +59,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property, lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
@@ -83,8 +83,9 @@ from ccverify.verifier.evidence.snp_report import (
     SnpReport,
     TcbParts,
 )
+from ccverify.verifier.inputs import Source, read_source, refuse
 from ccverify.verifier.jsonable import to_jsonable
-from ccverify.verifier.limits import InputKind, read_bounded
+from ccverify.verifier.limits import InputKind
 from ccverify.verifier.policy import CUSTOM, DEFAULT, UNSAFE_NO_POLICY, UnsafeNoPolicy
 from ccverify.verifier.snp.certs import (
     CertSummary,
@@ -142,7 +143,6 @@ class SnpCertificates:
         return out
 
 
-Source = bytes | str | Path
 
 #: where a verdict's KDS CRL came from: ``given`` by the caller (``--crl``, ``crl=``), the
 #: extended report's ``certificate_table`` (chosen by the host: any unexpired ARK-signed CRL,
@@ -151,11 +151,14 @@ Source = bytes | str | Path
 CRL_SOURCES = ("given", "certificate_table", "kds")
 
 
-def _read(source: Source, what: str, kind: InputKind = "certificate") -> tuple[bytes, str]:
+def _read(
+    source: object, what: str, kind: InputKind = "certificate", function: str = "load_snp_certs"
+) -> tuple[bytes, str]:
     if isinstance(source, bytes | bytearray | memoryview):
         return bytes(source), f"{what}: bytes"
-    path = Path(source)
-    return read_bounded(path, kind, what), f"{what}: {path}"
+    if isinstance(source, os.PathLike):
+        return read_source(source, kind, what, function)[0], f"{what}: {os.fspath(source)}"
+    raise refuse(source, what, function)
 
 
 _ROLE_SLOTS = {"VCEK": "vcek", "VLEK": "vlek", "ASK": "ask", "ASVK": "asvk", "ARK": "ark"}
@@ -185,12 +188,18 @@ def load_snp_certs(
     crl: Source | None = None,
     ark: Source | None = None,
 ) -> SnpCertificates:
-    """Gather certificates from files or bytes (DER or PEM; a PEM may hold several).
+    """Gather certificates from files (``os.PathLike``) or bytes (DER or PEM; a PEM may hold
+    several). A ``str`` is refused, like any other type (``InputError``, before anything is read).
 
     ``chain`` is a KDS ``cert_chain`` (ASK or ASVK, then ARK); ``table`` an extended-report
     certificate table (configfs-tsm ``auxblob``). Roles are told by subject CN, so a PEM file
     holding VCEK + ASK + ARK fills all three. Explicit arguments win over the table.
     """
+    for value, what in ((vcek, "vcek"), (vlek, "vlek"), (chain, "chain"), (crl, "crl"), (ark, "ark")):
+        if value is not None and not isinstance(value, bytes | bytearray | memoryview | os.PathLike):
+            raise refuse(value, what, "load_snp_certs")
+    if table is not None and not isinstance(table, CertTable | bytes | bytearray | memoryview | os.PathLike):
+        raise refuse(table, "table", "load_snp_certs", "or a CertTable")
     slots: dict[str, bytes] = {}
     sources: list[str] = []
 
@@ -329,12 +338,12 @@ class SnpVerdict:
 # --------------------------------------------------------------------------------------------
 
 
-def _trust_root_der(trust_root: bytes | str | Path | x509.Certificate | None) -> bytes | None:
+def _trust_root_der(trust_root: Source | x509.Certificate | None) -> bytes | None:
     if trust_root is None:
         return None
     if isinstance(trust_root, x509.Certificate):
         return der(trust_root)
-    data, where = _read(trust_root, "trust root")
+    data, where = _read(trust_root, "trust root", function="verify_snp")
     return _root_der(data, where)
 
 
@@ -355,12 +364,12 @@ def _product_hint(product: Product | str | None) -> Product | None:
 
 
 def verify_snp(
-    report: bytes | SnpReport,
+    report: Source | SnpReport,
     certs: SnpCertificates,
     *,
     at: datetime | str | None = None,
     product: Product | str | None = None,
-    trust_root: bytes | str | Path | x509.Certificate | None = None,
+    trust_root: Source | x509.Certificate | None = None,
     policy: SnpPolicy | UnsafeNoPolicy | None = None,
 ) -> SnpVerdict:
     """Verify ``report`` with ``certs``, then apply ``policy``; raise ``VerificationError`` /
@@ -373,11 +382,22 @@ def verify_snp(
     """
     validate, applied, chosen_policy = _policy(policy)
     moment = resolve_time(at)
+    # every argument's type is checked before anything is read
+    if not isinstance(report, SnpReport | bytes | bytearray | memoryview | os.PathLike):
+        raise refuse(report, "report", "verify_snp", "or an SnpReport")
+    if not isinstance(certs, SnpCertificates):
+        raise InputError(
+            f"verify_snp: certs must be SnpCertificates (from load_snp_certs), not {type(certs).__name__}"
+        )
+    if trust_root is not None and not isinstance(
+        trust_root, x509.Certificate | bytes | bytearray | memoryview | os.PathLike
+    ):
+        raise refuse(trust_root, "trust_root", "verify_snp", "or an x509.Certificate")
     if isinstance(report, SnpReport):
         parsed = report
         signed = parsed.signed_data
     else:
-        raw = bytes(report)
+        raw = read_source(report, "evidence", "report", "verify_snp")[0]
         parsed = SnpReport.from_bytes(raw)
         signed = raw[:SIGNED_SIZE]
 
@@ -652,7 +672,7 @@ def _missing_vek(report: SnpReport, kind: VekKind, product: Product | None) -> C
 
 
 def fetch_snp_certs(
-    report: bytes | SnpReport,
+    report: Source | SnpReport,
     certs: SnpCertificates,
     client: Any,
     *,
@@ -663,7 +683,10 @@ def fetch_snp_certs(
     """Fill in what ``certs`` lacks from ``client`` (a ``collateral.kds.KdsClient``: cache,
     bundles, then AMD KDS): the VCEK for a VCEK-signed report, and the CRL when ``crl``."""
     moment = resolve_time(at)
-    parsed = report if isinstance(report, SnpReport) else SnpReport.from_bytes(bytes(report))
+    if isinstance(report, SnpReport):
+        parsed = report
+    else:
+        parsed = SnpReport.from_bytes(read_source(report, "evidence", "report", "fetch_snp_certs")[0])
     hint = _product_hint(product)
     chosen = hint or parsed.product
     kind = VekKind.VLEK if parsed.key_info.signing_key is SigningKey.VLEK else VekKind.VCEK

@@ -97,12 +97,12 @@ signature, binding hash, look-ups.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
 from cryptography import x509
@@ -114,7 +114,7 @@ from ccverify.verifier.errors import Code, CollateralError, InputError, PolicyEr
 from ccverify.verifier.evidence.tdx_quote import (
     TdxQuote,
 )
-from ccverify.verifier.limits import read_bounded
+from ccverify.verifier.inputs import Source, read_source, refuse
 from ccverify.verifier.policy import CUSTOM, DEFAULT, UNSAFE_NO_POLICY, UnsafeNoPolicy
 from ccverify.verifier.roots import INTEL_SGX_ROOT_CA_SHA256, intel_sgx_root_ca
 from ccverify.verifier.tdx.collateral import (
@@ -307,17 +307,14 @@ _ROOTS: _Lru[bytes, _Root] = _Lru(8)
 _PRODUCTION: list[_Root] = []
 
 
-def _root(trust_root: x509.Certificate | bytes | str | Path | None) -> _Root:
+def _root(trust_root: x509.Certificate | Source | None) -> _Root:
     if trust_root is None:
         if not _PRODUCTION:
             _PRODUCTION.append(_make_root(intel_sgx_root_ca()))
         return _PRODUCTION[0]
     if isinstance(trust_root, x509.Certificate):
         return _make_root(trust_root)
-    if isinstance(trust_root, (str, Path)):
-        data = read_bounded(trust_root, "certificate", "trust root")
-    else:
-        data = bytes(trust_root)
+    data, _ = read_source(trust_root, "certificate", "trust_root", "verify_tdx")
     cached = _ROOTS.get(data)
     if cached is not None:
         return cached
@@ -871,20 +868,23 @@ def _build_context(collateral: TdxCollateral, chain: _PckChain, root: _Root, at:
 
 
 def verify_tdx(
-    quote: bytes | Path | TdxQuote,
-    collateral: TdxCollateral | Path | str,
+    quote: Source | TdxQuote,
+    collateral: TdxCollateral | Source,
     *,
     at: datetime | str | None = None,
-    trust_root: x509.Certificate | bytes | str | Path | None = None,
+    trust_root: x509.Certificate | Source | None = None,
     policy: TdxPolicy | UnsafeNoPolicy | None = None,
 ) -> TdxVerdict:
     """Verify ``quote`` at ``at`` (default now) against ``collateral``, then apply ``policy``;
     see the module docstring.
 
-    ``quote`` is the quote's bytes, a file, or a parsed ``TdxQuote``; ``collateral`` a
-    ``TdxCollateral`` or a path for ``load_collateral`` (cache directory, bundle, QuoteCollateralV3).
+    ``quote`` is the quote's bytes, a file (``os.PathLike``) or a parsed ``TdxQuote``;
+    ``collateral`` a ``TdxCollateral``, or what ``load_collateral`` reads (a path: cache
+    directory, bundle, QuoteCollateralV3; bytes: a bundle or QuoteCollateralV3 document). A
+    ``str`` is refused, like any other type (``InputError``, ``verifier/inputs.py``).
 
-    ``trust_root`` replaces the pinned Intel SGX Root CA (a test or example PKI); the verdict
+    ``trust_root`` (a certificate, its PEM/DER bytes or its file) replaces the pinned Intel SGX
+    Root CA (a test or example PKI); the verdict
     records which root was used and whether it is the production pin.
 
     ``policy`` (``validate.py``) decides whether the verified quote is acceptable: ``None`` is
@@ -896,22 +896,25 @@ def verify_tdx(
     """
     validate, applied, chosen_policy = _policy(policy)
     moment = resolve_time(at)
+    # every argument's type is checked before anything is read
+    if not isinstance(quote, TdxQuote | bytes | bytearray | memoryview | os.PathLike):
+        raise refuse(quote, "quote", "verify_tdx", "or a TdxQuote")
+    if not isinstance(collateral, TdxCollateral | bytes | bytearray | memoryview | os.PathLike):
+        raise refuse(collateral, "collateral", "verify_tdx", "or a TdxCollateral")
+    if trust_root is not None and not isinstance(
+        trust_root, x509.Certificate | bytes | bytearray | memoryview | os.PathLike
+    ):
+        raise refuse(trust_root, "trust_root", "verify_tdx", "or an x509.Certificate")
     raw: bytes | None = None
     if isinstance(quote, TdxQuote):
         parsed = quote
-    elif isinstance(quote, (bytes, bytearray, memoryview)):
-        raw = bytes(quote)
-        parsed = TdxQuote.from_bytes(raw)
-    elif isinstance(quote, Path):
-        raw = read_bounded(quote, "evidence", "quote")
+    elif isinstance(quote, bytes):
+        raw = quote
         parsed = TdxQuote.from_bytes(raw)
     else:
-        raise InputError(f"verify_tdx: quote must be bytes, a Path or a TdxQuote, not {type(quote).__name__}")
+        raw, _ = read_source(quote, "evidence", "quote", "verify_tdx")
+        parsed = TdxQuote.from_bytes(raw)
     if not isinstance(collateral, TdxCollateral):
-        if not isinstance(collateral, (str, Path)):
-            raise InputError(
-                f"verify_tdx: collateral must be TdxCollateral or a path, not {type(collateral).__name__}"
-            )
         from ccverify.verifier.collateral.tdx_loader import load_collateral
 
         collateral = load_collateral(collateral)
