@@ -187,7 +187,7 @@ def _cmdline_raw(cmdline: str | None) -> dict[str, Any]:
 
 def _require_kernel_for(kernel: Source | None, initrd: Source | None, cmdline: str | None) -> None:
     if kernel is None and (initrd is not None or cmdline is not None):
-        raise InputError("--initrd and --cmdline need --kernel (direct kernel boot)")
+        raise InputError("initrd and cmdline need kernel (direct kernel boot)")
 
 
 # -- SNP ---------------------------------------------------------------------------------------
@@ -214,29 +214,29 @@ def measure_snp(
     _require_kernel_for(kernel, initrd, cmdline)
     cmdline_mod.raw_bytes(cmdline)  # refuse a command line QEMU could not get before any work
     if snp_ovmf_hash is not None and mode is not SevMode.SNP:
-        raise InputError("--snp-ovmf-hash only applies to --mode snp")
+        raise InputError("snp_ovmf_hash only applies to mode snp")
     if mode is SevMode.SNP_SVSM and vmm is not VmmType.QEMU:
         raise InputError("snp:svsm mode is only defined for QEMU")
     if mode is SevMode.SNP_SVSM and kernel is not None:
         raise InputError(
-            "snp:svsm mode does not measure a kernel (sev-snp-measure ignores it); drop --kernel"
+            "snp:svsm mode does not measure a kernel (sev-snp-measure ignores it); drop kernel"
         )
     if mode in (SevMode.SNP, SevMode.SNP_SVSM, SevMode.SEV_ES) and vcpus is None:
-        raise InputError(f"--vcpus is required in {mode.value} mode")
+        raise InputError(f"vcpus is required in {mode.value} mode")
     if vcpus is not None:
         snp_mod.check_vcpus(vcpus)  # before any work: a count no KVM launch has is refused at once
     if mode is SevMode.SNP and guest_features is None:
         raise InputError(
-            "--guest-features is required in snp mode (0x1 is sev-snp-measure's command-line default, "
+            "guest_features is required in snp mode (0x1 is sev-snp-measure's command-line default, "
             "0x21 = SNPActive+DebugSwap is what KVM on Linux >= 6.6 sets and its README names)"
         )
     if mode is SevMode.SNP_SVSM:
         if guest_features is not None and guest_features != SVSM_SEV_FEATURES:
             raise InputError(
-                f"--guest-features 0x{guest_features:x} in snp:svsm mode: every SVSM VMSA is measured "
+                f"guest_features 0x{guest_features:x} in snp:svsm mode: every SVSM VMSA is measured "
                 f"with SEV_FEATURES 0x{SVSM_SEV_FEATURES:x} (sev-snp-measure's VMSA_SVSM hard-codes it, "
                 "and the golden digests of real Coconut-SVSM launches were made that way), so a digest "
-                f"for 0x{guest_features:x} would not be what the launch measures; drop --guest-features "
+                f"for 0x{guest_features:x} would not be what the launch measures; drop guest_features "
                 f"or pass 0x{SVSM_SEV_FEATURES:x}"
             )
         guest_features = SVSM_SEV_FEATURES
@@ -246,7 +246,7 @@ def measure_snp(
         signature = snp_mod.vcpu_signature(vcpu_type)
     needs_sig = mode in (SevMode.SNP, SevMode.SEV_ES, SevMode.SNP_SVSM) and vmm is VmmType.QEMU
     if needs_sig and signature is None:
-        raise InputError(f"--vcpu-type (or --vcpu-sig) is required for QEMU in {mode.value} mode")
+        raise InputError(f"vcpu_type (or vcpu_sig) is required for QEMU in {mode.value} mode")
 
     parameters: dict[str, Any] = {"mode": mode.value}
     if mode is not SevMode.SEV and mode is not SevMode.SNP_OVMF_HASH:
@@ -317,7 +317,7 @@ def measure_snp(
     elif mode is SevMode.SNP_SVSM:
         assert guest_features is not None and vcpus is not None
         if svsm is None or vars_size is None:
-            raise InputError("snp:svsm mode needs --svsm and --vars-size")
+            raise InputError("snp:svsm mode needs svsm and vars_size")
         svsm_data = read_small(svsm, "SVSM image")
         values["measurement"] = snp_mod.svsm_launch_digest(
             data,

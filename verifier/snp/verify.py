@@ -649,13 +649,13 @@ def _missing_vek(report: SnpReport, kind: VekKind, product: Product | None) -> C
     if kind is VekKind.VLEK:
         return CollateralError(
             "the report is signed by a VLEK, which AMD KDS does not serve per chip; supply the VLEK "
-            "certificate (certificate table or --vlek) from the cloud provider",
+            "certificate (certificate table or a VLEK file) from the cloud provider",
             missing="VLEK certificate",
         )
     if not any(report.chip_id):
         return CollateralError(
             "no VCEK given, and the report's CHIP_ID is zero (MASK_CHIP_ID) so it cannot be fetched; "
-            "supply the VCEK (certificate table or --vcek)",
+            "supply the VCEK (certificate table or a VCEK file)",
             missing="VCEK certificate",
         )
     if product is None:
@@ -666,7 +666,7 @@ def _missing_vek(report: SnpReport, kind: VekKind, product: Product | None) -> C
     from ccverify.verifier.collateral.kds import vcek_url
 
     return CollateralError(
-        "no VCEK given (certificate table, --vcek, cache, bundle or KDS); it is available at",
+        "no VCEK given (certificate table, a VCEK file, cache, bundle or KDS); it is available at",
         missing=vcek_url(product, report.chip_id, report.reported_tcb),
     )
 
