@@ -95,6 +95,7 @@ from ccverify.verifier import roots, x509load
 from ccverify.verifier.errors import Code, CollateralError, InputError, VerificationError
 from ccverify.verifier.evidence.snp_report import Product, TcbParts, TcbVersion
 from ccverify.verifier.jsonable import iso8601
+from ccverify.verifier.roots import RootInfo
 from ccverify.verifier.x509profile import LeafProfile, check_chain, crl_scope, distribution_points
 
 AMD_OID_PREFIX = "1.3.6.1.4.1.3704.1"
@@ -417,17 +418,6 @@ class CertSummary:
     sha256: str
     not_before: datetime
     not_after: datetime
-
-
-@dataclass(frozen=True)
-class RootInfo:
-    """The root the chain ends in: which ARK, and whether it is a pinned production root."""
-
-    subject: str
-    sha256: str
-    spki_sha256: str
-    production: bool
-    product: Product | None
 
 
 @dataclass(frozen=True)
@@ -816,10 +806,8 @@ def _verify_chain(
         product=product,
         product_source=product_source,
         extensions=ext,
-        root=RootInfo(
-            subject=root.subject.rfc4514_string(),
-            sha256=der_sha256(root),
-            spki_sha256=spki_sha256(root),
+        root=RootInfo.of(
+            root,
             production=root_product is not None,
             product=product if root_product is None else root_product,
         ),

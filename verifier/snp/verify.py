@@ -87,10 +87,10 @@ from ccverify.verifier.inputs import Source, read_source, refuse
 from ccverify.verifier.jsonable import to_jsonable
 from ccverify.verifier.limits import InputKind
 from ccverify.verifier.policy import CUSTOM, DEFAULT, UNSAFE_NO_POLICY, UnsafeNoPolicy
+from ccverify.verifier.roots import RootInfo
 from ccverify.verifier.snp.certs import (
     CertSummary,
     CrlInfo,
-    RootInfo,
     VekKind,
     VerifiedChain,
     der,

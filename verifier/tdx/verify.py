@@ -116,7 +116,7 @@ from ccverify.verifier.evidence.tdx_quote import (
 )
 from ccverify.verifier.inputs import Source, read_source, refuse
 from ccverify.verifier.policy import CUSTOM, DEFAULT, UNSAFE_NO_POLICY, UnsafeNoPolicy
-from ccverify.verifier.roots import INTEL_SGX_ROOT_CA_SHA256, intel_sgx_root_ca
+from ccverify.verifier.roots import INTEL_SGX_ROOT_CA_SHA256, RootInfo, intel_sgx_root_ca
 from ccverify.verifier.tdx.collateral import (
     PLATFORM_CA_CN,
     PROCESSOR_CA_CN,
@@ -215,15 +215,6 @@ class _Lru(Generic[K, V]):
 
 
 @dataclass(frozen=True)
-class RootInfo:
-    """The trust root the chain was pinned to."""
-
-    subject: str
-    sha256: str
-    production: bool  # True only for the pinned Intel SGX Root CA
-
-
-@dataclass(frozen=True)
 class PckInfo:
     ca: Literal["platform", "processor"]
     subject: str
@@ -289,7 +280,8 @@ class TdxVerdict:
         return self.quote.body.debug
 
 
-#: one per verification: positional construction skips frozen __init__'s per-field cost
+#: one per verification: skips frozen __init__'s per-field cost (``_frozen.positional``); called
+#: with keywords, which ``make`` takes as ``__init__`` does, so no call depends on field order
 _make_verdict = positional(TdxVerdict)
 
 
@@ -330,7 +322,7 @@ def _root(trust_root: x509.Certificate | Source | None) -> _Root:
 def _make_root(cert: x509.Certificate) -> _Root:
     cert_der = der(cert)
     digest = hashlib.sha256(cert_der).hexdigest()
-    info = RootInfo(cert.subject.rfc4514_string(), digest, digest == INTEL_SGX_ROOT_CA_SHA256)
+    info = RootInfo.of(cert, production=digest == INTEL_SGX_ROOT_CA_SHA256)
     return _Root(cert, cert_der, info)
 
 
@@ -964,7 +956,7 @@ def verify_tdx(
 
     # 9. QE report signature (PCK key)
     qe_report = parsed.qe_report
-    qe_report_bytes, signed_data = _signed_regions(parsed, raw)
+    qe_report_bytes, signed_data = parsed.signed_regions(raw)
     if not verify_raw_signature(chain.key, parsed.qe_report_signature, qe_report_bytes):
         raise VerificationError(
             Code.QE_REPORT_SIGNATURE_INVALID, "the QE report signature does not verify with the PCK key"
@@ -999,27 +991,26 @@ def verify_tdx(
     # 7, 8, 11, 13-17: FMSPC/PCE-ID, module identity, QE identity, TCB status (memoized by content)
     tcb = _platform(ctx.tcb_item, ctx.qe_item, tcb_info, qe_identity, ext, parsed)
     summary = ctx.summary
-    # in TdxVerdict's field order (a test pins it)
     verdict: TdxVerdict = _make_verdict(
-        parsed,
-        tcb.status,
-        tcb.platform_status,
-        tcb.sgx_status,
-        tcb.module_status,
-        tcb.qe_status,
-        tcb.advisory_ids,
-        tcb.tcb_date,
-        summary.tcb_evaluation_data_number,
-        ext.fmspc,
-        ext.pce_id,
-        tcb.module_identity_id,
-        tcb.relaunch_advised,
-        chain.info,
-        root.info,
-        summary,
-        ctx.earliest,
-        moment,
-        applied,
+        quote=parsed,
+        status=tcb.status,
+        platform_status=tcb.platform_status,
+        sgx_status=tcb.sgx_status,
+        module_status=tcb.module_status,
+        qe_status=tcb.qe_status,
+        advisory_ids=tcb.advisory_ids,
+        tcb_date=tcb.tcb_date,
+        tcb_evaluation_data_number=summary.tcb_evaluation_data_number,
+        fmspc=ext.fmspc,
+        pce_id=ext.pce_id,
+        tdx_module_identity=tcb.module_identity_id,
+        relaunch_advised=tcb.relaunch_advised,
+        pck=chain.info,
+        root=root.info,
+        collateral=summary,
+        earliest_next_update=ctx.earliest,
+        at=moment,
+        policy=applied,
     )
     if validate is not None:
         try:
@@ -1055,15 +1046,6 @@ def _default_policy(cls: type[TdxPolicy]) -> TdxPolicy:
 
 
 _DEFAULT_POLICY: list[TdxPolicy] = []
-
-
-def _signed_regions(quote: TdxQuote, raw: bytes | None) -> tuple[bytes, bytes]:
-    """(QE report bytes, quote signed bytes): sliced from the input when we have it (exact)."""
-    if raw is None:
-        return quote.qe_report_bytes, quote.signed_data
-    body_end = 48 + 584 if quote.header.version == 4 else 54 + quote.body.size
-    qe_at = body_end + 4 + 134
-    return raw[qe_at : qe_at + 384], raw[:body_end]
 
 
 def clear_caches() -> None:
