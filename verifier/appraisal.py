@@ -364,13 +364,13 @@ def _log_checks(
         SHA384,
         boot_components,
         check_separators,
-        compare_rtmrs,
+        rtmr_comparison,
         verify_event_digests,
     )
 
     quoted = tuple(claims[f"rtmr{i}"] for i in range(4))
     checks: list[_Check] = []
-    comparison = compare_rtmrs(log, quoted, ignore_rtmr3=ignore_rtmr3, raise_on_mismatch=False)
+    comparison = rtmr_comparison(log, quoted, ignore_rtmr3=ignore_rtmr3)
     for mismatch in comparison.mismatches:
         checks.append(
             _Check(
