@@ -144,3 +144,17 @@ def test_appraise_reports_every_policy_violation() -> None:
     codes = [reason.code for reason in result.reasons]
     assert "mrtd_mismatch" in codes and "mrseam_mismatch" in codes  # was: the first only
     assert not result.affirming
+
+
+def test_measurements_take_images_as_bytes_or_files_and_refuse_a_str() -> None:
+    from ccverify import measurements
+    from tests.conftest import fixture
+
+    image = fixture("ovmf/ovmf_AmdSev_suffix.bin")
+    by_path = measurements.measure_snp(image, mode=measurements.SevMode.SEV)
+    by_bytes = measurements.measure_snp(image.read_bytes(), mode=measurements.SevMode.SEV)
+    assert by_path.values == by_bytes.values
+    with pytest.raises(InputError, match="measure_snp: firmware is a str"):
+        measurements.measure_snp(str(image), mode=measurements.SevMode.SEV)  # was: opened as a path
+    with pytest.raises(InputError, match="measure_tdx: kernel is a str"):
+        measurements.measure_tdx(image, kernel="vmlinuz")  # type: ignore[arg-type]

@@ -319,7 +319,7 @@ def test_svsm_refuses_guest_features_it_would_not_measure(features: int) -> None
     printed for 0x21 would not be what the launch measures, so it is refused, at once."""
     with pytest.raises(InputError, match=f"0x{features:x} in snp:svsm mode.*SEV_FEATURES 0x1") as info:
         measure_snp(
-            "/nonexistent/svsm_ovmf.fd",  # refused before any file is read
+            Path("/nonexistent/svsm_ovmf.fd"),  # refused before any file is read
             mode=SevMode.SNP_SVSM,
             vcpus=2,
             vcpu_type="EPYC-v4",
@@ -406,7 +406,7 @@ def test_more_vcpus_than_kvm_runs_are_refused_before_any_work(mode: SevMode) -> 
     for vcpus in (4097, 10**20):
         with pytest.raises(InputError, match="KVM_MAX_VCPUS"):
             measure_snp(
-                "/nonexistent/OVMF.fd", mode=mode, vcpus=vcpus, vcpu_type="EPYC", guest_features=0x1,
+                Path("/nonexistent/OVMF.fd"), mode=mode, vcpus=vcpus, vcpu_type="EPYC", guest_features=0x1,
                 svsm=fixture(SVSM), vars_size=540672,
             )  # fmt: skip
     state = OvmfLaunchState.from_hash(bytes.fromhex(AMDSEV_OVMF_HASH), fixture_bytes(AMDSEV))
