@@ -53,6 +53,11 @@ chip_id_mismatch           CHIP_ID differs from the VCEK's hwID (or is non-zero 
 A missing VCEK/VLEK is not a verification failure but missing collateral: ``CollateralError``
 (CLI exit 3) naming the KDS URL that would provide it. ``fetch_snp_certs`` fills in a VCEK (and
 optionally the CRL) from the cache, bundles or AMD KDS.
+
+Concurrency: ``verify_snp`` may run in many threads at once over shared certificates; the
+chain memo (``certs.py``) is locked and keyed by the certificates' and CRL's bytes, and holds
+only time-independent results, so the verdicts are those of one verification at a time.
+``clear_caches()`` empties it and the parsers' memos.
 """
 
 from __future__ import annotations

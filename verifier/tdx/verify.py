@@ -86,12 +86,17 @@ checked against a root (with its parsed SGX extension), a collateral signer chai
 signature (with the model it was parsed into; keyed by the kind too, TCB info or QE
 identity), a CRL signature, parsed TCB info / QE identity, a loaded attestation key, and the
 platform evaluation (steps 7, 8, 11, 13-17: a function of TCB info, QE identity and the
-platform's SVNs). On top, the checked collateral for one ``TdxCollateral`` object, FMSPC, PCK
-CA and root is kept with the time range [lo, hi) in which every one of its windows holds; it
+platform's SVNs). On top, the checked collateral for one collateral content
+(``TdxCollateral.content_key``: equal collateral loaded anew shares it), FMSPC, PCK CA and root
+is kept with the time range [lo, hi) in which every one of its windows holds; it
 is reused only inside that range (and only when each item had a single candidate). So every
 validity window is still decided at ``at``, and repeated verification with warm collateral
 costs the per-quote work: parse (``TdxQuote.from_bytes``), QE report signature, quote
 signature, binding hash, look-ups.
+
+Concurrency: ``verify_tdx`` may run in many threads at once over shared collateral; every memo
+is locked and holds only time-independent results keyed by content, so the verdicts are those
+of one verification at a time (``tests/unit/test_concurrency.py``).
 """
 
 from __future__ import annotations
