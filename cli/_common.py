@@ -73,11 +73,18 @@ def plain_lines(item: Any) -> list[str] | None:
     """A table as lines for pipes: ``# title``, then ``field: value`` (two columns) or the
     header and tab-separated cells (more); values whole, never wrapped. None: not a table."""
     from rich.table import Table
+    from rich.text import Text
 
     if not isinstance(item, Table):
         return None
-    lines = [f"# {item.title}"] if item.title else []
-    cells = [[str(cell) for cell in column._cells] for column in item.columns]
+
+    def plain(value: Any) -> str:  # what rich would show, without its markup
+        if isinstance(value, Text):
+            return value.plain
+        return Text.from_markup(value).plain if isinstance(value, str) else str(value)
+
+    lines = [f"# {plain(item.title)}"] if item.title else []
+    cells = [[plain(cell) for cell in column._cells] for column in item.columns]
     rows = list(zip(*cells, strict=True)) if cells else []
     if len(item.columns) == 2 and str(item.columns[0].header) == "field":
         lines.extend(f"{name}: {value}" for name, value in rows)
@@ -233,12 +240,14 @@ def when(moment: datetime | None) -> str:
 
 def table(title: str, rows: Iterable[tuple[str, Any]]) -> Table:
     from rich.table import Table
+    from rich.text import Text
 
     out = Table(title=title, show_header=True, header_style="bold", title_justify="left")
     out.add_column("field", style="cyan", max_width=36, overflow="fold")
     out.add_column("value", overflow="fold", min_width=32)
     for name, value in rows:
-        out.add_row(name, format_value(value))
+        # Text, not markup: values come from the evidence, and "[...]" in them is data
+        out.add_row(Text(name), Text(format_value(value)))
     return out
 
 

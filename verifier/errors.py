@@ -18,6 +18,7 @@ CCVerifyError
 │   ├── SignatureError         a signature does not verify (evidence, chain, collateral, CRL,
 │   │                          reference values)
 │   ├── UntrustedRootError     a chain or signature ends in a root / key that is not trusted
+│   ├── EnforcementError       a verified decision could not be applied (the device gate)
 │   └── PolicyError            verified, but the policy refuses it (``violations``)
 └── CollateralError            collateral unavailable (alias CollateralUnavailableError) (exit 3)
 ```
@@ -200,6 +201,29 @@ class Code(StrEnum):
     RESULT_NOT_AFFIRMING = "result_not_affirming"
     RESULT_EXPIRED = "result_expired"
     RESULT_NOT_YET_VALID = "result_not_yet_valid"
+    # -- The release layer (``verifier/release``: guest evidence, RTMR3 record, device gate; a device
+    #    policy's signature codes are the reference values' with ``device_policy_`` for ``refvalues_``)
+    RTMR3_CONCURRENT_EXTEND = "rtmr3_concurrent_extend"
+    RTMR3_LOG_MISMATCH = "rtmr3_log_mismatch"
+    TEE_MISMATCH = "tee_mismatch"
+    DEVICE_AUTHORIZE_FAILED = "device_authorize_failed"
+    DEVICE_BIND_FAILED = "device_bind_failed"
+    DEVICE_UNBIND_FAILED = "device_unbind_failed"
+    DEVICE_DRIVER_MISSING = "device_driver_missing"
+    DEVICE_MODULE_LOAD_FAILED = "device_module_load_failed"
+    DEVICE_STATE_UNWRITABLE = "device_state_unwritable"
+    DEVICE_WRITE_REFUSED = "device_write_refused"
+    DEVICE_POLICY_UNSIGNED = "device_policy_unsigned"
+    DEVICE_POLICY_BAD_CONTENT_TYPE = "device_policy_bad_content_type"
+    DEVICE_POLICY_ALG_UNSUPPORTED = "device_policy_alg_unsupported"
+    DEVICE_POLICY_ALG_MISMATCH = "device_policy_alg_mismatch"
+    DEVICE_POLICY_CRIT_UNSUPPORTED = "device_policy_crit_unsupported"
+    DEVICE_POLICY_SIGNATURE_INVALID = "device_policy_signature_invalid"
+    DEVICE_POLICY_WRONG_KEY = "device_policy_wrong_key"
+    DEVICE_POLICY_EXPIRED = "device_policy_expired"
+    DEVICE_POLICY_NOT_YET_VALID = "device_policy_not_yet_valid"
+    DEVICE_POLICY_ROLLBACK = "device_policy_rollback"
+    DEVICE_POLICY_UNKNOWN_PROFILE = "device_policy_unknown_profile"
     # -- Appraisal: the reasons of an AttestationResult (``appraise``; besides the codes above)
     OK = "ok"
     EVENT_LOG_SEPARATORS = "event_log_separators"
@@ -407,6 +431,13 @@ class PolicyError(VerificationError):
         return error
 
 
+class EnforcementError(VerificationError):
+    """A verified decision could not be applied: the kernel refused a sysfs write, a module
+    did not load, a device did not bind or unbind. ``code`` says which (``device_write_refused``,
+    ``device_module_load_failed``, ``device_bind_failed``...); nothing beyond bootstrap stays
+    authorized."""
+
+
 class CollateralError(CCVerifyError):
     """Collateral (TCB info, QE identity, CRLs, VCEKs, cert chains) could not be had.
 
@@ -434,12 +465,13 @@ FAMILIES: dict[str, type[VerificationError]] = {
             Code.COLLATERAL_EXPIRED,
             Code.CRL_EXPIRED,
             Code.REFVALUES_EXPIRED,
+            Code.DEVICE_POLICY_EXPIRED,
             Code.RESULT_EXPIRED,
         ),
         ExpiredError,
     ),
     **dict.fromkeys((Code.REVOKED, Code.CERTIFICATE_REVOKED), RevokedError),
-    Code.REFVALUES_ROLLBACK: RollbackError,
+    **dict.fromkeys((Code.REFVALUES_ROLLBACK, Code.DEVICE_POLICY_ROLLBACK), RollbackError),
     **dict.fromkeys(
         (
             Code.PCK_CHAIN_SIGNATURE_INVALID,
@@ -452,11 +484,18 @@ FAMILIES: dict[str, type[VerificationError]] = {
             Code.CHAIN_SIGNATURE_INVALID,
             Code.ROOT_NOT_SELF_SIGNED,
             Code.REFVALUES_SIGNATURE_INVALID,
+            Code.DEVICE_POLICY_SIGNATURE_INVALID,
         ),
         SignatureError,
     ),
     **dict.fromkeys(
-        (Code.UNTRUSTED_ROOT, Code.WRONG_PRODUCT_ROOT, Code.REFVALUES_WRONG_KEY), UntrustedRootError
+        (
+            Code.UNTRUSTED_ROOT,
+            Code.WRONG_PRODUCT_ROOT,
+            Code.REFVALUES_WRONG_KEY,
+            Code.DEVICE_POLICY_WRONG_KEY,
+        ),
+        UntrustedRootError,
     ),
 }
 
