@@ -9,8 +9,9 @@ and otherwise printed, exit 0.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, NoReturn
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
@@ -25,8 +26,11 @@ from ccverify.cli._common import (
     stdout,
     table,
 )
-from ccverify.verifier.errors import PolicyError
+from ccverify.verifier.errors import InputError, PolicyError
 from ccverify.verifier.jsonable import to_jsonable
+
+if TYPE_CHECKING:
+    from ccverify.verifier.result import AttestationResult
 
 
 def conclude(
@@ -93,27 +97,54 @@ def _wanted(opts: VerifyOptions) -> bool:
 
 def _finish(opts: VerifyOptions, platform: str, verdict: Any, policy: Any, title: str, rows: list[tuple[str, Any]]) -> NoReturn:
     """Appraise, print verdict and result, exit 0 if affirming and 1 if not."""
-    from ccverify.verifier.appraisal import appraise
-    from ccverify.verifier.refvalues import FileSequenceStore, load_reference_values
-
-    def run() -> Any:
-        reference_values = None
-        if opts.reference_values is not None:
-            anchors = [opts.trust_anchor] if opts.trust_anchor is not None else []
-            store = FileSequenceStore(opts.sequence_store) if opts.sequence_store is not None else None
-            reference_values = load_reference_values(
-                opts.reference_values, anchors, at=opts.at, sequence_store=store
-            )
-        log = read_input(opts.event_log, "event log") if opts.event_log is not None else None
-        return appraise(verdict, reference_values, event_log=log, policy=policy, evidence=opts.evidence, at=opts.at)
-
-    result = guarded(run)
+    anchors = [opts.trust_anchor] if opts.trust_anchor is not None else []
+    result = guarded(lambda: appraise_options(opts, verdict, policy, anchors))
     if opts.json:
         emit_json({"platform": platform, "status": "verified", "verdict": verdict, "attestation_result": result.to_json()})
     else:
         stdout.print(table(title, rows))
         stdout.print(_result_table(result))
     raise typer.Exit(EXIT_OK if result.affirming else EXIT_FAILED)
+
+
+def appraise_options(opts: VerifyOptions, verdict: Any, policy: Any, anchors: Sequence[Path]) -> AttestationResult:
+    """Appraise ``verdict`` against the reference values and event log of ``opts`` (the reference
+    values signed by one of ``anchors``)."""
+    from ccverify.verifier.appraisal import appraise
+    from ccverify.verifier.refvalues import FileSequenceStore, load_reference_values
+
+    reference_values = None
+    if opts.reference_values is not None:
+        store = FileSequenceStore(opts.sequence_store) if opts.sequence_store is not None else None
+        reference_values = load_reference_values(
+            opts.reference_values, list(anchors), at=opts.at, sequence_store=store
+        )
+    log = read_input(opts.event_log, "event log") if opts.event_log is not None else None
+    return appraise(verdict, reference_values, event_log=log, policy=policy, evidence=opts.evidence, at=opts.at)
+
+
+def attest(opts: VerifyOptions, anchors: Sequence[Path]) -> tuple[str, Any, AttestationResult]:
+    """What ``ccverify verify`` decides, without printing: verify the evidence of ``opts``
+    (TDX or SNP, detected), apply its policy (a refusal raises ``PolicyError``) and appraise.
+    Returns the platform, the verdict and the attestation result."""
+    from ccverify.verifier.evidence.detect import Kind, detect
+
+    kind = detect(opts.evidence)
+    if kind is Kind.TDX_QUOTE:
+        from ccverify.cli import verify_tdx
+        from ccverify.verifier.tdx.validate import validate_tdx
+
+        tdx_verdict, tdx_policy = verify_tdx.verify_evidence(opts)
+        validate_tdx(tdx_verdict, tdx_policy)
+        return "tdx", tdx_verdict, appraise_options(opts, tdx_verdict, tdx_policy, anchors)
+    if kind is Kind.SNP_REPORT:
+        from ccverify.cli import verify_snp
+        from ccverify.verifier.snp.validate import validate_snp
+
+        snp_verdict, snp_policy = verify_snp.verify_evidence(opts)
+        validate_snp(snp_verdict, snp_policy)
+        return "snp", snp_verdict, appraise_options(opts, snp_verdict, snp_policy, anchors)
+    raise InputError(f"{opts.evidence_path}: not a TDX quote or an SNP attestation report (looks like: {kind.value})")
 
 
 def _result_table(result: Any) -> Any:

@@ -60,7 +60,7 @@ def load_policy(path: Path | None) -> SnpPolicy:
     return SnpPolicy() if section is None else SnpPolicy.from_json(section)
 
 
-def _verify(opts: VerifyOptions) -> tuple[SnpVerdict, SnpPolicy]:
+def verify_evidence(opts: VerifyOptions) -> tuple[SnpVerdict, SnpPolicy]:
     policy = load_policy(opts.policy)
     verdict = verify_snp(
         opts.evidence,
@@ -108,7 +108,7 @@ def _tcb(parts: Any) -> str:
 
 def run(opts: VerifyOptions) -> None:
     """Verify an SNP report as ``opts`` says; print the verdict; exit 0 accepted, 1 refused."""
-    verdict, policy = guarded(lambda: _verify(opts))
+    verdict, policy = guarded(lambda: verify_evidence(opts))
     _appraise.conclude(
         opts, "snp", verdict, policy, validate_snp, f"{opts.evidence_path} (SEV-SNP report)", _rows(verdict)
     )

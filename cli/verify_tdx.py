@@ -68,7 +68,7 @@ def _collateral(opts: VerifyOptions, quote: TdxQuote, at: datetime) -> TdxCollat
     return dataclasses.replace(collateral, allow_missing_crl=True) if opts.allow_missing_crl else collateral
 
 
-def _verify(opts: VerifyOptions) -> tuple[TdxVerdict, TdxPolicy]:
+def verify_evidence(opts: VerifyOptions) -> tuple[TdxVerdict, TdxPolicy]:
     policy = load_policy(opts.policy)
     quote = TdxQuote.from_bytes(opts.evidence)
     at = opts.at or datetime.now(UTC)
@@ -126,5 +126,5 @@ def _rows(verdict: TdxVerdict) -> list[tuple[str, Any]]:
 
 def run(opts: VerifyOptions) -> None:
     """Verify a TDX quote as ``opts`` says; print the verdict; exit 0 accepted, 1 refused."""
-    verdict, policy = guarded(lambda: _verify(opts))
+    verdict, policy = guarded(lambda: verify_evidence(opts))
     _appraise.conclude(opts, "tdx", verdict, policy, validate_tdx, f"{opts.evidence_path} (TDX quote)", _rows(verdict))
