@@ -386,14 +386,17 @@ class Harness:
 # buses, one line each: "bus name vendor:device class driver" (class "-" on virtio, driver "-"
 # when none is bound). parse_devices reads it back.
 LIST_DEVICES_SH = r"""
-list_devices() {
+list_devices() {  # shell builtins only: a fork costs milliseconds under TCG
+  here=$PWD
   for d in /sys/bus/pci/devices/* /sys/bus/virtio/devices/*; do
     [ -e "$d" ] || continue
     bus=${d#/sys/bus/}; bus=${bus%%/*}
-    driver=-; [ -e "$d/driver" ] && driver=$(basename "$(readlink "$d/driver")")
-    class=-; [ -r "$d/class" ] && class=$(cat "$d/class")
-    echo "$bus ${d##*/} $(cat "$d/vendor"):$(cat "$d/device") $class $driver"
+    read -r vendor < "$d/vendor"; read -r device < "$d/device"
+    class=-; [ -r "$d/class" ] && read -r class < "$d/class"
+    driver=-; [ -e "$d/driver" ] && cd -P "$d/driver" && driver=${PWD##*/}
+    echo "$bus ${d##*/} $vendor:$device $class $driver"
   done
+  cd "$here"
 }
 """
 
