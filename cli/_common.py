@@ -48,13 +48,50 @@ class _LazyConsole:
             self._console = Console(stderr=self._stderr, soft_wrap=True)
         return getattr(self._console, name)
 
+    @property
+    def is_terminal(self) -> bool:
+        stream = sys.stderr if self._stderr else sys.stdout
+        isatty = getattr(stream, "isatty", None)
+        return bool(isatty is not None and isatty())
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        """On a terminal, rich's rendering; into a pipe or file, plain lines (``plain_lines``)."""
+        if not self.is_terminal:
+            stream = sys.stderr if self._stderr else sys.stdout
+            for item in objects:
+                lines = plain_lines(item)
+                if lines is None:
+                    break
+                stream.write("".join(line + "\n" for line in lines))
+            else:
+                return
+        self.__getattr__("print")(*objects, **options)
+
+
+def plain_lines(item: Any) -> list[str] | None:
+    """A table as lines for pipes: ``# title``, then ``field: value`` (two columns) or the
+    header and tab-separated cells (more); values whole, never wrapped. None: not a table."""
+    from rich.table import Table
+
+    if not isinstance(item, Table):
+        return None
+    lines = [f"# {item.title}"] if item.title else []
+    cells = [[str(cell) for cell in column._cells] for column in item.columns]
+    rows = list(zip(*cells, strict=True)) if cells else []
+    if len(item.columns) == 2 and str(item.columns[0].header) == "field":
+        lines.extend(f"{name}: {value}" for name, value in rows)
+    else:
+        lines.append("\t".join(str(column.header) for column in item.columns))
+        lines.extend("\t".join(row) for row in rows)
+    return lines
+
 
 stdout: Any = _LazyConsole(stderr=False)
 stderr: Any = _LazyConsole(stderr=True)
 
 
-def fail(error: BaseException) -> NoReturn:
-    """Print one line for ``error`` and exit with its code.
+def fail(error: BaseException, json_command: str | None = None) -> NoReturn:
+    """Print one line for ``error`` (and, for ``json_command``, the envelope) and exit with its code.
 
     ``SystemExit``, not typer's ``Exit``: this module must not import typer (the console
     entry runs well-formed ``measure`` commands without it), and click passes a
@@ -64,26 +101,50 @@ def fail(error: BaseException) -> NoReturn:
         import traceback
 
         traceback.print_exception(error)
+    code = error.exit_code if isinstance(error, CCVerifyError) else EXIT_INPUT
+    if json_command is not None:
+        from ccverify.cli.envelope import emit_envelope
+
+        emit_envelope(json_command, error=error, exit_code=code)
     if isinstance(error, CCVerifyError):
-        kind = type(error).__name__
-        stderr.print(f"[bold red]error[/] ({kind}): {error}", highlight=False, markup=True)
-        raise SystemExit(error.exit_code)
-    stderr.print(f"error: unexpected {type(error).__name__}: {error}", highlight=False, markup=False)
-    raise SystemExit(EXIT_INPUT)
+        stderr.print(f"[bold red]error[/] ({error_kind(error)}): {error}", highlight=False, markup=True)
+    else:
+        stderr.print(f"error (unexpected): {error}", highlight=False, markup=False)
+    raise SystemExit(code)
 
 
-def guarded(call: Callable[[], T]) -> T:
-    """Run library code; turn every failure into a one-line message and an exit code."""
+#: the word each error family is shown with (a user reads "policy", not a Python class name)
+_KINDS = (
+    ("PolicyError", "policy"),
+    ("VerificationError", "verification"),
+    ("CollateralError", "collateral"),
+    ("ParseError", "parse"),
+    ("InputError", "input"),
+)
+
+
+def error_kind(error: BaseException) -> str:
+    """``policy``, ``verification``, ``collateral``, ``parse``, ``input`` or ``unexpected``."""
+    names = {cls.__name__ for cls in type(error).__mro__}
+    return next((word for name, word in _KINDS if name in names), "unexpected")
+
+
+def guarded(call: Callable[[], T], json_command: str | None = None) -> T:
+    """Run library code; turn every failure into a one-line message and an exit code.
+
+    With ``json_command`` (the command's words, given when ``--json`` is on) a failure also
+    prints the ``--json`` envelope with its ``error`` on stdout, so a script always gets JSON.
+    """
     try:
         return call()
     except (CCVerifyError, OSError, ValueError) as error:
         if isinstance(error, OSError):
-            fail(InputError(f"{getattr(error, 'filename', None) or 'file'}: {error.strerror or error}"))
-        fail(error)
+            error = InputError(f"{getattr(error, 'filename', None) or 'file'}: {error.strerror or error}")
+        fail(error, json_command)
     except Exception as error:  # the CLI never shows a traceback
         if _is_click_exit(error):
             raise
-        fail(error)
+        fail(error, json_command)
 
 
 def _is_click_exit(error: Exception) -> bool:
@@ -150,8 +211,15 @@ def policy_section(path: Path | None, platform: str) -> dict[str, Any] | None:
     return section
 
 
-def emit_json(value: Any) -> None:
-    """Print ``value`` as JSON on stdout (bytes as hex, flags as names)."""
+def emit_json(value: Any, command: str | None = None) -> None:
+    """Print ``value`` on stdout as JSON (bytes as hex, flags as names): for ``command``, as the
+    ``result`` of the ``--json`` envelope (``cli/envelope.py``); without one, bare (``verify``,
+    until it moves onto the envelope)."""
+    if command is not None:
+        from ccverify.cli.envelope import emit_envelope
+
+        emit_envelope(command, result=value)
+        return
     sys.stdout.write(json.dumps(to_jsonable(value), indent=2) + "\n")
 
 
@@ -233,10 +301,20 @@ class VerifyOptions:
     pcs_url: str | None = None
 
 
-def pcs_client(url: str | None) -> PcsClient:
+def pcs_client(url: str | None, timeout: float | None = None) -> PcsClient:
     """An Intel PCS client for ``url``, else ``$CCVERIFY_PCS_URL``, else Intel PCS itself
-    (API key from ``$CCVERIFY_PCS_API_KEY``)."""
+    (API key from ``$CCVERIFY_PCS_API_KEY``); ``timeout`` else ``$CCVERIFY_NET_TIMEOUT`` else
+    5 s per request; each retry is announced on stderr."""
+    from ccverify.verifier.collateral.http import RetryPolicy, timeout_from
     from ccverify.verifier.collateral.pcs import PCS_BASE_URL, PcsClient
 
     base = url or os.environ.get("CCVERIFY_PCS_URL") or PCS_BASE_URL
-    return PcsClient(base, api_key=os.environ.get("CCVERIFY_PCS_API_KEY"))
+    seconds = timeout_from(timeout)
+    policy = RetryPolicy(timeout=seconds, on_retry=announce)
+    return PcsClient(base, api_key=os.environ.get("CCVERIFY_PCS_API_KEY"), timeout=seconds, retry=policy)
+
+
+def announce(message: str) -> None:
+    """A progress line on stderr (a retry the user is waiting for), never on stdout."""
+    sys.stderr.write(f"ccverify: {message}\n")
+    sys.stderr.flush()

@@ -13,7 +13,7 @@ from typer.core import TyperGroup
 if TYPE_CHECKING:  # the click typer carries (vendored in the typer versions we install)
     from typer._click.core import Command, Context
 
-from ccverify.cli import collateral, devices, example, guest, measure, reference, show, verify
+from ccverify.cli import collateral, completion, devices, example, guest, measure, reference, show, verify
 
 _HELP = (
     "Verify confidential-VM evidence (Intel TDX quotes, AMD SEV-SNP reports) and boot "
@@ -27,6 +27,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
@@ -40,6 +41,7 @@ _COMMANDS: dict[str, tuple[ModuleType, str, str | None, bool]] = {
     "show": (show, "show", None, False),
     "verify": (verify, "verify", None, False),
     "example": (example, "example", None, True),
+    "completion": (completion, "completion", None, False),
     "collateral": (collateral, "app", "Fetch TDX collateral into a cache, or build an offline bundle.", False),
     "measure": (measure, "app", "Compute expected launch measurements offline (image builders).", False),
     "reference": (reference, "app", "Create, show and verify signed reference values (CoRIM in COSE_Sign1).", False),
@@ -116,14 +118,62 @@ class _LazyRoot(TyperGroup):
         return list(self.commands)  # the names: TyperGroup's would build every command
 
 
+#: ``-h`` as well as ``--help``, on the root and (inherited by their contexts) every command
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
+
+
 def lazy_root() -> TyperGroup:
     """What ``ccverify`` runs: ``app``'s tree, built a command at a time."""
-    return _LazyRoot(name="ccverify", help=_HELP, no_args_is_help=True)
+    return _LazyRoot(
+        name="ccverify", help=_HELP, no_args_is_help=True, context_settings=CONTEXT_SETTINGS
+    )
 
 
-def main() -> None:
-    # click reports usage errors with exit 2 itself, which is also our "bad input" code
-    lazy_root().main(prog_name="ccverify")
+def version() -> str:
+    """The installed distribution's version (the one ``pip`` reports)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("ccverify")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "0+unknown"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the command line: usage errors are one line and exit 2, Ctrl-C exits 130."""
+    import os
+    import sys
+
+    from typer._click import exceptions as click_exceptions
+    from typer.exceptions import Abort
+
+    args = sys.argv[1:] if argv is None else argv
+    if "_CCVERIFY_COMPLETE" in os.environ:  # the shell asks for completions (see `completion`)
+        from typer._completion_classes import completion_init
+
+        completion_init()
+    if args in (["--version"], ["-V"]):
+        sys.stdout.write(f"ccverify {version()}\n")
+        raise SystemExit(0)
+    root = lazy_root()
+    try:
+        code = root.main(args=args, prog_name="ccverify", standalone_mode=False)
+    except click_exceptions.NoArgsIsHelpError:  # typer printed the help already
+        raise SystemExit(2) from None
+    except click_exceptions.UsageError as error:
+        where = error.ctx.command_path if error.ctx is not None else "ccverify"
+        hint = f" (see '{where} --help')" if error.ctx is not None else ""
+        message = " ".join(error.format_message().split())
+        sys.stderr.write(f"error (usage): {where}: {message}{hint}\n")
+        raise SystemExit(2) from None
+    except click_exceptions.ClickException as error:
+        sys.stderr.write(f"error: {' '.join(error.format_message().split())}\n")
+        raise SystemExit(2) from None
+    except (Abort, KeyboardInterrupt):
+        sys.stderr.write("\naborted\n")
+        raise SystemExit(130) from None
+    raise SystemExit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -33,14 +33,26 @@ def fetch(
     ],
     output: Annotated[Path, typer.Option("-o", "--output", help="Bundle file to write.")],
     cache: Annotated[
-        Path | None, typer.Option(help="Collateral cache directory (read first, then written).")
+        Path | None,
+        typer.Option(
+            help="Collateral cache directory (read first, then written); default $XDG_CACHE_HOME/ccverify/collateral."
+        ),
     ] = None,
     offline: Annotated[bool, typer.Option(help="Never use the network: only the cache.")] = False,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout",
+            metavar="SECONDS",
+            help="Seconds Intel PCS may take per request (default $CCVERIFY_NET_TIMEOUT, else 5); 429/503 are retried, announced on stderr.",
+        ),
+    ] = None,
     at: Annotated[
         str | None, typer.Option(help="Time the collateral must be valid at (ISO 8601; default now).")
     ] = None,
     pcs_url: Annotated[
-        str | None, typer.Option(help="PCS or PCCS base URL (default Intel PCS, or $CCVERIFY_PCS_URL).")
+        str | None,
+        typer.Option(help="PCS or PCCS base URL (default $CCVERIFY_PCS_URL, else Intel PCS; API key from $CCVERIFY_PCS_API_KEY)."),
     ] = None,
 ) -> None:
     """Gather the collateral a TDX quote needs into an offline bundle."""
@@ -49,15 +61,15 @@ def fetch(
         from datetime import UTC, datetime
 
         from ccverify.verifier.collateral.bundle import CollateralBundle
-        from ccverify.verifier.collateral.cache import CollateralCache
+        from ccverify.verifier.collateral.cache import CollateralCache, default_cache_dir
         from ccverify.verifier.collateral.pcs import gather_tdx_collateral
         from ccverify.verifier.evidence.tdx_quote import TdxQuote
         from ccverify.verifier.timeutil import parse_time
 
         parsed = TdxQuote.from_bytes(read_input(quote, "--quote"))
         moment = parse_time(at, "--at") if at is not None else datetime.now(UTC)
-        store = CollateralCache(cache) if cache is not None else None
-        client = None if offline else pcs_client(pcs_url)
+        store = CollateralCache(cache if cache is not None else default_cache_dir())
+        client = None if offline else pcs_client(pcs_url, timeout)
         _collateral, entries = gather_tdx_collateral(parsed, at=moment, cache=store, client=client)
         CollateralBundle.write(output, entries)
         return [(e.url, f"{when(e.not_before)} .. {when(e.not_after)}") for e in entries]

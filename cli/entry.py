@@ -82,9 +82,9 @@ def main() -> None:
         getattr(measure_run, target)(**options)
         sys.stdout.flush()
         sys.stderr.flush()
-    except KeyboardInterrupt:  # as click ends a typer command
-        sys.stderr.write("\nAborted!\n")
-        sys.exit(1)
+    except KeyboardInterrupt:  # as every other command: 128 + SIGINT
+        sys.stderr.write("\naborted\n")
+        sys.exit(130)
     except BrokenPipeError:  # as click does: stdout went away (`| head`); quiet, exit 1
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so the final flush at exit cannot fail again

@@ -64,7 +64,7 @@ def snp(
         str | None,
         typer.Option(
             "--guest-features",
-            help="SEV_FEATURES of the VMSAs, hex. REQUIRED in snp mode, no default on purpose: sev-snp-measure's command line defaults to 0x1 (SNPActive) while its README says 0x21 (SNPActive+DebugSwap, what KVM on Linux >= 6.6 sets); a wrong guess gives a wrong digest. snp:svsm always measures 0x1 (sev-snp-measure's SVSM VMSA hard-codes it, and the golden digests of real Coconut-SVSM launches were made that way); another value is refused there. Ignored by seves (0) and sev.",
+            help="SEV_FEATURES of the VMSAs: 0x-prefixed hex (0x21) or feature names (SNPActive,DebugSwap); bare digits are refused. REQUIRED in snp mode, no default on purpose: sev-snp-measure's command line defaults to 0x1 (SNPActive) while its README says 0x21 (SNPActive+DebugSwap, what KVM on Linux >= 6.6 sets); a wrong guess gives a wrong digest. snp:svsm always measures 0x1 (sev-snp-measure's SVSM VMSA hard-codes it, and the golden digests of real Coconut-SVSM launches were made that way); another value is refused there. Ignored by seves (0) and sev.",
         ),
     ] = None,
     mode: Annotated[

@@ -27,6 +27,38 @@ def _parse_int(text: str, option: str) -> int:
     return value
 
 
+def _parse_guest_features(text: str) -> int:
+    """SEV_FEATURES as ``0x``-prefixed hex or feature names (``SNPActive,DebugSwap``).
+
+    Bare digits are refused: ``21`` would be decimal 21 = 0x15 to ``int(text, 0)`` while the
+    flag is written in hex everywhere (sev-snp-measure's README, KVM), a silent wrong digest.
+    """
+    from ccverify.measurements.snp import GUEST_FEATURE_BITS
+
+    cleaned = text.strip()
+    if cleaned[:2] in ("0x", "0X"):
+        digits = cleaned[2:]
+        if digits and all(c in "0123456789abcdefABCDEF" for c in digits):
+            return _parse_int(cleaned, "--guest-features")
+        raise InputError(f"--guest-features {text!r}: not hex after 0x")
+    if cleaned.isascii() and cleaned.isdigit():
+        raise InputError(
+            f"--guest-features {text!r}: bare digits are ambiguous (decimal {cleaned} is "
+            f"0x{int(cleaned):x}); write hex with 0x (e.g. 0x{cleaned}) or names such as SNPActive,DebugSwap"
+        )
+    by_name = {name.lower(): bit for bit, name in GUEST_FEATURE_BITS.items()}
+    value = 0
+    for part in cleaned.split(","):
+        bit = by_name.get(part.strip().lower())
+        if bit is None:
+            raise InputError(
+                f"--guest-features {text!r}: {part.strip()!r} is neither 0x-prefixed hex nor a feature "
+                f"name ({', '.join(GUEST_FEATURE_BITS.values())})"
+            )
+        value |= 1 << bit
+    return value
+
+
 def _parse_hex_digest(text: str, option: str, size: int) -> bytes:
     cleaned = text.strip().lower().removeprefix("0x")
     try:
@@ -53,9 +85,9 @@ def replayed_rtmr0(path: Path) -> bytes:
     return rtmrs_from_ccel(EventLog.from_bytes(data, cc=True))[0]
 
 
-def _print(result_json: dict[str, object], json_out: bool, title: str) -> None:
+def _print(result_json: dict[str, object], json_out: bool, title: str, command: str) -> None:
     if json_out:
-        emit_json(result_json)
+        emit_json(result_json, command)
     else:
         stdout.print(table(title, flatten(result_json)))
 
@@ -102,9 +134,7 @@ def snp(
             vcpu_type=vcpu_type,
             vcpu_sig=_parse_int(vcpu_sig, "--vcpu-sig") if vcpu_sig is not None else None,
             vmm=VmmType[_VMM_TYPES[vmm_key]],
-            guest_features=_parse_int(guest_features, "--guest-features")
-            if guest_features is not None
-            else None,
+            guest_features=_parse_guest_features(guest_features) if guest_features is not None else None,
             kernel=kernel,
             initrd=initrd,
             cmdline=cmdline,
@@ -114,7 +144,8 @@ def snp(
         )
         return result.to_measurement_json()
 
-    _print(guarded(run), json_out, f"SEV launch measurement ({mode})")
+    command = "measure snp" if json_out else None
+    _print(guarded(run, command), json_out, f"SEV launch measurement ({mode})", "measure snp")
 
 
 def tdx(
@@ -165,4 +196,5 @@ def tdx(
         )
         return result.to_measurement_json()
 
-    _print(guarded(run), json_out, f"TDX measurements (MRTD order {order})")
+    command = "measure tdx" if json_out else None
+    _print(guarded(run, command), json_out, f"TDX measurements (MRTD order {order})", "measure tdx")

@@ -38,11 +38,17 @@ DEFAULT_LIFETIME = timedelta(days=365)
 
 
 def _load_json(path: Path) -> Any:
+    """A measurement JSON: bare, or the ``result`` of ``measure --json``'s envelope."""
     try:
-        return json.loads(read_file(path, "measurements"))
+        document = json.loads(read_file(path, "measurements"))
     except JSON_ERRORS as error:
         detail = "nested too deeply" if isinstance(error, RecursionError) else error
         raise InputError(f"measurements {path}: not JSON ({detail})") from None
+    if isinstance(document, dict) and "ccverify" in document and "result" in document:
+        if document.get("ok") is not True or not isinstance(document["result"], dict):
+            raise InputError(f"measurements {path}: the output of a measure command that failed")
+        return document["result"]
+    return document
 
 
 def _rows(rv: ReferenceValues) -> list[tuple[str, Any]]:
@@ -173,9 +179,11 @@ def show(
     json_out: Annotated[bool, typer.Option("--json", help="Every field as JSON.")] = False,
 ) -> None:
     """Show reference values (nothing is verified: use `verify`)."""
-    described = guarded(lambda: _describe(read_file(file, "reference values")))
+    described = guarded(
+        lambda: _describe(read_file(file, "reference values")), "reference show" if json_out else None
+    )
     if json_out:
-        emit_json(described)
+        emit_json(described, "reference show")
         return
     rv = described.get("reference_values")
     from ccverify.verifier.refvalues import ReferenceValues
@@ -223,17 +231,20 @@ def verify(
         anchors = load_trust_anchors([read_file(p, "trust anchor") for p in trust_anchor])
         moment = parse_time(at, "--at") if at is not None else None
         data = read_file(file, "reference values")
+        _require_corim(data, file)
         if any_profile:
             return verify_corim(data, anchors, at=moment)
         store = FileSequenceStore(sequence_store) if sequence_store is not None else None
         return load_reference_values(data, anchors, at=moment, require_signed=True, sequence_store=store)
 
-    rv = guarded(run)
+    rv = guarded(run, "reference verify" if json_out else None)
     from ccverify.verifier.refvalues import VerifiedCorim
 
     if isinstance(rv, VerifiedCorim):
         if json_out:
-            emit_json({"verified": True, "protected": rv.header.describe(), "corim": rv.corim})
+            emit_json(
+                {"verified": True, "protected": rv.header.describe(), "corim": rv.corim}, "reference verify"
+            )
             return
         stdout.print(
             f"OK: {file} verifies (signature and validity only; profile {rv.corim.profile})", highlight=False
@@ -241,7 +252,18 @@ def verify(
         stdout.print(table("CoRIM", flatten(rv.corim)))
         return
     if json_out:
-        emit_json({"verified": True, "reference_values": rv})
+        emit_json({"verified": True, "reference_values": rv}, "reference verify")
         return
     stdout.print(f"OK: {file} verifies", highlight=False)
     stdout.print(table("reference values", _rows(rv)))
+
+
+def _require_corim(data: bytes, file: Path) -> None:
+    """Bytes that are no CoRIM at all are bad input (exit 2), as ``reference show`` says; an
+    unsigned CoRIM is a CoRIM that fails verification (``refvalues_unsigned``, exit 1)."""
+    from ccverify.verifier.evidence.detect import Kind, detect
+
+    if detect(data) is not Kind.CORIM:
+        raise InputError(
+            f"{file}: not a CoRIM (expected a signed CoRIM, COSE_Sign1 tag 18, or an unsigned one, tag 501)"
+        )

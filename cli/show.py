@@ -25,7 +25,7 @@ def describe(data: bytes) -> tuple[Kind, Any]:
     if kind is Kind.TDX_QUOTE:
         from ccverify.verifier.evidence.tdx_quote import TdxQuote
 
-        return kind, TdxQuote.from_bytes(data)
+        return kind, _with_pck_chain(TdxQuote.from_bytes(data))
     if kind is Kind.SNP_REPORT:
         from ccverify.verifier.evidence.snp_report import SnpReport
 
@@ -33,7 +33,7 @@ def describe(data: bytes) -> tuple[Kind, Any]:
     if kind is Kind.SNP_CERT_TABLE:
         from ccverify.verifier.evidence.certtable import CertTable
 
-        return kind, CertTable.from_bytes(data)
+        return kind, _with_certificates(CertTable.from_bytes(data))
     if kind is Kind.EVENT_LOG:
         from ccverify.verifier.evidence.eventlog import EventLog
 
@@ -54,20 +54,53 @@ def describe(data: bytes) -> tuple[Kind, Any]:
             return Kind.CORIM, describe_corim(data)
         except ParseError:
             pass
+    from ccverify.verifier.certinfo import describe_all, described_json, looks_like_x509
+
+    if looks_like_x509(data):
+        return Kind.X509, {"items": described_json(describe_all(data))}
     raise InputError(
         "not a recognised format: expected a TDX quote (v4/v5), an SNP attestation report, "
-        "an SNP certificate table, a TCG2/CCEL event log or a CoRIM"
+        "an SNP certificate table, a TCG2/CCEL event log, a CoRIM, or certificates, CRLs or "
+        "public keys (PEM or DER)"
     )
+
+
+def _with_pck_chain(quote: Any) -> Any:
+    """The quote's fields, with its PCK certificate chain decoded instead of PEM bytes in hex."""
+    from ccverify.verifier.certinfo import describe_all, described_json
+    from ccverify.verifier.jsonable import to_jsonable
+
+    shown = to_jsonable(quote)
+    if quote.pck_chain_pem:
+        try:
+            shown["pck_chain"] = described_json(describe_all(quote.pck_chain_pem))
+        except InputError as error:
+            shown["pck_chain"] = f"<undecodable: {error}>"
+    return shown
+
+
+def _with_certificates(table: Any) -> Any:
+    """A certificate table with each entry's DER decoded (a CRL or certificate) beside its GUID."""
+    from ccverify.verifier.certinfo import describe_all, described_json
+
+    entries = []
+    for entry in table.entries:
+        try:
+            decoded: Any = described_json(describe_all(entry.data))[0]
+        except InputError as error:
+            decoded = f"<undecodable: {error}> ({len(entry.data)} bytes)"
+        entries.append({"guid": str(entry.guid), "kind": entry.kind, "decoded": decoded})
+    return {"entries": entries}
 
 
 def show(
     file: Annotated[Path, typer.Argument(help="Evidence file ('-' for stdin); hex text is accepted.")],
     json_out: Annotated[bool, typer.Option("--json", help="Every field as JSON.")] = False,
 ) -> None:
-    """Show a TDX quote, SNP report, SNP certificate table, event log or CoRIM."""
-    kind, parsed = guarded(lambda: describe(read_input(file)))
+    """Show a TDX quote, SNP report, SNP certificate table, event log, CoRIM, or certificates."""
+    kind, parsed = guarded(lambda: describe(read_input(file)), "show" if json_out else None)
     if json_out:
-        emit_json({"kind": kind.value, kind.value: parsed})
+        emit_json({"kind": kind.value, kind.value: parsed}, "show")
         return
     from ccverify.verifier.evidence.detect import Kind
 
@@ -75,6 +108,11 @@ def show(
         stdout.print(_event_table(str(file), parsed))
         return
     stdout.print(table(f"{file} ({kind.value})", flatten(parsed)))
+
+
+def _register_name(index: int) -> str:
+    """CC MR index 0 is MRTD, 1-4 are RTMR0-3 (the index a CCEL event carries)."""
+    return "MRTD" if index == 0 else f"RTMR{index - 1}"
 
 
 def _event_table(title: str, log: Any) -> Table:
@@ -89,13 +127,15 @@ def _event_table(title: str, log: Any) -> Table:
         title_justify="left",
     )
     out.add_column("#", justify="right")
-    out.add_column("RTMR" if cc else "PCR", justify="right")
+    out.add_column("register")
     out.add_column("type")
     out.add_column("digest", overflow="fold", max_width=20)
     out.add_column("event", overflow="fold")
+    whole = not stdout.is_terminal  # a pipe gets every digest whole, to grep and compare
     for event in log.events:
-        register = str(event.index - 1) if cc and event.index > 0 else str(event.index)
-        name = event.event_type.name.removeprefix("EV_") if isinstance(event.event_type, EventType) else hex(event.event_type)
+        register = _register_name(event.index) if cc else f"PCR{event.index}"
+        name = event.event_type.name if isinstance(event.event_type, EventType) else f"0x{event.event_type:x}"
         digest = next(iter(event.digests.values()), b"").hex()
-        out.add_row(str(event.number), register, name, digest[:16] + "…" if digest else "-", event.describe())
+        shown = digest if whole else digest[:16] + "…"
+        out.add_row(str(event.number), register, name, shown if digest else "-", event.describe())
     return out

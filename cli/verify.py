@@ -58,10 +58,10 @@ def verify(
         Path | None, typer.Option(help="SNP: extended-report certificate table (configfs-tsm auxblob).", rich_help_panel=_PLATFORM)
     ] = None,
     crl: Annotated[
-        Path | None, typer.Option(help="SNP: AMD KDS CRL (DER or PEM) to check the ASK/ASVK against (opt-in).", rich_help_panel=_PLATFORM)
+        Path | None, typer.Option(help="SNP: AMD KDS CRL (DER or PEM) to check the ASK/ASVK against (needed unless the certificate table holds one, or --allow-missing-crl).", rich_help_panel=_PLATFORM)
     ] = None,
     allow_missing_crl: Annotated[
-        bool, typer.Option(help="TDX: verify without CRLs (recorded in the verdict; the default policy still refuses it).", rich_help_panel=_PLATFORM)
+        bool, typer.Option(help="TDX and SNP: verify without CRLs (recorded in the verdict; the default policy still refuses it).", rich_help_panel=_PLATFORM)
     ] = False,
     pcs_url: Annotated[
         str | None, typer.Option(help="TDX: Intel PCS base URL (a PCCS or mirror).", rich_help_panel=_PLATFORM)

@@ -3,8 +3,12 @@
 Certificates come from ``--vcek``/``--vlek``/``--cert-chain``/``--cert-table``; a missing VCEK is
 looked up in ``--collateral`` (a cache directory or an offline bundle) and then, unless
 ``--offline``, fetched from AMD KDS (and cached when ``--collateral`` is a directory; the
-environment variable ``CCVERIFY_KDS_URL`` points the client at a KDS mirror). The
-policy is the ``"snp"`` object of ``--policy`` (default: DEBUG forbidden, nothing else checked).
+environment variable ``CCVERIFY_KDS_URL`` points the client at a KDS mirror). A verified report
+needs its KDS CRL (``--crl``, the certificate table's, else from ``--collateral`` or AMD KDS, as
+TDX's CRLs) unless ``--allow-missing-crl``: none to be had, exit 3 naming the KDS CRL URL; with
+the option, the verdict records that no CRL was checked
+and the default policy still refuses it (``revocation_not_checked``). The
+policy is the ``"snp"`` object of ``--policy`` (default: revocation checked, DEBUG and CXL forbidden).
 Exit 0 verified and accepted, 1 verification or policy failure, 2 bad input, 3 collateral missing.
 """
 
@@ -15,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from ccverify.cli import _appraise
-from ccverify.cli._common import VerifyOptions, guarded, policy_section
-from ccverify.verifier.errors import InputError
+from ccverify.cli._common import VerifyOptions, announce, guarded, policy_section
+from ccverify.verifier.errors import CollateralError, InputError
 from ccverify.verifier.snp.validate import SnpPolicy, validate_snp
 from ccverify.verifier.snp.verify import (
     SnpCertificates,
@@ -30,6 +34,7 @@ from ccverify.verifier.snp.verify import (
 def _client(opts: VerifyOptions) -> Any:
     from ccverify.verifier.collateral.bundle import CollateralBundle
     from ccverify.verifier.collateral.cache import CollateralCache, CollateralSource
+    from ccverify.verifier.collateral.http import timeout_from
     from ccverify.verifier.collateral.kds import KDS_BASE_URL, KdsClient
 
     cache: CollateralCache | None = None
@@ -42,7 +47,14 @@ def _client(opts: VerifyOptions) -> Any:
         else:
             raise InputError(f"--collateral {opts.collateral}: no such directory or bundle file")
     base_url = os.environ.get("CCVERIFY_KDS_URL") or KDS_BASE_URL
-    return KdsClient(base_url=base_url, cache=cache, sources=sources, offline=opts.offline)
+    return KdsClient(
+        base_url=base_url,
+        cache=cache,
+        sources=sources,
+        offline=opts.offline,
+        timeout=timeout_from(None),
+        on_retry=announce,
+    )
 
 
 def _certificates(opts: VerifyOptions) -> SnpCertificates:
@@ -62,13 +74,28 @@ def load_policy(path: Path | None) -> SnpPolicy:
 
 def verify_evidence(opts: VerifyOptions) -> tuple[SnpVerdict, SnpPolicy]:
     policy = load_policy(opts.policy)
+    certificates = _certificates(opts)
     verdict = verify_snp(
         opts.evidence,
-        _certificates(opts),
+        certificates,
         at=opts.at,
         product=opts.product,
         trust_root=opts.trust_root,
     )
+    if not verdict.crl_checked and not opts.allow_missing_crl:
+        # as TDX's CRLs: the KDS CRL of the chain that verified, from --collateral, then KDS
+        try:
+            crl = _client(opts).crl(verdict.product, verdict.key_type.value, at=verdict.at)
+        except CollateralError as error:
+            raise CollateralError(
+                "no AMD KDS CRL given (--crl, or in a certificate table; --allow-missing-crl verifies "
+                f"without revocation checks), and {error.detail}",
+                missing=error.missing,
+            ) from None
+        certificates = certificates.with_(crl=crl, crl_source="kds")
+        verdict = verify_snp(
+            opts.evidence, certificates, at=opts.at, product=opts.product, trust_root=opts.trust_root
+        )
     return verdict, policy
 
 

@@ -100,6 +100,7 @@ def test_mutated_snp_evidence(tmp_path: Path, flips: list[tuple[int, int]], cut:
     result = CliRunner().invoke(
         app,
         ["verify", str(report), "--vcek", str(vcek), "--cert-chain", str(SAMPLE / "snp-cert-chain.pem"),
+         "--crl", str(SAMPLE / "snp-crl.der"),
          "--trust-root", str(SAMPLE / "EXAMPLE-ROOT-NOT-TRUSTED-amd-milan-ark.pem"), "--at", AT, "--offline",
          "--reference-values", str(SAMPLE / "snp-refvalues.cbor"),
          "--trust-anchor", str(SAMPLE / "EXAMPLE-refvalues-signer.pub.pem")],

@@ -188,7 +188,9 @@ def test_reference_values_for_the_other_platform_are_refused(sample: Path, tdx_v
 
 
 def test_snp_sample_affirms(sample: Path) -> None:
-    certs = verifier.load_snp_certs(vcek=sample / "snp-vcek.der", chain=sample / "snp-cert-chain.pem")
+    certs = verifier.load_snp_certs(
+        vcek=sample / "snp-vcek.der", chain=sample / "snp-cert-chain.pem", crl=sample / "snp-crl.der"
+    )
     verdict = verifier.verify_snp(
         (sample / "snp-report.bin").read_bytes(),
         certs,

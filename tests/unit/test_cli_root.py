@@ -91,13 +91,10 @@ _EAGER = "import sys; sys.argv[0] = 'ccverify'; from ccverify.cli.app import app
     ("args", "env"),
     [
         ([], {}),
-        (["nope"], {}),
         (["measure", "tdx", "--firmware", "/nonexistent"], {}),
-        (["measure", "snp", "--kernel", sys.executable, "--bogus"], {}),  # prefetching, then a usage error
         ([], {"_CCVERIFY_COMPLETE": "bash_source"}),
-        ([], {"_CCVERIFY_COMPLETE": "complete_bash", "COMP_WORDS": "ccverify me", "COMP_CWORD": "1"}),
     ],
-    ids=["no-args", "unknown", "bad-input", "usage-error", "completion-source", "completion"],
+    ids=["no-args", "bad-input", "completion-source"],  # completions: test_cli_contract
 )
 def test_the_console_entry_answers_as_the_eager_app(args: list[str], env: dict[str, str]) -> None:
     """Real processes: exit code, stdout and stderr (no traceback) of ``ccverify.cli.entry:main``
@@ -112,3 +109,17 @@ def test_the_console_entry_answers_as_the_eager_app(args: list[str], env: dict[s
     eager, entry = ((run.returncode, run.stdout, run.stderr) for run in runs)
     assert entry == eager
     assert "Traceback" not in entry[2]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["nope"], ["measure", "snp", "--kernel", sys.executable, "--bogus"]],  # the second after prefetching
+    ids=["unknown", "usage-error"],
+)
+def test_the_console_entry_words_usage_errors_in_one_line(args: list[str]) -> None:
+    """Where typer draws a box, the entry prints one line (issue #14) with the same exit code 2."""
+    done = subprocess.run(
+        [sys.executable, "-m", "ccverify.cli.entry", *args], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert len(done.stderr.splitlines()) == 1 and done.stderr.startswith("error (usage): ccverify")

@@ -29,6 +29,7 @@ SNP = [
     "verify", str(SAMPLE / "snp-report.bin"),
     "--vcek", str(SAMPLE / "snp-vcek.der"),
     "--cert-chain", str(SAMPLE / "snp-cert-chain.pem"),
+    "--crl", str(SAMPLE / "snp-crl.der"),
     "--trust-root", str(SAMPLE / "EXAMPLE-ROOT-NOT-TRUSTED-amd-milan-ark.pem"),
     "--at", AT,
     "--reference-values", str(SAMPLE / "snp-refvalues.cbor"),
@@ -62,7 +63,19 @@ def test_readme_main_job_is_affirming() -> None:
 def test_snp_sample_is_affirming() -> None:
     result = run([*SNP, "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["attestation_result"]["ear_status"] == "affirming"
+    document = json.loads(result.output)
+    assert document["attestation_result"]["ear_status"] == "affirming"
+    assert document["verdict"]["crl_checked"] is True
+    assert document["verdict"]["crl_source"] == "given"
+
+
+def test_snp_sample_without_its_crl() -> None:
+    missing = run([*replace(SNP, "--crl", None), "--offline"])
+    assert missing.exit_code == 3
+    assert "/vcek/v1/Milan/crl" in missing.output and "--allow-missing-crl" in missing.output
+    allowed = run([*replace(SNP, "--crl", None), "--allow-missing-crl"])
+    assert allowed.exit_code == 1
+    assert "revocation_not_checked" in allowed.output
 
 
 def test_production_roots_refuse_the_sample() -> None:
@@ -132,7 +145,7 @@ def test_policy_refusal_is_reported_alike(tmp_path: Path, args: list[str], polic
     assert table.exit_code == 1
     assert "verified; policy REFUSED: " + code in table.stdout
     assert table.stderr.count("\n") == 1
-    assert table.stderr.startswith("error (PolicyError): " + code)
+    assert table.stderr.startswith("error (policy): " + code)
     document = run([*refused, "--json"])
     assert document.exit_code == 1
     shown = json.loads(document.stdout)

@@ -13,12 +13,12 @@ import pytest
 
 from ccverify.verifier.collateral.bundle import CollateralBundle
 from ccverify.verifier.collateral.cache import CacheEntry, CollateralCache
+from ccverify.verifier.collateral.http import retry_after_seconds
 from ccverify.verifier.collateral.kds import (
     KdsClient,
     chain_url,
     crl_url,
     hwid_hex,
-    retry_after_seconds,
     vcek_url,
 )
 from ccverify.verifier.errors import CollateralError, InputError
@@ -442,11 +442,47 @@ def test_cli_fetches_the_vcek_into_the_cache(
     report.write_bytes(TURIN_REPORT)
     cache = tmp_path / "cache"
     cache.mkdir()
+    # the real Turin report's KDS CRL is not among the fixtures: revocation unchecked, explicitly
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"snp": {"allow_unchecked_revocation": True}}))
     args = ["verify", str(report), "--collateral", str(cache), "--at", "2025-08-01T00:00:00Z", "--json"]
+    args += ["--allow-missing-crl", "--policy", str(policy)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["verdict"]["product"] == "TURIN"
     assert CollateralCache(cache).get(TURIN_URL, at=AT_TURIN) is not None
     offline = CliRunner().invoke(app, [*args, "--offline"])
     assert offline.exit_code == 0, offline.output
+    assert len(recorded.requests) == 1
+
+
+def test_cli_fetches_the_kds_crl_when_none_is_given(
+    kds: tuple[str, Recorded], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As TDX's CRLs come with its collateral: the sample's SNP CRL from a loopback KDS, cached."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from ccverify.cli.app import app
+
+    sample = Path(__file__).resolve().parents[2] / "reference-values" / "examples"
+    base, recorded = kds
+    recorded.serve("https://kdsintf.amd.com/vcek/v1/Milan/crl", (sample / "snp-crl.der").read_bytes())
+    monkeypatch.setenv("CCVERIFY_KDS_URL", base)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    args = [
+        "verify", str(sample / "snp-report.bin"), "--vcek", str(sample / "snp-vcek.der"),
+        "--cert-chain", str(sample / "snp-cert-chain.pem"),
+        "--trust-root", str(sample / "EXAMPLE-ROOT-NOT-TRUSTED-amd-milan-ark.pem"),
+        "--at", "2026-01-15T00:00:00Z", "--collateral", str(cache), "--json",
+    ]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    verdict = json.loads(result.stdout)["verdict"]
+    assert verdict["crl_checked"] is True and verdict["crl_source"] == "kds"
+    assert recorded.requests == ["/vcek/v1/Milan/crl"]
+    again = CliRunner().invoke(app, [*args, "--offline"])  # now from the cache
+    assert again.exit_code == 0, again.output
     assert len(recorded.requests) == 1

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from ccverify.cli.measure import app
+from tests.cli_json import envelope_result
 from tests.conftest import fixture
 
 AMDSEV = str(fixture("ovmf/ovmf_AmdSev_suffix.bin"))
@@ -31,9 +31,7 @@ def empty(tmp_path: Path) -> str:
 def run_json(*args: str) -> dict[str, object]:
     result = runner.invoke(app, [*args, "--json"])
     assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout)
-    assert isinstance(data, dict)
-    return data
+    return envelope_result(result.stdout, f"measure {args[0]}")
 
 
 def fails(*args: str, exit_code: int = 2) -> str:
@@ -191,17 +189,17 @@ def test_kernel_without_hashes_section(empty: str) -> None:
 
 
 def test_bad_option_values(tmp_path: Path) -> None:
-    assert "not a number" in fails(
+    assert "neither 0x-prefixed hex nor a feature name" in fails(
         "snp", "--firmware", AMDSEV, "--vcpus", "1", "--vcpu-type", "EPYC", "--guest-features", "zz"
     )
     assert "expected one of" in fails("snp", "--firmware", AMDSEV, "--mode", "snp2")
     assert "qemu, ec2 or gce" in fails(
-        "snp", "--firmware", AMDSEV, "--vmm-type", "kvm", "--vcpus", "1", "--guest-features", "1"
+        "snp", "--firmware", AMDSEV, "--vmm-type", "kvm", "--vcpus", "1", "--guest-features", "0x1"
     )
     assert "96 hex digits" in fails("tdx", "--firmware", TRIXIE, "--rtmr0", "abcd")
     assert "single-pass or two-pass" in fails("tdx", "--firmware", TRIXIE, "--order", "three-pass")
     assert "unknown vCPU type" in fails(
-        "snp", "--firmware", AMDSEV, "--vcpus", "1", "--vcpu-type", "Zen", "--guest-features", "1"
+        "snp", "--firmware", AMDSEV, "--vcpus", "1", "--vcpu-type", "Zen", "--guest-features", "0x1"
     )
     code = tmp_path / "OVMF_CODE.fd"
     code.write_bytes(Path(TRIXIE).read_bytes()[0x84000:])
@@ -331,9 +329,26 @@ def test_non_utf8_command_lines_through_the_cli(tmp_path: Path, empty: str, json
         if not json_out:
             assert "x=\\xff\\xfe" in result.output  # the printable form
         else:
-            data = json.loads(result.stdout)
+            data = envelope_result(result.stdout, f"measure {args[0]}")
             assert data["parameters"]["inputs"]["cmdline"]["shown"] == "console=ttyS0 x=\\xff\\xfe"
             assert data["parameters"]["inputs"]["cmdline"]["hex"] == raw.hex()
             assert "text" not in data["components"]["cmdline"]
             if data["platform"] == "snp":
                 assert data["components"]["cmdline"]["sha256"] == hashlib.sha256(raw + b"\0").hexdigest()
+
+
+@pytest.mark.parametrize("value", ["21", "33", "0b100001", "0o41", "0x", "0x21g", "SNPActive,Nope", "-0x1"])
+def test_guest_features_take_hex_or_names_only(value: str) -> None:
+    """Bare digits read as decimal gave a different digest with exit 0 (21 = 0x15)."""
+    text = fails(
+        "snp", "--firmware", AMDSEV, "--vcpus", "1", "--vcpu-type", "EPYC-v4", "--guest-features", value
+    )
+    if value.isdigit():
+        assert "bare digits are ambiguous" in text and f"0x{value}" in text
+
+
+def test_guest_features_names_equal_their_hex() -> None:
+    base = ["snp", "--firmware", AMDSEV, "--vcpus", "1", "--vcpu-type", "EPYC-v4"]
+    by_hex = run_json(*base, "--guest-features", "0x21")
+    by_name = run_json(*base, "--guest-features", "snpactive, DebugSwap")
+    assert by_hex["values"] == by_name["values"]  # type: ignore[index]

@@ -4,7 +4,6 @@ typer does (or leave them to typer), and answer as the typer command does."""
 from __future__ import annotations
 
 import inspect
-import json
 import os
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from typer.testing import CliRunner
 from ccverify.cli import measure, measure_run
 from ccverify.cli.app import app
 from ccverify.cli.measure_args import FLAG, INT, OPTIONS, PATH, REQUIRED, TEXT, parse
+from tests.cli_json import envelope_result
 from tests.conftest import fixture
 
 AMDSEV = str(fixture("ovmf/ovmf_AmdSev_suffix.bin"))
@@ -216,13 +216,14 @@ def test_the_console_entry_answers_as_the_typer_command_without_importing_typer(
     assert not [name for name in imported if name.split(".")[0] in ("typer", "click")]
     assert "Traceback" not in entry.stderr
     if entry.returncode == 0 and "--json" in argv:
-        assert json.loads(entry.stdout)["format"] == "ccverify-measurements/1"
+        target = "measure snp" if "snp" in argv else "measure tdx"
+        assert envelope_result(entry.stdout, target)["format"] == "ccverify-measurements/1"
 
 
 def test_a_closed_stdout_ends_both_ways_alike() -> None:
     """``| head`` closed the pipe: no traceback, exit 1, as click ends a typer command."""
     argv = ["measure", "snp", "--firmware", AMDSEV, "--vcpus", "1", "--vcpu-type", "EPYC", "--guest-features",
-            "1", "--json"]  # fmt: skip
+            "0x1", "--json"]  # fmt: skip
     answers = []
     for how in (["-m", "ccverify.cli.entry"], _TYPER):
         read, write = os.pipe()

@@ -69,6 +69,8 @@ class Server:
         self.recorded = recorded
         self.requests: list[str] = []
         self.delay = 0.0
+        #: answers served before the recorded ones: (status, headers)
+        self.first: list[tuple[int, dict[str, str]]] = []
         handler = self._handler()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -89,6 +91,10 @@ class Server:
                 server.requests.append(self.path)
                 if server.delay:
                     time.sleep(server.delay)
+                if server.first:
+                    status, headers = server.first.pop(0)
+                    self.answer(status, b"busy", headers)
+                    return
                 parts = urlsplit(self.path)
                 query = parse_qs(parts.query)
                 rec = server.recorded
@@ -231,7 +237,7 @@ def test_connection_refused_is_collateral_error(recorded: Recorded) -> None:
 
 def test_timeout_is_collateral_error(server: Server) -> None:
     server.delay = 1.0
-    with pytest.raises(CollateralError, match="timed out"):
+    with pytest.raises(CollateralError, match=r"no answer within 0\.2 s"):
         PcsClient(server.url, timeout=0.2).fetch(qe_identity_url())
 
 
@@ -374,3 +380,66 @@ def test_verify_run_policy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert out["policy_error"]["code"] == "mrtd_mismatch"
     policy.write_text(json.dumps({"snp": {}}))
     assert run_verify(collateral=bundle_like, at=AT, policy=policy) == 0
+
+
+def test_connection_failures_name_the_url_in_words(recorded: Recorded) -> None:
+    srv = Server(recorded)
+    url = srv.url
+    srv.httpd.server_close()
+    with pytest.raises(CollateralError) as info:
+        PcsClient(url, timeout=2).fetch(qe_identity_url())
+    text = str(info.value)
+    assert f"{url}/tdx/certification/v4/qe/identity" in text and "could not connect" in text
+    for internal in ("HTTPConnectionPool", "Max retries", "urllib3", "NewConnectionError", "object at 0x"):
+        assert internal not in text
+
+
+def test_pcs_retries_429_and_503_and_announces_each(server: Server) -> None:
+    from ccverify.verifier.collateral.http import RetryPolicy
+
+    server.first = [(429, {"Retry-After": "3"}), (503, {})]
+    heard: list[str] = []
+    slept: list[float] = []
+    policy = RetryPolicy(timeout=2, initial_delay=1.0, sleep=slept.append, on_retry=heard.append)
+    entry = PcsClient(server.url, retry=policy).fetch(qe_identity_url())
+    assert entry.body == server.recorded.qe_body
+    assert slept == [3.0, 2.0]  # Retry-After, then the back-off for a second attempt
+    assert len(heard) == 2
+    assert "Intel PCS answered HTTP 429" in heard[0] and server.url in heard[0]
+    assert "attempt 2 of 4" in heard[0]
+    assert "HTTP 503" in heard[1]
+
+
+def test_pcs_gives_up_after_max_attempts(server: Server) -> None:
+    from ccverify.verifier.collateral.http import RetryPolicy
+
+    server.first = [(503, {})] * 5
+    policy = RetryPolicy(timeout=2, max_attempts=3, initial_delay=0.5, sleep=lambda _: None)
+    with pytest.raises(CollateralError, match=r"still answered HTTP 503 .* after 3 attempts"):
+        PcsClient(server.url, retry=policy).fetch(qe_identity_url())
+    assert len(server.requests) == 3
+    server.first.clear()
+
+
+@pytest.mark.parametrize(
+    ("option", "env", "expected"),
+    [(None, None, 5.0), ("2.5", None, 2.5), (None, "7", 7.0), ("1", "7", 1.0)],
+)
+def test_timeout_option_env_and_default(
+    option: str | None, env: str | None, expected: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ccverify.verifier.collateral.http import TIMEOUT_ENV, timeout_from
+
+    if env is None:
+        monkeypatch.delenv(TIMEOUT_ENV, raising=False)
+    else:
+        monkeypatch.setenv(TIMEOUT_ENV, env)
+    assert timeout_from(option) == expected
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "soon", "601"])
+def test_timeout_out_of_range_is_input_error(value: str) -> None:
+    from ccverify.verifier.collateral.http import timeout_from
+
+    with pytest.raises(InputError, match="--timeout"):
+        timeout_from(value)

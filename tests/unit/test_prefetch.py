@@ -4,7 +4,6 @@ file's digests are ever handed over."""
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import stat
 import subprocess
@@ -18,6 +17,7 @@ from ccverify.cli.entry import prefetch_plan
 from ccverify.measurements import prefetch
 from ccverify.measurements.hashing import hash_files, hash_source
 from ccverify.verifier.errors import InputError
+from tests.cli_json import envelope_result
 from tests.conftest import fixture
 
 K, I = "/k/vmlinuz", "/k/initrd.img"  # noqa: E741
@@ -152,9 +152,7 @@ def _measure(
     done = _entry([*SNP, *extra, "--json"], prefetching, cwd)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
-    result = json.loads(done.stdout)
-    assert isinstance(result, dict)
-    return result
+    return envelope_result(done.stdout, "measure snp")
 
 
 def test_the_console_entry_gives_the_same_measurement_with_and_without_prefetching(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from ccverify.cli.reference import app
 from ccverify.verifier.refvalues import encode, example_reference_values
+from tests.cli_json import envelope_result
 from tests.conftest import fixture
 from tests.unit.test_refvalues_model import SNP_DOC, TDX_DOC
 
@@ -71,13 +72,15 @@ def test_create_show_verify(tmp_path: Path, keys: tuple[Path, Path]) -> None:
     shown = _invoke("show", out)
     assert shown.exit_code == 0
     assert "NOT verified" in shown.output and "mrtd" in shown.output
-    shown_json = json.loads(_invoke("show", out, "--json").output)
+    shown_json = envelope_result(_invoke("show", out, "--json").output, "reference show")
     assert shown_json["reference_values"]["id"] == "tdx-guest"
     assert shown_json["corim"]["signed"] is True
     verified = _invoke("verify", out, "--trust-anchor", public, "--at", AT)
     assert verified.exit_code == 0, verified.output
     assert "verifies" in verified.output
-    doc = json.loads(_invoke("verify", out, "--trust-anchor", public, "--at", AT, "--json").output)
+    doc = envelope_result(
+        _invoke("verify", out, "--trust-anchor", public, "--at", AT, "--json").output, "reference verify"
+    )
     assert doc["verified"] is True
     rv = doc["reference_values"]
     assert (rv["sequence"], rv["platform"], rv["signer"]["name"]) == (7, "tdx", "Build CI")
@@ -187,13 +190,13 @@ def test_veraison_signed_corim(tmp_path: Path) -> None:
     as_json = _invoke(
         "verify", signed, "--trust-anchor", anchor, "--at", "2024-01-01T00:00:00Z", "--any-profile", "--json"
     )
-    assert json.loads(as_json.output)["protected"]["alg"] == "ES256"
+    assert envelope_result(as_json.output, "reference verify")["protected"]["alg"] == "ES256"
     # without --any-profile it is not ccverify's profile: a verification failure, not a crash
     profile = _invoke("verify", signed, "--trust-anchor", anchor, "--at", "2024-01-01T00:00:00Z")
     assert profile.exit_code == 1 and "refvalues_unknown_profile" in profile.output
     shown = _invoke("show", signed, "--json")
     assert shown.exit_code == 0
-    assert json.loads(shown.output)["reference_values"] is None
+    assert envelope_result(shown.output, "reference show")["reference_values"] is None
 
 
 def test_show_unsigned(tmp_path: Path) -> None:
@@ -206,10 +209,24 @@ def test_show_unsigned(tmp_path: Path) -> None:
 def test_show_generic_corims_and_help() -> None:
     bare = _invoke("show", fixture("corim/comid_seam_refval.cbor"), "--json")
     assert bare.exit_code == 0
-    doc = json.loads(bare.output)
+    doc = envelope_result(bare.output, "reference show")
     assert doc["corim"]["comid"]["triples"]["reference"][0]["environment"]["class"]["model"] == "TDX SEAM"
     assert doc["reference_values"] is None
     table = _invoke("show", fixture("corim/unsigned-good-corim.cbor"))
     assert table.exit_code == 0 and "not the ccverify profile" in table.output
     for args in (["--help"], ["create", "--help"], ["show", "--help"], ["verify", "--help"]):
         assert _invoke(*args).exit_code == 0
+
+
+def test_verify_of_bytes_that_are_no_corim_is_bad_input(tmp_path: Path) -> None:
+    """It exited 1 (refvalues_unsigned) as if a CoRIM had failed; `reference show` says exit 2."""
+    examples = Path(__file__).resolve().parents[2] / "reference-values" / "examples"
+    result = CliRunner().invoke(
+        app,
+        [
+            "verify", str(examples / "tdx-quote.dat"),
+            "--trust-anchor", str(examples / "EXAMPLE-refvalues-signer.pub.pem"),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "not a CoRIM" in result.output

@@ -530,7 +530,15 @@ def cli(*args: str | Path) -> Any:
     return CliRunner().invoke(app, ["verify", *[str(a) for a in args]])
 
 
-def test_cli_verifies_turin_report() -> None:
+def unchecked_revocation(tmp_path: Path, **snp: Any) -> list[str | Path]:
+    """The explicit opt-out for real reports, whose KDS CRLs are not among the fixtures
+    (snp/SOURCES.md): ``--allow-missing-crl`` and a policy accepting unchecked revocation."""
+    policy = tmp_path / "unchecked-revocation.json"
+    policy.write_text(json.dumps({"snp": {"allow_unchecked_revocation": True, **snp}}))
+    return ["--allow-missing-crl", "--policy", policy]
+
+
+def test_cli_verifies_turin_report(tmp_path: Path) -> None:
     result = cli(
         fixture(SNP + "project-oak/turin_oc_report.bin"),
         "--vcek",
@@ -538,21 +546,57 @@ def test_cli_verifies_turin_report() -> None:
         "--at",
         "2025-08-01T00:00:00Z",
         "--json",
+        *unchecked_revocation(tmp_path),
     )
     assert result.exit_code == 0, result.output
     shown = json.loads(result.stdout)
     assert shown["status"] == "verified"
     assert shown["verdict"]["product"] == "TURIN"
+    assert shown["verdict"]["crl_checked"] is False
+    assert shown["verdict"]["crl_source"] is None
     assert shown["policy"]["allow_debug"] is False
+    assert shown["policy"]["allow_unchecked_revocation"] is True
 
 
-def test_cli_table_output() -> None:
+def test_cli_without_a_crl_exits_3_naming_the_kds_crl() -> None:
+    result = cli(
+        fixture(SNP + "project-oak/turin_oc_report.bin"),
+        "--vcek",
+        fixture(SNP + "project-oak/turin_oc_vcek.der"),
+        "--at",
+        "2025-08-01T00:00:00Z",
+        "--offline",
+    )
+    assert result.exit_code == 3, result.output
+    assert "https://kdsintf.amd.com/vcek/v1/Turin/crl" in result.output
+    assert "--allow-missing-crl" in result.output
+
+
+def test_cli_allow_missing_crl_is_still_refused_by_the_default_policy() -> None:
+    result = cli(
+        fixture(SNP + "project-oak/turin_oc_report.bin"),
+        "--vcek",
+        fixture(SNP + "project-oak/turin_oc_vcek.der"),
+        "--at",
+        "2025-08-01T00:00:00Z",
+        "--allow-missing-crl",
+        "--json",
+    )
+    assert result.exit_code == 1, result.output
+    shown = json.loads(result.stdout)
+    assert shown["accepted"] is False
+    assert shown["policy_error"]["code"] == "revocation_not_checked"
+    assert shown["verdict"]["crl_checked"] is False
+
+
+def test_cli_table_output(tmp_path: Path) -> None:
     result = cli(
         fixture(SNP + "virtee-sev/report_milan.hex"),
         "--vcek",
         fixture(SNP + "virtee-sev/vcek_milan.der"),
         "--at",
         "2024-01-01T00:00:00Z",
+        *unchecked_revocation(tmp_path),
     )
     assert result.exit_code == 0, result.output
     assert "verified; policy accepted" in result.stdout
@@ -578,14 +622,11 @@ def test_cli_offline_without_vcek_exits_3() -> None:
 
 
 def test_cli_policy_failure_exits_1(tmp_path: Path) -> None:
-    policy = tmp_path / "policy.json"
-    policy.write_text(json.dumps({"snp": {"vmpl": 0}}))
     result = cli(
         fixture(SNP + "trustee/test-vlek-report.bin"),
         "--vlek",
         fixture(SNP + "trustee/test-vlek.der"),
-        "--policy",
-        policy,
+        *unchecked_revocation(tmp_path, vmpl=0),
         "--at",
         "2025-06-01T00:00:00Z",
     )
@@ -625,6 +666,7 @@ def test_cli_vcek_from_collateral_bundle(tmp_path: Path) -> None:
         "--at",
         "2025-08-01T00:00:00Z",
         "--json",
+        *unchecked_revocation(tmp_path),
     )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["verdict"]["chip_binding"] == "CHIP_ID matches the VCEK hwID"

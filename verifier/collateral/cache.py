@@ -145,6 +145,14 @@ def url_key(url: str) -> str:
 # -- the cache ----------------------------------------------------------------------------------
 
 
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/ccverify/collateral`` (``~/.cache/ccverify/collateral``)."""
+    import os
+
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "ccverify" / "collateral"
+
+
 class CollateralCache:
     """A directory of collateral entries (one JSON file each, written atomically)."""
 

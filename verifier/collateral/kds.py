@@ -29,19 +29,21 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 import requests
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from ccverify.verifier.collateral.cache import CacheEntry, CollateralCache, CollateralSource, fetch_chain
+from ccverify.verifier.collateral.http import (
+    DEFAULT_TIMEOUT,
+    RetryPolicy,
+    bounded_get,
+)
 from ccverify.verifier.errors import CollateralError, InputError, VerificationError
 from ccverify.verifier.evidence.snp_report import Product, SnpReport, TcbParts, TcbVersion
 from ccverify.verifier.snp.certs import VekKind, der, load_certificate, load_certificates, load_crl
 
 KDS_BASE_URL = "https://kdsintf.amd.com"
-#: HTTP statuses worth retrying: rate limited, temporarily unavailable
-RETRY_STATUSES = frozenset({429, 503})
 
 
 def _product(product: Product | str) -> Product:
@@ -90,28 +92,6 @@ def crl_url(
     return f"{base_url.rstrip('/')}/{_kind(kind).value.lower()}/v1/{_product(product).value}/crl"
 
 
-def retry_after_seconds(value: str | None, now: datetime) -> float | None:
-    """A ``Retry-After`` header as seconds from ``now`` (delta-seconds or HTTP-date), or None.
-
-    delta-seconds is ASCII digits only (RFC 9110 ``1*DIGIT``): ``str.isdigit`` would also take
-    '²' or other Unicode digits, which ``float()`` refuses. Anything that is neither a
-    non-negative ASCII integer nor an HTTP-date is None (the client backs off on its own); this
-    never raises.
-    """
-    if value is None:
-        return None
-    text = value.strip()
-    if text.isascii() and text.isdigit():
-        return float(text)
-    try:
-        moment = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max(0.0, (moment - now).total_seconds())
-
-
 class KdsClient:
     """AMD KDS over HTTPS with a cache, offline bundles and bounded retry.
 
@@ -129,13 +109,14 @@ class KdsClient:
         sources: Sequence[CollateralSource] = (),
         offline: bool = False,
         session: requests.Session | None = None,
-        timeout: float = 20.0,
+        timeout: float = DEFAULT_TIMEOUT,
         max_attempts: int = 4,
         initial_delay: float = 10.0,
         max_delay: float = 30.0,
         max_total_wait: float = 120.0,
         sleep: Callable[[float], None] = time.sleep,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_retry: Callable[[str], None] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.cache = cache
@@ -149,6 +130,7 @@ class KdsClient:
         self.max_total_wait = max_total_wait
         self.sleep = sleep
         self.now = now
+        self.on_retry = on_retry
 
     # ------------------------------------------------------------------ network
 
@@ -157,44 +139,19 @@ class KdsClient:
 
     def download(self, canonical_url: str) -> CacheEntry:
         """GET one resource (retrying 429/503); the entry is keyed by ``canonical_url``."""
-        url = self._network_url(canonical_url)
-        waited = 0.0
-        last = ""
-        for attempt in range(1, self.max_attempts + 1):
-            try:
-                response = self.session.get(url, timeout=self.timeout)
-            except requests.RequestException as exc:
-                raise CollateralError(
-                    f"AMD KDS is unreachable ({type(exc).__name__}: {exc}); the verifier needed",
-                    missing=canonical_url,
-                ) from None
-            if response.status_code == 200:
-                return self._entry(canonical_url, response)
-            last = f"HTTP {response.status_code}"
-            if response.status_code not in RETRY_STATUSES:
-                raise CollateralError(
-                    f"AMD KDS answered {last} ({response.reason or 'error'}) for",
-                    missing=canonical_url,
-                )
-            if attempt == self.max_attempts:
-                break
-            delay = retry_after_seconds(response.headers.get("Retry-After"), self.now())
-            if delay is None:
-                delay = min(self.max_delay, self.initial_delay * 2 ** (attempt - 1))
-            if delay > self.max_delay or waited + delay > self.max_total_wait:
-                raise CollateralError(
-                    f"AMD KDS is rate limiting ({last}, Retry-After {delay:.0f} s exceeds the "
-                    f"{min(self.max_delay, self.max_total_wait - waited):.0f} s allowed); retry later, "
-                    "or use a cache or bundle, for",
-                    missing=canonical_url,
-                )
-            self.sleep(delay)
-            waited += delay
-        raise CollateralError(
-            f"AMD KDS still answered {last} after {self.max_attempts} attempts; retry later, "
-            "or use a cache or bundle, for",
-            missing=canonical_url,
+        policy = RetryPolicy(
+            timeout=self.timeout,
+            max_attempts=self.max_attempts,
+            initial_delay=self.initial_delay,
+            max_delay=self.max_delay,
+            max_total_wait=self.max_total_wait,
+            sleep=self.sleep,
+            now=self.now,
+            on_retry=self.on_retry,
         )
+        url = self._network_url(canonical_url)
+        response = bounded_get(self.session, url, service="AMD KDS", policy=policy, missing=canonical_url)
+        return self._entry(canonical_url, response)
 
     def _entry(self, canonical_url: str, response: requests.Response) -> CacheEntry:
         body = response.content

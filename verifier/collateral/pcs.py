@@ -37,6 +37,7 @@ from ccverify.verifier.collateral.cache import (
     CollateralSource,
     fetch_chain,
 )
+from ccverify.verifier.collateral.http import DEFAULT_TIMEOUT, RetryPolicy, bounded_get
 from ccverify.verifier.errors import CollateralError, InputError, VerificationError
 from ccverify.verifier.evidence.tdx_quote import TdxQuote
 from ccverify.verifier.jsonable import JSON_ERRORS
@@ -128,10 +129,11 @@ class PcsClient:
         base_url: str = PCS_BASE_URL,
         *,
         root_crl_url: str | None = None,
-        timeout: float = 15.0,
+        timeout: float = DEFAULT_TIMEOUT,
         session: requests.Session | None = None,
         clock: Callable[[], datetime] | None = None,
         api_key: str | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         if root_crl_url is None:
@@ -140,6 +142,7 @@ class PcsClient:
             )
         self.root_crl_url = root_crl_url
         self.timeout = timeout
+        self.retry = retry if retry is not None else RetryPolicy(timeout=timeout)
         self.session = session or requests.Session()
         self.clock = clock or (lambda: datetime.now(UTC))
         self.api_key = api_key
@@ -156,18 +159,9 @@ class PcsClient:
         """GET the canonical ``url``; a ``CacheEntry`` keyed by it, or ``CollateralError``."""
         where = self.location(url)
         headers = {"Ocp-Apim-Subscription-Key": self.api_key} if self.api_key else {}
-        try:
-            response = self.session.get(where, timeout=self.timeout, headers=headers)
-        except requests.Timeout:
-            raise CollateralError(
-                f"PCS request timed out after {self.timeout:g} s ({where})", missing=url
-            ) from None
-        except requests.RequestException as error:
-            raise CollateralError(
-                f"PCS request failed ({where}: {type(error).__name__})", missing=url
-            ) from None
-        if response.status_code != 200:
-            raise CollateralError(f"PCS answered HTTP {response.status_code} ({where})", missing=url)
+        response = bounded_get(
+            self.session, where, service="Intel PCS", policy=self.retry, missing=url, headers=headers
+        )
         body = response.content
         kept = {
             name: unquote(value)
@@ -177,7 +171,7 @@ class PcsClient:
         try:
             not_before, not_after = validity_window(url, body)
         except InputError as error:
-            raise CollateralError(f"PCS answer unusable: {error}", missing=url) from None
+            raise CollateralError(f"Intel PCS answer from {where} unusable: {error}", missing=url) from None
         return CacheEntry(
             url=url,
             body=body,

@@ -18,6 +18,8 @@ class Kind(enum.Enum):
     EVENT_LOG = "event-log"
     CCEL_TABLE = "ccel-table"
     CORIM = "corim"
+    #: certificates, CRLs or public keys (PEM or DER): ``show`` decodes them, ``detect`` never says so
+    X509 = "x509"
     UNKNOWN = "unknown"
 
 

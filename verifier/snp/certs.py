@@ -50,13 +50,23 @@ untrusted_root             the ARK is neither the pinned production ARK nor ``tr
 wrong_product_root         the ARK is the pinned ARK of another product line
 product_mismatch           productName, intermediate CN and the expected product disagree
 product_unknown            the product cannot be determined from the certificates
-basic_constraints          a CA without ``CA:TRUE``, or a leaf that is a CA
+basic_constraints          a CA without ``CA:TRUE``, a pathLen the chain exceeds, or a leaf
+                           that is a CA (``verifier/x509profile.py``, shared with TDX)
+key_usage                  an ARK/ASK/ASVK keyUsage without keyCertSign (or none), an ARK
+                           without cRLSign issuing the CRL, a VEK keyUsage (when it has one)
+                           without digitalSignature
+unknown_critical_extension a chain certificate has a critical extension other than
+                           basicConstraints and keyUsage
 leaf_key_type              the VCEK/VLEK key is not EC P-384
 certificate_not_yet_valid  ``at`` is before a certificate's notBefore
 certificate_expired        ``at`` is after a certificate's notAfter
 crl_issuer_mismatch        the CRL is not issued by the ARK
 crl_signature_invalid      the CRL signature does not verify under the ARK
 crl_invalid                the CRL has no nextUpdate (it would never expire)
+crl_unusable               RFC 5280 forbids deciding revocation with the CRL: an unknown
+                           critical (entry) extension, a delta CRL, an indirect or
+                           reasons-partial CRL, or an IssuingDistributionPoint excluding the
+                           ASK/ASVK (end entities only, another distribution point)
 crl_not_yet_valid          ``at`` is before the CRL's thisUpdate
 crl_expired                ``at`` is after the CRL's nextUpdate
 certificate_revoked        the ASK/ASVK serial is listed in the CRL
@@ -79,12 +89,13 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from cryptography.x509.oid import ExtensionOID, NameOID, SignatureAlgorithmOID
+from cryptography.x509.oid import NameOID, SignatureAlgorithmOID
 
 from ccverify.verifier import roots, x509load
 from ccverify.verifier.errors import CollateralError, InputError, VerificationError
 from ccverify.verifier.evidence.snp_report import Product, TcbParts, TcbVersion
 from ccverify.verifier.jsonable import iso8601
+from ccverify.verifier.x509profile import LeafProfile, check_chain, crl_scope, distribution_points
 
 AMD_OID_PREFIX = "1.3.6.1.4.1.3704.1"
 OID_STRUCT_VERSION = x509.ObjectIdentifier(f"{AMD_OID_PREFIX}.1")
@@ -106,6 +117,8 @@ AMD_PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA384()), salt_length=48)
 
 _NO_JSON: dict[str, Any] = {"json": False}
 _HWID_SIZES = (64, 8)
+#: a VCEK/VLEK signs reports with its key; real ones carry no keyUsage (nor basicConstraints)
+VEK_PROFILE = LeafProfile(key_usage=("digital_signature",), key_usage_required=False)
 
 
 class VekKind(enum.Enum):
@@ -528,25 +541,6 @@ def _hash_of(cert: x509.Certificate) -> hashes.HashAlgorithm | None:
         return None
 
 
-def _basic_constraints(cert: x509.Certificate) -> x509.BasicConstraints | None:
-    try:
-        value = cert.extensions.get_extension_for_oid(ExtensionOID.BASIC_CONSTRAINTS).value
-    except x509.ExtensionNotFound:
-        return None
-    return value if isinstance(value, x509.BasicConstraints) else None
-
-
-def _require_ca(cert: x509.Certificate, role: str) -> None:
-    bc = _basic_constraints(cert)
-    if bc is None or not bc.ca:
-        raise VerificationError(
-            "basic_constraints",
-            f"{role} {subject_cn(cert)!r} must carry basicConstraints CA:TRUE",
-            expected="CA:TRUE",
-            actual="absent" if bc is None else "CA:FALSE",
-        )
-
-
 def _require_v3(cert: x509.Certificate, role: str) -> None:
     if cert.version is not x509.Version.v3:
         raise VerificationError(
@@ -729,7 +723,6 @@ def _verify_chain(
             actual=product.value,
         )
     _require_v3(inter, kind.intermediate_role)
-    _require_ca(inter, kind.intermediate_role)
 
     # the root: the offered ARK must be the pinned one (or the explicit trust root)
     given_ark = None if ark_der is None else load_certificate(ark_der, "ARK certificate")
@@ -764,7 +757,6 @@ def _verify_chain(
         if subject_cn(root) != f"ARK-{product.value}":  # pragma: no cover - shipped roots are fixed
             raise VerificationError("certificate_name", "pinned ARK has an unexpected CN")
     _require_v3(root, "ARK")
-    _require_ca(root, "ARK")
     if root.issuer != root.subject:
         raise VerificationError("root_not_self_signed", f"the ARK {subject_cn(root)!r} is not self-issued")
     try:
@@ -794,12 +786,16 @@ def _verify_chain(
         )
     _check_pss(leaf, inter, f"{kind.value} signed by the {kind.intermediate_role} {subject_cn(inter)!r}")
 
-    # the leaf
-    bc = _basic_constraints(leaf)
-    if bc is not None and bc.ca:
-        raise VerificationError(
-            "basic_constraints", f"the {kind.value} must not be a CA", expected="CA:FALSE", actual="CA:TRUE"
-        )
+    # the profile (as TDX's chain): ARK and ASK/ASVK CA:TRUE with keyCertSign and a pathLen
+    # that allows the chain, the leaf no CA, no critical extension left unprocessed
+    check_chain(
+        (
+            (leaf, f"the {kind.value}"),
+            (inter, f"{kind.intermediate_role} {subject_cn(inter)!r}"),
+            (root, f"ARK {subject_cn(root)!r}"),
+        ),
+        leaf=VEK_PROFILE,
+    )
     public_key = leaf.public_key()
     if not isinstance(public_key, ec.EllipticCurvePublicKey) or not isinstance(
         public_key.curve, ec.SECP384R1
@@ -895,6 +891,10 @@ def _check_crl(crl_der: bytes, ark: x509.Certificate, inter: x509.Certificate, k
             "crl_invalid",
             "the CRL has no nextUpdate: it would never expire, so a stale one could hide a revocation",
         )
+    scope = crl_scope(crl, ark, "the KDS CRL")
+    if scope is not None:
+        role = f"{kind.intermediate_role} {subject_cn(inter)!r}"
+        scope.check_covers(role, is_ca=True, points=distribution_points(inter))
     revoked = crl.get_revoked_certificate_by_serial_number(inter.serial_number)
     if revoked is not None:
         raise VerificationError(

@@ -1,10 +1,17 @@
 """SEV-SNP policy: what a relying party accepts from a *verified* report (``validate_snp``).
 
 Modelled on go-sev-guest's ``validate.Options``. Every field is optional; ``None`` means
-"not checked". The default policy (``SnpPolicy()``) forbids a DEBUG guest and a guest whose
-POLICY allows CXL (CXL_ALLOW, bit 21), and checks nothing else. Failures raise ``PolicyError``
-whose ``code`` is ``policy_<field>`` and whose message names the field with the expected and
-actual values.
+"not checked". The default policy (``SnpPolicy()``) refuses a verdict whose revocation was not
+checked (no KDS CRL: ``revocation_not_checked``, the code and opt-out TDX's policy has:
+``allow_unchecked_revocation``), and forbids a DEBUG guest and a guest whose POLICY allows CXL
+(CXL_ALLOW, bit 21); it checks nothing else. Failures raise ``PolicyError`` whose ``code`` is
+``policy_<field>`` (``revocation_not_checked`` for the CRL) and whose message names the field
+with the expected and actual values.
+
+``maximum_crl_age_hours`` bounds how old the checked CRL may be (its thisUpdate at most that
+many hours before the verification time): a CRL from the host-controlled certificate table
+may be any ARK-signed, unexpired one, an old one too (the verdict's ``crl_source`` says where
+it came from). With it, a verdict without a CRL is refused as well.
 
 JSON form (the ``"snp"`` object of a policy file; ``SnpPolicy.from_json``)::
 
@@ -27,6 +34,7 @@ JSON form (the ``"snp"`` object of a policy file; ``SnpPolicy.from_json``)::
      "require_author_key": false, "require_id_block": false,
      "allow_cxl": false, "require_mem_aes_256_xts": false, "require_rapl_disabled": false,
      "require_ciphertext_hiding": false, "require_page_swap_disabled": false,
+     "allow_unchecked_revocation": false, "maximum_crl_age_hours": 168,
      "products": ["Milan", "Genoa"]}
 
 Values shorter than their field (``report_data``, ``host_data``...) are zero-padded on the
@@ -52,17 +60,20 @@ needs KEY_INFO.AUTHOR_KEY_EN and AUTHOR_KEY_DIGEST in ``author_key_digest``. A p
 Codes (``PolicyError.code``): ``policy_<field>`` for each field above, e.g. ``policy_measurement``,
 ``policy_allow_debug``, ``policy_allow_cxl``, ``policy_require_mem_aes_256_xts``,
 ``policy_require_rapl_disabled``, ``policy_require_ciphertext_hiding``,
-``policy_require_page_swap_disabled``, ``policy_require_id_block``, ``policy_require_author_key``.
+``policy_require_page_swap_disabled``, ``policy_require_id_block``, ``policy_require_author_key``,
+``policy_maximum_crl_age_hours``; and ``revocation_not_checked`` (as TDX's policy names it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from datetime import timedelta
 from typing import Any
 
 from ccverify.verifier.errors import InputError, PolicyError
 from ccverify.verifier.evidence.snp_report import PlatformInfo, Product, SnpReport, TcbParts
+from ccverify.verifier.jsonable import iso8601
 from ccverify.verifier.snp.certs import VekKind
 from ccverify.verifier.snp.verify import SnpVerdict, tcb_text
 
@@ -145,6 +156,8 @@ class SnpPolicy:
     require_rapl_disabled: bool = False
     require_ciphertext_hiding: bool = False
     require_page_swap_disabled: bool = False
+    allow_unchecked_revocation: bool = False
+    maximum_crl_age_hours: int | None = None
 
     def __post_init__(self) -> None:
         if self.signing_key not in ("any", "vcek", "vlek"):
@@ -204,6 +217,7 @@ class SnpPolicy:
                 "minimum_build",
                 "minimum_launch_mit_vector",
                 "minimum_current_mit_vector",
+                "maximum_crl_age_hours",
             ):
                 values[key] = _int(value, where)
             elif key in ("minimum_abi", "minimum_version"):
@@ -303,6 +317,8 @@ def validate_snp(verdict: SnpVerdict, policy: SnpPolicy | None = None) -> SnpVer
     policy = policy or SnpPolicy()
     report = verdict.report
     turin = verdict.product.uses_fmc
+
+    _check_revocation(verdict, policy)
 
     if policy.products is not None and verdict.product not in policy.products:
         raise _fail(
@@ -469,6 +485,37 @@ def validate_snp(verdict: SnpVerdict, policy: SnpPolicy | None = None) -> SnpVer
             )
 
     return verdict
+
+
+def _check_revocation(verdict: SnpVerdict, policy: SnpPolicy) -> None:
+    """A KDS CRL was checked (unless the policy allows it unchecked), and is fresh enough."""
+    crl = verdict.crl
+    if (not verdict.crl_checked or crl is None) and not policy.allow_unchecked_revocation:
+        raise PolicyError(
+            "revocation_not_checked",
+            "revocation: the report was verified without a KDS CRL, so the ASK/ASVK may be revoked; "
+            "the policy requires revocation checks (give the CRL, or set allow_unchecked_revocation "
+            "to accept)",
+            expected="CRL checked",
+            actual="no CRL",
+        )
+    limit = policy.maximum_crl_age_hours
+    if limit is None:
+        return
+    if crl is None:
+        raise _fail(
+            "maximum_crl_age_hours", "no KDS CRL was checked, so none is fresh", f"<= {limit} h", "none"
+        )
+    age = verdict.at - crl.this_update
+    if age > timedelta(hours=limit):
+        raise _fail(
+            "maximum_crl_age_hours",
+            f"the KDS CRL (from {verdict.crl_source or 'the caller'}) was issued "
+            f"{iso8601(crl.this_update)}, {age.total_seconds() / 3600:.1f} hours before the "
+            "verification time; the policy wants a fresher one",
+            f"thisUpdate >= {iso8601(verdict.at - timedelta(hours=limit))}",
+            iso8601(crl.this_update),
+        )
 
 
 #: (policy field, GuestPolicy attribute, bit, what the bit means) for the bits a policy may require

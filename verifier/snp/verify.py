@@ -14,8 +14,10 @@ Steps, in order (the first failure raises ``VerificationError`` with the code be
    the ``product`` argument must all agree. A v2 report carries no CPUID: without ``product``
    the certificates' product is used and the verdict says so (``notes``);
 3. the chain ARK -> ASK -> VCEK or ARK -> ASVK -> VLEK (``certs.verify_vek_chain``: pinned
-   ARK or explicit ``trust_root``, RSA-PSS/SHA-384, names, basicConstraints, P-384 leaf,
-   optional CRL), memoized by the certificates' bytes; validity checked at ``at``;
+   ARK or explicit ``trust_root``, RSA-PSS/SHA-384, names, the RFC 5280 profile TDX's chain
+   passes too, P-384 leaf, optional CRL usable under RFC 5280), memoized by the certificates'
+   bytes; validity checked at ``at``. The verdict says whether a CRL was checked and where it
+   came from (``crl_source``); the default policy refuses a verdict without one;
 4. the report signature: ECDSA P-384/SHA-384 over bytes 0x000-0x29F, R and S little-endian;
 5. REPORTED_TCB == the certificate's TCB as a whole 64-bit TCB_VERSION
    (``VekExtensions.tcb_version``, go-sev-guest's ``ComposeTCBParts``: Milan/Genoa bytes 2-5 are
@@ -118,6 +120,8 @@ class SnpCertificates:
     ark: bytes | None = None
     crl: bytes | None = None
     sources: tuple[str, ...] = ()
+    #: where ``crl`` came from (``CRL_SOURCES``); None for a CRL set directly: "given"
+    crl_source: str | None = None
 
     def with_(self, **changes: Any) -> SnpCertificates:
         return dataclasses.replace(self, **changes)
@@ -132,6 +136,12 @@ class SnpCertificates:
 
 
 Source = bytes | str | Path
+
+#: where a verdict's KDS CRL came from: ``given`` by the caller (``--crl``, ``crl=``), the
+#: extended report's ``certificate_table`` (chosen by the host: any unexpired ARK-signed CRL,
+#: an old one too; a policy may bound its age with ``maximum_crl_age_hours``), or fetched
+#: from ``kds`` (AMD KDS, or the cache or a bundle holding its answer)
+CRL_SOURCES = ("given", "certificate_table", "kds")
 
 
 def _read(source: Source, what: str) -> tuple[bytes, str]:
@@ -201,10 +211,12 @@ def load_snp_certs(
             # verification names what is wrong with it
             put(_role(cert) or default_role, der(cert), where)
     crl_data: bytes | None = None
+    crl_source: str | None = None
     if crl is not None:
         raw, where = _read(crl, "crl")
         crl_data = load_crl(raw, where).public_bytes(Encoding.DER)
         sources.append(f"crl: {where}")
+        crl_source = "given"
     if table is not None:
         parsed = table if isinstance(table, CertTable) else CertTable.from_bytes(_read(table, "table")[0])
         for kind in (CertKind.VCEK, CertKind.VLEK, CertKind.ASK, CertKind.ASVK, CertKind.ARK):
@@ -219,6 +231,7 @@ def load_snp_certs(
         if crl_data is None and table_crl is not None:
             crl_data = load_crl(table_crl, "certificate table CRL").public_bytes(Encoding.DER)
             sources.append("crl: table CRL")
+            crl_source = "certificate_table"
     return SnpCertificates(
         vcek=slots.get("vcek"),
         vlek=slots.get("vlek"),
@@ -227,6 +240,7 @@ def load_snp_certs(
         ark=slots.get("ark"),
         crl=crl_data,
         sources=tuple(sources),
+        crl_source=crl_source,
     )
 
 
@@ -288,6 +302,9 @@ class SnpVerdict:
     certificate_product_name: str | None = None
     #: where the certificates came from (``SnpCertificates.sources``)
     certificate_sources: tuple[str, ...] = ()
+    #: where the checked CRL came from (``CRL_SOURCES``: given, certificate_table, kds); None
+    #: when no CRL was checked
+    crl_source: str | None = None
 
     @property
     def measurement(self) -> bytes:
@@ -476,6 +493,7 @@ def verify_snp(
         notes=tuple(notes),
         certificate_product_name=chain.extensions.product_name,
         certificate_sources=certs.sources,
+        crl_source=None if chain.crl is None else certs.crl_source or "given",
     )
 
 
@@ -610,7 +628,7 @@ def fetch_snp_certs(
     if crl and certs.crl is None:
         if chosen is None:
             raise CollateralError("the product must be known to fetch the KDS CRL", missing="product")
-        certs = certs.with_(crl=client.crl(chosen, kind, at=moment))
+        certs = certs.with_(crl=client.crl(chosen, kind, at=moment), crl_source="kds")
         sources.append("crl: KDS/cache/bundle")
     return certs.with_(sources=tuple(sources))
 

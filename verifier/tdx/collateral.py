@@ -45,6 +45,7 @@ from ccverify.verifier import x509load
 from ccverify.verifier.errors import InputError, VerificationError
 from ccverify.verifier.jsonable import JSON_ERRORS, iso8601
 from ccverify.verifier.timeutil import iso_to_utc
+from ccverify.verifier.x509profile import CrlScope, LeafProfile, check_chain, crl_scope, distribution_points
 
 if TYPE_CHECKING:
     from ccverify.verifier.collateral.cache import CacheEntry
@@ -551,8 +552,15 @@ def _module(obj: Any, fields: _Fields, with_id: bool) -> TdxModuleIdentity:
         mrsigner=mod.hexbytes("mrsigner", 48),
         attributes=mod.hexbytes("attributes", 8),
         attributes_mask=mod.hexbytes("attributesMask", 8),
-        tcb_levels=_isv_levels(mod.get("tcbLevels", list), mod) if with_id else (),
+        # QVL orders a module identity's levels by ISVSVN, descending (TdxModuleTcbLevel::operator>)
+        tcb_levels=tuple(sorted(_isv_levels(mod.get("tcbLevels", list), mod), key=_isvsvn, reverse=True))
+        if with_id
+        else (),
     )
+
+
+def _isvsvn(level: IsvTcbLevel) -> int:
+    return level.isvsvn
 
 
 @lru_cache(maxsize=64)
@@ -600,8 +608,15 @@ def parse_tcb_info(raw: bytes) -> TcbInfo:
         tcb_evaluation_data_number=f.integer("tcbEvaluationDataNumber"),
         tdx_module=None if module_obj is None else _module(module_obj, f, with_id=False),
         tdx_module_identities=tuple(_module(m, f, with_id=True) for m in identities),
-        tcb_levels=tuple(levels),
+        # Intel's QVL keeps the levels in a std::set ordered by TcbLevel::operator> (SGX
+        # components, then PCESVN, then TDX components) and matches in that descending order,
+        # whatever order the JSON lists them in; a stable sort keeps equal levels as listed
+        tcb_levels=tuple(sorted(levels, key=_platform_order, reverse=True)),
     )
+
+
+def _platform_order(level: TcbLevel) -> tuple[tuple[int, ...], int, tuple[int, ...]]:
+    return level.sgx_components, level.pcesvn, level.tdx_components
 
 
 @lru_cache(maxsize=64)
@@ -770,6 +785,10 @@ def verify_raw_signature(key: ec.EllipticCurvePublicKey, sig: bytes, data: bytes
 
 # -- memoized checks ----------------------------------------------------------------------------
 
+#: Intel's PCK leaf and TCB-signing certificates sign with their keys (the QE report; TCB info
+#: and QE identity): keyUsage with digitalSignature, as the real ones carry
+SIGNER_PROFILE = LeafProfile(key_usage=("digital_signature",), key_usage_required=True)
+
 
 @dataclass(frozen=True)
 class SignerCheck:
@@ -777,6 +796,8 @@ class SignerCheck:
 
     signer: x509.Certificate
     key: ec.EllipticCurvePublicKey = field(repr=False)
+    #: the signer's cRLDistributionPoints (held to a root CA CRL's scope)
+    points: frozenset[str] | None = None
 
 
 @lru_cache(maxsize=32)
@@ -823,10 +844,14 @@ def verified_signer(chain_pem: bytes, root_der: bytes, expected_cn: str, what: s
             "untrusted_root",
             f"{what}: the signer certificate's signature does not verify with the trusted root's key",
         ) from None
+    # a TCB signer is an end entity signing with its key (digitalSignature), under the root
+    check_chain(
+        ((signer, f"{what}: the {expected_cn} certificate"), (root, f"{what}: the root")), leaf=SIGNER_PROFILE
+    )
     key = signer.public_key()
     if not isinstance(key, ec.EllipticCurvePublicKey):  # check_profile made sure; kept under -O
         raise VerificationError(code, f"{what}: the signer's public key is not ECDSA P-256")
-    return SignerCheck(signer, key)
+    return SignerCheck(signer, key, distribution_points(signer))
 
 
 def json_signature_ok(item: SignedJson, signer: SignerCheck) -> bool:
@@ -844,6 +869,9 @@ class CrlCheck:
     this_update: datetime
     next_update: datetime
     revoked_serials: frozenset[int]
+    #: what an IssuingDistributionPoint limits the CRL to (None: no IDP, every certificate of
+    #: its issuer); ``scope.check_covers`` before a certificate counts as checked against it
+    scope: CrlScope | None = None
 
 
 @lru_cache(maxsize=32)
@@ -874,8 +902,9 @@ def verified_crl(der_bytes: bytes, issuer_der: bytes, what: str) -> CrlCheck:
         )
     if crl.next_update_utc is None:
         raise VerificationError("crl_invalid", f"{what}: the CRL has no nextUpdate")
+    scope = crl_scope(crl, issuer, f"the {what}")
     serials = frozenset(entry.serial_number for entry in crl)
-    return CrlCheck(crl, common_name(crl.issuer), crl.last_update_utc, crl.next_update_utc, serials)
+    return CrlCheck(crl, common_name(crl.issuer), crl.last_update_utc, crl.next_update_utc, serials, scope)
 
 
 def crl_issuer_cn(der_bytes: bytes) -> str | None:

@@ -7,11 +7,13 @@ Implements the format notes (``notes/tdx.md``) §2 steps 8, 11 and 13-17 (Intel 
   zero and equal its attributes (as Intel's QVL: no mask).
 - step 11: the QE report against the QE identity (miscselect and attributes under their
   masks, mrsigner, isvprodid), then its TCB level by ISVSVN.
-- step 13: the first platform level (in the order given: descending) whose 16 SGX components
+- step 13: the first platform level (in Intel's QVL order: descending by SGX components, then
+  PCESVN, then TDX components, however the JSON lists them; ``parse_tcb_info`` sorts) whose 16 SGX components
   and PCESVN are <= the PCK certificate's and whose 16 TDX components are <= TEE_TCB_SVN,
   skipping TDX components 0 and 1 when TEE_TCB_SVN[1] > 0. The first level passing the SGX
   part alone is kept as the SGX level (used by the relaunch check).
-- step 14: the module's TCB level (TEE_TCB_SVN[0] >= isvsvn), converged with the platform's.
+- step 14: the module's TCB level (TEE_TCB_SVN[0] >= isvsvn; levels by ISVSVN, descending, as
+  QVL orders them), converged with the platform's.
   A matched level whose status such a level cannot have (a module level other than UpToDate,
   OutOfDate, Revoked; a platform level TDRelaunchAdvised* or NotSupported) raises
   ``tcb_status_unrecognized``, as Intel's QVL refuses it.

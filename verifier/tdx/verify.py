@@ -9,7 +9,8 @@ TCB info and QE identity (signer "Intel SGX TCB Signing" issued by the pinned ro
 revoked, ECDSA signature over the exact raw JSON, id/version, issueDate <= at < nextUpdate);
 FMSPC and PCE-ID; TDX module identity; QE report signature (PCK key); attestation-key binding
 (QE REPORTDATA = SHA-256(key || auth data) || 32 zero bytes); QE identity; quote signature;
-then the TCB status (``tcb.py``).
+then the TCB status (``tcb.py``). The PCK chain and the TCB signer pass one RFC 5280 profile
+(``verifier/x509profile.py``), and a CRL is used only when RFC 5280 allows it.
 
 A TCB status other than UpToDate does NOT raise: it is returned in the verdict and
 acceptance is policy (``validate.py``). Failures raise ``VerificationError`` with one of:
@@ -29,8 +30,19 @@ certificate_expired                a PCK chain certificate has expired at ``at``
 certificate_not_yet_valid          a PCK chain certificate is not valid yet at ``at``
 pck_extension_invalid              the PCK leaf's SGX extension is missing or malformed (any
                                    DER the decoder cannot take, whatever it raised)
+basic_constraints                  a PCK CA or root without CA:TRUE, a pathLen the chain
+                                   exceeds, or a PCK leaf / TCB signer that is a CA
+                                   (``verifier/x509profile.py``, shared with SNP)
+key_usage                          a CA's keyUsage lacks keyCertSign, a CRL issuer's cRLSign,
+                                   or the PCK leaf's / TCB signer's digitalSignature (or has none)
+unknown_critical_extension         a chain or signer certificate has a critical extension other
+                                   than basicConstraints and keyUsage
 revoked                            the PCK leaf, the PCK CA or a collateral signer is on a CRL
 crl_invalid                        a CRL does not parse or has no nextUpdate
+crl_unusable                       RFC 5280 forbids deciding revocation with the CRL: an unknown
+                                   critical (entry) extension, a delta CRL, an indirect or
+                                   reasons-partial CRL, or an IssuingDistributionPoint whose
+                                   scope excludes the certificate checked against it
 crl_issuer_mismatch                a CRL is not issued by the CA it must come from
 crl_signature_invalid              a CRL's signature does not verify
 collateral_signer_invalid          the TCB info / QE identity issuer chain is missing or its
@@ -107,6 +119,7 @@ from ccverify.verifier.tdx.collateral import (
     PLATFORM_CA_CN,
     PROCESSOR_CA_CN,
     ROOT_CA_CRL_URL,
+    SIGNER_PROFILE,
     TCB_SIGNING_CN,
     CrlCheck,
     CrlItem,
@@ -144,6 +157,7 @@ from ccverify.verifier.tdx.tcb import (
     select_module_identity,
 )
 from ccverify.verifier.timeutil import iso_to_utc, resolve_time
+from ccverify.verifier.x509profile import check_chain, distribution_points
 
 __all__ = [
     "INTEL_QE_VENDOR_ID",
@@ -335,6 +349,9 @@ class _PckChain:
     ca_cn: str
     leaf_serial: int
     intermediate_serial: int
+    #: cRLDistributionPoints of the leaf and the CA (held to a CRL's IssuingDistributionPoint)
+    leaf_points: frozenset[str] | None = None
+    intermediate_points: frozenset[str] | None = None
 
 
 _PCK_CHAINS: _Lru[tuple[bytes, bytes], _PckChain] = _Lru(256)
@@ -388,6 +405,12 @@ def _check_pck_chain(certs: list[x509.Certificate], root: _Root) -> _PckChain:
     check_issued_by(leaf, ca, "PCK leaf", code=code, signature_code="pck_chain_signature_invalid")
     check_issued_by(ca, root.cert, "PCK CA", code=code, signature_code="pck_chain_signature_invalid")
     check_issued_by(root.cert, root.cert, "root", code=code, signature_code="pck_chain_signature_invalid")
+    # RFC 5280 profile: CA:TRUE, keyCertSign and pathLen above, a digitalSignature end entity
+    # below, no critical extension left unprocessed (the one function SNP's chain uses too)
+    check_chain(
+        ((leaf, "PCK leaf certificate"), (ca, f"PCK CA certificate ({ca_cn})"), (root.cert, "root")),
+        leaf=SIGNER_PROFILE,
+    )
     ext = pck_extensions(leaf)
     key = leaf.public_key()
     if not isinstance(key, ec.EllipticCurvePublicKey):  # check_profile made sure; kept under -O
@@ -414,6 +437,8 @@ def _check_pck_chain(certs: list[x509.Certificate], root: _Root) -> _PckChain:
         ca_cn=ca_cn,
         leaf_serial=leaf.serial_number,
         intermediate_serial=ca.serial_number,
+        leaf_points=distribution_points(leaf),
+        intermediate_points=distribution_points(ca),
     )
 
 
@@ -547,6 +572,10 @@ def _check_signer_time_and_revocation(
     if not check.signer_not_before <= at <= check.signer_not_after:
         check_cert_time(
             check.signer.signer, at, f"the {what} signer certificate ({TCB_SIGNING_CN})", collateral=True
+        )
+    if root_crl is not None and root_crl.scope is not None:
+        root_crl.scope.check_covers(
+            f"the {what} signer certificate", is_ca=False, points=check.signer.points
         )
     if root_crl is not None and check.signer_serial in root_crl.revoked_serials:
         raise VerificationError(
@@ -765,6 +794,10 @@ def _build_context(collateral: TdxCollateral, chain: _PckChain, root: _Root, at:
         root_item = _pick(root_crls, _crl_window, at)
         root_crl = verified_crl(root_item.der, root.der, "root CA CRL")
         check_window(root_crl.this_update, root_crl.next_update, at, "the root CA CRL")
+        if root_crl.scope is not None:
+            root_crl.scope.check_covers(
+                f"the {ca_cn} certificate", is_ca=True, points=chain.intermediate_points
+            )
         root_crl_item = (root_item, root_crl)
         starts.append(root_crl.this_update)
         ends.append(root_crl.next_update)
@@ -905,6 +938,8 @@ def verify_tdx(
             f"the {chain.ca_cn} certificate (serial {chain.intermediate_serial:x}) "
             "is revoked by the root CA CRL: status Revoked",
         )
+    if ctx.pck_crl is not None and ctx.pck_crl.scope is not None:
+        ctx.pck_crl.scope.check_covers("the PCK certificate", is_ca=False, points=chain.leaf_points)
     if ctx.pck_crl is not None and chain.leaf_serial in ctx.pck_crl.revoked_serials:
         raise VerificationError(
             "revoked",

@@ -81,6 +81,7 @@ __all__ = [
     "TD_QE_MISCSELECT_MASK",
     "TD_QE_MRSIGNER",
     "AmdTestPki",
+    "ExtensionOverride",
     "IntelTestPki",
     "SignedJson",
     "Validity",
@@ -89,6 +90,7 @@ __all__ = [
     "ecdsa_sign",
     "ecdsa_sign_raw",
     "json_time",
+    "key_usage",
     "module_tcb_level",
     "qe_tcb_level",
     "tcb_level",
@@ -340,6 +342,52 @@ def _builder(
     )
 
 
+#: an extension override: an extension (replaces the one of its OID in place, or is appended)
+#: with its criticality, or an OID alone with any flag (the extension of that OID is left out)
+ExtensionOverride = tuple[x509.ExtensionType | x509.ObjectIdentifier, bool]
+
+
+def key_usage(*names: str) -> x509.KeyUsage:
+    """A keyUsage with the named bits (cryptography's attribute names: ``key_cert_sign``...)."""
+    bits = dict.fromkeys(
+        (
+            "digital_signature",
+            "content_commitment",
+            "key_encipherment",
+            "data_encipherment",
+            "key_agreement",
+            "key_cert_sign",
+            "crl_sign",
+            "encipher_only",
+            "decipher_only",
+        ),
+        False,
+    )
+    for name in names:
+        if name not in bits:
+            raise InputError(f"unknown keyUsage bit {name!r}")
+        bits[name] = True
+    return x509.KeyUsage(**bits)
+
+
+def _overridden(
+    extensions: Iterable[tuple[x509.ExtensionType, bool]], overrides: Sequence[ExtensionOverride]
+) -> list[tuple[x509.ExtensionType, bool]]:
+    """``extensions`` with ``overrides`` applied (see ``ExtensionOverride``)."""
+    out = list(extensions)
+    for item, critical in overrides:
+        oid = item if isinstance(item, x509.ObjectIdentifier) else item.oid
+        index = next((i for i, (ext, _c) in enumerate(out) if ext.oid == oid), None)
+        if isinstance(item, x509.ObjectIdentifier):
+            if index is not None:
+                del out[index]
+        elif index is None:
+            out.append((item, critical))
+        else:
+            out[index] = (item, critical)
+    return out
+
+
 def _add(
     builder: x509.CertificateBuilder, extensions: Iterable[tuple[x509.ExtensionType, bool]]
 ) -> x509.CertificateBuilder:
@@ -422,6 +470,7 @@ def _crl(
     revocation_date: datetime | None,
     crl_number: int | None,
     reason: x509.ReasonFlags | None,
+    extensions: Sequence[tuple[x509.ExtensionType, bool]] = (),
 ) -> bytes:
     builder = (
         x509.CertificateRevocationListBuilder()
@@ -444,6 +493,8 @@ def _crl(
         x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.public_key()),  # type: ignore[arg-type]
         critical=False,
     )
+    for extension, critical in extensions:
+        builder = builder.add_extension(extension, critical=critical)
     if isinstance(key, rsa.RSAPrivateKey):
         crl = builder.sign(key, hashes.SHA384(), rsa_padding=_AMD_PSS)
     else:
@@ -650,6 +701,9 @@ class IntelTestPki:
     ``sgx_extension_der``/``sgx_extension`` for odd extensions, ``pck_extra_extensions`` for a
     seventh extension, ``*_common_name`` for wrong names, ``*_validity`` for expired certs,
     ``signer_key=`` on CRLs/collateral for bad signatures, and ``revoked_serials=`` on CRLs.
+    ``extension_overrides`` (keys ``root``, ``ca``, ``pck``, ``tcb_signing``) replaces, drops or
+    adds extensions of a certificate (a CA:FALSE CA, a root with pathLen 0, a TCB signer with
+    an unknown critical extension...); ``extensions=`` on CRLs adds CRL extensions.
     """
 
     def __init__(
@@ -683,9 +737,14 @@ class IntelTestPki:
         tcb_signing_common_name: str = INTEL_TCB_SIGNING_CN,
         root_crl_url: str = INTEL_ROOT_CRL_URL,
         pck_crl_url: str | None = None,
+        extension_overrides: Mapping[str, Sequence[ExtensionOverride]] | None = None,
     ) -> None:
         if ca not in ("platform", "processor"):
             raise InputError(f"ca must be 'platform' or 'processor', got {ca!r}")
+        overrides = dict(extension_overrides or {})
+        unknown = sorted(set(overrides) - {"root", "ca", "pck", "tcb_signing"})
+        if unknown:
+            raise InputError(f"extension_overrides: unknown certificate(s) {', '.join(unknown)}")
         self.seed = seed
         self.ca = ca
         self.root_key = derive_ec_key(seed, "intel/root", ec.SECP256R1())
@@ -752,13 +811,16 @@ class IntelTestPki:
                     root_serial or _derive_int(seed, "root", 20),
                     self.root_validity,
                 ),
-                [
-                    (aki(root_pub), False),
-                    (_crl_dp(root_crl_url), False),
-                    (ski(root_pub), False),
-                    (_key_usage(cert_sign=True, crl_sign=True), True),
-                    (x509.BasicConstraints(ca=True, path_length=1), True),
-                ],
+                _overridden(
+                    [
+                        (aki(root_pub), False),
+                        (_crl_dp(root_crl_url), False),
+                        (ski(root_pub), False),
+                        (_key_usage(cert_sign=True, crl_sign=True), True),
+                        (x509.BasicConstraints(ca=True, path_length=1), True),
+                    ],
+                    overrides.get("root", ()),
+                ),
             ),
             self.root_key,
         )
@@ -767,13 +829,16 @@ class IntelTestPki:
                 _builder(
                     ca_name, root_name, ca_pub, ca_serial or _derive_int(seed, "ca", 20), self.ca_validity
                 ),
-                [
-                    (aki(root_pub), False),
-                    (_crl_dp(root_crl_url), False),
-                    (ski(ca_pub), False),
-                    (_key_usage(cert_sign=True, crl_sign=True), True),
-                    (x509.BasicConstraints(ca=True, path_length=0), True),
-                ],
+                _overridden(
+                    [
+                        (aki(root_pub), False),
+                        (_crl_dp(root_crl_url), False),
+                        (ski(ca_pub), False),
+                        (_key_usage(cert_sign=True, crl_sign=True), True),
+                        (x509.BasicConstraints(ca=True, path_length=0), True),
+                    ],
+                    overrides.get("ca", ()),
+                ),
             ),
             self.root_key,
         )
@@ -788,18 +853,23 @@ class IntelTestPki:
                     pck_serial or _derive_int(seed, "pck", 20),
                     self.pck_validity,
                 ),
-                [
-                    (aki(ca_pub), False),
-                    (_crl_dp(pck_crl_url or INTEL_PCK_CRL_URL.format(ca=ca)), False),
-                    (ski(pck_pub), False),
-                    (_key_usage(digital_signature=True, non_repudiation=True), True),
-                    (x509.BasicConstraints(ca=False, path_length=None), True),
-                    (
-                        x509.UnrecognizedExtension(x509.ObjectIdentifier(SGX_EXTENSION_OID), extension_der),
-                        False,
-                    ),
-                    *pck_extra_extensions,
-                ],
+                _overridden(
+                    [
+                        (aki(ca_pub), False),
+                        (_crl_dp(pck_crl_url or INTEL_PCK_CRL_URL.format(ca=ca)), False),
+                        (ski(pck_pub), False),
+                        (_key_usage(digital_signature=True, non_repudiation=True), True),
+                        (x509.BasicConstraints(ca=False, path_length=None), True),
+                        (
+                            x509.UnrecognizedExtension(
+                                x509.ObjectIdentifier(SGX_EXTENSION_OID), extension_der
+                            ),
+                            False,
+                        ),
+                        *pck_extra_extensions,
+                    ],
+                    overrides.get("pck", ()),
+                ),
             ),
             self.ca_key,
         )
@@ -813,13 +883,16 @@ class IntelTestPki:
                     tcb_signing_serial or _derive_int(seed, "tcb-signing", 20),
                     self.tcb_signing_validity,
                 ),
-                [
-                    (aki(root_pub), False),
-                    (_crl_dp(root_crl_url), False),
-                    (ski(tcb_pub), False),
-                    (_key_usage(digital_signature=True, non_repudiation=True), True),
-                    (x509.BasicConstraints(ca=False, path_length=None), True),
-                ],
+                _overridden(
+                    [
+                        (aki(root_pub), False),
+                        (_crl_dp(root_crl_url), False),
+                        (ski(tcb_pub), False),
+                        (_key_usage(digital_signature=True, non_repudiation=True), True),
+                        (x509.BasicConstraints(ca=False, path_length=None), True),
+                    ],
+                    overrides.get("tcb_signing", ()),
+                ),
             ),
             self.root_key,
         )
@@ -880,6 +953,7 @@ class IntelTestPki:
         revocation_date: datetime | None = None,
         crl_number: int | None = 1,
         signer_key: ec.EllipticCurvePrivateKey | None = None,
+        extensions: Sequence[tuple[x509.ExtensionType, bool]] = (),
     ) -> bytes:
         """DER root CA CRL, issuer = root, signed by the root (or ``signer_key``)."""
         return _crl(
@@ -891,6 +965,7 @@ class IntelTestPki:
             revocation_date=revocation_date,
             crl_number=crl_number,
             reason=x509.ReasonFlags.key_compromise,
+            extensions=extensions,
         )
 
     def pck_crl(
@@ -902,6 +977,7 @@ class IntelTestPki:
         revocation_date: datetime | None = None,
         crl_number: int | None = 1,
         signer_key: ec.EllipticCurvePrivateKey | None = None,
+        extensions: Sequence[tuple[x509.ExtensionType, bool]] = (),
     ) -> bytes:
         """DER PCK CRL, issuer = the Platform/Processor CA, signed by it (or ``signer_key``)."""
         return _crl(
@@ -913,6 +989,7 @@ class IntelTestPki:
             revocation_date=revocation_date,
             crl_number=crl_number,
             reason=x509.ReasonFlags.key_compromise,
+            extensions=extensions,
         )
 
     # -- signed collateral --------------------------------------------------------------------
@@ -1085,7 +1162,10 @@ class AmdTestPki:
     IA5String productName/csp_id, raw hwID (64 bytes; Turin 8 bytes), and the real order
     (Milan/Genoa: 1, 2, 3.1, 3.2, 3.4-3.7, 3.3, 3.8, 4; Turin: 1, 2, 3.9, 3.1-3.3, 3.5-3.7,
     3.8, 4 — real Turin VCEKs have no 3.4). The VLEK has csp_id (.5) instead of hwID.
-    ``issue_vek`` makes further (odd) leaves for negative tests.
+    ``issue_vek`` makes further (odd) leaves for negative tests; ``extension_overrides`` (keys
+    ``ark``, ``ask``, ``asvk``, ``vcek``, ``vlek``) replaces, drops or adds extensions of a
+    certificate (an ASK without keyCertSign, a VCEK that is a CA...); ``crl(extensions=...)``
+    adds CRL extensions.
     """
 
     def __init__(
@@ -1116,7 +1196,12 @@ class AmdTestPki:
         ark_key: rsa.RSAPrivateKey | None = None,
         ask_key: rsa.RSAPrivateKey | None = None,
         asvk_key: rsa.RSAPrivateKey | None = None,
+        extension_overrides: Mapping[str, Sequence[ExtensionOverride]] | None = None,
     ) -> None:
+        self.overrides = dict(extension_overrides or {})
+        unknown = sorted(set(self.overrides) - {"ark", "ask", "asvk", "vcek", "vlek"})
+        if unknown:
+            raise InputError(f"extension_overrides: unknown certificate(s) {', '.join(unknown)}")
         self.product = product if isinstance(product, Product) else Product.from_name(product)
         p = self.product.value
         self.seed = seed
@@ -1158,12 +1243,15 @@ class AmdTestPki:
         self.ark_cert = _sign_pss(
             _add(
                 _builder(self.ark_name, self.ark_name, ark_pub, 1, self.ark_validity),
-                [
-                    (_key_usage(cert_sign=True, crl_sign=True), True),
-                    (x509.SubjectKeyIdentifier.from_public_key(ark_pub), False),
-                    (x509.BasicConstraints(ca=True, path_length=None), True),
-                    (_crl_dp(AMD_KDS_CRL_URL.format(kind="vcek", product=p)), False),
-                ],
+                _overridden(
+                    [
+                        (_key_usage(cert_sign=True, crl_sign=True), True),
+                        (x509.SubjectKeyIdentifier.from_public_key(ark_pub), False),
+                        (x509.BasicConstraints(ca=True, path_length=None), True),
+                        (_crl_dp(AMD_KDS_CRL_URL.format(kind="vcek", product=p)), False),
+                    ],
+                    self.overrides.get("ark", ()),
+                ),
             ),
             self.ark_key,
             serial=ark_serial if ark_serial is not None else base,
@@ -1175,6 +1263,7 @@ class AmdTestPki:
             "vcek",
             self.ask_validity,
             ask_serial if ask_serial is not None else base + _AMD_ASK_SERIAL_OFFSET[self.product],
+            self.overrides.get("ask", ()),
         )
         self.asvk_cert = self._issue_ca(
             self.asvk_name,
@@ -1182,6 +1271,7 @@ class AmdTestPki:
             "vlek",
             self.asvk_validity,
             asvk_serial if asvk_serial is not None else base + 0x101,
+            self.overrides.get("asvk", ()),
         )
         self.vcek_cert = self.issue_vek("vcek", serial=vcek_serial)
         self.vlek_cert = self.issue_vek("vlek", serial=vlek_serial)
@@ -1198,19 +1288,28 @@ class AmdTestPki:
         )
 
     def _issue_ca(
-        self, name: x509.Name, public_key: rsa.RSAPublicKey, kind: VekKind, validity: Validity, serial: int
+        self,
+        name: x509.Name,
+        public_key: rsa.RSAPublicKey,
+        kind: VekKind,
+        validity: Validity,
+        serial: int,
+        overrides: Sequence[ExtensionOverride] = (),
     ) -> x509.Certificate:
         ark_pub = self.ark_key.public_key()
         return _sign_pss(
             _add(
                 _builder(name, self.ark_name, public_key, 1, validity),
-                [
-                    (x509.SubjectKeyIdentifier.from_public_key(public_key), False),
-                    (x509.AuthorityKeyIdentifier.from_issuer_public_key(ark_pub), False),
-                    (x509.BasicConstraints(ca=True, path_length=0), True),
-                    (_key_usage(cert_sign=True), True),
-                    (_crl_dp(AMD_KDS_CRL_URL.format(kind=kind, product=self.product.value)), False),
-                ],
+                _overridden(
+                    [
+                        (x509.SubjectKeyIdentifier.from_public_key(public_key), False),
+                        (x509.AuthorityKeyIdentifier.from_issuer_public_key(ark_pub), False),
+                        (x509.BasicConstraints(ca=True, path_length=0), True),
+                        (_key_usage(cert_sign=True), True),
+                        (_crl_dp(AMD_KDS_CRL_URL.format(kind=kind, product=self.product.value)), False),
+                    ],
+                    overrides,
+                ),
             ),
             self.ark_key,
             serial=serial,
@@ -1304,7 +1403,13 @@ class AmdTestPki:
         )
         builder = _add(
             builder,
-            [(x509.UnrecognizedExtension(x509.ObjectIdentifier(oid), value), False) for oid, value in items],
+            _overridden(
+                [
+                    (x509.UnrecognizedExtension(x509.ObjectIdentifier(oid), value), False)
+                    for oid, value in items
+                ],
+                self.overrides.get(kind, ()),
+            ),
         )
         return _sign_pss(builder, issuer_key, serial=serial, explicit_trailer=False)
 
@@ -1359,8 +1464,10 @@ class AmdTestPki:
         revocation_date: datetime | None = None,
         crl_number: int | None = 1,
         signer_key: rsa.RSAPrivateKey | None = None,
+        extensions: Sequence[tuple[x509.ExtensionType, bool]] = (),
     ) -> bytes:
-        """DER CRL issued by the ARK, RSASSA-PSS SHA-384 (what KDS serves at .../crl)."""
+        """DER CRL issued by the ARK, RSASSA-PSS SHA-384 (what KDS serves at .../crl);
+        ``extensions`` are added after the usual ones (a delta indicator, an IDP...)."""
         return _crl(
             self.ark_cert,
             signer_key or self.ark_key,
@@ -1370,4 +1477,5 @@ class AmdTestPki:
             revocation_date=revocation_date,
             crl_number=crl_number,
             reason=None,
+            extensions=extensions,
         )

@@ -189,6 +189,8 @@ def _write_snp(put: Any, signer: ec.EllipticCurvePrivateKey) -> None:
     put("snp-report.bin", report.to_bytes())
     put("snp-vcek.der", pki.vcek_der())
     put("snp-cert-chain.pem", pki.cert_chain_pem("vcek"))
+    # the KDS CRL, signed by the example ARK: the default policy requires revocation checked
+    put("snp-crl.der", pki.crl(this_update=SAMPLE_TIME - _WINDOW, next_update=SAMPLE_TIME + _WINDOW))
     _put_reference_values(put, measurements, signer)
 
 
@@ -222,9 +224,10 @@ TDX (collateral valid 2025-12-16 .. 2026-02-14):
       --reference-values tdx-refvalues.cbor --trust-anchor EXAMPLE-refvalues-signer.pub.pem \\
       --event-log tdx-event-log.bin
 
-SEV-SNP:
+SEV-SNP (KDS CRL valid 2025-12-16 .. 2026-02-14):
 
     ccverify verify snp-report.bin --vcek snp-vcek.der --cert-chain snp-cert-chain.pem \\
+      --crl snp-crl.der \\
       --trust-root EXAMPLE-ROOT-NOT-TRUSTED-amd-milan-ark.pem --at 2026-01-15T00:00:00Z \\
       --reference-values snp-refvalues.cbor --trust-anchor EXAMPLE-refvalues-signer.pub.pem
 

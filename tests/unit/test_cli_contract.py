@@ -1,0 +1,161 @@
+"""The command line's contract (issue #14): --version, -h, one-line usage errors, Ctrl-C, completion."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+CCVERIFY = str(Path(sys.executable).with_name("ccverify"))
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [CCVERIFY, *args], capture_output=True, text=True, timeout=60, env=env, stdin=subprocess.DEVNULL
+    )
+
+
+def test_version_prints_the_installed_version() -> None:
+    from importlib.metadata import version
+
+    for flag in ("--version", "-V"):
+        done = run(flag)
+        assert done.returncode == 0
+        assert done.stdout == f"ccverify {version('ccverify')}\n"
+
+
+@pytest.mark.parametrize("args", [["-h"], ["verify", "-h"], ["measure", "snp", "-h"], ["reference", "-h"]])
+def test_h_is_help(args: list[str]) -> None:
+    done = run(*args)
+    assert done.returncode == 0
+    assert "Usage" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["verify"], "Missing argument"),
+        (["nosuch"], "No such command 'nosuch'"),
+        (["show", "--bogus", "x"], "No such option"),
+        (["measure", "snp", "--vcpus", "many"], "many"),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(args: list[str], says: str) -> None:
+    done = run(*args)
+    assert done.returncode == 2
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("error (usage): ccverify")
+    assert says in lines[0]
+    assert "╭" not in done.stderr and done.stdout == ""
+
+
+def test_ctrl_c_exits_130() -> None:
+    """A command blocked on its input (stdin) gets SIGINT: exit 130, no traceback."""
+    process = subprocess.Popen(
+        [CCVERIFY, "show", "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(1.5)  # past start-up, reading stdin
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 130
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("shell", "marker"), [("bash", "complete -o"), ("zsh", "#compdef ccverify"), ("fish", "complete")]
+)
+def test_completion_scripts(shell: str, marker: str) -> None:
+    done = run("completion", shell)
+    assert done.returncode == 0 and marker in done.stdout
+    assert "_CCVERIFY_COMPLETE" in done.stdout
+
+
+def test_completion_refuses_other_shells() -> None:
+    done = run("completion", "tcsh")
+    assert done.returncode == 2 and "tcsh" in done.stderr
+
+
+def test_completion_answers_the_shell() -> None:
+    env = dict(
+        os.environ, _CCVERIFY_COMPLETE="complete_bash", COMP_WORDS="ccverify verify --trust-r", COMP_CWORD="2"
+    )
+    done = run(env=env)
+    assert done.returncode == 0
+    assert done.stdout.split() == ["--trust-root"]
+
+
+SAMPLE = Path(__file__).resolve().parents[2] / "reference-values" / "examples"
+
+
+def test_a_pipe_gets_plain_key_value_lines_with_whole_values() -> None:
+    from ccverify.verifier.evidence.tdx_quote import TdxQuote
+
+    quote = TdxQuote.from_bytes((SAMPLE / "tdx-quote.dat").read_bytes())
+    done = run("show", str(SAMPLE / "tdx-quote.dat"))
+    assert done.returncode == 0
+    assert not set("╭╮╰╯│┃━─") & set(done.stdout)
+    assert f"body.mr_td: {quote.body.mr_td.hex()}" in done.stdout.splitlines()
+
+
+def test_a_pipe_gets_every_event_digest_whole_and_registers_named() -> None:
+    done = run("show", str(SAMPLE / "tdx-event-log.bin"))
+    assert done.returncode == 0
+    rows = [line.split("\t") for line in done.stdout.splitlines()[2:]]
+    assert all(len(row[3]) == 96 for row in rows)  # SHA-384, whole
+    assert {row[1] for row in rows} <= {"MRTD", "RTMR0", "RTMR1", "RTMR2", "RTMR3"}
+    assert all(row[2].startswith("EV_") for row in rows)
+
+
+def test_a_terminal_gets_tables() -> None:
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [CCVERIFY, "show", str(SAMPLE / "tdx-quote.dat")],
+            stdin=subprocess.DEVNULL,
+            stdout=follower,
+            stderr=subprocess.DEVNULL,
+            env=dict(os.environ, COLUMNS="120"),
+        )
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert process.wait(timeout=60) == 0
+    finally:
+        os.close(leader)
+    assert "│" in b"".join(chunks).decode()
+
+
+@pytest.mark.parametrize(
+    ("args", "kind"),
+    [
+        (["show", "/nonexistent/file"], "input"),
+        (["show", str(SAMPLE / "tdx-collateral.json")], "input"),
+    ],
+)
+def test_errors_say_their_kind_in_words_not_class_names(args: list[str], kind: str) -> None:
+    done = run(*args)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"error ({kind}): ")
+    assert "Error)" not in done.stderr
