@@ -38,7 +38,9 @@ def failed(command: str, json_out: bool, error: BaseException, partial: Any = No
     fail(error)
 
 
-def enveloped(command: str, json_out: bool, call: Callable[[], T], partial: Callable[[], Any] | None = None) -> T:
+def enveloped(
+    command: str, json_out: bool, call: Callable[[], T], partial: Callable[[], Any] | None = None
+) -> T:
     """Run ``call``; any failure ends the command (see ``failed``)."""
     try:
         return call()

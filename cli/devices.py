@@ -32,12 +32,15 @@ app = typer.Typer(
 
 SysfsOption = Annotated[Path, typer.Option("--sysfs", help="Root of sysfs (a generated tree in tests).")]
 ModulesOption = Annotated[
-    Path | None, typer.Option("--modules-dir", help="Directory with modules.alias (default /lib/modules/$(uname -r)).")
+    Path | None,
+    typer.Option("--modules-dir", help="Directory with modules.alias (default /lib/modules/$(uname -r))."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the ccverify JSON envelope.")]
 AnchorOption = Annotated[
     list[Path] | None,
-    typer.Option("--trust-anchor", help="Public key or certificate (PEM/DER) trusted to sign the policy; repeatable."),
+    typer.Option(
+        "--trust-anchor", help="Public key or certificate (PEM/DER) trusted to sign the policy; repeatable."
+    ),
 ]
 
 
@@ -61,14 +64,12 @@ def _device_table(devices: tuple[Device, ...]) -> Any:
     from rich.table import Table
 
     out = Table(title=f"{len(devices)} devices", title_justify="left", header_style="bold")
-    for column in ("device", "ids", "class", "driver", "would bind", "authorized", "modalias"):
+    out.add_column("device", no_wrap=True)
+    for column in ("ids", "class", "driver", "would bind", "authorized"):
         out.add_column(column, overflow="fold")
     for d in devices:
         authorized = "-" if d.authorized is None else ("yes" if d.authorized else "no")
-        out.add_row(
-            d.key, _ids(d), _kind(d), d.driver or "-", ", ".join(d.would_bind) or "-", authorized,
-            d.modalias or "-",
-        )  # fmt: skip
+        out.add_row(d.key, _ids(d), _kind(d), d.driver or "-", ", ".join(d.would_bind) or "-", authorized)
     return out
 
 
@@ -76,10 +77,12 @@ def _device_table(devices: tuple[Device, ...]) -> Any:
 def list_(
     sysfs: SysfsOption = Path("/sys"),
     modules_dir: ModulesOption = None,
-    bus: Annotated[list[str] | None, typer.Option("--bus", help="Buses to list (default pci, virtio, usb, thunderbolt).")] = None,
+    bus: Annotated[
+        list[str] | None, typer.Option("--bus", help="Buses to list (default pci, virtio, usb, thunderbolt).")
+    ] = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Every device on the covered buses: ids, class, modalias, driver now, driver that would bind."""
+    """Every device on the covered buses: ids, class, driver now, driver that would bind (--json: modalias too)."""
 
     def run() -> tuple[Device, ...]:
         from ccverify.verifier.release.devices import BUSES, DEFAULT_BUSES, scan
@@ -103,7 +106,8 @@ def plan_table(decisions: tuple[Decision, ...], title: str) -> Any:
     from rich.table import Table
 
     out = Table(title=title, title_justify="left", header_style="bold")
-    for column in ("device", "ids", "verdict", "rule", "driver", "lockdown", "authorize", "note"):
+    out.add_column("device", no_wrap=True)
+    for column in ("ids", "verdict", "rule", "driver", "lockdown", "authorize", "note"):
         out.add_column(column, overflow="fold")
     colours = {"bootstrap": "cyan", "allow": "green", "deny": "red"}
     for d in decisions:
@@ -122,11 +126,15 @@ def plan_result(loaded: Any, decisions: tuple[Decision, ...]) -> dict[str, Any]:
 
 @app.command("plan")
 def plan(
-    device_policy: Annotated[Path, typer.Option("--device-policy", help="Signed policy (COSE_Sign1), or its unsigned JSON.")],
+    device_policy: Annotated[
+        Path, typer.Option("--device-policy", help="Signed policy (COSE_Sign1), or its unsigned JSON.")
+    ],
     trust_anchor: AnchorOption = None,
     sysfs: SysfsOption = Path("/sys"),
     modules_dir: ModulesOption = None,
-    at: Annotated[str | None, typer.Option(help="Time to check the signature at, ISO 8601 (default: now).")] = None,
+    at: Annotated[
+        str | None, typer.Option(help="Time to check the signature at, ISO 8601 (default: now).")
+    ] = None,
     json_out: JsonOption = False,
 ) -> None:
     """The decision for each device and the rule that made it; changes nothing."""
@@ -156,7 +164,9 @@ def sign(
     policy: Annotated[Path, typer.Argument(help="Policy JSON.")],
     key: Annotated[Path, typer.Option("--key", help="Signing key (PEM/DER; P-256, P-384 or Ed25519).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the COSE_Sign1.")],
-    signer: Annotated[str, typer.Option(help="Signer name recorded in the header.")] = "ccverify device policy",
+    signer: Annotated[
+        str, typer.Option(help="Signer name recorded in the header.")
+    ] = "ccverify device policy",
     json_out: JsonOption = False,
 ) -> None:
     """Check a policy and sign it (COSE_Sign1 over its JSON bytes)."""
@@ -199,7 +209,8 @@ def sign(
 def verify(
     policy: Annotated[Path, typer.Argument(help="Signed policy (COSE_Sign1).")],
     trust_anchor: Annotated[
-        list[Path], typer.Option("--trust-anchor", help="Public key or certificate trusted to sign; repeatable.")
+        list[Path],
+        typer.Option("--trust-anchor", help="Public key or certificate trusted to sign; repeatable."),
     ],
     at: Annotated[str | None, typer.Option(help="Verification time, ISO 8601 (default: now).")] = None,
     json_out: JsonOption = False,
@@ -216,7 +227,10 @@ def verify(
     if json_out:
         from ccverify.cli.envelope import emit_envelope
 
-        emit_envelope("devices verify", result={"verified": True, "signature": loaded.to_json(), "policy": loaded.policy.to_json()})
+        emit_envelope(
+            "devices verify",
+            result={"verified": True, "signature": loaded.to_json(), "policy": loaded.policy.to_json()},
+        )
         return
     p = loaded.policy
     stdout.print(
@@ -244,7 +258,9 @@ def template(
     for key in ("bootstrap", "rules"):
         entries = document[key]
         lines.append(f'  "{key}": [')
-        lines.extend(f"    {json.dumps(e)}{',' if i < len(entries) - 1 else ''}" for i, e in enumerate(entries))
+        lines.extend(
+            f"    {json.dumps(e)}{',' if i < len(entries) - 1 else ''}" for i, e in enumerate(entries)
+        )
         lines.append("  ]," if key == "bootstrap" else "  ]")
     lines.append("}")
     typer.echo("\n".join(lines))

@@ -42,14 +42,26 @@ _SYS = "System"
 PolicyOption = Annotated[Path, typer.Option("--device-policy", help="Signed device policy (COSE_Sign1).")]
 AnchorOption = Annotated[
     list[Path],
-    typer.Option("--trust-anchor", help="Public key or certificate trusted to sign the device policy and the reference values; repeatable."),
+    typer.Option(
+        "--trust-anchor",
+        help="Public key or certificate trusted to sign the device policy and the reference values; repeatable.",
+    ),
 ]
 SysfsOption = Annotated[Path, typer.Option("--sysfs", help="Root of sysfs.", rich_help_panel=_SYS)]
 ModulesOption = Annotated[
-    Path | None, typer.Option("--modules-dir", help="Directory with modules.alias (default /lib/modules/$(uname -r)).", rich_help_panel=_SYS)
+    Path | None,
+    typer.Option(
+        "--modules-dir",
+        help="Directory with modules.alias (default /lib/modules/$(uname -r)).",
+        rich_help_panel=_SYS,
+    ),
 ]
-ModprobeOption = Annotated[str, typer.Option("--modprobe", help="Program that loads a module by name.", rich_help_panel=_SYS)]
-RunDirOption = Annotated[Path, typer.Option("--run-dir", help="Where the applied state is recorded.", rich_help_panel=_SYS)]
+ModprobeOption = Annotated[
+    str, typer.Option("--modprobe", help="Program that loads a module by name.", rich_help_panel=_SYS)
+]
+RunDirOption = Annotated[
+    Path, typer.Option("--run-dir", help="Where the applied state is recorded.", rich_help_panel=_SYS)
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the ccverify JSON envelope.")]
 
 
@@ -59,7 +71,9 @@ def _print_applied(applied: Applied, headline: str) -> None:
     stdout.print(plan_table(applied.decisions, headline))
     for change in applied.changes:
         target = change.target + (f" ({change.driver})" if change.driver else "")
-        stdout.print(f"  {change.action}{' [rolled back]' if change.rolled_back else ''}: {target}", highlight=False)
+        stdout.print(
+            f"  {change.action}{' [rolled back]' if change.rolled_back else ''}: {target}", highlight=False
+        )
 
 
 @app.command("lockdown")
@@ -97,30 +111,94 @@ def lockdown(
 def authorize(
     device_policy: PolicyOption,
     trust_anchor: AnchorOption,
-    reference_values: Annotated[Path, typer.Option("--reference-values", help="Signed reference values (CoRIM) to appraise the evidence against.")],
+    reference_values: Annotated[
+        Path,
+        typer.Option(
+            "--reference-values", help="Signed reference values (CoRIM) to appraise the evidence against."
+        ),
+    ],
     evidence: Annotated[
-        Path | None, typer.Option("--evidence", help="TDX quote or SNP report (a file for now; the guest's own evidence comes with a later issue).")
+        Path | None,
+        typer.Option(
+            "--evidence",
+            help="TDX quote or SNP report (a file for now; the guest's own evidence comes with a later issue).",
+        ),
     ] = None,
-    event_log: Annotated[Path | None, typer.Option("--event-log", help="CCEL / TCG2 event log to replay against the quoted RTMRs.")] = None,
-    collateral: Annotated[Path | None, typer.Option(help="Collateral: a cache directory, an offline bundle, or a QuoteCollateralV3 JSON.", rich_help_panel=_PLATFORM)] = None,
-    offline: Annotated[bool, typer.Option(help="Never use the network; fail (exit 3) if collateral is missing.", rich_help_panel=_PLATFORM)] = False,
-    at: Annotated[str | None, typer.Option(help="Verification time, ISO 8601 (default: now).", rich_help_panel=_PLATFORM)] = None,
-    policy: Annotated[Path | None, typer.Option(help="Policy JSON with a 'tdx' and/or 'snp' object.", rich_help_panel=_PLATFORM)] = None,
-    trust_root: Annotated[Path | None, typer.Option(help="PEM root to trust INSTEAD of the pinned production roots (test and example PKIs only).", rich_help_panel=_PLATFORM)] = None,
-    sequence_store: Annotated[Path | None, typer.Option(help="JSON file with the last accepted reference-value sequence per id (rollback protection).", rich_help_panel=_PLATFORM)] = None,
-    vcek: Annotated[Path | None, typer.Option(help="SNP: VCEK certificate (DER or PEM).", rich_help_panel=_PLATFORM)] = None,
-    vlek: Annotated[Path | None, typer.Option(help="SNP: VLEK certificate (DER or PEM).", rich_help_panel=_PLATFORM)] = None,
-    cert_chain: Annotated[Path | None, typer.Option(help="SNP: KDS cert_chain PEM (ASK or ASVK, then ARK).", rich_help_panel=_PLATFORM)] = None,
-    cert_table: Annotated[Path | None, typer.Option(help="SNP: extended-report certificate table.", rich_help_panel=_PLATFORM)] = None,
-    crl: Annotated[Path | None, typer.Option(help="SNP: AMD KDS CRL (opt-in).", rich_help_panel=_PLATFORM)] = None,
-    product: Annotated[str | None, typer.Option(help="SNP: milan, genoa or turin.", rich_help_panel=_PLATFORM)] = None,
-    allow_missing_crl: Annotated[bool, typer.Option(help="TDX: verify without CRLs (the default policy still refuses it).", rich_help_panel=_PLATFORM)] = False,
-    pcs_url: Annotated[str | None, typer.Option(help="TDX: Intel PCS base URL (a PCCS or mirror).", rich_help_panel=_PLATFORM)] = None,
+    event_log: Annotated[
+        Path | None,
+        typer.Option("--event-log", help="CCEL / TCG2 event log to replay against the quoted RTMRs."),
+    ] = None,
+    collateral: Annotated[
+        Path | None,
+        typer.Option(
+            help="Collateral: a cache directory, an offline bundle, or a QuoteCollateralV3 JSON.",
+            rich_help_panel=_PLATFORM,
+        ),
+    ] = None,
+    offline: Annotated[
+        bool,
+        typer.Option(
+            help="Never use the network; fail (exit 3) if collateral is missing.", rich_help_panel=_PLATFORM
+        ),
+    ] = False,
+    at: Annotated[
+        str | None,
+        typer.Option(help="Verification time, ISO 8601 (default: now).", rich_help_panel=_PLATFORM),
+    ] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option(help="Policy JSON with a 'tdx' and/or 'snp' object.", rich_help_panel=_PLATFORM),
+    ] = None,
+    trust_root: Annotated[
+        Path | None,
+        typer.Option(
+            help="PEM root to trust INSTEAD of the pinned production roots (test and example PKIs only).",
+            rich_help_panel=_PLATFORM,
+        ),
+    ] = None,
+    sequence_store: Annotated[
+        Path | None,
+        typer.Option(
+            help="JSON file with the last accepted reference-value sequence per id (rollback protection).",
+            rich_help_panel=_PLATFORM,
+        ),
+    ] = None,
+    vcek: Annotated[
+        Path | None, typer.Option(help="SNP: VCEK certificate (DER or PEM).", rich_help_panel=_PLATFORM)
+    ] = None,
+    vlek: Annotated[
+        Path | None, typer.Option(help="SNP: VLEK certificate (DER or PEM).", rich_help_panel=_PLATFORM)
+    ] = None,
+    cert_chain: Annotated[
+        Path | None,
+        typer.Option(help="SNP: KDS cert_chain PEM (ASK or ASVK, then ARK).", rich_help_panel=_PLATFORM),
+    ] = None,
+    cert_table: Annotated[
+        Path | None, typer.Option(help="SNP: extended-report certificate table.", rich_help_panel=_PLATFORM)
+    ] = None,
+    crl: Annotated[
+        Path | None, typer.Option(help="SNP: AMD KDS CRL (opt-in).", rich_help_panel=_PLATFORM)
+    ] = None,
+    product: Annotated[
+        str | None, typer.Option(help="SNP: milan, genoa or turin.", rich_help_panel=_PLATFORM)
+    ] = None,
+    allow_missing_crl: Annotated[
+        bool,
+        typer.Option(
+            help="TDX: verify without CRLs (the default policy still refuses it).", rich_help_panel=_PLATFORM
+        ),
+    ] = False,
+    pcs_url: Annotated[
+        str | None,
+        typer.Option(help="TDX: Intel PCS base URL (a PCCS or mirror).", rich_help_panel=_PLATFORM),
+    ] = None,
     sysfs: SysfsOption = Path("/sys"),
     modules_dir: ModulesOption = None,
     modprobe: ModprobeOption = "modprobe",
     run_dir: RunDirOption = Path("/run/ccverify"),
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Attest and print the plan; change nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Attest and print the plan; change nothing.")
+    ] = False,
     json_out: JsonOption = False,
 ) -> None:
     """Stage 2 (local mode): verify and appraise the evidence; only if the result is affirming,
@@ -136,7 +214,9 @@ def authorize(
             raise InputError(
                 "--evidence is required for now: reading the guest's own evidence (configfs-tsm) comes with a later issue"
             )
-        loaded = read_policy(device_policy, trust_anchor, at=parse_time(at, "--at") if at is not None else None)
+        loaded = read_policy(
+            device_policy, trust_anchor, at=parse_time(at, "--at") if at is not None else None
+        )
         partial["policy"] = loaded.to_json()
         opts = VerifyOptions(
             evidence=read_input(evidence, "--evidence"), evidence_path=evidence, collateral=collateral,
@@ -170,12 +250,19 @@ def authorize(
             partial["decisions"] = [d.to_json() for d in decisions]
             emit_envelope(command, result=partial)
             return
-        stdout.print(plan_table(decisions, "authorize --dry-run (attestation result affirming; nothing changed)"))
+        stdout.print(
+            plan_table(decisions, "authorize --dry-run (attestation result affirming; nothing changed)")
+        )
         return
 
     def apply() -> Applied:
         return devices.authorize(
-            loaded, result, sysfs=sysfs, modules=index, loader=devices.modprobe_loader(modprobe), run_dir=run_dir
+            loaded,
+            result,
+            sysfs=sysfs,
+            modules=index,
+            loader=devices.modprobe_loader(modprobe),
+            run_dir=run_dir,
         )
 
     applied = enveloped(command, json_out, apply, lambda: partial)
@@ -185,4 +272,6 @@ def authorize(
         partial["applied"] = applied.to_json()
         emit_envelope(command, result=partial)
         return
-    _print_applied(applied, f"authorized (result affirming): {len(applied.bound)} devices bound; state in {run_dir}")
+    _print_applied(
+        applied, f"authorized (result affirming): {len(applied.bound)} devices bound; state in {run_dir}"
+    )

@@ -29,7 +29,7 @@ import hashlib
 import json
 import os
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -101,7 +101,8 @@ def require_affirming(result: object) -> AttestationResult:
     if not isinstance(result, AttestationResult):
         raise VerificationError(
             "attestation_result_required",
-            f"device authorization needs the AttestationResult appraisal issued, not a {type(result).__name__}",
+            "device authorization needs the AttestationResult appraisal issued, "
+            f"not a {type(result).__name__}",
         )
     if not (result.issued and result.affirming):
         failing = "; ".join(f"{r.claim}: {r.code}" for r in result.reasons if r.code != "ok")
@@ -317,7 +318,9 @@ def _run(
             bus_backend(bus).lock(enf, bus)
     unbound: list[str] = []
     # children before parents: unbinding a virtio transport takes its virtio devices with it
-    decisions = [planner.decide(d) for d in scan(enf.sysfs, [b for b in REVOKE_ORDER if b in buses], enf.modules)]
+    decisions = [
+        planner.decide(d) for d in scan(enf.sysfs, [b for b in REVOKE_ORDER if b in buses], enf.modules)
+    ]
     for decision in decisions:
         act = _stage_action(decision, stage)
         if act in ("unbind", "deauthorize", "rebind"):
@@ -336,13 +339,15 @@ def _run(
         if act in ("bind", "rebind", "authorize"):
             raise EnforcementError(
                 "device_bind_failed",
-                f"{decision.device.key} is still not {'authorized' if uses_authorized(decision.device) else 'bound'}"
+                f"{decision.device.key} is still not "
+                f"{'authorized' if uses_authorized(decision.device) else 'bound'}"
                 f" after the writes ({decision.rule}, driver {decision.driver})",
             )
         if act in ("unbind", "deauthorize"):
             raise EnforcementError(
                 "device_unbind_failed",
-                f"{decision.device.key} is still bound to {decision.device.driver or 'its driver'} after the writes",
+                f"{decision.device.key} is still bound to {decision.device.driver or 'its driver'} "
+                "after the writes",
             )
     return final, unbound
 
@@ -367,8 +372,14 @@ def _rollback(enf: Enforcer, keep: Callable[[Device], bool]) -> list[str]:
     return problems
 
 
-def _applied(stage: str, loaded: LoadedPolicy, enf: Enforcer, final: tuple[Decision, ...], unbound: list[str],
-             result_sha256: str | None) -> Applied:  # fmt: skip
+def _applied(
+    stage: str,
+    loaded: LoadedPolicy,
+    enf: Enforcer,
+    final: tuple[Decision, ...],
+    unbound: list[str],
+    result_sha256: str | None,
+) -> Applied:
     return Applied(
         stage=stage,
         policy_sha256=loaded.policy.sha256,
@@ -445,7 +456,9 @@ def authorize(
     return applied
 
 
-def write_state(run_dir: Path, applied: Applied, loaded: LoadedPolicy, result: AttestationResult | None = None) -> Path:
+def write_state(
+    run_dir: Path, applied: Applied, loaded: LoadedPolicy, result: AttestationResult | None = None
+) -> Path:
     """``<run_dir>/devices.json`` (and ``attestation-result.json``), written atomically."""
     state = {
         "format": "ccverify-device-state/1",
@@ -466,7 +479,8 @@ def write_state(run_dir: Path, applied: Applied, loaded: LoadedPolicy, result: A
         _atomic(target, json.dumps(state, indent=2) + "\n")
     except OSError as error:
         raise EnforcementError(
-            "device_state_unwritable", f"could not record the applied state in {run_dir}: {error.strerror or error}"
+            "device_state_unwritable",
+            f"could not record the applied state in {run_dir}: {error.strerror or error}",
         ) from None
     return target
 
@@ -475,5 +489,3 @@ def _atomic(path: Path, text: str) -> None:
     temporary = path.with_name(f".{path.name}.{os.getpid()}")
     temporary.write_text(text)
     os.replace(temporary, path)
-
-

@@ -15,17 +15,20 @@ its modalias); on buses with an ``authorized`` attribute ``authorize``/``deautho
 A bootstrap device stays authorized at stage 2 even when a rule would deny it; the decision
 notes that.
 
-Rules are looked up through an index (by name, virtio id, device id, vendor, bus), so a device
-is compared only with the few entries that could match it, in policy order.
+Rules are looked up through an index (each entry under its most selective key: name, virtio id,
+device id, modalias prefix, driver, class, vendor, bus), so a device is compared only with the
+few entries that could match it, in policy order.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
+from ccverify.verifier._frozen import positional
 from ccverify.verifier.release.devices.policy import DevicePolicy, Match, normalize_driver
 from ccverify.verifier.release.devices.sysfs import Device
 
@@ -33,8 +36,9 @@ from ccverify.verifier.release.devices.sysfs import Device
 AUTHORIZED_BUSES = frozenset({"usb", "thunderbolt"})
 
 
-def matches(match: Match, device: Device) -> bool:
-    """Every key of ``match`` matches ``device`` (a list: any of its values)."""
+def matches(match: Match, device: Device, drivers: tuple[str, ...] | None = None) -> bool:
+    """Every key of ``match`` matches ``device`` (a list: any of its values). ``drivers``:
+    the device's would-bind names, normalized, when the caller has them already."""
     if match.bus is not None and device.bus not in match.bus:
         return False
     if match.name is not None and device.name not in match.name:
@@ -67,66 +71,116 @@ def matches(match: Match, device: Device) -> bool:
         fnmatchcase(alias, glob) for alias in device.modaliases for glob in match.modalias
     ):
         return False
-    return match.driver is None or any(normalize_driver(c) in match.driver for c in device.would_bind)
+    if match.driver is None:
+        return True
+    if drivers is None:
+        drivers = tuple(normalize_driver(c) for c in device.would_bind)
+    return any(d in match.driver for d in drivers)
 
 
 def _triple(pattern: tuple[int | None, ...], actual: tuple[int | None, ...]) -> bool:
     return all(p is None or p == a for p, a in zip(pattern, actual, strict=True))
 
 
+_WILDCARD = re.compile(r"[*?\[]")
+#: a modalias glob is indexed by its literal prefix when that prefix is at least this long
+_MIN_PREFIX = 8
+
+
+def _literal_prefix(glob: str) -> str:
+    found = _WILDCARD.search(glob)
+    return glob if found is None else glob[: found.start()]
+
+
 class _Index:
-    """Entries bucketed by one key each, so a device meets only the entries that could match."""
+    """Entries bucketed by their most selective key, so a device meets only the entries that
+    could match it (then checked in policy order with ``matches``)."""
+
+    #: the device attributes looked up directly, in the order ``_keys`` prefers them
+    ATTRIBUTES = ("name", "virtio_id", "device", "subsystem_device", "vendor", "subsystem_vendor", "bus")
 
     def __init__(self, entries: Sequence[Match]) -> None:
         self.entries = tuple(entries)
-        self.by: dict[tuple[str, Any], list[int]] = {}
         self.rest: list[int] = []
+        tables: dict[str, dict[Any, list[int]]] = {}
+        self.classes: dict[int, dict[int, list[int]]] = {}  # mask -> masked class -> entries
+        self.drivers: dict[str, list[int]] = {}
+        self.aliases: dict[str, list[int]] = {}  # literal prefix of a modalias glob -> entries
         for i, m in enumerate(self.entries):
-            key, values = self._bucket(m)
-            if key is None:
+            kind, values = self._keys(m)
+            if kind is None:
                 self.rest.append(i)
+                continue
+            if kind == "class":
+                table = self.classes.setdefault(m.class_mask, {})
+            elif kind == "driver":
+                table = self.drivers  # type: ignore[assignment]
+            elif kind == "alias":
+                table = self.aliases  # type: ignore[assignment]
             else:
-                for value in values:
-                    self.by.setdefault((key, value), []).append(i)
+                table = tables.setdefault(kind, {})
+            for value in values:
+                table.setdefault(value, []).append(i)
+        #: (attribute, table) for the attributes some entry is indexed by
+        self.tables = [(a, tables[a]) for a in self.ATTRIBUTES if a in tables]
+        self.prefix_lengths = sorted({len(p) for p in self.aliases})
 
     @staticmethod
-    def _bucket(m: Match) -> tuple[str | None, Sequence[Any]]:
+    def _keys(m: Match) -> tuple[str | None, Sequence[Any]]:
         if m.name is not None:
             return "name", sorted(m.name)
         if m.virtio_id is not None:
             return "virtio_id", sorted(m.virtio_id)
         if m.device is not None:
             return "device", sorted(m.device)
+        if m.modalias is not None:
+            prefixes = sorted({_literal_prefix(g) for g in m.modalias})
+            if all(len(p) >= _MIN_PREFIX for p in prefixes):
+                return "alias", prefixes
+        if m.driver is not None:
+            return "driver", m.driver
+        if m.subsystem_device is not None:
+            return "subsystem_device", sorted(m.subsystem_device)
+        if m.class_code is not None:
+            return "class", sorted(m.class_code)
         if m.vendor is not None:
             return "vendor", sorted(m.vendor)
         if m.usb_id is not None and all(v is not None for v, _p in m.usb_id):
             return "vendor", sorted({v for v, _p in m.usb_id})
+        if m.subsystem_vendor is not None:
+            return "subsystem_vendor", sorted(m.subsystem_vendor)
         if m.bus is not None:
             return "bus", sorted(m.bus)
         return None, ()
 
-    def first(self, device: Device) -> int | None:
-        by = self.by
-        found: list[int] = []
-        for key in (
-            ("name", device.name),
-            ("virtio_id", device.virtio_id),
-            ("device", device.device),
-            ("vendor", device.vendor),
-            ("bus", device.bus),
-        ):
-            hit = by.get(key)
+    def first(self, device: Device, drivers: tuple[str, ...]) -> int | None:
+        """The first entry matching ``device`` (``drivers``: its would-bind names, normalized)."""
+        found: list[int] = list(self.rest)
+        for attribute, table in self.tables:
+            hit = table.get(getattr(device, attribute))
             if hit:
-                found.extend(hit)
-        if self.rest:
-            found.extend(self.rest)
+                found += hit
+        if self.classes and device.class_code is not None:
+            for mask, table in self.classes.items():
+                hit = table.get(device.class_code & mask)
+                if hit:
+                    found += hit
+        if self.drivers:
+            for driver in drivers:
+                hit = self.drivers.get(driver)
+                if hit:
+                    found += hit
+        if self.aliases:
+            for alias in device.modaliases:
+                for n in self.prefix_lengths:
+                    hit = self.aliases.get(alias[:n])
+                    if hit:
+                        found += hit
         if not found:
             return None
-        if len(found) > 1:
-            found.sort()
         entries = self.entries
-        for i in found:
-            if matches(entries[i], device):
+        for i in sorted(set(found)) if len(found) > 1 else found:
+            if matches(entries[i], device, drivers):
                 return i
         return None
 
@@ -161,6 +215,10 @@ class Decision:
             "note": self.note,
             "device": self.device.to_json(),
         }
+
+
+#: Decision(...) with every field in order (one per device per plan)
+_decision = positional(Decision)
 
 
 def _target(match: Match | None, device: Device) -> tuple[str | None, bool]:
@@ -205,8 +263,9 @@ class Planner:
 
     def decide(self, device: Device) -> Decision:
         policy = self.policy
-        boot = self._bootstrap.first(device)
-        rule = self._rules.first(device)
+        drivers = tuple(normalize_driver(c) for c in device.would_bind)
+        boot = self._bootstrap.first(device, drivers)
+        rule = self._rules.first(device, drivers)
         note = None
         if boot is not None:
             match: Match | None = policy.bootstrap[boot]
@@ -226,7 +285,7 @@ class Planner:
         stage2 = action(device, verdict != "deny", driver, pinned)
         if verdict != "deny" and driver is None and note is None and device.bus not in AUTHORIZED_BUSES:
             note = "no driver is known for its modalias (modules.alias)"
-        return Decision(device, verdict, where, driver, pinned, stage1, stage2, note)
+        return _decision(device, verdict, where, driver, pinned, stage1, stage2, note)
 
 
 def plan(policy: DevicePolicy, devices: Sequence[Device]) -> tuple[Decision, ...]:

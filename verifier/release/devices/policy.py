@@ -160,7 +160,9 @@ def _hex(value: Any, where: str, bits: int) -> int:
         raise _bad(where, f"expected a hex string, got {type(value).__name__}")
     found = _HEX.fullmatch(value)
     if found is None or len(found.group(1)) > bits // 4:
-        raise _bad(where, f"{value!r} is not a {bits}-bit hex number (e.g. \"{'1af4' if bits == 16 else '010802'}\")")
+        raise _bad(
+            where, f'{value!r} is not a {bits}-bit hex number (e.g. "{"1af4" if bits == 16 else "010802"}")'
+        )
     return int(found.group(1), 16)
 
 
@@ -184,13 +186,18 @@ def _parse_match(entry: Any, where: str, allowed: frozenset[str]) -> tuple[Match
         buses = []
         for i, bus in enumerate(_nonempty(entry["bus"], f"{where}.bus")):
             if bus not in BUSES:
-                raise _bad(f"{where}.bus" + (f"[{i}]" if isinstance(entry["bus"], list) else ""),
-                           f"{bus!r} is not a bus ccverify covers ({', '.join(BUSES)})")
+                raise _bad(
+                    f"{where}.bus" + (f"[{i}]" if isinstance(entry["bus"], list) else ""),
+                    f"{bus!r} is not a bus ccverify covers ({', '.join(BUSES)})",
+                )
             buses.append(bus)
         values["bus"] = frozenset(buses)
         for key, only in _BUS_ONLY.items():
             if key in entry and only not in buses:
-                raise _bad(f"{where}.{key}", f"only {only} devices have a {key}; this entry names bus {sorted(buses)}")
+                raise _bad(
+                    f"{where}.{key}",
+                    f"only {only} devices have a {key}; this entry names bus {sorted(buses)}",
+                )
     for key in HEX16_KEYS:
         if key in entry:
             items = _nonempty(entry[key], f"{where}.{key}")
@@ -207,30 +214,43 @@ def _parse_match(entry: Any, where: str, allowed: frozenset[str]) -> tuple[Match
         ids = []
         for v in _nonempty(entry["virtio_id"], f"{where}.virtio_id"):
             if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= 0xFFFFFFFF:
-                raise _bad(f"{where}.virtio_id", f"expected an integer virtio device id (1 net, 2 block...), got {v!r}")
+                raise _bad(
+                    f"{where}.virtio_id",
+                    f"expected an integer virtio device id (1 net, 2 block...), got {v!r}",
+                )
             ids.append(v)
         values["virtio_id"] = frozenset(ids)
     if "driver" in entry:
         drivers = [_text(v, f"{where}.driver") for v in _nonempty(entry["driver"], f"{where}.driver")]
         values["driver"] = tuple(dict.fromkeys(normalize_driver(d) for d in drivers))
     if "name" in entry:
-        values["name"] = frozenset(_text(v, f"{where}.name") for v in _nonempty(entry["name"], f"{where}.name"))
+        values["name"] = frozenset(
+            _text(v, f"{where}.name") for v in _nonempty(entry["name"], f"{where}.name")
+        )
     if "modalias" in entry:
-        values["modalias"] = tuple(_text(v, f"{where}.modalias") for v in _nonempty(entry["modalias"], f"{where}.modalias"))
+        values["modalias"] = tuple(
+            _text(v, f"{where}.modalias") for v in _nonempty(entry["modalias"], f"{where}.modalias")
+        )
     if "id" in entry:
         pairs = []
         for v in _nonempty(entry["id"], f"{where}.id"):
             found = _USB_ID.fullmatch(v) if isinstance(v, str) else None
             if found is None:
-                raise _bad(f"{where}.id", f"expected vendor:product as 4 hex digits each or '*' (USBGuard), got {v!r}")
+                raise _bad(
+                    f"{where}.id",
+                    f"expected vendor:product as 4 hex digits each or '*' (USBGuard), got {v!r}",
+                )
             pairs.append(tuple(None if g == "*" else int(g, 16) for g in found.groups()))
-        values["usb_id"] = tuple(pairs)  # type: ignore[arg-type]
+        values["usb_id"] = tuple(pairs)
     if "with_interface" in entry:
         triples = []
         for v in _nonempty(entry["with_interface"], f"{where}.with_interface"):
             found = _INTERFACE.fullmatch(v) if isinstance(v, str) else None
             if found is None:
-                raise _bad(f"{where}.with_interface", f"expected class:subclass:protocol, 2 hex digits or '*' each (USBGuard), got {v!r}")
+                raise _bad(
+                    f"{where}.with_interface",
+                    f"expected class:subclass:protocol, 2 hex digits or '*' each (USBGuard), got {v!r}",
+                )
             triples.append(tuple(None if g == "*" else int(g, 16) for g in found.groups()))
         values["with_interface"] = tuple(triples)
     source = {k: entry[k] for k in entry if k != "action"}
@@ -242,7 +262,9 @@ def parse_policy(data: bytes, *, what: str = "device policy") -> DevicePolicy:
     try:
         document = json.loads(data)
     except JSON_ERRORS:
-        raise InputError(f"{what}: not valid JSON (a signed policy is a COSE_Sign1 file; JSON is read unsigned)") from None
+        raise InputError(
+            f"{what}: not valid JSON (a signed policy is a COSE_Sign1 file; JSON is read unsigned)"
+        ) from None
     if not isinstance(document, dict):
         raise _bad("policy", "expected a JSON object")
     unknown = sorted(set(document) - TOP_KEYS)
@@ -255,7 +277,9 @@ def parse_policy(data: bytes, *, what: str = "device policy") -> DevicePolicy:
     if version != VERSION or isinstance(version, bool):
         raise _bad("version", f"expected {VERSION}, got {version!r}")
     if document["default"] != "deny":
-        raise _bad("default", f"must be \"deny\" (devices no rule allows stay unbound), got {document['default']!r}")
+        raise _bad(
+            "default", f'must be "deny" (devices no rule allows stay unbound), got {document["default"]!r}'
+        )
     bootstrap_raw = document.get("bootstrap", [])
     rules_raw = document.get("rules", [])
     for key, raw in (("bootstrap", bootstrap_raw), ("rules", rules_raw)):
@@ -303,13 +327,17 @@ class LoadedPolicy:
         }
 
 
-def sign_policy(data: bytes, key: PrivateKey | bytes | str | Path, *, signer: str = "ccverify device policy") -> bytes:
+def sign_policy(
+    data: bytes, key: PrivateKey | bytes | str | Path, *, signer: str = "ccverify device policy"
+) -> bytes:
     """A COSE_Sign1 over the policy's JSON bytes, after checking they form a valid policy."""
     from ccverify.verifier.refvalues import cose
 
     parse_policy(data)
     private = cose.load_private_key(key)
-    return cose.sign(data, private, signer=cose.Signer(signer), content_type=CONTENT_TYPE, with_corim_meta=False)
+    return cose.sign(
+        data, private, signer=cose.Signer(signer), content_type=CONTENT_TYPE, with_corim_meta=False
+    )
 
 
 def _translated(error: VerificationError) -> VerificationError:

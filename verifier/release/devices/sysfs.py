@@ -26,6 +26,8 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
+from ccverify.verifier._frozen import positional
+
 _PCI_ALIAS = re.compile(
     r"pci:v([0-9A-Fa-f]{8})d([0-9A-Fa-f]{8})sv([0-9A-Fa-f]{8})sd([0-9A-Fa-f]{8})"
     r"bc([0-9A-Fa-f]{2})sc([0-9A-Fa-f]{2})i([0-9A-Fa-f]{2})"
@@ -38,10 +40,15 @@ _WILDCARDS = re.compile(r"[*?\[]")
 
 def _read(path: str) -> str | None:
     try:
-        with open(path, "rb") as handle:
-            return handle.read(4096).strip().decode("ascii", "replace")
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
         return None
+    try:
+        return os.read(fd, 4096).strip().decode("ascii", "replace")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def _link(path: str) -> str | None:
@@ -227,6 +234,11 @@ class Device:
         }
 
 
+#: Device(...) with every field in order, without a per-field object.__setattr__ (a scan builds
+#: one per device; the readers below pass all thirteen)
+_device = positional(Device)
+
+
 def _candidates(driver: str | None, resolved: tuple[str, ...]) -> tuple[str, ...]:
     if driver is None:
         return resolved
@@ -251,10 +263,10 @@ def _pci(bus: str, name: str, path: str, modules: ModuleIndex) -> Device:
             for attr in ("vendor", "device", "subsystem_vendor", "subsystem_device", "class")
         )
     driver = _link(path + "/driver")
-    return Device(
-        bus, name, ids[0], ids[1], ids[2], ids[3], ids[4], None, modalias, driver,
-        _candidates(driver, modules.resolve(modalias)), _authorized(path),
-    )  # fmt: skip
+    would_bind = _candidates(driver, modules.resolve(modalias))
+    return _device(
+        bus, name, ids[0], ids[1], ids[2], ids[3], ids[4], None, modalias, driver, would_bind, None, ()
+    )
 
 
 def _virtio(bus: str, name: str, path: str, modules: ModuleIndex) -> Device:
@@ -265,15 +277,16 @@ def _virtio(bus: str, name: str, path: str, modules: ModuleIndex) -> Device:
     else:
         virtio_id, vendor = _hex(_read(path + "/device")), _hex(_read(path + "/vendor"))  # type: ignore[assignment]
     driver = _link(path + "/driver")
-    return Device(
-        bus, name, vendor=vendor, virtio_id=virtio_id, modalias=modalias, driver=driver,
-        would_bind=_candidates(driver, modules.resolve(modalias)), authorized=_authorized(path),
-    )  # fmt: skip
+    would_bind = _candidates(driver, modules.resolve(modalias))
+    return _device(
+        bus, name, vendor, None, None, None, None, virtio_id, modalias, driver, would_bind, None, ()
+    )
 
 
 def _usb(bus: str, name: str, path: str, modules: ModuleIndex) -> Device:
     interfaces = []
-    prefix = name + ":"
+    # a root hub usbN's interface is N-0:1.0; another device's interfaces are <name>:<cfg>.<n>
+    prefix = f"{name[3:]}-0:" if _ROOT_HUB.fullmatch(name) else name + ":"
     try:
         entries = sorted(e.name for e in os.scandir(path) if e.name.startswith(prefix))
     except OSError:
@@ -285,17 +298,34 @@ def _usb(bus: str, name: str, path: str, modules: ModuleIndex) -> Device:
         triple = (
             tuple(int(g, 16) for g in found.groups())
             if found is not None
-            else tuple(_hex(_read(f"{ipath}/{a}")) for a in ("bInterfaceClass", "bInterfaceSubClass", "bInterfaceProtocol"))
+            else tuple(
+                _hex(_read(f"{ipath}/{a}"))
+                for a in ("bInterfaceClass", "bInterfaceSubClass", "bInterfaceProtocol")
+            )
         )
         idriver = _link(ipath + "/driver")
         interfaces.append(
-            Interface(entry, triple[0], triple[1], triple[2], modalias, idriver, _candidates(idriver, modules.resolve(modalias)))
+            Interface(
+                entry,
+                triple[0],
+                triple[1],
+                triple[2],
+                modalias,
+                idriver,
+                _candidates(idriver, modules.resolve(modalias)),
+            )
         )
     would = tuple(dict.fromkeys(m for i in interfaces for m in i.would_bind))
     return Device(
-        bus, name, vendor=_hex(_read(path + "/idVendor")), device=_hex(_read(path + "/idProduct")),
-        driver=_link(path + "/driver"), would_bind=would, authorized=_authorized(path), interfaces=tuple(interfaces),
-    )  # fmt: skip
+        bus,
+        name,
+        vendor=_hex(_read(path + "/idVendor")),
+        device=_hex(_read(path + "/idProduct")),
+        driver=_link(path + "/driver"),
+        would_bind=would,
+        authorized=_authorized(path),
+        interfaces=tuple(interfaces),
+    )
 
 
 def _thunderbolt(bus: str, name: str, path: str, modules: ModuleIndex) -> Device | None:
@@ -303,15 +333,21 @@ def _thunderbolt(bus: str, name: str, path: str, modules: ModuleIndex) -> Device
     if authorized is None:
         return None  # domains, the host router, XDomain services: nothing to authorize
     return Device(
-        bus, name, vendor=_hex(_read(path + "/vendor")), device=_hex(_read(path + "/device")),
-        driver=_link(path + "/driver"), authorized=authorized,
-    )  # fmt: skip
+        bus,
+        name,
+        vendor=_hex(_read(path + "/vendor")),
+        device=_hex(_read(path + "/device")),
+        driver=_link(path + "/driver"),
+        authorized=authorized,
+    )
 
 
 def _platform(bus: str, name: str, path: str, modules: ModuleIndex) -> Device:
     modalias = _read(path + "/modalias")
     driver = _link(path + "/driver")
-    return Device(bus, name, modalias=modalias, driver=driver, would_bind=_candidates(driver, modules.resolve(modalias)))
+    return Device(
+        bus, name, modalias=modalias, driver=driver, would_bind=_candidates(driver, modules.resolve(modalias))
+    )
 
 
 _READERS = {"pci": _pci, "virtio": _virtio, "usb": _usb, "thunderbolt": _thunderbolt, "platform": _platform}
