@@ -26,6 +26,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from tests.cli_json import envelope, envelope_result
 from tests.conftest import REPO
 from tests.vm.harness import LIST_DEVICES_SH, BootResult, Device, Harness, parse_devices
 
@@ -173,8 +174,7 @@ def _expected_after_lockdown(result: BootResult) -> dict[str, str]:
 def test_lockdown_leaves_only_bootstrap_devices_bound(gate: BootResult) -> None:
     code, out, err = _step(gate, "lockdown")
     assert code == 0, (out, err)
-    envelope = json.loads(out)
-    assert envelope["ok"] is True
+    assert envelope_result(out, "guest lockdown")["stage"] == "lockdown"
     expected = _expected_after_lockdown(gate)
     assert _bound(gate, "lockdown") == expected
     # The rng's transport (1af4:1005) is not bootstrap: lockdown unbound it, so its virtio
@@ -194,7 +194,7 @@ def test_loading_every_driver_module_binds_nothing_more(gate: BootResult) -> Non
 def test_a_refused_appraisal_binds_nothing_more(gate: BootResult) -> None:
     code, out, err = _step(gate, "refused")
     assert code == 1, (out, err)
-    error = json.loads(out)["error"]
+    error = envelope(out, "guest authorize")["error"]
     assert error["code"] == "attestation_not_affirming", error
     assert "mrtd_mismatch" in error["message"]
     assert _bound(gate, "refused") == _expected_after_lockdown(gate)
@@ -203,17 +203,16 @@ def test_a_refused_appraisal_binds_nothing_more(gate: BootResult) -> None:
 def test_dry_run_changes_nothing(gate: BootResult) -> None:
     code, out, err = _step(gate, "dry-run")
     assert code == 0, (out, err)
-    envelope = json.loads(out)
-    assert envelope["result"]["dry_run"] is True
-    assert envelope["result"]["attestation_result"]["ear_status"] == "affirming"
+    result = envelope_result(out, "guest authorize")
+    assert result["dry_run"] is True
+    assert result["attestation_result"]["ear_status"] == "affirming"
     assert _bound(gate, "dry-run") == _expected_after_lockdown(gate)
 
 
 def test_an_affirming_appraisal_binds_exactly_the_allowed_devices(gate: BootResult) -> None:
     code, out, err = _step(gate, "authorize")
     assert code == 0, (out, err)
-    envelope = json.loads(out)
-    assert envelope["ok"] is True
+    assert envelope_result(out, "guest authorize")["applied"]["stage"] == "authorize"
     after = _devices(gate, "authorize")
     blk = _by_ids(after, "0x1af4:0x0002")
     assert _bound(gate, "authorize") == {**_expected_after_lockdown(gate), blk: "virtio_blk"}

@@ -11,11 +11,11 @@ binds each while autoprobe is on.
 
 from __future__ import annotations
 
-import json
 import subprocess
 
 import pytest
 
+from tests.cli_json import envelope_result
 from tests.conftest import REPO
 from tests.vm.harness import LIST_DEVICES_SH, Harness, VmBootError, parse_devices
 
@@ -51,7 +51,8 @@ def test_boot_runs_the_project_and_reports_what_binds(vm: Harness, ccverify: str
     host = subprocess.run(
         [ccverify, "show", str(SAMPLE / "tdx-quote.dat"), "--json"], capture_output=True, check=True
     )
-    assert json.loads((result.share / "show.json").read_bytes()) == json.loads(host.stdout)
+    inside = envelope_result((result.share / "show.json").read_text(), "show")
+    assert inside == envelope_result(host.stdout.decode(), "show")
 
     at_boot = parse_devices((result.share / "devices-boot.txt").read_text())
     pci = [d for d in at_boot.values() if d.bus == "pci"]
