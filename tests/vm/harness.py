@@ -24,6 +24,7 @@ import gzip
 import lzma
 import os
 import re
+import resource
 import shutil
 import stat
 import struct
@@ -75,6 +76,7 @@ class BootResult:
     output: str  # what the script printed (console between the two sentinels)
     console: str  # the whole serial console
     seconds: float  # wall time from QEMU's start to its exit
+    cpu_seconds: float  # CPU time QEMU used (user + system): what the boot costs on an idle machine
     share: Path  # the per-boot directory, shared read-write at the same path inside
 
 
@@ -351,6 +353,9 @@ class Harness:
 
         console_path = share / "console.log"
         start = time.monotonic()
+        # Children's CPU time before and after (QEMU is the only child that ends meanwhile,
+        # unless the caller runs other programs from other threads).
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         with console_path.open("wb") as console_file:
             process = subprocess.Popen(
                 args, stdin=subprocess.DEVNULL, stdout=console_file, stderr=subprocess.PIPE
@@ -367,6 +372,8 @@ class Harness:
                     f"console tail:\n{_tail(console)}"
                 ) from None
         seconds = time.monotonic() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
         console = _read_console(console_path)
         match = EXIT_RE.search(console)
         if match is None:
@@ -377,7 +384,7 @@ class Harness:
             )
         begin = console.find(START)
         output = console[begin + len(START) : match.start()].lstrip("\r\n") if begin >= 0 else ""
-        return BootResult(int(match.group(1)), output.replace("\r\n", "\n"), console, seconds, share)
+        return BootResult(int(match.group(1)), output.replace("\r\n", "\n"), console, seconds, cpu, share)
 
 
 # --- devices -----------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ AT = "2026-01-15T00:00:00Z"
 SIGNER_PUB = SAMPLE / "EXAMPLE-refvalues-signer.pub.pem"
 NINEP_BOOTSTRAP = {"bus": "virtio", "virtio_id": 9, "driver": "9pnet_virtio"}
 E1000 = "0x8086:0x100e"
+STEPS = ("lockdown", "modprobe", "refused", "dry-run", "authorize")
 
 SCRIPT = LIST_DEVICES_SH + r"""
 step() {  # step NAME COMMAND...: run it, keep its output and exit code, list the devices after it
@@ -127,8 +128,9 @@ def inputs(tmp_path_factory: pytest.TempPathFactory, ccverify: str) -> dict[str,
 @pytest.fixture(scope="module")
 def gate(vm: Harness, inputs: dict[str, str]) -> BootResult:
     result = vm.boot(SCRIPT, env=inputs, timeout=240)
-    print(f"device-gate boot took {result.seconds:.1f} s")
     assert result.exit_code == 0, result.console
+    steps = {name: (result.share / f"{name}.ms").read_text().strip() for name in STEPS}
+    print(f"device-gate boot: {result.seconds:.1f} s, {result.cpu_seconds:.1f} CPU-s; steps (ms): {steps}")
     return result
 
 

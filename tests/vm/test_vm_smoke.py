@@ -43,7 +43,7 @@ cat devices-boot.txt
 
 def test_boot_runs_the_project_and_reports_what_binds(vm: Harness, ccverify: str) -> None:
     result = vm.boot(SCRIPT, env={"CCVERIFY": ccverify, "SAMPLE": str(SAMPLE)}, timeout=120)
-    print(f"boot took {result.seconds:.1f} s\n{result.output}")
+    print(f"smoke boot: {result.seconds:.1f} s, {result.cpu_seconds:.1f} CPU-s\n{result.output}")
     assert result.exit_code == 0, result.console
     assert (result.share / "uname.txt").read_text().strip() == vm.kernel.version
 
