@@ -232,12 +232,16 @@ sleep 10
 """
 
 
-def _cpio_newc(entries: Sequence[tuple[str, int, bytes]]) -> bytes:
-    """A newc ("070701") cpio archive of (name, mode, data) entries, then the trailer."""
+def _cpio_newc(entries: Sequence[tuple[str, int, bytes]], devices: Mapping[str, tuple[int, int]]) -> bytes:
+    """A newc ("070701") cpio archive of (name, mode, data) entries, then the trailer.
+
+    ``devices`` gives the (major, minor) of the character or block device entries.
+    """
     out = bytearray()
     for ino, (name, mode, data) in enumerate([*entries, ("TRAILER!!!", 0, b"")], start=1):
         encoded = name.encode() + b"\0"
-        fields = (ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(encoded), 0)
+        major, minor = devices.get(name, (0, 0))
+        fields = (ino, mode, 0, 0, 1, 0, len(data), 0, 0, major, minor, len(encoded), 0)
         out += b"070701" + b"".join(b"%08x" % value for value in fields) + encoded
         out += b"\0" * (-len(out) % 4)
         out += data
@@ -254,6 +258,7 @@ def build_initramfs(kernel: Kernel, busybox: Path, destination: Path) -> Path:
     entries: list[tuple[str, int, bytes]] = [
         ("bin", directory, b""),
         ("dev", directory, b""),
+        ("dev/console", stat.S_IFCHR | 0o600, b""),  # init's stdio, before devtmpfs is mounted
         ("lib", directory, b""),
         ("lib/modules", directory, b""),
         ("bin/busybox", executable, busybox.read_bytes()),
@@ -265,7 +270,8 @@ def build_initramfs(kernel: Kernel, busybox: Path, destination: Path) -> Path:
         names.append(name)
         entries.append((f"lib/modules/{name}", regular, _decompressed(kernel.modules / path)))
     entries.append(("modules.order", regular, "".join(f"{n}\n" for n in names).encode()))
-    destination.write_bytes(gzip.compress(_cpio_newc(entries), compresslevel=1))
+    archive = _cpio_newc(entries, {"dev/console": (5, 1)})
+    destination.write_bytes(gzip.compress(archive, compresslevel=1))
     return destination
 
 
@@ -364,18 +370,23 @@ class Harness:
                 _, stderr = process.communicate(timeout=timeout)
             except subprocess.TimeoutExpired:
                 process.kill()
-                _, stderr = process.communicate()
+                process.communicate()
                 seconds = time.monotonic() - start
                 console = _read_console(console_path)
                 raise VmBootError(
                     f"the VM did not finish within {timeout:.0f} s (killed after {seconds:.1f} s); "
                     f"console tail:\n{_tail(console)}"
                 ) from None
+            finally:  # an interrupted test (Ctrl-C) leaves no QEMU behind either
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
         seconds = time.monotonic() - start
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
         console = _read_console(console_path)
-        match = EXIT_RE.search(console)
+        exits = list(EXIT_RE.finditer(console))
+        match = exits[-1] if exits else None  # the last one is /init's
         if match is None:
             raise VmBootError(
                 f"the VM stopped without running the script to its end (QEMU exit {process.returncode}, "
