@@ -20,11 +20,6 @@ PACKAGES=(
     kmod                     # modinfo/modprobe, on the host and inside the guest's chroot
 )
 
-if [[ $(id -u) -ne 0 ]]; then
-    echo "tests/setup-system.sh: run as root (it installs Debian packages)" >&2
-    exit 2
-fi
-
 missing=()
 for pkg in "${PACKAGES[@]}"; do
     # Installed means dpkg's status says "install ok installed" (not just "config-files").
@@ -38,6 +33,10 @@ if [[ ${#missing[@]} -eq 0 ]]; then
     exit 0
 fi
 
+if [[ $(id -u) -ne 0 ]]; then
+    echo "tests/setup-system.sh: missing ${missing[*]}: run as root (sudo) to install them" >&2
+    exit 2
+fi
 echo "tests/setup-system.sh: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 # Wait for another apt/dpkg run (shared machines) instead of failing on its lock.
