@@ -312,15 +312,17 @@ class Harness:
         memory: str = "1G",
         disk_size: int = 1 << 20,
         extra_args: Sequence[str] = (),
+        append: str = "",
         verbose: bool = False,
     ) -> BootResult:
         """Boot, run ``script`` with /bin/sh inside, return its exit code and output.
 
         ``devices`` are names of DEVICE_ARGS (besides the two 9p shares, which are always
         there). ``files`` are written into the share before the boot (name -> content). ``env``
-        is exported to the script. ``verbose`` keeps kernel messages on the console during the
-        script. Raises VmBootError when the script does not finish within ``timeout`` seconds
-        (QEMU is killed) or the guest ends without the exit sentinel.
+        is exported to the script. ``extra_args`` go to QEMU, ``append`` to the kernel command
+        line. ``verbose`` keeps kernel messages on the console during the script. Raises
+        VmBootError when the script does not finish within ``timeout`` seconds (QEMU is
+        killed) or the guest ends without the exit sentinel.
         """
         unknown = [d for d in devices if d not in DEVICE_ARGS]
         if unknown:
@@ -345,6 +347,7 @@ class Harness:
 
         cmdline = f"console=ttyS0 rdinit=/init panic=-1 ccvm.share={share}"
         cmdline += " ccvm.verbose=1" if verbose else " quiet"
+        cmdline += f" {append}" if append else ""
         args = [
             self.qemu,
             "-machine", "q35", "-accel", "tcg", "-m", memory, "-smp", "1",

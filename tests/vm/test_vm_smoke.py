@@ -75,9 +75,13 @@ def test_boot_runs_the_project_and_reports_what_binds(vm: Harness, ccverify: str
 
 
 def test_a_failing_script_reports_its_exit_code(vm: Harness) -> None:
-    result = vm.boot("echo on the console; exit 7", devices=(), timeout=60)
+    result = vm.boot(
+        'echo on the console; tr " " "\\n" < /proc/cmdline > cmdline; exit 7',
+        devices=(), timeout=60, append="ccvm.test=yes",
+    )  # fmt: skip
     assert result.exit_code == 7
     assert result.output.strip() == "on the console"
+    assert "ccvm.test=yes" in (result.share / "cmdline").read_text().split()
 
 
 
