@@ -104,6 +104,7 @@ def list_(
 
 def plan_table(decisions: tuple[Decision, ...], title: str) -> Any:
     from rich.table import Table
+    from rich.text import Text
 
     out = Table(title=title, title_justify="left", header_style="bold")
     out.add_column("device", no_wrap=True)
@@ -113,7 +114,7 @@ def plan_table(decisions: tuple[Decision, ...], title: str) -> Any:
     for d in decisions:
         driver = "-" if d.driver is None else d.driver + (" (pinned)" if d.pinned else "")
         out.add_row(
-            d.device.key, _ids(d.device), f"[{colours[d.verdict]}]{d.verdict}[/]", d.rule, driver,
+            d.device.key, _ids(d.device), Text(d.verdict, style=colours[d.verdict]), d.rule, driver,
             d.lockdown, d.authorize, d.note or "",
         )  # fmt: skip
     return out

@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 from cryptography.hazmat.primitives import serialization
 from typer.testing import CliRunner
@@ -16,10 +15,10 @@ from typer.testing import CliRunner
 from ccverify.cli.app import app
 from ccverify.verifier.release.devices import ModuleIndex, scan
 from ccverify.verifier.release.devices.plan import uses_authorized
+from tests import cli_json
 from tests.conftest import REPO
 from tests.unit.fake_sysfs import EXAMPLE_POLICY, FakeKernel, FakeTree, q35, signing_key
 
-SCHEMAS = REPO / "cli" / "schemas"
 SAMPLE = REPO / "reference-values" / "examples"
 AT = "2026-01-15T00:00:00Z"
 EVIDENCE = [
@@ -46,12 +45,9 @@ def run(*args: Any) -> Any:
 
 
 def envelope(result: Any, command: str) -> dict[str, Any]:
-    document = json.loads(result.stdout)
-    jsonschema.validate(document, json.loads((SCHEMAS / "envelope.schema.json").read_text()))
-    assert document["command"] == command and document["exit_code"] == result.exit_code
-    if document["result"] is not None:
-        schema = json.loads((SCHEMAS / f"{command.replace(' ', '-')}.schema.json").read_text())
-        jsonschema.validate(document["result"], schema)
+    """The --json document, validated against the envelope and the command's schema."""
+    document = cli_json.envelope(result.stdout, command)
+    assert document["exit_code"] == result.exit_code
     return document
 
 

@@ -366,3 +366,25 @@ def test_bound_after_each_stage_iff_the_policy_says(
         if d.verdict != "deny" and d.driver
     }
     assert loaded <= {m.replace("-", "_") for m in wanted_modules} | {m for m in wanted_modules}
+
+
+class _TransportKernel(FakeKernel):
+    """Binding the virtio-pci transport of 0000:00:07.0 adds its virtio device, as the kernel does."""
+
+    def write(self, path: Path, value: str) -> None:
+        super().write(path, value)
+        if value == "0000:00:07.0" and (self.tree.sysfs / "bus/pci/devices/0000:00:07.0/driver").is_symlink():
+            self.tree.virtio("virtio9", 2)
+
+
+def test_devices_appearing_during_a_stage_are_left_alone(tmp_path: Path, affirming: Any) -> None:
+    tree = q35(tmp_path / "t")
+    tree.pci("0000:00:07.0", 0x1AF4, 0x1042, 0x010000)  # a transport not bound at boot
+    kernel = _TransportKernel(tree)
+    applied = _run("lockdown", tree, kernel, EXAMPLE_POLICY)
+    assert applied.appeared == ("virtio/virtio9",)
+    assert "virtio/virtio9" not in {d.device.key for d in applied.decisions}
+    assert not _state(tree)["virtio/virtio9"]
+    # the next stage plans it: allowed by rules[0] (virtio block)
+    applied = _run("authorize", tree, kernel, EXAMPLE_POLICY, affirming)
+    assert applied.appeared == () and _state(tree)["virtio/virtio9"]

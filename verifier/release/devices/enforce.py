@@ -18,7 +18,9 @@ A PCI TSM backend (``tsm/lock`` then ``tsm/accept`` before binding: "PCI/TSM: TE
 merged) or a per-device ``trust`` attribute would be one more class here, chosen by
 ``backend_for`` when the device has the attribute.
 
-Both stages end by planning again: the stage succeeded only if nothing is left to do. On any
+Both stages touch only the devices of their plan (those present when the stage began) and end
+by planning again: the stage succeeded only if nothing is left to do for them. Devices that
+appear meanwhile are listed (``appeared``) and left alone (unbound: autoprobe is off). On any
 failure ``authorize`` unbinds what it bound beyond bootstrap and raises ``EnforcementError``.
 """
 
@@ -39,7 +41,7 @@ from ccverify.verifier.errors import CCVerifyError, EnforcementError, Verificati
 from ccverify.verifier.jsonable import iso8601
 from ccverify.verifier.release.devices.plan import Decision, Planner, uses_authorized
 from ccverify.verifier.release.devices.policy import DevicePolicy, LoadedPolicy, normalize_driver
-from ccverify.verifier.release.devices.sysfs import Device, ModuleIndex, is_root_hub, scan
+from ccverify.verifier.release.devices.sysfs import Device, ModuleIndex, is_root_hub, read_device, scan
 
 if TYPE_CHECKING:
     from ccverify.verifier.result import AttestationResult
@@ -136,7 +138,7 @@ class Enforcer:
         self.writer = writer
         self.loader = loader
         self.changes: list[Change] = []
-        self.granted: list[tuple[Device, str | None, bool]] = []  # (device, driver, override set)
+        self.granted: list[tuple[Device, bool]] = []  # (device, driver_override written)
         self._loaded: set[str] = set()
 
     def write(self, path: Path, value: str) -> None:
@@ -212,7 +214,7 @@ class AutoprobeBackend:
             enf.write(enf.bus_path(device.bus) / "drivers" / driver / "bind", device.name)
         else:
             enf.write(enf.bus_path(device.bus) / "drivers_probe", device.name)
-        enf.granted.append((device, driver, set_override))
+        enf.granted.append((device, set_override))
         enf.changes.append(Change("bind", device.key, driver))
 
     def revoke(self, enf: Enforcer, device: Device, *, rollback: bool = False) -> None:
@@ -245,7 +247,7 @@ class AuthorizedBackend:
 
     def grant(self, enf: Enforcer, decision: Decision) -> None:
         enf.write(enf.device_path(decision.device) / "authorized", "1")
-        enf.granted.append((decision.device, None, False))
+        enf.granted.append((decision.device, False))
         enf.changes.append(Change("authorize", decision.device.key))
 
     def revoke(self, enf: Enforcer, device: Device, *, rollback: bool = False) -> None:
@@ -279,6 +281,7 @@ class Applied:
     decisions: tuple[Decision, ...]
     unbound: tuple[str, ...]  # devices this stage unbound or deauthorized
     bound: tuple[str, ...]  # devices bound or authorized after the stage
+    appeared: tuple[str, ...] = ()  # devices that appeared during the stage: not in its plan, untouched
     result_sha256: str | None = None
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -290,6 +293,7 @@ class Applied:
             "at": iso8601(self.at),
             "bound": list(self.bound),
             "unbound": list(self.unbound),
+            "appeared": list(self.appeared),
             "changes": [
                 {"action": c.action, "target": c.target, "driver": c.driver, "rolled_back": c.rolled_back}
                 for c in self.changes
@@ -310,7 +314,11 @@ def _run(
     stage: str,
     policy: DevicePolicy,
     enf: Enforcer,
-) -> tuple[tuple[Decision, ...], list[str]]:
+) -> tuple[tuple[Decision, ...], list[str], list[str]]:
+    """Lock the buses, then bring every device of the plan (the devices there when the stage
+    began) to what the stage wants; devices that appear meanwhile (the virtio devices of a
+    transport bound here) are not touched: they are returned as ``appeared``, left as the
+    locked kernel has them (unbound), for a later run to decide."""
     planner = Planner(policy)
     buses = [b for b in GRANT_ORDER if b in policy.buses]
     for bus in buses:
@@ -321,20 +329,32 @@ def _run(
     decisions = [
         planner.decide(d) for d in scan(enf.sysfs, [b for b in REVOKE_ORDER if b in buses], enf.modules)
     ]
+    planned = {d.device.key for d in decisions}
     for decision in decisions:
         act = _stage_action(decision, stage)
         if act in ("unbind", "deauthorize", "rebind"):
             backend_for(decision.device).revoke(enf, decision.device)
             if act != "rebind":
                 unbound.append(decision.device.key)
-    # parents before children, each bus read again: binding a transport may add devices
+    # parents before children, each device read again (what the revocations left)
     for bus in buses:
-        for device in scan(enf.sysfs, [bus], enf.modules):
+        for planned_decision in decisions:
+            if planned_decision.device.bus != bus:
+                continue
+            device = read_device(enf.sysfs, bus, planned_decision.device.name, enf.modules)
+            if device is None:
+                continue  # gone with its parent
             decision = planner.decide(device)
             if _stage_action(decision, stage) in ("bind", "rebind", "authorize"):
                 backend_for(device).grant(enf, decision)
-    final = tuple(planner.decide(d) for d in scan(enf.sysfs, buses, enf.modules))
-    for decision in final:
+    final: list[Decision] = []
+    appeared: list[str] = []
+    for device in scan(enf.sysfs, buses, enf.modules):
+        if device.key not in planned:
+            appeared.append(device.key)
+            continue
+        decision = planner.decide(device)
+        final.append(decision)
         act = _stage_action(decision, stage)
         if act in ("bind", "rebind", "authorize"):
             raise EnforcementError(
@@ -349,25 +369,23 @@ def _run(
                 f"{decision.device.key} is still bound to {decision.device.driver or 'its driver'} "
                 "after the writes",
             )
-    return final, unbound
+    return tuple(final), unbound, appeared
 
 
 def _rollback(enf: Enforcer, keep: Callable[[Device], bool]) -> list[str]:
     """Undo this run's grants (except those ``keep`` says stay); the failures, as text."""
     problems: list[str] = []
-    for device, _driver, set_override in reversed(enf.granted):
+    for device, set_override in reversed(enf.granted):
         if keep(device):
             continue
         backend = backend_for(device)
         try:
-            from ccverify.verifier.release.devices.sysfs import read_device
-
             now = read_device(enf.sysfs, device.bus, device.name, enf.modules)
             if now is not None and _is_bound(now):
                 backend.revoke(enf, now, rollback=True)
             if set_override:
                 backend.clear_override(enf, device)
-        except CCVerifyError as error:
+        except (CCVerifyError, OSError) as error:
             problems.append(str(error))
     return problems
 
@@ -376,10 +394,10 @@ def _applied(
     stage: str,
     loaded: LoadedPolicy,
     enf: Enforcer,
-    final: tuple[Decision, ...],
-    unbound: list[str],
+    outcome: tuple[tuple[Decision, ...], list[str], list[str]],
     result_sha256: str | None,
 ) -> Applied:
+    final, unbound, appeared = outcome
     return Applied(
         stage=stage,
         policy_sha256=loaded.policy.sha256,
@@ -387,6 +405,7 @@ def _applied(
         decisions=final,
         unbound=tuple(unbound),
         bound=tuple(d.device.key for d in final if _is_bound(d.device)),
+        appeared=tuple(appeared),
         result_sha256=result_sha256,
     )
 
@@ -412,8 +431,7 @@ def lockdown(
     bound device that is not bootstrap unbound (listed), the bootstrap devices bound."""
     _require_signed(loaded)
     enf = Enforcer(sysfs, modules or ModuleIndex(()), writer or default_writer(), loader or modprobe_loader())
-    final, unbound = _run("lockdown", loaded.policy, enf)
-    applied = _applied("lockdown", loaded, enf, final, unbound, None)
+    applied = _applied("lockdown", loaded, enf, _run("lockdown", loaded.policy, enf), None)
     if run_dir is not None:
         write_state(run_dir, applied, loaded)
     return applied
@@ -442,11 +460,11 @@ def authorize(
     enf = Enforcer(sysfs, modules or ModuleIndex(()), writer or default_writer(), loader or modprobe_loader())
     planner = Planner(loaded.policy)
     try:
-        final, unbound = _run("authorize", loaded.policy, enf)
-        applied = _applied("authorize", loaded, enf, final, unbound, result_digest(affirming))
+        outcome = _run("authorize", loaded.policy, enf)
+        applied = _applied("authorize", loaded, enf, outcome, result_digest(affirming))
         if run_dir is not None:
             write_state(run_dir, applied, loaded, affirming)
-    except CCVerifyError as error:
+    except Exception as error:  # whatever went wrong, nothing beyond bootstrap stays bound
         problems = _rollback(enf, keep=lambda d: planner.decide(d).verdict == "bootstrap")
         if isinstance(error, EnforcementError) and not problems:
             raise
@@ -470,6 +488,7 @@ def write_state(
         "result_sha256": applied.result_sha256,
         "bound": list(applied.bound),
         "unbound": list(applied.unbound),
+        "appeared": list(applied.appeared),
     }
     try:
         run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)

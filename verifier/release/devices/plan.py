@@ -29,7 +29,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from ccverify.verifier._frozen import positional
-from ccverify.verifier.release.devices.policy import DevicePolicy, Match, normalize_driver
+from ccverify.verifier.release.devices.policy import BUSES, DevicePolicy, Match, normalize_driver
 from ccverify.verifier.release.devices.sysfs import Device
 
 #: buses enforced through an ``authorized`` attribute rather than driver binding
@@ -99,7 +99,9 @@ class _Index:
     #: the device attributes looked up directly, in the order ``_keys`` prefers them
     ATTRIBUTES = ("name", "virtio_id", "device", "subsystem_device", "vendor", "subsystem_vendor", "bus")
 
-    def __init__(self, entries: Sequence[Match]) -> None:
+    def __init__(self, entries: Sequence[Match], bus: str | None = None) -> None:
+        """``bus``: index only the entries that can match a device on it (the others stay
+        in ``entries`` for their positions, never looked up)."""
         self.entries = tuple(entries)
         self.rest: list[int] = []
         tables: dict[str, dict[Any, list[int]]] = {}
@@ -107,6 +109,8 @@ class _Index:
         self.drivers: dict[str, list[int]] = {}
         self.aliases: dict[str, list[int]] = {}  # literal prefix of a modalias glob -> entries
         for i, m in enumerate(self.entries):
+            if bus is not None and m.bus is not None and bus not in m.bus:
+                continue
             kind, values = self._keys(m)
             if kind is None:
                 self.rest.append(i)
@@ -123,6 +127,8 @@ class _Index:
                 table.setdefault(value, []).append(i)
         #: (attribute, table) for the attributes some entry is indexed by
         self.tables = [(a, tables[a]) for a in self.ATTRIBUTES if a in tables]
+        #: the device names some entry matches on (every entry with a name key is under it)
+        self.names: frozenset[str] = frozenset(tables.get("name", ()))
         self.prefix_lengths = sorted({len(p) for p in self.aliases})
 
     @staticmethod
@@ -254,18 +260,38 @@ def action(device: Device, wanted: bool, driver: str | None, pinned: bool) -> st
 
 
 class Planner:
-    """A policy compiled for deciding many devices."""
+    """A policy compiled for deciding many devices.
+
+    Only ``name`` entries look at a device's name, so devices that differ in nothing else get
+    the same decision: it is computed once per such group (many identical functions, the
+    virtio devices of one kind) and only the device is filled in."""
 
     def __init__(self, policy: DevicePolicy) -> None:
         self.policy = policy
-        self._bootstrap = _Index(policy.bootstrap)
-        self._rules = _Index([r.match for r in policy.rules])
+        rules = [r.match for r in policy.rules]
+        #: bus -> (bootstrap index, rules index), each holding only the entries for that bus
+        self._indexes = {bus: (_Index(policy.bootstrap, bus), _Index(rules, bus)) for bus in BUSES}
+        self._named = frozenset(n for b, r in self._indexes.values() for n in b.names | r.names)
+        self._memo: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
     def decide(self, device: Device) -> Decision:
+        if device.name in self._named:
+            return _decision(device, *self._outcome(device))
+        d = device
+        key = (d.bus, d.vendor, d.device, d.subsystem_vendor, d.subsystem_device, d.class_code, d.virtio_id,
+               d.modalias, d.driver, d.would_bind, d.authorized, d.interfaces)  # fmt: skip
+        outcome = self._memo.get(key)
+        if outcome is None:
+            outcome = self._memo[key] = self._outcome(device)
+        return _decision(device, *outcome)
+
+    def _outcome(self, device: Device) -> tuple[Any, ...]:
+        """Every field of the decision but the device."""
         policy = self.policy
         drivers = tuple(normalize_driver(c) for c in device.would_bind)
-        boot = self._bootstrap.first(device, drivers)
-        rule = self._rules.first(device, drivers)
+        bootstrap, rules = self._indexes[device.bus]
+        boot = bootstrap.first(device, drivers)
+        rule = rules.first(device, drivers)
         note = None
         if boot is not None:
             match: Match | None = policy.bootstrap[boot]
@@ -285,7 +311,7 @@ class Planner:
         stage2 = action(device, verdict != "deny", driver, pinned)
         if verdict != "deny" and driver is None and note is None and device.bus not in AUTHORIZED_BUSES:
             note = "no driver is known for its modalias (modules.alias)"
-        return _decision(device, verdict, where, driver, pinned, stage1, stage2, note)
+        return (verdict, where, driver, pinned, stage1, stage2, note)
 
 
 def plan(policy: DevicePolicy, devices: Sequence[Device]) -> tuple[Decision, ...]:
