@@ -1,7 +1,7 @@
 """The end of ``ccverify verify``, alike for TDX and SNP: policy, appraisal, output, exit code.
 
-A platform runner verifies the evidence and hands the verdict to ``conclude``, which applies
-the policy. A refusal is reported in the verdict (table row or ``policy_error`` in JSON) and
+A platform runner verifies the evidence under the policy (``verify_tdx``/``verify_snp`` apply
+it) and hands the verdict, and the policy's refusal if any, to ``conclude``. A refusal is reported in the verdict (table row or ``policy_error`` in JSON) and
 as one line on stderr, exit 1. An accepted verdict is appraised against reference values and
 the event log when they were given (the EAR-shaped result decides: 0 only when affirming),
 and otherwise printed, exit 0.
@@ -9,7 +9,7 @@ and otherwise printed, exit 0.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -38,12 +38,11 @@ def conclude(
     platform: str,
     verdict: Any,
     policy: Any,
-    validate: Callable[[Any, Any], object],
+    refusal: PolicyError | None,
     title: str,
     rows: list[tuple[str, Any]],
 ) -> NoReturn:
-    """Apply ``policy`` with ``validate``; print the verdict ("result" row first) and exit."""
-    refusal = guarded(lambda: _refusal(validate, verdict, policy))
+    """Print the verdict ("result" row first: accepted, or ``refusal``) and exit."""
     outcome = "verified; policy accepted" if refusal is None else f"verified; policy REFUSED: {refusal}"
     rows = [("result", outcome), *rows]
     if refusal is None and _wanted(opts):
@@ -57,10 +56,8 @@ def conclude(
                 "policy_error": None
                 if refusal is None
                 else {
-                    "code": refusal.code,
-                    "detail": refusal.detail,
-                    "expected": _plain(refusal.expected),
-                    "actual": _plain(refusal.actual),
+                    **_violation(refusal),
+                    "violations": [_violation(v) for v in refusal.violations],
                 },
                 "verdict": verdict,
                 "policy": policy,
@@ -73,12 +70,13 @@ def conclude(
     raise typer.Exit(EXIT_OK)
 
 
-def _refusal(validate: Callable[[Any, Any], object], verdict: Any, policy: Any) -> PolicyError | None:
-    try:
-        validate(verdict, policy)
-    except PolicyError as error:
-        return error
-    return None
+def _violation(error: PolicyError) -> dict[str, Any]:
+    return {
+        "code": error.code,
+        "detail": error.detail,
+        "expected": _plain(error.expected),
+        "actual": _plain(error.actual),
+    }
 
 
 def _plain(value: Any) -> Any:
@@ -119,30 +117,30 @@ def appraise_options(opts: VerifyOptions, verdict: Any, policy: Any, anchors: Se
         reference_values = load_reference_values(
             opts.reference_values, list(anchors), at=opts.at, sequence_store=store
         )
-    log = read_input(opts.event_log, "event log") if opts.event_log is not None else None
+    log = read_input(opts.event_log, "--event-log", "event_log") if opts.event_log is not None else None
     return appraise(verdict, reference_values, event_log=log, policy=policy, evidence=opts.evidence, at=opts.at)
 
 
 def attest(opts: VerifyOptions, anchors: Sequence[Path]) -> tuple[str, Any, AttestationResult]:
     """What ``ccverify verify`` decides, without printing: verify the evidence of ``opts``
-    (TDX or SNP, detected), apply its policy (a refusal raises ``PolicyError``) and appraise.
+    (TDX or SNP, detected) under its policy (a refusal raises the ``PolicyError``) and appraise.
     Returns the platform, the verdict and the attestation result."""
     from ccverify.verifier.evidence.detect import Kind, detect
 
     kind = detect(opts.evidence)
     if kind is Kind.TDX_QUOTE:
         from ccverify.cli import verify_tdx
-        from ccverify.verifier.tdx.validate import validate_tdx
 
-        tdx_verdict, tdx_policy = verify_tdx.verify_evidence(opts)
-        validate_tdx(tdx_verdict, tdx_policy)
+        tdx_verdict, tdx_policy, refusal = verify_tdx.verify_evidence(opts)
+        if refusal is not None:
+            raise refusal
         return "tdx", tdx_verdict, appraise_options(opts, tdx_verdict, tdx_policy, anchors)
     if kind is Kind.SNP_REPORT:
         from ccverify.cli import verify_snp
-        from ccverify.verifier.snp.validate import validate_snp
 
-        snp_verdict, snp_policy = verify_snp.verify_evidence(opts)
-        validate_snp(snp_verdict, snp_policy)
+        snp_verdict, snp_policy, refusal = verify_snp.verify_evidence(opts)
+        if refusal is not None:
+            raise refusal
         return "snp", snp_verdict, appraise_options(opts, snp_verdict, snp_policy, anchors)
     raise InputError(f"{opts.evidence_path}: not a TDX quote or an SNP attestation report (looks like: {kind.value})")
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from ccverify.verifier.errors import CCVerifyError, InputError
 from ccverify.verifier.jsonable import JSON_ERRORS, iso8601, to_jsonable
+from ccverify.verifier.limits import InputKind, read_bounded, read_bounded_path
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -72,11 +73,18 @@ def plain_lines(item: Any) -> list[str] | None:
     """A table as lines for pipes: ``# title``, then ``field: value`` (two columns) or the
     header and tab-separated cells (more); values whole, never wrapped. None: not a table."""
     from rich.table import Table
+    from rich.text import Text
 
     if not isinstance(item, Table):
         return None
-    lines = [f"# {item.title}"] if item.title else []
-    cells = [[str(cell) for cell in column._cells] for column in item.columns]
+
+    def plain(value: Any) -> str:  # what rich would show, without its markup
+        if isinstance(value, Text):
+            return value.plain
+        return Text.from_markup(value).plain if isinstance(value, str) else str(value)
+
+    lines = [f"# {plain(item.title)}"] if item.title else []
+    cells = [[plain(cell) for cell in column._cells] for column in item.columns]
     rows = list(zip(*cells, strict=True)) if cells else []
     if len(item.columns) == 2 and str(item.columns[0].header) == "field":
         lines.extend(f"{name}: {value}" for name, value in rows)
@@ -154,21 +162,16 @@ def _is_click_exit(error: Exception) -> bool:
     return typer is not None and isinstance(error, typer.Exit)
 
 
-def read_file(path: Path, what: str) -> bytes:
-    """The bytes of ``path``; an unreadable file is an ``InputError`` naming ``what`` (an option)."""
-    try:
-        return path.read_bytes()
-    except OSError as error:
-        raise InputError(f"{what} {path}: {error.strerror or error}") from None
+def read_file(path: Path, what: str, kind: InputKind) -> bytes:
+    """The bytes of ``path``, at most the limit for ``kind`` (``verifier/limits.py``); an
+    unreadable, too large or non-file input is an ``InputError`` naming ``what`` (an option)."""
+    return read_bounded(path, kind, what)
 
 
-def read_input(path: Path, what: str = "input") -> bytes:
-    """Read a file; ``-`` is stdin. Hex text (as some tools write quotes) is decoded."""
-    try:
-        data = sys.stdin.buffer.read() if str(path) == "-" else read_file(path, what)
-    except OSError as error:
-        raise InputError(f"{what} {path}: {error.strerror or error}") from None
-    return maybe_unhex(data)
+def read_input(path: Path, what: str = "input", kind: InputKind = "evidence") -> bytes:
+    """Read a file (bounded as ``read_file``); ``-`` is stdin. Hex text (as some tools write
+    quotes) is decoded."""
+    return maybe_unhex(read_bounded_path(path, kind, what))
 
 
 def maybe_unhex(data: bytes) -> bytes:
@@ -186,28 +189,35 @@ def maybe_unhex(data: bytes) -> bytes:
     return data
 
 
-def policy_section(path: Path | None, platform: str) -> dict[str, Any] | None:
-    """The ``platform`` object of a policy file (None: use the default policy).
+def load_policy(path: Path | None, platform: str) -> Any:
+    """The ``platform`` (``"tdx"``/``"snp"``) policy of the ``--policy`` file ``path`` (None: no
+    file, or no section for the platform: the default policy applies).
 
-    A file with neither a ``"tdx"`` nor an ``"snp"`` key is taken as a policy for the
-    evidence at hand.
+    The whole file is read by ``verifier/policy.py``'s rules (both sections, whatever the
+    evidence): unknown keys, ``null`` values and empty allow-lists are refused (exit 2).
     """
     if path is None:
         return None
-    data = read_file(path, "--policy")
+    from ccverify.verifier.policy import read_policy_file
+
+    document = read_policy_file(read_file(path, "--policy", "policy"), f"--policy {path}")
+    return getattr(document, platform)
+
+
+def policy_section(path: Path | None, platform: str) -> dict[str, Any] | None:
+    """The ``platform`` object of a policy file as JSON (None: absent), once the whole file
+    has been read by the rules of ``load_policy``."""
+    if path is None:
+        return None
+    from ccverify.verifier.policy import read_policy_document
+
+    data = read_file(path, "--policy", "policy")
     try:
         document = json.loads(data)
     except JSON_ERRORS:
         raise InputError(f"--policy {path}: not valid JSON") from None
-    if not isinstance(document, dict):
-        raise InputError(f"--policy {path}: expected a JSON object with a '{platform}' object")
-    if "tdx" not in document and "snp" not in document:
-        return document
-    section = document.get(platform)
-    if section is None:
-        return None
-    if not isinstance(section, dict):
-        raise InputError(f"--policy {path}: '{platform}' must be a JSON object")
+    read_policy_document(document, f"--policy {path}")
+    section: dict[str, Any] | None = document.get(platform)
     return section
 
 
@@ -230,12 +240,14 @@ def when(moment: datetime | None) -> str:
 
 def table(title: str, rows: Iterable[tuple[str, Any]]) -> Table:
     from rich.table import Table
+    from rich.text import Text
 
     out = Table(title=title, show_header=True, header_style="bold", title_justify="left")
     out.add_column("field", style="cyan", max_width=36, overflow="fold")
     out.add_column("value", overflow="fold", min_width=32)
     for name, value in rows:
-        out.add_row(name, format_value(value))
+        # Text, not markup: values come from the evidence, and "[...]" in them is data
+        out.add_row(Text(name), Text(format_value(value)))
     return out
 
 

@@ -63,6 +63,6 @@ def read_policy(
 ) -> LoadedPolicy:
     from ccverify.verifier.release.devices import load_policy
 
-    data = read_file(path, "--device-policy")
-    keys = [read_file(a, "--trust-anchor") for a in anchors]
+    data = read_file(path, "--device-policy", "device_policy")
+    keys = [read_file(a, "--trust-anchor", "certificate") for a in anchors]
     return load_policy(data, keys, allow_unsigned=allow_unsigned, at=at)

@@ -66,7 +66,7 @@ def fetch(
         from ccverify.verifier.evidence.tdx_quote import TdxQuote
         from ccverify.verifier.timeutil import parse_time
 
-        parsed = TdxQuote.from_bytes(read_input(quote, "--quote"))
+        parsed = TdxQuote.from_bytes(read_input(quote, "--quote", "evidence"))
         moment = parse_time(at, "--at") if at is not None else datetime.now(UTC)
         store = CollateralCache(cache if cache is not None else default_cache_dir())
         client = None if offline else pcs_client(pcs_url, timeout)

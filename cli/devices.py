@@ -177,9 +177,9 @@ def sign(
 
         from ccverify.verifier.release.devices import parse_policy, sign_policy
 
-        data = read_file(policy, "policy")
+        data = read_file(policy, "policy", "device_policy")
         parsed = parse_policy(data, what=str(policy))
-        signed = sign_policy(data, read_file(key, "--key"), signer=signer)
+        signed = sign_policy(data, read_file(key, "--key", "certificate"), signer=signer)
         try:
             output.write_bytes(signed)
         except OSError as error:

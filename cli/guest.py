@@ -219,7 +219,7 @@ def authorize(
         )
         partial["policy"] = loaded.to_json()
         opts = VerifyOptions(
-            evidence=read_input(evidence, "--evidence"), evidence_path=evidence, collateral=collateral,
+            evidence=read_input(evidence, "--evidence", "evidence"), evidence_path=evidence, collateral=collateral,
             offline=offline, at=parse_time(at, "--at") if at is not None else None, policy=policy,
             trust_root=trust_root, json=json_out, reference_values=reference_values,
             trust_anchor=trust_anchor[0], event_log=event_log, sequence_store=sequence_store, vcek=vcek,

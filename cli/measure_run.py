@@ -81,7 +81,7 @@ def replayed_rtmr0(path: Path) -> bytes:
     from ccverify.verifier.evidence.eventlog import EventLog
     from ccverify.verifier.replay import rtmrs_from_ccel
 
-    data = read_file(path, "--rtmr0-from-log")
+    data = read_file(path, "--rtmr0-from-log", "event_log")
     return rtmrs_from_ccel(EventLog.from_bytes(data, cc=True))[0]
 
 

@@ -40,7 +40,7 @@ DEFAULT_LIFETIME = timedelta(days=365)
 def _load_json(path: Path) -> Any:
     """A measurement JSON: bare, or the ``result`` of ``measure --json``'s envelope."""
     try:
-        document = json.loads(read_file(path, "measurements"))
+        document = json.loads(read_file(path, "--from", "measurements"))
     except JSON_ERRORS as error:
         detail = "nested too deeply" if isinstance(error, RecursionError) else error
         raise InputError(f"measurements {path}: not JSON ({detail})") from None
@@ -180,7 +180,7 @@ def show(
 ) -> None:
     """Show reference values (nothing is verified: use `verify`)."""
     described = guarded(
-        lambda: _describe(read_file(file, "reference values")), "reference show" if json_out else None
+        lambda: _describe(read_file(file, "reference values", "reference_values")), "reference show" if json_out else None
     )
     if json_out:
         emit_json(described, "reference show")
@@ -228,9 +228,9 @@ def verify(
             verify_corim,
         )
 
-        anchors = load_trust_anchors([read_file(p, "trust anchor") for p in trust_anchor])
+        anchors = load_trust_anchors([read_file(p, "--trust-anchor", "certificate") for p in trust_anchor])
         moment = parse_time(at, "--at") if at is not None else None
-        data = read_file(file, "reference values")
+        data = read_file(file, "reference values", "reference_values")
         _require_corim(data, file)
         if any_profile:
             return verify_corim(data, anchors, at=moment)

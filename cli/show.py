@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 def describe(data: bytes) -> tuple[Kind, Any]:
     """Parse ``data`` as whatever it is; the structure, ready for JSON or a table."""
+    if not data:
+        raise InputError("empty input (an empty file, or a FIFO without a writer): nothing to show")
     # imported here, not at start-up: detection knows the parsers, and other commands do not need them
     from ccverify.verifier.evidence.detect import Kind, detect
 
@@ -98,7 +100,7 @@ def show(
     json_out: Annotated[bool, typer.Option("--json", help="Every field as JSON.")] = False,
 ) -> None:
     """Show a TDX quote, SNP report, SNP certificate table, event log, CoRIM, or certificates."""
-    kind, parsed = guarded(lambda: describe(read_input(file)), "show" if json_out else None)
+    kind, parsed = guarded(lambda: describe(read_input(file, "file", "evidence")), "show" if json_out else None)
     if json_out:
         emit_json({"kind": kind.value, kind.value: parsed}, "show")
         return
@@ -118,6 +120,7 @@ def _register_name(index: int) -> str:
 def _event_table(title: str, log: Any) -> Table:
     """One row per event: what a person compares against a boot they know."""
     from rich.table import Table
+    from rich.text import Text
 
     from ccverify.verifier.evidence.eventlog import EventType, Flavour
 
@@ -137,5 +140,7 @@ def _event_table(title: str, log: Any) -> Table:
         name = event.event_type.name if isinstance(event.event_type, EventType) else f"0x{event.event_type:x}"
         digest = next(iter(event.digests.values()), b"").hex()
         shown = digest if whole else digest[:16] + "…"
-        out.add_row(str(event.number), register, name, shown if digest else "-", event.describe())
+        # Text, not markup: an event's data is the log's (the host's) to choose
+        cells = (str(event.number), register, name, shown if digest else "-", event.describe())
+        out.add_row(*(Text(cell) for cell in cells))
     return out

@@ -74,7 +74,7 @@ def verify(
 
     def options() -> VerifyOptions:
         return VerifyOptions(
-            evidence=read_input(evidence, "evidence"),
+            evidence=read_input(evidence, "evidence", "evidence"),
             evidence_path=evidence,
             collateral=collateral,
             offline=offline,

@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from ccverify.cli import _appraise
-from ccverify.cli._common import VerifyOptions, announce, guarded, policy_section
-from ccverify.verifier.errors import CollateralError, InputError
-from ccverify.verifier.snp.validate import SnpPolicy, validate_snp
+from ccverify.cli._common import VerifyOptions, announce, guarded
+from ccverify.cli._common import load_policy as load_policy_file
+from ccverify.verifier.errors import CollateralError, InputError, PolicyError
+from ccverify.verifier.snp.validate import SnpPolicy
 from ccverify.verifier.snp.verify import (
     SnpCertificates,
     SnpVerdict,
@@ -68,20 +69,15 @@ def _certificates(opts: VerifyOptions) -> SnpCertificates:
 
 def load_policy(path: Path | None) -> SnpPolicy:
     """The ``"snp"`` object of a policy file, or the default policy."""
-    section = policy_section(path, "snp")
-    return SnpPolicy() if section is None else SnpPolicy.from_json(section)
+    policy: SnpPolicy | None = load_policy_file(path, "snp")
+    return SnpPolicy() if policy is None else policy
 
 
-def verify_evidence(opts: VerifyOptions) -> tuple[SnpVerdict, SnpPolicy]:
+def verify_evidence(opts: VerifyOptions) -> tuple[SnpVerdict, SnpPolicy, PolicyError | None]:
+    """The verdict under the policy, and the policy's refusal (None: accepted)."""
     policy = load_policy(opts.policy)
     certificates = _certificates(opts)
-    verdict = verify_snp(
-        opts.evidence,
-        certificates,
-        at=opts.at,
-        product=opts.product,
-        trust_root=opts.trust_root,
-    )
+    verdict, refusal = _under_policy(opts, certificates, policy)
     if not verdict.crl_checked and not opts.allow_missing_crl:
         # as TDX's CRLs: the KDS CRL of the chain that verified, from --collateral, then KDS
         try:
@@ -93,10 +89,28 @@ def verify_evidence(opts: VerifyOptions) -> tuple[SnpVerdict, SnpPolicy]:
                 missing=error.missing,
             ) from None
         certificates = certificates.with_(crl=crl, crl_source="kds")
+        verdict, refusal = _under_policy(opts, certificates, policy)
+    return verdict, policy, refusal
+
+
+def _under_policy(
+    opts: VerifyOptions, certificates: SnpCertificates, policy: SnpPolicy
+) -> tuple[SnpVerdict, PolicyError | None]:
+    """The verdict ``verify_snp`` reached under ``policy``, and the policy's refusal if any."""
+    try:
         verdict = verify_snp(
-            opts.evidence, certificates, at=opts.at, product=opts.product, trust_root=opts.trust_root
+            opts.evidence,
+            certificates,
+            at=opts.at,
+            product=opts.product,
+            trust_root=opts.trust_root,
+            policy=policy,
         )
-    return verdict, policy
+    except PolicyError as error:
+        if not isinstance(error.verdict, SnpVerdict):
+            raise
+        return error.verdict, error
+    return verdict, None
 
 
 def _rows(verdict: SnpVerdict) -> list[tuple[str, Any]]:
@@ -135,7 +149,7 @@ def _tcb(parts: Any) -> str:
 
 def run(opts: VerifyOptions) -> None:
     """Verify an SNP report as ``opts`` says; print the verdict; exit 0 accepted, 1 refused."""
-    verdict, policy = guarded(lambda: verify_evidence(opts))
+    verdict, policy, refusal = guarded(lambda: verify_evidence(opts))
     _appraise.conclude(
-        opts, "snp", verdict, policy, validate_snp, f"{opts.evidence_path} (SEV-SNP report)", _rows(verdict)
+        opts, "snp", verdict, policy, refusal, f"{opts.evidence_path} (SEV-SNP report)", _rows(verdict)
     )

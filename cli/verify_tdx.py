@@ -23,23 +23,24 @@ from pathlib import Path
 from typing import Any
 
 from ccverify.cli import _appraise
-from ccverify.cli._common import VerifyOptions, guarded, pcs_client, policy_section, read_file
-from ccverify.verifier.errors import CollateralError, InputError
+from ccverify.cli._common import VerifyOptions, guarded, pcs_client, read_file
+from ccverify.cli._common import load_policy as load_policy_file
+from ccverify.verifier.errors import CollateralError, InputError, PolicyError
 from ccverify.verifier.evidence.tdx_quote import TdxQuote
 from ccverify.verifier.jsonable import iso8601
 from ccverify.verifier.tdx.collateral import TdxCollateral
-from ccverify.verifier.tdx.validate import TdxPolicy, validate_tdx
+from ccverify.verifier.tdx.validate import TdxPolicy
 from ccverify.verifier.tdx.verify import TdxVerdict, verify_tdx
 
 
 def load_policy(path: Path | None) -> TdxPolicy:
     """The ``"tdx"`` object of a policy file, or the default policy."""
-    section = policy_section(path, "tdx")
-    return TdxPolicy() if section is None else TdxPolicy.from_json(section)
+    policy: TdxPolicy | None = load_policy_file(path, "tdx")
+    return TdxPolicy() if policy is None else policy
 
 
 def _trust_root(opts: VerifyOptions) -> bytes | None:
-    return None if opts.trust_root is None else read_file(opts.trust_root, "--trust-root")
+    return None if opts.trust_root is None else read_file(opts.trust_root, "--trust-root", "certificate")
 
 
 def _default_cache_dir() -> Path:
@@ -68,13 +69,19 @@ def _collateral(opts: VerifyOptions, quote: TdxQuote, at: datetime) -> TdxCollat
     return dataclasses.replace(collateral, allow_missing_crl=True) if opts.allow_missing_crl else collateral
 
 
-def verify_evidence(opts: VerifyOptions) -> tuple[TdxVerdict, TdxPolicy]:
+def verify_evidence(opts: VerifyOptions) -> tuple[TdxVerdict, TdxPolicy, PolicyError | None]:
+    """The verdict under the policy, and the policy's refusal (None: accepted)."""
     policy = load_policy(opts.policy)
     quote = TdxQuote.from_bytes(opts.evidence)
     at = opts.at or datetime.now(UTC)
     collateral = _collateral(opts, quote, at)
-    verdict = verify_tdx(quote, collateral, at=at, trust_root=_trust_root(opts))
-    return verdict, policy
+    try:
+        verdict = verify_tdx(quote, collateral, at=at, trust_root=_trust_root(opts), policy=policy)
+    except PolicyError as refusal:
+        if not isinstance(refusal.verdict, TdxVerdict):
+            raise
+        return refusal.verdict, policy, refusal
+    return verdict, policy, None
 
 
 def _rows(verdict: TdxVerdict) -> list[tuple[str, Any]]:
@@ -126,5 +133,5 @@ def _rows(verdict: TdxVerdict) -> list[tuple[str, Any]]:
 
 def run(opts: VerifyOptions) -> None:
     """Verify a TDX quote as ``opts`` says; print the verdict; exit 0 accepted, 1 refused."""
-    verdict, policy = guarded(lambda: verify_evidence(opts))
-    _appraise.conclude(opts, "tdx", verdict, policy, validate_tdx, f"{opts.evidence_path} (TDX quote)", _rows(verdict))
+    verdict, policy, refusal = guarded(lambda: verify_evidence(opts))
+    _appraise.conclude(opts, "tdx", verdict, policy, refusal, f"{opts.evidence_path} (TDX quote)", _rows(verdict))

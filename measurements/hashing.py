@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import stat
 import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ccverify.measurements import prefetch
 from ccverify.verifier.errors import InputError
+from ccverify.verifier.limits import read_bounded
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -75,12 +77,24 @@ def source_size(source: Source) -> int:
 
 
 def open_source(source: Source) -> Stream:
-    """A binary file object over ``source`` (an unbuffered file, or a BytesIO over bytes)."""
+    """A binary file object over ``source`` (an unbuffered file, or a BytesIO over bytes).
+
+    Only a regular file: images are read by offset, and a FIFO (opened without blocking, so one
+    without a writer cannot hang the open) or a device such as ``/dev/zero`` is refused at once.
+    """
     if isinstance(source, (str, Path)):
         try:
-            return open(source, "rb", buffering=0)
+            fd = os.open(source, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
         except OSError as error:
             raise InputError(f"{source}: {error.strerror or error}") from None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise InputError(f"{source}: not a regular file (an image is read by offset)")
+            os.set_blocking(fd, True)
+        except BaseException:
+            os.close(fd)
+            raise
+        return open(fd, "rb", buffering=0)
     return io.BytesIO(source)
 
 
@@ -237,14 +251,9 @@ def hash_files(
     return run_jobs(jobs, show_progress=show_progress)
 
 
-def read_small(source: Source, what: str, limit: int = 256 << 20) -> bytes:
-    """Read a firmware-sized input whole (firmware is measured page by page anyway)."""
+def read_small(source: Source, what: str) -> bytes:
+    """Read a firmware-sized input whole (firmware is measured page by page anyway), at most
+    ``verifier/limits.py``'s firmware limit (256 MiB)."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         return bytes(source)
-    size = source_size(source)
-    if size > limit:
-        raise InputError(f"{what} {source}: {size} bytes is too large for a firmware image")
-    try:
-        return Path(source).read_bytes()
-    except OSError as error:
-        raise InputError(f"{what} {source}: {error.strerror or error}") from None
+    return read_bounded(source, "firmware", what)

@@ -9,7 +9,13 @@ Fail-closed rules:
 - a reference value that names something the evidence does not carry, or a boot component
   without an event log to find it in, cannot be checked, so the result is not affirming;
 - reference values must constrain the launch measurement (TDX MRTD, SNP MEASUREMENT);
-- reference values for the other platform are refused outright.
+- reference values for the other platform are refused outright;
+- the log's labels (event types, data, order across registers) are not bound by the replay:
+  they may refuse (two kernels, a label its digest contradicts) but never approve. Boot
+  components in an RTMR the values do not pin count only when every event of RTMR1 and
+  RTMR2 is accounted for by its digest (``_account``); a firmware value needs ``rtmr0``;
+- the appraisal's time is the verdict's unless ``at`` says otherwise, and the result records
+  when its collateral expires.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ccverify.verifier.errors import InputError, PolicyError, VerificationError
+from ccverify.verifier.jsonable import iso8601
 from ccverify.verifier.refvalues.model import (
     ALG_BY_SIZE,
     COMPONENTS,
@@ -65,6 +72,7 @@ class _Check:
     detail: str
     expected: str | None = None
     actual: str | None = None
+    code: str | None = None  # the reason's code when the name alone does not give it
 
 
 def evidence_claims(verdict: Any) -> tuple[str, dict[str, bytes]]:
@@ -119,11 +127,32 @@ def appraise(
     ``policy`` is a ``TdxPolicy`` / ``SnpPolicy`` (None: the default policy). A policy
     refusal does not raise here: it becomes a contraindicated claim with its reason, so the
     result always says everything that differed.
+
+    ``at`` (the time reference values' validity is checked at, and the result's ``issued_at``)
+    defaults to the time the verdict was made at, never to now: a verdict made at one time and
+    appraised against another would mix two moments. The result records the verdict's time
+    and the earliest expiry of its collateral (``expires_at``, EAR ``exp``); an ``at`` after
+    that expiry is contraindicated (``collateral_expired``).
     """
-    moment = resolve_time(at)
+    verified_at = getattr(verdict, "at", None)
+    moment = resolve_time(at if at is not None else verified_at)
     platform, claims = evidence_claims(verdict)
+    expires_at = collateral_expiry(verdict)
     checks: list[_Check] = []
     checks.extend(_policy_checks(platform, verdict, policy))
+    if expires_at is not None and moment > expires_at:
+        checks.append(
+            _Check(
+                "hardware",
+                "collateral_expired",
+                False,
+                f"the appraisal's time is after {iso8601(expires_at)}, when the verdict's collateral "
+                "(TCB info, QE identity, CRLs, certificates) stopped being valid",
+                iso8601(expires_at),
+                iso8601(moment),
+                code="collateral_expired",
+            )
+        )
     if reference_values is not None:
         if reference_values.platform != platform:
             raise InputError(
@@ -137,7 +166,7 @@ def appraise(
     if log is not None:
         if platform != "tdx":
             raise InputError("an event log is replayed against TDX RTMRs; SNP evidence has none")
-        log_checks, components = _log_checks(log, claims, ignore_rtmr3)
+        log_checks, components = _log_checks(log, claims, ignore_rtmr3, reference_values)
         checks.extend(log_checks)
     if reference_values is not None:
         checks.extend(_component_checks(platform, reference_values, components, log is not None, checks))
@@ -170,7 +199,34 @@ def appraise(
         reference_values_id=None if reference_values is None else reference_values.id,
         root=None if root is None else str(getattr(root, "subject", root)),
         claims={k: v.hex() for k, v in claims.items()},
+        expires_at=expires_at,
+        evidence_verified_at=None if verified_at is None else resolve_time(verified_at),
     )
+
+
+def collateral_expiry(verdict: Any) -> datetime | None:
+    """The earliest time a piece of what the verdict was verified with stops being valid.
+
+    TDX: the verdict's ``earliest_next_update`` (TCB info, QE identity, their signing
+    certificate, the CRLs) and the PCK certificate's notAfter. SNP: the notAfter of every
+    certificate of the chain (ARK, ASK/ASVK, VCEK/VLEK) and the CRL's nextUpdate, if one was
+    checked. None when the verdict records none of these.
+    """
+    dates: list[datetime] = []
+    earliest = getattr(verdict, "earliest_next_update", None)
+    if isinstance(earliest, datetime):
+        dates.append(earliest)
+    pck_not_after = getattr(getattr(verdict, "pck", None), "not_after", None)
+    if isinstance(pck_not_after, datetime):
+        dates.append(pck_not_after)
+    for certificate in getattr(verdict, "certificates", None) or ():
+        not_after = getattr(certificate, "not_after", None)
+        if isinstance(not_after, datetime):
+            dates.append(not_after)
+    next_update = getattr(getattr(verdict, "crl", None), "next_update", None)
+    if isinstance(next_update, datetime):
+        dates.append(next_update)
+    return min((resolve_time(d) for d in dates), default=None)
 
 
 def _policy_checks(platform: str, verdict: Any, policy: Any) -> list[_Check]:
@@ -238,10 +294,27 @@ def _value_checks(platform: str, claims: Mapping[str, bytes], rv: ReferenceValue
     return checks
 
 
+#: the log index (CC MR index) of each RTMR, and the components that live there in TDVF's and
+#: td-shim's layout (``replay.boot_components``): the kernel (EFI applications, td-shim's payload)
+#: in RTMR1; the command line in RTMR2 (EFI stub load options, grub) or RTMR1 (OVMF's DirectBoot
+#: command line, td-shim's payload info); the initrd in RTMR2
+_RTMR_INDEX = {0: 1, 1: 2, 2: 3, 3: 4}
+_COMPONENT_RTMRS = {"kernel": (1,), "cmdline": (1, 2), "initrd": (2,)}
+
+
 def _log_checks(
-    log: EventLog, claims: Mapping[str, bytes], ignore_rtmr3: bool
+    log: EventLog, claims: Mapping[str, bytes], ignore_rtmr3: bool, rv: ReferenceValues | None = None
 ) -> tuple[list[_Check], dict[str, tuple[_Logged, ...]]]:
-    from ccverify.verifier.replay import boot_components, check_separators, compare_rtmrs
+    """Replay, separators, label contradictions, the boot components the log claims, and, for
+    reference values that name components in an RTMR they do not pin, an account of every event
+    of that RTMR (``_account``)."""
+    from ccverify.verifier.replay import (
+        SHA384,
+        boot_components,
+        check_separators,
+        compare_rtmrs,
+        verify_event_digests,
+    )
 
     quoted = tuple(claims[f"rtmr{i}"] for i in range(4))
     checks: list[_Check] = []
@@ -263,6 +336,25 @@ def _log_checks(
         check_separators(log)
     except VerificationError as error:
         checks.append(_Check("executables", "event_log_separators", False, error.detail))
+    # a label whose data has a digest rule that the digest breaks: the log was altered (or the
+    # firmware is broken); either way its labels cannot be read, in any register the quote binds
+    bound = {_RTMR_INDEX[i] for i in range(4) if i not in comparison.ignored}
+    for broken in verify_event_digests(log, algorithms=[SHA384]):
+        if broken.index not in bound:
+            continue
+        checks.append(
+            _Check(
+                "executables",
+                "event_log_contradiction",
+                False,
+                f"RTMR{broken.index - 1} event {broken.number} (offset {broken.offset}) claims to be "
+                f"{broken.event_type} with data whose digest under {broken.rule} is not the one it "
+                "extended: its label contradicts its digest",
+                broken.computed.hex(),
+                broken.recorded.hex(),
+                code="event_log_contradiction",
+            )
+        )
     found = boot_components(log)
     alg = ALG_BY_SIZE.get(len(quoted[0]), -len(quoted[0]))
     components: dict[str, tuple[_Logged, ...]] = {}
@@ -271,7 +363,85 @@ def _log_checks(
             _Logged(Digest(alg, bytes(entry.digest)), entry.text, entry.number)
             for entry in getattr(found, name, ())
         )
+    if rv is not None:
+        checks.extend(_account(log, rv, comparison.matched, components))
     return checks, components
+
+
+def _account(
+    log: EventLog,
+    rv: ReferenceValues,
+    matched: tuple[int, ...],
+    components: Mapping[str, tuple[_Logged, ...]],
+) -> list[_Check]:
+    """Every event of RTMR1 and RTMR2 (those the values do not pin) when they name a kernel,
+    command line or initrd.
+
+    The replay binds each register's sequence of digests, nothing else: which event is the
+    kernel is a label. So for a component-only set, the kernel "matching" proves something
+    only when nothing else was measured beside it: every event of RTMR1 and RTMR2 must carry
+    a digest the reference values approve for that register, or the hash of fixed data
+    (``replay.account_events``), or be the one bound command line that is compared with the
+    reference. An event that is none of these is unrecognized (named with its register, number,
+    digest and claimed type), so the result is not affirming. A register that does not replay
+    is already contraindicated; a pinned one is proven by its value.
+    """
+    from ccverify.verifier.replay import SHA384, UNRECOGNIZED, account_events
+
+    named = {v.environment.component for v in rv.values if v.environment.component in _COMPONENT_RTMRS}
+    if not named:
+        return []
+    # both registers, whichever component is named: an unaccounted RTMR2 could hold a UEFI
+    # driver (PCR2 maps to it) or a second command line beside an approved kernel
+    registers = [r for r in (1, 2) if f"rtmr{r}" not in rv and r in matched]
+    if not registers:
+        return []
+    approved: dict[int, dict[bytes, str]] = {}
+    for value in rv.values:
+        component = value.environment.component
+        if component not in named:
+            continue
+        for alternative in value.alternatives:
+            if not isinstance(alternative, Digests):
+                continue
+            for digest in alternative.digests:
+                if canonical_alg(digest.alg) == ALG_BY_SIZE.get(48):
+                    for r in _COMPONENT_RTMRS[component]:
+                        approved.setdefault(_RTMR_INDEX[r], {})[bytes(digest.value)] = component
+    lines = []
+    if "cmdline" in named:
+        lines = [c.number for c in components.get("cmdline", ()) if c.text is not None]
+    indices = [_RTMR_INDEX[r] for r in registers]
+    checks: list[_Check] = []
+    entries = account_events(log, indices, approved, command_lines=lines, algorithm=SHA384)
+    for entry in entries:
+        if entry.how == UNRECOGNIZED:
+            checks.append(
+                _Check(
+                    "executables",
+                    "event_log_unrecognized_event",
+                    None,
+                    f"RTMR{entry.index - 1} event {entry.number} (claimed {entry.event_type}, digest "
+                    f"{entry.digest.hex()}) is not accounted for: {entry.detail}; the reference values pin "
+                    f"no RTMR{entry.index - 1}, so what it measured is unknown",
+                    None,
+                    entry.digest.hex(),
+                    code="event_log_unrecognized_event",
+                )
+            )
+        # contradictions are reported by _log_checks for every bound register
+    if all(entry.accounted for entry in entries):
+        names = ", ".join(f"RTMR{r}" for r in registers)
+        checks.append(
+            _Check(
+                "executables",
+                "event_log_accounted",
+                True,
+                f"each of the {len(entries)} events of {names} carries a reference digest, the hash of "
+                "fixed data or the compared command line",
+            )
+        )
+    return checks
 
 
 def _component_checks(
@@ -284,7 +454,9 @@ def _component_checks(
     """Boot components (firmware, kernel, cmdline, initrd) against what the event log recorded.
 
     What counts as logged is ``replay.boot_components``: events in the component's own
-    register, before ExitBootServices. The log must record exactly one of a constrained
+    register, before that register's proven ExitBootServices. These are labels, so they can
+    only refuse; ``_account`` is what proves nothing else was measured. The log must record
+    exactly one of a constrained
     component: with two (shim, grub and a kernel; or a benign one appended after the one that
     ran) the log cannot say which booted, so the component fails (``<component>_ambiguous``)
     and its register (RTMR1, RTMR2) is what to pin instead. A reference value the log has no
@@ -317,6 +489,19 @@ def _component_checks(
         if not have_log:
             checks.append(
                 _Check("executables", component, None, f"{names}: checking these needs the event log")
+            )
+            continue
+        if component == "firmware" and "rtmr0" not in rv:
+            checks.append(
+                _Check(
+                    "executables",
+                    component,
+                    None,
+                    f"{names}: RTMR0 also carries what the host provides (TD HOB, ACPI tables), whose "
+                    "events no rule binds to their digests, so which of its events is the firmware volume "
+                    "cannot be proven from the log (the host could pass the approved volume's bytes as a "
+                    "table and relabel); pin rtmr0 to bind the firmware configuration",
+                )
             )
             continue
         entries = components.get(component, ())
@@ -413,6 +598,8 @@ def _severity(value: int) -> int:
 
 
 def _code(check: _Check) -> str:
+    if check.code is not None:
+        return check.code
     if check.ok is None:
         return f"{check.name}_unverifiable"
     if check.ok:

@@ -8,6 +8,7 @@ The CLI maps the classes onto its exit codes (see ``exit_code``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -26,6 +27,16 @@ class InputError(CCVerifyError):
     """Input that cannot be used at all: unreadable file, bad option value, wrong format."""
 
     exit_code = 2
+
+
+class InputTooLargeError(InputError):
+    """An input longer than the limit for its kind (``verifier/limits.py``); nothing past the
+    limit was read. ``kind`` is the input kind (``"evidence"``), ``limit`` its maximum in bytes."""
+
+    def __init__(self, message: str, *, kind: str, limit: int) -> None:
+        self.kind = kind
+        self.limit = limit
+        super().__init__(message)
 
 
 class ParseError(InputError):
@@ -77,7 +88,39 @@ class VerificationError(CCVerifyError):
 
 
 class PolicyError(VerificationError):
-    """Evidence verified, but a policy or reference value does not accept it."""
+    """Evidence verified, but a policy or reference value does not accept it.
+
+    ``violations`` holds every check the policy failed, each a ``PolicyError`` of its own
+    (``code``, ``detail``, ``expected``, ``actual``); the error's own fields are the first's and
+    its message lists them all. A single violation is its own only entry. ``verdict`` is the
+    verified verdict the policy refused, when the refusal came from ``verify_tdx`` /
+    ``verify_snp`` (so a caller can still show what was verified).
+    """
+
+    def __init__(
+        self,
+        code: str,
+        detail: str,
+        *,
+        expected: Any = None,
+        actual: Any = None,
+    ) -> None:
+        super().__init__(code, detail, expected=expected, actual=actual)
+        self.violations: tuple[PolicyError, ...] = (self,)
+        self.verdict: Any = None
+
+    @classmethod
+    def of(cls, violations: Sequence[PolicyError]) -> PolicyError:
+        """One error for ``violations`` (at least one): the first's fields, every message."""
+        if not violations:
+            raise ValueError("PolicyError.of needs at least one violation")
+        if len(violations) == 1:
+            return violations[0]
+        first = violations[0]
+        error = cls(first.code, first.detail, expected=first.expected, actual=first.actual)
+        error.violations = tuple(violations)
+        error.args = ("; ".join(str(v) for v in violations) + f" ({len(violations)} policy violations)",)
+        return error
 
 
 class EnforcementError(VerificationError):

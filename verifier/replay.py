@@ -8,6 +8,8 @@
 * ``compare_rtmrs(log, quoted)``: replayed RTMRs against the quote's.
 * ``boot_components(log)``: firmware, kernel, command line and initrd digests as logged, which
   is what signed reference values are matched against.
+* ``account_events(log, ...)``: every event of a register either carries a digest the reference
+  values approve, or a digest its own data proves under a fixed rule, or it is unaccounted for.
 
 The replayed registers are only as good as the comparison with a quoted/attested value: event
 data is untrusted until its register matches and, for interpreted events, its digest matches.
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -172,6 +174,18 @@ class DigestMismatch:
 
 _GRUB_CMDLINE = b"kernel_cmdline: "
 _GRUB_PREFIXES = (b"grub_cmd: ", _GRUB_CMDLINE)
+_EXIT_BOOT_SERVICES = b"Exit Boot Services Invocation"
+#: the EV_EFI_ACTION strings UEFI firmware logs (PFP §10.4.4 and edk2 TcgDxe/Tcg2Dxe): fixed data,
+#: so an event carrying one is bound by H(string) whatever it is labelled
+FIXED_ACTIONS = frozenset({
+    b"Calling EFI Application from Boot Option",
+    b"Returning from EFI Application from Boot Option",
+    _EXIT_BOOT_SERVICES,
+    b"Exit Boot Services Returned with Failure",
+    b"Exit Boot Services Returned with Success",
+})
+#: EV_SEPARATOR's normal value (PFP: 0x00000000; 0x00000001 signals an error)
+SEPARATOR_DATA = bytes(4)
 
 
 def _digest_rule(event: Event, h: Callable[[bytes], bytes]) -> tuple[str, list[bytes]] | None:
@@ -193,6 +207,8 @@ def _digest_rule(event: Event, h: Callable[[bytes], bytes]) -> tuple[str, list[b
       MokList) measure content that is not in the log and are not checked.
     * td-shim EV_PLATFORM_CONFIG_FLAGS (``descriptor[16]; u32 length; info``): H(info) (trustee
       CCEL_data "td_hob" and "td_payload_info").
+    * any other type whose data is one of the fixed EV_EFI_ACTION strings (``FIXED_ACTIONS``):
+      H(data). Such data under another label is a relabel; its digest must still be the string's.
     Not checked (their digest covers content that is not in the log): EV_EVENT_TAG (load options,
     initrd), EV_EFI_BOOT_SERVICES_APPLICATION (Authenticode), EV_EFI_PLATFORM_FIRMWARE_BLOB2,
     EV_EFI_HANDOFF_TABLES2 (TD HOB), OVMF's EV_PLATFORM_CONFIG_FLAGS (ACPI tables), EV_POST_CODE,
@@ -215,11 +231,12 @@ def _digest_rule(event: Event, h: Callable[[bytes], bytes]) -> tuple[str, list[b
         for prefix in _GRUB_PREFIXES:
             if data.startswith(prefix):
                 return f"grub H(text after {prefix.decode()!r})", [h(data[len(prefix) :].rstrip(b"\x00"))]
-        return None
     if t == EventType.EV_PLATFORM_CONFIG_FLAGS:
         config = _td_shim_config(event)
         if config is not None:
             return "td-shim H(info)", [h(config.info)]
+    if data.rstrip(b"\x00") in FIXED_ACTIONS:
+        return "H(data) (a fixed EV_EFI_ACTION string)", [h(data)]
     return None
 
 
@@ -386,7 +403,28 @@ def _default_algorithm(log: EventLog) -> int:
 #: the CC measurement register (CCEL index) of a TPM log's PCR, as TDVF maps them (UEFI 2.10
 #: §38.4.1, edk2 MapPcrToMrIndex), except PCR0, which TDX firmware blobs share with PCR1 and 7
 _PCR_TO_MR = {0: 1, 1: 1, 7: 1, 2: 2, 3: 2, 4: 2, 5: 2, 6: 2, **{pcr: 3 for pcr in range(8, 16)}}
-_EXIT_BOOT_SERVICES = b"Exit Boot Services Invocation"
+
+
+def exit_boot_services(log: EventLog, *, algorithm: int | None = None) -> dict[int, int]:
+    """Per log index, the number of the first event that proves ExitBootServices was invoked.
+
+    Only an EV_EFI_ACTION whose digest is the hash of "Exit Boot Services Invocation" counts:
+    the label and the data are not bound by the replay, the digest is. Its position orders only
+    the events of its own register (the replay binds each register's sequence, nothing across
+    registers), so it ends the boot for that register alone.
+    """
+    alg = algorithm if algorithm is not None else _default_algorithm(log)
+    _require_algorithm(log, alg)
+    expected = _hasher(alg)(_EXIT_BOOT_SERVICES)
+    found: dict[int, int] = {}
+    for event in log.events:
+        if (
+            event.event_type == EventType.EV_EFI_ACTION
+            and event.index not in found
+            and event.digests.get(alg) == expected
+        ):
+            found[event.index] = event.number
+    return found
 
 
 def boot_components(log: EventLog, *, algorithm: int | None = None) -> BootComponents:
@@ -402,13 +440,18 @@ def boot_components(log: EventLog, *, algorithm: int | None = None) -> BootCompo
       (digest only).
     * initrd: EV_EVENT_TAG INITRD in RTMR2 (H(initrd)).
 
-    Only what the boot measured counts: events in another register (RTMR3 above all, which the
-    running guest extends) and events after the "Exit Boot Services Invocation" action (the OS
-    is running by then) are not components, whatever they claim. A command line's ``text`` is
-    given only when the event's digest is the hash of that text (its data is otherwise
-    unbound: the replay binds digests, not data). A log may still list several components of
-    a kind (shim, grub and a kernel; or a second one the first appended): the caller decides
-    what that means (appraisal refuses to pick one).
+    These are the log's *claims*: the labels (event type, data) are not bound by the replay, so
+    a caller may use them to find candidates and to refuse (two kernels, a kernel that differs),
+    never to approve what the digests do not prove (``account_events`` does that).
+    Events in another register (RTMR3 above all, which the running guest extends) are not
+    components, whatever they claim. Events of a register after that register's proven
+    ExitBootServices (``exit_boot_services``: an EV_EFI_ACTION whose digest is the hash of the
+    string) are not components either; a register without one (RTMR2 in TDVF's layout) is
+    never cut, because its order against another register's events is not bound.
+    A command line's ``text`` is given only when the event's digest is the hash of that text
+    (td-shim: of an info area that holds nothing but the NUL-terminated text). A log may list
+    several components of a kind (shim, grub and a kernel; or a second one the first
+    appended): the caller decides what that means (appraisal refuses to pick one).
     ``algorithm`` defaults to SHA-384, else SHA-256, else SHA-1.
     """
     alg = algorithm if algorithm is not None else _default_algorithm(log)
@@ -416,6 +459,7 @@ def boot_components(log: EventLog, *, algorithm: int | None = None) -> BootCompo
     h = _hasher(alg)
     ccel = log.flavour is Flavour.CCEL
     kernel_index = 2 if ccel else 4
+    ends = exit_boot_services(log, algorithm=alg)
     firmware: list[Component] = []
     kernel: list[Component] = []
     cmdline: list[Component] = []
@@ -434,9 +478,12 @@ def boot_components(log: EventLog, *, algorithm: int | None = None) -> BootCompo
 
     for event in log.events:
         t = event.event_type
+        if t == EventType.EV_NO_ACTION:
+            continue
+        end = ends.get(event.index)
+        if end is not None and event.number >= end:
+            continue
         register = event.index if ccel else _PCR_TO_MR.get(event.index)
-        if t == EventType.EV_EFI_ACTION and event.data.rstrip(b"\x00") == _EXIT_BOOT_SERVICES:
-            break
         if t in (EventType.EV_EFI_PLATFORM_FIRMWARE_BLOB2, EventType.EV_EFI_PLATFORM_FIRMWARE_BLOB):
             description = b""
             if t == EventType.EV_EFI_PLATFORM_FIRMWARE_BLOB2:
@@ -464,6 +511,104 @@ def boot_components(log: EventLog, *, algorithm: int | None = None) -> BootCompo
             elif ccel and event.data.startswith(b"td_payload_info\x00"):
                 config = _td_shim_config(event)
                 if config is not None:
-                    text = config.info.split(b"\x00", 1)[0].decode("utf-8", "replace")
-                    add(cmdline, event, "td-shim td_payload_info", bound(event, text))
+                    raw, _, rest = config.info.partition(b"\x00")
+                    text = raw.decode("utf-8", "replace")
+                    # the digest covers the whole info area: the text is its meaning only when
+                    # nothing but NULs follows it
+                    add(cmdline, event, "td-shim td_payload_info",
+                        bound(event, text) if not rest.strip(b"\x00") else None)
     return BootComponents(alg_name(alg), tuple(firmware), tuple(kernel), tuple(cmdline), tuple(initrd))
+
+
+# --------------------------------------------------------------------------------------------
+# Accounting for every event of a register
+
+#: how an event is accounted for (``EventAccount.how``)
+REFERENCE = "reference"  # its digest is one the reference values approve for its register
+FIXED = "fixed"  # its digest is the hash of its data, and that data is fixed (FIXED_ACTIONS, separator)
+COMMAND_LINE = "command_line"  # a bound command line the caller compares with the reference values
+UNRECOGNIZED = "unrecognized"  # none of these: what it measured is unknown
+CONTRADICTION = "contradiction"  # its data has a digest rule and the digest breaks it
+
+
+@dataclass(frozen=True)
+class EventAccount:
+    """One event of an accounted register and how (or whether) its digest is explained."""
+
+    number: int
+    index: int
+    offset: int
+    event_type: str  # the claimed type (a label: not bound)
+    digest: bytes
+    how: str
+    detail: str
+
+    @property
+    def accounted(self) -> bool:
+        return self.how in (REFERENCE, FIXED, COMMAND_LINE)
+
+
+def account_events(
+    log: EventLog,
+    registers: Collection[int],
+    approved: Mapping[int, Mapping[bytes, str]],
+    *,
+    command_lines: Collection[int] = (),
+    algorithm: int | None = None,
+) -> list[EventAccount]:
+    """How each extending event of the log indices ``registers`` is accounted for.
+
+    ``approved``: per log index, the digests the reference values approve there and what they
+    are (``{2: {kernel_digest: "kernel"}}``). ``command_lines``: numbers of events whose text is
+    bound to their digest and that the caller compares with a reference command line (the
+    grub and td-shim forms that ``boot_components`` returns with ``text``).
+
+    An event is accounted for when its digest
+    * is approved for its register (``REFERENCE``; its label does not matter, the digest does), or
+    * is the hash of its own data and that data is fixed: one of ``FIXED_ACTIONS`` as an
+      EV_EFI_ACTION, or the normal EV_SEPARATOR value (``FIXED``), or
+    * is a bound command line in ``command_lines`` (``COMMAND_LINE``).
+    Anything else is ``UNRECOGNIZED``, including events whose free-form data is bound (boot
+    variables, GPT, grub commands, other EV_EFI_ACTION strings): the digest of any measured
+    content (an image's Authenticode hash, a command line) can be relabelled as such an event
+    with that content as its data, so bound free-form data proves nothing about what ran.
+    An event whose data has a digest rule (``_digest_rule``) that its digest breaks is a
+    ``CONTRADICTION``: its label lies.
+    """
+    alg = algorithm if algorithm is not None else _default_algorithm(log)
+    _require_algorithm(log, alg)
+    h = _hasher(alg)
+    wanted = set(registers)
+    lines = set(command_lines)
+    out: list[EventAccount] = []
+    for event in log.events:
+        if event.index not in wanted or event.event_type == EventType.EV_NO_ACTION:
+            continue
+        digest = _event_digest(event, alg)
+        rule = _digest_rule(event, h)
+
+        def record(how: str, detail: str, event: Event = event, digest: bytes = digest) -> None:
+            out.append(
+                EventAccount(event.number, event.index, event.offset, event.type_name, digest, how, detail)
+            )
+
+        if rule is not None and digest not in rule[1]:
+            record(CONTRADICTION, f"its data ({event.describe()}) does not hash to its digest under "
+                                  f"{rule[0]}: the label contradicts the digest")
+            continue
+        what = approved.get(event.index, {}).get(digest)
+        if what is not None:
+            record(REFERENCE, f"the reference {what} digest")
+        elif event.event_type == EventType.EV_EFI_ACTION and event.data in FIXED_ACTIONS:
+            record(FIXED, f"H({event.data.decode()!r})")
+        elif event.event_type == EventType.EV_SEPARATOR and event.data == SEPARATOR_DATA:
+            record(FIXED, "H(separator 00000000)")
+        elif rule is not None and event.number in lines:
+            record(COMMAND_LINE, f"a command line bound by {rule[0]}")
+        elif rule is not None:
+            record(UNRECOGNIZED, f"its data is bound ({rule[0]}) but is not fixed: bound free-form data can "
+                                 "carry any measured content")
+        else:
+            record(UNRECOGNIZED, "no rule binds its data to its digest and the digest is no reference value "
+                                 "for this register")
+    return out

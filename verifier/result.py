@@ -1,8 +1,16 @@
 """Attestation results in the shape of an EAR (draft-ietf-rats-ear): status, trust vector, reasons.
 
-Only ``verifier.appraisal.appraise`` issues results: the constructor demands a private
-token, so code elsewhere cannot fabricate an affirming result, and the release layer
-accepts nothing but an issued, affirming ``AttestationResult`` (never a boolean).
+Only ``verifier.appraisal.appraise`` issues results, and the release layer accepts nothing but
+an issued, affirming ``AttestationResult`` (never a boolean): it calls ``require_affirming``.
+Two things make "issued" hold for exactly what appraisal produced:
+
+* the constructor demands a private token, so code elsewhere cannot build a result at all;
+* ``_issue`` seals the result: an HMAC, under a key made when this module is imported, over
+  every field's exact content. ``dataclasses.replace`` (which copies the token) leaves the
+  seal behind, and changing any field afterwards breaks it, so ``issued`` is False for both.
+
+This guards against mistakes (a result rebuilt, edited or deserialized by code that should
+not decide), not against code in the same process that reads the module's private key.
 
 JSON uses the 2026 draft's claim names (``ear_status``, ``ear_trustworthiness_vector``);
 the JWT form is ES256 with the verifier's public key in the JOSE header, as Trustee does.
@@ -11,24 +19,32 @@ the JWT form is ES256 with the verifier's public key in the JOSE header, as Trus
 from __future__ import annotations
 
 import base64
+import dataclasses
 import enum
 import hashlib
+import hmac
 import json
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
+from ccverify.verifier.errors import VerificationError
 from ccverify.verifier.jsonable import iso8601, to_jsonable
+from ccverify.verifier.timeutil import resolve_time
 
 EAR_PROFILE = "tag:ietf.org,2026:rats/ear#03"
 VERIFIER_ID = {"developer": "ccverify", "build": "ccverify 0.1.0"}
 
 _ISSUER_TOKEN = object()
+#: the key of the issuance seals (``_seal_of``); new in every process, never leaves it
+_SEAL_KEY = secrets.token_bytes(32)
 
 
 class Tier(enum.IntEnum):
@@ -90,13 +106,21 @@ class AttestationResult:
     evidence_kind: str
     trust_vector: Mapping[str, int]
     reasons: tuple[Reason, ...]
+    #: the appraisal's time (EAR ``iat``): by default the time the evidence was verified at
     issued_at: datetime
     evidence_sha256: str
     policy_ids: tuple[str, ...] = ()
     reference_values_id: str | None = None
     root: str | None = None
     claims: Mapping[str, Any] = field(default_factory=dict)
+    #: the earliest time a piece of the verdict's collateral (TCB info, QE identity, CRLs,
+    #: certificates) stops being valid (EAR ``exp``); None when the verdict records none
+    expires_at: datetime | None = None
+    #: the time the evidence itself was verified at (the verdict's ``at``)
+    evidence_verified_at: datetime | None = None
     _token: object = field(default=None, repr=False, compare=False, metadata={"json": False})
+    #: set by ``_issue`` only: an init=False field, so ``dataclasses.replace`` cannot carry it over
+    _seal: bytes = field(default=b"", init=False, repr=False, compare=False, metadata={"json": False})
 
     def __post_init__(self) -> None:
         if self._token is not _ISSUER_TOKEN:
@@ -117,12 +141,17 @@ class AttestationResult:
 
     @property
     def issued(self) -> bool:
-        return self._token is _ISSUER_TOKEN
+        """True only for a result exactly as ``appraise`` issued it (see the module docstring)."""
+        return bool(self._seal) and hmac.compare_digest(self._seal, _seal_of(self))
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "eat_profile": EAR_PROFILE,
             "iat": int(self.issued_at.timestamp()),
+        }
+        if self.expires_at is not None:
+            out["exp"] = int(self.expires_at.timestamp())
+        return out | {
             "ear_verifier_id": VERIFIER_ID,
             "ear_status": self.status.name.lower(),
             "submods": {
@@ -138,6 +167,10 @@ class AttestationResult:
                 }
             },
             "ccverify_issued_at": iso8601(self.issued_at),
+            "ccverify_expires_at": None if self.expires_at is None else iso8601(self.expires_at),
+            "ccverify_evidence_verified_at": None
+            if self.evidence_verified_at is None
+            else iso8601(self.evidence_verified_at),
         }
 
     def to_jwt(self, key: ec.EllipticCurvePrivateKey) -> str:
@@ -168,20 +201,86 @@ def _issue(
     reference_values_id: str | None = None,
     root: str | None = None,
     claims: Mapping[str, Any] | None = None,
+    expires_at: datetime | None = None,
+    evidence_verified_at: datetime | None = None,
 ) -> AttestationResult:
-    """Create a result; only the appraisal module calls this."""
-    return AttestationResult(
+    """Create and seal a result; only the appraisal module calls this."""
+    result = AttestationResult(
         evidence_kind=evidence_kind,
-        trust_vector=dict(trust_vector),
-        reasons=reasons,
+        trust_vector=MappingProxyType(dict(trust_vector)),
+        reasons=tuple(reasons),
         issued_at=issued_at,
         evidence_sha256=hashlib.sha256(evidence).hexdigest(),
-        policy_ids=policy_ids,
+        policy_ids=tuple(policy_ids),
         reference_values_id=reference_values_id,
         root=root,
-        claims=dict(claims or {}),
+        claims=MappingProxyType(dict(claims or {})),
+        expires_at=expires_at,
+        evidence_verified_at=evidence_verified_at,
         _token=_ISSUER_TOKEN,
     )
+    object.__setattr__(result, "_seal", _seal_of(result))
+    return result
+
+
+def _seal_of(result: AttestationResult) -> bytes:
+    """HMAC over every field but the token and the seal, in a canonical JSON form (times with
+    their full precision, so no two distinct results share a form)."""
+
+    def exact(value: Any) -> Any:
+        if isinstance(value, datetime):
+            return value.isoformat()
+        return to_jsonable(value)
+
+    content = {
+        f.name: exact(getattr(result, f.name))
+        for f in dataclasses.fields(result)
+        if f.name not in ("_token", "_seal")
+    }
+    content["trust_vector"] = {k: v for k, v in sorted(result.trust_vector.items())}
+    encoded = json.dumps(content, sort_keys=True, separators=(",", ":"), default=repr).encode()
+    return hmac.new(_SEAL_KEY, encoded, hashlib.sha256).digest()
+
+
+def require_affirming(result: object, *, at: datetime | str | None = None) -> AttestationResult:
+    """``result`` when appraisal issued it unchanged and it is affirming; what release calls.
+
+    Raises ``VerificationError``: ``result_not_issued`` (not an ``AttestationResult``, or one
+    not exactly as ``appraise`` issued it: rebuilt, ``dataclasses.replace``-d, edited),
+    ``result_not_affirming``, or with ``at``, ``result_expired`` when ``at`` is after the
+    result's ``expires_at`` (its collateral's earliest expiry) and ``result_not_yet_valid``
+    when it is before the result was issued.
+    """
+    if not isinstance(result, AttestationResult) or not result.issued:
+        raise VerificationError(
+            "result_not_issued",
+            f"a {type(result).__name__} that appraisal did not issue (or that was changed after it "
+            "was) cannot be released",
+        )
+    if not result.affirming:
+        raise VerificationError(
+            "result_not_affirming",
+            f"the attestation result is {result.status.name.lower()}, not affirming",
+            expected="affirming",
+            actual=result.status.name.lower(),
+        )
+    if at is not None:
+        moment = resolve_time(at)
+        if result.expires_at is not None and moment > result.expires_at:
+            raise VerificationError(
+                "result_expired",
+                f"the attestation result's collateral expired at {iso8601(result.expires_at)}",
+                expected=iso8601(result.expires_at),
+                actual=iso8601(moment),
+            )
+        if moment < result.issued_at:
+            raise VerificationError(
+                "result_not_yet_valid",
+                f"the attestation result was issued at {iso8601(result.issued_at)}, after {iso8601(moment)}",
+                expected=iso8601(result.issued_at),
+                actual=iso8601(moment),
+            )
+    return result
 
 
 def _reason_json(reason: Reason) -> dict[str, Any]:

@@ -215,3 +215,94 @@ def test_reference_values_signed_by_another_key_are_refused(sample: Path, tmp_pa
     with pytest.raises(VerificationError) as refused:
         load_reference_values(forged, [sample / "EXAMPLE-refvalues-signer.pub.pem"], at=AT)
     assert refused.value.code in {"refvalues_signature_invalid", "refvalues_wrong_key"}
+
+
+# ------------------------------------------------------------------------------------------
+# Issuance (issue #13): only a result exactly as appraise issued it can be released
+
+
+def test_a_replaced_result_is_not_issued_and_cannot_be_released(sample: Path, tdx_verdict, tdx_rv) -> None:  # type: ignore[no-untyped-def]
+    from ccverify.verifier.result import require_affirming
+
+    refused = verifier.appraise(tdx_verdict, None, at=AT)
+    assert refused.issued and not refused.affirming
+    with pytest.raises(VerificationError) as error:
+        require_affirming(refused)
+    assert error.value.code == "result_not_affirming"
+    forged = dataclasses.replace(refused, trust_vector={"executables": 2, "hardware": 2})
+    assert forged.affirming
+    assert not forged.issued
+    with pytest.raises(VerificationError) as error:
+        require_affirming(forged)
+    assert error.value.code == "result_not_issued"
+    # replace with no change at all still makes a result appraisal did not issue
+    assert not dataclasses.replace(refused).issued
+
+    log = (sample / "tdx-event-log.bin").read_bytes()
+    good = verifier.appraise(tdx_verdict, tdx_rv, event_log=log, at=AT)
+    assert require_affirming(good) is good
+    assert require_affirming(good, at=AT) is good
+
+
+def test_an_issued_result_cannot_be_edited(tdx_verdict) -> None:  # type: ignore[no-untyped-def]
+    from ccverify.verifier.result import require_affirming
+
+    result = verifier.appraise(tdx_verdict, None, at=AT)
+    with pytest.raises(TypeError):
+        result.trust_vector["executables"] = 2  # type: ignore[index]
+    object.__setattr__(result, "trust_vector", {"executables": 2})
+    assert result.affirming and not result.issued
+    with pytest.raises(VerificationError) as error:
+        require_affirming(result)
+    assert error.value.code == "result_not_issued"
+    with pytest.raises(VerificationError) as error:
+        require_affirming(True)
+    assert error.value.code == "result_not_issued"
+
+
+def test_appraisal_time_defaults_to_the_verdicts(sample: Path, tdx_verdict, tdx_rv) -> None:  # type: ignore[no-untyped-def]
+    """Not now: the sample's reference values and collateral are long expired by the wall clock
+    (and the tests never read it), yet the verdict was made while both were valid."""
+    result = verifier.appraise(tdx_verdict, tdx_rv, event_log=(sample / "tdx-event-log.bin").read_bytes())
+    assert result.affirming, result.reasons
+    assert result.issued_at == tdx_verdict.at == AT
+    assert result.evidence_verified_at == AT
+
+
+def test_the_result_records_the_earliest_collateral_expiry(sample: Path, tdx_verdict, tdx_rv) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from ccverify.verifier.result import require_affirming
+
+    log = (sample / "tdx-event-log.bin").read_bytes()
+    result = verifier.appraise(tdx_verdict, tdx_rv, event_log=log, at=AT)
+    expected = min(tdx_verdict.earliest_next_update, tdx_verdict.pck.not_after)
+    assert result.expires_at == expected == AT + timedelta(days=30)  # the sample's TCB info and CRLs
+    ear = result.to_json()
+    assert (ear["iat"], ear["exp"]) == (int(AT.timestamp()), int(expected.timestamp()))
+    assert ear["ccverify_expires_at"] == "2026-02-14T00:00:00Z"
+    with pytest.raises(VerificationError) as error:
+        require_affirming(result, at=expected + timedelta(seconds=1))
+    assert error.value.code == "result_expired"
+    with pytest.raises(VerificationError) as error:
+        require_affirming(result, at=AT - timedelta(seconds=1))
+    assert error.value.code == "result_not_yet_valid"
+    late = verifier.appraise(tdx_verdict, tdx_rv, event_log=log, at=expected + timedelta(days=1))
+    assert not late.affirming
+    assert late.trust_vector["hardware"] == 96
+    (reason,) = [r for r in late.reasons if r.code == "collateral_expired"]
+    assert reason.expected == "2026-02-14T00:00:00Z"
+
+
+def test_snp_results_expire_with_their_certificates(sample: Path) -> None:
+    certs = verifier.load_snp_certs(vcek=sample / "snp-vcek.der", chain=sample / "snp-cert-chain.pem")
+    verdict = verifier.verify_snp(
+        (sample / "snp-report.bin").read_bytes(),
+        certs,
+        at=AT,
+        policy=verifier.UNSAFE_NO_POLICY,  # no CRL here: the certificates alone bound the result
+        trust_root=_root(sample / "EXAMPLE-ROOT-NOT-TRUSTED-amd-milan-ark.pem"),
+    )
+    result = verifier.appraise(verdict, None)
+    assert result.issued_at == AT
+    assert result.expires_at == min(c.not_after for c in verdict.certificates)

@@ -78,12 +78,23 @@ def _verdict(pki: IntelTestPki, log: bytes, rtmrs: list[bytes] | None = None) ->
     )
 
 
-def _reference_values(components: dict[str, dict[str, str]]) -> verifier.ReferenceValues:
-    """MRTD and the components only: no RTMR pinned, so the components must carry the check."""
+def _rtmr0() -> bytes:
+    """RTMR0 of ``_boot()``: the host-provided configuration a component set cannot account for."""
+    return rtmrs_from_ccel(EventLog.from_bytes(build_log(_boot())))[0]
+
+
+def _reference_values(
+    components: dict[str, dict[str, str]], *, rtmr0: bool = True
+) -> verifier.ReferenceValues:
+    """MRTD, RTMR0 and the components: RTMR1 and RTMR2 unpinned, so the components must carry
+    the check (``rtmr0=False``: RTMR0 unpinned too)."""
+    values = {"mrtd": sample.MRTD.hex()}
+    if rtmr0:
+        values["rtmr0"] = _rtmr0().hex()
     document = {
         "format": MEASUREMENTS_FORMAT,
         "platform": "tdx",
-        "values": {"mrtd": sample.MRTD.hex()},
+        "values": values,
         "components": components,
     }
     rv = from_measurements(
@@ -173,16 +184,43 @@ def test_components_claimed_in_rtmr3_are_not_components(pki: IntelTestPki, ignor
     assert not {"cmdline_ambiguous", "initrd_ambiguous"} & _codes(result)
 
 
-def test_components_after_exit_boot_services_do_not_count(pki: IntelTestPki) -> None:
+def test_rtmr1_events_after_a_proven_exit_boot_services_are_not_components(pki: IntelTestPki) -> None:
+    """RTMR1's order is bound: a kernel digest extended after ExitBootServices (the hash of the
+    string, in the same register) was not booted by the firmware. An approved digest there is
+    accounted for (it is approved); it is not a second kernel."""
+    extra = LogEvent(2, EventType.EV_EFI_BOOT_SERVICES_APPLICATION, sha384(sample.KERNEL), bytes(32))
+    events = _boot() + EXIT_BOOT_SERVICES + [extra]
+    assert [c.number for c in boot_components(EventLog.from_bytes(build_log(events))).kernel] == [3]
+    result = _appraise(pki, events)
+    assert result.affirming, result.reasons
+
+
+def test_an_unapproved_digest_after_exit_boot_services_is_unrecognized(pki: IntelTestPki) -> None:
+    events = _boot() + EXIT_BOOT_SERVICES + [LogEvent(2, EventType.EV_POST_CODE, EVIL_KERNEL, b"late")]
+    result = _appraise(pki, events)
+    assert not result.affirming
+    (reason,) = [r for r in result.reasons if r.code == "event_log_unrecognized_event"]
+    assert reason.actual == EVIL_KERNEL.hex()
+    assert "RTMR1 event 10 (claimed EV_POST_CODE" in reason.detail
+    assert result.trust_vector["executables"] == 33
+
+
+def test_rtmr1_exit_boot_services_does_not_order_rtmr2(pki: IntelTestPki) -> None:
+    """The evil command line was measured; the benign one placed after ExitBootServices in file
+    order could have been extended at any time: RTMR2's order against RTMR1 is not bound, so
+    both are command lines (ambiguous), and the evil digest is unrecognized."""
     events = _boot(cmdline=EVIL_CMDLINE) + EXIT_BOOT_SERVICES + [
         tagged(3, LOAD_OPTIONS_EVENT_TAG_ID, b"LOADED_IMAGE::LoadOptions\x00",
                load_options_digest(sample.CMDLINE, initrd=True)),
     ]  # fmt: skip
     result = _appraise(pki, events)
     assert not result.affirming
-    assert "cmdline_mismatch" in _codes(result)
+    assert {"cmdline_ambiguous", "event_log_unrecognized_event"} <= _codes(result)
     components = boot_components(EventLog.from_bytes(build_log(events)))
-    assert [c.number for c in components.cmdline] == [6]
+    assert [c.number for c in components.cmdline] == [6, 10]
+    (unrecognized,) = [r for r in result.reasons if r.code == "event_log_unrecognized_event"]
+    assert unrecognized.actual == load_options_digest(EVIL_CMDLINE, initrd=True).hex()
+    assert "RTMR2 event 6" in unrecognized.detail
 
 
 def _with_grub_cmdline(text: bytes) -> bytes:
@@ -223,3 +261,172 @@ def test_reference_values_are_checked_for_validity_at_the_appraisal_time(pki: In
     assert "refvalues_expired" in _codes(late)
     early = verifier.appraise(_verdict(pki, log), rv, event_log=log, at=datetime(2025, 12, 1, tzinfo=UTC))
     assert "refvalues_not_yet_valid" in _codes(early)
+
+
+# ------------------------------------------------------------------------------------------
+# Forged logs that replay to a genuine quote (issue #11 §1): the same digests per register,
+# other labels, data or order across registers
+
+RETURNING = action(2, "Returning from EFI Application from Boot Option")
+CALLING = action(2, "Calling EFI Application from Boot Option")
+EVIL_INITRD = b"EVIL initrd"
+
+
+def _relabel(event: LogEvent, event_type: int, data: bytes) -> LogEvent:
+    """The same register and digest (so the same replay), another label."""
+    return LogEvent(event.index, event_type, event.digest, data)
+
+
+def _per_register(events: list[LogEvent]) -> dict[int, list[bytes]]:
+    out: dict[int, list[bytes]] = {}
+    for event in events:
+        out.setdefault(event.index, []).append(event.digest)
+    return out
+
+
+def _failed_start_then_evil() -> list[LogEvent]:
+    """TDVF started the approved kernel, whose EFI stub measured the approved command line and
+    initrd and then failed and returned; then it started an unapproved kernel (event 9), which
+    ran with its own initrd (event 11)."""
+    boot = _boot()
+    evil = LogEvent(2, EventType.EV_EFI_BOOT_SERVICES_APPLICATION, EVIL_KERNEL, bytes(32))
+    evil_initrd = tagged(3, INITRD_EVENT_TAG_ID, b"Linux initrd\x00", sha384(EVIL_INITRD))
+    return [*boot, RETURNING, evil, CALLING, evil_initrd, *EXIT_BOOT_SERVICES]
+
+
+def test_a_failed_approved_start_then_an_unapproved_kernel_is_refused_on_the_honest_log(
+    pki: IntelTestPki,
+) -> None:
+    result = _appraise(pki, _failed_start_then_evil())
+    assert not result.affirming
+    assert {"kernel_ambiguous", "initrd_ambiguous"} <= _codes(result)
+    unrecognized = {r.actual for r in result.reasons if r.code == "event_log_unrecognized_event"}
+    assert unrecognized == {EVIL_KERNEL.hex(), sha384(EVIL_INITRD).hex()}
+
+
+def test_an_unapproved_kernel_relabelled_as_exit_boot_services_is_refused(pki: IntelTestPki) -> None:
+    """Issue #11 §1, first case: the unapproved kernel's event says EV_EFI_ACTION "Exit Boot
+    Services Invocation" (its digest kept, so RTMR1 still replays) and the unapproved initrd's
+    tag comes after it in file order. Affirming before: everything after the fake
+    ExitBootServices was dropped, so kernel, command line and initrd each "matched"."""
+    honest = _failed_start_then_evil()
+    forged = list(honest)
+    forged[8] = _relabel(honest[8], EventType.EV_EFI_ACTION, b"Exit Boot Services Invocation")
+    assert forged[10].index == 3 and forged[10].digest == sha384(EVIL_INITRD)
+    assert _per_register(forged) == _per_register(honest)
+    log = build_log(forged)
+    rtmrs = list(rtmrs_from_ccel(EventLog.from_bytes(build_log(honest))))
+    assert list(rtmrs_from_ccel(EventLog.from_bytes(log))) == rtmrs
+    result = _appraise(pki, forged, rtmrs=rtmrs)
+    assert not result.affirming
+    assert result.trust_vector["executables"] == 96
+    (contradiction,) = [r for r in result.reasons if r.code == "event_log_contradiction"]
+    assert "RTMR1 event 9" in contradiction.detail and "EV_EFI_ACTION" in contradiction.detail
+    assert contradiction.actual == EVIL_KERNEL.hex()
+    assert contradiction.expected == sha384(b"Exit Boot Services Invocation").hex()
+    # the fake ExitBootServices ends nothing: the unapproved initrd is still an initrd
+    assert "initrd_ambiguous" in _codes(result)
+    unrecognized = {r.actual for r in result.reasons if r.code == "event_log_unrecognized_event"}
+    assert sha384(EVIL_INITRD).hex() in unrecognized
+
+
+def test_run_time_extends_of_approved_digests_do_not_stand_for_the_boot(pki: IntelTestPki) -> None:
+    """Issue #11 §1, second case: an unapproved kernel booted with an unapproved initrd, then at
+    run time extended RTMR1 with the approved kernel's digest and RTMR2 with the approved
+    initrd's. The forged log labels its own events EV_POST_CODE (the ExitBootServices action
+    too, so nothing ends the boot) and the run-time extends as the kernel application and the
+    INITRD tag. Affirming before: ``appraise`` never looked at EV_POST_CODE events."""
+    boot = _boot(kernel=EVIL_KERNEL, initrd=EVIL_INITRD)
+    late_kernel = LogEvent(2, EventType.EV_EFI_BOOT_SERVICES_APPLICATION, sha384(sample.KERNEL), bytes(32))
+    late_initrd = tagged(3, INITRD_EVENT_TAG_ID, b"Linux initrd\x00", sha384(sample.INITRD))
+    honest = boot + EXIT_BOOT_SERVICES + [late_kernel, late_initrd]
+    forged = [
+        *boot[:2],
+        _relabel(boot[2], EventType.EV_POST_CODE, b"ACPI DATA"),
+        *boot[3:6],
+        _relabel(boot[6], EventType.EV_POST_CODE, b"ACPI DATA"),
+        late_initrd,
+        _relabel(EXIT_BOOT_SERVICES[0], EventType.EV_POST_CODE, b"ACPI DATA"),
+        EXIT_BOOT_SERVICES[1],
+        late_kernel,
+    ]
+    assert _per_register(forged) == _per_register(honest)
+    rtmrs = list(rtmrs_from_ccel(EventLog.from_bytes(build_log(honest))))
+    result = _appraise(pki, forged, rtmrs=rtmrs)
+    assert not result.affirming
+    unrecognized = [r for r in result.reasons if r.code == "event_log_unrecognized_event"]
+    assert {r.actual for r in unrecognized} == {
+        EVIL_KERNEL.hex(), sha384(EVIL_INITRD).hex(), sha384(b"Exit Boot Services Invocation").hex()
+    }
+    assert any("RTMR1 event 3 (claimed EV_POST_CODE" in r.detail for r in unrecognized)
+    assert any("RTMR2 event 7 (claimed EV_POST_CODE" in r.detail for r in unrecognized)
+
+
+def _uefi_variable(name: str, value: bytes) -> bytes:
+    import uuid
+
+    guid = uuid.UUID("8be4df61-93ca-11d2-aa0d-00e098032b8c").bytes_le
+    encoded = name.encode("utf-16-le")
+    return guid + (len(name)).to_bytes(8, "little") + len(value).to_bytes(8, "little") + encoded + value
+
+
+def test_measured_content_relabelled_as_bound_free_form_data_is_unrecognized(pki: IntelTestPki) -> None:
+    """The evil load options' digest is H(their UTF-16 bytes): relabelled as a BootOrder
+    variable whose data are those bytes, the event's data hashes to its digest. Bound
+    free-form data can wrap any measured content, so it accounts for nothing."""
+    options = (EVIL_CMDLINE + " initrd=initrd").encode("utf-16-le") + b"\x00\x00"
+    boot = _boot(cmdline=EVIL_CMDLINE)
+    assert boot[5].digest == sha384(options)
+    wrapped = _relabel(boot[5], EventType.EV_EFI_VARIABLE_BOOT, _uefi_variable("BootOrder", options))
+    late = tagged(3, LOAD_OPTIONS_EVENT_TAG_ID, b"LOADED_IMAGE::LoadOptions\x00",
+                  load_options_digest(sample.CMDLINE, initrd=True))  # fmt: skip
+    events = [*boot[:5], wrapped, boot[6], late, *EXIT_BOOT_SERVICES]
+    from ccverify.verifier.replay import verify_event_digests
+
+    assert verify_event_digests(EventLog.from_bytes(build_log(events))) == []
+    result = _appraise(pki, events)
+    assert not result.affirming
+    (reason,) = [r for r in result.reasons if r.code == "event_log_unrecognized_event"]
+    assert "RTMR2 event 6 (claimed EV_EFI_VARIABLE_BOOT" in reason.detail
+    assert "free-form" in reason.detail
+
+
+def test_the_firmware_component_needs_rtmr0(pki: IntelTestPki) -> None:
+    """RTMR0 carries host-provided blobs (TD HOB, ACPI tables) that no rule binds: which of its
+    events is the firmware volume is a label, so a firmware value without rtmr0 is unverifiable."""
+    log = build_log(_boot() + EXIT_BOOT_SERVICES)
+    result = verifier.appraise(_verdict(pki, log), _reference_values(GOOD, rtmr0=False), event_log=log, at=AT)
+    assert not result.affirming
+    assert "firmware_unverifiable" in _codes(result)
+    assert result.trust_vector["executables"] == 33
+    without = {k: v for k, v in GOOD.items() if k != "firmware"}
+    result = verifier.appraise(
+        _verdict(pki, log), _reference_values(without, rtmr0=False), event_log=log, at=AT
+    )
+    assert result.affirming, result.reasons
+
+
+def test_a_kernel_only_set_accounts_for_rtmr2_too(pki: IntelTestPki) -> None:
+    """RTMR2 holds the command line, the initrd and UEFI drivers: a set that names only the
+    kernel cannot say they are approved, so a direct boot is refused rather than half-proven."""
+    log = build_log(_boot() + EXIT_BOOT_SERVICES)
+    rv = _reference_values({"kernel": GOOD["kernel"]})
+    result = verifier.appraise(_verdict(pki, log), rv, event_log=log, at=AT)
+    assert not result.affirming
+    details = [r.detail for r in result.reasons if r.code == "event_log_unrecognized_event"]
+    assert len(details) == 2
+    assert all(d.startswith("RTMR2 event") for d in details)
+
+
+@pytest.mark.parametrize("ignore_rtmr3", [False, True])
+def test_contradictions_count_in_every_compared_register(pki: IntelTestPki, ignore_rtmr3: bool) -> None:
+    """A contradicting label in RTMR3 refuses the result when the quote binds RTMR3; with
+    ignore_rtmr3 nothing binds RTMR3's events, so they are not read at all."""
+    forged = LogEvent(4, EventType.EV_EFI_ACTION, EVIL_KERNEL, b"Exit Boot Services Invocation")
+    events = [*_boot(), *EXIT_BOOT_SERVICES, forged]
+    rtmrs = list(rtmrs_from_ccel(EventLog.from_bytes(build_log(events))))
+    if ignore_rtmr3:
+        rtmrs[3] = bytes(48)
+    result = _appraise(pki, events, rtmrs=rtmrs, ignore_rtmr3=ignore_rtmr3)
+    assert result.affirming is ignore_rtmr3, result.reasons
+    assert ("event_log_contradiction" in _codes(result)) is not ignore_rtmr3

@@ -135,7 +135,7 @@ def test_unsigned_by_the_anchor_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("args", "policy", "code"),
-    [(TDX, {"tdx": {"mrtd": ["00" * 48]}}, "mrtd_mismatch"), (SNP, {"snp": {"vmpl": 3}}, "policy_vmpl")],
+    [(TDX, {"tdx": {"mrtd": ["00" * 48]}}, "mrtd_mismatch"), (SNP, {"snp": {"vmpl": 3}}, "vmpl_mismatch")],
 )
 def test_policy_refusal_is_reported_alike(tmp_path: Path, args: list[str], policy: object, code: str) -> None:
     """TDX and SNP: the verdict (with the refusal) on stdout, one error line on stderr, exit 1."""

@@ -561,3 +561,104 @@ def test_ovmf_direct_boot_command_line_event_is_reported() -> None:
     (cmdline,) = components_of(load(EVENT_LOG_BIN)).cmdline
     assert cmdline.source == "OVMF DirectBoot Command Line"
     assert cmdline.index == 2
+
+
+# ------------------------------------------------------------------------------------------
+# ExitBootServices and accounting for every event (issue #11 §1)
+
+from ccverify.verifier.replay import (  # noqa: E402
+    COMMAND_LINE,
+    FIXED,
+    REFERENCE,
+    UNRECOGNIZED,
+    account_events,
+    exit_boot_services,
+)
+
+
+@pytest.mark.parametrize(("name", "expected"), [(COS113, {2: 42}), (TRUSTEE_OVMF, {2: 19}), (TRUSTEE, {})])
+def test_exit_boot_services_is_found_by_its_digest(name: str, expected: dict[int, int]) -> None:
+    assert exit_boot_services(load(name)) == expected
+
+
+def test_exit_boot_services_with_another_digest_is_not_one() -> None:
+    raw = bytearray(fixture_bytes(TRUSTEE_OVMF))
+    log = EventLog.from_bytes(bytes(raw))
+    action = log.events[18]
+    assert action.data == b"Exit Boot Services Invocation"
+    raw[action.offset + 14] ^= 1  # the first byte of its SHA-384 digest
+    forged = EventLog.from_bytes(bytes(raw))
+    assert exit_boot_services(forged) == {}
+    (mismatch,) = verify_event_digests(forged)
+    assert (mismatch.number, mismatch.event_type) == (19, "EV_EFI_ACTION")
+
+
+def test_a_fixed_action_string_under_another_label_must_still_hash_to_its_digest() -> None:
+    raw = bytearray(fixture_bytes(TRUSTEE_OVMF))
+    log = EventLog.from_bytes(bytes(raw))
+    application = log.events[11]  # the kernel's EV_EFI_BOOT_SERVICES_APPLICATION
+    data = b"Exit Boot Services Invocation"
+    record = (
+        struct.pack("<IIIH", application.index, 1, 1, 0x000C)  # EV_POST_CODE, one SHA-384 digest
+        + application.digests[Alg.SHA384]
+        + struct.pack("<I", len(data))
+        + data
+    )
+    end = application.data_offset + len(application.data)
+    patched = bytes(raw[: application.offset]) + record + bytes(raw[end:])
+    forged = EventLog.from_bytes(patched[: len(raw)] + b"\xff" * max(0, len(raw) - len(patched)))
+    (mismatch,) = verify_event_digests(forged)
+    assert (mismatch.number, mismatch.event_type) == (12, "EV_POST_CODE")
+    assert mismatch.rule == "H(data) (a fixed EV_EFI_ACTION string)"
+
+
+def test_trustee_ovmf_direct_boot_is_accounted_for_by_its_components() -> None:
+    """trustee's CCEL_data_ovmf: given its kernel, load options and initrd digests, every RTMR1
+    and RTMR2 event is accounted for."""
+    log = load(TRUSTEE_OVMF)
+    found = components_of(log)
+    approved = {2: {found.kernel[0].digest: "kernel"},
+                3: {found.cmdline[0].digest: "cmdline", found.initrd[0].digest: "initrd"}}  # fmt: skip
+    accounts = account_events(log, [2, 3], approved)
+    assert [(a.number, a.how) for a in accounts] == [
+        (12, REFERENCE), (15, FIXED), (17, REFERENCE), (18, REFERENCE), (19, FIXED), (20, FIXED),
+    ]  # fmt: skip
+    assert all(a.accounted for a in accounts)
+    # without the initrd's digest its event is unrecognized, whatever its label says
+    del approved[3][found.initrd[0].digest]
+    (left,) = [a for a in account_events(log, [2, 3], approved) if not a.accounted]
+    assert (left.number, left.index, left.how, left.event_type) == (18, 3, UNRECOGNIZED, "EV_EVENT_TAG")
+
+
+def test_td_shim_payload_and_bound_command_line_are_accounted_for() -> None:
+    log = load(TRUSTEE)
+    found = components_of(log)
+    (kernel,) = found.kernel
+    (cmdline,) = found.cmdline
+    accounts = account_events(log, [2], {2: {kernel.digest: "kernel"}}, command_lines=[cmdline.number])
+    assert [(a.number, a.how) for a in accounts] == [(3, FIXED), (4, REFERENCE), (5, COMMAND_LINE)]
+    # not compared with a reference command line, bound free text accounts for nothing
+    assert account_events(log, [2], {2: {kernel.digest: "kernel"}})[2].how == UNRECOGNIZED
+
+
+def test_cos_113_grub_boot_has_events_a_component_set_cannot_account_for() -> None:
+    """shim, grub, their MokList and file events and grub's commands: free-form or unbound."""
+    log = load(COS113)
+    unrecognized = {a.number for a in account_events(log, [2, 3], {}) if a.how == UNRECOGNIZED}
+    assert {17, 18, 19, 24, 25, 26, 39, 40, 41} <= unrecognized
+    assert {15, 16, 42, 43}.isdisjoint(unrecognized)
+
+
+@pytest.mark.parametrize(
+    "event_type",
+    [0x1, 0x6, 0xA, 0xD, 0x80000003, 0x8000000A],  # POST_CODE, EVENT_TAG, CONFIG_FLAGS, IPL, APP, BLOB2
+)
+def test_a_fixed_action_string_binds_its_digest_under_any_label(event_type: int) -> None:
+    from ccverify.verifier.testing.eventlog_builder import LogEvent, build_log
+
+    text = b"Exit Boot Services Invocation"
+    honest = LogEvent(2, event_type, hashlib.sha384(text).digest(), text)
+    forged = LogEvent(2, event_type, hashlib.sha384(b"an image").digest(), text)
+    assert verify_event_digests(EventLog.from_bytes(build_log([honest]))) == []
+    (mismatch,) = verify_event_digests(EventLog.from_bytes(build_log([forged])))
+    assert mismatch.rule == "H(data) (a fixed EV_EFI_ACTION string)"

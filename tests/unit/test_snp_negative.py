@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -14,13 +15,22 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from ccverify.verifier.errors import CollateralError, InputError, VerificationError
 from ccverify.verifier.evidence.certtable import CertKind, CertTable
 from ccverify.verifier.evidence.snp_report import Product, SigningKey, SnpReport, TcbParts, TcbVersion
+from ccverify.verifier.policy import UNSAFE_NO_POLICY
 from ccverify.verifier.snp.certs import AMD_PSS, VekKind, der, parse_vek_extensions
-from ccverify.verifier.snp.verify import SnpCertificates, load_snp_certs, verify_snp
+from ccverify.verifier.snp.verify import SnpCertificates, SnpVerdict, load_snp_certs
+from ccverify.verifier.snp.verify import verify_snp as _verify_snp
 from ccverify.verifier.testing.pki import AMD_EXTENSION_OIDS, REFERENCE_TIME, AmdTestPki, Validity
 from ccverify.verifier.testing.snp_builder import build_snp_report, sign_snp_report
 
 AT = REFERENCE_TIME
 COMPONENTS = ("bl_spl", "tee_spl", "snp_spl", "ucode_spl")
+
+
+def verify_snp(*args: Any, **kwargs: Any) -> SnpVerdict:
+    """``verify_snp`` without a policy (UNSAFE_NO_POLICY) unless a test passes one: these tests check
+    verification; ``test_snp_policy.py`` checks the policy, ``test_policy_api.py`` the default."""
+    kwargs.setdefault("policy", UNSAFE_NO_POLICY)
+    return _verify_snp(*args, **kwargs)
 
 
 @pytest.fixture(scope="module", params=list(Product), ids=lambda p: p.value)

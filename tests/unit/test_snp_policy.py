@@ -10,6 +10,7 @@ import pytest
 
 from ccverify.verifier.errors import InputError, PolicyError
 from ccverify.verifier.evidence.snp_report import GuestPolicy, PlatformInfo, Product, TcbParts
+from ccverify.verifier.policy import UNSAFE_NO_POLICY
 from ccverify.verifier.snp.validate import SnpPolicy, TcbMinimum, validate_snp
 from ccverify.verifier.snp.verify import SnpVerdict, load_snp_certs, verify_snp
 from ccverify.verifier.testing.pki import REFERENCE_TIME, AmdTestPki
@@ -21,7 +22,8 @@ SNP = "snp/"
 
 def real(report: str, at: str, **certs: str) -> SnpVerdict:
     loaded = load_snp_certs(**{k: fixture(SNP + v) for k, v in certs.items()})  # type: ignore[arg-type]
-    return verify_snp(fixture_bytes(SNP + report), loaded, at=datetime.fromisoformat(at).replace(tzinfo=UTC))
+    moment = datetime.fromisoformat(at).replace(tzinfo=UTC)
+    return verify_snp(fixture_bytes(SNP + report), loaded, at=moment, policy=UNSAFE_NO_POLICY)
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +61,8 @@ def synthetic(pki: AmdTestPki, **fields: Any) -> SnpVerdict:
     options.update(fields)
     report = build_snp_report(pki.vcek_key, **options)
     certs = load_snp_certs(vcek=pki.vcek_der(), chain=pki.cert_chain_pem(), crl=crl)
-    return verify_snp(report.to_bytes(), certs, at=REFERENCE_TIME, trust_root=pki.ark_der())
+    root = pki.ark_der()
+    return verify_snp(report.to_bytes(), certs, at=REFERENCE_TIME, trust_root=root, policy=UNSAFE_NO_POLICY)
 
 
 def unchecked(verdict: SnpVerdict, policy: SnpPolicy) -> SnpPolicy:
@@ -74,8 +77,9 @@ def rejects(verdict: SnpVerdict, policy: SnpPolicy | dict[str, Any], code: str) 
     chosen = policy if isinstance(policy, SnpPolicy) else SnpPolicy.from_json(policy)
     with pytest.raises(PolicyError) as err:
         validate_snp(verdict, unchecked(verdict, chosen))
-    assert err.value.code == code, str(err.value)
-    return err.value
+    found = [v for v in err.value.violations if v.code == code]
+    assert found, str(err.value)
+    return found[0]
 
 
 def accepts(verdict: SnpVerdict, policy: dict[str, Any]) -> None:
@@ -121,7 +125,7 @@ def test_maximum_crl_age(pki: AmdTestPki) -> None:
     verdict = synthetic(pki, crl=pki.crl(this_update=this_update))
     assert verdict.crl is not None and verdict.crl.this_update == this_update
     accepts(verdict, {"maximum_crl_age_hours": 240})
-    error = rejects(verdict, {"maximum_crl_age_hours": 239}, "policy_maximum_crl_age_hours")
+    error = rejects(verdict, {"maximum_crl_age_hours": 239}, "crl_too_old")
     assert "240.0 hours" in error.detail
     assert "from given" in error.detail
     assert SnpPolicy.from_json({"maximum_crl_age_hours": "24"}).maximum_crl_age_hours == 24
@@ -133,11 +137,11 @@ def test_maximum_crl_age_without_a_crl(turin: SnpVerdict) -> None:
     policy = SnpPolicy(allow_unchecked_revocation=True, maximum_crl_age_hours=24)
     with pytest.raises(PolicyError) as err:
         validate_snp(turin, policy)
-    assert err.value.code == "policy_maximum_crl_age_hours"
+    assert err.value.code == "crl_too_old"
 
 
 def test_default_policy_rejects_a_debug_guest(debug_guest: SnpVerdict) -> None:
-    error = rejects(debug_guest, SnpPolicy(), "policy_allow_debug")
+    error = rejects(debug_guest, SnpPolicy(), "debug_guest")
     assert "allow_debug" in str(error)
 
 
@@ -152,25 +156,25 @@ def test_measurement(vlek: SnpVerdict) -> None:
     measurement = vlek.report.measurement.hex()
     accepts(vlek, {"measurement": measurement})
     accepts(vlek, {"measurement": ["00" * 48, measurement]})
-    error = rejects(vlek, {"measurement": "11" * 48}, "policy_measurement")
+    error = rejects(vlek, {"measurement": "11" * 48}, "measurement_mismatch")
     assert error.expected == bytes.fromhex("11" * 48)
     assert error.actual == vlek.report.measurement
 
 
 def test_measurement_allowed_list(vlek: SnpVerdict) -> None:
-    rejects(vlek, {"measurement": ["11" * 48, "22" * 48]}, "policy_measurement")
+    rejects(vlek, {"measurement": ["11" * 48, "22" * 48]}, "measurement_mismatch")
 
 
 def test_report_data_is_zero_padded(gcp: SnpVerdict) -> None:
     accepts(gcp, {"report_data": ""})
     accepts(gcp, {"report_data": "0000"})
-    rejects(gcp, {"report_data": "01"}, "policy_report_data")
+    rejects(gcp, {"report_data": "01"}, "report_data_mismatch")
 
 
 def test_report_data_of_a_bound_report() -> None:
     verdict = real("teekit/sev-gcp-reportdata.bin", "2026-01-01", vcek="teekit/sev-gcp-vcek.pem")
     accepts(verdict, {"report_data": verdict.report.report_data.hex()})
-    rejects(verdict, {"report_data": ""}, "policy_report_data")
+    rejects(verdict, {"report_data": ""}, "report_data_mismatch")
 
 
 @pytest.mark.parametrize("name", ["host_data", "family_id", "image_id", "id_key_digest", "author_key_digest"])
@@ -178,21 +182,21 @@ def test_exact_fields(vlek: SnpVerdict, name: str) -> None:
     value: bytes = getattr(vlek.report, name)
     accepts(vlek, {name: value.hex()})
     changed = bytes([value[0] ^ 1]) + value[1:]
-    rejects(vlek, {name: changed.hex()}, f"policy_{name}")
+    rejects(vlek, {name: changed.hex()}, f"{name}_mismatch")
 
 
 @pytest.mark.parametrize("name", ["report_id", "report_id_ma", "chip_id"])
 def test_identity_fields(gcp: SnpVerdict, name: str) -> None:
     value: bytes = getattr(gcp.report, name)
     accepts(gcp, {name: value.hex()})
-    rejects(gcp, {name: (bytes([value[0] ^ 1]) + value[1:]).hex()}, f"policy_{name}")
+    rejects(gcp, {name: (bytes([value[0] ^ 1]) + value[1:]).hex()}, f"{name}_mismatch")
 
 
 def test_minimum_guest_svn() -> None:
     verdict = real("trustee/test-report.bin", "2024-01-01", vcek="trustee/test-vcek.der")
     assert verdict.report.guest_svn == 4
     accepts(verdict, {"minimum_guest_svn": 4, "allow_debug": True})
-    rejects(verdict, {"minimum_guest_svn": 5, "allow_debug": True}, "policy_minimum_guest_svn")
+    rejects(verdict, {"minimum_guest_svn": 5, "allow_debug": True}, "guest_svn_too_low")
 
 
 # ------------------------------------------------------------------------------ TCB
@@ -203,30 +207,30 @@ def test_minimum_tcb_per_component(vlek: SnpVerdict, component: str) -> None:
     reported = vlek.tcb.reported
     accepts(vlek, {"minimum_tcb": {component: getattr(reported, component)}})
     error = rejects(
-        vlek, {"minimum_tcb": {component: getattr(reported, component) + 1}}, "policy_minimum_tcb"
+        vlek, {"minimum_tcb": {component: getattr(reported, component) + 1}}, "reported_tcb_too_low"
     )
     assert component in error.detail
 
 
 def test_minimum_tcb_checks_reported_as_well_as_current(vlek: SnpVerdict) -> None:
     # current ucode 220, committed 219, reported 217
-    error = rejects(vlek, {"minimum_tcb": {"ucode_spl": 218}}, "policy_minimum_tcb")
+    error = rejects(vlek, {"minimum_tcb": {"ucode_spl": 218}}, "reported_tcb_too_low")
     assert "REPORTED_TCB" in error.detail
     accepts(vlek, {"minimum_current_tcb": {"ucode_spl": 220}})
-    rejects(vlek, {"minimum_committed_tcb": {"ucode_spl": 220}}, "policy_minimum_committed_tcb")
-    rejects(vlek, {"minimum_reported_tcb": {"ucode_spl": 218}}, "policy_minimum_reported_tcb")
-    rejects(vlek, {"minimum_current_tcb": {"snp_spl": 25}}, "policy_minimum_current_tcb")
+    rejects(vlek, {"minimum_committed_tcb": {"ucode_spl": 220}}, "committed_tcb_too_low")
+    rejects(vlek, {"minimum_reported_tcb": {"ucode_spl": 218}}, "reported_tcb_too_low")
+    rejects(vlek, {"minimum_current_tcb": {"snp_spl": 25}}, "current_tcb_too_low")
 
 
 def test_minimum_launch_tcb(pki: AmdTestPki) -> None:
     verdict = synthetic(pki, launch_tcb=TcbParts(10, 0, 20, 84))
     accepts(verdict, {"minimum_launch_tcb": {"snp_spl": 20}})
-    rejects(verdict, {"minimum_launch_tcb": {"snp_spl": 21}}, "policy_minimum_launch_tcb")
+    rejects(verdict, {"minimum_launch_tcb": {"snp_spl": 21}}, "launch_tcb_too_low")
 
 
 def test_minimum_tcb_fmc_on_turin(turin: SnpVerdict) -> None:
     accepts(turin, {"minimum_tcb": {"fmc_spl": 0, "ucode_spl": 71}})
-    error = rejects(turin, {"minimum_tcb": {"fmc_spl": 1}}, "policy_minimum_tcb")
+    error = rejects(turin, {"minimum_tcb": {"fmc_spl": 1}}, "reported_tcb_too_low")
     assert "fmc_spl" in error.detail
 
 
@@ -240,28 +244,28 @@ def test_fmc_minimum_is_ignored_on_milan(vlek: SnpVerdict) -> None:
 def test_migrate_ma(pki: AmdTestPki) -> None:
     verdict = synthetic(pki, policy=GuestPolicy.build(migrate_ma=True))
     accepts(verdict, {})
-    rejects(verdict, {"allow_migrate_ma": False}, "policy_allow_migrate_ma")
+    rejects(verdict, {"allow_migrate_ma": False}, "migrate_ma_not_allowed")
 
 
 def test_smt(vlek: SnpVerdict) -> None:
     assert vlek.report.policy.smt
     accepts(vlek, {"allow_smt": True})
-    rejects(vlek, {"allow_smt": False}, "policy_allow_smt")
+    rejects(vlek, {"allow_smt": False}, "smt_not_allowed")
 
 
 def test_single_socket(pki: AmdTestPki) -> None:
     accepts(synthetic(pki, policy=GuestPolicy.build(single_socket=True)), {"require_single_socket": True})
-    rejects(synthetic(pki), {"require_single_socket": True}, "policy_require_single_socket")
+    rejects(synthetic(pki), {"require_single_socket": True}, "single_socket_required")
 
 
 def test_default_policy_refuses_cxl(pki: AmdTestPki) -> None:
     verdict = synthetic(pki, policy=GuestPolicy.build(cxl_allow=True))
     assert verdict.report.policy.raw == 0x230000
-    error = rejects(verdict, SnpPolicy(), "policy_allow_cxl")
+    error = rejects(verdict, SnpPolicy(), "cxl_not_allowed")
     assert "CXL_ALLOW, bit 21" in error.detail
     assert (error.expected, error.actual) == (False, True)
-    rejects(verdict, {"allow_debug": False, "allow_smt": True, "vmpl": 0}, "policy_allow_cxl")
-    rejects(verdict, {"allow_cxl": False}, "policy_allow_cxl")
+    rejects(verdict, {"allow_debug": False, "allow_smt": True, "vmpl": 0}, "cxl_not_allowed")
+    rejects(verdict, {"allow_cxl": False}, "cxl_not_allowed")
     accepts(verdict, {"allow_cxl": True})
     accepts(synthetic(pki), {"allow_cxl": False})
 
@@ -279,7 +283,7 @@ def test_required_guest_policy_bits(pki: AmdTestPki, key: str, bit_name: str, bi
     plain = synthetic(pki)
     accepts(plain, {})
     accepts(plain, {key: False})
-    error = rejects(plain, {key: True}, f"policy_{key}")
+    error = rejects(plain, {key: True}, key.removeprefix("require_") + "_required")
     assert f"{bit_name.upper()}, bit {bit}, is clear" in error.detail
     assert (error.expected, error.actual) == (True, False)
     with_bit = synthetic(pki, policy=GuestPolicy.build(**{bit_name: True}))
@@ -305,7 +309,7 @@ def test_minimum_abi(pki: AmdTestPki) -> None:
     verdict = synthetic(pki, policy=GuestPolicy.build(abi_major=1, abi_minor=51))
     accepts(verdict, {"minimum_abi": "1.51"})
     accepts(verdict, {"minimum_abi": "0.31"})
-    error = rejects(verdict, {"minimum_abi": "1.52"}, "policy_minimum_abi")
+    error = rejects(verdict, {"minimum_abi": "1.52"}, "abi_too_low")
     assert error.actual == "1.51"
 
 
@@ -314,10 +318,10 @@ def test_minimum_abi(pki: AmdTestPki) -> None:
 
 def test_vmpl(vlek: SnpVerdict, gcp: SnpVerdict) -> None:
     accepts(gcp, {"vmpl": 0})
-    error = rejects(vlek, {"vmpl": 0}, "policy_vmpl")
+    error = rejects(vlek, {"vmpl": 0}, "vmpl_mismatch")
     assert (error.expected, error.actual) == (0, 1)
     accepts(vlek, {"maximum_vmpl": 1})
-    rejects(vlek, {"maximum_vmpl": 0}, "policy_maximum_vmpl")
+    rejects(vlek, {"maximum_vmpl": 0}, "vmpl_too_high")
 
 
 @pytest.mark.parametrize("key", ["vmpl", "maximum_vmpl"])
@@ -325,7 +329,7 @@ def test_vmpl(vlek: SnpVerdict, gcp: SnpVerdict) -> None:
 def test_policy_vmpl_above_3_is_an_input_error(key: str, value: object) -> None:
     with pytest.raises(InputError) as err:
         SnpPolicy.from_json({key: value})
-    assert f"snp policy {key}: a VMPL is 0-3" in str(err.value)
+    assert f"snp policy: {key}: expected 0-3" in str(err.value)
 
 
 def test_policy_vmpl_3_is_accepted() -> None:
@@ -338,13 +342,13 @@ def test_platform_info(vlek: SnpVerdict) -> None:
     # 0x27: SMT_EN, TSME_EN, ECC_EN, ALIAS_CHECK_COMPLETE
     assert vlek.report.platform_info == PlatformInfo(0x27)
     accepts(vlek, {"platform_info_required": ["TSME_EN", "ecc_en"]})
-    rejects(vlek, {"platform_info_required": ["RAPL_DIS"]}, "policy_platform_info_required")
-    error = rejects(vlek, {"platform_info_forbidden": ["SMT_EN"]}, "policy_platform_info_forbidden")
+    rejects(vlek, {"platform_info_required": ["RAPL_DIS"]}, "platform_info_missing")
+    error = rejects(vlek, {"platform_info_forbidden": ["SMT_EN"]}, "platform_info_not_allowed")
     assert "SMT_EN" in error.detail
 
 
 def test_gcp_platform_info_has_no_tsme(gcp: SnpVerdict) -> None:
-    rejects(gcp, {"platform_info_required": "TSME_EN"}, "policy_platform_info_required")
+    rejects(gcp, {"platform_info_required": "TSME_EN"}, "platform_info_missing")
 
 
 # ------------------------------------------------------------------------------ keys, firmware
@@ -352,46 +356,46 @@ def test_gcp_platform_info_has_no_tsme(gcp: SnpVerdict) -> None:
 
 def test_signing_key(vlek: SnpVerdict, gcp: SnpVerdict) -> None:
     accepts(vlek, {"signing_key": "vlek"})
-    rejects(vlek, {"signing_key": "vcek"}, "policy_signing_key")
-    rejects(gcp, {"signing_key": "vlek"}, "policy_signing_key")
+    rejects(vlek, {"signing_key": "vcek"}, "signing_key_not_accepted")
+    rejects(gcp, {"signing_key": "vlek"}, "signing_key_not_accepted")
 
 
 def test_minimum_build_and_version(gcp: SnpVerdict) -> None:
     # firmware 1.55.35
     accepts(gcp, {"minimum_build": 35, "minimum_version": "1.55"})
-    rejects(gcp, {"minimum_build": 36}, "policy_minimum_build")
-    rejects(gcp, {"minimum_version": "1.56"}, "policy_minimum_version")
+    rejects(gcp, {"minimum_build": 36}, "build_too_low")
+    rejects(gcp, {"minimum_version": "1.56"}, "version_too_low")
 
 
 def test_provisional_firmware(vlek: SnpVerdict, turin: SnpVerdict) -> None:
     # committed ucode 219 < current ucode 220: provisional firmware is running
-    rejects(vlek, {"permit_provisional_firmware": False}, "policy_permit_provisional_firmware")
+    rejects(vlek, {"permit_provisional_firmware": False}, "provisional_firmware_not_permitted")
     accepts(vlek, {"permit_provisional_firmware": True})
     accepts(turin, {"permit_provisional_firmware": False})
 
 
 def test_committed_newer_than_current_is_rejected(pki: AmdTestPki) -> None:
     verdict = synthetic(pki, committed_tcb=TcbParts(10, 0, 26, 84))
-    rejects(verdict, {"permit_provisional_firmware": True}, "policy_permit_provisional_firmware")
+    rejects(verdict, {"permit_provisional_firmware": True}, "committed_above_current")
 
 
 def test_committed_firmware_version_differs(pki: AmdTestPki) -> None:
     verdict = synthetic(pki, committed_firmware=(1, 55, 1))
-    rejects(verdict, {"permit_provisional_firmware": False}, "policy_permit_provisional_firmware")
+    rejects(verdict, {"permit_provisional_firmware": False}, "provisional_firmware_not_permitted")
     accepts(verdict, {"permit_provisional_firmware": True})
 
 
 def test_mitigation_vectors(gcp: SnpVerdict, vlek: SnpVerdict) -> None:
     accepts(gcp, {"minimum_launch_mit_vector": 0x3, "minimum_current_mit_vector": "0xb"})
-    error = rejects(gcp, {"minimum_current_mit_vector": 0x4}, "policy_minimum_current_mit_vector")
+    error = rejects(gcp, {"minimum_current_mit_vector": 0x4}, "current_mit_vector_mismatch")
     assert "0x4" in error.detail
-    rejects(gcp, {"minimum_launch_mit_vector": 0x10}, "policy_minimum_launch_mit_vector")
-    rejects(vlek, {"minimum_launch_mit_vector": 0x1}, "policy_minimum_launch_mit_vector")
+    rejects(gcp, {"minimum_launch_mit_vector": 0x10}, "launch_mit_vector_mismatch")
+    rejects(vlek, {"minimum_launch_mit_vector": 0x1}, "launch_mit_vector_mismatch")
 
 
 def test_author_key_and_id_block(pki: AmdTestPki, gcp: SnpVerdict) -> None:
-    rejects(gcp, {"require_author_key": True, "author_key_digest": "01" * 48}, "policy_require_author_key")
-    rejects(gcp, {"require_id_block": True, "id_key_digest": "02" * 48}, "policy_require_id_block")
+    rejects(gcp, {"require_author_key": True, "author_key_digest": "01" * 48}, "author_key_required")
+    rejects(gcp, {"require_id_block": True, "id_key_digest": "02" * 48}, "id_block_required")
     signed = synthetic(pki, author_key_en=True, author_key_digest=b"\x01" * 48, id_key_digest=b"\x02" * 48)
     accepts(
         signed,
@@ -407,7 +411,7 @@ def test_author_key_and_id_block(pki: AmdTestPki, gcp: SnpVerdict) -> None:
 def test_require_id_block_refuses_an_untrusted_id_key(pki: AmdTestPki) -> None:
     verdict = synthetic(pki, id_key_digest=b"\x42" * 48)
     policy = {"require_id_block": True, "id_key_digest": "02" * 48}
-    error = rejects(verdict, policy, "policy_require_id_block")
+    error = rejects(verdict, policy, "id_key_not_trusted")
     assert "not one of the trusted ID keys" in error.detail
     assert error.expected == b"\x02" * 48
     assert error.actual == b"\x42" * 48
@@ -417,14 +421,14 @@ def test_require_id_block_refuses_an_untrusted_id_key(pki: AmdTestPki) -> None:
 def test_require_id_block_refuses_no_id_block_even_if_zero_is_listed(pki: AmdTestPki) -> None:
     verdict = synthetic(pki)
     policy = {"require_id_block": True, "id_key_digest": "00" * 48}
-    error = rejects(verdict, policy, "policy_require_id_block")
+    error = rejects(verdict, policy, "id_block_required")
     assert "without an ID block" in error.detail
 
 
 def test_require_author_key_refuses_an_untrusted_author_key(pki: AmdTestPki) -> None:
     verdict = synthetic(pki, id_key_digest=b"\x42" * 48, author_key_en=True, author_key_digest=b"\x43" * 48)
     error = rejects(
-        verdict, {"require_author_key": True, "author_key_digest": "01" * 48}, "policy_require_author_key"
+        verdict, {"require_author_key": True, "author_key_digest": "01" * 48}, "author_key_not_trusted"
     )
     assert "not one of the trusted author keys" in error.detail
     assert error.expected == b"\x01" * 48
@@ -435,7 +439,7 @@ def test_require_author_key_refuses_an_untrusted_author_key(pki: AmdTestPki) -> 
 def test_require_author_key_refuses_author_key_en_clear(pki: AmdTestPki) -> None:
     verdict = synthetic(pki, id_key_digest=b"\x42" * 48, author_key_digest=bytes(48))
     error = rejects(
-        verdict, {"require_author_key": True, "author_key_digest": "00" * 48}, "policy_require_author_key"
+        verdict, {"require_author_key": True, "author_key_digest": "00" * 48}, "author_key_required"
     )
     assert "AUTHOR_KEY_EN clear" in error.detail
 
@@ -455,7 +459,7 @@ def test_required_keys_without_a_trusted_list_are_an_input_error(
 ) -> None:
     with pytest.raises(InputError) as err:
         SnpPolicy.from_json(document)
-    assert f"give an {missing} list" in str(err.value)
+    assert f"give an {missing} list" in str(err.value) or f"{missing}: an empty list" in str(err.value)
 
 
 def test_required_keys_without_a_trusted_list_are_an_input_error_when_built() -> None:
@@ -467,7 +471,7 @@ def test_required_keys_without_a_trusted_list_are_an_input_error_when_built() ->
 
 def test_products(turin: SnpVerdict) -> None:
     accepts(turin, {"products": ["Turin", "Genoa"]})
-    rejects(turin, {"products": ["Milan"]}, "policy_products")
+    rejects(turin, {"products": ["Milan"]}, "product_not_accepted")
 
 
 # ------------------------------------------------------------------------------ JSON
@@ -475,7 +479,7 @@ def test_products(turin: SnpVerdict) -> None:
 
 def test_from_json_round_values() -> None:
     policy = SnpPolicy.from_json(
-        {"minimum_tcb": {"bl_spl": 3}, "minimum_abi": [1, 51], "vmpl": "0", "measurement": None}
+        {"minimum_tcb": {"bl_spl": 3}, "minimum_abi": [1, 51], "vmpl": "0"}
     )
     assert policy.minimum_tcb == TcbMinimum(bl_spl=3)
     assert policy.minimum_abi == (1, 51)

@@ -16,6 +16,7 @@ from ccverify.verifier.errors import CollateralError, VerificationError
 from ccverify.verifier.evidence.certtable import CertKind, CertTable
 from ccverify.verifier.evidence.snp_report import Product, SnpReport, TcbParts
 from ccverify.verifier.jsonable import to_jsonable
+from ccverify.verifier.policy import UNSAFE_NO_POLICY
 from ccverify.verifier.snp.certs import (
     VekKind,
     clear_chain_memo,
@@ -24,10 +25,18 @@ from ccverify.verifier.snp.certs import (
     to_der,
     verify_vek_chain,
 )
-from ccverify.verifier.snp.verify import SnpCertificates, load_snp_certs, verify_snp
+from ccverify.verifier.snp.verify import SnpCertificates, SnpVerdict, load_snp_certs
+from ccverify.verifier.snp.verify import verify_snp as _verify_snp
 from tests.conftest import fixture, fixture_bytes
 
 SNP = "snp/"
+
+
+def verify_snp(*args: Any, **kwargs: Any) -> SnpVerdict:
+    """``verify_snp`` without a policy (UNSAFE_NO_POLICY) unless a test passes one: these tests check
+    verification; ``test_snp_policy.py`` checks the policy, ``test_policy_api.py`` the default."""
+    kwargs.setdefault("policy", UNSAFE_NO_POLICY)
+    return _verify_snp(*args, **kwargs)
 
 
 def t(text: str) -> datetime:
@@ -631,7 +640,7 @@ def test_cli_policy_failure_exits_1(tmp_path: Path) -> None:
         "2025-06-01T00:00:00Z",
     )
     assert result.exit_code == 1
-    assert "policy_vmpl" in result.output
+    assert "vmpl_mismatch" in result.output
 
 
 def test_cli_bad_policy_exits_2(tmp_path: Path) -> None:

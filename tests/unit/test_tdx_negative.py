@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from ccverify.verifier.errors import CollateralError, PolicyError, VerificationError
 from ccverify.verifier.evidence.tdx_quote import TdAttributes, TdxQuote
+from ccverify.verifier.policy import UNSAFE_NO_POLICY
 from ccverify.verifier.tdx.collateral import ROOT_CA_CRL_URL, TcbStatus, TdxCollateral, pck_crl_url
 from ccverify.verifier.tdx.validate import validate_tdx
 from ccverify.verifier.tdx.verify import TdxVerdict, verify_tdx
@@ -75,6 +76,7 @@ def verify(
         collateral if collateral is not None else make_collateral(pki),
         at=kw.pop("at", AT),
         trust_root=kw.pop("trust_root", pki.root_pem()),
+        policy=kw.pop("policy", UNSAFE_NO_POLICY),  # these tests check verification; policy below
     )
 
 

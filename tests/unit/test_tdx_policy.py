@@ -191,6 +191,9 @@ def test_from_json_whole_policy_document() -> None:
 def test_from_json_statuses() -> None:
     policy = TdxPolicy.from_json({"accepted_tcb_statuses": ["UpToDate", "OutOfDate"]})
     assert policy.accepted_tcb_statuses == frozenset({TcbStatus.UpToDate, TcbStatus.OutOfDate})
+    # a single value stands for a list of one, on both platforms (verifier/policy.py)
+    single = TdxPolicy.from_json({"accepted_tcb_statuses": "OutOfDate"})
+    assert single.accepted_tcb_statuses == {TcbStatus.OutOfDate}
     assert TdxPolicy.from_json({"min_tcb_date": "2024-03-13T00:00:00Z"}).min_tcb_date == datetime(
         2024, 3, 13, tzinfo=UTC
     )
@@ -206,7 +209,7 @@ def test_from_json_statuses() -> None:
         {"xfam": "00"},
         {"allow_debug": "yes"},
         {"accepted_tcb_statuses": ["Fine"]},
-        {"accepted_tcb_statuses": "UpToDate"},
+        {"accepted_tcb_statuses": []},
         {"min_tcb_date": "yesterday"},
         {"min_tcb_evaluation_data_number": -1},
         {"rejected_advisory_ids": [1]},

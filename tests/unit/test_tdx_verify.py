@@ -7,20 +7,30 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ccverify.verifier.collateral.tdx_loader import load_collateral
 from ccverify.verifier.errors import InputError, ParseError, PolicyError, VerificationError
 from ccverify.verifier.evidence.tdx_quote import TdxQuote
+from ccverify.verifier.policy import UNSAFE_NO_POLICY
 from ccverify.verifier.roots import INTEL_SGX_ROOT_CA_SHA256
 from ccverify.verifier.tdx.collateral import TcbStatus, TdxCollateral
 from ccverify.verifier.tdx.validate import TdxPolicy, validate_tdx
-from ccverify.verifier.tdx.verify import TdxVerdict, verify_tdx
+from ccverify.verifier.tdx.verify import TdxVerdict
+from ccverify.verifier.tdx.verify import verify_tdx as _verify_tdx
 from tests.conftest import fixture, fixture_bytes
 
 TODAY = datetime(2026, 11, 21, tzinfo=UTC)
 AT = datetime(2025, 7, 19, 10, 0, 34, tzinfo=UTC)  # the dcap-qvl tdx_quote's collateral holds
+
+
+def verify_tdx(*args: Any, **kwargs: Any) -> TdxVerdict:
+    """``verify_tdx`` without a policy (UNSAFE_NO_POLICY) unless a test passes one: these tests check
+    verification; ``test_tdx_policy.py`` checks the policy, ``test_policy_api.py`` the default."""
+    kwargs.setdefault("policy", UNSAFE_NO_POLICY)
+    return _verify_tdx(*args, **kwargs)
 
 
 def dcap(name: str) -> TdxCollateral:
@@ -450,6 +460,7 @@ def test_the_verdict_is_built_in_its_field_order() -> None:
         "collateral",
         "earliest_next_update",
         "at",
+        "policy",
     ]
 
 
@@ -463,6 +474,7 @@ def test_every_verdict_field_holds_its_own_value(trustee_verdict: TdxVerdict) ->
     assert verdict.at == datetime(2025, 11, 1, tzinfo=UTC)
     assert verdict.earliest_next_update > verdict.at
     assert verdict.collateral.origin == "trustee test_data"
+    assert verdict.policy == "UNSAFE_NO_POLICY"
     assert verdict.root.production and verdict.pck.ca in ("platform", "processor")
     assert (len(verdict.fmspc), len(verdict.pce_id)) == (6, 2)
     assert isinstance(verdict.relaunch_advised, bool) and isinstance(verdict.advisory_ids, tuple)

@@ -28,6 +28,7 @@ from ccverify.verifier.collateral.cache import (
 )
 from ccverify.verifier.errors import InputError
 from ccverify.verifier.jsonable import JSON_ERRORS
+from ccverify.verifier.limits import read_bounded
 
 BUNDLE_FORMAT = "ccverify-collateral-bundle/1"
 
@@ -45,10 +46,7 @@ class CollateralBundle:
     @classmethod
     def load(cls, path: Path) -> CollateralBundle:
         path = Path(path)
-        try:
-            raw = path.read_bytes()
-        except OSError as error:
-            raise InputError(f"collateral bundle {path}: {error.strerror or error}") from None
+        raw = read_bounded(path, "collateral", "collateral bundle")
         try:
             obj = json.loads(raw)
         except JSON_ERRORS:

@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 from ccverify.verifier.errors import CollateralError, InputError
 from ccverify.verifier.jsonable import JSON_ERRORS, iso8601
+from ccverify.verifier.limits import read_bounded
 from ccverify.verifier.timeutil import iso_to_utc
 
 ENTRY_FORMAT = "ccverify-collateral-entry/1"
@@ -170,10 +171,7 @@ class CollateralCache:
             raise InputError(f"collateral cache {self.directory}: {error.strerror or error}") from None
 
     def _read(self, path: Path) -> CacheEntry:
-        try:
-            raw = path.read_bytes()
-        except OSError as error:
-            raise InputError(f"collateral cache file {path}: {error.strerror or error}") from None
+        raw = read_bounded(path, "collateral_entry", "collateral cache file")
         try:
             obj = json.loads(raw)
         except JSON_ERRORS:

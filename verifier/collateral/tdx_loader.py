@@ -16,6 +16,7 @@ from ccverify.verifier.collateral.bundle import CollateralBundle
 from ccverify.verifier.collateral.cache import CollateralCache
 from ccverify.verifier.errors import InputError
 from ccverify.verifier.jsonable import JSON_ERRORS
+from ccverify.verifier.limits import read_bounded
 from ccverify.verifier.tdx.collateral import TdxCollateral
 
 __all__ = ["TdxCollateral", "load_collateral"]
@@ -33,10 +34,7 @@ def load_collateral(path: Path | str, *, allow_missing_crl: bool = False) -> Tdx
         return TdxCollateral.from_entries(
             cache.entries(), origin=f"cache {path}", allow_missing_crl=allow_missing_crl
         )
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise InputError(f"collateral {path}: {error.strerror or error}") from None
+    raw = read_bounded(path, "collateral", "collateral")
     try:
         doc = json.loads(raw)
     except JSON_ERRORS:

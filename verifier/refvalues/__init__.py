@@ -23,7 +23,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from ccverify.verifier.errors import InputError, VerificationError
+from ccverify.verifier.errors import VerificationError
+from ccverify.verifier.limits import read_bounded
 from ccverify.verifier.refvalues import corim as _corim
 from ccverify.verifier.refvalues import cose
 from ccverify.verifier.refvalues.model import (
@@ -105,10 +106,7 @@ def load_trust_anchors(sources: TrustAnchors) -> list[cose.TrustAnchor]:
 def _read(data_or_path: bytes | str | Path) -> bytes:
     if isinstance(data_or_path, (bytes, bytearray, memoryview)):
         return bytes(data_or_path)
-    try:
-        return Path(data_or_path).read_bytes()
-    except OSError as error:
-        raise InputError(f"reference values {data_or_path}: {error.strerror or error}") from None
+    return read_bounded(data_or_path, "reference_values", "reference values")
 
 
 @dataclass(frozen=True)

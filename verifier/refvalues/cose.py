@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from ccverify.verifier import x509load
 from ccverify.verifier.errors import InputError, ParseError, VerificationError
 from ccverify.verifier.jsonable import iso8601
+from ccverify.verifier.limits import read_bounded
 from ccverify.verifier.refvalues import corim as cbor
 from ccverify.verifier.timeutil import as_utc
 
@@ -279,12 +280,10 @@ def _check_key(key: object, source: str) -> PublicKey:
 
 
 def _read(source: bytes | str | Path, what: str) -> tuple[bytes, str]:
-    """The bytes of ``source`` (bytes, or a path to read) and what to call it in messages."""
+    """The bytes of ``source`` (bytes, or a path to read, at most the certificate/key limit)
+    and what to call it in messages."""
     if isinstance(source, (str, Path)):
-        try:
-            return Path(source).read_bytes(), str(source)
-        except OSError as error:
-            raise InputError(f"{what} {source}: {error.strerror or error}") from None
+        return read_bounded(source, "certificate", what), str(source)
     return bytes(source), what
 
 

@@ -35,6 +35,7 @@ from typing import Any, Protocol
 
 from ccverify.verifier.errors import InputError, ParseError, VerificationError
 from ccverify.verifier.jsonable import JSON_ERRORS
+from ccverify.verifier.limits import read_bounded
 from ccverify.verifier.refvalues import corim as c
 from ccverify.verifier.refvalues.model import (
     ALG_BY_NAME,
@@ -601,12 +602,10 @@ class FileSequenceStore:
         self.path = Path(path)
 
     def _load(self) -> dict[str, int]:
-        try:
-            text = self.path.read_bytes()  # json.loads decodes it (and words a bad encoding)
-        except FileNotFoundError:
+        if not os.path.lexists(self.path):
             return {}
-        except OSError as error:
-            raise InputError(f"sequence store {self.path}: {error.strerror or error}") from None
+        # json.loads decodes it (and words a bad encoding)
+        text = read_bounded(self.path, "sequence_store", "sequence store")
         try:
             data = json.loads(text) if text.strip() else {}
         except JSON_ERRORS:

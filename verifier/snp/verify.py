@@ -59,11 +59,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -72,7 +73,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from ccverify.verifier.errors import CollateralError, InputError, VerificationError
+from ccverify.verifier.errors import CollateralError, InputError, PolicyError, VerificationError
 from ccverify.verifier.evidence.certtable import CertKind, CertTable
 from ccverify.verifier.evidence.snp_report import (
     SIGNATURE_ALGO_ECDSA_P384_SHA384,
@@ -83,6 +84,8 @@ from ccverify.verifier.evidence.snp_report import (
     TcbParts,
 )
 from ccverify.verifier.jsonable import to_jsonable
+from ccverify.verifier.limits import InputKind, read_bounded
+from ccverify.verifier.policy import CUSTOM, DEFAULT, UNSAFE_NO_POLICY, UnsafeNoPolicy
 from ccverify.verifier.snp.certs import (
     CertSummary,
     CrlInfo,
@@ -96,6 +99,9 @@ from ccverify.verifier.snp.certs import (
     verify_vek_chain,
 )
 from ccverify.verifier.timeutil import resolve_time
+
+if TYPE_CHECKING:
+    from ccverify.verifier.snp.validate import SnpPolicy
 
 _NO_JSON: dict[str, Any] = {"json": False}
 
@@ -144,14 +150,11 @@ Source = bytes | str | Path
 CRL_SOURCES = ("given", "certificate_table", "kds")
 
 
-def _read(source: Source, what: str) -> tuple[bytes, str]:
+def _read(source: Source, what: str, kind: InputKind = "certificate") -> tuple[bytes, str]:
     if isinstance(source, bytes | bytearray | memoryview):
         return bytes(source), f"{what}: bytes"
     path = Path(source)
-    try:
-        return path.read_bytes(), f"{what}: {path}"
-    except OSError as error:
-        raise InputError(f"{what} {path}: {error.strerror or error}") from None
+    return read_bounded(path, kind, what), f"{what}: {path}"
 
 
 _ROLE_SLOTS = {"VCEK": "vcek", "VLEK": "vlek", "ASK": "ask", "ASVK": "asvk", "ARK": "ark"}
@@ -213,12 +216,15 @@ def load_snp_certs(
     crl_data: bytes | None = None
     crl_source: str | None = None
     if crl is not None:
-        raw, where = _read(crl, "crl")
+        raw, where = _read(crl, "crl", "crl")
         crl_data = load_crl(raw, where).public_bytes(Encoding.DER)
         sources.append(f"crl: {where}")
         crl_source = "given"
     if table is not None:
-        parsed = table if isinstance(table, CertTable) else CertTable.from_bytes(_read(table, "table")[0])
+        if isinstance(table, CertTable):
+            parsed = table
+        else:
+            parsed = CertTable.from_bytes(_read(table, "table", "cert_table")[0])
         for kind in (CertKind.VCEK, CertKind.VLEK, CertKind.ASK, CertKind.ASVK, CertKind.ARK):
             entry = parsed.get(kind)
             if entry is not None:
@@ -305,6 +311,8 @@ class SnpVerdict:
     #: where the checked CRL came from (``CRL_SOURCES``: given, certificate_table, kds); None
     #: when no CRL was checked
     crl_source: str | None = None
+    #: the policy applied: "default", "custom" or "UNSAFE_NO_POLICY" (none: the caller's job)
+    policy: str = "UNSAFE_NO_POLICY"
 
     @property
     def measurement(self) -> bytes:
@@ -352,8 +360,17 @@ def verify_snp(
     at: datetime | str | None = None,
     product: Product | str | None = None,
     trust_root: bytes | str | Path | x509.Certificate | None = None,
+    policy: SnpPolicy | UnsafeNoPolicy | None = None,
 ) -> SnpVerdict:
-    """Verify ``report`` with ``certs``; raise ``VerificationError`` or return the verdict."""
+    """Verify ``report`` with ``certs``, then apply ``policy``; raise ``VerificationError`` /
+    ``PolicyError`` or return the verdict.
+
+    ``policy`` (``validate.py``): ``None`` is the default policy (``SnpPolicy()``). A refusal
+    raises ``PolicyError`` (every violation, and the refused verdict as its ``verdict``).
+    ``policy=UNSAFE_NO_POLICY`` skips it: the verdict (``policy == "UNSAFE_NO_POLICY"``) is then
+    returned for a DEBUG guest alike, and accepting it is the caller's job (``validate_snp``).
+    """
+    validate, applied, chosen_policy = _policy(policy)
     moment = resolve_time(at)
     if isinstance(report, SnpReport):
         parsed = report
@@ -476,7 +493,7 @@ def verify_snp(
     # 6. chip binding
     binding = _chip_binding(parsed, kind, chosen, chain.extensions.hw_id)
 
-    return SnpVerdict(
+    verdict = SnpVerdict(
         report=parsed,
         status="verified",
         product=chosen,
@@ -494,7 +511,39 @@ def verify_snp(
         certificate_product_name=chain.extensions.product_name,
         certificate_sources=certs.sources,
         crl_source=None if chain.crl is None else certs.crl_source or "given",
+        policy=applied,
     )
+    if validate is not None:
+        try:
+            validate(verdict, chosen_policy)
+        except PolicyError as refusal:
+            refusal.verdict = verdict
+            raise
+    return verdict
+
+
+def _policy(
+    policy: object,
+) -> tuple[Callable[[SnpVerdict, SnpPolicy | None], object] | None, str, SnpPolicy | None]:
+    """The validator to run (None: UNSAFE_NO_POLICY) and what the verdict records."""
+    if policy is UNSAFE_NO_POLICY:
+        return None, "UNSAFE_NO_POLICY", None
+    from ccverify.verifier.snp.validate import SnpPolicy, validate_snp
+
+    if policy is None:
+        return validate_snp, DEFAULT, None
+    if not isinstance(policy, SnpPolicy):
+        raise InputError(
+            f"verify_snp: policy must be an SnpPolicy, None (the default) or UNSAFE_NO_POLICY, "
+            f"not {type(policy).__name__}"
+        )
+    if not _DEFAULT_POLICY:
+        _DEFAULT_POLICY.append(SnpPolicy())
+    return validate_snp, DEFAULT if policy == _DEFAULT_POLICY[0] else CUSTOM, policy
+
+
+#: ``SnpPolicy()``, built on first use (building one checks every field)
+_DEFAULT_POLICY: list[SnpPolicy] = []
 
 
 def _check_tcb(report: SnpReport, kind: VekKind, product: Product, chain: VerifiedChain) -> None:

@@ -5,7 +5,9 @@ decides whether that is acceptable. The default policy (``TdxPolicy()``) accepts
 status UpToDate, refuses DEBUG TDs, and refuses verdicts made without revocation checks.
 Revoked is refused whatever the policy says.
 
-Policy JSON (the ``"tdx"`` object of a policy file; every key optional, unknown keys refused)::
+Policy JSON (the ``"tdx"`` object of a policy file, read by the rules of ``verifier/policy.py``
+and described by ``verifier/schemas/policy.schema.json``: every key optional, unknown keys and
+``null`` refused, no empty list but ``accepted_advisory_ids``)::
 
     {"accepted_tcb_statuses": ["UpToDate", "SWHardeningNeeded"],
      "allow_debug": false, "allow_unchecked_revocation": false, "require_sept_ve_disable": false,
@@ -17,13 +19,14 @@ Policy JSON (the ``"tdx"`` object of a policy file; every key optional, unknown 
      "td_attributes": "<hex 8 bytes>", "td_attributes_mask": "<hex>",
      "min_tee_tcb_svn": "<hex 16 bytes>",        # component-wise minimum
      "min_tcb_date": "2024-03-13T00:00:00Z", "min_tcb_evaluation_data_number": 17,
-     "accepted_advisory_ids": [...],            # every advisory of the verdict must be listed
+     "accepted_advisory_ids": [...],            # every advisory of the verdict must be listed ([]: none)
      "rejected_advisory_ids": [...]}            # none of these may be present
 
 Attribute and XFAM values are compared as the raw bytes of the quote (little-endian u64),
 under the mask when one is given: ``quote & mask == value & mask``.
 
-Codes: ``revoked``, ``revocation_not_checked``, ``debug_td``, ``tcb_status_not_accepted``,
+``validate_tdx`` runs every check and raises one ``PolicyError`` whose ``violations`` lists each
+failure. Codes: ``revoked``, ``revocation_not_checked``, ``debug_td``, ``tcb_status_not_accepted``,
 ``advisory_not_accepted``, ``tcb_date_too_old``, ``tcb_evaluation_data_number_too_low``,
 ``<field>_mismatch`` (mrtd, rtmr0-3, mrseam, mrsignerseam, mrconfigid, mrowner,
 mrownerconfig, mrservicetd, report_data, xfam, td_attributes), ``tee_tcb_svn_too_low``,
@@ -33,12 +36,27 @@ mrownerconfig, mrservicetd, report_data, xfam, td_attributes), ``tee_tcb_svn_too
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from ccverify.verifier.errors import InputError, PolicyError
 from ccverify.verifier.jsonable import iso8601
+from ccverify.verifier.policy import (
+    TIME,
+    Problems,
+    allowed_values,
+    count,
+    exact_bytes,
+    flag,
+    json_bool,
+    json_count,
+    json_hex,
+    json_hex_list,
+    json_strings,
+    read_policy_document,
+    start,
+)
 from ccverify.verifier.tdx.collateral import TcbStatus
 from ccverify.verifier.tdx.tcb import masked
 from ccverify.verifier.tdx.verify import TdxVerdict
@@ -79,26 +97,37 @@ _KEYS = frozenset(
 )
 
 
+_MASKED = (("xfam", "xfam_mask"), ("td_attributes", "td_attributes_mask"))
+_EXACT = {"xfam": 8, "xfam_mask": 8, "td_attributes": 8, "td_attributes_mask": 8, "min_tee_tcb_svn": 16}
+_FLAGS = ("allow_debug", "allow_unchecked_revocation", "require_sept_ve_disable")
+
+
 @dataclass(frozen=True)
 class TdxPolicy:
-    """What a relying party accepts. Empty tuples / None mean "not checked"."""
+    """What a relying party accepts. ``None`` means "not checked" (as in ``SnpPolicy``).
+
+    Every value is checked when the policy is built (``InputError`` listing every problem): an
+    allow-list is ``None`` or a non-empty tuple of values of the field's size (one ``bytes``
+    stands for a tuple of one; a hex ``str`` is refused: ``from_json`` reads hex);
+    ``accepted_tcb_statuses`` takes ``TcbStatus`` members or their names; a mask needs its value.
+    """
 
     accepted_tcb_statuses: frozenset[TcbStatus] = frozenset({TcbStatus.UpToDate})
     allow_debug: bool = False
     allow_unchecked_revocation: bool = False
     require_sept_ve_disable: bool = False
-    mrtd: tuple[bytes, ...] = ()
-    rtmr0: tuple[bytes, ...] = ()
-    rtmr1: tuple[bytes, ...] = ()
-    rtmr2: tuple[bytes, ...] = ()
-    rtmr3: tuple[bytes, ...] = ()
-    mrseam: tuple[bytes, ...] = ()
-    mrsignerseam: tuple[bytes, ...] = ()
-    mrconfigid: tuple[bytes, ...] = ()
-    mrowner: tuple[bytes, ...] = ()
-    mrownerconfig: tuple[bytes, ...] = ()
-    mrservicetd: tuple[bytes, ...] = ()
-    report_data: tuple[bytes, ...] = ()
+    mrtd: tuple[bytes, ...] | None = None
+    rtmr0: tuple[bytes, ...] | None = None
+    rtmr1: tuple[bytes, ...] | None = None
+    rtmr2: tuple[bytes, ...] | None = None
+    rtmr3: tuple[bytes, ...] | None = None
+    mrseam: tuple[bytes, ...] | None = None
+    mrsignerseam: tuple[bytes, ...] | None = None
+    mrconfigid: tuple[bytes, ...] | None = None
+    mrowner: tuple[bytes, ...] | None = None
+    mrownerconfig: tuple[bytes, ...] | None = None
+    mrservicetd: tuple[bytes, ...] | None = None
+    report_data: tuple[bytes, ...] | None = None
     xfam: bytes | None = None
     xfam_mask: bytes | None = None
     td_attributes: bytes | None = None
@@ -107,91 +136,100 @@ class TdxPolicy:
     min_tcb_date: datetime | None = None
     min_tcb_evaluation_data_number: int | None = None
     accepted_advisory_ids: frozenset[str] | None = None
-    rejected_advisory_ids: frozenset[str] = field(default_factory=frozenset)
+    rejected_advisory_ids: frozenset[str] | None = None
+
+    def __post_init__(self) -> None:
+        problems = Problems("tdx policy")
+
+        def store(name: str, value: Any) -> None:
+            object.__setattr__(self, name, value)
+
+        store("accepted_tcb_statuses", _statuses(problems, self.accepted_tcb_statuses))
+        for name in _FLAGS:
+            flag(problems, name, getattr(self, name))
+        for name, (_attr, size) in _MEASUREMENTS.items():
+            store(name, allowed_values(problems, name, getattr(self, name), size))
+        for name, size in _EXACT.items():
+            store(name, exact_bytes(problems, name, getattr(self, name), size))
+        for value_name, mask_name in _MASKED:
+            if getattr(self, mask_name) is not None and getattr(self, value_name) is None:
+                problems.add(mask_name, f"a mask without {value_name} checks nothing; give {value_name} too")
+        moment = self.min_tcb_date
+        if moment is not None and (not isinstance(moment, datetime) or moment.utcoffset() is None):
+            problems.add("min_tcb_date", f"expected an aware datetime, got {moment!r}")
+        count(problems, "min_tcb_evaluation_data_number", self.min_tcb_evaluation_data_number)
+        for name in ("accepted_advisory_ids", "rejected_advisory_ids"):
+            store(name, _ids(problems, name, getattr(self, name), may_be_empty=name.startswith("accepted")))
+        problems.raise_any()
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> TdxPolicy:
-        """From a policy's ``"tdx"`` object (a whole policy document with a ``"tdx"`` key also works)."""
-        if not isinstance(doc, Mapping):
-            raise InputError("TDX policy: must be a JSON object")
-        if "tdx" in doc and isinstance(doc["tdx"], Mapping) and set(doc) <= {"tdx", "snp"}:
-            doc = doc["tdx"]
-        unknown = sorted(set(doc) - _KEYS)
-        if unknown:
-            raise InputError(
-                f"TDX policy: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(_KEYS))}"
-            )
+        """From a policy file's ``"tdx"`` object (the rules of ``verifier/policy.py``; a whole
+        policy document is read whole, both sections checked, and its ``"tdx"`` policy returned)."""
+        if isinstance(doc, Mapping) and isinstance(doc.get("tdx"), Mapping) and set(doc) <= {"tdx", "snp"}:
+            whole = read_policy_document(doc)
+            assert whole.tdx is not None
+            return whole.tdx
+        problems, todo = start(doc, "tdx policy", _KEYS)
         values: dict[str, Any] = {}
-        for key, (_attr, size) in _MEASUREMENTS.items():
-            if key in doc:
-                values[key] = _hex_list(doc[key], key, size)
-        for key, size in (
-            ("xfam", 8),
-            ("xfam_mask", 8),
-            ("td_attributes", 8),
-            ("td_attributes_mask", 8),
-            ("min_tee_tcb_svn", 16),
-        ):
-            if doc.get(key) is not None:
-                values[key] = _hex(doc[key], key, size)
-        for key in ("allow_debug", "allow_unchecked_revocation", "require_sept_ve_disable"):
-            if key in doc:
-                if not isinstance(doc[key], bool):
-                    raise InputError(f"TDX policy: {key} must be true or false")
-                values[key] = doc[key]
-        if "accepted_tcb_statuses" in doc:
-            values["accepted_tcb_statuses"] = frozenset(
-                _status(s) for s in _strings(doc, "accepted_tcb_statuses")
-            )
-        if doc.get("min_tcb_date") is not None:
-            if not isinstance(doc["min_tcb_date"], str):
-                raise InputError("TDX policy: min_tcb_date must be an ISO 8601 time")
-            values["min_tcb_date"] = parse_time(doc["min_tcb_date"], "TDX policy min_tcb_date")
-        if doc.get("min_tcb_evaluation_data_number") is not None:
-            number = doc["min_tcb_evaluation_data_number"]
-            if not isinstance(number, int) or isinstance(number, bool) or number < 0:
-                raise InputError("TDX policy: min_tcb_evaluation_data_number must be a non-negative integer")
-            values["min_tcb_evaluation_data_number"] = number
-        if doc.get("accepted_advisory_ids") is not None:
-            values["accepted_advisory_ids"] = frozenset(_strings(doc, "accepted_advisory_ids"))
-        if "rejected_advisory_ids" in doc:
-            values["rejected_advisory_ids"] = frozenset(_strings(doc, "rejected_advisory_ids"))
+        for key, value in todo.items():
+            if key in _MEASUREMENTS:
+                values[key] = json_hex_list(problems, key, value, _MEASUREMENTS[key][1])
+            elif key in _EXACT:
+                values[key] = json_hex(problems, key, value, _EXACT[key])
+            elif key in _FLAGS:
+                values[key] = json_bool(problems, key, value)
+            elif key == "accepted_tcb_statuses":
+                names = json_strings(problems, key, value)
+                if names:
+                    values[key] = _statuses(problems, names)
+            elif key == "min_tcb_date":
+                if isinstance(value, str) and TIME.fullmatch(value):
+                    try:
+                        values[key] = parse_time(value, "min_tcb_date")
+                    except InputError as error:
+                        problems.add(key, str(error))
+                else:
+                    problems.add(key, "expected an ISO 8601 time")
+            elif key == "min_tcb_evaluation_data_number":
+                values[key] = json_count(problems, key, value)
+            else:  # accepted_advisory_ids, rejected_advisory_ids
+                empty_ok = key.startswith("accepted")
+                values[key] = frozenset(json_strings(problems, key, value, may_be_empty=empty_ok))
+        problems.raise_any()
         return cls(**values)
 
 
-def _strings(doc: Mapping[str, Any], key: str) -> list[str]:
-    value = doc[key]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise InputError(f"TDX policy: {key} must be a list of strings")
-    return value
+def _statuses(problems: Problems, value: Any) -> frozenset[TcbStatus]:
+    items = (value,) if isinstance(value, (str, TcbStatus)) else value
+    if not isinstance(items, (tuple, list, set, frozenset)):
+        problems.add("accepted_tcb_statuses", f"expected TCB statuses, got {type(value).__name__}")
+        return frozenset()
+    out: set[TcbStatus] = set()
+    for item in items:
+        if isinstance(item, TcbStatus):
+            out.add(item)
+            continue
+        try:
+            out.add(TcbStatus(item))
+        except ValueError:
+            known = ", ".join(s.value for s in TcbStatus)
+            problems.add("accepted_tcb_statuses", f"unknown TCB status {item!r}; known: {known}")
+    if not items:
+        problems.add("accepted_tcb_statuses", "an empty list accepts no platform; list the accepted statuses")
+    return frozenset(out)
 
 
-def _status(name: str) -> TcbStatus:
-    try:
-        return TcbStatus(name)
-    except ValueError:
-        known = ", ".join(s.value for s in TcbStatus)
-        raise InputError(f"TDX policy: unknown TCB status {name!r}; known: {known}") from None
-
-
-def _hex(value: Any, key: str, size: int) -> bytes:
-    if not isinstance(value, str):
-        raise InputError(f"TDX policy: {key} must be a hex string")
-    text = value[2:] if value.startswith(("0x", "0X")) else value
-    try:
-        data = bytes.fromhex(text)
-    except ValueError:
-        raise InputError(f"TDX policy: {key} is not hex") from None
-    if len(data) != size:
-        raise InputError(f"TDX policy: {key} must be {size} bytes, got {len(data)}")
-    return data
-
-
-def _hex_list(value: Any, key: str, size: int) -> tuple[bytes, ...]:
+def _ids(problems: Problems, name: str, value: Any, *, may_be_empty: bool) -> frozenset[str] | None:
     if value is None:
-        return ()
-    items = value if isinstance(value, list) else [value]
-    return tuple(_hex(item, key, size) for item in items)
+        return None
+    items = (value,) if isinstance(value, str) else value
+    if not isinstance(items, (tuple, list, set, frozenset)) or not all(isinstance(i, str) for i in items):
+        problems.add(name, "expected advisory IDs (strings)")
+        return None
+    if not items and not may_be_empty:
+        problems.add(name, "an empty list rejects nothing; leave the key out")
+    return frozenset(items)
 
 
 def _actual(verdict: TdxVerdict, key: str) -> bytes | None:
@@ -204,79 +242,100 @@ def _actual(verdict: TdxVerdict, key: str) -> bytes | None:
 
 
 def validate_tdx(verdict: TdxVerdict, policy: TdxPolicy | None = None) -> None:
-    """Raise ``PolicyError`` (code, the field, expected and actual) unless ``policy`` accepts."""
-    policy = policy or TdxPolicy()
+    """Raise ``PolicyError`` unless ``policy`` (default: ``TdxPolicy()``) accepts ``verdict``.
+
+    Every check runs: the error's ``violations`` lists each failed one (code, the field,
+    expected and actual); its own code is the first's.
+    """
+    policy = policy or _DEFAULT
     body = verdict.quote.body
+    out: list[PolicyError] = []
     if verdict.status is TcbStatus.Revoked:
-        raise PolicyError(
-            "revoked", "tcb_status: the platform's TCB is Revoked; never accepted", actual="Revoked"
-        )
+        detail = "tcb_status: the platform's TCB is Revoked; never accepted"
+        out.append(PolicyError("revoked", detail, actual="Revoked"))
     if not verdict.collateral.revocation_checked and not policy.allow_unchecked_revocation:
-        raise PolicyError(
-            "revocation_not_checked",
-            "revocation: the quote was verified without CRLs; the policy requires revocation checks "
-            "(set allow_unchecked_revocation to accept)",
-            expected="CRLs checked",
-            actual="no CRLs",
+        out.append(
+            PolicyError(
+                "revocation_not_checked",
+                "revocation: the quote was verified without CRLs; the policy requires revocation checks "
+                "(allow_unchecked_revocation accepts that)",
+                expected="CRLs checked",
+                actual="no CRLs",
+            )
         )
     if body.debug and not policy.allow_debug:
-        raise PolicyError(
-            "debug_td",
-            "td_attributes.DEBUG: the TD is a debug TD (its memory is open to the host)",
-            expected="DEBUG=0",
-            actual="DEBUG=1",
+        out.append(
+            PolicyError(
+                "debug_td",
+                "td_attributes.DEBUG: the TD is a debug TD (its memory is open to the host)",
+                expected="DEBUG=0",
+                actual="DEBUG=1",
+            )
         )
-    if verdict.status not in policy.accepted_tcb_statuses:
-        raise PolicyError(
-            "tcb_status_not_accepted",
-            "tcb_status: not an accepted TCB status",
-            expected=sorted(s.value for s in policy.accepted_tcb_statuses),
-            actual=verdict.status.value,
+    if verdict.status not in policy.accepted_tcb_statuses and verdict.status is not TcbStatus.Revoked:
+        out.append(
+            PolicyError(
+                "tcb_status_not_accepted",
+                "tcb_status: not an accepted TCB status",
+                expected=sorted(s.value for s in policy.accepted_tcb_statuses),
+                actual=verdict.status.value,
+            )
         )
-    rejected = sorted(set(verdict.advisory_ids) & policy.rejected_advisory_ids)
-    if rejected:
-        raise PolicyError(
-            "advisory_not_accepted",
-            "advisory_ids: the platform is affected by rejected advisories",
-            actual=rejected,
-        )
+    if policy.rejected_advisory_ids:
+        rejected = sorted(set(verdict.advisory_ids) & policy.rejected_advisory_ids)
+        if rejected:
+            out.append(
+                PolicyError(
+                    "advisory_not_accepted",
+                    "advisory_ids: the platform is affected by rejected advisories",
+                    actual=rejected,
+                )
+            )
     if policy.accepted_advisory_ids is not None:
         extra = sorted(set(verdict.advisory_ids) - policy.accepted_advisory_ids)
         if extra:
-            raise PolicyError(
-                "advisory_not_accepted",
-                "advisory_ids: the platform is affected by advisories the policy does not accept",
-                expected=sorted(policy.accepted_advisory_ids),
-                actual=extra,
+            out.append(
+                PolicyError(
+                    "advisory_not_accepted",
+                    "advisory_ids: the platform is affected by advisories the policy does not accept",
+                    expected=sorted(policy.accepted_advisory_ids),
+                    actual=extra,
+                )
             )
     if policy.min_tcb_date is not None and verdict.tcb_date < policy.min_tcb_date:
-        raise PolicyError(
-            "tcb_date_too_old",
-            "tcb_date: older than the policy's minimum",
-            expected=f">= {iso8601(policy.min_tcb_date)}",
-            actual=iso8601(verdict.tcb_date),
+        out.append(
+            PolicyError(
+                "tcb_date_too_old",
+                "tcb_date: older than the policy's minimum",
+                expected=f">= {iso8601(policy.min_tcb_date)}",
+                actual=iso8601(verdict.tcb_date),
+            )
         )
     if (
         policy.min_tcb_evaluation_data_number is not None
         and verdict.tcb_evaluation_data_number < policy.min_tcb_evaluation_data_number
     ):
-        raise PolicyError(
-            "tcb_evaluation_data_number_too_low",
-            "tcb_evaluation_data_number: collateral older than the policy's minimum",
-            expected=f">= {policy.min_tcb_evaluation_data_number}",
-            actual=verdict.tcb_evaluation_data_number,
+        out.append(
+            PolicyError(
+                "tcb_evaluation_data_number_too_low",
+                "tcb_evaluation_data_number: collateral older than the policy's minimum",
+                expected=f">= {policy.min_tcb_evaluation_data_number}",
+                actual=verdict.tcb_evaluation_data_number,
+            )
         )
     for key in _MEASUREMENTS:
-        wanted: tuple[bytes, ...] = getattr(policy, key)
-        if not wanted:
+        wanted: tuple[bytes, ...] | None = getattr(policy, key)
+        if wanted is None:
             continue
         actual = _actual(verdict, key)
         if actual not in wanted:
-            raise PolicyError(
-                f"{key}_mismatch",
-                f"{key}: the quote's value is not one the policy accepts",
-                expected=wanted[0] if len(wanted) == 1 else [w.hex() for w in wanted],
-                actual=actual if actual is not None else "absent (TD report 1.0)",
+            out.append(
+                PolicyError(
+                    f"{key}_mismatch",
+                    f"{key}: the quote's value is not one the policy accepts",
+                    expected=wanted[0] if len(wanted) == 1 else [w.hex() for w in wanted],
+                    actual=actual if actual is not None else "absent (TD report 1.0)",
+                )
             )
     for key, value, mask, actual in (
         ("xfam", policy.xfam, policy.xfam_mask, body.xfam),
@@ -286,25 +345,37 @@ def validate_tdx(verdict: TdxVerdict, policy: TdxPolicy | None = None) -> None:
             continue
         full = mask or b"\xff" * 8
         if masked(actual, full) != masked(value, full):
-            raise PolicyError(
-                f"{key}_mismatch",
-                f"{key}: the quote's value" + (" (under the policy's mask)" if mask else "") + " differs",
-                expected=masked(value, full),
-                actual=masked(actual, full),
+            out.append(
+                PolicyError(
+                    f"{key}_mismatch",
+                    f"{key}: the quote's value" + (" (under the policy's mask)" if mask else "") + " differs",
+                    expected=masked(value, full),
+                    actual=masked(actual, full),
+                )
             )
     if policy.min_tee_tcb_svn is not None:
         low = [i for i in range(16) if body.tee_tcb_svn[i] < policy.min_tee_tcb_svn[i]]
         if low:
-            raise PolicyError(
-                "tee_tcb_svn_too_low",
-                f"tee_tcb_svn: component(s) {low} below the policy's minimum",
-                expected=f">= {policy.min_tee_tcb_svn.hex()}",
-                actual=body.tee_tcb_svn,
+            out.append(
+                PolicyError(
+                    "tee_tcb_svn_too_low",
+                    f"tee_tcb_svn: component(s) {low} below the policy's minimum",
+                    expected=f">= {policy.min_tee_tcb_svn.hex()}",
+                    actual=body.tee_tcb_svn,
+                )
             )
     if policy.require_sept_ve_disable and not body.sept_ve_disable:
-        raise PolicyError(
-            "sept_ve_disable_required",
-            "td_attributes.SEPT_VE_DISABLE: the policy requires it set",
-            expected="SEPT_VE_DISABLE=1",
-            actual="SEPT_VE_DISABLE=0",
+        out.append(
+            PolicyError(
+                "sept_ve_disable_required",
+                "td_attributes.SEPT_VE_DISABLE: the policy requires it set",
+                expected="SEPT_VE_DISABLE=1",
+                actual="SEPT_VE_DISABLE=0",
+            )
         )
+    if out:
+        raise PolicyError.of(out)
+
+
+#: ``TdxPolicy()``, built once
+_DEFAULT = TdxPolicy()

@@ -103,17 +103,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ccverify.verifier import x509load
 from ccverify.verifier._frozen import positional
-from ccverify.verifier.errors import CollateralError, InputError, VerificationError
+from ccverify.verifier.errors import CollateralError, InputError, PolicyError, VerificationError
 from ccverify.verifier.evidence.tdx_quote import (
     TdxQuote,
 )
+from ccverify.verifier.limits import read_bounded
+from ccverify.verifier.policy import CUSTOM, DEFAULT, UNSAFE_NO_POLICY, UnsafeNoPolicy
 from ccverify.verifier.roots import INTEL_SGX_ROOT_CA_SHA256, intel_sgx_root_ca
 from ccverify.verifier.tdx.collateral import (
     PLATFORM_CA_CN,
@@ -158,6 +160,9 @@ from ccverify.verifier.tdx.tcb import (
 )
 from ccverify.verifier.timeutil import iso_to_utc, resolve_time
 from ccverify.verifier.x509profile import check_chain, distribution_points
+
+if TYPE_CHECKING:
+    from ccverify.verifier.tdx.validate import TdxPolicy
 
 __all__ = [
     "INTEL_QE_VENDOR_ID",
@@ -276,6 +281,8 @@ class TdxVerdict:
     collateral: CollateralSummary
     earliest_next_update: datetime
     at: datetime
+    #: the policy applied: "default", "custom" or "UNSAFE_NO_POLICY" (none: the caller's job)
+    policy: str
 
     @property
     def debug(self) -> bool:
@@ -308,10 +315,7 @@ def _root(trust_root: x509.Certificate | bytes | str | Path | None) -> _Root:
     if isinstance(trust_root, x509.Certificate):
         return _make_root(trust_root)
     if isinstance(trust_root, (str, Path)):
-        try:
-            data = Path(trust_root).read_bytes()
-        except OSError as error:
-            raise InputError(f"trust root {trust_root}: {error.strerror or error}") from None
+        data = read_bounded(trust_root, "certificate", "trust root")
     else:
         data = bytes(trust_root)
     cached = _ROOTS.get(data)
@@ -873,15 +877,25 @@ def verify_tdx(
     *,
     at: datetime | str | None = None,
     trust_root: x509.Certificate | bytes | str | Path | None = None,
+    policy: TdxPolicy | UnsafeNoPolicy | None = None,
 ) -> TdxVerdict:
-    """Verify ``quote`` at ``at`` (default now) against ``collateral``; see the module docstring.
+    """Verify ``quote`` at ``at`` (default now) against ``collateral``, then apply ``policy``;
+    see the module docstring.
 
     ``quote`` is the quote's bytes, a file, or a parsed ``TdxQuote``; ``collateral`` a
     ``TdxCollateral`` or a path for ``load_collateral`` (cache directory, bundle, QuoteCollateralV3).
 
     ``trust_root`` replaces the pinned Intel SGX Root CA (a test or example PKI); the verdict
     records which root was used and whether it is the production pin.
+
+    ``policy`` (``validate.py``) decides whether the verified quote is acceptable: ``None`` is
+    the default policy (``TdxPolicy()``: UpToDate only, no DEBUG TD, revocation checked). A
+    refusal raises ``PolicyError`` (every violation, and the refused verdict as its ``verdict``).
+    ``policy=UNSAFE_NO_POLICY`` skips it: the verdict (``policy == "UNSAFE_NO_POLICY"``) is then
+    returned for an OutOfDate, Revoked or DEBUG platform alike, and accepting it is the caller's
+    job (``validate_tdx``).
     """
+    validate, applied, chosen_policy = _policy(policy)
     moment = resolve_time(at)
     raw: bytes | None = None
     if isinstance(quote, TdxQuote):
@@ -890,10 +904,7 @@ def verify_tdx(
         raw = bytes(quote)
         parsed = TdxQuote.from_bytes(raw)
     elif isinstance(quote, Path):
-        try:
-            raw = quote.read_bytes()
-        except OSError as error:
-            raise InputError(f"quote {quote}: {error.strerror or error}") from None
+        raw = read_bounded(quote, "evidence", "quote")
         parsed = TdxQuote.from_bytes(raw)
     else:
         raise InputError(f"verify_tdx: quote must be bytes, a Path or a TdxQuote, not {type(quote).__name__}")
@@ -987,7 +998,7 @@ def verify_tdx(
     tcb = _platform(ctx.tcb_item, ctx.qe_item, tcb_info, qe_identity, ext, parsed)
     summary = ctx.summary
     # in TdxVerdict's field order (a test pins it)
-    return _make_verdict(
+    verdict: TdxVerdict = _make_verdict(
         parsed,
         tcb.status,
         tcb.platform_status,
@@ -1006,7 +1017,42 @@ def verify_tdx(
         summary,
         ctx.earliest,
         moment,
+        applied,
     )
+    if validate is not None:
+        try:
+            validate(verdict, chosen_policy)
+        except PolicyError as refusal:
+            refusal.verdict = verdict
+            raise
+    return verdict
+
+
+def _policy(
+    policy: object,
+) -> tuple[Callable[[TdxVerdict, TdxPolicy | None], None] | None, str, TdxPolicy | None]:
+    """The validator to run (None: UNSAFE_NO_POLICY) and what the verdict records."""
+    if policy is UNSAFE_NO_POLICY:
+        return None, "UNSAFE_NO_POLICY", None
+    from ccverify.verifier.tdx.validate import TdxPolicy, validate_tdx
+
+    if policy is None:
+        return validate_tdx, DEFAULT, None
+    if not isinstance(policy, TdxPolicy):
+        raise InputError(
+            f"verify_tdx: policy must be a TdxPolicy, None (the default) or UNSAFE_NO_POLICY, "
+            f"not {type(policy).__name__}"
+        )
+    return validate_tdx, DEFAULT if policy == _default_policy(TdxPolicy) else CUSTOM, policy
+
+
+def _default_policy(cls: type[TdxPolicy]) -> TdxPolicy:
+    if not _DEFAULT_POLICY:
+        _DEFAULT_POLICY.append(cls())
+    return _DEFAULT_POLICY[0]
+
+
+_DEFAULT_POLICY: list[TdxPolicy] = []
 
 
 def _signed_regions(quote: TdxQuote, raw: bytes | None) -> tuple[bytes, bytes]:
