@@ -388,3 +388,24 @@ def test_devices_appearing_during_a_stage_are_left_alone(tmp_path: Path, affirmi
     # the next stage plans it: allowed by rules[0] (virtio block)
     applied = _run("authorize", tree, kernel, EXAMPLE_POLICY, affirming)
     assert applied.appeared == () and _state(tree)["virtio/virtio9"]
+
+
+class _HubKernel(FakeKernel):
+    """Deauthorizing the hub 1-1 disconnects the device behind it (1-1.2), as USB does."""
+
+    def write(self, path: Path, value: str) -> None:
+        super().write(path, value)
+        if str(path).endswith("devices/1-1/authorized") and value == "0":
+            import shutil
+
+            shutil.rmtree(self.tree.sysfs / "bus/usb/devices/1-1.2")
+
+
+def test_a_device_gone_with_its_parent_is_not_revoked(tmp_path: Path) -> None:
+    tree = q35(tmp_path / "t")
+    tree.usb("1-1.2", 0x046D, 0xC52B, [(0x03, 1, 2)])
+    (tree.sysfs / "bus/usb/devices/1-1/idProduct").write_text("0002\n")  # not the allowed tablet
+    kernel = _HubKernel(tree)
+    applied = _run("lockdown", tree, kernel, EXAMPLE_POLICY)
+    assert "usb/1-1" in applied.unbound and "usb/1-1.2" not in applied.unbound
+    assert "usb/1-1.2" not in _state(tree)

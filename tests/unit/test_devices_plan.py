@@ -310,3 +310,19 @@ def test_release_layer_imports_neither_cli_nor_service_nor_testing() -> None:
                 assert not name.startswith(
                     ("ccverify.cli", "ccverify.verifier.service", "ccverify.verifier.testing")
                 ), (path, name)
+
+
+@pytest.mark.skipif(not Path("/sys/bus/pci/devices").is_dir(), reason="no sysfs here")
+def test_scan_of_this_machines_sysfs_reads_only() -> None:
+    """The real /sys (read only): every PCI device's ids come out of its modalias as the kernel
+    formats it, and a device's driver is the basename of its link."""
+    found = scan(Path("/sys"), BUSES, ModuleIndex(()))
+    for device in found:
+        assert device.name and device.bus in BUSES
+        if device.bus == "pci":
+            vendor = int(Path(f"/sys/bus/pci/devices/{device.name}/vendor").read_text(), 16)
+            assert device.vendor == vendor and device.class_code is not None
+        if device.bus == "virtio":
+            assert device.virtio_id == int(
+                Path(f"/sys/bus/virtio/devices/{device.name}/device").read_text(), 16
+            )

@@ -333,6 +333,8 @@ def _run(
     for decision in decisions:
         act = _stage_action(decision, stage)
         if act in ("unbind", "deauthorize", "rebind"):
+            if not enf.device_path(decision.device).exists():
+                continue  # gone with a parent revoked before it (a USB hub deauthorized)
             backend_for(decision.device).revoke(enf, decision.device)
             if act != "rebind":
                 unbound.append(decision.device.key)
