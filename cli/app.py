@@ -40,8 +40,8 @@ def _root() -> None:
 _COMMANDS: dict[str, tuple[ModuleType, str, str | None, bool]] = {
     "show": (show, "show", None, False),
     "verify": (verify, "verify", None, False),
-    "example": (example, "example", None, True),
     "completion": (completion, "completion", None, False),
+    "example": (example, "app", "Evidence made by the example PKI (not hardware): the sample set, or a quote for a REPORT_DATA.", False),
     "collateral": (collateral, "app", "Fetch TDX collateral into a cache, or build an offline bundle.", False),
     "measure": (measure, "app", "Compute expected launch measurements offline (image builders).", False),
     "reference": (reference, "app", "Create, show and verify signed reference values (CoRIM in COSE_Sign1).", False),

@@ -10,8 +10,10 @@
   ``--run-dir`` (``/run/ccverify``).
 
 A signed policy only (``devices sign``): ``--trust-anchor`` lists who may sign the policy and the
-reference values. Reading the guest's own evidence (configfs-tsm), ``guest evidence``, ``guest
-unlock`` and the remote mode (``--relying-party``) come with later issues.
+reference values. ``evidence`` (``cli/guest_evidence.py``) writes the guest's own evidence
+(configfs-tsm, ``/dev/sev-guest``, the CCEL, ccverify's RTMR3 log; ``--evidence-provider
+example`` without a TEE). Using it in ``authorize``, ``guest unlock`` and the remote mode
+(``--relying-party``) come with later issues.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ccverify.cli import guest_evidence
 from ccverify.cli._common import VerifyOptions, read_input, stdout
 from ccverify.cli._release import enveloped, modules_index, read_policy
 from ccverify.verifier.errors import InputError
@@ -275,3 +278,7 @@ def authorize(
     _print_applied(
         applied, f"authorized (result affirming): {len(applied.bound)} devices bound; state in {run_dir}"
     )
+
+
+# ``guest evidence`` (issue #17): the guest's own evidence, written for operators
+app.command("evidence")(guest_evidence.evidence)

@@ -259,7 +259,7 @@ def test_authorize_not_affirming_is_exit_1_and_nothing_beyond_bootstrap(setup: S
     before = setup.state()
     result = run("guest", "authorize", *setup.policy(), *EVIDENCE, *setup.system, "--json")  # no event log
     document = envelope(result, "guest authorize")
-    assert result.exit_code == 1 and document["error"]["code"] == "attestation_not_affirming"
+    assert result.exit_code == 1 and document["error"]["code"] == "result_not_affirming"
     assert document["result"]["attestation_result"]["ear_status"] == "warning"
     assert setup.state() == before
     assert json.loads((setup.run_dir / "devices.json").read_text())["stage"] == "lockdown"

@@ -163,7 +163,7 @@ def test_not_affirming_changes_nothing(tree: FakeTree, warning: Any) -> None:
     before = _state(tree)
     with pytest.raises(VerificationError) as caught:
         _run("authorize", tree, kernel, EXAMPLE_POLICY, warning)
-    assert caught.value.code == "attestation_not_affirming" and "unverifiable" in str(caught.value)
+    assert caught.value.code == "result_not_affirming" and "unverifiable" in str(caught.value)
     assert kernel.writes == [] and _state(tree) == before
 
 
@@ -172,7 +172,7 @@ def test_only_an_attestation_result_authorizes(tree: FakeTree, fake: Any) -> Non
     kernel = FakeKernel(tree)
     with pytest.raises(VerificationError) as caught:
         _run("authorize", tree, kernel, EXAMPLE_POLICY, fake)
-    assert caught.value.code == "attestation_result_required"
+    assert caught.value.code == "result_not_issued"
     assert kernel.writes == []
 
 
@@ -409,3 +409,13 @@ def test_a_device_gone_with_its_parent_is_not_revoked(tmp_path: Path) -> None:
     applied = _run("lockdown", tree, kernel, EXAMPLE_POLICY)
     assert "usb/1-1" in applied.unbound and "usb/1-1.2" not in applied.unbound
     assert "usb/1-1.2" not in _state(tree)
+
+
+def test_a_replaced_result_does_not_authorize(tree: FakeTree, affirming: Any, warning: Any) -> None:
+    """dataclasses.replace copies an issued result's fields into one appraisal never issued."""
+    kernel = FakeKernel(tree)
+    forged = dataclasses.replace(warning, trust_vector=dict(affirming.trust_vector))
+    with pytest.raises(VerificationError) as caught:
+        _run("authorize", tree, kernel, EXAMPLE_POLICY, forged)
+    assert caught.value.code == "result_not_issued"
+    assert kernel.writes == []

@@ -97,26 +97,24 @@ def modprobe_loader(command: str = "modprobe") -> ModuleLoader:
 
 
 def require_affirming(result: object) -> AttestationResult:
-    """Only an issued, affirming ``AttestationResult`` (never a boolean) authorizes devices."""
+    """Only the ``AttestationResult`` appraisal issued, unchanged and affirming (never a boolean)
+    authorizes devices: ``verifier.result.require_affirming``, worded for the device gate."""
     from ccverify.verifier.result import AttestationResult
+    from ccverify.verifier.result import require_affirming as issued_and_affirming
 
-    if not isinstance(result, AttestationResult):
+    try:
+        return issued_and_affirming(result)
+    except VerificationError as error:
+        failing = ""
+        if isinstance(result, AttestationResult) and error.code == "result_not_affirming":
+            failing = "; ".join(f"{r.claim}: {r.code}" for r in result.reasons if r.code != "ok")
+        why = error.detail + (f" ({failing})" if failing else "")
         raise VerificationError(
-            "attestation_result_required",
-            "device authorization needs the AttestationResult appraisal issued, "
-            f"not a {type(result).__name__}",
-        )
-    if not (result.issued and result.affirming):
-        failing = "; ".join(f"{r.claim}: {r.code}" for r in result.reasons if r.code != "ok")
-        raise VerificationError(
-            "attestation_not_affirming",
-            f"the attestation result is {result.status.name.lower()}"
-            + (f" ({failing})" if failing else "")
-            + ": no device beyond bootstrap is authorized",
-            expected="affirming",
-            actual=result.status.name.lower(),
-        )
-    return result
+            error.code,
+            f"{why}: no device beyond bootstrap is authorized",
+            expected=error.expected,
+            actual=error.actual,
+        ) from None
 
 
 @dataclass(frozen=True)
