@@ -1,10 +1,12 @@
 """The end of ``ccverify verify``, alike for TDX and SNP: policy, appraisal, output, exit code.
 
 A platform runner verifies the evidence under the policy (``verify_tdx``/``verify_snp`` apply
-it) and hands the verdict, and the policy's refusal if any, to ``conclude``. A refusal is reported in the verdict (table row or ``policy_error`` in JSON) and
-as one line on stderr, exit 1. An accepted verdict is appraised against reference values and
+it) and hands the verdict, and the policy's refusal if any, to ``conclude``. A refusal is
+reported in the verdict (table row, or ``policy_error`` in the JSON result beside the
+envelope's ``error``) and as one line on stderr, exit 1. An accepted verdict is appraised against reference values and
 the event log when they were given (the EAR-shaped result decides: 0 only when affirming),
-and otherwise printed, exit 0.
+and otherwise printed, exit 0; a result that is not affirming says its failing reasons in one
+line on stderr (and in the envelope's ``error``), exit 1.
 """
 
 from __future__ import annotations
@@ -14,17 +16,17 @@ from typing import Any, NoReturn
 import typer
 
 from ccverify.cli._common import (
-    EXIT_FAILED,
     EXIT_OK,
     VerifyOptions,
     emit_json,
     fail,
     guarded,
     read_input,
+    sequence_store,
     stdout,
     table,
 )
-from ccverify.verifier.errors import PolicyError
+from ccverify.verifier.errors import PolicyError, VerificationError
 from ccverify.verifier.jsonable import to_jsonable
 
 
@@ -42,27 +44,28 @@ def conclude(
     rows = [("result", outcome), *rows]
     if refusal is None and _wanted(opts):
         _finish(opts, platform, verdict, policy, title, rows)
-    if opts.json:
-        emit_json(
-            {
-                "platform": platform,
-                "status": "verified",
-                "accepted": refusal is None,
-                "policy_error": None
-                if refusal is None
-                else {
-                    **_violation(refusal),
-                    "violations": [_violation(v) for v in refusal.violations],
-                },
-                "verdict": verdict,
-                "policy": policy,
-            }
-        )
-    else:
+    document = {
+        "platform": platform,
+        "status": "verified",
+        "accepted": refusal is None,
+        "policy_error": None
+        if refusal is None
+        else {**_violation(refusal), "violations": [_violation(v) for v in refusal.violations]},
+        "verdict": verdict,
+        "policy": policy,
+        "attestation_result": None,
+    }
+    if not opts.json:
         stdout.print(table(title, rows))
     if refusal is not None:
-        fail(refusal)
+        fail(refusal, COMMAND if opts.json else None, result=document)
+    if opts.json:
+        emit_json(document, COMMAND)
     raise typer.Exit(EXIT_OK)
+
+
+#: the words of the command, in its ``--json`` envelope
+COMMAND = "verify"
 
 
 def _violation(error: PolicyError) -> dict[str, Any]:
@@ -89,28 +92,56 @@ def _wanted(opts: VerifyOptions) -> bool:
 
 
 def _finish(opts: VerifyOptions, platform: str, verdict: Any, policy: Any, title: str, rows: list[tuple[str, Any]]) -> NoReturn:
-    """Appraise, print verdict and result, exit 0 if affirming and 1 if not."""
+    """Appraise, print verdict and result, exit 0 if affirming and 1 if not (one line on
+    stderr naming the reasons, as every failure)."""
     from ccverify.verifier.appraisal import appraise
-    from ccverify.verifier.refvalues import FileSequenceStore, load_reference_values
+    from ccverify.verifier.refvalues import load_reference_values
+
+    command = COMMAND if opts.json else None
 
     def run() -> Any:
         reference_values = None
         if opts.reference_values is not None:
             anchors = [opts.trust_anchor] if opts.trust_anchor is not None else []
-            store = FileSequenceStore(opts.sequence_store) if opts.sequence_store is not None else None
+            store = sequence_store(opts.sequence_store, opts.init) if opts.sequence_store is not None else None
             reference_values = load_reference_values(
                 opts.reference_values, anchors, at=opts.at, sequence_store=store
             )
         log = read_input(opts.event_log, "--event-log", "event_log") if opts.event_log is not None else None
         return appraise(verdict, reference_values, event_log=log, policy=policy, evidence=opts.evidence, at=opts.at)
 
-    result = guarded(run)
-    if opts.json:
-        emit_json({"platform": platform, "status": "verified", "verdict": verdict, "attestation_result": result.to_json()})
-    else:
+    result = guarded(run, command)
+    document = {
+        "platform": platform,
+        "status": "verified",
+        "accepted": True,
+        "policy_error": None,
+        "verdict": verdict,
+        "policy": policy,
+        "attestation_result": result.to_json(),
+    }
+    if not opts.json:
         stdout.print(table(title, rows))
         stdout.print(_result_table(result))
-    raise typer.Exit(EXIT_OK if result.affirming else EXIT_FAILED)
+    if not result.affirming:
+        fail(not_affirming(result), command, result=document)
+    if opts.json:
+        emit_json(document, COMMAND)
+    raise typer.Exit(EXIT_OK)
+
+
+def not_affirming(result: Any) -> VerificationError:
+    """The error a result that is not affirming ends with: the first failing reason's code
+    (``not_affirming`` if none failed), and every failing reason in one line."""
+    failed = [reason for reason in result.reasons if reason.code != "ok"]
+    status = result.status.name.lower()
+    if not failed:
+        return VerificationError("not_affirming", f"attestation result {status}")
+    first = failed[0]
+    shown = "; ".join(f"{reason.code} ({reason.claim}): {reason.detail}" for reason in failed)
+    return VerificationError(
+        first.code, f"attestation result {status}: {shown}", expected=first.expected, actual=first.actual
+    )
 
 
 def _result_table(result: Any) -> Any:

@@ -91,8 +91,9 @@ stdout: Any = _LazyConsole(stderr=False)
 stderr: Any = _LazyConsole(stderr=True)
 
 
-def fail(error: BaseException, json_command: str | None = None) -> NoReturn:
-    """Print one line for ``error`` (and, for ``json_command``, the envelope) and exit with its code.
+def fail(error: BaseException, json_command: str | None = None, result: Any = None) -> NoReturn:
+    """Print one line for ``error`` (and, for ``json_command``, the envelope, with ``result`` if
+    the command has one to report beside the error) and exit with its code.
 
     ``SystemExit``, not typer's ``Exit``: this module must not import typer (the console
     entry runs well-formed ``measure`` commands without it), and click passes a
@@ -106,7 +107,7 @@ def fail(error: BaseException, json_command: str | None = None) -> NoReturn:
     if json_command is not None:
         from ccverify.cli.envelope import emit_envelope
 
-        emit_envelope(json_command, error=error, exit_code=code)
+        emit_envelope(json_command, result=result, error=error, exit_code=code)
     if isinstance(error, CCVerifyError):
         stderr.print(f"[bold red]error[/] ({error_kind(error)}): {error}", highlight=False, markup=True)
     else:
@@ -302,6 +303,8 @@ class VerifyOptions:
     crl: Path | None = None
     allow_missing_crl: bool = False
     pcs_url: str | None = None
+    timeout: float | None = None
+    init: bool = False
 
 
 def pcs_client(url: str | None, timeout: float | None = None) -> PcsClient:
@@ -321,3 +324,25 @@ def announce(message: str) -> None:
     """A progress line on stderr (a retry the user is waiting for), never on stdout."""
     sys.stderr.write(f"ccverify: {message}\n")
     sys.stderr.flush()
+
+
+def sequence_store(path: Path, init: bool = False) -> Any:
+    """The ``FileSequenceStore`` at ``--sequence-store path``, refusing a path whose folder does
+    not exist (a mistyped path would start an empty store: rollback protection reset) unless
+    ``init``, which creates it. A store that does not exist yet is announced on stderr."""
+    from ccverify.verifier.refvalues import FileSequenceStore
+
+    if os.path.lexists(path):
+        if path.is_dir():
+            raise InputError(f"--sequence-store {path}: a directory, not a store file")
+        return FileSequenceStore(path)
+    folder = path.parent
+    if not folder.is_dir():
+        if not init:
+            raise InputError(
+                f"--sequence-store {path}: no directory {folder} (a new store would forget every "
+                "sequence accepted before; create the directory, or pass --init)"
+            )
+        folder.mkdir(parents=True, exist_ok=True)
+    announce(f"--sequence-store {path}: a new store (no sequence recorded before)")
+    return FileSequenceStore(path)

@@ -53,7 +53,7 @@ def _client(opts: VerifyOptions) -> Any:
         cache=cache,
         sources=sources,
         offline=opts.offline,
-        timeout=timeout_from(None),
+        timeout=timeout_from(opts.timeout),
         on_retry=announce,
     )
 

@@ -3,8 +3,9 @@
 Collateral: ``--collateral`` is a cache directory, an offline bundle, or a QuoteCollateralV3
 JSON file. A cache directory is refreshed from Intel PCS for what it lacks (written back to it)
 unless ``--offline``; files are used as they are. Without ``--collateral`` the collateral comes
-from PCS (``CCVERIFY_PCS_URL`` overrides the server) through the user cache
-(``$XDG_CACHE_HOME/ccverify/collateral``), and ``--offline`` then has nothing to work with.
+from the user cache (``$XDG_CACHE_HOME/ccverify/collateral``, what ``collateral fetch`` fills)
+and, for what it lacks and unless ``--offline``, from PCS (``CCVERIFY_PCS_URL`` overrides the
+server).
 
 The policy is the ``"tdx"`` object of ``--policy`` (default: TCB status UpToDate only, no DEBUG
 TD, revocation checked). ``--trust-root`` replaces the pinned Intel SGX Root CA; the output
@@ -17,7 +18,6 @@ and revoked certificates included); 2 unreadable input; 3 collateral needed but 
 from __future__ import annotations
 
 import dataclasses
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,28 +43,27 @@ def _trust_root(opts: VerifyOptions) -> bytes | None:
     return None if opts.trust_root is None else read_file(opts.trust_root, "--trust-root", "certificate")
 
 
-def _default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "ccverify" / "collateral"
-
-
 def _collateral(opts: VerifyOptions, quote: TdxQuote, at: datetime) -> TdxCollateral:
-    from ccverify.verifier.collateral.cache import CollateralCache
+    from ccverify.verifier.collateral.cache import CollateralCache, default_cache_dir
     from ccverify.verifier.collateral.pcs import gather_tdx_collateral
     from ccverify.verifier.collateral.tdx_loader import load_collateral
 
     path = opts.collateral
     if path is not None and not path.exists():
         raise InputError(f"--collateral {path}: no such directory or file")
+    if path is None and opts.offline:
+        path = default_cache_dir()  # the cache `collateral fetch` fills
+        if not path.is_dir():
+            raise CollateralError(
+                f"--offline without --collateral: the default cache {path} does not exist "
+                "(fill it with 'ccverify collateral fetch', or give --collateral)",
+                missing="TDX collateral",
+            )
     if path is not None and (path.is_file() or opts.offline):
         return load_collateral(path, allow_missing_crl=opts.allow_missing_crl)
-    if path is None and opts.offline:
-        raise CollateralError(
-            "--offline without --collateral: no collateral to verify with", missing="TDX collateral"
-        )
-    cache = CollateralCache(path if path is not None else _default_cache_dir())
+    cache = CollateralCache(path if path is not None else default_cache_dir())
     collateral, _entries = gather_tdx_collateral(
-        quote, at=at, cache=cache, client=pcs_client(opts.pcs_url), origin=f"cache {cache.directory}"
+        quote, at=at, cache=cache, client=pcs_client(opts.pcs_url, opts.timeout), origin=f"cache {cache.directory}"
     )
     return dataclasses.replace(collateral, allow_missing_crl=True) if opts.allow_missing_crl else collateral
 

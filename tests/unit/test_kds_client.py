@@ -27,6 +27,7 @@ from ccverify.verifier.policy import UNSAFE_NO_POLICY
 from ccverify.verifier.snp.certs import VekKind, der, load_certificates, to_der
 from ccverify.verifier.snp.verify import SnpCertificates, fetch_snp_certs, verify_snp
 from ccverify.verifier.testing.pki import REFERENCE_TIME, AmdTestPki
+from tests.cli_json import envelope_result
 from tests.conftest import fixture_bytes
 
 SNP = "snp/"
@@ -450,7 +451,7 @@ def test_cli_fetches_the_vcek_into_the_cache(
     args += ["--allow-missing-crl", "--policy", str(policy)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["verdict"]["product"] == "TURIN"
+    assert envelope_result(result.stdout, "verify")["verdict"]["product"] == "TURIN"
     assert CollateralCache(cache).get(TURIN_URL, at=AT_TURIN) is not None
     offline = CliRunner().invoke(app, [*args, "--offline"])
     assert offline.exit_code == 0, offline.output
@@ -461,7 +462,6 @@ def test_cli_fetches_the_kds_crl_when_none_is_given(
     kds: tuple[str, Recorded], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """As TDX's CRLs come with its collateral: the sample's SNP CRL from a loopback KDS, cached."""
-    import json
 
     from typer.testing import CliRunner
 
@@ -481,7 +481,7 @@ def test_cli_fetches_the_kds_crl_when_none_is_given(
     ]  # fmt: skip
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    verdict = json.loads(result.stdout)["verdict"]
+    verdict = envelope_result(result.stdout, "verify")["verdict"]
     assert verdict["crl_checked"] is True and verdict["crl_source"] == "kds"
     assert recorded.requests == ["/vcek/v1/Milan/crl"]
     again = CliRunner().invoke(app, [*args, "--offline"])  # now from the cache

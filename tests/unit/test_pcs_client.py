@@ -43,6 +43,7 @@ from ccverify.verifier.tdx.collateral import TcbStatus
 from ccverify.verifier.tdx.verify import verify_tdx
 from ccverify.verifier.testing.pki import REFERENCE_TIME, IntelTestPki
 from ccverify.verifier.testing.tdx_builder import build_tdx_quote
+from tests.cli_json import envelope, envelope_result
 from tests.conftest import fixture, fixture_bytes
 
 AT = datetime(2025, 7, 19, 10, 0, 34, tzinfo=UTC)
@@ -349,7 +350,7 @@ def test_verify_run_fetches_into_cache_dir(
 ) -> None:
     monkeypatch.setenv("CCVERIFY_PCS_URL", server.url)
     assert run_verify(collateral=tmp_path, at=AT, json=True) == 0
-    out = json.loads(capsys.readouterr().out)
+    out = envelope_result(capsys.readouterr().out, "verify")
     assert out["accepted"] is True
     assert out["verdict"]["status"] == "UpToDate"
     assert out["verdict"]["root"]["production"] is True
@@ -375,7 +376,7 @@ def test_verify_run_policy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     policy = tmp_path / "policy.json"
     policy.write_text(json.dumps({"tdx": {"mrtd": "00" * 48}}))
     assert run_verify(collateral=bundle_like, at=AT, policy=policy, json=True) == 1
-    out = json.loads(capsys.readouterr().out)
+    out = envelope(capsys.readouterr().out, "verify")["result"]
     assert out["accepted"] is False
     assert out["policy_error"]["code"] == "mrtd_mismatch"
     policy.write_text(json.dumps({"snp": {}}))
