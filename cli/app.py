@@ -40,7 +40,7 @@ def _root() -> None:
 _COMMANDS: dict[str, tuple[ModuleType, str, str | None, bool]] = {
     "show": (show, "show", None, False),
     "verify": (verify, "verify", None, False),
-    "example": (example, "example", None, True),
+    "example": (example, "example", None, False),
     "completion": (completion, "completion", None, False),
     "collateral": (collateral, "app", "Fetch TDX collateral into a cache, or build an offline bundle.", False),
     "measure": (measure, "app", "Compute expected launch measurements offline (image builders).", False),
@@ -52,6 +52,42 @@ for _name, (_module, _attr, _help, _hidden) in _COMMANDS.items():
         app.command(_name, hidden=_hidden)(getattr(_module, _attr))
     else:
         app.add_typer(getattr(_module, _attr), name=_name, help=_help)
+
+
+def readable_metavars(command: Any) -> Any:
+    """Give every parameter of ``command`` (and of its subcommands) declared without a
+    ``metavar`` a readable one: an argument's name in capitals (``DIRECTORY``), an option's
+    type (``PATH``, ``TEXT``, ``N``, ``NUMBER``), never typer's ``{directory}`` or ``<path>``.
+    Commands should say what a value is (``FILE``, ``EVIDENCE``, ``DIR``); this is the floor."""
+    from typer._click import types
+
+    for param in command.params:
+        if param.metavar is not None or getattr(param, "is_flag", False):
+            continue
+        if param.param_type_name == "argument":
+            param.metavar = (param.name or "value").upper()
+        elif param.type.name == "path":
+            param.metavar = "PATH"
+        elif isinstance(param.type, types.IntParamType):
+            param.metavar = "N"
+        elif isinstance(param.type, types.FloatParamType):
+            param.metavar = "NUMBER"
+        else:
+            param.metavar = "TEXT"
+    for sub in getattr(command, "commands", {}).values():
+        readable_metavars(sub)
+    return command
+
+
+class _EagerRoot(TyperGroup):
+    """``app``'s root group: every command with readable metavars (``readable_metavars``)."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        readable_metavars(self)
+
+
+app.info.cls = _EagerRoot
 
 
 def _build(name: str) -> Command | None:
@@ -67,7 +103,7 @@ def _build(name: str) -> Command | None:
         command = typer.main.get_command(getattr(module, attr))
         command.help = help_text
     command.name = name
-    return command
+    return readable_metavars(command)  # type: ignore[no-any-return]
 
 
 class _LazyCommands(MutableMapping[str, "Command"]):

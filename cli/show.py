@@ -96,7 +96,7 @@ def _with_certificates(table: Any) -> Any:
 
 
 def show(
-    file: Annotated[Path, typer.Argument(help="Evidence file ('-' for stdin); hex text is accepted.")],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="Evidence file ('-' for stdin); hex text is accepted.")],
     json_out: Annotated[bool, typer.Option("--json", help="Every field as JSON.")] = False,
 ) -> None:
     """Show a TDX quote, SNP report, SNP certificate table, event log, CoRIM, or certificates."""

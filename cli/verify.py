@@ -32,7 +32,8 @@ def verify(
         typer.Option(
             metavar="DIR|FILE",
             help="Collateral: a cache directory, an offline bundle, or (TDX) a QuoteCollateralV3 JSON "
-            "(default: the cache $XDG_CACHE_HOME/ccverify/collateral, ~/.cache/ccverify/collateral).",
+            "(default: the cache $XDG_CACHE_HOME/ccverify/collateral, ~/.cache/ccverify/collateral). What it lacks "
+            "comes from Intel PCS or AMD KDS ($CCVERIFY_KDS_URL) unless --offline.",
         ),
     ] = None,
     offline: Annotated[
