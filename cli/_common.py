@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -154,6 +155,23 @@ def _is_click_exit(error: Exception) -> bool:
     typer can have raised one, so a run without typer never imports it to ask."""
     typer = sys.modules.get("typer")
     return typer is not None and isinstance(error, typer.Exit)
+
+
+@contextmanager
+def about(option: str, path: Path | str) -> Iterator[None]:
+    """Input errors raised inside name the option and its file first: ``--key k.pem: ...``
+    (a message that began with the bare path loses it; the error keeps its class and fields)."""
+    try:
+        yield
+    except InputError as error:
+        text = str(error)
+        if not text.startswith(option):
+            for prefix in (f"{path}: ", f"{path} "):
+                if text.startswith(prefix):
+                    text = text[len(prefix) :]
+                    break
+            error.args = (f"{option} {path}: {text}",)
+        raise
 
 
 def read_file(path: Path, what: str, kind: InputKind) -> bytes:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ccverify.cli._common import emit_json, flatten, guarded, read_file, stdout, table, when
+from ccverify.cli._common import about, emit_json, flatten, guarded, read_file, stdout, table, when
 from ccverify.verifier.errors import InputError
 from ccverify.verifier.jsonable import JSON_ERRORS, to_jsonable
 from ccverify.verifier.timeutil import parse_time, resolve_time
@@ -116,7 +116,7 @@ def create(
 
     def run() -> tuple[ReferenceValues, int]:
         from ccverify.verifier.refvalues import Signer, from_measurements, sign_reference_values
-        from ccverify.verifier.refvalues.cose import ALGORITHMS
+        from ccverify.verifier.refvalues.cose import ALGORITHMS, load_private_key
 
         docs = [_load_json(path) for path in from_]
         start = parse_time(not_before, "--not-before") if not_before is not None else resolve_time(None)
@@ -137,11 +137,13 @@ def create(
             not_after=end,
             signer=Signer(signer, signer_uri),
         )
-        signed = sign_reference_values(rv, key, alg=chosen)
+        with about("--key", key):
+            signing_key = load_private_key(key)
+            signed = sign_reference_values(rv, signing_key, alg=chosen)
         try:
             output.write_bytes(signed)
         except OSError as error:
-            raise InputError(f"output {output}: {error.strerror or error}") from None
+            raise InputError(f"--output {output}: {error.strerror or error}") from None
         return rv, len(signed)
 
     rv, size = guarded(run)

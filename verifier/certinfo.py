@@ -91,6 +91,19 @@ def _der_item(data: bytes) -> Described | None:
 
 def key_text(key: Any) -> str:
     """``EC P-384``, ``RSA 4096``, ``Ed25519``... with the SHA-256 of the SubjectPublicKeyInfo."""
+    spki = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return f"{key_kind(key)} (SPKI SHA-256 {hashlib.sha256(spki).hexdigest()})"
+
+
+def key_kind(key: Any) -> str:
+    """What a person calls a key (public or private): ``EC P-384``, ``RSA 4096``, ``Ed25519``...,
+    never a Python class name (messages say this, not ``_RSAPublicKey``)."""
+    public = getattr(key, "public_key", None)
+    if callable(public):  # a private key (or a certificate): the kind of its public key
+        try:
+            key = public()
+        except Exception:  # not a key after all
+            return "unknown key type"
     if isinstance(key, ec.EllipticCurvePublicKey):
         name = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}.get(
             key.curve.name, key.curve.name
@@ -110,8 +123,7 @@ def key_text(key: Any) -> str:
         kind = f"DSA {key.key_size}"
     else:
         kind = "unknown key type"
-    spki = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return f"{kind} (SPKI SHA-256 {hashlib.sha256(spki).hexdigest()})"
+    return kind
 
 
 def describe_certificate(cert: x509.Certificate) -> Described:

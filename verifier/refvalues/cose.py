@@ -276,7 +276,13 @@ def _check_key(key: object, source: str) -> PublicKey:
         return key
     if isinstance(key, ed25519.Ed25519PublicKey):
         return key
-    raise InputError(f"{source}: unsupported key type {type(key).__name__} (use P-256, P-384 or Ed25519)")
+    raise InputError(f"{source}: unsupported key type {_kind(key)} (use P-256, P-384 or Ed25519)")
+
+
+def _kind(key: object) -> str:
+    from ccverify.verifier.certinfo import key_kind
+
+    return key_kind(key)
 
 
 def _read(source: bytes | str | Path, what: str) -> tuple[bytes, str]:
@@ -330,7 +336,7 @@ def load_private_key(source: bytes | str | Path | PrivateKey) -> PrivateKey:
         return key
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return key
-    raise InputError(f"{name}: unsupported key type {type(key).__name__} (use P-256, P-384 or Ed25519)")
+    raise InputError(f"{name}: unsupported key type {_kind(key)} (use P-256, P-384 or Ed25519)")
 
 
 def default_alg(key: PrivateKey | PublicKey) -> int:
@@ -408,7 +414,7 @@ def sign(
     if chosen not in ALGORITHMS:
         raise InputError(f"unsupported COSE algorithm {chosen} (use ES256 -7, ES384 -35 or EdDSA -8)")
     if not _alg_fits(chosen, public):
-        raise InputError(f"algorithm {ALGORITHMS[chosen]} does not fit a {type(public).__name__}")
+        raise InputError(f"algorithm {ALGORITHMS[chosen]} does not fit an {_kind(public)} key")
     header: dict[int, Any] = {
         H_ALG: chosen,
         H_CONTENT_TYPE: CONTENT_TYPE,

@@ -524,7 +524,7 @@ def _check_pss(child: x509.Certificate, parent: x509.Certificate, what: str) -> 
     key = parent.public_key()
     if not isinstance(key, rsa.RSAPublicKey):
         raise VerificationError(
-            "chain_signature_algorithm", f"{what}: the signer's key is not RSA ({type(key).__name__})"
+            "chain_signature_algorithm", f"{what}: the signer's key is not RSA ({_key_kind(key)})"
         )
     try:
         key.verify(child.signature, child.tbs_certificate_bytes, AMD_PSS, hashes.SHA384())
@@ -800,7 +800,7 @@ def _verify_chain(
     if not isinstance(public_key, ec.EllipticCurvePublicKey) or not isinstance(
         public_key.curve, ec.SECP384R1
     ):
-        curve = getattr(getattr(public_key, "curve", None), "name", type(public_key).__name__)
+        curve = getattr(getattr(public_key, "curve", None), "name", None) or _key_kind(public_key)
         raise VerificationError(
             "leaf_key_type", f"the {kind.value} key must be EC P-384", expected="secp384r1", actual=curve
         )
@@ -909,3 +909,10 @@ def _check_crl(crl_der: bytes, ark: x509.Certificate, inter: x509.Certificate, k
         revoked_serials=len(crl),
         checked_serial=inter.serial_number,
     )
+
+
+def _key_kind(key: object) -> str:
+    """``RSA 4096``, ``EC P-256``... for a message (never a Python class name)."""
+    from ccverify.verifier.certinfo import key_kind
+
+    return key_kind(key)
