@@ -138,3 +138,40 @@ def test_not_affirming_says_its_reasons_on_stderr_in_one_line(tmp_path: Path) ->
 
 def test_verify_timeout_is_checked() -> None:
     refused([*TDX, "--timeout", "0"], "--timeout")
+
+
+# -- errors name the file or option they are about, in words -------------------------------------
+
+OVMF = REPO / "tests" / "fixtures" / "measure" / "debian-ovmf" / "OVMF.fd.trixie-2025.02-8+deb13u1"
+
+
+def test_a_kernel_that_is_not_pe_is_named_by_its_option(tmp_path: Path) -> None:
+    (tmp_path / "vmlinuz").write_bytes(b"\x7fELF" + bytes(4092))
+    result = run(["measure", "tdx", "--firmware", str(OVMF), "--kernel", str(tmp_path / "vmlinuz")])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error (parse): --kernel {tmp_path / 'vmlinuz'}: not a PE/COFF image")
+    assert "'MZ'" in result.stderr
+
+
+def test_firmware_that_is_not_ovmf_is_named_by_its_option(tmp_path: Path) -> None:
+    (tmp_path / "x.fd").write_bytes(bytes(8192))
+    result = run(["measure", "tdx", "--firmware", str(tmp_path / "x.fd")])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error (parse): --firmware {tmp_path / 'x.fd'}: ")
+
+
+def test_an_unsupported_key_is_named_in_words(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    (tmp_path / "rsa.pem").write_bytes(pem)
+    args = ["reference", "create", "--from", str(SAMPLE / "tdx-measurements.json")]
+    result = run([*args, "--key", str(tmp_path / "rsa.pem"), "-o", str(tmp_path / "rv.cbor")])
+    assert result.exit_code == 2
+    line = result.stderr.strip()
+    assert line.startswith(f"error (input): --key {tmp_path / 'rsa.pem'}: unsupported key type RSA 2048 ")
+    assert "_RSA" not in line and "PrivateKey" not in line
