@@ -145,21 +145,37 @@ def not_affirming(result: Any) -> VerificationError:
 
 
 def _result_table(result: Any) -> Any:
+    """The reasons: on a terminal, code and claim, then the detail with ``expected``/``actual``
+    on lines of their own (codes never broken, whatever the width); into a pipe, one
+    tab-separated row per reason with every column. Every reason shows the ``expected`` and
+    ``actual`` its JSON has, confirmed ones too."""
     from rich.table import Table
 
     status = result.status.name.lower()
     colour = "green" if result.affirming else "red"
+    import textwrap
+
     vector = ", ".join(f"{claim}={value}" for claim, value in result.trust_vector.items())
+    width = stdout.width if stdout.is_terminal else 10_000
+    vector = textwrap.fill(f"trust vector: {vector}", width=max(40, width), subsequent_indent="  ")
     out = Table(
-        title=f"attestation result: [{colour}]{status}[/]  ({vector})",
+        title=f"attestation result: [{colour}]{status}[/]\n{vector}",
         title_justify="left",
         show_header=True,
         header_style="bold",
     )
-    for column in ("claim", "code", "detail", "expected", "actual"):
-        out.add_column(column, overflow="fold")
-    for reason in result.reasons:
-        shown = to_jsonable(reason)
-        keys = ("claim", "code", "detail") if reason.code == "ok" else ("claim", "code", "detail", "expected", "actual")
-        out.add_row(*(str(shown.get(key) or "") for key in keys))
+    reasons = [to_jsonable(reason) for reason in result.reasons]
+    if not stdout.is_terminal:
+        for column in ("claim", "code", "detail", "expected", "actual"):
+            out.add_column(column)
+        for shown in reasons:
+            out.add_row(*(str(shown.get(key) or "-") for key in ("claim", "code", "detail", "expected", "actual")))
+        return out
+    widest = max((len(shown["code"]) for shown in reasons), default=4)
+    out.add_column("code (claim)", no_wrap=True, min_width=min(widest, 32), overflow="ellipsis")
+    out.add_column("detail", overflow="fold", ratio=1)
+    for shown in reasons:
+        lines = [shown["detail"]]
+        lines += [f"{key}: {shown[key]}" for key in ("expected", "actual") if shown.get(key)]
+        out.add_row(f"{shown['code']}\n({shown['claim']})", "\n".join(lines))
     return out

@@ -77,7 +77,7 @@ def plain_lines(item: Any) -> list[str] | None:
 
     if not isinstance(item, Table):
         return None
-    lines = [f"# {item.title}"] if item.title else []
+    lines = [f"# {line}" for line in str(item.title).splitlines()] if item.title else []
     cells = [[str(cell) for cell in column._cells] for column in item.columns]
     rows = list(zip(*cells, strict=True)) if cells else []
     if len(item.columns) == 2 and str(item.columns[0].header) == "field":
@@ -254,11 +254,39 @@ def table(title: str, rows: Iterable[tuple[str, Any]]) -> Table:
     from rich.table import Table
 
     out = Table(title=title, show_header=True, header_style="bold", title_justify="left")
-    out.add_column("field", style="cyan", max_width=36, overflow="fold")
-    out.add_column("value", overflow="fold", min_width=32)
+    rows = list(rows)
+    # field paths whole words (broken only after a '.', never mid-word) in at most ~half the
+    # width; the value (hex, mostly) folds into what is left. Into a pipe nothing is broken.
+    width = None
+    if stdout.is_terminal and rows:
+        longest = max(len(name) for name, _ in rows)
+        width = min(longest, max(16, (stdout.width - 7) // 2))
+    out.add_column("field", style="cyan", no_wrap=True, width=width)
+    out.add_column("value", overflow="fold", min_width=16, ratio=1)
     for name, value in rows:
-        out.add_row(name, format_value(value))
+        out.add_row(name if width is None else wrap_path(name, width), format_value(value))
     return out
+
+
+def wrap_path(name: str, width: int) -> str:
+    """``name`` in lines of at most ``width``, broken only after ``.`` or before ``[`` or a
+    space (a single part longer than ``width`` is the only thing ever cut)."""
+    import re
+
+    parts = [part for part in re.split(r"(?<=\.)|(?=\[)|(?<= )", name) if part]
+    lines: list[str] = []
+    line = ""
+    for part in parts:
+        if line and len(line) + len(part) > width:
+            lines.append(line.rstrip())
+            line = ""
+        while len(part) > width:
+            lines.append(part[:width])
+            part = part[width:]
+        line += part
+    if line:
+        lines.append(line.rstrip())
+    return "\n".join(lines)
 
 
 def format_value(value: Any) -> str:
