@@ -22,6 +22,7 @@ from ccverify.cli import _appraise
 from ccverify.cli._common import VerifyOptions, announce, guarded
 from ccverify.cli._common import load_policy as load_policy_file
 from ccverify.verifier.errors import CollateralError, InputError, PolicyError
+from ccverify.verifier.jsonable import to_jsonable
 from ccverify.verifier.snp.validate import SnpPolicy
 from ccverify.verifier.snp.verify import (
     SnpCertificates,
@@ -117,7 +118,7 @@ def _rows(verdict: SnpVerdict) -> list[tuple[str, Any]]:
     report = verdict.report
     tcb = verdict.tcb
     rows: list[tuple[str, Any]] = [
-        ("product", f"{verdict.product.value} ({verdict.product_source})"),
+        ("product", f"{to_jsonable(verdict.product)} ({verdict.product_source})"),  # as the JSON spells it
         ("signing key", verdict.key_type.value),
         ("root", f"{verdict.root.subject} sha256 {verdict.root.sha256}"),
         ("production root", verdict.root.production),
@@ -133,7 +134,7 @@ def _rows(verdict: SnpVerdict) -> list[tuple[str, Any]]:
         ("measurement", report.measurement),
         ("report_data", report.report_data),
         ("host_data", report.host_data),
-        ("guest policy", f"0x{report.policy.raw:x}"),
+        ("guest policy", _policy(report.policy)),
         ("vmpl", report.vmpl),
         ("CRL checked", verdict.crl_checked),
         ("verified at", verdict.at),
@@ -143,8 +144,17 @@ def _rows(verdict: SnpVerdict) -> list[tuple[str, Any]]:
 
 
 def _tcb(parts: Any) -> str:
-    text = f"bl={parts.bl_spl} tee={parts.tee_spl} snp={parts.snp_spl} ucode={parts.ucode_spl}"
-    return text if parts.fmc_spl is None else f"fmc={parts.fmc_spl} {text}"
+    """The TCB as ``show`` decodes it: the same names (``bl_spl=4 tee_spl=0 ...``)."""
+    shown = to_jsonable(parts)
+    return " ".join(f"{name}={value}" for name, value in shown.items() if value is not None)
+
+
+def _policy(policy: Any) -> str:
+    """The guest policy as ``show`` decodes it: raw, ABI, then the bits that are set."""
+    shown = to_jsonable(policy)
+    flags = [name for name, value in shown.items() if value is True]
+    abi = f"abi {shown.get('abi_major')}.{shown.get('abi_minor')}"
+    return f"{shown.get('raw')} ({abi}; {', '.join(flags) or 'no bits set'})"
 
 
 def run(opts: VerifyOptions) -> None:

@@ -36,7 +36,9 @@ A command line that is not valid UTF-8 (raw argv bytes) is hashed as those bytes
 SEV and SEV-ES (SHA-256 launch digests) are reported with platform ``"sev"`` / ``"sev-es"``:
 they are not SNP reports and the reference-value profile does not take them.
 
-Digests are lowercase hex; guest features are always present (``"0x21"`` plus names).
+Digests are lowercase hex (no ``0x``); integers are JSON integers: guest features are always
+present (``33``, with their names ``["SNPActive", "DebugSwap"]``), ``vcpu_sig`` too (``10489617``
+is ``0xa00f11``).
 """
 
 from __future__ import annotations
@@ -168,10 +170,6 @@ def _stream_snp_firmware(source: Source, pages: bool, advance: Advance) -> _Firm
     return _Firmware(size, whole.digest(), ld.value if pages else None, bytes(tail), image)
 
 
-def _hex_features(value: int) -> str:
-    return f"0x{value:x}"
-
-
 def _cmdline_text(cmdline: str | None) -> dict[str, str]:
     """``components.cmdline.text``: the command line, when it is UTF-8 text (the reference-value
     profile's ``text`` is UTF-8); a command line of other bytes has only its digests there."""
@@ -254,7 +252,7 @@ def measure_snp(
         parameters["vmm_type"] = vmm.value
         parameters["vcpu_type"] = vcpu_type
         # ec2/gce load RDX 0x600 whatever the CPU model
-        parameters["vcpu_sig"] = f"0x{signature or 0:x}" if vmm is VmmType.QEMU else None
+        parameters["vcpu_sig"] = (signature or 0) if vmm is VmmType.QEMU else None
 
     # the work: firmware pages and the kernel/initrd streams, in parallel threads
     streamed = mode in (SevMode.SNP, SevMode.SNP_OVMF_HASH)
@@ -343,7 +341,7 @@ def measure_snp(
 
     if mode in (SevMode.SNP, SevMode.SNP_SVSM, SevMode.SEV_ES):
         assert guest_features is not None
-        parameters["guest_features"] = _hex_features(guest_features)
+        parameters["guest_features"] = guest_features
         parameters["guest_feature_names"] = guest_feature_names(guest_features)
     parameters["kernel_hashes"] = hashes is not None
     # SEV and SEV-ES digests are SHA-256 launch digests, not SNP reports: say so in the platform
