@@ -126,3 +126,11 @@ def test_the_man_page_lists_every_environment_variable_the_code_reads() -> None:
     read -= {"CCVERIFY_COMPLETE"}  # the shell's completion protocol (_CCVERIFY_COMPLETE), not a setting
     listed = {name for name, _ in manpage.ENVIRONMENT}
     assert read <= listed, sorted(read - listed)
+
+
+def test_the_readme_table_lists_every_environment_variable() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for name, _ in manpage.ENVIRONMENT:
+        assert f"| `{name}` |" in readme, name
