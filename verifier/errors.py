@@ -82,8 +82,11 @@ class VerificationError(CCVerifyError):
         self.expected = expected
         self.actual = actual
         text = f"{code}: {detail}"
-        if expected is not None or actual is not None:
-            text += f" (expected {_show(expected)}, got {_show(actual)})"
+        # only what was compared: never "expected None" (an empty expected says so in words)
+        shown = [f"expected {_show(expected)}"] if expected is not None else []
+        shown += [f"got {_show(actual)}"] if actual is not None else []
+        if shown:
+            text += f" ({', '.join(shown)})"
         super().__init__(text)
 
 
@@ -142,6 +145,10 @@ class CollateralError(CCVerifyError):
 def _show(value: Any) -> str:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value).hex() or "<empty>"
+    if isinstance(value, (list, tuple, set, frozenset)) and not value:
+        return "none"
+    if value == "":
+        return "<empty>"
     return repr(value) if isinstance(value, str) else str(value)
 
 

@@ -175,3 +175,11 @@ def test_an_unsupported_key_is_named_in_words(tmp_path: Path) -> None:
     line = result.stderr.strip()
     assert line.startswith(f"error (input): --key {tmp_path / 'rsa.pem'}: unsupported key type RSA 2048 ")
     assert "_RSA" not in line and "PrivateKey" not in line
+
+
+def test_an_error_never_shows_an_empty_expected() -> None:
+    from ccverify.verifier.errors import PolicyError
+
+    assert str(PolicyError("x_rejected", "d", actual=["SA-1"])) == "x_rejected: d (got ['SA-1'])"
+    assert "expected none" in str(PolicyError("advisory_not_accepted", "d", expected=[], actual=["SA-1"]))
+    assert "expected ''" not in str(PolicyError("x", "d", expected="", actual="a"))
