@@ -11,7 +11,9 @@ line on stderr (and in the envelope's ``error``), exit 1.
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
@@ -26,8 +28,11 @@ from ccverify.cli._common import (
     stdout,
     table,
 )
-from ccverify.verifier.errors import PolicyError, VerificationError
+from ccverify.verifier.errors import InputError, PolicyError, VerificationError
 from ccverify.verifier.jsonable import to_jsonable
+
+if TYPE_CHECKING:
+    from ccverify.verifier.result import AttestationResult
 
 
 def conclude(
@@ -94,23 +99,9 @@ def _wanted(opts: VerifyOptions) -> bool:
 def _finish(opts: VerifyOptions, platform: str, verdict: Any, policy: Any, title: str, rows: list[tuple[str, Any]]) -> NoReturn:
     """Appraise, print verdict and result, exit 0 if affirming and 1 if not (one line on
     stderr naming the reasons, as every failure)."""
-    from ccverify.verifier.appraisal import appraise
-    from ccverify.verifier.refvalues import load_reference_values
-
     command = COMMAND if opts.json else None
-
-    def run() -> Any:
-        reference_values = None
-        if opts.reference_values is not None:
-            anchors = [opts.trust_anchor] if opts.trust_anchor is not None else []
-            store = sequence_store(opts.sequence_store, opts.init) if opts.sequence_store is not None else None
-            reference_values = load_reference_values(
-                opts.reference_values, anchors, at=opts.at, sequence_store=store
-            )
-        log = read_input(opts.event_log, "--event-log", "event_log") if opts.event_log is not None else None
-        return appraise(verdict, reference_values, event_log=log, policy=policy, evidence=opts.evidence, at=opts.at)
-
-    result = guarded(run, command)
+    anchors = [opts.trust_anchor] if opts.trust_anchor is not None else []
+    result = guarded(lambda: appraise_options(opts, verdict, policy, anchors), command)
     document = {
         "platform": platform,
         "status": "verified",
@@ -144,16 +135,58 @@ def not_affirming(result: Any) -> VerificationError:
     )
 
 
+def appraise_options(opts: VerifyOptions, verdict: Any, policy: Any, anchors: Sequence[Path]) -> AttestationResult:
+    """Appraise ``verdict`` against the reference values and event log of ``opts`` (the reference
+    values signed by one of ``anchors``)."""
+    from ccverify.verifier.appraisal import appraise
+    from ccverify.verifier.refvalues import load_reference_values
+
+    reference_values = None
+    if opts.reference_values is not None:
+        store = sequence_store(opts.sequence_store, opts.init) if opts.sequence_store is not None else None
+        reference_values = load_reference_values(
+            opts.reference_values, list(anchors), at=opts.at, sequence_store=store
+        )
+    log = read_input(opts.event_log, "--event-log", "event_log") if opts.event_log is not None else None
+    return appraise(verdict, reference_values, event_log=log, policy=policy, evidence=opts.evidence, at=opts.at)
+
+
+def attest(opts: VerifyOptions, anchors: Sequence[Path]) -> tuple[str, Any, AttestationResult]:
+    """What ``ccverify verify`` decides, without printing: verify the evidence of ``opts``
+    (TDX or SNP, detected) under its policy (a refusal raises the ``PolicyError``) and appraise.
+    Returns the platform, the verdict and the attestation result."""
+    from ccverify.verifier.evidence.detect import Kind, detect
+
+    kind = detect(opts.evidence)
+    if kind is Kind.TDX_QUOTE:
+        from ccverify.cli import verify_tdx
+
+        tdx_verdict, tdx_policy, refusal = verify_tdx.verify_evidence(opts)
+        if refusal is not None:
+            raise refusal
+        return "tdx", tdx_verdict, appraise_options(opts, tdx_verdict, tdx_policy, anchors)
+    if kind is Kind.SNP_REPORT:
+        from ccverify.cli import verify_snp
+
+        snp_verdict, snp_policy, refusal = verify_snp.verify_evidence(opts)
+        if refusal is not None:
+            raise refusal
+        return "snp", snp_verdict, appraise_options(opts, snp_verdict, snp_policy, anchors)
+    raise InputError(f"{opts.evidence_path}: not a TDX quote or an SNP attestation report (looks like: {kind.value})")
+
+
 def _result_table(result: Any) -> Any:
     """The reasons: on a terminal, code and claim, then the detail with ``expected``/``actual``
     on lines of their own (codes never broken, whatever the width); into a pipe, one
     tab-separated row per reason with every column. Every reason shows the ``expected`` and
     ``actual`` its JSON has, confirmed ones too."""
+    import textwrap
+
     from rich.table import Table
+    from rich.text import Text
 
     status = result.status.name.lower()
     colour = "green" if result.affirming else "red"
-    import textwrap
 
     vector = ", ".join(f"{claim}={value}" for claim, value in result.trust_vector.items())
     width = stdout.width if stdout.is_terminal else 10_000
@@ -169,7 +202,8 @@ def _result_table(result: Any) -> Any:
         for column in ("claim", "code", "detail", "expected", "actual"):
             out.add_column(column)
         for shown in reasons:
-            out.add_row(*(str(shown.get(key) or "-") for key in ("claim", "code", "detail", "expected", "actual")))
+            # Text, not markup: details quote the evidence, and "[...]" in them is data
+            out.add_row(*(Text(str(shown.get(key) or "-")) for key in ("claim", "code", "detail", "expected", "actual")))
         return out
     widest = max((len(shown["code"]) for shown in reasons), default=4)
     out.add_column("code (claim)", no_wrap=True, min_width=min(widest, 32), overflow="ellipsis")
@@ -177,5 +211,5 @@ def _result_table(result: Any) -> Any:
     for shown in reasons:
         lines = [shown["detail"]]
         lines += [f"{key}: {shown[key]}" for key in ("expected", "actual") if shown.get(key)]
-        out.add_row(f"{shown['code']}\n({shown['claim']})", "\n".join(lines))
+        out.add_row(Text(f"{shown['code']}\n({shown['claim']})"), Text("\n".join(lines)))
     return out

@@ -74,11 +74,18 @@ def plain_lines(item: Any) -> list[str] | None:
     """A table as lines for pipes: ``# title``, then ``field: value`` (two columns) or the
     header and tab-separated cells (more); values whole, never wrapped. None: not a table."""
     from rich.table import Table
+    from rich.text import Text
 
     if not isinstance(item, Table):
         return None
-    lines = [f"# {line}" for line in str(item.title).splitlines()] if item.title else []
-    cells = [[str(cell) for cell in column._cells] for column in item.columns]
+
+    def plain(value: Any) -> str:  # what rich would show, without its markup
+        if isinstance(value, Text):
+            return value.plain
+        return Text.from_markup(value).plain if isinstance(value, str) else str(value)
+
+    lines = [f"# {line}" for line in plain(item.title).splitlines()] if item.title else []
+    cells = [[plain(cell) for cell in column._cells] for column in item.columns]
     rows = list(zip(*cells, strict=True)) if cells else []
     if len(item.columns) == 2 and str(item.columns[0].header) == "field":
         lines.extend(f"{name}: {value}" for name, value in rows)
@@ -252,6 +259,7 @@ def when(moment: datetime | None) -> str:
 
 def table(title: str, rows: Iterable[tuple[str, Any]]) -> Table:
     from rich.table import Table
+    from rich.text import Text
 
     out = Table(title=title, show_header=True, header_style="bold", title_justify="left")
     rows = list(rows)
@@ -264,7 +272,9 @@ def table(title: str, rows: Iterable[tuple[str, Any]]) -> Table:
     out.add_column("field", style="cyan", no_wrap=True, width=width)
     out.add_column("value", overflow="fold", min_width=16, ratio=1)
     for name, value in rows:
-        out.add_row(name if width is None else wrap_path(name, width), format_value(value))
+        # Text, not markup: values come from the evidence, and "[...]" in them is data
+        shown = name if width is None else wrap_path(name, width)
+        out.add_row(Text(shown), Text(format_value(value)))
     return out
 
 

@@ -13,7 +13,7 @@ from typer.core import TyperGroup
 if TYPE_CHECKING:  # the click typer carries (vendored in the typer versions we install)
     from typer._click.core import Command, Context
 
-from ccverify.cli import collateral, completion, example, measure, reference, show, verify
+from ccverify.cli import collateral, completion, devices, example, guest, measure, reference, show, verify
 
 _HELP = (
     "Verify confidential-VM evidence (Intel TDX quotes, AMD SEV-SNP reports) and boot "
@@ -40,11 +40,13 @@ def _root() -> None:
 _COMMANDS: dict[str, tuple[ModuleType, str, str | None, bool]] = {
     "show": (show, "show", None, False),
     "verify": (verify, "verify", None, False),
-    "example": (example, "example", None, False),
     "completion": (completion, "completion", None, False),
+    "example": (example, "app", "Evidence made by the example PKI (not hardware): the sample set, or a quote for a REPORT_DATA.", False),
     "collateral": (collateral, "app", "Fetch TDX collateral into a cache, or build an offline bundle.", False),
     "measure": (measure, "app", "Compute expected launch measurements offline (image builders).", False),
     "reference": (reference, "app", "Create, show and verify signed reference values (CoRIM in COSE_Sign1).", False),
+    "devices": (devices, "app", "List devices; plan, sign and verify device-authorization policies.", False),
+    "guest": (guest, "app", "The guest's verbs: lock devices down, authorize them after attestation.", False),
 }  # fmt: skip
 
 for _name, (_module, _attr, _help, _hidden) in _COMMANDS.items():

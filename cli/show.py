@@ -143,6 +143,7 @@ def _event_log_json(log: Any) -> Any:
 def _event_table(title: str, log: Any) -> Table:
     """One row per event: what a person compares against a boot they know."""
     from rich.table import Table
+    from rich.text import Text
 
     from ccverify.verifier.evidence.eventlog import EventType, Flavour
 
@@ -162,5 +163,7 @@ def _event_table(title: str, log: Any) -> Table:
         name = event.event_type.name if isinstance(event.event_type, EventType) else f"0x{event.event_type:x}"
         digest = next(iter(event.digests.values()), b"").hex()
         shown = digest if whole else digest[:16] + "…"
-        out.add_row(str(event.number), register, name, shown if digest else "-", event.describe())
+        # Text, not markup: an event's data is the log's (the host's) to choose
+        cells = (str(event.number), register, name, shown if digest else "-", event.describe())
+        out.add_row(*(Text(cell) for cell in cells))
     return out

@@ -74,7 +74,7 @@ def load_policy(path: Path | None) -> SnpPolicy:
     return SnpPolicy() if policy is None else policy
 
 
-def _verify(opts: VerifyOptions) -> tuple[SnpVerdict, SnpPolicy, PolicyError | None]:
+def verify_evidence(opts: VerifyOptions) -> tuple[SnpVerdict, SnpPolicy, PolicyError | None]:
     """The verdict under the policy, and the policy's refusal (None: accepted)."""
     policy = load_policy(opts.policy)
     certificates = _certificates(opts)
@@ -159,7 +159,7 @@ def _policy(policy: Any) -> str:
 
 def run(opts: VerifyOptions) -> None:
     """Verify an SNP report as ``opts`` says; print the verdict; exit 0 accepted, 1 refused."""
-    verdict, policy, refusal = guarded(lambda: _verify(opts))
+    verdict, policy, refusal = guarded(lambda: verify_evidence(opts))
     _appraise.conclude(
         opts, "snp", verdict, policy, refusal, f"{opts.evidence_path} (SEV-SNP report)", _rows(verdict)
     )

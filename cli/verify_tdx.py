@@ -68,7 +68,7 @@ def _collateral(opts: VerifyOptions, quote: TdxQuote, at: datetime) -> TdxCollat
     return dataclasses.replace(collateral, allow_missing_crl=True) if opts.allow_missing_crl else collateral
 
 
-def _verify(opts: VerifyOptions) -> tuple[TdxVerdict, TdxPolicy, PolicyError | None]:
+def verify_evidence(opts: VerifyOptions) -> tuple[TdxVerdict, TdxPolicy, PolicyError | None]:
     """The verdict under the policy, and the policy's refusal (None: accepted)."""
     policy = load_policy(opts.policy)
     quote = TdxQuote.from_bytes(opts.evidence)
@@ -132,5 +132,5 @@ def _rows(verdict: TdxVerdict) -> list[tuple[str, Any]]:
 
 def run(opts: VerifyOptions) -> None:
     """Verify a TDX quote as ``opts`` says; print the verdict; exit 0 accepted, 1 refused."""
-    verdict, policy, refusal = guarded(lambda: _verify(opts))
+    verdict, policy, refusal = guarded(lambda: verify_evidence(opts))
     _appraise.conclude(opts, "tdx", verdict, policy, refusal, f"{opts.evidence_path} (TDX quote)", _rows(verdict))

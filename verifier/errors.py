@@ -126,6 +126,13 @@ class PolicyError(VerificationError):
         return error
 
 
+class EnforcementError(VerificationError):
+    """A verified decision could not be applied: the kernel refused a sysfs write, a module
+    did not load, a device did not bind or unbind. ``code`` says which (``device_write_refused``,
+    ``device_module_load_failed``, ``device_bind_failed``...); nothing beyond bootstrap stays
+    authorized."""
+
+
 class CollateralError(CCVerifyError):
     """Collateral (TCB info, QE identity, CRLs, VCEKs, cert chains) could not be had.
 

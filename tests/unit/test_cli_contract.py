@@ -245,3 +245,24 @@ def test_confirmed_reasons_show_expected_and_actual() -> None:
     lines = piped.stdout.splitlines()
     rows = [line.split("\t") for line in lines if line.startswith("configuration\tok\txfam")]
     assert rows and rows[0][3:] == ["e702060000000000", "e702060000000000"]
+
+
+def test_plain_output_has_no_markup_and_keeps_brackets_in_data() -> None:
+    """A title's colour markup is not printed into a pipe; "[...]" inside values is data, shown as is."""
+    done = run(
+        "verify", str(SAMPLE / "tdx-quote.dat"), "--collateral", str(SAMPLE / "tdx-collateral.json"),
+        "--trust-root", str(SAMPLE / "EXAMPLE-ROOT-NOT-TRUSTED-intel.pem"), "--at", "2026-01-15T00:00:00Z",
+        "--reference-values", str(SAMPLE / "tdx-refvalues.cbor"),
+        "--trust-anchor", str(SAMPLE / "EXAMPLE-refvalues-signer.pub.pem"),
+        "--event-log", str(SAMPLE / "tdx-event-log.bin"),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "# attestation result: affirming" in done.stdout
+    assert "[green]" not in done.stdout and "[/]" not in done.stdout
+
+
+def test_markup_in_evidence_is_shown_as_data(tmp_path: Path) -> None:
+    from ccverify.cli._common import plain_lines, table
+
+    lines = plain_lines(table("t", [("cmdline", "console=[bold]ttyS0[/bold] x[0]")]))
+    assert lines == ["# t", "cmdline: console=[bold]ttyS0[/bold] x[0]"]

@@ -191,7 +191,7 @@ def test_shipped_tdx_sample_matches_the_generator(tmp_path: Path) -> None:
 
 def test_example_command_writes_a_set(tmp_path: Path) -> None:
     target = tmp_path / "out"
-    result = run(["example", str(target)])
+    result = run(["example", "set", str(target)])
     assert result.exit_code == 0
     assert sorted(p.name for p in target.iterdir()) == sorted(p.name for p in SAMPLE.iterdir())
     shutil.rmtree(target)

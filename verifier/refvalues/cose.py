@@ -407,8 +407,15 @@ def sign(
     not_before: datetime | None = None,
     not_after: datetime | None = None,
     extra_protected: Mapping[int, Any] | None = None,
+    content_type: str = CONTENT_TYPE,
+    with_corim_meta: bool = True,
 ) -> bytes:
-    """``#6.18([protected, {}, payload, signature])`` over ``payload`` (a tagged CoRIM)."""
+    """``#6.18([protected, {}, payload, signature])`` over ``payload`` (a tagged CoRIM).
+
+    Another ``content_type`` signs another kind of document (a device policy) with the same
+    keys; ``with_corim_meta=False`` leaves out the CoRIM-specific header (label 8): the signer
+    and validity are then in the CWT claims alone.
+    """
     public = key.public_key()
     chosen = default_alg(key) if alg is None else alg
     if chosen not in ALGORITHMS:
@@ -417,10 +424,11 @@ def sign(
         raise InputError(f"algorithm {ALGORITHMS[chosen]} does not fit an {_kind(public)} key")
     header: dict[int, Any] = {
         H_ALG: chosen,
-        H_CONTENT_TYPE: CONTENT_TYPE,
+        H_CONTENT_TYPE: content_type,
         H_KID: key_id(public),
-        H_CORIM_META: corim_meta(signer, not_before, not_after),
     }
+    if with_corim_meta:
+        header[H_CORIM_META] = corim_meta(signer, not_before, not_after)
     claims: dict[int, Any] = {1: signer.name}
     if not_after is not None:
         claims[4] = _numeric_date(not_after)
@@ -440,11 +448,11 @@ class Verified:
     anchor: TrustAnchor
 
 
-def _content_type_ok(ctype: str | int | None) -> bool:
+def _content_type_ok(ctype: str | int | None, expected: str) -> bool:
     if not isinstance(ctype, str):
         return False
     base = ctype.split(";", 1)[0].strip().lower()
-    return base == CONTENT_TYPE
+    return base == expected
 
 
 def verify(
@@ -452,8 +460,12 @@ def verify(
     trust_anchors: Sequence[TrustAnchor],
     *,
     at: datetime,
+    content_type: str = CONTENT_TYPE,
 ) -> Verified:
-    """Check a COSE_Sign1 CoRIM against ``trust_anchors`` at time ``at``; return the envelope."""
+    """Check a COSE_Sign1 CoRIM against ``trust_anchors`` at time ``at``; return the envelope.
+
+    ``content_type`` is the kind of document expected (a device policy is signed with the same
+    keys under its own content type, so neither can pass for the other)."""
     envelope = data if isinstance(data, Sign1) else parse_sign1(data)
     header = envelope.header
     if header.alg not in ALGORITHMS:
@@ -493,11 +505,13 @@ def verify(
             "the COSE_Sign1 signature does not verify: the reference values or their header were altered"
             + ("" if named else ", or they were signed by a key that is not a trust anchor"),
         )
-    if not _content_type_ok(header.content_type):
+    if not _content_type_ok(header.content_type, content_type):
         raise VerificationError(
             "refvalues_bad_content_type",
-            "the protected header's content type is not a CoRIM",
-            expected=CONTENT_TYPE,
+            "the protected header's content type is not a CoRIM"
+            if content_type == CONTENT_TYPE
+            else f"the protected header's content type is not {content_type}",
+            expected=content_type,
             actual=header.content_type,
         )
     check_window(header.not_before, header.not_after, at, "signature")

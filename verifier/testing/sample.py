@@ -10,10 +10,17 @@ root with ``--trust-root``.
 Intel-shaped keys derive from a seed and sign deterministically, so the TDX quote and its
 collateral are byte-for-byte reproducible; the reference-value signatures (ECDSA with a
 random nonce) and the AMD-shaped RSA keys are not, so those files differ between runs.
+
+``mint_tdx_quote(report_data, now=...)`` makes a new quote under the same example root (the
+keys are re-derived from the seed, nothing is stored): the sample's measurements, any
+REPORT_DATA, collateral valid from ``now`` for 30 days. ``ccverify example tdx-quote``, the
+service tests and the CLI's example evidence provider use it. The seed is public, so anyone
+can sign under the example root; that is why only an explicit ``--trust-root`` names it.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -24,6 +31,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from ccverify.verifier.errors import InputError
 from ccverify.verifier.evidence.eventlog import EventLog
 from ccverify.verifier.evidence.snp_report import Product
 from ccverify.verifier.evidence.tdx_quote import TdAttributes
@@ -43,6 +51,8 @@ from ccverify.verifier.testing.snp_builder import build_snp_report
 from ccverify.verifier.testing.tdx_builder import DEFAULT_XFAM, build_tdx_quote
 
 SEED = b"ccverify-example"
+#: REPORT_DATA / REPORTDATA: 64 bytes in a TDX quote and an SNP report alike
+REPORT_DATA_SIZE = 64
 #: the time the sample's collateral is valid at (the README verifies at this time)
 SAMPLE_TIME = datetime(2026, 1, 15, tzinfo=UTC)
 _WINDOW = timedelta(days=30)
@@ -81,7 +91,21 @@ def _guest_key() -> bytes:
     )
 
 
-def write_example(directory: Path) -> ExampleFiles:
+def write_example(directory: Path, *, force: bool = False) -> ExampleFiles:
+    """Write the sample set into ``directory`` (created if missing).
+
+    A directory that already holds anything is refused (``InputError``) unless ``force``: the
+    set's file names are common ones (``README.md``), and a user's own files must not be
+    replaced silently. With ``force`` the set's files are overwritten, other files are kept.
+    """
+    if directory.is_dir() and not force:
+        present = sorted(p.name for p in directory.iterdir())
+        if present:
+            shown = ", ".join(present[:5]) + (", ..." if len(present) > 5 else "")
+            raise InputError(
+                f"{directory} is not empty ({len(present)} entries: {shown}); the example set would "
+                "overwrite same-named files: choose an empty or new folder, or pass --force"
+            )
     directory.mkdir(parents=True, exist_ok=True)
     written: list[str] = []
 
@@ -103,36 +127,97 @@ def write_example(directory: Path) -> ExampleFiles:
     return ExampleFiles(directory, tuple(written))
 
 
-def _write_tdx(put: Any, signer: ec.EllipticCurvePrivateKey) -> None:
-    pki = IntelTestPki(seed=SEED + b"/intel")
-    kernel_authenticode = sha384(KERNEL)
-    log = direct_boot_log(
+def _intel_pki() -> IntelTestPki:
+    """The example Intel-shaped PKI: the root of ``EXAMPLE-ROOT-NOT-TRUSTED-intel.pem``.
+
+    Every key derives from ``SEED`` (``derive_ec_key``), so this is the same root and the same
+    PCK, TCB-signing and attestation keys in every run; nothing secret is stored anywhere.
+    """
+    return IntelTestPki(seed=SEED + b"/intel")
+
+
+def sample_tdx_event_log() -> bytes:
+    """The sample's CCEL (``tdx-event-log.bin``): a direct boot of the placeholder images."""
+    return direct_boot_log(
         firmware_volume=FIRMWARE_VOLUME,
-        kernel_authenticode_sha384=kernel_authenticode,
+        kernel_authenticode_sha384=sha384(KERNEL),
         cmdline=CMDLINE,
         initrd=INITRD,
     )
-    rtmrs = rtmrs_from_ccel(EventLog.from_bytes(log))
-    attributes = int(TdAttributes.SEPT_VE_DISABLE).to_bytes(8, "little")
-    quote = build_tdx_quote(
+
+
+_TD_ATTRIBUTES = int(TdAttributes.SEPT_VE_DISABLE).to_bytes(8, "little")
+
+
+def _tdx_quote(pki: IntelTestPki, log: bytes, report_data: bytes) -> bytes:
+    """A quote with the sample's measurements (MRTD, the RTMRs ``log`` replays to, attributes)."""
+    return build_tdx_quote(
         pck_key=pki.pck_key,
         pck_chain_pem=pki.pck_chain_pem(),
         attestation_key=derive_ec_key(SEED, "intel/attestation-key", ec.SECP256R1()),
         body_fields={
             "tee_tcb_svn": DEFAULT_TEE_TCB_SVN,
             "mr_td": MRTD,
-            "rtmrs": rtmrs,
-            "td_attributes": attributes,
-            "report_data": report_data(NONCE, _guest_key()),
+            "rtmrs": rtmrs_from_ccel(EventLog.from_bytes(log)),
+            "td_attributes": _TD_ATTRIBUTES,
+            "report_data": report_data,
         },
     )
-    start, end = SAMPLE_TIME - _WINDOW, SAMPLE_TIME + _WINDOW
-    collateral = pki.quote_collateral_v3(
+
+
+def _tdx_collateral(pki: IntelTestPki, start: datetime, end: datetime) -> dict[str, str]:
+    """QuoteCollateralV3 (TCB info, QE identity, both CRLs) valid from ``start`` to ``end``."""
+    return pki.quote_collateral_v3(
         tcb_info=pki.tcb_info(issue_date=start, next_update=end),
         qe_identity=pki.qe_identity(issue_date=start, next_update=end),
         root_crl=pki.root_crl(this_update=start, next_update=end),
         pck_crl=pki.pck_crl(this_update=start, next_update=end),
     )
+
+
+#: how long collateral minted by ``mint_tdx_quote`` stays valid
+MINTED_COLLATERAL_LIFETIME = timedelta(days=30)
+
+
+def mint_tdx_quote(report_data: bytes, *, now: datetime) -> tuple[bytes, bytes]:
+    """A new example quote for ``report_data`` and its collateral, valid from ``now`` for 30 days.
+
+    The quote has the shipped sample's measurements (MRTD, RTMR0-2 of ``tdx-event-log.bin``,
+    TD attributes, TEE_TCB_SVN), so the sample's reference values and event log apply to it,
+    and it chains to the same example root (``EXAMPLE-ROOT-NOT-TRUSTED-intel.pem``): it
+    verifies only where that root is named explicitly. ``report_data`` is 1-64 bytes; a
+    shorter value is zero-padded on the right, as configfs-tsm does with a short ``inblob``.
+    Returns ``(quote bytes, QuoteCollateralV3 JSON bytes)``; the same inputs give the same
+    bytes (deterministic keys and signatures). ``now`` is an aware datetime, truncated to the
+    second (the collateral's dates have no fraction). The example certificates themselves
+    expire (PCK CA in 2033, PCK leaf in 2030): past that the minted quote no longer verifies.
+    """
+    if now.tzinfo is None:
+        raise InputError("mint_tdx_quote: now must be an aware datetime (UTC)")
+    if not 1 <= len(report_data) <= REPORT_DATA_SIZE:
+        raise InputError(
+            f"REPORT_DATA is 1 to {REPORT_DATA_SIZE} bytes (shorter is zero-padded), got {len(report_data)}"
+        )
+    start = now.astimezone(UTC).replace(microsecond=0)
+    pki = _cached_intel_pki()
+    quote = _tdx_quote(pki, _cached_event_log(), bytes(report_data).ljust(REPORT_DATA_SIZE, b"\0"))
+    collateral = _tdx_collateral(pki, start, start + MINTED_COLLATERAL_LIFETIME)
+    return quote, (json.dumps(collateral, indent=1) + "\n").encode()
+
+
+_cached_intel_pki = functools.cache(_intel_pki)
+_cached_event_log = functools.cache(sample_tdx_event_log)
+
+
+def _write_tdx(put: Any, signer: ec.EllipticCurvePrivateKey) -> None:
+    pki = _intel_pki()
+    log = sample_tdx_event_log()
+    rtmrs = rtmrs_from_ccel(EventLog.from_bytes(log))
+    kernel_authenticode = sha384(KERNEL)
+    attributes = _TD_ATTRIBUTES
+    quote = _tdx_quote(pki, log, report_data(NONCE, _guest_key()))
+    start, end = SAMPLE_TIME - _WINDOW, SAMPLE_TIME + _WINDOW
+    collateral = _tdx_collateral(pki, start, end)
     measurements = {
         "format": MEASUREMENTS_FORMAT,
         "platform": "tdx",
@@ -211,11 +296,14 @@ def _put_reference_values(put: Any, measurements: dict[str, Any], signer: ec.Ell
 
 _README = """# ccverify example evidence (NOT REAL, NOT TRUSTED)
 
-Made by `ccverify example DIR` with ccverify's test PKI. Every certificate says
+Made by `ccverify example set DIR` with ccverify's test PKI. Every certificate says
 `O=ccverify example PKI - NOT TRUSTED`; the roots are the `EXAMPLE-ROOT-NOT-TRUSTED-*` files.
 The pinned production roots (Intel SGX Root CA; AMD ARKs) never accept any of it: each command
 below names the example root with `--trust-root`, and the verdict records that a
-non-production root was used.
+non-production root was used. The Intel-shaped keys derive from a seed written in ccverify's
+source (`verifier/testing/sample.py`), so anyone can sign under this root:
+`ccverify example tdx-quote --report-data HEX` mints new quotes with these measurements.
+Name it only for tests and demos.
 
 TDX (collateral valid 2025-12-16 .. 2026-02-14):
 
