@@ -14,7 +14,7 @@ create --from`` reads)::
      "parameters": {...}}
 
 ``components`` follows the contract strictly (firmware / kernel / cmdline / initrd, each with
-digests named by algorithm, ``authenticode-<alg>``, and the cmdline's ``text``), so
+digests named by algorithm, ``authenticode_<alg>``, and the cmdline's ``text``), so
 ``reference create --from`` can read every key; everything else (input paths and sizes, the
 SNP OVMF hash, TDX LoadOptions text) is under ``parameters``. What each digest covers:
 
@@ -22,7 +22,7 @@ SNP OVMF hash, TDX LoadOptions text) is under ``parameters``. What each digest c
   and ``cmdline.sha256`` (command line + NUL) -- the three entries of QEMU's SEV hashes
   table (``initrd.sha256`` is SHA-256 of nothing when no initrd is given, as QEMU does);
   ``parameters.snp_ovmf_hash`` is the launch digest after the firmware pages;
-* TDX: ``kernel.authenticode-sha384`` (the RTMR1 application event), ``initrd.sha384``
+* TDX: ``kernel.authenticode_sha384`` (the RTMR1 application event), ``initrd.sha384``
   (RTMR2 initrd event), ``cmdline.sha384`` = the RTMR2 LoadOptions event digest, i.e. over
   ``parameters.load_options`` (the command line with ``initrd=initrd`` before or after it
   when an initrd is given, as ``parameters.load_options_form`` says: ``initrd-prefix`` for
@@ -433,7 +433,7 @@ def measure_tdx(
     kernel_digest = initrd_digest = None
     if kernel is not None:
         kernel_digest = results[1]["sha384"]
-        components["kernel"] = {"authenticode-sha384": kernel_digest}
+        components["kernel"] = {"authenticode_sha384": kernel_digest}
         inputs["kernel"] = {"path": source_name(kernel), "size": source_size(kernel)}
         if initrd is not None:
             initrd_digests: FileDigests = results[2]
