@@ -1,7 +1,8 @@
 """``ccverify verify REPORT`` for SEV-SNP: verify the report, apply the policy, print the verdict.
 
 Certificates come from ``--vcek``/``--vlek``/``--cert-chain``/``--cert-table``; a missing VCEK is
-looked up in ``--collateral`` (a cache directory or an offline bundle) and then, unless
+looked up in ``--collateral`` (a cache directory or an offline bundle; without it, the user's
+cache ``$XDG_CACHE_HOME/ccverify/collateral``, as TDX's collateral) and then, unless
 ``--offline``, fetched from AMD KDS (and cached when ``--collateral`` is a directory; the
 environment variable ``CCVERIFY_KDS_URL`` points the client at a KDS mirror). A verified report
 needs its KDS CRL (``--crl``, the certificate table's, else from ``--collateral`` or AMD KDS, as
@@ -35,7 +36,7 @@ from ccverify.verifier.snp.verify import (
 
 def _client(opts: VerifyOptions) -> Any:
     from ccverify.verifier.collateral.bundle import CollateralBundle
-    from ccverify.verifier.collateral.cache import CollateralCache, CollateralSource
+    from ccverify.verifier.collateral.cache import CollateralCache, CollateralSource, default_cache_dir
     from ccverify.verifier.collateral.http import timeout_from
     from ccverify.verifier.collateral.kds import KDS_BASE_URL, KdsClient
 
@@ -48,6 +49,8 @@ def _client(opts: VerifyOptions) -> Any:
             sources.append(CollateralBundle.load(opts.collateral))
         else:
             raise InputError(f"--collateral {opts.collateral}: no such directory or bundle file")
+    else:  # as TDX: the user's cache (what `collateral fetch` fills), read and, online, written
+        cache = CollateralCache(default_cache_dir())
     base_url = os.environ.get("CCVERIFY_KDS_URL") or KDS_BASE_URL
     return KdsClient(
         base_url=base_url,

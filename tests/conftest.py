@@ -29,3 +29,11 @@ def fixture_bytes(relative: str) -> bytes:
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
     return FIXTURES
+
+
+@pytest.fixture(autouse=True)
+def _own_collateral_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test gets an empty default collateral cache ($XDG_CACHE_HOME, which `verify` and
+    `collateral fetch` read and fill without --collateral/--cache): none reads another's
+    answers, nor the user's ~/.cache. A test may set XDG_CACHE_HOME itself."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))

@@ -487,3 +487,32 @@ def test_cli_fetches_the_kds_crl_when_none_is_given(
     again = CliRunner().invoke(app, [*args, "--offline"])  # now from the cache
     assert again.exit_code == 0, again.output
     assert len(recorded.requests) == 1
+
+
+def test_cli_without_collateral_uses_the_default_cache(
+    kds: tuple[str, Recorded], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As TDX's collateral: without --collateral the KDS answers go to the user's cache
+    ($XDG_CACHE_HOME/ccverify/collateral), and --offline verifies from it."""
+    from typer.testing import CliRunner
+
+    from ccverify.cli.app import app
+    from ccverify.verifier.collateral.cache import CollateralCache, default_cache_dir
+
+    sample = Path(__file__).resolve().parents[2] / "reference-values" / "examples"
+    base, recorded = kds
+    recorded.serve("https://kdsintf.amd.com/vcek/v1/Milan/crl", (sample / "snp-crl.der").read_bytes())
+    monkeypatch.setenv("CCVERIFY_KDS_URL", base)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    args = [
+        "verify", str(sample / "snp-report.bin"), "--vcek", str(sample / "snp-vcek.der"),
+        "--cert-chain", str(sample / "snp-cert-chain.pem"),
+        "--trust-root", str(sample / "EXAMPLE-ROOT-NOT-TRUSTED-amd-milan-ark.pem"),
+        "--at", "2026-01-15T00:00:00Z",
+    ]  # fmt: skip
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert CollateralCache(default_cache_dir()).entries()
+    again = CliRunner().invoke(app, [*args, "--offline"])
+    assert again.exit_code == 0, again.output
+    assert recorded.requests == ["/vcek/v1/Milan/crl"]
