@@ -240,16 +240,12 @@ def policy_section(path: Path | None, platform: str) -> dict[str, Any] | None:
     return section
 
 
-def emit_json(value: Any, command: str | None = None) -> None:
-    """Print ``value`` on stdout as JSON (bytes as hex, flags as names): for ``command``, as the
-    ``result`` of the ``--json`` envelope (``cli/envelope.py``); without one, bare (``verify``,
-    until it moves onto the envelope)."""
-    if command is not None:
-        from ccverify.cli.envelope import emit_envelope
+def emit_json(value: Any, command: str) -> None:
+    """Print ``value`` on stdout as the ``result`` of ``command``'s ``--json`` envelope
+    (``cli/envelope.py``; bytes as hex, flags as names)."""
+    from ccverify.cli.envelope import emit_envelope
 
-        emit_envelope(command, result=value)
-        return
-    sys.stdout.write(json.dumps(to_jsonable(value), indent=2) + "\n")
+    emit_envelope(command, result=value)
 
 
 def when(moment: datetime | None) -> str:

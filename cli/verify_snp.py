@@ -162,7 +162,7 @@ def _policy(policy: Any) -> str:
 
 def run(opts: VerifyOptions) -> None:
     """Verify an SNP report as ``opts`` says; print the verdict; exit 0 accepted, 1 refused."""
-    verdict, policy, refusal = guarded(lambda: verify_evidence(opts))
+    verdict, policy, refusal = guarded(lambda: verify_evidence(opts), "verify" if opts.json else None)
     _appraise.conclude(
         opts, "snp", verdict, policy, refusal, f"{opts.evidence_path} (SEV-SNP report)", _rows(verdict)
     )

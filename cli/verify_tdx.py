@@ -132,5 +132,5 @@ def _rows(verdict: TdxVerdict) -> list[tuple[str, Any]]:
 
 def run(opts: VerifyOptions) -> None:
     """Verify a TDX quote as ``opts`` says; print the verdict; exit 0 accepted, 1 refused."""
-    verdict, policy, refusal = guarded(lambda: verify_evidence(opts))
+    verdict, policy, refusal = guarded(lambda: verify_evidence(opts), "verify" if opts.json else None)
     _appraise.conclude(opts, "tdx", verdict, policy, refusal, f"{opts.evidence_path} (TDX quote)", _rows(verdict))

@@ -183,3 +183,21 @@ def test_an_error_never_shows_an_empty_expected() -> None:
     assert str(PolicyError("x_rejected", "d", actual=["SA-1"])) == "x_rejected: d (got ['SA-1'])"
     assert "expected none" in str(PolicyError("advisory_not_accepted", "d", expected=[], actual=["SA-1"]))
     assert "expected ''" not in str(PolicyError("x", "d", expected="", actual="a"))
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "error_class"),
+    [
+        ([*without(TDX, "--collateral"), "--offline"], 3, "CollateralError"),
+        (["verify", str(SAMPLE / "tdx-collateral.json")], 2, "InputError"),
+        (["verify", "/nonexistent/quote"], 2, "InputError"),
+        ([*TDX, "--at", "yesterday"], 2, "InputError"),
+        ([*TDX, "--trust-root", str(SAMPLE / "EXAMPLE-ROOT-NOT-TRUSTED-amd-milan-ark.pem")], 1, "VerificationError"),  # noqa: E501
+    ],
+)
+def test_every_verify_failure_prints_the_envelope(args: list[str], code: int, error_class: str) -> None:
+    result = run([*args, "--json"])
+    assert result.exit_code == code, result.output
+    document = envelope(result.stdout, "verify")
+    assert document["exit_code"] == code and document["error"]["class"] == error_class
+    assert len(result.stderr.splitlines()) == 1
