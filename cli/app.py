@@ -18,7 +18,8 @@ from ccverify.cli import collateral, completion, devices, example, guest, measur
 _HELP = (
     "Verify confidential-VM evidence (Intel TDX quotes, AMD SEV-SNP reports) and boot "
     "configuration against signed reference values. Exit codes: 0 ok, 1 verification "
-    "failed, 2 bad input or usage, 3 collateral or network unavailable."
+    "failed, 2 bad input or usage, 3 collateral or network unavailable. Errors are one line on "
+    "stderr ($CCVERIFY_DEBUG=1 adds the traceback)."
 )
 
 app = typer.Typer(

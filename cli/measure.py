@@ -82,7 +82,7 @@ def snp(
         ),
     ] = None,
     initrd: Annotated[
-        Path | None, typer.Option("--initrd", metavar="FILE", help="Initrd for direct boot (needs --kernel).")
+        Path | None, typer.Option("--initrd", metavar="FILE", help="Initrd for direct boot (needs --kernel) It is hashed in a background thread from start-up unless $CCVERIFY_NO_PREFETCH=1.")
     ] = None,
     cmdline: Annotated[
         str | None, typer.Option("--cmdline", metavar="TEXT", help="Kernel command line (QEMU -append; needs --kernel).")
@@ -125,7 +125,7 @@ def tdx(
         Path | None,
         typer.Option("--kernel", metavar="FILE", help="Kernel (EFI-stub bzImage) for direct boot: predicts RTMR1 and RTMR2."),
     ] = None,
-    initrd: Annotated[Path | None, typer.Option("--initrd", metavar="FILE", help="Initrd (needs --kernel).")] = None,
+    initrd: Annotated[Path | None, typer.Option("--initrd", metavar="FILE", help="Initrd (needs --kernel) It is hashed in a background thread from start-up unless $CCVERIFY_NO_PREFETCH=1.")] = None,
     cmdline: Annotated[
         str | None, typer.Option("--cmdline", metavar="TEXT", help="Kernel command line (QEMU -append; needs --kernel).")
     ] = None,

@@ -38,7 +38,8 @@ def verify(
     ] = None,
     offline: Annotated[
         bool,
-        typer.Option(help="Never use the network: the collateral comes from --collateral or the default cache; missing is exit 3."),
+        typer.Option(help="Never use the network: the collateral comes from --collateral or the default cache "
+        "($XDG_CACHE_HOME/ccverify/collateral); missing is exit 3."),
     ] = False,
     at: Annotated[
         str | None,
