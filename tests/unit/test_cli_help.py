@@ -104,6 +104,9 @@ def _help_of(words: tuple[str, ...], option: str) -> str:
         (("collateral", "fetch"), "--pcs-url", ("CCVERIFY_PCS_URL", "CCVERIFY_PCS_API_KEY")),
         (("collateral", "fetch"), "--timeout", ("CCVERIFY_NET_TIMEOUT",)),
         (("collateral", "fetch"), "--cache", ("XDG_CACHE_HOME",)),
+        (("verify",), "--offline", ("XDG_CACHE_HOME",)),
+        (("measure", "snp"), "--initrd", ("CCVERIFY_NO_PREFETCH",)),
+        (("measure", "tdx"), "--initrd", ("CCVERIFY_NO_PREFETCH",)),
     ],
 )
 def test_environment_variables_are_in_the_help_of_their_options(
@@ -136,3 +139,7 @@ def test_the_readme_table_lists_every_environment_variable() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     for name, _ in manpage.ENVIRONMENT:
         assert f"| `{name}` |" in readme, name
+
+
+def test_the_root_help_names_ccverify_debug() -> None:
+    assert "$CCVERIFY_DEBUG" in " ".join((tree().help or "").split())
