@@ -20,6 +20,7 @@ import typer
 from ccverify.cli._common import (
     EXIT_OK,
     VerifyOptions,
+    about,
     emit_json,
     fail,
     guarded,
@@ -139,15 +140,25 @@ def appraise_options(opts: VerifyOptions, verdict: Any, policy: Any, anchors: Se
     """Appraise ``verdict`` against the reference values and event log of ``opts`` (the reference
     values signed by one of ``anchors``)."""
     from ccverify.verifier.appraisal import appraise
-    from ccverify.verifier.refvalues import load_reference_values
+    from ccverify.verifier.refvalues import load_reference_values, load_trust_anchors
 
     reference_values = None
     if opts.reference_values is not None:
+        trusted = []
+        for anchor in anchors:
+            with about("--trust-anchor", anchor):
+                trusted.extend(load_trust_anchors([anchor]))
         store = sequence_store(opts.sequence_store, opts.init) if opts.sequence_store is not None else None
-        reference_values = load_reference_values(
-            opts.reference_values, list(anchors), at=opts.at, sequence_store=store
-        )
-    log = read_input(opts.event_log, "--event-log", "event_log") if opts.event_log is not None else None
+        with about("--reference-values", opts.reference_values):
+            reference_values = load_reference_values(
+                opts.reference_values, trusted, at=opts.at, sequence_store=store
+            )
+    log = None
+    if opts.event_log is not None:
+        from ccverify.verifier.evidence.eventlog import EventLog
+
+        with about("--event-log", opts.event_log):
+            log = EventLog.from_bytes(read_input(opts.event_log, "--event-log", "event_log"))
     return appraise(verdict, reference_values, event_log=log, policy=policy, evidence=opts.evidence, at=opts.at)
 
 

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
-from ccverify.verifier.errors import CCVerifyError, InputError
+from ccverify.verifier.errors import CCVerifyError, InputError, PolicyError, VerificationError
 from ccverify.verifier.jsonable import JSON_ERRORS, iso8601, to_jsonable
 from ccverify.verifier.limits import InputKind, read_bounded, read_bounded_path
 
@@ -172,12 +172,19 @@ def about(option: str, path: Path | str) -> Iterator[None]:
         yield
     except InputError as error:
         text = str(error)
-        if not text.startswith(option):
-            for prefix in (f"{path}: ", f"{path} "):
-                if text.startswith(prefix):
-                    text = text[len(prefix) :]
-                    break
+        if not text.startswith("--"):  # a message that names an option already keeps it
+            # "collateral X: ...", "X: ...": the file is named once, after its option
+            named = text.find(f"{path}: ")
+            if 0 <= named <= 40:
+                text = text[named + len(f"{path}: ") :]
             error.args = (f"{option} {path}: {text}",)
+        raise
+    except VerificationError as error:
+        # the code stays first (``refvalues_unsigned: --reference-values rv.cbor: ...``)
+        text, head = str(error), f"{error.code}: "
+        if not isinstance(error, PolicyError) and text.startswith(head) and not text[len(head) :].startswith("--"):
+            error.detail = f"{option} {path}: {error.detail}"
+            error.args = (f"{head}{option} {path}: {text[len(head) :]}",)
         raise
 
 

@@ -238,7 +238,10 @@ def verify(
             verify_corim,
         )
 
-        anchors = load_trust_anchors([read_file(p, "--trust-anchor", "certificate") for p in trust_anchor])
+        anchors = []
+        for path in trust_anchor:
+            with about("--trust-anchor", path):
+                anchors.extend(load_trust_anchors([path]))
         moment = parse_time(at, "--at") if at is not None else None
         data = read_file(file, "reference values", "reference_values")
         _require_corim(data, file)

@@ -22,7 +22,14 @@ from typing import Any
 from ccverify.cli import _appraise
 from ccverify.cli._common import VerifyOptions, announce, guarded
 from ccverify.cli._common import load_policy as load_policy_file
-from ccverify.verifier.errors import CollateralError, InputError, PolicyError
+from ccverify.verifier.errors import (
+    CCVerifyError,
+    CollateralError,
+    InputError,
+    ParseError,
+    PolicyError,
+    VerificationError,
+)
 from ccverify.verifier.jsonable import to_jsonable
 from ccverify.verifier.snp.validate import SnpPolicy
 from ccverify.verifier.snp.verify import (
@@ -63,12 +70,43 @@ def _client(opts: VerifyOptions) -> Any:
 
 
 def _certificates(opts: VerifyOptions) -> SnpCertificates:
-    certs = load_snp_certs(
-        vcek=opts.vcek, vlek=opts.vlek, chain=opts.cert_chain, table=opts.cert_table, crl=opts.crl
-    )
+    try:
+        certs = load_snp_certs(
+            vcek=opts.vcek, vlek=opts.vlek, chain=opts.cert_chain, table=opts.cert_table, crl=opts.crl
+        )
+    except CCVerifyError as error:
+        _name_the_option(error, opts)
+        raise
     if certs.vcek is None and certs.vlek is None:
         certs = fetch_snp_certs(opts.evidence, certs, _client(opts), at=opts.at, product=opts.product)
     return certs
+
+
+#: how ``load_snp_certs`` names its sources, and the option each one was given as
+_SOURCES = (
+    ("vcek", "--vcek"),
+    ("vlek", "--vlek"),
+    ("chain", "--cert-chain"),
+    ("crl", "--crl"),
+    ("table", "--cert-table"),
+    ("trust root", "--trust-root"),
+)
+
+
+def _name_the_option(error: CCVerifyError, opts: VerifyOptions) -> None:
+    """Reword ``error`` to name the option its file was given as (``--cert-chain FILE``, not
+    ``chain: FILE``); a certificate table that does not parse is ``--cert-table FILE: ...``."""
+    text = str(error)
+    for name, option in _SOURCES:
+        path = getattr(opts, option[2:].replace("-", "_"))
+        for said in (f"{name}: {path}", f"{name} {path}"):
+            if path is not None and said in text and f"--{said}" not in text:
+                error.args = (text.replace(said, f"{option} {path}", 1),)
+                if isinstance(error, VerificationError):
+                    error.detail = error.detail.replace(said, f"{option} {path}", 1)
+                return
+    if isinstance(error, ParseError) and error.structure.startswith("CertTable") and opts.cert_table is not None:
+        error.args = (f"--cert-table {opts.cert_table}: {text}",)
 
 
 def load_policy(path: Path | None) -> SnpPolicy:
@@ -81,7 +119,11 @@ def verify_evidence(opts: VerifyOptions) -> tuple[SnpVerdict, SnpPolicy, PolicyE
     """The verdict under the policy, and the policy's refusal (None: accepted)."""
     policy = load_policy(opts.policy)
     certificates = _certificates(opts)
-    verdict, refusal = _under_policy(opts, certificates, policy)
+    try:
+        verdict, refusal = _under_policy(opts, certificates, policy)
+    except CCVerifyError as error:
+        _name_the_option(error, opts)
+        raise
     if not verdict.crl_checked and not opts.allow_missing_crl:
         # as TDX's CRLs: the KDS CRL of the chain that verified, from --collateral, then KDS
         try:

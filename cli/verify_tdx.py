@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ccverify.cli import _appraise
-from ccverify.cli._common import VerifyOptions, guarded, pcs_client, read_file
+from ccverify.cli._common import VerifyOptions, about, guarded, pcs_client, read_file
 from ccverify.cli._common import load_policy as load_policy_file
 from ccverify.verifier.errors import CollateralError, InputError, PolicyError
 from ccverify.verifier.evidence.tdx_quote import TdxQuote
@@ -40,7 +40,19 @@ def load_policy(path: Path | None) -> TdxPolicy:
 
 
 def _trust_root(opts: VerifyOptions) -> bytes | None:
-    return None if opts.trust_root is None else read_file(opts.trust_root, "--trust-root", "certificate")
+    if opts.trust_root is None:
+        return None
+    with about("--trust-root", opts.trust_root):
+        from ccverify.verifier.x509load import certificate
+
+        data = read_file(opts.trust_root, "--trust-root", "certificate")
+        try:
+            certificate(data)
+        except Exception as error:  # what verify_tdx would refuse, named by the option here
+            from ccverify.verifier.x509load import in_words
+
+            raise InputError(f"not a PEM or DER X.509 certificate ({in_words(error)})") from None
+        return data
 
 
 def _collateral(opts: VerifyOptions, quote: TdxQuote, at: datetime) -> TdxCollateral:
@@ -60,7 +72,8 @@ def _collateral(opts: VerifyOptions, quote: TdxQuote, at: datetime) -> TdxCollat
                 missing="TDX collateral",
             )
     if path is not None and (path.is_file() or opts.offline):
-        return load_collateral(path, allow_missing_crl=opts.allow_missing_crl)
+        with about("--collateral", path):
+            return load_collateral(path, allow_missing_crl=opts.allow_missing_crl)
     cache = CollateralCache(path if path is not None else default_cache_dir())
     collateral, _entries = gather_tdx_collateral(
         quote, at=at, cache=cache, client=pcs_client(opts.pcs_url, opts.timeout), origin=f"cache {cache.directory}"

@@ -70,7 +70,8 @@ def describe_all(data: bytes) -> list[Described]:
             else:
                 out.append(Described("pem", {"label": label, "note": "not decoded (private keys never are)"}))
         except ValueError as error:
-            raise InputError(f"PEM block {number} ({label}): not decodable: {error}") from None
+            reason = x509load.in_words(error)
+            raise InputError(f"PEM block {number} ({label}): not decodable: {reason}") from None
     return out
 
 
@@ -146,7 +147,7 @@ def _describe_certificate(cert: x509.Certificate) -> Described:
         }
         fields.update(_extensions(cert.extensions))
     except ValueError as error:  # cryptography parses names and extensions lazily
-        raise InputError(f"certificate not decodable: {error}") from None
+        raise InputError(f"certificate not decodable: {x509load.in_words(error)}") from None
     return Described("certificate", fields)
 
 
@@ -163,7 +164,7 @@ def describe_crl(crl: x509.CertificateRevocationList) -> Described:
         if critical:
             fields["critical_extensions"] = critical
     except ValueError as error:
-        raise InputError(f"CRL not decodable: {error}") from None
+        raise InputError(f"CRL not decodable: {x509load.in_words(error)}") from None
     return Described("crl", fields)
 
 

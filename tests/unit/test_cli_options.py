@@ -201,3 +201,32 @@ def test_every_verify_failure_prints_the_envelope(args: list[str], code: int, er
     document = envelope(result.stdout, "verify")
     assert document["exit_code"] == code and document["error"]["class"] == error_class
     assert len(result.stderr.splitlines()) == 1
+
+
+TDX_ALONE = without(without(TDX, "--trust-root"), "--collateral")
+
+
+@pytest.mark.parametrize(
+    ("option", "args"),
+    [
+        ("--trust-root", [*TDX, "--trust-root", "{}"]),
+        ("--collateral", [*TDX_ALONE, "--collateral", "{}"]),
+        ("--reference-values", [*TDX, "--reference-values", "{}", *without(TDX_RV, "--reference-values")]),
+        ("--trust-anchor", [*TDX, *without(TDX_RV, "--trust-anchor"), "--trust-anchor", "{}"]),
+        ("--event-log", [*TDX, *without(TDX_RV, "--event-log"), "--event-log", "{}"]),
+        ("--vcek", [*without(SNP, "--vcek"), "--vcek", "{}"]),
+        ("--cert-chain", [*without(SNP, "--cert-chain"), "--cert-chain", "{}"]),
+        ("--crl", [*without(SNP, "--crl"), "--crl", "{}"]),
+        ("--trust-root", [*without(SNP, "--trust-root"), "--trust-root", "{}"]),
+        ("--cert-table", [*without(SNP, "--vcek"), "--cert-table", "{}", "--offline"]),
+        ("--trust-anchor", ["reference", "verify", str(SAMPLE / "tdx-refvalues.cbor"), "--trust-anchor", "{}"]),  # noqa: E501
+    ],
+)
+def test_a_bad_file_is_named_by_its_option_in_words(tmp_path: Path, option: str, args: list[str]) -> None:
+    bad = tmp_path / "bad.bin"
+    bad.write_bytes(b"\x7fELF" + bytes(range(256)) * 20)
+    result = run([str(bad) if a == "{}" else a for a in args])
+    assert result.exit_code in (1, 2), result.output
+    (line,) = result.stderr.splitlines()
+    assert f"{option} {bad}" in line, line
+    assert "{" not in line and "Error" not in line.split(":", 1)[1], line  # no Rust or Python types

@@ -313,7 +313,8 @@ def load_trust_anchor(source: bytes | str | Path | PublicKey | TrustAnchor) -> T
             except (ValueError, UnsupportedAlgorithm):
                 cert = x509load.der_certificate(data)
     except (ValueError, UnsupportedAlgorithm, TypeError) as error:
-        raise InputError(f"{name}: not a PEM/DER public key or certificate ({error})") from None
+        reason = x509load.in_words(error)
+        raise InputError(f"{name}: not a PEM/DER public key or certificate ({reason})") from None
     if cert is not None:
         loaded = cert.public_key()
     key = _check_key(loaded, name)
@@ -331,7 +332,8 @@ def load_private_key(source: bytes | str | Path | PrivateKey) -> PrivateKey:
             else serialization.load_der_private_key(data, password=None)
         )
     except (ValueError, TypeError, UnsupportedAlgorithm) as error:
-        raise InputError(f"{name}: not an unencrypted PEM/DER private key ({error})") from None
+        reason = x509load.in_words(error)
+        raise InputError(f"{name}: not an unencrypted PEM/DER private key ({reason})") from None
     if isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, (ec.SECP256R1, ec.SECP384R1)):
         return key
     if isinstance(key, ed25519.Ed25519PrivateKey):

@@ -149,8 +149,9 @@ def load_certificate(data: bytes, what: str = "certificate") -> x509.Certificate
     try:
         return x509load.certificate(data)
     except (ValueError, TypeError, IndexError) as exc:
+        reason = x509load.in_words(exc)
         raise VerificationError(
-            "certificate_malformed", f"{what} is not a DER or PEM X.509 certificate ({exc})"
+            "certificate_malformed", f"{what} is not a DER or PEM X.509 certificate ({reason})"
         ) from None
 
 
@@ -162,7 +163,7 @@ def load_certificates(data: bytes, what: str = "certificate bundle") -> list[x50
         return x509load.pem_certificates(data)
     except ValueError as exc:
         raise VerificationError(
-            "certificate_malformed", f"{what} is not a PEM certificate bundle ({exc})"
+            "certificate_malformed", f"{what} is not a PEM certificate bundle ({x509load.in_words(exc)})"
         ) from None
 
 
@@ -182,7 +183,7 @@ def load_crl(data: bytes, what: str = "CRL") -> x509.CertificateRevocationList:
         return x509load.crl(data)
     except ValueError as exc:
         raise VerificationError(
-            "certificate_malformed", f"{what} is not a DER or PEM X.509 CRL ({exc})"
+            "certificate_malformed", f"{what} is not a DER or PEM X.509 CRL ({x509load.in_words(exc)})"
         ) from None
 
 
