@@ -199,7 +199,7 @@ def _policy(policy: Any) -> str:
     shown = to_jsonable(policy)
     flags = [name for name, value in shown.items() if value is True]
     abi = f"abi {shown.get('abi_major')}.{shown.get('abi_minor')}"
-    return f"{shown.get('raw')} ({abi}; {', '.join(flags) or 'no bits set'})"
+    return f"0x{policy.raw:x} ({abi}; {', '.join(flags) or 'no bits set'})"
 
 
 def run(opts: VerifyOptions) -> None:

@@ -40,7 +40,7 @@ def test_snp_product_policy_and_tcb_are_spelled_as_the_json_and_show_spell_them(
     tcb = report["reported_tcb"]
     assert table["reported TCB"] == " ".join(f"{k}={v}" for k, v in tcb.items() if k != "raw")
     policy = report["policy"]
-    assert table["guest policy"].startswith(policy["raw"])
+    assert table["guest policy"].startswith(f"0x{policy['raw']:x} ")
     for name, value in policy.items():
         if value is True:
             assert name in table["guest policy"]
@@ -72,3 +72,31 @@ def test_measurement_parameters_are_integers_not_0x_strings() -> None:
     parameters = envelope_result(done.stdout, "measure snp")["parameters"]
     assert parameters["guest_features"] == 0x21 and parameters["vcpu_sig"] == 0xA00F11
     assert parameters["guest_feature_names"] == ["SNPActive", "DebugSwap"]
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)] + [k for k in value if isinstance(k, str)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def test_no_json_document_writes_hex_with_0x() -> None:
+    """Bytes are bare lowercase hex, integers JSON integers: no ``"0x..."`` anywhere."""
+    tdx = [
+        "verify", str(SAMPLE / "tdx-quote.dat"), "--collateral", str(SAMPLE / "tdx-collateral.json"),
+        "--trust-root", str(SAMPLE / "EXAMPLE-ROOT-NOT-TRUSTED-intel.pem"), "--at", "2026-01-15T00:00:00Z",
+        "--reference-values", str(SAMPLE / "tdx-refvalues.cbor"),
+        "--trust-anchor", str(SAMPLE / "EXAMPLE-refvalues-signer.pub.pem"),
+        "--event-log", str(SAMPLE / "tdx-event-log.bin"),
+    ]  # fmt: skip
+    runs = [(tdx, "verify"), (SNP, "verify")]
+    shown = ("tdx-quote.dat", "snp-report.bin", "tdx-event-log.bin")
+    runs += [(["show", str(SAMPLE / name)], "show") for name in shown]
+    runs += [(["reference", "show", str(SAMPLE / "snp-refvalues.cbor")], "reference show")]
+    for args, command in runs:
+        document = envelope_result(invoke([*args, "--json"]).stdout, command)
+        assert not [s for s in _strings(document) if s.startswith("0x")], (command, args[1])
