@@ -29,7 +29,7 @@ from ccverify.cli._common import (
     stdout,
     table,
 )
-from ccverify.verifier.errors import InputError, PolicyError, VerificationError
+from ccverify.verifier.errors import Code, InputError, PolicyError, VerificationError
 from ccverify.verifier.jsonable import to_jsonable
 
 if TYPE_CHECKING:
@@ -124,11 +124,11 @@ def _finish(opts: VerifyOptions, platform: str, verdict: Any, policy: Any, title
 
 def not_affirming(result: Any) -> VerificationError:
     """The error a result that is not affirming ends with: the first failing reason's code
-    (``not_affirming`` if none failed), and every failing reason in one line."""
+    (``result_not_affirming`` if none failed), and every failing reason in one line."""
     failed = [reason for reason in result.reasons if reason.code != "ok"]
     status = result.status.name.lower()
     if not failed:
-        return VerificationError("not_affirming", f"attestation result {status}")
+        return VerificationError(Code.RESULT_NOT_AFFIRMING, f"attestation result {status}")
     first = failed[0]
     shown = "; ".join(f"{reason.code} ({reason.claim}): {reason.detail}" for reason in failed)
     return VerificationError(

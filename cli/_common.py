@@ -366,15 +366,29 @@ class VerifyOptions:
     init: bool = False
 
 
+def option_timeout(value: float | None) -> float:
+    """``--timeout SECONDS`` (else ``$CCVERIFY_NET_TIMEOUT``, else 5 s), checked; a bad value is
+    an error naming the option (or the variable) it came from."""
+    from ccverify.verifier.collateral.http import timeout_from
+
+    try:
+        return timeout_from(value)
+    except InputError as error:
+        text = str(error)
+        if value is not None and text.startswith("timeout "):
+            error.args = ("--" + text,)
+        raise
+
+
 def pcs_client(url: str | None, timeout: float | None = None) -> PcsClient:
     """An Intel PCS client for ``url``, else ``$CCVERIFY_PCS_URL``, else Intel PCS itself
     (API key from ``$CCVERIFY_PCS_API_KEY``); ``timeout`` else ``$CCVERIFY_NET_TIMEOUT`` else
     5 s per request; each retry is announced on stderr."""
-    from ccverify.verifier.collateral.http import RetryPolicy, timeout_from
+    from ccverify.verifier.collateral.http import RetryPolicy
     from ccverify.verifier.collateral.pcs import PCS_BASE_URL, PcsClient
 
     base = url or os.environ.get("CCVERIFY_PCS_URL") or PCS_BASE_URL
-    seconds = timeout_from(timeout)
+    seconds = option_timeout(timeout)
     policy = RetryPolicy(timeout=seconds, on_retry=announce)
     return PcsClient(base, api_key=os.environ.get("CCVERIFY_PCS_API_KEY"), timeout=seconds, retry=policy)
 

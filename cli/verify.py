@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from ccverify.cli._common import VerifyOptions, fail, guarded, read_input
+from ccverify.cli._common import VerifyOptions, fail, guarded, option_timeout, read_input
 from ccverify.verifier.errors import InputError
 from ccverify.verifier.timeutil import parse_time
 
@@ -130,8 +130,6 @@ def verify(
     command = "verify" if json_out else None
 
     def options() -> VerifyOptions:
-        from ccverify.verifier.collateral.http import timeout_from
-
         return VerifyOptions(
             evidence=read_input(evidence, "evidence", "evidence"),
             evidence_path=evidence,
@@ -154,7 +152,7 @@ def verify(
             crl=crl,
             allow_missing_crl=allow_missing_crl,
             pcs_url=pcs_url,
-            timeout=timeout_from(timeout),
+            timeout=option_timeout(timeout),
             init=init,
         )
 
