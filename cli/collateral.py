@@ -47,11 +47,11 @@ def fetch(
         Path | None,
         typer.Option(
             metavar="DIR",
-            help="Collateral cache directory (read first, then written); default $XDG_CACHE_HOME/ccverify/collateral "
-            "(~/.cache/ccverify/collateral).",
+            help="Collateral cache directory (read first, then written); default ccverify/collateral under "
+            "$XDG_CACHE_HOME (else ~/.cache).",
         ),
     ] = None,
-    offline: Annotated[bool, typer.Option(help="Never use the network: only the cache.")] = False,
+    offline: Annotated[bool, typer.Option("--offline", help="Never use the network: only the cache.")] = False,
     timeout: Annotated[
         float | None,
         typer.Option(

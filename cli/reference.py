@@ -224,7 +224,8 @@ def verify(
     any_profile: Annotated[
         bool,
         typer.Option(
-            help="Check only the signature and validity (a CoRIM of another profile, e.g. Veraison's)."
+            "--any-profile",
+            help="Check only the signature and validity (a CoRIM of another profile, e.g. Veraison's).",
         ),
     ] = False,
 ) -> None:

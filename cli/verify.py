@@ -32,14 +32,14 @@ def verify(
         typer.Option(
             metavar="DIR|FILE",
             help="Collateral: a cache directory, an offline bundle, or (TDX) a QuoteCollateralV3 JSON "
-            "(default: the cache $XDG_CACHE_HOME/ccverify/collateral, ~/.cache/ccverify/collateral). What it lacks "
+            "(default: the cache ccverify/collateral under $XDG_CACHE_HOME, else ~/.cache). What it lacks "
             "comes from Intel PCS or AMD KDS ($CCVERIFY_KDS_URL) unless --offline.",
         ),
     ] = None,
     offline: Annotated[
         bool,
-        typer.Option(help="Never use the network: the collateral comes from --collateral or the default cache "
-        "($XDG_CACHE_HOME/ccverify/collateral); missing is exit 3."),
+        typer.Option("--offline", help="Never use the network: the collateral comes from --collateral or the default cache "
+        "(under $XDG_CACHE_HOME); missing is exit 3."),
     ] = False,
     at: Annotated[
         str | None,
@@ -104,14 +104,14 @@ def verify(
         ),
     ] = None,
     allow_missing_crl: Annotated[
-        bool, typer.Option(help="TDX and SNP: verify without CRLs (recorded in the verdict; the default policy still refuses it).", rich_help_panel=_PLATFORM)
+        bool, typer.Option("--allow-missing-crl", help="TDX and SNP: verify without CRLs (recorded in the verdict; the default policy still refuses it).", rich_help_panel=_PLATFORM)
     ] = False,
     pcs_url: Annotated[
         str | None,
         typer.Option(
             metavar="URL",
             help="TDX: Intel PCS base URL, a PCCS or mirror (default $CCVERIFY_PCS_URL, else Intel PCS; "
-            "API key from $CCVERIFY_PCS_API_KEY).",
+            "the API key comes from $CCVERIFY_PCS_API_KEY if set).",
             rich_help_panel=_PLATFORM,
         ),
     ] = None,
@@ -124,7 +124,7 @@ def verify(
 
     SNP certificates missing from the options come from --collateral, then AMD KDS
     ($CCVERIFY_KDS_URL); TDX collateral from --collateral or the default cache
-    ($XDG_CACHE_HOME/ccverify/collateral), then Intel PCS ($CCVERIFY_PCS_URL,
+    (ccverify/collateral under $XDG_CACHE_HOME), then Intel PCS ($CCVERIFY_PCS_URL,
     $CCVERIFY_PCS_API_KEY). Network requests time out after --timeout or $CCVERIFY_NET_TIMEOUT.
     """
     command = "verify" if json_out else None

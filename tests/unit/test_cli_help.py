@@ -143,3 +143,17 @@ def test_the_readme_table_lists_every_environment_variable() -> None:
 
 def test_the_root_help_names_ccverify_debug() -> None:
     assert "$CCVERIFY_DEBUG" in " ".join((tree().help or "").split())
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        ["verify"], ["show"], ["completion"], ["collateral", "fetch"], ["collateral", "bundle"],
+        ["measure", "snp"], ["measure", "tdx"], ["reference", "create"], ["reference", "show"],
+        ["reference", "verify"],
+    ],
+)  # fmt: skip
+def test_help_at_80_columns_cuts_no_word(words: list[str]) -> None:
+    """No option name, variable or path in the help is cut short with an ellipsis at 80 columns."""
+    shown = CliRunner().invoke(app, [*words, "--help"], terminal_width=80, env={"COLUMNS": "80"}).output
+    assert "…" not in shown, [line for line in shown.splitlines() if "…" in line]
