@@ -43,6 +43,8 @@ _OPENED = object()
 FIRST_WAIT = 0.5
 FACTOR = 2.0
 LONGEST_WAIT = 8.0
+#: the least time an attempt is started with: the waits shrink to leave it
+LAST_ATTEMPT = 0.5
 
 
 class Deadline:
@@ -217,44 +219,48 @@ def attest_remote(
             status=-1,
         )
 
-    with deadline.enforced(expired):
-        while True:
-            attempt += 1
-            try:
-                client.timeout = max(deadline.remaining(), 0.05)
-                key = sealing.generate_key(suite)
-                challenge = client.challenge(tee)
-                report_data = binding.report_data(challenge.nonce, key.public_bytes)
-                got = provider.get(report_data)
-                if not hmac.compare_digest(got.report_data, report_data) or got.tee != tee:
-                    raise VerificationError(
-                        "report_data_mismatch",
-                        f"the evidence provider returned {got.tee} evidence for another REPORT_DATA",
+    try:
+        with deadline.enforced(expired):
+            while True:
+                attempt += 1
+                try:
+                    client.timeout = max(deadline.remaining(), 0.05)
+                    key = sealing.generate_key(suite)
+                    challenge = client.challenge(tee)
+                    report_data = binding.report_data(challenge.nonce, key.public_bytes)
+                    got = provider.get(report_data)
+                    if not hmac.compare_digest(got.report_data, report_data) or got.tee != tee:
+                        raise VerificationError(
+                            "report_data_mismatch",
+                            f"the evidence provider returned {got.tee} evidence for another REPORT_DATA",
+                        )
+                    client.timeout = max(deadline.remaining(), 0.05)
+                    answer = client.attest(
+                        challenge,
+                        got.evidence,
+                        key,
+                        event_log=_event_log(got, runtime_log),
+                        snp_certs=got.aux_blob,
                     )
-                client.timeout = max(deadline.remaining(), 0.05)
-                answer = client.attest(
-                    challenge,
-                    got.evidence,
-                    key,
-                    event_log=_event_log(got, runtime_log),
-                    snp_certs=got.aux_blob,
-                )
-            except CollateralError as error:
-                if not error.retryable:
-                    raise
-                last = error.detail.removeprefix(f"relying party {url} ").removeprefix("unreachable: ")
-                pause = min(error.retry_after if error.retry_after is not None else wait, LONGEST_WAIT)
-                left = deadline.remaining()
-                if pause >= left:
-                    raise expired() from None
-                announce(
-                    f"relying party {url}: {last}; attempt {attempt + 1} in {pause:.1f} s "
-                    f"({left:.1f} s of the {deadline.seconds:g} s deadline left)"
-                )
-                deadline.sleep(pause)
-                wait = min(wait * FACTOR, LONGEST_WAIT)
-                continue
-            break
+                except CollateralError as error:
+                    if not error.retryable:
+                        raise
+                    last = error.detail.removeprefix(f"relying party {url} ").removeprefix("unreachable: ")
+                    pause = min(error.retry_after if error.retry_after is not None else wait, LONGEST_WAIT)
+                    left = deadline.remaining()
+                    if left <= LAST_ATTEMPT:
+                        raise expired() from None
+                    pause = min(pause, left - LAST_ATTEMPT)  # the last attempt still gets its time
+                    announce(
+                        f"relying party {url}: {last}; attempt {attempt + 1} in {pause:.1f} s "
+                        f"({left:.1f} s of the {deadline.seconds:g} s deadline left)"
+                    )
+                    deadline.sleep(pause)
+                    wait = min(wait * FACTOR, LONGEST_WAIT)
+                    continue
+                break
+    finally:
+        client.session.close()  # no keep-alive connection outlives the command
     payload = answer.open(key)
     claims = answer.claims()
     return RemoteRelease(
