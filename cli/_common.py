@@ -311,6 +311,8 @@ class VerifyOptions:
     crl: Path | None = None
     allow_missing_crl: bool = False
     pcs_url: str | None = None
+    #: ccverify's run-time RTMR3 log, replayed after the CCEL (``rtmr3_log.with_runtime_log``)
+    rtmr3_log: Path | None = None
 
 
 def pcs_client(url: str | None, timeout: float | None = None) -> PcsClient:

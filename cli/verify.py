@@ -49,6 +49,9 @@ def verify(
     sequence_store: Annotated[
         Path | None, typer.Option(help="JSON file with the last accepted reference-value sequence per id: refuses older sets (rollback) and records the one accepted.", rich_help_panel=_REF)
     ] = None,
+    rtmr3_log: Annotated[
+        Path | None, typer.Option("--rtmr3-log", help="TDX: ccverify's run-time RTMR3 log (rtmr3-events.bin), replayed after the --event-log CCEL.", rich_help_panel=_REF)
+    ] = None,
     vcek: Annotated[Path | None, typer.Option(help="SNP: VCEK certificate (DER or PEM).", rich_help_panel=_PLATFORM)] = None,
     vlek: Annotated[Path | None, typer.Option(help="SNP: VLEK certificate (DER or PEM).", rich_help_panel=_PLATFORM)] = None,
     cert_chain: Annotated[
@@ -85,6 +88,7 @@ def verify(
             reference_values=reference_values,
             trust_anchor=trust_anchor,
             event_log=event_log,
+            rtmr3_log=rtmr3_log,
             sequence_store=sequence_store,
             vcek=vcek,
             vlek=vlek,

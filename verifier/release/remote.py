@@ -108,11 +108,9 @@ class RemoteRelease:
     seconds: float
     provider: str
     hardware: bool
-    _token: object = field(default=None, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if self._token is not _OPENED:
-            raise TypeError("a RemoteRelease is made by verifier.release.remote.attest_remote only")
+    #: set by ``attest_remote`` only, once the release opened: an init=False field, so neither a
+    #: RemoteRelease built elsewhere nor a ``dataclasses.replace``-d copy is ``issued``
+    _token: object = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def affirming(self) -> bool:
@@ -263,7 +261,7 @@ def attest_remote(
         client.session.close()  # no keep-alive connection outlives the command
     payload = answer.open(key)
     claims = answer.claims()
-    return RemoteRelease(
+    release = RemoteRelease(
         relying_party=url,
         tee=tee,
         nonce=challenge.nonce,
@@ -276,5 +274,6 @@ def attest_remote(
         seconds=deadline.elapsed(),
         provider=got.provider_name,
         hardware=got.hardware,
-        _token=_OPENED,
     )
+    object.__setattr__(release, "_token", _OPENED)
+    return release
