@@ -8,6 +8,7 @@ left them), the secrets directory (0400 files, or nothing at all), and stderr.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -181,7 +182,18 @@ def assert_nothing_beyond_bootstrap(guest: Guest, before: dict[str, bool]) -> No
 # ------------------------------------------------------------------------------ affirming
 
 
-def test_affirming_binds_devices_per_policy_and_hands_the_secret_over(guest: Guest, service: Service) -> None:
+def test_affirming_binds_devices_per_policy_and_hands_the_secret_over(
+    tmp_path: Path, guest: Guest, service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a kernel with run-time RTMR3 extends (Linux >= 6.16): tsm-mr played by the guest fakes
+    from ccverify.verifier.evidence import rtmr3_log
+    from ccverify.verifier.release.rtmr3 import RTMR3_PATH
+    from tests.unit import guest_fakes
+
+    (guest.tree.sysfs / RTMR3_PATH).parent.mkdir(parents=True)
+    (guest.tree.sysfs / RTMR3_PATH).write_bytes(bytes(48))
+    tsm = guest_fakes.FakeKernel(tmp_path / "configfs")
+    monkeypatch.setattr("ccverify.verifier.release.rtmr3.FileOps", lambda: tsm)
     before = guest.lockdown()
     assert not any(before[k] for k in ("virtio/virtio1", "usb/1-1"))
     started = time.monotonic()
@@ -207,6 +219,11 @@ def test_affirming_binds_devices_per_policy_and_hands_the_secret_over(guest: Gue
     saved = json.loads((guest.run_dir / "attestation-result.json").read_text())
     assert saved["mode"] == "remote" and saved["released"]["secrets"] == {"disk-key": len(SECRET)}
     # guest unlock prints exactly the bytes (cryptsetup --key-file=-)
+    # the applied policy (the release's bytes, as its owner signed them) measured into RTMR3
+    digest = hashlib.sha384(guest.policy_bytes).digest()
+    assert body["rtmr3"]["digest"] == digest.hex() and tsm.writes == [("rtmr3:sha384", digest)]
+    assert body["rtmr3"]["after"] == hashlib.sha384(bytes(48) + digest).hexdigest()
+    assert rtmr3_log.policy_digests((guest.run_dir / "rtmr3-events.bin").read_bytes()) == (digest,)
     unlocked = run("guest", "unlock", "disk-key", "--run-dir", guest.run_dir)
     assert unlocked.exit_code == 0 and unlocked.stdout_bytes == SECRET
     print(f"remote authorize, affirming: {elapsed:.2f} s")

@@ -417,3 +417,28 @@ def test_verify_replays_the_runtime_rtmr3_log_after_the_ccel(tmp_path: Path) -> 
         *[a for a in common if a not in ("--event-log", sample / "tdx-event-log.bin")], "--rtmr3-log", log
     )
     assert alone.exit_code == 2
+
+
+# ------------------------------------------------------------------------------ local mode, own evidence
+
+
+def test_local_mode_reads_the_guests_own_evidence_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.unit.test_devices_cli import SAMPLE, Setup
+
+    setup = Setup(tmp_path, monkeypatch)
+    assert run("guest", "lockdown", *setup.policy(), *setup.system).exit_code == 0
+    done = run(
+        "guest", "authorize", *setup.policy(), "--evidence-provider", "example",
+        "--trust-root", SAMPLE / "EXAMPLE-ROOT-NOT-TRUSTED-intel.pem",
+        "--reference-values", SAMPLE / "tdx-refvalues.cbor",
+        "--trust-anchor", SAMPLE / "EXAMPLE-refvalues-signer.pub.pem", *setup.system, "--json",
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    result = cli_json.envelope_result(done.stdout, "guest authorize")
+    assert result["mode"] == "local" and result["evidence"]["hardware"] is False
+    assert result["attestation_result"]["ear_status"] == "affirming"
+    assert "virtio/virtio1" in result["applied"]["bound"] and result["rtmr3"] is None
+    written = sorted(p.name for p in (setup.run_dir / "evidence").iterdir())
+    assert written == ["tdx-collateral.json", "tdx-event-log.bin", "tdx-quote.dat"]
