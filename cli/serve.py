@@ -169,6 +169,8 @@ def _run(path: Path, config: Any, overrides: dict[str, Any]) -> None:
         "port": config.port,
         "log_level": "info",
         "access_log": config.access_log,
+        "proxy_headers": True,
+        "forwarded_allow_ips": ",".join(config.trusted_proxies),
         "timeout_keep_alive": 5,
         "server_header": False,
         "limit_concurrency": 1024,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,3 +30,35 @@ def fixture_bytes(relative: str) -> bytes:
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
     return FIXTURES
+
+
+# -- every code the library raises while the suite runs is a member of ``errors.Code`` --------
+
+_UNKNOWN_CODES: set[str] = set()
+
+
+def _record_codes() -> None:
+    from ccverify.verifier import errors
+
+    original = errors.VerificationError.__init__
+    members = {code.value for code in errors.Code}
+
+    def init(self: errors.VerificationError, code: str, detail: str, **kwargs: object) -> None:
+        frame = sys._getframe(1)
+        while frame.f_back is not None and frame.f_globals.get("__name__") == errors.__name__:
+            frame = frame.f_back  # PolicyError's own __init__, PolicyError.of
+        caller = str(frame.f_globals.get("__name__", ""))
+        if caller.startswith("ccverify.") and str(code) not in members:  # the library's, not a test's
+            _UNKNOWN_CODES.add(f"{code} ({caller})")
+        original(self, code, detail, **kwargs)  # type: ignore[arg-type]
+
+    errors.VerificationError.__init__ = init  # type: ignore[method-assign]
+
+
+_record_codes()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _UNKNOWN_CODES:
+        print(f"\nerror codes raised that are not members of verifier.errors.Code: {sorted(_UNKNOWN_CODES)}")
+        session.exitstatus = 1

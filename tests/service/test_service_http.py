@@ -310,6 +310,14 @@ def test_rate_limit_answers_429(tmp_path: Path) -> None:
             for _ in range(8)
         ]
         assert statuses[:2] == [200, 200] and 429 in statuses
+        # another guest behind the (trusted, loopback) load balancer has its own bucket
+        other = requests.post(
+            running.url + "/v1/challenge",
+            json={"tee": "tdx"},
+            headers={"X-Forwarded-For": "10.0.0.9"},
+            timeout=5,
+        )
+        assert other.status_code == 200
     finally:
         running.stop()
 
@@ -425,3 +433,20 @@ def test_two_workers_add_up_their_metrics(tmp_path: Path) -> None:
             assert 'ccverify_verifications_total{outcome="affirming",tee="tdx"} 4.0' in text
     finally:
         running.stop()
+
+
+def test_a_policy_refusal_is_a_non_affirming_result_with_its_reason(
+    service: tuple[Running, RelyingPartyClient],
+) -> None:
+    from ccverify.verifier.evidence.tdx_quote import TdAttributes
+
+    _running, client = service
+    key = sealing.generate_key()
+    challenge = client.challenge("tdx")
+    debug = int(TdAttributes.DEBUG | TdAttributes.SEPT_VE_DISABLE).to_bytes(8, "little")
+    report_data = binding.report_data(challenge.nonce, key.public_bytes)
+    answer = client.attest(challenge, sample_tdx_quote(SAMPLE_QUOTE, report_data, td_attributes=debug), key,
+                           event_log=EVENT_LOG)  # fmt: skip
+    assert not answer.affirming and answer.sealed is None
+    codes = {r["code"] for r in answer.claims()["submods"]["tdx"]["ccverify_reasons"]}
+    assert "debug_td" in codes, codes

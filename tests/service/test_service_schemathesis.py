@@ -27,7 +27,7 @@ def test_no_generated_request_gets_a_server_error(tmp_path: Path) -> None:
                 "run",
                 running.url + "/openapi.json",
                 "--checks",
-                "not_a_server_error",
+                "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
                 "--max-examples",
                 MAX_EXAMPLES,
                 "--seed",

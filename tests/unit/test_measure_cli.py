@@ -149,7 +149,7 @@ def test_tdx_json(tmp_path: Path) -> None:
 
 def test_guest_features_required() -> None:
     text = fails("snp", "--firmware", AMDSEV, "--vcpus", "1", "--vcpu-type", "EPYC-v4")
-    assert "--guest-features is required" in text and "0x21" in text
+    assert "guest_features is required" in text and "0x21" in text
 
 
 def test_not_an_ovmf_image(tmp_path: Path) -> None:

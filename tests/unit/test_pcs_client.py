@@ -441,5 +441,5 @@ def test_timeout_option_env_and_default(
 def test_timeout_out_of_range_is_input_error(value: str) -> None:
     from ccverify.verifier.collateral.http import timeout_from
 
-    with pytest.raises(InputError, match="--timeout"):
+    with pytest.raises(InputError, match="timeout "):
         timeout_from(value)

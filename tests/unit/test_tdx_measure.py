@@ -282,7 +282,7 @@ def test_direct_boot_prediction(tmp_path: Path) -> None:
 
 
 def test_prediction_input_errors(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="need --kernel"):
+    with pytest.raises(InputError, match="need kernel"):
         measure_tdx(fixture(TRIXIE), cmdline="x")
     with pytest.raises(InputError, match="48 bytes"):
         predict(fixture_bytes(TRIXIE), rtmr0=b"\0" * 47)

@@ -33,7 +33,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from ccverify.verifier.errors import InputError, ParseError, VerificationError
+from ccverify.verifier.errors import Code, InputError, ParseError, VerificationError
 from ccverify.verifier.jsonable import JSON_ERRORS
 from ccverify.verifier.limits import read_bounded
 from ccverify.verifier.refvalues import corim as c
@@ -318,7 +318,7 @@ def from_corim(corim: c.Corim, *, signer: Signer | None = None) -> ReferenceValu
     """The profile's view of a decoded CoRIM; ParseError/VerificationError when it does not fit."""
     if corim.profile != PROFILE_ID:
         raise VerificationError(
-            "refvalues_unknown_profile",
+            Code.REFVALUES_UNKNOWN_PROFILE,
             "the CoRIM does not use the ccverify reference-value profile",
             expected=PROFILE_ID,
             actual=corim.profile,
@@ -640,7 +640,7 @@ def check_sequence(store: SequenceStore, rv: ReferenceValues, *, record: bool = 
     last = store.last(rv.id)
     if last is not None and rv.sequence < last:
         raise VerificationError(
-            "refvalues_rollback",
+            Code.REFVALUES_ROLLBACK,
             f"reference values {rv.id!r} are older than ones already accepted (rollback)",
             expected=f">= {last}",
             actual=rv.sequence,

@@ -10,6 +10,7 @@ relative paths in it are relative to the file's directory. Sections and defaults
     database = "sqlite:///DIR/ccverify.db"   # or postgresql+psycopg://user@host/db (replicas)
     issuer = "https://127.0.0.1:8443"        # the EAR JWTs' iss
     access_log = false            # uvicorn's line per request (the audit log has every attestation)
+    trusted_proxies = ["127.0.0.1"]  # load balancers whose X-Forwarded-For names the client
     # verification_time = "2026-01-15T00:00:00Z"  # verify at a fixed time (recorded samples only)
 
     [tls]                          # both or neither; without them the service speaks plain HTTP
@@ -97,6 +98,9 @@ class ServiceConfig:
     issuer: str = "ccverify"
     #: uvicorn's access log (one line per request); the audit log records every attestation
     access_log: bool = False
+    #: load balancers whose X-Forwarded-For names the client (rate limits and the audit log
+    #: then see the guest's address); uvicorn's forwarded_allow_ips
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
     verification_time: datetime | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -193,6 +197,9 @@ def parse_config(document: Mapping[str, Any], base: Path, *, source: Path | None
         workers=_typed(server, "workers", int, 1),
         issuer=_typed(server, "issuer", str, "ccverify"),
         access_log=_typed(server, "access_log", bool, False),
+        trusted_proxies=tuple(
+            _strings(server.get("trusted_proxies", ["127.0.0.1"]), "server.trusted_proxies")
+        ),
         verification_time=moment,
         tls_cert=path(tls["cert"], "tls.cert") if "cert" in tls else None,
         tls_key=path(tls["key"], "tls.key") if "key" in tls else None,
@@ -223,6 +230,12 @@ def parse_database(url: Any, base: Path) -> str:
         if relative and relative != ":memory:":
             return "sqlite:///" + str(base / relative)
     return url
+
+
+def _strings(value: Any, key: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InputError(f"config: {key} must be a list of strings")
+    return value
 
 
 def _section(document: Mapping[str, Any], name: str) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from pyasn1.codec.der import decoder
 from pyasn1.error import PyAsn1Error
 from pyasn1.type import univ
 
-from ccverify.verifier.errors import VerificationError
+from ccverify.verifier.errors import Code, VerificationError
 
 SGX_EXTENSION_OID = "1.2.840.113741.1.13.1"
 _SGX_OID = x509.ObjectIdentifier(SGX_EXTENSION_OID)
@@ -76,7 +76,7 @@ class PckExtensions:
 
 
 def _fail(detail: str) -> VerificationError:
-    return VerificationError("pck_extension_invalid", f"PCK certificate SGX extension: {detail}")
+    return VerificationError(Code.PCK_EXTENSION_INVALID, f"PCK certificate SGX extension: {detail}")
 
 
 def _pairs(value: Any, where: str) -> list[tuple[str, Any]]:
