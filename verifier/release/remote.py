@@ -29,14 +29,31 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ccverify.verifier.errors import CollateralError, InputError, VerificationError
 from ccverify.verifier.release import binding, sealing
 
 if TYPE_CHECKING:
     from ccverify.verifier.release.guest import EvidenceProvider, GuestEvidence
-    from ccverify.verifier.service.client import RelyingPartyClient
+
+
+class RelyingParty(Protocol):
+    """What ``attest_remote`` needs of a relying party's client (``verifier/service/client.py``'s
+    ``RelyingPartyClient``; the release layer does not import the service package)."""
+
+    url: str
+    timeout: float
+
+    def challenge(self, tee: str) -> Any: ...
+
+    def attest(
+        self, challenge: Any, evidence: bytes, key: sealing.ReleaseKey, *, event_log: bytes | None = ...,
+        snp_certs: bytes | None = ...,
+    ) -> Any: ...  # fmt: skip
+
+    def close(self) -> None: ...
+
 
 _OPENED = object()
 #: back-off between rounds: first wait, factor, longest wait (seconds)
@@ -189,7 +206,7 @@ def _event_log(got: GuestEvidence, runtime_log: bytes | None) -> bytes | None:
 
 
 def attest_remote(
-    client: RelyingPartyClient,
+    client: RelyingParty,
     provider: EvidenceProvider,
     *,
     tee: str,
@@ -258,7 +275,7 @@ def attest_remote(
                     continue
                 break
     finally:
-        client.session.close()  # no keep-alive connection outlives the command
+        client.close()  # no keep-alive connection outlives the command
     payload = answer.open(key)
     claims = answer.claims()
     release = RemoteRelease(
