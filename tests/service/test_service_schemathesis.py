@@ -36,6 +36,7 @@ def test_no_generated_request_gets_a_server_error(tmp_path: Path) -> None:
                 f"Authorization: Bearer {token}",
             ],
             capture_output=True,
+            cwd=tmp_path,  # its cache (.schemathesis/) goes there, not into the checkout
             text=True,
             timeout=300,
         )
