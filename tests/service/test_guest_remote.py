@@ -308,7 +308,7 @@ def test_tampered_reference_values_on_the_service_is_exit_1_and_nothing(
     before = guest.lockdown()
     result = authorize(guest, service.url, ca=service.ca)
     document = envelope(result)
-    assert result.exit_code == 1 and document["error"]["code"] == "not_affirming"
+    assert result.exit_code == 1 and document["error"]["code"] == "result_not_affirming"
     assert_nothing_beyond_bootstrap(guest, before)
 
 

@@ -7,7 +7,7 @@ attestation; then it opens the sealed release with the key (``sealing.open_relea
 session's nonce and result token only). A round is repeated, with exponential back-off (or the
 server's ``Retry-After``), only when the relying party could not be reached or answered 503 or
 429; every other answer is final: a refusal (4xx) raises the service's code, a result that is
-not affirming ``not_affirming``. When the deadline would pass before the next round could
+not affirming ``result_not_affirming``. When the deadline would pass before the next round could
 start, ``CollateralError`` (exit 3) says so in one sentence. Each round gets a new challenge
 (a nonce is single use: one the service may have consumed is never sent again) and a new key.
 
