@@ -178,6 +178,16 @@ def _run(path: Path, config: Any, overrides: dict[str, Any]) -> None:
     }
     if config.tls_cert is not None:
         options.update(ssl_certfile=str(config.tls_cert), ssl_keyfile=str(config.tls_key))
+    if config.tls_client_ca is not None:
+        import ssl
+
+        # every client is asked, none must answer (guests have no certificate); the admin API
+        # requires one (verifier/service/tls.py)
+        options.update(
+            ssl_ca_certs=str(config.tls_client_ca),
+            ssl_cert_reqs=ssl.CERT_OPTIONAL,
+            http="ccverify.verifier.service.tls:ClientCertHttpProtocol",
+        )
     if config.workers > 1:
         import tempfile
 

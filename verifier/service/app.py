@@ -430,6 +430,8 @@ def create_app(config: ServiceConfig, *, clock: Clock = utcnow, party: RelyingPa
             if not request.headers.get("authorization"):
                 raise _Refusal(401, "unauthorized", "the admin API needs Authorization: Bearer <token>")
             raise _Refusal(401, "unauthorized", "the admin token is not valid")
+        if config.tls_client_ca is not None and client_cert(request.scope) is None:
+            raise _Refusal(401, "unauthorized", "the admin API needs a client certificate ([tls] client_ca)")
         return "admin"
 
     def who(request: Request) -> str:
@@ -644,6 +646,13 @@ def create_app(config: ServiceConfig, *, clock: Clock = utcnow, party: RelyingPa
         return await run(handle, "audit", None, request)
 
     return app
+
+
+def client_cert(scope: Any) -> bytes | None:
+    """A request's client certificate (DER) as ``tls.ClientCertHttpProtocol`` records it, or None."""
+    tls = scope.get("extensions", {}).get("tls", {})
+    cert = tls.get("client_cert")
+    return cert if isinstance(cert, bytes) and cert else None
 
 
 def _query_int(request: Request, name: str, default: int) -> int:

@@ -16,6 +16,7 @@ relative paths in it are relative to the file's directory. Sections and defaults
     [tls]                          # both or neither; without them the service speaks plain HTTP
     cert = "tls-cert.pem"
     key = "tls-key.pem"
+    # client_ca = "admin-ca.pem"   # admin requests then need a client certificate it issued
 
     [keys]
     result_signing_key = "result-signing-key.pem"  # P-256 (ES256) or P-384 (ES384), PKCS#8 PEM
@@ -104,6 +105,8 @@ class ServiceConfig:
     verification_time: datetime | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    #: CA of the admin clients' certificates: the admin API then needs one beside the token
+    tls_client_ca: Path | None = None
     roots: tuple[bytes, ...] = ()
     anchors: tuple[bytes, ...] = ()
     collateral: tuple[Path, ...] = ()
@@ -186,6 +189,8 @@ def parse_config(document: Mapping[str, Any], base: Path, *, source: Path | None
         moment = parse_time(str(at), "server.verification_time")
     if ("cert" in tls) != ("key" in tls):
         raise InputError("config: [tls] needs both cert and key, or neither")
+    if "client_ca" in tls and "cert" not in tls:
+        raise InputError("config: [tls] client_ca needs cert and key (mutual TLS is TLS)")
     cache = trust.get("collateral_cache")
     config = ServiceConfig(
         database=database,
@@ -203,6 +208,7 @@ def parse_config(document: Mapping[str, Any], base: Path, *, source: Path | None
         verification_time=moment,
         tls_cert=path(tls["cert"], "tls.cert") if "cert" in tls else None,
         tls_key=path(tls["key"], "tls.key") if "key" in tls else None,
+        tls_client_ca=path(tls["client_ca"], "tls.client_ca") if "client_ca" in tls else None,
         roots=tuple(read(str(p), "trust.roots") for p in paths(trust.get("roots", []), "trust.roots")),
         anchors=tuple(
             read(str(p), "trust.anchors") for p in paths(trust.get("anchors", []), "trust.anchors")
