@@ -442,3 +442,23 @@ def test_local_mode_reads_the_guests_own_evidence_by_default(
     assert "virtio/virtio1" in result["applied"]["bound"] and result["rtmr3"] is None
     written = sorted(p.name for p in (setup.run_dir / "evidence").iterdir())
     assert written == ["tdx-collateral.json", "tdx-event-log.bin", "tdx-quote.dat"]
+
+
+def test_lockdown_takes_its_policy_anchors_and_paths_from_the_configuration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.unit.test_devices_cli import Setup
+
+    setup = Setup(tmp_path, monkeypatch)
+    config = tmp_path / "guest.toml"
+    config.write_text(
+        f'device_policy = "{setup.cose}"\ntrust_anchors = ["{setup.anchor}"]\n'
+        f'sysfs = "{setup.tree.sysfs}"\nrun_dir = "{setup.run_dir}"\n'
+    )
+    done = run("guest", "lockdown", "--config", config, "--modules-dir", setup.tree.modules_dir,
+               "--modprobe", setup.tree.modprobe_script(), "--json")  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert cli_json.envelope_result(done.stdout, "guest lockdown")["stage"] == "lockdown"
+    assert json.loads((setup.run_dir / "devices.json").read_text())["stage"] == "lockdown"
+    config.write_text(f'trust_anchors = ["{setup.anchor}"]\n')
+    assert run("guest", "lockdown", "--config", config).exit_code == 2  # no policy anywhere
