@@ -14,7 +14,7 @@ create --from`` reads)::
      "parameters": {...}}
 
 ``components`` follows the contract strictly (firmware / kernel / cmdline / initrd, each with
-digests named by algorithm, ``authenticode-<alg>``, and the cmdline's ``text``), so
+digests named by algorithm, ``authenticode_<alg>``, and the cmdline's ``text``), so
 ``reference create --from`` can read every key; everything else (input paths and sizes, the
 SNP OVMF hash, TDX LoadOptions text) is under ``parameters``. What each digest covers:
 
@@ -22,7 +22,7 @@ SNP OVMF hash, TDX LoadOptions text) is under ``parameters``. What each digest c
   and ``cmdline.sha256`` (command line + NUL) -- the three entries of QEMU's SEV hashes
   table (``initrd.sha256`` is SHA-256 of nothing when no initrd is given, as QEMU does);
   ``parameters.snp_ovmf_hash`` is the launch digest after the firmware pages;
-* TDX: ``kernel.authenticode-sha384`` (the RTMR1 application event), ``initrd.sha384``
+* TDX: ``kernel.authenticode_sha384`` (the RTMR1 application event), ``initrd.sha384``
   (RTMR2 initrd event), ``cmdline.sha384`` = the RTMR2 LoadOptions event digest, i.e. over
   ``parameters.load_options`` (the command line with ``initrd=initrd`` before or after it
   when an initrd is given, as ``parameters.load_options_form`` says: ``initrd-prefix`` for
@@ -36,7 +36,9 @@ A command line that is not valid UTF-8 (raw argv bytes) is hashed as those bytes
 SEV and SEV-ES (SHA-256 launch digests) are reported with platform ``"sev"`` / ``"sev-es"``:
 they are not SNP reports and the reference-value profile does not take them.
 
-Digests are lowercase hex; guest features are always present (``"0x21"`` plus names).
+Digests are lowercase hex (no ``0x``); integers are JSON integers: guest features are always
+present (``33``, with their names ``["SNPActive", "DebugSwap"]``), ``vcpu_sig`` too (``10489617``
+is ``0xa00f11``).
 """
 
 from __future__ import annotations
@@ -168,10 +170,6 @@ def _stream_snp_firmware(source: Source, pages: bool, advance: Advance) -> _Firm
             done += got
             advance(got)
     return _Firmware(size, whole.digest(), ld.value if pages else None, bytes(tail), image)
-
-
-def _hex_features(value: int) -> str:
-    return f"0x{value:x}"
 
 
 def _cmdline_text(cmdline: str | None) -> dict[str, str]:
@@ -308,7 +306,7 @@ def _measure_snp(
         parameters["vmm_type"] = vmm.value
         parameters["vcpu_type"] = vcpu_type
         # ec2/gce load RDX 0x600 whatever the CPU model
-        parameters["vcpu_sig"] = f"0x{signature or 0:x}" if vmm is VmmType.QEMU else None
+        parameters["vcpu_sig"] = (signature or 0) if vmm is VmmType.QEMU else None
 
     # the work: firmware pages and the kernel/initrd streams, in parallel threads
     streamed = mode in (SevMode.SNP, SevMode.SNP_OVMF_HASH)
@@ -397,7 +395,7 @@ def _measure_snp(
 
     if mode in (SevMode.SNP, SevMode.SNP_SVSM, SevMode.SEV_ES):
         assert guest_features is not None
-        parameters["guest_features"] = _hex_features(guest_features)
+        parameters["guest_features"] = guest_features
         parameters["guest_feature_names"] = guest_feature_names(guest_features)
     parameters["kernel_hashes"] = hashes is not None
     # SEV and SEV-ES digests are SHA-256 launch digests, not SNP reports: say so in the platform
@@ -509,7 +507,7 @@ def _measure_tdx(
     kernel_digest = initrd_digest = None
     if kernel is not None:
         kernel_digest = results[1]["sha384"]
-        components["kernel"] = {"authenticode-sha384": kernel_digest}
+        components["kernel"] = {"authenticode_sha384": kernel_digest}
         inputs["kernel"] = {"path": source_name(kernel), "size": source_size(kernel)}
         if initrd is not None:
             initrd_digests: FileDigests = results[2]

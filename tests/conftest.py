@@ -32,6 +32,14 @@ def fixtures_dir() -> Path:
     return FIXTURES
 
 
+@pytest.fixture(autouse=True)
+def _own_collateral_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test gets an empty default collateral cache ($XDG_CACHE_HOME, which `verify` and
+    `collateral fetch` read and fill without --collateral/--cache): none reads another's
+    answers, nor the user's ~/.cache. A test may set XDG_CACHE_HOME itself."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+
+
 # -- every code the library raises while the suite runs is a member of ``errors.Code`` --------
 
 _UNKNOWN_CODES: set[str] = set()

@@ -199,7 +199,9 @@ def appraise(
     )
     # what differed first, then what was confirmed
     ordered = sorted(checks, key=lambda c: c.ok is True)
-    reasons = tuple(Reason(c.claim, _code(c), c.detail, c.expected, c.actual) for c in ordered)
+    reasons = tuple(
+        Reason(c.claim, _code(c), c.detail, c.expected, _same_form(c.expected, c.actual)) for c in ordered
+    )
     return _issue(
         evidence_kind=platform,
         evidence=evidence if evidence is not None else _raw(verdict),
@@ -733,6 +735,19 @@ def _expected_text(value: ReferenceValue) -> str:
         elif isinstance(alternative, MinSvns):
             shown.append("at least " + ",".join(str(m) for m in alternative.minimums))
     return " | ".join(shown)
+
+
+def _same_form(expected: str | None, actual: str | None) -> str | None:
+    """``actual`` spelled as ``expected`` is: a digest compared with ``sha-384:ab12..``
+    alternatives reads ``sha-384:cd34..`` too (the algorithm whose digests have its length)."""
+    if not expected or not actual or ":" in actual:
+        return actual
+    for alternative in expected.split(" | "):
+        for part in alternative.split(" + "):
+            alg, colon, digest = part.partition(":")
+            if colon and len(digest) == len(actual) and all(c in "0123456789abcdef" for c in actual):
+                return f"{alg}:{actual}"
+    return actual
 
 
 def _text(value: object) -> str | None:

@@ -386,8 +386,11 @@ class VerificationError(CCVerifyError):
         self.expected = expected
         self.actual = actual
         text = f"{self.code}: {detail}"
-        if expected is not None or actual is not None:
-            text += f" (expected {_show(expected)}, got {_show(actual)})"
+        # only what was compared: never "expected None" (an empty expected says so in words)
+        shown = [f"expected {_show(expected)}"] if expected is not None else []
+        shown += [f"got {_show(actual)}"] if actual is not None else []
+        if shown:
+            text += f" ({', '.join(shown)})"
         super().__init__(text)
 
     def __reduce__(self) -> tuple[object, ...]:
@@ -552,6 +555,10 @@ FAMILIES: dict[str, type[VerificationError]] = {
 def _show(value: object) -> str:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value).hex() or "<empty>"
+    if isinstance(value, (list, tuple, set, frozenset)) and not value:
+        return "none"
+    if value == "":
+        return "<empty>"
     return repr(value) if isinstance(value, str) else str(value)
 
 

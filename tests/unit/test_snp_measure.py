@@ -202,7 +202,7 @@ def test_snp_golden(
     assert result.values["measurement"].hex() == expected
     out = result.to_measurement_json()
     assert out["values"]["measurement"] == expected
-    assert out["parameters"]["guest_features"] == f"0x{features:x}"
+    assert out["parameters"]["guest_features"] == features
     assert out["parameters"]["vmm_type"] == vmm.value
     assert out["parameters"]["snp_ovmf_hash_supplied"] is False
 
@@ -261,7 +261,7 @@ def test_seves_golden(empty: Path, vcpus: int, expected: str) -> None:
     # the goldens were made with guest features 0x1 and 0x21: SEV-ES ignores them (0)
     result = measure_snp(fixture(AMDSEV), mode=SevMode.SEV_ES, vcpus=vcpus, vcpu_type="EPYC-v4", kernel=empty)
     assert result.values["measurement"].hex() == expected
-    assert result.parameters["guest_features"] == "0x0"
+    assert result.parameters["guest_features"] == 0
 
 
 def test_sev_golden(empty: Path) -> None:
@@ -309,7 +309,7 @@ def test_svsm_golden(vcpus: int, expected: str) -> None:
             guest_features=features,
         )
         assert result.values["measurement"].hex() == expected
-        assert result.parameters["guest_features"] == "0x1"
+        assert result.parameters["guest_features"] == 1
         assert result.to_measurement_json()["parameters"]["guest_feature_names"] == ["SNPActive"]
 
 
@@ -548,9 +548,9 @@ def test_json_shape(empty: Path) -> None:
     ).to_measurement_json()
     assert out["format"] == "ccverify-measurements/1" and out["platform"] == "snp"
     assert set(out) == {"format", "platform", "values", "components", "parameters"}
-    assert out["parameters"]["guest_features"] == "0x21"
+    assert out["parameters"]["guest_features"] == 0x21
     assert out["parameters"]["guest_feature_names"] == ["SNPActive", "DebugSwap"]
-    assert out["parameters"]["vcpu_sig"] == "0xa00f11"
+    assert out["parameters"]["vcpu_sig"] == 0xA00F11
     assert out["components"]["kernel"]["sha256"] == hashlib.sha256(b"").hexdigest()
     assert out["components"]["cmdline"]["sha256"] == hashlib.sha256(b"quiet\0").hexdigest()
     assert out["components"]["cmdline"]["text"] == "quiet"

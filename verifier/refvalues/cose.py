@@ -277,7 +277,13 @@ def _check_key(key: object, source: str) -> PublicKey:
         return key
     if isinstance(key, ed25519.Ed25519PublicKey):
         return key
-    raise InputError(f"{source}: unsupported key type {type(key).__name__} (use P-256, P-384 or Ed25519)")
+    raise InputError(f"{source}: unsupported key type {_kind(key)} (use P-256, P-384 or Ed25519)")
+
+
+def _kind(key: object) -> str:
+    from ccverify.verifier.certinfo import key_kind
+
+    return key_kind(key)
 
 
 def _read(source: object, what: str) -> tuple[bytes, str]:
@@ -310,7 +316,8 @@ def load_trust_anchor(source: Source | PublicKey | TrustAnchor) -> TrustAnchor:
             except (ValueError, UnsupportedAlgorithm):
                 cert = x509load.der_certificate(data)
     except (ValueError, UnsupportedAlgorithm, TypeError) as error:
-        raise InputError(f"{name}: not a PEM/DER public key or certificate ({error})") from None
+        reason = x509load.in_words(error)
+        raise InputError(f"{name}: not a PEM/DER public key or certificate ({reason})") from None
     if cert is not None:
         loaded = cert.public_key()
     key = _check_key(loaded, name)
@@ -328,12 +335,13 @@ def load_private_key(source: Source | PrivateKey) -> PrivateKey:
             else serialization.load_der_private_key(data, password=None)
         )
     except (ValueError, TypeError, UnsupportedAlgorithm) as error:
-        raise InputError(f"{name}: not an unencrypted PEM/DER private key ({error})") from None
+        reason = x509load.in_words(error)
+        raise InputError(f"{name}: not an unencrypted PEM/DER private key ({reason})") from None
     if isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, (ec.SECP256R1, ec.SECP384R1)):
         return key
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return key
-    raise InputError(f"{name}: unsupported key type {type(key).__name__} (use P-256, P-384 or Ed25519)")
+    raise InputError(f"{name}: unsupported key type {_kind(key)} (use P-256, P-384 or Ed25519)")
 
 
 def default_alg(key: PrivateKey | PublicKey) -> int:
@@ -418,7 +426,7 @@ def sign(
     if chosen not in ALGORITHMS:
         raise InputError(f"unsupported COSE algorithm {chosen} (use ES256 -7, ES384 -35 or EdDSA -8)")
     if not _alg_fits(chosen, public):
-        raise InputError(f"algorithm {ALGORITHMS[chosen]} does not fit a {type(public).__name__}")
+        raise InputError(f"algorithm {ALGORITHMS[chosen]} does not fit an {_kind(public)} key")
     header: dict[int, Any] = {
         H_ALG: chosen,
         H_CONTENT_TYPE: content_type,

@@ -487,11 +487,13 @@ def _component_values(platform: str, name: str, entry: Any) -> list[ReferenceVal
             continue
         target = plain
         alg_name = key
-        if key.startswith("authenticode-"):
-            target, alg_name = authenticode, key[len("authenticode-") :]
+        # authenticode_<alg> (snake_case, what measure writes); authenticode-<alg>, the spelling
+        # of measurement JSON before it, is read alike (the shipped sample's files use it)
+        if key.startswith(("authenticode_", "authenticode-")):
+            target, alg_name = authenticode, key[len("authenticode_") :]
         alg = ALG_BY_NAME.get(alg_name)
         if alg is None:
-            raise InputError(f"{what}: unknown digest (sha256, sha384, sha512, authenticode-<alg>, text)")
+            raise InputError(f"{what}: unknown digest (sha256, sha384, sha512, authenticode_<alg>, text)")
         raw = _hex(value, what)
         if len(raw) != DIGEST_SIZES[alg]:
             raise InputError(f"{what}: {DIGEST_SIZES[alg]} bytes expected, got {len(raw)}")

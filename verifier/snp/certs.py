@@ -150,8 +150,9 @@ def load_certificate(data: bytes, what: str = "certificate") -> x509.Certificate
     try:
         return x509load.certificate(data)
     except (ValueError, TypeError, IndexError) as exc:
+        reason = x509load.in_words(exc)
         raise VerificationError(
-            Code.CERTIFICATE_MALFORMED, f"{what} is not a DER or PEM X.509 certificate ({exc})"
+            Code.CERTIFICATE_MALFORMED, f"{what} is not a DER or PEM X.509 certificate ({reason})"
         ) from None
 
 
@@ -163,7 +164,7 @@ def load_certificates(data: bytes, what: str = "certificate bundle") -> list[x50
         return x509load.pem_certificates(data)
     except ValueError as exc:
         raise VerificationError(
-            Code.CERTIFICATE_MALFORMED, f"{what} is not a PEM certificate bundle ({exc})"
+            Code.CERTIFICATE_MALFORMED, f"{what} is not a PEM certificate bundle ({x509load.in_words(exc)})"
         ) from None
 
 
@@ -183,7 +184,7 @@ def load_crl(data: bytes, what: str = "CRL") -> x509.CertificateRevocationList:
         return x509load.crl(data)
     except ValueError as exc:
         raise VerificationError(
-            Code.CERTIFICATE_MALFORMED, f"{what} is not a DER or PEM X.509 CRL ({exc})"
+            Code.CERTIFICATE_MALFORMED, f"{what} is not a DER or PEM X.509 CRL ({x509load.in_words(exc)})"
         ) from None
 
 
@@ -515,7 +516,7 @@ def _check_pss(child: x509.Certificate, parent: x509.Certificate, what: str) -> 
     key = parent.public_key()
     if not isinstance(key, rsa.RSAPublicKey):
         raise VerificationError(
-            Code.CHAIN_SIGNATURE_ALGORITHM, f"{what}: the signer's key is not RSA ({type(key).__name__})"
+            Code.CHAIN_SIGNATURE_ALGORITHM, f"{what}: the signer's key is not RSA ({_key_kind(key)})"
         )
     try:
         key.verify(child.signature, child.tbs_certificate_bytes, AMD_PSS, hashes.SHA384())
@@ -794,7 +795,7 @@ def _verify_chain(
     if not isinstance(public_key, ec.EllipticCurvePublicKey) or not isinstance(
         public_key.curve, ec.SECP384R1
     ):
-        curve = getattr(getattr(public_key, "curve", None), "name", type(public_key).__name__)
+        curve = getattr(getattr(public_key, "curve", None), "name", None) or _key_kind(public_key)
         raise VerificationError(
             Code.LEAF_KEY_TYPE, f"the {kind.value} key must be EC P-384", expected="secp384r1", actual=curve
         )
@@ -903,3 +904,10 @@ def _check_crl(crl_der: bytes, ark: x509.Certificate, inter: x509.Certificate, k
         revoked_serials=len(crl),
         checked_serial=inter.serial_number,
     )
+
+
+def _key_kind(key: object) -> str:
+    """``RSA 4096``, ``EC P-256``... for a message (never a Python class name)."""
+    from ccverify.verifier.certinfo import key_kind
+
+    return key_kind(key)

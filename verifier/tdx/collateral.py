@@ -793,6 +793,40 @@ def check_window(not_before: datetime, not_after: datetime, at: datetime, what: 
         )
 
 
+class ExpiryCheck:
+    """The windows of several collateral items at ``at``, checked together: one that is not
+    valid yet fails at once (``check_window``); expired ones are collected, so that
+    ``raise_if_expired`` names every expired item and the earliest expiry in one
+    ``collateral_expired`` (a user refreshes them all at once, not one per run)."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+        self.expired: list[tuple[str, datetime]] = []
+
+    def window(self, not_before: datetime, not_after: datetime, what: str) -> None:
+        if self.at >= not_after and self.at >= not_before:
+            self.expired.append((what, not_after))
+        else:
+            check_window(not_before, not_after, self.at, what)
+
+    def raise_if_expired(self) -> None:
+        if not self.expired:
+            return
+        earliest = min(moment for _, moment in self.expired)
+        if len(self.expired) == 1:
+            what = self.expired[0][0]
+            detail = f"{what} expired: its nextUpdate is {iso8601(earliest)}; fetch fresh collateral"
+        else:
+            items = ", ".join(f"{what} (nextUpdate {iso8601(moment)})" for what, moment in self.expired)
+            detail = (
+                f"{len(self.expired)} collateral items expired: {items}; the earliest at "
+                f"{iso8601(earliest)}; fetch fresh collateral"
+            )
+        raise VerificationError(
+            Code.COLLATERAL_EXPIRED, detail, expected=f"< {iso8601(earliest)}", actual=iso8601(self.at)
+        )
+
+
 def raw_signature_to_der(sig: bytes) -> bytes:
     return encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:64], "big"))
 

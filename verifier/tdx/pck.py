@@ -134,7 +134,9 @@ def _parse_cached(der: bytes) -> PckExtensions:
         # pyasn1 is not hardened against hostile input: besides PyAsn1Error, malformed DER
         # makes it raise AttributeError, IndexError, RecursionError... (while decoding, or
         # when the tree is walked); every one of them means the extension is malformed
-        raise _fail(f"not valid DER ({type(error).__name__}: {error})") from None
+        # the decoder's own words when it has some; a Python error's text names internals
+        reason = f" ({error})" if isinstance(error, PyAsn1Error) and str(error) else ""
+        raise _fail(f"not valid DER{reason}") from None
 
 
 def _parse(der: bytes) -> PckExtensions:

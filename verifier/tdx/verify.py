@@ -130,6 +130,7 @@ from ccverify.verifier.tdx.collateral import (
     TCB_SIGNING_CN,
     CrlCheck,
     CrlItem,
+    ExpiryCheck,
     QeIdentity,
     SignedJson,
     SignerCheck,
@@ -139,7 +140,6 @@ from ccverify.verifier.tdx.collateral import (
     check_cert_time,
     check_issued_by,
     check_profile,
-    check_window,
     common_name,
     crl_issuer_cn,
     der,
@@ -784,6 +784,7 @@ def _build_context(collateral: TdxCollateral, chain: _PckChain, root: _Root, at:
             )
     starts: list[datetime] = []
     ends: list[datetime] = []
+    expiry = ExpiryCheck(at)  # every expired item named in one collateral_expired
 
     # 4. CRLs: root CA CRL signed by the root, PCK CRL signed by the quote's PCK CA
     root_crl: CrlCheck | None = None
@@ -791,7 +792,7 @@ def _build_context(collateral: TdxCollateral, chain: _PckChain, root: _Root, at:
     if root_crls:
         root_item = _pick(root_crls, _crl_window, at)
         root_crl = verified_crl(root_item.der, root.der, "root CA CRL")
-        check_window(root_crl.this_update, root_crl.next_update, at, "the root CA CRL")
+        expiry.window(root_crl.this_update, root_crl.next_update, "the root CA CRL")
         if root_crl.scope is not None:
             root_crl.scope.check_covers(
                 f"the {ca_cn} certificate", is_ca=True, points=chain.intermediate_points
@@ -804,7 +805,7 @@ def _build_context(collateral: TdxCollateral, chain: _PckChain, root: _Root, at:
     if pck_crls:
         pck_item = _pick(pck_crls, _crl_window, at)
         pck_crl = verified_crl(pck_item.der, chain.intermediate_der, "PCK CRL")
-        check_window(pck_crl.this_update, pck_crl.next_update, at, f"the PCK CRL ({ca_cn})")
+        expiry.window(pck_crl.this_update, pck_crl.next_update, f"the PCK CRL ({ca_cn})")
         pck_crl_item = (pck_item, pck_crl)
         starts.append(pck_crl.this_update)
         ends.append(pck_crl.next_update)
@@ -814,7 +815,7 @@ def _build_context(collateral: TdxCollateral, chain: _PckChain, root: _Root, at:
     tcb_info = tcb_check.model
     if not isinstance(tcb_info, TcbInfo):  # not an assert: it must hold under python -O too
         raise VerificationError(Code.TCB_INFO_INVALID, f"the TCB info is not a TCB info ({tcb_item.source})")
-    check_window(tcb_info.issue_date, tcb_info.next_update, at, "the TCB info")
+    expiry.window(tcb_info.issue_date, tcb_info.next_update, "the TCB info")
     _check_signer_time_and_revocation(tcb_check, "TCB info", at, root_crl)
     qe_check = _check_signed(qe_item, root, "qe_identity")
     qe_identity = qe_check.model
@@ -822,7 +823,8 @@ def _build_context(collateral: TdxCollateral, chain: _PckChain, root: _Root, at:
         raise VerificationError(
             Code.QE_IDENTITY_INVALID, f"the QE identity is not a QE identity ({qe_item.source})"
         )
-    check_window(qe_identity.issue_date, qe_identity.next_update, at, "the QE identity")
+    expiry.window(qe_identity.issue_date, qe_identity.next_update, "the QE identity")
+    expiry.raise_if_expired()
     _check_signer_time_and_revocation(qe_check, "QE identity", at, root_crl)
     starts += [
         tcb_info.issue_date,
