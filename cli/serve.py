@@ -64,7 +64,7 @@ def serve(
         ),
     ] = False,
     offline: Annotated[
-        bool, typer.Option(help="Never fetch collateral from Intel PCS.", rich_help_panel=_INIT)
+        bool, typer.Option("--offline", help="Never fetch collateral from Intel PCS.", rich_help_panel=_INIT)
     ] = False,
     host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="TCP port (default 8443).")] = None,
@@ -191,8 +191,8 @@ def _run(path: Path, config: Any, overrides: dict[str, Any]) -> None:
     if config.workers > 1:
         import tempfile
 
-        os.environ["CCVERIFY_CONFIG"] = str(path.resolve())
-        os.environ["CCVERIFY_CONFIG_OVERRIDES"] = json.dumps(overrides)
+        os.environ["_CCVERIFY_SERVE_CONFIG"] = str(path.resolve())
+        os.environ["_CCVERIFY_SERVE_OVERRIDES"] = json.dumps(overrides)
         if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ccverify-metrics-")
         uvicorn.run(

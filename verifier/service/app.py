@@ -671,14 +671,15 @@ def guarded_app(config: ServiceConfig, *, clock: Clock = utcnow) -> ASGIApp:
 
 
 def from_environment() -> ASGIApp:
-    """uvicorn's factory for worker processes: the configuration file named by ``CCVERIFY_CONFIG``."""
+    """uvicorn's factory for worker processes: the configuration file named by
+    ``_CCVERIFY_SERVE_CONFIG`` (set by ``ccverify serve``; internal)."""
     import os
     from pathlib import Path
 
     from ccverify.verifier.service.config import load_config, parse_database
 
-    config = load_config(Path(os.environ["CCVERIFY_CONFIG"]))
-    overrides = json.loads(os.environ.get("CCVERIFY_CONFIG_OVERRIDES") or "{}")
+    config = load_config(Path(os.environ["_CCVERIFY_SERVE_CONFIG"]))
+    overrides = json.loads(os.environ.get("_CCVERIFY_SERVE_OVERRIDES") or "{}")
     if "database" in overrides:
         overrides["database"] = parse_database(overrides["database"], Path.cwd())
     return guarded_app(config.with_(**overrides))
