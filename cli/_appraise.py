@@ -153,12 +153,19 @@ def appraise_options(opts: VerifyOptions, verdict: Any, policy: Any, anchors: Se
             reference_values = load_reference_values(
                 opts.reference_values, trusted, at=opts.at, sequence_store=store
             )
-    log = None
+    log: Any = None
     if opts.event_log is not None:
         from ccverify.verifier.evidence.eventlog import EventLog
 
         with about("--event-log", opts.event_log):
             log = EventLog.from_bytes(read_input(opts.event_log, "--event-log", "event_log"))
+    if opts.rtmr3_log is not None:
+        from ccverify.verifier.evidence.rtmr3_log import with_runtime_log
+
+        if log is None:
+            raise InputError("--rtmr3-log follows the firmware's CCEL: give --event-log too")
+        with about("--rtmr3-log", opts.rtmr3_log):
+            log = with_runtime_log(log, read_input(opts.rtmr3_log, "--rtmr3-log", "event_log"))
     return appraise(verdict, reference_values, event_log=log, policy=policy, evidence=opts.evidence, at=opts.at)
 
 

@@ -80,6 +80,13 @@ def verify(
             rich_help_panel=_REF,
         ),
     ] = None,
+    rtmr3_log: Annotated[
+        Path | None,
+        typer.Option(
+            "--rtmr3-log", metavar="FILE", rich_help_panel=_REF,
+            help="TDX: ccverify's run-time RTMR3 log (rtmr3-events.bin), replayed after the --event-log CCEL.",
+        ),
+    ] = None,
     init: Annotated[
         bool,
         typer.Option("--init", help="Create the --sequence-store's directory if it does not exist.", rich_help_panel=_REF),
@@ -143,6 +150,7 @@ def verify(
             reference_values=reference_values,
             trust_anchor=trust_anchor,
             event_log=event_log,
+            rtmr3_log=rtmr3_log,
             sequence_store=sequence_store,
             vcek=vcek,
             vlek=vlek,
