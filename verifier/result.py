@@ -286,21 +286,42 @@ def _issue(
 
 def _seal_of(result: AttestationResult) -> bytes:
     """HMAC over every field but the token and the seal, in a canonical JSON form (times with
-    their full precision, so no two distinct results share a form)."""
+    their full precision, so no two distinct results share a form).
 
-    def exact(value: Any) -> Any:
-        if isinstance(value, datetime):
-            return value.isoformat()
-        return to_jsonable(value)
+    The form is one JSON array of the fields' values in declaration order, JSON's own types as
+    themselves and everything else through ``_sealed_form`` (tagged with its type: a datetime,
+    a mapping's items, a dataclass's fields, bytes, and ``repr`` for the rest), so no two
+    distinct values share a form. It is computed twice per release (at issue and by
+    ``issued``), so it is built in one ``json.dumps`` call, without an intermediate tree."""
+    encoded = _SEAL_ENCODER.encode([getattr(result, name) for name in _SEALED_FIELDS])
+    return hmac.digest(_SEAL_KEY, encoded.encode(), "sha256")
 
-    content = {
-        f.name: exact(getattr(result, f.name))
-        for f in dataclasses.fields(result)
-        if f.name not in ("_token", "_seal")
-    }
-    content["trust_vector"] = {k: v for k, v in sorted(result.trust_vector.items())}
-    encoded = json.dumps(content, sort_keys=True, separators=(",", ":"), default=repr).encode()
-    return hmac.new(_SEAL_KEY, encoded, hashlib.sha256).digest()
+
+def _sealed_form(value: Any) -> Any:
+    """The JSON form of a value JSON has no type for (``_seal_of``), tagged with its kind."""
+    fields_of = _DATACLASS_FIELDS.get(type(value))  # first: a result has a dozen reasons
+    if fields_of is None and dataclasses.is_dataclass(value) and not isinstance(value, type):
+        names = tuple(f.name for f in dataclasses.fields(value))
+        fields_of = _DATACLASS_FIELDS[type(value)] = (type(value).__qualname__, names)
+    if fields_of is not None:
+        return ["dataclass", fields_of[0], [getattr(value, name) for name in fields_of[1]]]
+    if isinstance(value, datetime):
+        return ["datetime", value.isoformat()]
+    if isinstance(value, Mapping):
+        return ["mapping", list(value.items())]
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return ["bytes", bytes(value).hex()]
+    if isinstance(value, (set, frozenset)):
+        return ["set", sorted(repr(v) for v in value)]
+    return ["repr", type(value).__qualname__, repr(value)]
+
+
+#: the sealed fields, in declaration order (every field but the token and the seal itself)
+_SEALED_FIELDS = tuple(
+    f.name for f in dataclasses.fields(AttestationResult) if f.name not in ("_token", "_seal")
+)
+_DATACLASS_FIELDS: dict[type, tuple[str, tuple[str, ...]]] = {}
+_SEAL_ENCODER = json.JSONEncoder(separators=(",", ":"), default=_sealed_form)
 
 
 def require_affirming(result: object, *, at: datetime | str | None = None) -> AttestationResult:

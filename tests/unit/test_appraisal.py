@@ -262,6 +262,56 @@ def test_an_issued_result_cannot_be_edited(tdx_verdict) -> None:  # type: ignore
     assert error.value.code == "result_not_issued"
 
 
+def test_the_seal_covers_every_field_and_each_reason(sample: Path, tdx_verdict, tdx_rv) -> None:  # type: ignore[no-untyped-def]
+    """Any field set to another value (of the same or another type, equal JSON included), and
+    any reason edited in place, leaves a result that was not issued (a tuple and a list of the
+    same reasons are the same content)."""
+    import datetime as dt
+    from types import MappingProxyType
+
+    from ccverify.verifier.result import AttestationResult
+
+    log = (sample / "tdx-event-log.bin").read_bytes()
+
+    def fresh() -> AttestationResult:
+        result = verifier.appraise(tdx_verdict, tdx_rv, event_log=log, at=AT)
+        assert result.issued and result.affirming
+        return result
+
+    sealed = [f.name for f in dataclasses.fields(AttestationResult) if f.name not in ("_token", "_seal")]
+    for name in sealed:
+        result = fresh()
+        value = getattr(result, name)
+        if isinstance(value, dt.datetime):
+            others = [value + dt.timedelta(microseconds=1), value.isoformat(), value.replace(tzinfo=None)]
+        elif isinstance(value, str):
+            others = [value + " ", value.encode(), None]
+        elif isinstance(value, tuple):
+            others = [value[:-1], value[1:], ()]
+        elif value is None:
+            others = ["", 0, AT]
+        else:  # the mappings
+            items = dict(value)
+            key = next(iter(items))
+            others = [
+                MappingProxyType({**items, key: 3}),
+                dict(items),
+                MappingProxyType(dict(reversed(items.items()))),
+            ]
+        for other in others:
+            result = fresh()
+            object.__setattr__(result, name, other)
+            assert not result.issued, (name, other)
+    for field in ("claim", "code", "detail", "expected", "actual"):
+        result = fresh()
+        reason = result.reasons[1]
+        object.__setattr__(reason, field, (getattr(reason, field) or "") + "x")
+        assert not result.issued, field
+    result = fresh()
+    object.__setattr__(result.reasons[1], "detail", result.reasons[1].detail.encode())
+    assert not result.issued
+
+
 def test_appraisal_time_defaults_to_the_verdicts(sample: Path, tdx_verdict, tdx_rv) -> None:  # type: ignore[no-untyped-def]
     """Not now: the sample's reference values and collateral are long expired by the wall clock
     (and the tests never read it), yet the verdict was made while both were valid."""
