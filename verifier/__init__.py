@@ -150,13 +150,17 @@ __all__ = [
 
 
 def clear_caches() -> None:
-    """Forget every memoized check of both platforms (a module not yet imported has none)."""
+    """Forget every memoized check of both platforms and appraisal's memoized event logs (a module
+    not yet imported has none)."""
     tdx = sys.modules.get("ccverify.verifier.tdx.verify")
     if tdx is not None:
         tdx.clear_caches()
     snp = sys.modules.get("ccverify.verifier.snp.verify")
     if snp is not None:
         snp.clear_caches()
+    appraisal = sys.modules.get("ccverify.verifier.appraisal")
+    if appraisal is not None:
+        appraisal.clear_caches()
 
 
 if not TYPE_CHECKING:

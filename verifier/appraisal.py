@@ -20,10 +20,11 @@ Fail-closed rules:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from ccverify.verifier.errors import Code, InputError, PolicyError, VerificationError
 from ccverify.verifier.inputs import Source, read_source
@@ -51,6 +52,7 @@ from ccverify.verifier.timeutil import resolve_time
 
 if TYPE_CHECKING:
     from ccverify.verifier.evidence.eventlog import EventLog
+    from ccverify.verifier.replay import BootComponents, DigestMismatch
     from ccverify.verifier.snp.validate import SnpPolicy
     from ccverify.verifier.snp.verify import SnpVerdict
     from ccverify.verifier.tdx.validate import TdxPolicy
@@ -275,7 +277,7 @@ def _policy_checks(platform: str, verdict: Verdict, policy: Policy | None) -> li
             if policy is not None and not isinstance(policy, TdxPolicy):
                 raise InputError(f"appraise: a TDX verdict needs a TdxPolicy, not {type(policy).__name__}")
             assert isinstance(verdict, TdxVerdict)  # evidence_claims said so
-            validate_tdx(verdict, policy if policy is not None else TdxPolicy())
+            validate_tdx(verdict, policy if policy is not None else _default_policy(TdxPolicy))
         else:
             from ccverify.verifier.snp.validate import SnpPolicy, validate_snp
             from ccverify.verifier.snp.verify import SnpVerdict
@@ -283,7 +285,7 @@ def _policy_checks(platform: str, verdict: Verdict, policy: Policy | None) -> li
             if policy is not None and not isinstance(policy, SnpPolicy):
                 raise InputError(f"appraise: an SNP verdict needs an SnpPolicy, not {type(policy).__name__}")
             assert isinstance(verdict, SnpVerdict)
-            validate_snp(verdict, policy if policy is not None else SnpPolicy())
+            validate_snp(verdict, policy if policy is not None else _default_policy(SnpPolicy))
     except PolicyError as refused:
         return [
             _Check(
@@ -298,6 +300,19 @@ def _policy_checks(platform: str, verdict: Verdict, policy: Policy | None) -> li
             for violation in refused.violations
         ]
     return [_Check("hardware", "policy", True, "evidence verified and accepted by the policy")]
+
+
+P = TypeVar("P")
+_DEFAULT_POLICIES: dict[type, object] = {}
+
+
+def _default_policy(cls: type[P]) -> P:
+    """The platform's default policy, built once (a policy is frozen and checked when built)."""
+    policy = _DEFAULT_POLICIES.get(cls)
+    if policy is None:
+        policy = _DEFAULT_POLICIES[cls] = cls()
+    assert isinstance(policy, cls)
+    return policy
 
 
 def _window_checks(rv: ReferenceValues, moment: datetime) -> list[_Check]:
@@ -357,22 +372,17 @@ _COMPONENT_RTMRS = {"kernel": (1,), "cmdline": (1, 2), "initrd": (2,)}
 
 
 def _log_checks(
-    log: EventLog, claims: Mapping[str, bytes], ignore_rtmr3: bool, rv: ReferenceValues | None = None
+    log: _Log, claims: Mapping[str, bytes], ignore_rtmr3: bool, rv: ReferenceValues | None = None
 ) -> tuple[list[_Check], dict[str, tuple[_Logged, ...]]]:
     """Replay, separators, label contradictions, the boot components the log claims, and, for
     reference values that name components in an RTMR they do not pin, an account of every event
     of that RTMR (``_account``)."""
-    from ccverify.verifier.replay import (
-        SHA384,
-        boot_components,
-        check_separators,
-        rtmr_comparison,
-        verify_event_digests,
-    )
+    from ccverify.verifier.replay import compare_rtmrs
 
+    facts = _log_facts(log)
     quoted = tuple(claims[f"rtmr{i}"] for i in range(4))
     checks: list[_Check] = []
-    comparison = rtmr_comparison(log, quoted, ignore_rtmr3=ignore_rtmr3)
+    comparison = compare_rtmrs(facts.replayed, quoted, ignore_rtmr3=ignore_rtmr3)
     for mismatch in comparison.mismatches:
         checks.append(
             _Check(
@@ -386,16 +396,20 @@ def _log_checks(
         )
     if comparison.ok:
         checks.append(_Check("executables", "event_log", True, "the event log replays to the quoted RTMRs"))
-    try:
-        check_separators(log)
-    except VerificationError as error:
+    if facts.duplicate_separator is not None:
         checks.append(
-            _Check("executables", "event_log_separators", False, error.detail, code=Code.EVENT_LOG_SEPARATORS)
+            _Check(
+                "executables",
+                "event_log_separators",
+                False,
+                facts.duplicate_separator,
+                code=Code.EVENT_LOG_SEPARATORS,
+            )
         )
     # a label whose data has a digest rule that the digest breaks: the log was altered (or the
     # firmware is broken); either way its labels cannot be read, in any register the quote binds
     bound = {_RTMR_INDEX[i] for i in range(4) if i not in comparison.ignored}
-    for broken in verify_event_digests(log, algorithms=[SHA384]):
+    for broken in facts.broken:
         if broken.index not in bound:
             continue
         checks.append(
@@ -413,7 +427,7 @@ def _log_checks(
         )
     # RTMRs extend SHA-384 digests: the log's SHA-384 bank is what the quote binds, and the
     # digests compared with the reference values are named as what they are
-    found = boot_components(log, algorithm=SHA384)
+    found = facts.found
     alg = IANA_SHA384
     components: dict[str, tuple[_Logged, ...]] = {}
     for name in COMPONENTS:
@@ -422,7 +436,7 @@ def _log_checks(
             for entry in getattr(found, name, ())
         )
     if rv is not None:
-        checks.extend(_account(log, rv, comparison.matched, components))
+        checks.extend(_account(log.log, rv, comparison.matched, components))
     return checks, components
 
 
@@ -714,12 +728,107 @@ def _debug(verdict: Verdict) -> bool:
     return verdict.debug if isinstance(verdict, TdxVerdict) else bool(verdict.report.policy.debug)
 
 
-def _load_log(event_log: object) -> EventLog | None:
+def _load_log(event_log: object) -> _Log | None:
+    """The log to appraise with: an ``EventLog`` as given, or bytes (a file's content) parsed,
+    memoized by those bytes (a fleet booting one image sends the same log again and again)."""
     from ccverify.verifier.evidence.eventlog import EventLog
 
-    if event_log is None or isinstance(event_log, EventLog):
-        return event_log
-    return EventLog.from_bytes(read_source(event_log, "event_log", "event_log", "appraise")[0])
+    if event_log is None:
+        return None
+    if isinstance(event_log, EventLog):
+        return _Log(event_log, None)
+    data = read_source(event_log, "event_log", "event_log", "appraise")[0]
+    return _Log(parsed_event_log(data), data)
+
+
+def parsed_event_log(data: bytes) -> EventLog:
+    """``EventLog.from_bytes(data)``, memoized by ``data`` (what ``appraise`` does with bytes: a
+    caller that wants a bad log refused before anything else parses it first, at no cost)."""
+    from ccverify.verifier.evidence.eventlog import EventLog
+
+    parsed = _PARSED_LOGS.get(data)
+    if parsed is None:
+        parsed = EventLog.from_bytes(data)
+        _PARSED_LOGS.put(data, parsed)
+    return parsed
+
+
+@dataclass(frozen=True)
+class _Log:
+    log: EventLog
+    #: the bytes it was parsed from (None: given parsed), which key the memos
+    source: bytes | None
+
+
+@dataclass(frozen=True)
+class _LogFacts:
+    """What appraisal reads from a CCEL alone: a pure function of its bytes, so memoized by them."""
+
+    replayed: tuple[bytes, bytes, bytes, bytes]
+    #: why a register has two separators (``check_separators``), or None
+    duplicate_separator: str | None
+    broken: tuple[DigestMismatch, ...]
+    found: BootComponents
+
+
+def _log_facts(log: _Log) -> _LogFacts:
+    """Replay, separators, event digests and boot components of ``log`` (raising as they do);
+    memoized by the log's bytes when it was given as bytes."""
+    if log.source is not None:
+        cached = _LOG_FACTS.get(log.source)
+        if cached is not None:
+            return cached
+    from ccverify.verifier.replay import SHA384, boot_components, check_separators, rtmrs_from_ccel
+    from ccverify.verifier.replay import verify_event_digests as digests
+
+    replayed = rtmrs_from_ccel(log.log)
+    duplicate: str | None = None
+    try:
+        check_separators(log.log)
+    except VerificationError as error:
+        duplicate = error.detail
+    broken = tuple(digests(log.log, algorithms=[SHA384]))
+    facts = _LogFacts(replayed, duplicate, broken, boot_components(log.log, algorithm=SHA384))
+    if log.source is not None:
+        _LOG_FACTS.put(log.source, facts)
+    return facts
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _Memo(Generic[K, V]):
+    """A small locked map of time-independent results keyed by content, emptied when full."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._data: dict[K, V] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        return self._data.get(key)
+
+    def put(self, key: K, value: V) -> None:
+        with self._lock:
+            if len(self._data) >= self.size:
+                self._data.clear()
+            self._data[key] = value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+
+#: parsed logs and their facts by the bytes they came from (``clear_caches`` empties them)
+_PARSED_LOGS: _Memo[bytes, EventLog] = _Memo(32)
+_LOG_FACTS: _Memo[bytes, _LogFacts] = _Memo(32)
+
+
+def clear_caches() -> None:
+    """Forget the memoized event logs (``verifier.clear_caches`` calls it with the platforms')."""
+    _PARSED_LOGS.clear()
+    _LOG_FACTS.clear()
 
 
 def _expected_text(value: ReferenceValue) -> str:
@@ -740,12 +849,12 @@ def _expected_text(value: ReferenceValue) -> str:
 def _same_form(expected: str | None, actual: str | None) -> str | None:
     """``actual`` spelled as ``expected`` is: a digest compared with ``sha-384:ab12..``
     alternatives reads ``sha-384:cd34..`` too (the algorithm whose digests have its length)."""
-    if not expected or not actual or ":" in actual:
-        return actual
+    if not expected or not actual or ":" in actual or actual.strip("0123456789abcdef"):
+        return actual  # the last: not lowercase hex (strip leaves what is not a hex digit)
     for alternative in expected.split(" | "):
         for part in alternative.split(" + "):
             alg, colon, digest = part.partition(":")
-            if colon and len(digest) == len(actual) and all(c in "0123456789abcdef" for c in actual):
+            if colon and len(digest) == len(actual):
                 return f"{alg}:{actual}"
     return actual
 

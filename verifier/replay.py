@@ -5,7 +5,8 @@
 * ``rtmrs_from_ccel(log)``: RTMR[i] is the replay of CC MR index i+1 (UEFI 2.10 §38.4.1).
 * ``check_separators(log)``: go-eventlog's rule, one EV_SEPARATOR per register.
 * ``verify_event_digests(log)``: the events whose data determine their digest must hash to it.
-* ``rtmr_comparison(log, quoted)``: replayed RTMRs against the quote's, register by register;
+* ``rtmr_comparison(log, quoted)``: replayed RTMRs against the quote's, register by register
+  (``compare_rtmrs(replayed, quoted)`` for registers already replayed);
   ``require_rtmrs_replayed(log, quoted)`` raises ``event_log_mismatch`` unless all match.
 * ``boot_components(log)``: firmware, kernel, command line and initrd digests as logged, which
   is what signed reference values are matched against.
@@ -311,13 +312,16 @@ def rtmr_comparison(
     relying party may skip it; the result records that it did. Four quoted registers of 48
     bytes are required (``InputError``).
     """
-    quoted = tuple(bytes(q) for q in quoted_rtmrs)
-    if len(quoted) != 4 or any(len(q) != RTMR_SIZE for q in quoted):
-        raise InputError(
-            f"expected 4 quoted RTMRs of {RTMR_SIZE} bytes, "
-            f"got {len(quoted)} of sizes {[len(q) for q in quoted]}"
-        )
-    replayed = rtmrs_from_ccel(log)
+    quoted = _quoted(quoted_rtmrs)
+    return compare_rtmrs(rtmrs_from_ccel(log), quoted, ignore_rtmr3=ignore_rtmr3)
+
+
+def compare_rtmrs(
+    replayed: Sequence[bytes], quoted_rtmrs: Sequence[bytes], *, ignore_rtmr3: bool = False
+) -> RtmrComparison:
+    """``rtmr_comparison`` of registers already replayed (``rtmrs_from_ccel``'s four)."""
+    quoted = _quoted(quoted_rtmrs)
+    replayed = tuple(replayed)
     ignored = (3,) if ignore_rtmr3 else ()
     matched: list[int] = []
     mismatches: list[RtmrMismatch] = []
@@ -329,6 +333,16 @@ def rtmr_comparison(
         else:
             mismatches.append(RtmrMismatch(i, quoted[i], replayed[i]))
     return RtmrComparison(replayed, quoted, tuple(matched), tuple(mismatches), ignored)
+
+
+def _quoted(quoted_rtmrs: Sequence[bytes]) -> tuple[bytes, ...]:
+    quoted = tuple(bytes(q) for q in quoted_rtmrs)
+    if len(quoted) != 4 or any(len(q) != RTMR_SIZE for q in quoted):
+        raise InputError(
+            f"expected 4 quoted RTMRs of {RTMR_SIZE} bytes, "
+            f"got {len(quoted)} of sizes {[len(q) for q in quoted]}"
+        )
+    return quoted
 
 
 def require_rtmrs_replayed(

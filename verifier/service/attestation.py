@@ -107,7 +107,6 @@ class RelyingParty:
         self._lock = threading.Lock()
         self._last_purge = 0.0
         self._rules: tuple[float, list[Rule]] | None = None
-        self._logs: dict[bytes, Any] = {}
         self._payloads: dict[Rule, tuple[float, sealing.ReleasePayload]] = {}
         self.audit = AuditLog(self.store, config.limits.audit_flush_seconds)
 
@@ -151,16 +150,17 @@ class RelyingParty:
             raise VerificationError(
                 "no_release_rule", f"no release rule names reference values for {request.tee} evidence"
             )
-        from ccverify.verifier.appraisal import appraise
+        from ccverify.verifier.appraisal import appraise, parsed_event_log
 
-        log = None if request.event_log is None else self._event_log(request.event_log)
+        if request.event_log is not None:
+            parsed_event_log(request.event_log)  # a malformed log is refused before any rule is read
         first: tuple[AttestationResult, Rule] | None = None
         for rule in candidates:
             rv = self._reference_values(rule, moment)
             result = appraise(
                 verdict,
                 rv,
-                event_log=log,
+                event_log=request.event_log,  # parsed and replayed once per content (memoized)
                 evidence=request.evidence,
                 at=moment,
                 expected_report_data=actual,
@@ -186,20 +186,6 @@ class RelyingParty:
             result, token, request.nonce, payload, request.hpke_public_key, request.hpke_suite, at=moment
         )
         return Attestation(True, result, token, sealed, rule.name)
-
-    def _event_log(self, data: bytes) -> Any:
-        """The parsed event log, memoized by content: a fleet booting one image sends the same
-        log again and again (a parsed log is immutable; appraisal replays it every time)."""
-        from ccverify.verifier.evidence.eventlog import EventLog
-
-        parsed = self._logs.get(data)
-        if parsed is None:
-            parsed = EventLog.from_bytes(data)
-            with self._lock:
-                if len(self._logs) >= 64:
-                    self._logs.clear()
-                self._logs[data] = parsed
-        return parsed
 
     def _current_rules(self) -> list[Rule]:
         ttl = self.config.limits.release_cache_seconds

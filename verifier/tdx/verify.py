@@ -103,6 +103,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -1060,6 +1061,9 @@ def clear_caches() -> None:
     from ccverify.verifier.tdx import collateral as _c
     from ccverify.verifier.tdx import pck as _p
 
+    appraisal = sys.modules.get("ccverify.verifier.appraisal")
+    if appraisal is not None:  # its memoized event logs (CCELs: TDX's)
+        appraisal.clear_caches()
     _PCK_CHAINS.clear()
     _PLATFORM.clear()
     _SUMMARIES.clear()
