@@ -170,6 +170,29 @@ def test_event_log_that_does_not_replay_is_contraindicated(sample: Path, tdx_ver
     assert "rtmr1_mismatch" in _codes(result)
 
 
+def test_a_log_given_as_bytes_is_read_once_with_the_same_results(sample: Path, tdx_verdict, tdx_rv) -> None:  # type: ignore[no-untyped-def]
+    """Memoized by its bytes: the same reasons as the log given parsed, for a log that affirms
+    and one that does not replay, before and after clear_caches (which empties the memo)."""
+    from ccverify.verifier import appraisal
+    from ccverify.verifier.evidence.eventlog import EventLog
+
+    good = (sample / "tdx-event-log.bin").read_bytes()
+    other = direct_boot_log(
+        firmware_volume=FIRMWARE_VOLUME, kernel_authenticode_sha384=sha384(KERNEL + b"!"), cmdline=CMDLINE,
+        initrd=INITRD,
+    )  # fmt: skip
+    for data in (good, other):
+        fresh = verifier.appraise(tdx_verdict, tdx_rv, event_log=EventLog.from_bytes(data), at=AT)
+        for _ in range(2):
+            memoized = verifier.appraise(tdx_verdict, tdx_rv, event_log=data, at=AT)
+            assert memoized.reasons == fresh.reasons
+            assert dict(memoized.trust_vector) == dict(fresh.trust_vector)
+        assert data in appraisal._LOG_FACTS._data
+        verifier.clear_caches()
+        assert data not in appraisal._LOG_FACTS._data and data not in appraisal._PARSED_LOGS._data
+    assert verifier.appraise(tdx_verdict, tdx_rv, event_log=good, at=AT).affirming
+
+
 def test_debug_td_is_refused_and_memory_visible(sample: Path, tdx_verdict, tdx_rv) -> None:  # type: ignore[no-untyped-def]
     body = dataclasses.replace(tdx_verdict.quote.body, td_attributes=(1 | 1 << 28).to_bytes(8, "little"))
     debug_verdict = dataclasses.replace(tdx_verdict, quote=dataclasses.replace(tdx_verdict.quote, body=body))
