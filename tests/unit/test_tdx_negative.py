@@ -170,6 +170,18 @@ def test_qe_report_signed_by_another_key(pki: IntelTestPki) -> None:
     fails("qe_report_signature_invalid", pki, make_quote(pki, pck_key=OTHER_KEY))
 
 
+def test_a_qe_report_signature_that_verified_is_remembered_by_its_exact_bytes(pki: IntelTestPki) -> None:
+    """Step 9 is memoized by (PCK chain, signature, report): after the good quote verified, a
+    changed signature or report byte still fails, and so does the report signed by another key."""
+    good = make_quote(pki)
+    for _ in range(2):
+        verify(pki, good)
+    fails("qe_report_signature_invalid", pki, flip(good, 636 + 518 + 3))
+    fails("qe_report_signature_invalid", pki, flip(good, 636 + 134 + 16))  # a QE report byte (MISCSELECT)
+    fails("qe_report_signature_invalid", pki, make_quote(pki, pck_key=OTHER_KEY))
+    verify(pki, good)
+
+
 def test_pck_leaf_signed_by_another_ca(pki: IntelTestPki, other_pki: IntelTestPki) -> None:
     chain = other_pki.pck_pem() + pki.ca_pem() + pki.root_pem()
     fails("pck_chain_signature_invalid", pki, make_quote(pki, pck_chain_pem=chain, pck_key=other_pki.pck_key))

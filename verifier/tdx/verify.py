@@ -84,15 +84,17 @@ Memoization (bounded, thread-safe LRUs; ``clear_caches()`` empties them all). On
 that do not depend on time are kept, keyed by the bytes they were computed from: a PCK chain
 checked against a root (with its parsed SGX extension), a collateral signer chain, a JSON
 signature (with the model it was parsed into; keyed by the kind too, TCB info or QE
-identity), a CRL signature, parsed TCB info / QE identity, a loaded attestation key, and the
+identity), a CRL signature, parsed TCB info / QE identity, a loaded attestation key, a QE
+report signature that verified (by the PCK chain's bytes, the signature and the report: a QE
+signs one report per attestation key, carried by every quote it makes), and the
 platform evaluation (steps 7, 8, 11, 13-17: a function of TCB info, QE identity and the
 platform's SVNs). On top, the checked collateral for one collateral content
 (``TdxCollateral.content_key``: equal collateral loaded anew shares it), FMSPC, PCK CA and root
 is kept with the time range [lo, hi) in which every one of its windows holds; it
 is reused only inside that range (and only when each item had a single candidate). So every
 validity window is still decided at ``at``, and repeated verification with warm collateral
-costs the per-quote work: parse (``TdxQuote.from_bytes``), QE report signature, quote
-signature, binding hash, look-ups.
+costs the per-quote work: parse (``TdxQuote.from_bytes``), quote signature, binding hash,
+look-ups (and the QE report signature, the first time a QE's report is seen).
 
 Concurrency: ``verify_tdx`` may run in many threads at once over shared collateral; every memo
 is locked and holds only time-independent results keyed by content, so the verdicts are those
@@ -596,6 +598,8 @@ def _crl_info(item: CrlItem, check: CrlCheck) -> CollateralItemInfo:
 _P256 = ec.SECP256R1()
 #: attestation keys by their x||y bytes (a QE signs many quotes with one key; loading checks the point)
 _ATTESTATION_KEYS: _Lru[bytes, ec.EllipticCurvePublicKey] = _Lru(1024)
+#: (PCK chain data, QE report signature, QE report) that verified (step 9)
+_QE_REPORT_SIGNATURES: _Lru[tuple[bytes, bytes, bytes], bool] = _Lru(1024)
 _PLATFORM: _Lru[tuple[object, ...], TcbEvaluation] = _Lru(512)
 
 
@@ -962,13 +966,18 @@ def verify_tdx(
     tcb_info = ctx.tcb_info
     qe_identity = ctx.qe_identity
 
-    # 9. QE report signature (PCK key)
+    # 9. QE report signature (PCK key): a QE signs one report per attestation key, which every
+    # quote it makes carries, so a signature that verified is remembered by the exact bytes
+    # (the PCK chain, which holds the key, the signature and the report)
     qe_report = parsed.qe_report
     qe_report_bytes, signed_data = parsed.signed_regions(raw)
-    if not verify_raw_signature(chain.key, parsed.qe_report_signature, qe_report_bytes):
-        raise VerificationError(
-            Code.QE_REPORT_SIGNATURE_INVALID, "the QE report signature does not verify with the PCK key"
-        )
+    qe_signed = (parsed.pck_certification_data.data, parsed.qe_report_signature, qe_report_bytes)
+    if _QE_REPORT_SIGNATURES.get(qe_signed) is None:
+        if not verify_raw_signature(chain.key, parsed.qe_report_signature, qe_report_bytes):
+            raise VerificationError(
+                Code.QE_REPORT_SIGNATURE_INVALID, "the QE report signature does not verify with the PCK key"
+            )
+        _QE_REPORT_SIGNATURES.put(qe_signed, True)
 
     # 10. attestation key binding
     att_key = parsed.attestation_key
@@ -1069,6 +1078,7 @@ def clear_caches() -> None:
     _SUMMARIES.clear()
     _CONTEXTS.clear()
     _ATTESTATION_KEYS.clear()
+    _QE_REPORT_SIGNATURES.clear()
     _SIGNED.clear()
     _ROOTS.clear()
     _PRODUCTION.clear()
