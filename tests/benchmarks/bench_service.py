@@ -176,21 +176,27 @@ _CHALLENGE = (
 _ATTEST = b"POST /v1/attest HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: "
 
 
-async def _client(port: int, until: float, budget: list[int], latencies: list[float], mint: Minter) -> None:
-    """Guest sessions on one connection: challenge, a quote for its nonce and this client's key,
-    attest (the body built from prepared bytes: only the nonce and the quote change)."""
+async def _client(
+    port: int, until: float, budget: list[int], latencies: list[float], mint: Minter, reuse: bool = False
+) -> None:
+    """Guest sessions: challenge, a quote for its nonce and this client's key, attest (the body
+    built from prepared bytes: only the nonce and the quote change). Each session on its own
+    connection, as a guest's ``RelyingPartyClient`` (one requests.Session per boot); ``reuse``:
+    all of them on one."""
     loop = asyncio.get_running_loop()
-    transport, connection = await loop.create_connection(_Connection, "127.0.0.1", port)
     key = sealing.generate_key()
     log = base64.b64encode(trim_event_log(EVENT_LOG))  # what RelyingPartyClient sends
     public = base64.b64encode(key.public_bytes)
     fixed = b'{"tee":"tdx","event_log":"' + log + b'","hpke_public_key":"' + public
     report_data = binding.report_data
     clock = time.perf_counter
+    transport: asyncio.BaseTransport | None = None
     try:
         while budget[0] > 0 and clock() < until:
             budget[0] -= 1
             start = clock()
+            if transport is None:
+                transport, connection = await loop.create_connection(_Connection, "127.0.0.1", port)
             found = _NONCE.search(await connection.request(_CHALLENGE))
             if found is None:
                 raise RuntimeError("a challenge without a nonce")
@@ -200,35 +206,57 @@ async def _client(port: int, until: float, budget: list[int], latencies: list[fl
             answer = await connection.request(b"%b%d\r\n\r\n%b" % (_ATTEST, len(body), body))
             if _AFFIRMING.fullmatch(answer) is None:
                 raise RuntimeError(f"not an affirming attestation with a sealed release: {answer[:300]!r}")
+            if not reuse:
+                transport.close()
+                transport = None
             latencies.append(clock() - start)
     finally:
-        transport.close()
+        if transport is not None:
+            transport.close()
 
 
 async def _load(
-    port: int, clients: int, count: int, seconds: float, out: multiprocessing.Queue, go: Any  # type: ignore[type-arg]
+    port: int,
+    clients: int,
+    count: int,
+    seconds: float,
+    out: multiprocessing.Queue,  # type: ignore[type-arg]
+    go: Any,
+    reuse: bool,
 ) -> tuple[float, list[float], float]:
     mint = Minter()
     warm: list[float] = []
-    await asyncio.gather(*(_client(port, time.perf_counter() + 2, [20], warm, mint) for _ in range(clients)))
+    await asyncio.gather(
+        *(_client(port, time.perf_counter() + 2, [20], warm, mint, reuse) for _ in range(clients))
+    )
     out.put("warm")  # the parent reads the service's CPU time now, then says go
     await asyncio.get_running_loop().run_in_executor(None, go.wait)
     latencies: list[float] = []
     budget = [count]
     start = time.perf_counter()
     cpu = time.process_time()
-    await asyncio.gather(*(_client(port, start + seconds, budget, latencies, mint) for _ in range(clients)))
+    await asyncio.gather(
+        *(_client(port, start + seconds, budget, latencies, mint, reuse) for _ in range(clients))
+    )
     return time.perf_counter() - start, latencies, time.process_time() - cpu
 
 
-def _loader(port: int, clients: int, count: int, seconds: float, out: multiprocessing.Queue, go: Any) -> None:  # type: ignore[type-arg]
+def _loader(
+    port: int,
+    clients: int,
+    count: int,
+    seconds: float,
+    out: multiprocessing.Queue,  # type: ignore[type-arg]
+    go: Any,
+    reuse: bool,
+) -> None:
     try:
         import uvloop
 
         uvloop.install()
     except ImportError:
         pass
-    elapsed, latencies, cpu = asyncio.run(_load(port, clients, count, seconds, out, go))
+    elapsed, latencies, cpu = asyncio.run(_load(port, clients, count, seconds, out, go, reuse))
     out.put((elapsed, latencies, cpu))
 
 
@@ -249,6 +277,13 @@ def _cpu_seconds(pid: int) -> float:
     return total
 
 
+def _machine_busy() -> float:
+    """CPU seconds the whole machine has spent busy (every process, kernel included), /proc/stat."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    ticks = [int(f) for f in fields[:8]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -260,6 +295,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="at most, per run (default 5)")
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--clients", default="1,16,64")
+    parser.add_argument(
+        "--reuse-connections", action="store_true", help="every session of a client on one connection"
+    )
     args = parser.parse_args()
 
     assert Minter()(binding.report_data(bytes(32), b"k")) == sample_tdx_quote(
@@ -271,9 +309,10 @@ def main() -> None:
     print("rate: attestations/s (a whole session: challenge + attest); p50/p99 of a session;")
     print("ratio: per-worker rate / the in-process rate measured just before (one core);")
     print("cpu: service CPU ms per attestation (all workers) | the load generator's;")
-    print("cpu ratio: in-process CPU / service CPU per attestation (load-independent)")
+    print("cpu ratio: in-process CPU / service CPU per attestation (load-independent);")
+    print("others: cores busy with other processes during the run (the machine is shared)")
     header = f"{'workers':>7} {'clients':>7} {'att/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'in-proc/s':>9}"
-    print(header + f" {'ratio':>6} {'svc cpu':>7} {'gen cpu':>7} {'cpu ratio':>9}")
+    print(header + f" {'ratio':>6} {'svc cpu':>7} {'gen cpu':>7} {'cpu ratio':>9} {'others':>6}")
     context = multiprocessing.get_context("spawn")
     rows = []
     for workers in (int(w) for w in args.workers.split(",")):
@@ -286,14 +325,17 @@ def main() -> None:
                 base_rate, base_cpu = inproc.run(args.attestations, 1.0)
                 queue, go = context.Queue(), context.Event()
                 loader = context.Process(
-                    target=_loader, args=(port, clients, args.attestations, args.seconds, queue, go)
+                    target=_loader,
+                    args=(port, clients, args.attestations, args.seconds, queue, go, args.reuse_connections),
                 )
                 loader.start()
                 assert queue.get(timeout=120) == "warm"
                 service_cpu = _cpu_seconds(running.process.pid)  # after the warm-up, as the generator's
+                busy = _machine_busy()
                 go.set()
                 elapsed, latencies, loader_cpu = queue.get(timeout=args.seconds * 4 + 60)
                 service_cpu = _cpu_seconds(running.process.pid) - service_cpu
+                others = (_machine_busy() - busy - service_cpu - loader_cpu) / elapsed
                 loader.join()
                 n = len(latencies)
                 rate = n / elapsed
@@ -303,7 +345,7 @@ def main() -> None:
                 print(
                     f"{workers:>7} {clients:>7} {rate:>7,.0f} {p50:>7.1f} {p99:>7.1f} {base_rate:>9,.0f}"
                     f" {rate / workers / base_rate:>6.2f} {svc_ms:>7.2f} {gen_ms:>7.2f}"
-                    f" {base_cpu * 1e3 / svc_ms:>9.2f}"
+                    f" {base_cpu * 1e3 / svc_ms:>9.2f} {max(others, 0.0):>6.2f}"
                 )
         finally:
             running.stop()
