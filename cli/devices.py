@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ccverify.cli._common import read_file, stdout
-from ccverify.cli._release import enveloped, modules_index, read_policy
+from ccverify.cli._common import guarded, read_file, stdout
+from ccverify.cli._release import modules_index, read_policy
 from ccverify.verifier.errors import InputError
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ def list_(
             raise InputError(f"--bus {unknown[0]}: not a covered bus ({', '.join(BUSES)})")
         return scan(sysfs, buses, modules_index(modules_dir))
 
-    found = enveloped("devices list", json_out, run)
+    found = guarded(run, "devices list" if json_out else None)
     if json_out:
         from ccverify.cli.envelope import emit_envelope
 
@@ -150,7 +150,7 @@ def plan(
         found = scan(sysfs, loaded.policy.buses, modules_index(modules_dir))
         return loaded, make_plan(loaded.policy, found)
 
-    loaded, decisions = enveloped("devices plan", json_out, run)
+    loaded, decisions = guarded(run, "devices plan" if json_out else None)
     if json_out:
         from ccverify.cli.envelope import emit_envelope
 
@@ -193,7 +193,7 @@ def sign(
             "rules": len(parsed.rules),
         }
 
-    done = enveloped("devices sign", json_out, run)
+    done = guarded(run, "devices sign" if json_out else None)
     if json_out:
         from ccverify.cli.envelope import emit_envelope
 
@@ -224,7 +224,7 @@ def verify(
         moment = parse_time(at, "--at") if at is not None else None
         return read_policy(policy, trust_anchor, at=moment)
 
-    loaded = enveloped("devices verify", json_out, run)
+    loaded = guarded(run, "devices verify" if json_out else None)
     if json_out:
         from ccverify.cli.envelope import emit_envelope
 
@@ -253,7 +253,7 @@ def template(
 
         return make(name)
 
-    document = enveloped("devices template", False, run)
+    document = guarded(run)
     # one entry per line: readable, and easy to edit
     lines = ["{", f'  "version": {document["version"]},', f'  "default": {json.dumps(document["default"])},']
     for key in ("bootstrap", "rules"):

@@ -22,9 +22,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from ccverify.cli._common import stderr, stdout
+from ccverify.cli._common import guarded, stderr, stdout
 from ccverify.cli._hex import parse_hex
-from ccverify.cli._release import enveloped
 
 if TYPE_CHECKING:
     from typer._click.core import Command, Context
@@ -69,7 +68,7 @@ def example_set(
     """Write the example evidence set (TDX and SNP) under EXAMPLE roots that nothing trusts by default."""
     from ccverify.verifier.testing.sample import write_example
 
-    written = enveloped("example set", json_output, lambda: write_example(directory, force=force))
+    written = guarded(lambda: write_example(directory, force=force), "example set" if json_output else None)
     if json_output:
         from ccverify.cli.envelope import emit_envelope
 
@@ -125,7 +124,7 @@ def example_tdx_quote(
             "not_hardware": NOT_HARDWARE,
         }
 
-    result = enveloped("example tdx-quote", json_output, work)
+    result = guarded(work, "example tdx-quote" if json_output else None)
     stderr.print(f"warning: {NOT_HARDWARE}", highlight=False, markup=False)
     if json_output:
         from ccverify.cli.envelope import emit_envelope

@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ccverify.cli import guest_evidence
-from ccverify.cli._common import VerifyOptions, read_file, read_input, stdout
-from ccverify.cli._release import enveloped, modules_index, read_policy
+from ccverify.cli._common import VerifyOptions, guarded, read_file, read_input, stdout
+from ccverify.cli._release import modules_index, read_policy
 from ccverify.verifier.errors import InputError
 
 if TYPE_CHECKING:
@@ -128,7 +128,7 @@ def lockdown(
             loader=devices.modprobe_loader(modprobe), run_dir=settings.run_dir,
         )  # fmt: skip
 
-    applied = enveloped("guest lockdown", json_out, run)
+    applied = guarded(run, "guest lockdown" if json_out else None)
     if json_out:
         from ccverify.cli.envelope import emit_envelope
 
@@ -286,14 +286,14 @@ def authorize(
     from ccverify.cli import guest_gate
 
     command = "guest authorize"
-    settings = enveloped(
-        command,
-        json_out,
+    json_command = command if json_out else None
+    settings = guarded(
         lambda: guest_gate.Settings.resolve(
             guest_gate.load_config(config), relying_party=relying_party, ca=ca, trust_anchors=trust_anchor,
             evidence_provider=evidence_provider, deadline=deadline, device_policy=device_policy,
             reference_values=reference_values, sysfs=sysfs, run_dir=run_dir,
         ),
+        json_command,
     )  # fmt: skip
     if settings.relying_party is not None and evidence is None:
         guest_gate.authorize_remote(
@@ -340,18 +340,18 @@ def authorize(
         partial["attestation_result"] = result.to_json()
         return loaded, result
 
-    loaded, result = enveloped(command, json_out, attest, lambda: partial)
+    loaded, result = guarded(attest, json_command, lambda: partial)
     from ccverify.verifier.release import devices
 
-    enveloped(command, json_out, lambda: devices.require_affirming(result), lambda: partial)
-    index = enveloped(command, json_out, lambda: modules_index(modules_dir), lambda: partial)
+    guarded(lambda: devices.require_affirming(result), json_command, lambda: partial)
+    index = guarded(lambda: modules_index(modules_dir), json_command, lambda: partial)
 
     if dry_run:
         from ccverify.cli.devices import plan_table
 
-        decisions = enveloped(
-            command, json_out,
+        decisions = guarded(
             lambda: devices.plan(loaded.policy, devices.scan(settings.sysfs, loaded.policy.buses, index)),
+            json_command,
             lambda: partial,
         )  # fmt: skip
         if json_out:
@@ -392,10 +392,10 @@ def authorize(
             run_dir=settings.run_dir,
         )
 
-    applied = enveloped(command, json_out, apply, lambda: partial)
+    applied = guarded(apply, json_command, lambda: partial)
     # after applying (local mode: as the evidence issue asked); a kernel without run-time RTMR3
     # extends (before Linux 6.16, or SNP) records nothing
-    partial["rtmr3"] = enveloped(command, json_out, record, lambda: partial)
+    partial["rtmr3"] = guarded(record, json_command, lambda: partial)
     if json_out:
         from ccverify.cli.envelope import emit_envelope
 
@@ -470,7 +470,7 @@ def unlock(
     """Print a released secret to stdout, exactly its bytes (cryptsetup --key-file=-, a crypttab keyscript)."""
     from ccverify.cli import guest_gate
 
-    cfg = enveloped("guest unlock", json_out, lambda: guest_gate.load_config(config))
+    cfg = guarded(lambda: guest_gate.load_config(config), "guest unlock" if json_out else None)
     guest_gate.unlock(cfg, run_dir, name, volume, json_out)
 
 
@@ -487,7 +487,7 @@ def finish(
     """Before switch-root: remove the released secrets (overwritten, then unlinked) unless persist_secrets."""
     from ccverify.cli import guest_gate
 
-    cfg = enveloped("guest finish", json_out, lambda: guest_gate.load_config(config))
+    cfg = guarded(lambda: guest_gate.load_config(config), "guest finish" if json_out else None)
     guest_gate.finish(cfg, run_dir, persist or None, json_out)
 
 
@@ -511,7 +511,7 @@ def askpass(
     its released secret (over the request's socket, never to a file)."""
     from ccverify.cli import guest_gate
 
-    cfg = enveloped("guest askpass", json_out, lambda: guest_gate.load_config(config))
+    cfg = guarded(lambda: guest_gate.load_config(config), "guest askpass" if json_out else None)
     guest_gate.askpass(cfg, run_dir, ask_dir, once, timeout, json_out)
 
 

@@ -32,9 +32,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ccverify.cli._common import stderr, stdout
+from ccverify.cli._common import guarded, stderr, stdout
 from ccverify.cli._hex import parse_hex
-from ccverify.cli._release import enveloped
 
 if TYPE_CHECKING:
     from ccverify.verifier.release.guest import EvidenceProvider, GuestEvidence
@@ -207,7 +206,7 @@ def evidence(
         rtmr3_log = FileOps().read(log_path, BLOB_MAX) if got.tee == "tdx" and log_path.is_file() else None
         return write_evidence(got, output, rtmr3_log=rtmr3_log, force=force, at=now)
 
-    result = enveloped(COMMAND, json_output, work)
+    result = guarded(work, COMMAND if json_output else None)
     if json_output:
         from ccverify.cli.envelope import emit_envelope
 

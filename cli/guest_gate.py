@@ -28,8 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ccverify.cli._common import read_file, stderr, stdout
-from ccverify.cli._release import enveloped, modules_index
+from ccverify.cli._common import guarded, read_file, stderr, stdout
+from ccverify.cli._release import modules_index
 from ccverify.verifier.errors import InputError
 
 if TYPE_CHECKING:
@@ -141,6 +141,7 @@ def authorize_remote(
     dry_run: bool,
 ) -> None:
     command = "guest authorize"
+    json_command = command if json_out else None
     from ccverify.verifier.release.secrets import SecretStore
 
     url = settings.relying_party
@@ -177,7 +178,7 @@ def authorize_remote(
         runtime = log_path.read_bytes() if tee == "tdx" and log_path.is_file() else b""
         return client, provider, tee, runtime
 
-    client, provider, tee, runtime = enveloped(command, json_out, prepare, lambda: partial)
+    client, provider, tee, runtime = guarded(prepare, json_command, lambda: partial)
 
     def attest() -> Any:
         from ccverify.verifier.release import remote
@@ -187,7 +188,7 @@ def authorize_remote(
             client, provider, tee=tee, deadline=deadline, announce=announce, runtime_log=runtime or None
         )
 
-    release = enveloped(command, json_out, attest, lambda: partial)
+    release = guarded(attest, json_command, lambda: partial)
     partial["attestation"] = release.to_json()
     partial["seconds"] = round(release.seconds, 3)
 
@@ -202,18 +203,17 @@ def authorize_remote(
         partial["policy_source"] = source
         return loaded, data
 
-    loaded, policy_bytes = enveloped(command, json_out, policy, lambda: partial)
+    loaded, policy_bytes = guarded(policy, json_command, lambda: partial)
     if loaded is None:
         partial["policy"] = None
     from ccverify.verifier.release import devices
 
-    index = enveloped(command, json_out, lambda: modules_index(modules_dir), lambda: partial)
+    index = guarded(lambda: modules_index(modules_dir), json_command, lambda: partial)
     if dry_run:
         if loaded is not None:
-            decisions = enveloped(
-                command,
-                json_out,
+            decisions = guarded(
                 lambda: devices.plan(loaded.policy, devices.scan(settings.sysfs, loaded.policy.buses, index)),
+                json_command,
                 lambda: partial,
             )
             partial["decisions"] = [d.to_json() for d in decisions]
@@ -232,7 +232,7 @@ def authorize_remote(
             run_dir=settings.run_dir,
         )
 
-    applied = enveloped(command, json_out, apply, lambda: partial)
+    applied = guarded(apply, json_command, lambda: partial)
     if applied is not None:
         partial["applied"] = applied.to_json()
 
@@ -254,7 +254,7 @@ def authorize_remote(
         }
 
     # after applying, as in local mode; a kernel without run-time RTMR3 extends records nothing
-    partial["rtmr3"] = enveloped(command, json_out, record, lambda: partial)
+    partial["rtmr3"] = guarded(record, json_command, lambda: partial)
 
     def hand_over() -> dict[str, Any]:
         names = store.write(dict(release.payload.secrets))
@@ -263,7 +263,7 @@ def authorize_remote(
             "written": {n: len(release.payload.secrets[n]) for n in names},
         }
 
-    partial["secrets"] = enveloped(command, json_out, hand_over, lambda: partial)
+    partial["secrets"] = guarded(hand_over, json_command, lambda: partial)
     if applied is not None:
         headline = f"authorized by {url}: {len(applied.bound)} devices bound"
     else:
@@ -312,6 +312,7 @@ def unlock(
     config: GuestConfig, run_dir: Path | None, name: str | None, volume: str | None, json_out: bool
 ) -> None:
     command = "guest unlock"
+    json_command = command if json_out else None
 
     def work() -> tuple[str, str | None, bytes, Path]:
         chosen_volume = volume
@@ -328,7 +329,7 @@ def unlock(
         store = store_of(run_dir or config.run_dir or DEFAULT_RUN_DIR)
         return secret, chosen_volume, store.read(secret), store.directory
 
-    secret, chosen_volume, value, directory = enveloped(command, json_out, work)
+    secret, chosen_volume, value, directory = guarded(work, json_command)
     if json_out:
         from ccverify.cli.envelope import emit_envelope
 
@@ -349,6 +350,7 @@ def unlock(
 
 def finish(config: GuestConfig, run_dir: Path | None, persist: bool | None, json_out: bool) -> None:
     command = "guest finish"
+    json_command = command if json_out else None
     keep = config.persist_secrets if persist is None else persist
 
     def work() -> dict[str, Any]:
@@ -356,7 +358,7 @@ def finish(config: GuestConfig, run_dir: Path | None, persist: bool | None, json
         removed = [] if keep else store.scrub()
         return {"directory": str(store.directory), "persisted": keep, "removed": removed}
 
-    result = enveloped(command, json_out, work)
+    result = guarded(work, json_command)
     if json_out:
         from ccverify.cli.envelope import emit_envelope
 
@@ -380,6 +382,7 @@ def askpass(
     json_out: bool,
 ) -> None:
     command = "guest askpass"
+    json_command = command if json_out else None
     import time
 
     def work() -> dict[str, Any]:
@@ -402,7 +405,7 @@ def askpass(
             "answered": [{"ask": a.ask, "volume": a.volume, "secret": a.secret, "id": a.id} for a in given],
         }
 
-    result = enveloped(command, json_out, work)
+    result = guarded(work, json_command)
     if json_out:
         from ccverify.cli.envelope import emit_envelope
 
