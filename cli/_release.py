@@ -24,8 +24,15 @@ def modules_index(modules_dir: Path | None) -> ModuleIndex:
 def read_policy(
     path: Path, anchors: Sequence[Path], *, allow_unsigned: bool = False, at: Any = None
 ) -> LoadedPolicy:
+    data = read_file(path, "--device-policy", "device_policy")
+    return load_signed_policy(data, anchors, allow_unsigned=allow_unsigned, at=at)
+
+
+def load_signed_policy(
+    data: bytes, anchors: Sequence[Path], *, allow_unsigned: bool = False, at: Any = None
+) -> LoadedPolicy:
+    """A device policy's bytes checked against the ``--trust-anchor`` files."""
     from ccverify.verifier.release.devices import load_policy
 
-    data = read_file(path, "--device-policy", "device_policy")
     keys = [read_file(a, "--trust-anchor", "certificate") for a in anchors]
     return load_policy(data, keys, allow_unsigned=allow_unsigned, at=at)

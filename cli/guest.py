@@ -349,11 +349,7 @@ def authorize(
     if dry_run:
         from ccverify.cli.devices import plan_table
 
-        decisions = guarded(
-            lambda: devices.plan(loaded.policy, devices.scan(settings.sysfs, loaded.policy.buses, index)),
-            json_command,
-            lambda: partial,
-        )  # fmt: skip
+        decisions = guarded(lambda: guest_gate.plan(settings, loaded, index), json_command, lambda: partial)
         if json_out:
             from ccverify.cli.envelope import emit_envelope
 
@@ -366,33 +362,14 @@ def authorize(
         return
 
     def record() -> Any:
-        from ccverify.verifier.release.rtmr3 import Rtmr3Recorder
-
-        if partial.get("platform") != "tdx" or settings.device_policy is None:
+        path = settings.device_policy
+        if partial.get("platform") != "tdx" or path is None:
             return None
-        recorder = Rtmr3Recorder(settings.sysfs, settings.run_dir)
-        if not recorder.available():
-            return None
-        done = recorder.record_policy(read_file(settings.device_policy, "--device-policy", "device_policy"))
-        return {
-            "digest": done.digest.hex(),
-            "before": done.rtmr3_before.hex(),
-            "after": done.rtmr3_after.hex(),
-            "log": str(done.log),
-            "offset": done.event_offset,
-        }
+        return guest_gate.record(settings, lambda: read_file(path, "--device-policy", "device_policy"))
 
-    def apply() -> Applied:
-        return devices.authorize(
-            loaded,
-            result,
-            sysfs=settings.sysfs,
-            modules=index,
-            loader=devices.modprobe_loader(modprobe),
-            run_dir=settings.run_dir,
-        )
-
-    applied = guarded(apply, json_command, lambda: partial)
+    applied = guarded(
+        lambda: guest_gate.apply(settings, loaded, result, index, modprobe), json_command, lambda: partial
+    )
     # after applying (local mode: as the evidence issue asked); a kernel without run-time RTMR3
     # extends (before Linux 6.16, or SNP) records nothing
     partial["rtmr3"] = guarded(record, json_command, lambda: partial)

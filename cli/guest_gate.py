@@ -23,17 +23,18 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ccverify.cli._common import guarded, read_file, stderr, stdout
-from ccverify.cli._release import modules_index
+from ccverify.cli._release import load_signed_policy, modules_index
 from ccverify.verifier.errors import InputError
 
 if TYPE_CHECKING:
-    from ccverify.verifier.release.devices import Applied, LoadedPolicy
+    from ccverify.verifier.release.devices import Applied, Decision, LoadedPolicy, ModuleIndex
     from ccverify.verifier.release.guest_config import GuestConfig
     from ccverify.verifier.release.secrets import SecretStore
 
@@ -124,11 +125,46 @@ def announce(line: str) -> None:
     sys.stderr.flush()
 
 
-def _policy(data: bytes, anchors: tuple[Path, ...]) -> LoadedPolicy:
-    from ccverify.verifier.release.devices import load_policy
+def plan(settings: Settings, loaded: LoadedPolicy, index: ModuleIndex) -> tuple[Decision, ...]:
+    """``authorize --dry-run``: the decision the policy makes for each device (changes nothing)."""
+    from ccverify.verifier.release import devices
 
-    keys = [read_file(a, "--trust-anchor", "certificate") for a in anchors]
-    return load_policy(data, keys)
+    return devices.plan(loaded.policy, devices.scan(settings.sysfs, loaded.policy.buses, index))
+
+
+def apply(
+    settings: Settings, loaded: LoadedPolicy, attested: Any, index: ModuleIndex, modprobe: str
+) -> Applied:
+    """The policy applied for an affirming result (local) or an opened release (remote)."""
+    from ccverify.verifier.release import devices
+
+    return devices.authorize(
+        loaded,
+        attested,
+        sysfs=settings.sysfs,
+        modules=index,
+        loader=devices.modprobe_loader(modprobe),
+        run_dir=settings.run_dir,
+    )
+
+
+def record(settings: Settings, policy_bytes: Callable[[], bytes]) -> dict[str, Any] | None:
+    """RTMR3 extended with the applied policy's digest and the event logged; None where the
+    kernel has no run-time RTMR3 extends (before Linux 6.16, or SNP). ``policy_bytes`` is read
+    only then."""
+    from ccverify.verifier.release.rtmr3 import Rtmr3Recorder
+
+    recorder = Rtmr3Recorder(settings.sysfs, settings.run_dir)
+    if not recorder.available():
+        return None
+    done = recorder.record_policy(policy_bytes())
+    return {
+        "digest": done.digest.hex(),
+        "before": done.rtmr3_before.hex(),
+        "after": done.rtmr3_after.hex(),
+        "log": str(done.log),
+        "offset": done.event_offset,
+    }
 
 
 def authorize_remote(
@@ -198,7 +234,7 @@ def authorize_remote(
             data, source = read_file(settings.device_policy, "--device-policy", "device_policy"), "config"
         if data is None:
             return None, None
-        loaded = _policy(data, settings.require_anchors())
+        loaded = load_signed_policy(data, settings.require_anchors())
         partial["policy"] = loaded.to_json()
         partial["policy_source"] = source
         return loaded, data
@@ -206,55 +242,31 @@ def authorize_remote(
     loaded, policy_bytes = guarded(policy, json_command, lambda: partial)
     if loaded is None:
         partial["policy"] = None
-    from ccverify.verifier.release import devices
-
     index = guarded(lambda: modules_index(modules_dir), json_command, lambda: partial)
     if dry_run:
         if loaded is not None:
-            decisions = guarded(
-                lambda: devices.plan(loaded.policy, devices.scan(settings.sysfs, loaded.policy.buses, index)),
-                json_command,
-                lambda: partial,
-            )
+            decisions = guarded(lambda: plan(settings, loaded, index), json_command, lambda: partial)
             partial["decisions"] = [d.to_json() for d in decisions]
         _report(command, json_out, partial, None, "authorize --dry-run (release opened; nothing changed)")
         return
 
-    def apply() -> Applied | None:
+    def apply_released() -> Applied | None:
         if loaded is None:
             return None
-        return devices.authorize(
-            loaded,
-            release,
-            sysfs=settings.sysfs,
-            modules=index,
-            loader=devices.modprobe_loader(modprobe),
-            run_dir=settings.run_dir,
-        )
+        return apply(settings, loaded, release, index, modprobe)
 
-    applied = guarded(apply, json_command, lambda: partial)
+    applied = guarded(apply_released, json_command, lambda: partial)
     if applied is not None:
         partial["applied"] = applied.to_json()
 
-    def record() -> Any:
-        from ccverify.verifier.release.rtmr3 import Rtmr3Recorder
-
+    def record_released() -> Any:
         if loaded is None or policy_bytes is None or tee != "tdx":
             return None
-        recorder = Rtmr3Recorder(settings.sysfs, settings.run_dir)
-        if not recorder.available():
-            return None
-        done = recorder.record_policy(policy_bytes)
-        return {
-            "digest": done.digest.hex(),
-            "before": done.rtmr3_before.hex(),
-            "after": done.rtmr3_after.hex(),
-            "log": str(done.log),
-            "offset": done.event_offset,
-        }
+        data = policy_bytes
+        return record(settings, lambda: data)
 
     # after applying, as in local mode; a kernel without run-time RTMR3 extends records nothing
-    partial["rtmr3"] = guarded(record, json_command, lambda: partial)
+    partial["rtmr3"] = guarded(record_released, json_command, lambda: partial)
 
     def hand_over() -> dict[str, Any]:
         names = store.write(dict(release.payload.secrets))
