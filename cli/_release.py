@@ -1,5 +1,5 @@
-"""What the release-layer commands (``devices``, ``guest``) share: the sysfs and module options,
-and reading a device policy. They run library code in ``_common.guarded`` (with ``--json``,
+"""What the release-layer commands (``devices``, ``guest``) share: the ``--json`` and
+``--modules-dir`` options, the modules index and reading a device policy. They run library code in ``_common.guarded`` (with ``--json``,
 the envelope of ``cli/envelope.py`` on failure too, with ``partial`` as its result).
 """
 
@@ -7,12 +7,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
 
 from ccverify.cli._common import read_file
 
 if TYPE_CHECKING:
     from ccverify.verifier.release.devices import LoadedPolicy, ModuleIndex
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the ccverify JSON envelope.")]
+#: ``--modules-dir``'s help (``guest`` shows it in its System panel)
+MODULES_DIR_HELP = "Directory with modules.alias (default /lib/modules/$(uname -r))."
 
 
 def modules_index(modules_dir: Path | None) -> ModuleIndex:

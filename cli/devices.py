@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ccverify.cli._common import guarded, read_file, stdout
-from ccverify.cli._release import modules_index, read_policy
+from ccverify.cli._release import MODULES_DIR_HELP, JsonOption, modules_index, read_policy
 from ccverify.verifier.errors import InputError
 
 if TYPE_CHECKING:
@@ -31,11 +31,7 @@ app = typer.Typer(
 )
 
 SysfsOption = Annotated[Path, typer.Option("--sysfs", help="Root of sysfs (a generated tree in tests).")]
-ModulesOption = Annotated[
-    Path | None,
-    typer.Option("--modules-dir", help="Directory with modules.alias (default /lib/modules/$(uname -r))."),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print the ccverify JSON envelope.")]
+ModulesOption = Annotated[Path | None, typer.Option("--modules-dir", help=MODULES_DIR_HELP)]
 AnchorOption = Annotated[
     list[Path] | None,
     typer.Option(

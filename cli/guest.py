@@ -29,7 +29,7 @@ import typer
 
 from ccverify.cli import guest_evidence
 from ccverify.cli._common import VerifyOptions, guarded, read_file, read_input, stdout
-from ccverify.cli._release import modules_index, read_policy
+from ccverify.cli._release import MODULES_DIR_HELP, JsonOption, modules_index, read_policy
 from ccverify.verifier.errors import InputError
 
 if TYPE_CHECKING:
@@ -50,14 +50,13 @@ ModulesOption = Annotated[
     Path | None,
     typer.Option(
         "--modules-dir",
-        help="Directory with modules.alias (default /lib/modules/$(uname -r)).",
+        help=MODULES_DIR_HELP,
         rich_help_panel=_SYS,
     ),
 ]
 ModprobeOption = Annotated[
     str, typer.Option("--modprobe", help="Program that loads a module by name.", rich_help_panel=_SYS)
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print the ccverify JSON envelope.")]
 
 ConfigOption = Annotated[
     Path | None,
