@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from ccverify.verifier.errors import CCVerifyError, InputError, PolicyError, VerificationError
-from ccverify.verifier.jsonable import JSON_ERRORS, iso8601, to_jsonable
+from ccverify.verifier.jsonable import iso8601, to_jsonable
 from ccverify.verifier.limits import InputKind, read_bounded, read_bounded_path
 
 EXIT_OK = 0
@@ -233,23 +233,6 @@ def load_policy(path: Path | None, platform: str) -> Any:
 
     document = read_policy_file(read_file(path, "--policy", "policy"), f"--policy {path}")
     return getattr(document, platform)
-
-
-def policy_section(path: Path | None, platform: str) -> dict[str, Any] | None:
-    """The ``platform`` object of a policy file as JSON (None: absent), once the whole file
-    has been read by the rules of ``load_policy``."""
-    if path is None:
-        return None
-    from ccverify.verifier.policy import read_policy_document
-
-    data = read_file(path, "--policy", "policy")
-    try:
-        document = json.loads(data)
-    except JSON_ERRORS:
-        raise InputError(f"--policy {path}: not valid JSON") from None
-    read_policy_document(document, f"--policy {path}")
-    section: dict[str, Any] | None = document.get(platform)
-    return section
 
 
 def emit_json(value: Any, command: str) -> None:
