@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ccverify.cli._common import guarded, read_file, stdout
+from ccverify.cli._common import emit_json, guarded, read_file, stdout
 from ccverify.cli._release import MODULES_DIR_HELP, JsonOption, modules_index, read_policy
 from ccverify.verifier.errors import InputError
 
@@ -91,9 +91,7 @@ def list_(
 
     found = guarded(run, "devices list" if json_out else None)
     if json_out:
-        from ccverify.cli.envelope import emit_envelope
-
-        emit_envelope("devices list", result={"sysfs": str(sysfs), "devices": [d.to_json() for d in found]})
+        emit_json({"sysfs": str(sysfs), "devices": [d.to_json() for d in found]}, "devices list")
         return
     stdout.print(_device_table(found))
 
@@ -148,9 +146,7 @@ def plan(
 
     loaded, decisions = guarded(run, "devices plan" if json_out else None)
     if json_out:
-        from ccverify.cli.envelope import emit_envelope
-
-        emit_envelope("devices plan", result=plan_result(loaded, decisions))
+        emit_json(plan_result(loaded, decisions), "devices plan")
         return
     how = "signed, verified" if loaded.signed else "UNSIGNED: plan only, never applied"
     stdout.print(plan_table(decisions, f"{device_policy} ({how}; sha256 {loaded.policy.sha256[:16]}...)"))
@@ -191,9 +187,7 @@ def sign(
 
     done = guarded(run, "devices sign" if json_out else None)
     if json_out:
-        from ccverify.cli.envelope import emit_envelope
-
-        emit_envelope("devices sign", result=done)
+        emit_json(done, "devices sign")
         return
     stdout.print(
         f"wrote {done['output']} ({done['size']} bytes): {done['bootstrap']} bootstrap entries, "
@@ -222,11 +216,8 @@ def verify(
 
     loaded = guarded(run, "devices verify" if json_out else None)
     if json_out:
-        from ccverify.cli.envelope import emit_envelope
-
-        emit_envelope(
-            "devices verify",
-            result={"verified": True, "signature": loaded.to_json(), "policy": loaded.policy.to_json()},
+        emit_json(
+            {"verified": True, "signature": loaded.to_json(), "policy": loaded.policy.to_json()}, "devices verify"
         )
         return
     p = loaded.policy

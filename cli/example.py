@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from ccverify.cli._common import guarded, stderr, stdout
+from ccverify.cli._common import emit_json, guarded, stderr, stdout
 from ccverify.cli._hex import parse_hex
 
 if TYPE_CHECKING:
@@ -70,11 +70,8 @@ def example_set(
 
     written = guarded(lambda: write_example(directory, force=force), "example set" if json_output else None)
     if json_output:
-        from ccverify.cli.envelope import emit_envelope
-
-        emit_envelope(
-            "example set",
-            result={"directory": str(directory), "files": list(written.files), "not_hardware": NOT_HARDWARE},
+        emit_json(
+            {"directory": str(directory), "files": list(written.files), "not_hardware": NOT_HARDWARE}, "example set"
         )
         return
     for name in written.files:
@@ -127,9 +124,7 @@ def example_tdx_quote(
     result = guarded(work, "example tdx-quote" if json_output else None)
     stderr.print(f"warning: {NOT_HARDWARE}", highlight=False, markup=False)
     if json_output:
-        from ccverify.cli.envelope import emit_envelope
-
-        emit_envelope("example tdx-quote", result=result)
+        emit_json(result, "example tdx-quote")
         return
     stdout.print(str(result["quote"]), highlight=False)
     if result["collateral"] is not None:

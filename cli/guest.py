@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ccverify.cli import guest_evidence
-from ccverify.cli._common import VerifyOptions, guarded, read_file, read_input, stdout
+from ccverify.cli._common import VerifyOptions, emit_json, guarded, read_file, read_input, stdout
 from ccverify.cli._release import MODULES_DIR_HELP, JsonOption, modules_index, read_policy
 from ccverify.verifier.errors import InputError
 
@@ -129,9 +129,7 @@ def lockdown(
 
     applied = guarded(run, "guest lockdown" if json_out else None)
     if json_out:
-        from ccverify.cli.envelope import emit_envelope
-
-        emit_envelope("guest lockdown", result=applied.to_json())
+        emit_json(applied.to_json(), "guest lockdown")
         return
     unbound = ", ".join(applied.unbound) or "none"
     _print_applied(applied, f"lockdown: {len(applied.bound)} bootstrap devices bound; unbound: {unbound}")
@@ -350,10 +348,8 @@ def authorize(
 
         decisions = guarded(lambda: guest_gate.plan(settings, loaded, index), json_command, lambda: partial)
         if json_out:
-            from ccverify.cli.envelope import emit_envelope
-
             partial["decisions"] = [d.to_json() for d in decisions]
-            emit_envelope(command, result=partial)
+            emit_json(partial, command)
             return
         stdout.print(
             plan_table(decisions, "authorize --dry-run (attestation result affirming; nothing changed)")
@@ -373,10 +369,8 @@ def authorize(
     # extends (before Linux 6.16, or SNP) records nothing
     partial["rtmr3"] = guarded(record, json_command, lambda: partial)
     if json_out:
-        from ccverify.cli.envelope import emit_envelope
-
         partial["applied"] = applied.to_json()
-        emit_envelope(command, result=partial)
+        emit_json(partial, command)
         return
     _print_applied(
         applied,

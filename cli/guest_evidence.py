@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ccverify.cli._common import guarded, stderr, stdout
+from ccverify.cli._common import emit_json, guarded, stderr, stdout
 from ccverify.cli._hex import parse_hex
 
 if TYPE_CHECKING:
@@ -208,9 +208,7 @@ def evidence(
 
     result = guarded(work, COMMAND if json_output else None)
     if json_output:
-        from ccverify.cli.envelope import emit_envelope
-
-        emit_envelope(COMMAND, result=result)
+        emit_json(result, COMMAND)
         return
     stdout.print(f"{result['tee']} evidence from {result['provider']}", highlight=False)
     for name in result["files"].values():

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ccverify.cli._common import guarded, read_file, stderr, stdout
+from ccverify.cli._common import emit_json, guarded, read_file, stderr, stdout
 from ccverify.cli._release import load_signed_policy, modules_index
 from ccverify.verifier.errors import InputError
 
@@ -287,9 +287,7 @@ def _report(
     command: str, json_out: bool, partial: dict[str, Any], applied: Applied | None, headline: str
 ) -> None:
     if json_out:
-        from ccverify.cli.envelope import emit_envelope
-
-        emit_envelope(command, result=partial)
+        emit_json(partial, command)
         return
     if applied is not None:
         from ccverify.cli.guest import _print_applied
@@ -343,16 +341,14 @@ def unlock(
 
     secret, chosen_volume, value, directory = guarded(work, json_command)
     if json_out:
-        from ccverify.cli.envelope import emit_envelope
-
-        emit_envelope(
-            command,
-            result={
+        emit_json(
+            {
                 "secret": secret,
                 "volume": chosen_volume,
                 "bytes": len(value),
                 "directory": str(directory),
             },
+            command,
         )
         return
     out = sys.stdout.buffer
@@ -372,9 +368,7 @@ def finish(config: GuestConfig, run_dir: Path | None, persist: bool | None, json
 
     result = guarded(work, json_command)
     if json_out:
-        from ccverify.cli.envelope import emit_envelope
-
-        emit_envelope(command, result=result)
+        emit_json(result, command)
         return
     if keep:
         stdout.print(
@@ -419,9 +413,7 @@ def askpass(
 
     result = guarded(work, json_command)
     if json_out:
-        from ccverify.cli.envelope import emit_envelope
-
-        emit_envelope(command, result=result)
+        emit_json(result, command)
         return
     for answered in result["answered"]:
         stdout.print(
