@@ -30,6 +30,21 @@ import typer
 from ccverify.cli import guest_evidence
 from ccverify.cli._common import VerifyOptions, emit_json, guarded, read_file, read_input, stdout
 from ccverify.cli._release import MODULES_DIR_HELP, JsonOption, modules_index, read_policy
+from ccverify.cli.verify_options import (
+    AllowMissingCrlOption,
+    AtOption,
+    CertChainOption,
+    CertTableOption,
+    CollateralOption,
+    CrlOption,
+    OfflineOption,
+    PcsUrlOption,
+    PolicyOption,
+    ProductOption,
+    TrustRootOption,
+    VcekOption,
+    VlekOption,
+)
 from ccverify.verifier.errors import InputError
 
 if TYPE_CHECKING:
@@ -200,34 +215,11 @@ def authorize(
             "--event-log", help="With --evidence: CCEL / TCG2 event log to replay against the quoted RTMRs."
         ),
     ] = None,
-    collateral: Annotated[
-        Path | None,
-        typer.Option(
-            help="Collateral: a cache directory, an offline bundle, or a QuoteCollateralV3 JSON.",
-            rich_help_panel=_PLATFORM,
-        ),
-    ] = None,
-    offline: Annotated[
-        bool,
-        typer.Option(
-            help="Never use the network; fail (exit 3) if collateral is missing.", rich_help_panel=_PLATFORM
-        ),
-    ] = False,
-    at: Annotated[
-        str | None,
-        typer.Option(help="Verification time, ISO 8601 (default: now).", rich_help_panel=_PLATFORM),
-    ] = None,
-    policy: Annotated[
-        Path | None,
-        typer.Option(help="Policy JSON with a 'tdx' and/or 'snp' object.", rich_help_panel=_PLATFORM),
-    ] = None,
-    trust_root: Annotated[
-        Path | None,
-        typer.Option(
-            help="PEM root to trust INSTEAD of the pinned production roots (test and example PKIs only).",
-            rich_help_panel=_PLATFORM,
-        ),
-    ] = None,
+    collateral: CollateralOption = None,
+    offline: OfflineOption = False,
+    at: AtOption = None,
+    policy: PolicyOption = None,
+    trust_root: TrustRootOption = None,
     sequence_store: Annotated[
         Path | None,
         typer.Option(
@@ -235,35 +227,14 @@ def authorize(
             rich_help_panel=_PLATFORM,
         ),
     ] = None,
-    vcek: Annotated[
-        Path | None, typer.Option(help="SNP: VCEK certificate (DER or PEM).", rich_help_panel=_PLATFORM)
-    ] = None,
-    vlek: Annotated[
-        Path | None, typer.Option(help="SNP: VLEK certificate (DER or PEM).", rich_help_panel=_PLATFORM)
-    ] = None,
-    cert_chain: Annotated[
-        Path | None,
-        typer.Option(help="SNP: KDS cert_chain PEM (ASK or ASVK, then ARK).", rich_help_panel=_PLATFORM),
-    ] = None,
-    cert_table: Annotated[
-        Path | None, typer.Option(help="SNP: extended-report certificate table.", rich_help_panel=_PLATFORM)
-    ] = None,
-    crl: Annotated[
-        Path | None, typer.Option(help="SNP: AMD KDS CRL (opt-in).", rich_help_panel=_PLATFORM)
-    ] = None,
-    product: Annotated[
-        str | None, typer.Option(help="SNP: milan, genoa or turin.", rich_help_panel=_PLATFORM)
-    ] = None,
-    allow_missing_crl: Annotated[
-        bool,
-        typer.Option(
-            help="TDX: verify without CRLs (the default policy still refuses it).", rich_help_panel=_PLATFORM
-        ),
-    ] = False,
-    pcs_url: Annotated[
-        str | None,
-        typer.Option(help="TDX: Intel PCS base URL (a PCCS or mirror).", rich_help_panel=_PLATFORM),
-    ] = None,
+    vcek: VcekOption = None,
+    vlek: VlekOption = None,
+    cert_chain: CertChainOption = None,
+    cert_table: CertTableOption = None,
+    crl: CrlOption = None,
+    product: ProductOption = None,
+    allow_missing_crl: AllowMissingCrlOption = False,
+    pcs_url: PcsUrlOption = None,
     sysfs: Annotated[
         Path | None, typer.Option("--sysfs", help="Root of sysfs (default /sys).", rich_help_panel=_SYS)
     ] = None,

@@ -166,7 +166,7 @@ def evidence(
     ] = "auto",
     force: Annotated[bool, typer.Option("--force", help="Write into a folder that is not empty.")] = False,
     json_output: Annotated[
-        bool, typer.Option("--json", help="Print the --json envelope (cli/schemas/guest-evidence.schema.json).")
+        bool, typer.Option("--json", help="Print the result as one JSON envelope (see README).")
     ] = False,
     run_dir: Annotated[
         Path, typer.Option("--run-dir", help="Where guest authorize keeps rtmr3-events.bin.")
