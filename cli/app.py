@@ -13,7 +13,19 @@ from typer.core import TyperGroup
 if TYPE_CHECKING:  # the click typer carries (vendored in the typer versions we install)
     from typer._click.core import Command, Context
 
-from ccverify.cli import collateral, completion, devices, example, guest, measure, reference, show, verify
+from ccverify.cli import (
+    attest,
+    collateral,
+    completion,
+    devices,
+    example,
+    guest,
+    measure,
+    reference,
+    serve,
+    show,
+    verify,
+)
 
 _HELP = (
     "Verify confidential-VM evidence (Intel TDX quotes, AMD SEV-SNP reports) and boot "
@@ -41,6 +53,8 @@ _COMMANDS: dict[str, tuple[ModuleType, str, str | None, bool]] = {
     "show": (show, "show", None, False),
     "verify": (verify, "verify", None, False),
     "completion": (completion, "completion", None, False),
+    "serve": (serve, "serve", None, False),
+    "attest": (attest, "attest", None, False),
     "example": (example, "app", "Evidence made by the example PKI (not hardware): the sample set, or a quote for a REPORT_DATA.", False),
     "collateral": (collateral, "app", "Fetch TDX collateral into a cache, or build an offline bundle.", False),
     "measure": (measure, "app", "Compute expected launch measurements offline (image builders).", False),

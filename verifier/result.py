@@ -13,7 +13,8 @@ This guards against mistakes (a result rebuilt, edited or deserialized by code t
 not decide), not against code in the same process that reads the module's private key.
 
 JSON uses the 2026 draft's claim names (``ear_status``, ``ear_trustworthiness_vector``);
-the JWT form is ES256 with the verifier's public key in the JOSE header, as Trustee does.
+the JWT form is ES256 or ES384, its key named by ``kid`` in the issuer's JWKS (Trustee's
+self-certifying ``jwk`` header only on request).
 """
 
 from __future__ import annotations
@@ -173,21 +174,70 @@ class AttestationResult:
             else iso8601(self.evidence_verified_at),
         }
 
-    def to_jwt(self, key: ec.EllipticCurvePrivateKey) -> str:
-        """The result as a compact JWS (ES256), public key in the ``jwk`` header."""
-        if not isinstance(key.curve, ec.SECP256R1):
-            raise ValueError("EAR JWTs are signed with ES256 (a P-256 key)")
-        numbers = key.public_key().public_numbers()
-        header = {
-            "alg": "ES256",
-            "typ": "JWT",
-            "jwk": {"kty": "EC", "crv": "P-256", "x": _b64(numbers.x.to_bytes(32, "big")),
-                    "y": _b64(numbers.y.to_bytes(32, "big"))},
-        }
-        signing_input = _b64(_dumps(header)) + "." + _b64(_dumps(self.to_json()))
-        der = key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256()))
+    def to_jwt(
+        self,
+        key: ec.EllipticCurvePrivateKey,
+        *,
+        kid: str | None = None,
+        iss: str | None = None,
+        nonce: bytes | None = None,
+        exp: datetime | None = None,
+        embed_jwk: bool = False,
+    ) -> str:
+        """The result as a compact JWS: ES256 with a P-256 key, ES384 with a P-384 key.
+
+        The claims are ``to_json()``'s, plus ``iss`` and ``eat_nonce`` (the nonce, base64url
+        without padding as EAT's JSON encoding has byte strings) when given; ``exp`` given
+        replaces the result's own (its collateral's earliest expiry) with the token's.
+        The header names the key by ``kid`` (published in the issuer's JWKS); a self-certifying
+        ``jwk`` header (Trustee's way: it proves nothing by itself) only with ``embed_jwk``.
+        """
+        params = _JWS_PARAMS.get(type(key.curve))
+        if params is None:
+            raise ValueError("EAR JWTs are signed with ES256 (P-256) or ES384 (P-384)")
+        alg, size, digest = params
+        header: dict[str, Any] = {"alg": alg, "typ": "JWT"}
+        if kid is not None:
+            header["kid"] = kid
+        if embed_jwk:
+            header["jwk"] = public_jwk(key.public_key())
+        claims = self.to_json()
+        if iss is not None:
+            claims["iss"] = iss
+        if exp is not None:
+            claims["exp"] = int(exp.timestamp())
+        if nonce is not None:
+            claims["eat_nonce"] = _b64(nonce)
+        signing_input = _b64(_dumps(header)) + "." + _b64(_dumps(claims))
+        der = key.sign(signing_input.encode(), ec.ECDSA(digest))
         r, s = decode_dss_signature(der)
-        return signing_input + "." + _b64(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+        return signing_input + "." + _b64(r.to_bytes(size, "big") + s.to_bytes(size, "big"))
+
+
+#: curve -> (JWS alg, coordinate size, hash)
+_JWS_PARAMS: dict[type[ec.EllipticCurve], tuple[str, int, hashes.HashAlgorithm]] = {
+    ec.SECP256R1: ("ES256", 32, hashes.SHA256()),
+    ec.SECP384R1: ("ES384", 48, hashes.SHA384()),
+}
+_JWK_CURVES = {ec.SECP256R1: ("P-256", 32), ec.SECP384R1: ("P-384", 48)}
+
+
+def public_jwk(key: ec.EllipticCurvePublicKey, kid: str | None = None) -> dict[str, str]:
+    """The public JWK (RFC 7517) of a P-256 or P-384 key, as a JWKS publishes it."""
+    curve = _JWK_CURVES.get(type(key.curve))
+    if curve is None:
+        raise ValueError("only P-256 and P-384 keys have an EAR JWK here")
+    name, size = curve
+    numbers = key.public_numbers()
+    jwk = {
+        "kty": "EC",
+        "crv": name,
+        "x": _b64(numbers.x.to_bytes(size, "big")),
+        "y": _b64(numbers.y.to_bytes(size, "big")),
+    }
+    if kid is not None:
+        jwk.update({"kid": kid, "use": "sig", "alg": _JWS_PARAMS[type(key.curve)][0]})
+    return jwk
 
 
 def _issue(

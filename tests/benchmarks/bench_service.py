@@ -1,0 +1,282 @@
+"""Relying-party service throughput on loopback: challenge + attest with the sample TDX evidence.
+
+Run: ``.venv/bin/python tests/benchmarks/bench_service.py [--attestations N] [--seconds S]``
+
+For 1 and 2 uvicorn workers (``ccverify serve --workers``, SQLite in WAL mode, plain HTTP on
+127.0.0.1) and 1/16/64 concurrent clients, a bounded run (N attestations or S seconds, whichever
+comes first, after a short warm-up) of full guest sessions: ``POST /v1/challenge``, a quote
+minted for the nonce and the client's HPKE key (the sample quote with that REPORT_DATA, signed
+again by the example attestation key: what the TD's quoting enclave does), ``POST /v1/attest``
+with the event log; every answer must be affirming with a sealed release. Printed: attestations/s,
+p50/p99 latency of a whole session (challenge + attest), and the ratio to the in-process rate.
+
+In-process baseline (same run, same configuration, its own SQLite file): ``RelyingParty.challenge``
++ ``RelyingParty.attest`` (verify, bind, appraise, sign the EAR JWT, seal the release, with the
+same database writes), minting excluded. The load generator (asyncio, raw HTTP/1.1 keep-alive
+connections, one process) runs on the same machine: its CPU is part of the figures.
+
+Goals: >= 0.6x the in-process rate per worker; with 2 workers >= 1,000 attestations/s and p99 <=
+50 ms at 64 clients (Veraison's published figure: ~400/s at ~100 ms median on three instances).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import multiprocessing
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from ccverify.verifier.release import binding, sealing  # noqa: E402
+from ccverify.verifier.service.attestation import AttestRequest, RelyingParty  # noqa: E402
+from ccverify.verifier.service.client import RelyingPartyClient, trim_event_log  # noqa: E402
+from ccverify.verifier.service.config import load_config  # noqa: E402
+from ccverify.verifier.testing import sample  # noqa: E402
+from ccverify.verifier.testing.pki import derive_ec_key  # noqa: E402
+from ccverify.verifier.testing.service_fixtures import sample_tdx_quote  # noqa: E402
+from tests.service.conftest import EVENT_LOG, SAMPLE_QUOTE, make_config, provision, start  # noqa: E402
+
+# TDX quote v4 with a TD report 1.0: header 48, body 584 (REPORTDATA at 520), then the signature
+_SIGNED = 48 + 584
+_REPORT_DATA = 48 + 520
+_SIGNATURE = _SIGNED + 4
+
+
+class Minter:
+    """The sample quote with another REPORT_DATA: one ECDSA signature, as the quoting enclave makes."""
+
+    def __init__(self) -> None:
+        self.key = derive_ec_key(sample.SEED, "intel/attestation-key", ec.SECP256R1())
+        self.template = bytearray(SAMPLE_QUOTE)
+
+    def __call__(self, report_data: bytes) -> bytes:
+        quote = bytearray(self.template)
+        quote[_REPORT_DATA : _REPORT_DATA + 64] = report_data
+        der = self.key.sign(bytes(quote[:_SIGNED]), ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
+        r, s = decode_dss_signature(der)
+        quote[_SIGNATURE : _SIGNATURE + 64] = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+        return bytes(quote)
+
+
+class InProcess:
+    """challenge+verify+appraise+sign+seal in this process, with the service's configuration."""
+
+    def __init__(self, config_path: Path) -> None:
+        self.party = RelyingParty(load_config(config_path))
+        provision(_LocalAdmin(self.party))
+        self.mint = Minter()
+        self.key = sealing.generate_key()
+        self.log = trim_event_log(EVENT_LOG)
+        self.run(50, 10.0)  # warm-up
+
+    def run(self, count: int, seconds: float) -> tuple[float, float]:
+        """(attestations per second, CPU seconds per attestation), minting excluded."""
+        spent = cpu = 0.0
+        done = 0
+        deadline = time.perf_counter() + seconds
+        while done < count and time.perf_counter() < deadline:
+            start, start_cpu = time.perf_counter(), time.process_time()
+            challenge = self.party.challenge("tdx")
+            middle, middle_cpu = time.perf_counter(), time.process_time()
+            quote = self.mint(binding.report_data(challenge.nonce, self.key.public_bytes))
+            resumed, resumed_cpu = time.perf_counter(), time.process_time()
+            request = AttestRequest(challenge.nonce, "tdx", quote, self.key.public_bytes, event_log=self.log)
+            answer = self.party.attest(request)
+            end, end_cpu = time.perf_counter(), time.process_time()
+            assert answer.affirming and answer.sealed is not None
+            spent += (middle - start) + (end - resumed)
+            cpu += (middle_cpu - start_cpu) + (end_cpu - resumed_cpu)
+            done += 1
+        return done / spent, cpu / done
+
+
+class _LocalAdmin:
+    """``provision`` against a RelyingParty directly (same calls as the HTTP admin API)."""
+
+    def __init__(self, party: RelyingParty) -> None:
+        self.party = party
+
+    def put_reference_values(self, body: bytes) -> object:
+        return self.party.upload_reference_values(body)
+
+    def put_secret(self, name: str, value: bytes) -> object:
+        return self.party.upload_secret(name, value)
+
+    def put_release_rule(self, name: str, rv: str, *, secrets: list[str]) -> object:
+        return self.party.upload_rule(name, rv, None, secrets)
+
+
+async def _request(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str, body: bytes
+) -> dict[str, object]:
+    writer.write(
+        b"POST " + path.encode() + b" HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+        b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
+    status_line = await reader.readline()
+    length = 0
+    while True:
+        line = await reader.readline()
+        if line in (b"\r\n", b""):
+            break
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    payload = await reader.readexactly(length)
+    if b" 200 " not in status_line:
+        raise RuntimeError(f"{path}: {status_line!r} {payload[:200]!r}")
+    answer = json.loads(payload)
+    assert isinstance(answer, dict)
+    return answer
+
+
+async def _client(port: int, until: float, budget: list[int], latencies: list[float], mint: Minter) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    key = sealing.generate_key()
+    public = base64.b64encode(key.public_bytes).decode()
+    log = base64.b64encode(trim_event_log(EVENT_LOG)).decode()  # what RelyingPartyClient sends
+    challenge_body = b'{"tee":"tdx"}'
+    try:
+        while budget[0] > 0 and time.perf_counter() < until:
+            budget[0] -= 1
+            start = time.perf_counter()
+            challenge = await _request(reader, writer, "/v1/challenge", challenge_body)
+            nonce = base64.b64decode(str(challenge["nonce"]))
+            quote = mint(binding.report_data(nonce, key.public_bytes))
+            body = json.dumps(
+                {
+                    "nonce": challenge["nonce"],
+                    "tee": "tdx",
+                    "evidence": base64.b64encode(quote).decode(),
+                    "event_log": log,
+                    "hpke_public_key": public,
+                }
+            ).encode()
+            answer = await _request(reader, writer, "/v1/attest", body)
+            if not answer["affirming"] or answer["sealed"] is None:
+                raise RuntimeError("an attestation was not affirming")
+            latencies.append(time.perf_counter() - start)
+    finally:
+        writer.close()
+
+
+async def _load(port: int, clients: int, count: int, seconds: float) -> tuple[float, list[float]]:
+    mint = Minter()
+    warm: list[float] = []
+    await asyncio.gather(*(_client(port, time.perf_counter() + 2, [20], warm, mint) for _ in range(clients)))
+    latencies: list[float] = []
+    budget = [count]
+    start = time.perf_counter()
+    cpu = time.process_time()
+    await asyncio.gather(*(_client(port, start + seconds, budget, latencies, mint) for _ in range(clients)))
+    return time.perf_counter() - start, latencies, time.process_time() - cpu
+
+
+def _loader(port: int, clients: int, count: int, seconds: float, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    elapsed, latencies, cpu = asyncio.run(_load(port, clients, count, seconds))
+    out.put((elapsed, latencies, cpu))
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User+system CPU time of a process and its children (the uvicorn workers), from /proc."""
+    total = 0.0
+    pending = [pid]
+    tick = os.sysconf("SC_CLK_TCK")
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--attestations", type=int, default=3000, help="per run (default 3000)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="at most, per run (default 5)")
+    parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--clients", default="1,16,64")
+    args = parser.parse_args()
+
+    assert Minter()(binding.report_data(bytes(32), b"k")) == sample_tdx_quote(
+        SAMPLE_QUOTE, binding.report_data(bytes(32), b"k")
+    ), "the fast minter must make the builder's quote"
+    work = Path(tempfile.mkdtemp(prefix="ccverify-bench-"))
+    baseline_config, _token = make_config(work / "inproc")
+    inproc = InProcess(baseline_config)
+    print("rate: attestations/s (a whole session: challenge + attest); p50/p99 of a session;")
+    print("ratio: per-worker rate / the in-process rate measured just before (one core);")
+    print("cpu: service CPU ms per attestation (all workers) | the load generator's;")
+    print("cpu ratio: in-process CPU / service CPU per attestation (load-independent)")
+    header = f"{'workers':>7} {'clients':>7} {'att/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'in-proc/s':>9}"
+    print(header + f" {'ratio':>6} {'svc cpu':>7} {'gen cpu':>7} {'cpu ratio':>9}")
+    context = multiprocessing.get_context("spawn")
+    rows = []
+    for workers in (int(w) for w in args.workers.split(",")):
+        config, token = make_config(work / f"w{workers}")
+        running = start(config, workers=workers)
+        try:
+            provision(RelyingPartyClient(running.url, admin_token=token))
+            port = int(running.url.rsplit(":", 1)[1])
+            for clients in (int(c) for c in args.clients.split(",")):
+                base_rate, base_cpu = inproc.run(args.attestations, 1.0)
+                queue = context.Queue()
+                loader = context.Process(
+                    target=_loader, args=(port, clients, args.attestations, args.seconds, queue)
+                )
+                service_cpu = _cpu_seconds(running.process.pid)
+                loader.start()
+                elapsed, latencies, loader_cpu = queue.get(timeout=args.seconds * 4 + 60)
+                loader.join()
+                service_cpu = _cpu_seconds(running.process.pid) - service_cpu
+                n = len(latencies)
+                rate = n / elapsed
+                p50, p99 = statistics.median(latencies) * 1e3, _percentile(latencies, 0.99) * 1e3
+                svc_ms, gen_ms = service_cpu / n * 1e3, loader_cpu / n * 1e3
+                rows.append((workers, clients, rate, svc_ms, gen_ms))
+                print(
+                    f"{workers:>7} {clients:>7} {rate:>7,.0f} {p50:>7.1f} {p99:>7.1f} {base_rate:>9,.0f}"
+                    f" {rate / workers / base_rate:>6.2f} {svc_ms:>7.2f} {gen_ms:>7.2f}"
+                    f" {base_cpu * 1e3 / svc_ms:>9.2f}"
+                )
+        finally:
+            running.stop()
+    load = os.getloadavg()
+    print(f"({os.cpu_count()} CPUs shared with the load generator; load average {load[0]:.1f} at the end)")
+    best = min(svc + gen for _w, c, _r, svc, gen in rows if c == max(r[1] for r in rows))
+    print(
+        f"CPU per attestation at the most clients, service + load generator: {best:.2f} ms: "
+        f"{2000 / best:,.0f} attestations/s would fill both cores of an idle machine"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,313 @@
+"""The service's state through SQLAlchemy Core: SQLite (one file, WAL) or PostgreSQL (psycopg 3).
+
+Nonces, reference values, device policies, secrets (AES-256-GCM under the configured storage
+key, the name as associated data, so a ciphertext cannot be moved to another name), release
+rules and the audit log. A nonce is consumed by one ``DELETE ... RETURNING``: of any number of
+concurrent attempts, on any number of replicas sharing the database, exactly one gets the row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets as _random
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from ccverify.verifier.errors import InputError, VerificationError
+from ccverify.verifier.service import migrations as m
+
+NONCE_BYTES = 32
+
+# built once (building a statement costs more than running it)
+_AUDIT = sa.insert(m.audit)
+
+
+@dataclass(frozen=True)
+class StoredReferenceValues:
+    id: str
+    sequence: int
+    platform: str
+    body: bytes
+    sha256: str
+    uploaded_at: float
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    reference_values: str
+    device_policy: str | None
+    secrets: tuple[str, ...]
+    uploaded_at: float
+    #: of the reference values the rule names, when read back (None: not stored)
+    platform: str | None = None
+    rv_sha256: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "reference_values": self.reference_values,
+            "device_policy": self.device_policy,
+            "secrets": list(self.secrets),
+        }
+
+
+def audit_row(
+    now: float, actor: str, action: str, subject: str | None, outcome: str, detail: Mapping[str, Any]
+) -> dict[str, Any]:
+    return {"at": now, "actor": actor, "action": action, "subject": subject, "outcome": outcome,
+            "detail": json.dumps(dict(detail), sort_keys=True)}  # fmt: skip
+
+
+def engine_url(url: str) -> str:
+    """``postgresql://`` means psycopg 3 here (SQLAlchemy's default driver is psycopg2)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> sa.Engine:
+    full = engine_url(url)
+    if full.startswith("sqlite"):
+        engine = sa.create_engine(full, connect_args={"timeout": 10, "check_same_thread": False})
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=10000")
+            cursor.close()
+
+        return engine
+    try:
+        return sa.create_engine(full, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as error:
+        raise InputError(f"database URL {url!r}: {error}") from None
+
+
+class Store:
+    """All reads and writes of the service's state."""
+
+    def __init__(self, url: str, storage_key: bytes, *, now: float, pool_size: int = 10) -> None:
+        self.engine = make_engine(url, pool_size=pool_size)
+        self._aead = AESGCM(storage_key)
+        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        self._sql_issue = f"INSERT INTO nonces (nonce, tee, expires_at) VALUES ({mark}, {mark}, {mark})"
+        self._sql_consume = f"DELETE FROM nonces WHERE nonce = {mark} RETURNING tee, expires_at"
+        try:
+            m.migrate(self.engine, now=now)
+        except sa.exc.OperationalError as error:
+            raise InputError(f"database {url!r}: {error.orig}") from None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # nonces -----------------------------------------------------------------------------
+
+    def issue_nonce(self, tee: str, expires_at: float) -> bytes:
+        nonce = _random.token_bytes(NONCE_BYTES)
+        self._raw(self._sql_issue, (nonce, tee, expires_at))
+        return nonce
+
+    def consume_nonce(self, nonce: bytes) -> tuple[str, float] | None:
+        """Delete the nonce and return (tee, expires_at); None if it is not (or no longer) there."""
+        row = self._raw(self._sql_consume, (nonce,), fetch=True)
+        return None if row is None else (str(row[0]), float(row[1]))
+
+    def _raw(self, sql: str, params: tuple[Any, ...], *, fetch: bool = False) -> Any:
+        """One statement in its own transaction on a pooled DBAPI connection: the two statements
+        every attestation runs, without SQLAlchemy's per-execution machinery."""
+        connection = self.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(sql, params)
+                row = cursor.fetchone() if fetch else None
+            finally:
+                cursor.close()
+            connection.commit()
+            return row
+        except Exception:
+            connection.rollback()
+            raise
+        finally:
+            connection.close()  # back to the pool
+
+    def purge_nonces(self, now: float) -> int:
+        with self.engine.begin() as c:
+            return c.execute(sa.delete(m.nonces).where(m.nonces.c.expires_at <= now)).rowcount
+
+    def outstanding_nonces(self, now: float) -> int:
+        with self.engine.connect() as c:
+            count = c.execute(
+                sa.select(sa.func.count()).select_from(m.nonces).where(m.nonces.c.expires_at > now)
+            ).scalar_one()
+        return int(count)
+
+    # reference values -------------------------------------------------------------------
+
+    def put_reference_values(self, rv_id: str, sequence: int, platform: str, body: bytes, now: float) -> bool:
+        """Store a verified set; refuse an older sequence (or other bytes at the same sequence)
+        for the same id. Returns False when the same bytes were already stored."""
+        digest = hashlib.sha256(body).hexdigest()
+        table = m.reference_values
+        with self.engine.begin() as c:
+            row = c.execute(
+                sa.select(table.c.sequence, table.c.sha256).where(table.c.id == rv_id).with_for_update()
+            ).first()
+            if row is not None:
+                if row.sha256 == digest:
+                    return False
+                if sequence <= row.sequence:
+                    raise VerificationError(
+                        "refvalues_rollback",
+                        f"reference values {rv_id!r}: sequence {sequence} is not newer than the stored one",
+                        expected=f"> {row.sequence}",
+                        actual=sequence,
+                    )
+                c.execute(
+                    sa.update(table)
+                    .where(table.c.id == rv_id)
+                    .values(sequence=sequence, platform=platform, body=body, sha256=digest, uploaded_at=now)
+                )
+            else:
+                c.execute(
+                    sa.insert(table).values(
+                        id=rv_id,
+                        sequence=sequence,
+                        platform=platform,
+                        body=body,
+                        sha256=digest,
+                        uploaded_at=now,
+                    )
+                )
+        return True
+
+    def reference_values(self, rv_id: str) -> StoredReferenceValues | None:
+        t = m.reference_values
+        with self.engine.connect() as c:
+            row = c.execute(sa.select(t).where(t.c.id == rv_id)).first()
+        return None if row is None else StoredReferenceValues(*row)
+
+    # device policies and secrets --------------------------------------------------------
+
+    def put_device_policy(self, name: str, body: bytes, now: float) -> None:
+        self._upsert(
+            m.device_policies,
+            "name",
+            name,
+            {"body": body, "sha256": hashlib.sha256(body).hexdigest(), "uploaded_at": now},
+        )
+
+    def device_policy(self, name: str) -> bytes | None:
+        t = m.device_policies
+        with self.engine.connect() as c:
+            value = c.execute(sa.select(t.c.body).where(t.c.name == name)).scalar_one_or_none()
+        return None if value is None else bytes(value)
+
+    def put_secret(self, name: str, value: bytes, now: float) -> None:
+        nonce = os.urandom(12)
+        sealed = nonce + self._aead.encrypt(nonce, value, b"ccverify secret " + name.encode())
+        self._upsert(m.secrets, "name", name, {"sealed": sealed, "uploaded_at": now})
+
+    def secrets(self, names: Iterable[str]) -> dict[str, bytes]:
+        """The named secrets, decrypted; a missing one is left out (the caller decides)."""
+        wanted = list(names)
+        if not wanted:
+            return {}
+        t = m.secrets
+        with self.engine.connect() as c:
+            rows = c.execute(sa.select(t.c.name, t.c.sealed).where(t.c.name.in_(wanted))).all()
+        out: dict[str, bytes] = {}
+        for name, sealed in rows:
+            blob = bytes(sealed)
+            try:
+                out[name] = self._aead.decrypt(blob[:12], blob[12:], b"ccverify secret " + name.encode())
+            except InvalidTag:
+                raise VerificationError(
+                    "secret_undecryptable",
+                    f"secret {name!r} does not decrypt under the configured storage key",
+                ) from None
+        return out
+
+    def secret_names(self) -> list[str]:
+        with self.engine.connect() as c:
+            return list(c.execute(sa.select(m.secrets.c.name).order_by(m.secrets.c.name)).scalars())
+
+    # release rules ----------------------------------------------------------------------
+
+    def put_rule(self, rule: Rule) -> None:
+        self._upsert(
+            m.release_rules,
+            "name",
+            rule.name,
+            {
+                "reference_values": rule.reference_values,
+                "device_policy": rule.device_policy,
+                "secrets": json.dumps(list(rule.secrets)),
+                "uploaded_at": rule.uploaded_at,
+            },
+        )
+
+    def rules(self) -> list[Rule]:
+        """Every rule, with the platform and digest of the reference values it names."""
+        t, rv = m.release_rules, m.reference_values
+        query = (
+            sa.select(t, rv.c.platform, rv.c.sha256)
+            .select_from(t.outerjoin(rv, rv.c.id == t.c.reference_values))
+            .order_by(t.c.name)
+        )
+        with self.engine.connect() as c:
+            rows = c.execute(query).all()
+        return [
+            Rule(r.name, r.reference_values, r.device_policy, tuple(json.loads(r.secrets)), r.uploaded_at,
+                 r.platform, r.sha256)
+            for r in rows
+        ]  # fmt: skip
+
+    # audit ------------------------------------------------------------------------------
+
+    def audit(
+        self,
+        now: float,
+        actor: str,
+        action: str,
+        subject: str | None,
+        outcome: str,
+        detail: Mapping[str, Any],
+    ) -> None:
+        self.audit_many([audit_row(now, actor, action, subject, outcome, detail)])
+
+    def audit_many(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            with self.engine.begin() as c:
+                c.execute(_AUDIT, rows)
+
+    def audit_entries(self, after: int, limit: int) -> list[dict[str, Any]]:
+        t = m.audit
+        with self.engine.connect() as c:
+            rows = c.execute(sa.select(t).where(t.c.id > after).order_by(t.c.id).limit(limit)).all()
+        return [
+            {"id": r.id, "at": r.at, "actor": r.actor, "action": r.action, "subject": r.subject,
+             "outcome": r.outcome, "detail": json.loads(r.detail)}
+            for r in rows
+        ]  # fmt: skip
+
+    # -----------------------------------------------------------------------------------
+
+    def _upsert(self, table: sa.Table, key: str, value: str, columns: Mapping[str, Any]) -> None:
+        with self.engine.begin() as c:
+            exists = c.execute(sa.select(table.c[key]).where(table.c[key] == value).with_for_update()).first()
+            if exists is None:
+                c.execute(sa.insert(table).values({key: value, **columns}))
+            else:
+                c.execute(sa.update(table).where(table.c[key] == value).values(**columns))
