@@ -28,11 +28,6 @@ PACKAGES=(
 COMMANDS=(node npm)
 COMMAND_PACKAGES=(nodejs npm)
 
-if [[ $(id -u) -ne 0 ]]; then
-    echo "tests/setup-system.sh: run as root (it installs Debian packages)" >&2
-    exit 2
-fi
-
 missing=()
 for pkg in "${PACKAGES[@]}"; do
     # Installed means dpkg's status says "install ok installed" (not just "config-files").
@@ -53,6 +48,10 @@ if [[ ${#missing[@]} -eq 0 ]]; then
     exit 0
 fi
 
+if [[ $(id -u) -ne 0 ]]; then
+    echo "tests/setup-system.sh: missing ${missing[*]}: run as root (sudo) to install them" >&2
+    exit 2
+fi
 echo "tests/setup-system.sh: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 # Wait for another apt/dpkg run (shared machines) instead of failing on its lock.
