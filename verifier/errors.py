@@ -46,9 +46,7 @@ class ParseError(InputError):
     failed (``"header.version"``) and ``offset`` its absolute byte offset in the input.
     """
 
-    def __init__(
-        self, structure: str, field: str, offset: int | None, detail: str
-    ) -> None:
+    def __init__(self, structure: str, field: str, offset: int | None, detail: str) -> None:
         self.structure = structure
         self.field = field
         self.offset = offset
@@ -134,16 +132,33 @@ class CollateralError(CCVerifyError):
     """Collateral (TCB info, QE identity, CRLs, VCEKs, cert chains) could not be had.
 
     ``missing`` names what was needed (an URL or a cache key); the verifier cannot
-    decide without it, so it says no.
+    decide without it, so it says no. A server that did not answer or answered that it
+    cannot now also carries ``status`` (the HTTP status; None: no answer at all) and
+    ``retry_after`` (its ``Retry-After``, seconds): only no answer, 503 and 429 are worth a
+    retry (``retryable``).
     """
 
     exit_code = 3
 
-    def __init__(self, detail: str, *, missing: str | None = None) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        missing: str | None = None,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         self.detail = detail
         self.missing = missing
+        self.status = status
+        self.retry_after = retry_after
         text = detail if missing is None else f"{detail}: {missing}"
         super().__init__(text)
+
+    @property
+    def retryable(self) -> bool:
+        """Worth asking again: no answer (``status`` None), 503 or 429."""
+        return self.status in (None, 429, 503)
 
 
 def _show(value: Any) -> str:

@@ -30,6 +30,7 @@ certificate           1 MiB   a certificate, certificate chain, public key or tr
 crl                  16 MiB   a certificate revocation list (PEM or DER)
 sequence_store        1 MiB   the reference-value sequence store (JSON)
 firmware            256 MiB   a firmware image measured whole (OVMF/TDVF, an SVSM image)
+guest_config          1 MiB   the guest gate's configuration (``/etc/ccverify/guest.toml``)
 ==================== ======== ================================================================
 
 Non-regular files are opened without blocking (``O_NONBLOCK``, so a FIFO without a writer
@@ -68,6 +69,7 @@ InputKind = Literal[
     "crl",
     "sequence_store",
     "firmware",
+    "guest_config",
 ]
 
 #: the most bytes read of each kind of input (see the module docstring)
@@ -85,6 +87,7 @@ LIMITS: dict[InputKind, int] = {
     "crl": 16 * MiB,
     "sequence_store": 1 * MiB,
     "firmware": 256 * MiB,
+    "guest_config": 1 * MiB,
 }
 
 _CHUNK = 1 * MiB

@@ -156,6 +156,32 @@ def trim_event_log(log: bytes) -> bytes:
     return log[: len(log) - padding] if padding else log
 
 
+def _reason(error: requests.RequestException) -> str:
+    """The cause of a failed request in a few words (not urllib3's nested repr)."""
+    if isinstance(error, requests.Timeout):
+        return "timed out"
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror.lower() if cause.strerror else str(cause)
+        cause = cause.__cause__ or cause.__context__
+    text = str(error)
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _retry_after(value: str | None) -> float | None:
+    """``Retry-After`` as seconds (its delta-seconds form; a date is ignored)."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    return seconds if 0 <= seconds < 86400 else None
+
+
 class RelyingPartyClient:
     """HTTP client of ``ccverify serve``; ``verify`` is requests' (True, False or a CA bundle path)."""
 
@@ -299,7 +325,7 @@ class RelyingPartyClient:
             )  # fmt: skip
         except requests.RequestException as error:
             raise CollateralError(
-                f"relying party {self.url} unreachable: {error}", missing=self.url + path
+                f"relying party {self.url} unreachable: {_reason(error)}", missing=self.url + path
             ) from None
         try:
             body = response.json()
@@ -311,7 +337,10 @@ class RelyingPartyClient:
         detail = body.get("detail") if isinstance(body, dict) else response.text[:200]
         if response.status_code >= 500 or response.status_code == 429:
             raise CollateralError(
-                f"relying party answered {response.status_code}: {detail}", missing=self.url + path
+                f"relying party answered {response.status_code}: {detail}",
+                missing=self.url + path,
+                status=response.status_code,
+                retry_after=_retry_after(response.headers.get("Retry-After")),
             )
         if response.status_code in (400, 413):
             raise InputError(f"relying party refused the request ({code or response.status_code}): {detail}")

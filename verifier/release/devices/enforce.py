@@ -44,6 +44,7 @@ from ccverify.verifier.release.devices.policy import DevicePolicy, LoadedPolicy,
 from ccverify.verifier.release.devices.sysfs import Device, ModuleIndex, is_root_hub, read_device, scan
 
 if TYPE_CHECKING:
+    from ccverify.verifier.release.remote import RemoteRelease
     from ccverify.verifier.result import AttestationResult
 
 #: parents before children when binding (a virtio transport before its virtio devices) ...
@@ -96,12 +97,17 @@ def modprobe_loader(command: str = "modprobe") -> ModuleLoader:
     return load
 
 
-def require_affirming(result: object) -> AttestationResult:
+def require_affirming(result: object) -> AttestationResult | RemoteRelease:
     """Only the ``AttestationResult`` appraisal issued, unchanged and affirming (never a boolean)
-    authorizes devices: ``verifier.result.require_affirming``, worded for the device gate."""
+    authorizes devices: ``verifier.result.require_affirming``, worded for the device gate. In
+    remote mode, the relying party's release this guest opened (``remote.RemoteRelease``, made
+    only by ``remote.attest_remote`` once the release opened) stands in for it."""
+    from ccverify.verifier.release.remote import RemoteRelease, require_opened
     from ccverify.verifier.result import AttestationResult
     from ccverify.verifier.result import require_affirming as issued_and_affirming
 
+    if isinstance(result, RemoteRelease):
+        return require_opened(result)
     try:
         return issued_and_affirming(result)
     except VerificationError as error:
@@ -437,7 +443,7 @@ def lockdown(
     return applied
 
 
-def result_digest(result: AttestationResult) -> str:
+def result_digest(result: AttestationResult | RemoteRelease) -> str:
     canonical = json.dumps(result.to_json(), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -475,7 +481,10 @@ def authorize(
 
 
 def write_state(
-    run_dir: Path, applied: Applied, loaded: LoadedPolicy, result: AttestationResult | None = None
+    run_dir: Path,
+    applied: Applied,
+    loaded: LoadedPolicy,
+    result: AttestationResult | RemoteRelease | None = None,
 ) -> Path:
     """``<run_dir>/devices.json`` (and ``attestation-result.json``), written atomically."""
     state = {
