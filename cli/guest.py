@@ -85,23 +85,44 @@ def _print_applied(applied: Applied, headline: str) -> None:
 
 @app.command("lockdown")
 def lockdown(
-    device_policy: PolicyOption,
-    trust_anchor: AnchorOption,
-    sysfs: SysfsOption = Path("/sys"),
+    device_policy: Annotated[
+        Path | None,
+        typer.Option("--device-policy", help="Signed device policy (COSE_Sign1); default: the --config's."),
+    ] = None,
+    trust_anchor: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--trust-anchor",
+            help="Public key or certificate trusted to sign the device policy; repeatable; default: the --config's.",
+        ),
+    ] = None,
+    sysfs: Annotated[Path | None, typer.Option("--sysfs", help="Root of sysfs.", rich_help_panel=_SYS)] = None,
     modules_dir: ModulesOption = None,
     modprobe: ModprobeOption = "modprobe",
-    run_dir: RunDirOption = Path("/run/ccverify"),
+    run_dir: Annotated[
+        Path | None, typer.Option("--run-dir", help="Where the applied state is recorded.", rich_help_panel=_SYS)
+    ] = None,
+    config: ConfigOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Stage 1: stop automatic binding, unbind all but the bootstrap devices, bind those."""
 
     def run() -> Applied:
+        from ccverify.cli import guest_gate
         from ccverify.verifier.release import devices
 
-        loaded = read_policy(device_policy, trust_anchor)
+        # the stage-1 hook runs `guest lockdown --config /etc/ccverify/guest.toml`: the policy's
+        # bootstrap set and its anchors come from the file unless given here
+        cfg = guest_gate.load_config(config) if config is not None or device_policy is None else None
+        policy = device_policy or (cfg.device_policy if cfg else None)
+        anchors = list(trust_anchor or (cfg.trust_anchors if cfg else ()))
+        if policy is None or not anchors:
+            raise InputError("lockdown needs --device-policy and --trust-anchor, or a --config that names them")
+        loaded = read_policy(policy, anchors)
         return devices.lockdown(
-            loaded, sysfs=sysfs, modules=modules_index(modules_dir),
-            loader=devices.modprobe_loader(modprobe), run_dir=run_dir,
+            loaded, sysfs=sysfs or (cfg.sysfs if cfg and cfg.sysfs else Path("/sys")),
+            modules=modules_index(modules_dir), loader=devices.modprobe_loader(modprobe),
+            run_dir=run_dir or (cfg.run_dir if cfg and cfg.run_dir else Path("/run/ccverify")),
         )  # fmt: skip
 
     applied = enveloped("guest lockdown", json_out, run)
