@@ -7,7 +7,7 @@ it in:
 * ``--initramfs-tools``: ``hooks/ccverify`` (the payload, the configuration, the keyscript),
   ``scripts/init-top/ccverify`` (stage 1 ``guest lockdown``, before ``init-top/udev``'s
   coldplug), ``scripts/local-top/ccverify`` (stage 2 ``guest authorize``, after
-  ``configure_networking``, before ``local-top/cryptroot``), ``scripts/init-bottom/ccverify``
+  ``configure_networking``, before ``local-top/cryptroot``), ``scripts/local-premount/ccverify``
   (``guest finish``) into ``/etc/initramfs-tools``;
 * ``--dracut``: the module ``90ccverify`` (``module-setup.sh``, the hook scripts and the
   systemd units ``ccverify-lockdown``/``-authorize``/``-askpass``/``-finish.service``) into

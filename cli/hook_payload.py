@@ -47,7 +47,9 @@ SKIP = ("ccverify.cli.hook_payload",)  # run on the build host, by the hook
 #: packages that go in whole: the CLI framework imports parts of itself inside functions (click's
 #: decorators when it builds the help option, rich's renderers when it prints), which a run
 #: reaches and an import does not
-WHOLE = ("typer", "rich")
+#: (and ``encodings``, whose codecs are imported by name when first used: utf-16-le for EFI
+#: load options, idna for host names)
+WHOLE = ("typer", "rich", "encodings")
 #: guest command lines whose help the loader renders (more of the framework's lazy imports);
 #: a verb that does not exist (yet) is skipped
 HELP_RUNS = (
@@ -289,7 +291,8 @@ def payload(python: str = sys.executable) -> list[Item]:
             relative = source.relative_to(folder).with_suffix("")
             module = ".".join((package, *relative.parts)).removesuffix(".__init__")
             if str(source) not in have and "__pycache__" not in source.parts:
-                destination = site_destination(module, str(source))
+                in_stdlib = any(source.is_relative_to(d) for d in stdlib) and "site-packages" not in source.parts
+                destination = source if in_stdlib else site_destination(module, str(source))
                 items.append(Item("pyc", str(source), str(destination.with_suffix(".pyc"))))
     return items
 
