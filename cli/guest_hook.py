@@ -47,7 +47,12 @@ def _fill(text: str, python: str, config: Path, lib: Path) -> str:
 
 
 def install(
-    generator: str, *, config: Path, into: Path | None = None, lib_dir: Path = LIB_DIR, python: str | None = None
+    generator: str,
+    *,
+    config: Path,
+    into: Path | None = None,
+    lib_dir: Path = LIB_DIR,
+    python: str | None = None,
 ) -> list[Path]:
     """Install the hook for ``generator`` (``dracut`` or ``initramfs-tools``); the files written."""
     from ccverify.verifier.errors import InputError
@@ -85,7 +90,8 @@ def install_hook(
         bool, typer.Option("--initramfs-tools", help="Install the initramfs-tools hook and boot scripts.")
     ] = False,
     config: Annotated[
-        Path, typer.Option("--config", help="Guest configuration the initramfs carries (with its folder's files).")
+        Path,
+        typer.Option("--config", help="Guest configuration the initramfs carries (with its folder's files)."),
     ] = DEFAULT_CONFIG,
     into: Annotated[
         Path | None,
@@ -109,4 +115,6 @@ def install_hook(
     for path in written:
         print(f"installed {path}")
     rebuild = "update-initramfs -u" if generator == "initramfs-tools" else "dracut -f"
-    print(f"ccverify hook installed for {generator} (configuration {config.absolute()}); run `{rebuild}` to build it in")
+    print(
+        f"ccverify hook installed for {generator} (configuration {config.absolute()}); run `{rebuild}` to build it in"
+    )

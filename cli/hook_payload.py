@@ -160,7 +160,9 @@ def static_closure(entry: Iterable[str] = GUEST_ENTRY) -> tuple[set[str], set[st
         for imported in imported_names(source, name, is_package, module_level=not use):
             if imported.split(".")[0] == "ccverify":
                 # the root's command modules are registered, not run (except the guest group)
-                follow = use and not (name == ROOT and imported.startswith("ccverify.cli.") and imported != GUEST_GROUP)
+                follow = use and not (
+                    name == ROOT and imported.startswith("ccverify.cli.") and imported != GUEST_GROUP
+                )
                 parts = imported.split(".")
                 for i in range(2, len(parts) + 1):  # importing a.b.c runs a.b's __init__ too
                     todo.append((".".join(parts[:i]), follow and i == len(parts)))
@@ -213,12 +215,16 @@ print(json.dumps({n: getattr(m, "__file__", None) for n, m in list(sys.modules.i
 """
 
 
-def runtime_modules(python: str = sys.executable, entry: Iterable[str] = GUEST_ENTRY) -> dict[str, str | None]:
+def runtime_modules(
+    python: str = sys.executable, entry: Iterable[str] = GUEST_ENTRY
+) -> dict[str, str | None]:
     """Module name -> file, as a fresh ``python`` loads the guest path (static walk first)."""
     own, external = static_closure(entry)
     forbidden = sorted(n for n in external if n.split(".")[0] in NEVER)
     if forbidden:
-        raise RuntimeError(f"the guest path imports {', '.join(forbidden)}, which must not reach an initramfs")
+        raise RuntimeError(
+            f"the guest path imports {', '.join(forbidden)}, which must not reach an initramfs"
+        )
     names = sorted(own) + sorted(n for n in external if not n.startswith("__future__"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     out = subprocess.run(
@@ -291,7 +297,9 @@ def payload(python: str = sys.executable) -> list[Item]:
             relative = source.relative_to(folder).with_suffix("")
             module = ".".join((package, *relative.parts)).removesuffix(".__init__")
             if str(source) not in have and "__pycache__" not in source.parts:
-                in_stdlib = any(source.is_relative_to(d) for d in stdlib) and "site-packages" not in source.parts
+                in_stdlib = (
+                    any(source.is_relative_to(d) for d in stdlib) and "site-packages" not in source.parts
+                )
                 destination = source if in_stdlib else site_destination(module, str(source))
                 items.append(Item("pyc", str(source), str(destination.with_suffix(".pyc"))))
     return items

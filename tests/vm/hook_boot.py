@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +43,9 @@ echo "@@ccverify-root-reached@@"
 def run(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(args, capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]
     if done.returncode != 0:
-        raise RuntimeError(f"{args[0]} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        raise RuntimeError(
+            f"{args[0]} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )
     return done  # type: ignore[no-any-return]
 
 
@@ -61,7 +64,9 @@ def build_initramfs_tools(
     return output
 
 
-def build_dracut(kernel: Kernel, output: Path, *, ccverify: str | None, config: Path | None, work: Path) -> Path:
+def build_dracut(
+    kernel: Kernel, output: Path, *, ccverify: str | None, config: Path | None, work: Path
+) -> Path:
     """``dracut`` (systemd in the initramfs, crypt, network) with ``dracutbasedir`` a copy of
     /usr/lib/dracut; with the ccverify module when ``ccverify`` is given."""
     base = work / "dracut"
@@ -140,18 +145,22 @@ def boot(
     append: str = "",
 ) -> HookBoot:
     """Boot ``initrd`` with the LUKS ``disk`` (virtio-blk, opened read-only underneath: snapshot),
-    a virtio-net whose user network is restricted except for 10.0.2.100:8443 -> the host's
-    127.0.0.1:``relying_party_port``, a virtio-rng and an e1000 (the policy denies both).
-    Returns when QEMU exits (the root's init powers off; a panic reboots, which -no-reboot
-    ends); killed after ``timeout`` seconds."""
+    a virtio-net whose user network is restricted (``restrict=on``: the guest reaches nothing of
+    the host's or beyond) except for the guestfwd rule 10.0.2.100:8443 -> the host's
+    127.0.0.1:``relying_party_port`` (rules set explicitly are not affected by restrict), a
+    virtio-rng and an e1000 (the policy denies both). Returns when QEMU exits (the root's init
+    powers off; a panic reboots, which -no-reboot ends); killed after ``timeout`` seconds."""
     import resource
 
     cmdline = f"console=ttyS0 root=/dev/mapper/root ip=dhcp panic=1 rootdelay=5 {append}".strip()
+    # a program per guest connection (guestfwd.py): QEMU's tcp: target is one connection, made
+    # at start-up (QEMU refuses to start when nothing listens there)
+    forward = f"{sys.executable} {Path(__file__).with_name('guestfwd.py')} {relying_party_port}"
     args = [
         find_qemu(), "-machine", "q35", "-accel", "tcg", "-m", "1G", "-smp", "1",
         "-nographic", "-nodefaults", "-no-reboot", "-serial", "stdio",
         "-kernel", str(kernel.image), "-initrd", str(initrd), "-append", cmdline,
-        "-netdev", f"user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:8443-tcp:127.0.0.1:{relying_party_port}",
+        "-netdev", f"user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:8443-cmd:{forward}",
         "-device", "virtio-net-pci,netdev=n0",
         "-drive", f"file={disk},if=none,id=d0,format=raw,snapshot=on", "-device", "virtio-blk-pci,drive=d0",
         "-object", "rng-random,id=r0,filename=/dev/urandom", "-device", "virtio-rng-pci,rng=r0",
