@@ -229,7 +229,7 @@ def test_relying_party_stopped_the_volume_stays_locked(built: Built, relying_par
     port, service = relying_party("sample")
     service.stop()
     result = _boot(built, port, "rp-stopped")
-    _refused(result, "authorize exit 3")
+    _refused(result, "FAILED (exit 3)")
     assert "relying party" in result.console
 
 
