@@ -326,5 +326,5 @@ def test_configfs_without_a_tsm_provider_says_so(tmp_path: Path) -> None:
         raise OSError(errno.ENXIO, "No such device or address", str(path))
 
     fake.mkdir = refuse  # type: ignore[method-assign]
-    with pytest.raises(InputError, match="no TSM provider is registered .*is this a confidential VM"):
+    with pytest.raises(InputError, match=r"no TSM provider is registered .*is this a confidential VM"):
         provider.get(REPORT_DATA)

@@ -22,7 +22,8 @@ modprobe configfs  # a module on Debian's 6.12: /sys/kernel/config appears with 
 mountpoint -q /sys/kernel/config || mount -t configfs configfs /sys/kernel/config
 "$CCVERIFY" guest evidence --evidence-provider configfs -o ev1 > before.out 2> before.err; echo $? > before.rc
 modprobe tsm; echo $? > modprobe.rc
-{ grep configfs /proc/mounts; ls /sys/kernel/config; ls /sys/kernel/config/tsm; ls /sys/kernel/config/tsm/report; grep -w tsm /proc/modules; } > ls.txt 2>&1
+{ grep configfs /proc/mounts; ls /sys/kernel/config /sys/kernel/config/tsm; grep -w tsm /proc/modules; } \
+  > ls.txt 2>&1
 mkdir /sys/kernel/config/tsm/report/probe 2> mkdir.err; echo $? > mkdir.rc
 "$CCVERIFY" guest evidence --evidence-provider configfs -o ev2 > after.out 2> after.err; echo $? > after.rc
 """
@@ -36,7 +37,8 @@ def test_configfs_tsm_without_a_provider(vm: Harness, ccverify: str) -> None:
         return (share / name).read_text().strip()
 
     print(f"configfs-tsm boot: {result.seconds:.1f} s; without tsm.ko: {read('before.err')!r}; "
-          f"with it, mkdir: rc {read('mkdir.rc')} {read('mkdir.err')!r}; ccverify: {read('after.err')!r}")  # fmt: skip
+          f"with it, mkdir: rc {read('mkdir.rc')} {read('mkdir.err')!r}; "
+          f"ccverify: {read('after.err')!r}")  # fmt: skip
     assert result.exit_code == 0, result.console
     # without the module: no tsm folder in configfs
     assert read("before.rc") == "2", read("before.err")
