@@ -1,10 +1,12 @@
 """The end of ``ccverify verify``, alike for TDX and SNP: policy, appraisal, output, exit code.
 
 A platform runner verifies the evidence under the policy (``verify_tdx``/``verify_snp`` apply
-it) and hands the verdict, and the policy's refusal if any, to ``conclude``. A refusal is reported in the verdict (table row or ``policy_error`` in JSON) and
-as one line on stderr, exit 1. An accepted verdict is appraised against reference values and
+it) and hands the verdict, and the policy's refusal if any, to ``conclude``. A refusal is
+reported in the verdict (table row, or ``policy_error`` in the JSON result beside the
+envelope's ``error``) and as one line on stderr, exit 1. An accepted verdict is appraised against reference values and
 the event log when they were given (the EAR-shaped result decides: 0 only when affirming),
-and otherwise printed, exit 0.
+and otherwise printed, exit 0; a result that is not affirming says its failing reasons in one
+line on stderr (and in the envelope's ``error``), exit 1.
 """
 
 from __future__ import annotations
@@ -16,17 +18,18 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import typer
 
 from ccverify.cli._common import (
-    EXIT_FAILED,
     EXIT_OK,
     VerifyOptions,
+    about,
     emit_json,
     fail,
     guarded,
     read_input,
+    sequence_store,
     stdout,
     table,
 )
-from ccverify.verifier.errors import InputError, PolicyError
+from ccverify.verifier.errors import Code, InputError, PolicyError, VerificationError
 from ccverify.verifier.jsonable import to_jsonable
 
 if TYPE_CHECKING:
@@ -47,27 +50,28 @@ def conclude(
     rows = [("result", outcome), *rows]
     if refusal is None and _wanted(opts):
         _finish(opts, platform, verdict, policy, title, rows)
-    if opts.json:
-        emit_json(
-            {
-                "platform": platform,
-                "status": "verified",
-                "accepted": refusal is None,
-                "policy_error": None
-                if refusal is None
-                else {
-                    **_violation(refusal),
-                    "violations": [_violation(v) for v in refusal.violations],
-                },
-                "verdict": verdict,
-                "policy": policy,
-            }
-        )
-    else:
+    document = {
+        "platform": platform,
+        "status": "verified",
+        "accepted": refusal is None,
+        "policy_error": None
+        if refusal is None
+        else {**_violation(refusal), "violations": [_violation(v) for v in refusal.violations]},
+        "verdict": verdict,
+        "policy": policy,
+        "attestation_result": None,
+    }
+    if not opts.json:
         stdout.print(table(title, rows))
     if refusal is not None:
-        fail(refusal)
+        fail(refusal, COMMAND if opts.json else None, result=document)
+    if opts.json:
+        emit_json(document, COMMAND)
     raise typer.Exit(EXIT_OK)
+
+
+#: the words of the command, in its ``--json`` envelope
+COMMAND = "verify"
 
 
 def _violation(error: PolicyError) -> dict[str, Any]:
@@ -94,30 +98,67 @@ def _wanted(opts: VerifyOptions) -> bool:
 
 
 def _finish(opts: VerifyOptions, platform: str, verdict: Any, policy: Any, title: str, rows: list[tuple[str, Any]]) -> NoReturn:
-    """Appraise, print verdict and result, exit 0 if affirming and 1 if not."""
+    """Appraise, print verdict and result, exit 0 if affirming and 1 if not (one line on
+    stderr naming the reasons, as every failure)."""
+    command = COMMAND if opts.json else None
     anchors = [opts.trust_anchor] if opts.trust_anchor is not None else []
-    result = guarded(lambda: appraise_options(opts, verdict, policy, anchors))
-    if opts.json:
-        emit_json({"platform": platform, "status": "verified", "verdict": verdict, "attestation_result": result.to_json()})
-    else:
+    result = guarded(lambda: appraise_options(opts, verdict, policy, anchors), command)
+    document = {
+        "platform": platform,
+        "status": "verified",
+        "accepted": True,
+        "policy_error": None,
+        "verdict": verdict,
+        "policy": policy,
+        "attestation_result": result.to_json(),
+    }
+    if not opts.json:
         stdout.print(table(title, rows))
         stdout.print(_result_table(result))
-    raise typer.Exit(EXIT_OK if result.affirming else EXIT_FAILED)
+    if not result.affirming:
+        fail(not_affirming(result), command, result=document)
+    if opts.json:
+        emit_json(document, COMMAND)
+    raise typer.Exit(EXIT_OK)
+
+
+def not_affirming(result: Any) -> VerificationError:
+    """The error a result that is not affirming ends with: the first failing reason's code
+    (``result_not_affirming`` if none failed), and every failing reason in one line."""
+    failed = [reason for reason in result.reasons if reason.code != "ok"]
+    status = result.status.name.lower()
+    if not failed:
+        return VerificationError(Code.RESULT_NOT_AFFIRMING, f"attestation result {status}")
+    first = failed[0]
+    shown = "; ".join(f"{reason.code} ({reason.claim}): {reason.detail}" for reason in failed)
+    return VerificationError(
+        first.code, f"attestation result {status}: {shown}", expected=first.expected, actual=first.actual
+    )
 
 
 def appraise_options(opts: VerifyOptions, verdict: Any, policy: Any, anchors: Sequence[Path]) -> AttestationResult:
     """Appraise ``verdict`` against the reference values and event log of ``opts`` (the reference
     values signed by one of ``anchors``)."""
     from ccverify.verifier.appraisal import appraise
-    from ccverify.verifier.refvalues import FileSequenceStore, load_reference_values
+    from ccverify.verifier.refvalues import load_reference_values, load_trust_anchors
 
     reference_values = None
     if opts.reference_values is not None:
-        store = FileSequenceStore(opts.sequence_store) if opts.sequence_store is not None else None
-        reference_values = load_reference_values(
-            opts.reference_values, list(anchors), at=opts.at, sequence_store=store
-        )
-    log = read_input(opts.event_log, "--event-log", "event_log") if opts.event_log is not None else None
+        trusted = []
+        for anchor in anchors:
+            with about("--trust-anchor", anchor):
+                trusted.extend(load_trust_anchors([anchor]))
+        store = sequence_store(opts.sequence_store, opts.init) if opts.sequence_store is not None else None
+        with about("--reference-values", opts.reference_values):
+            reference_values = load_reference_values(
+                opts.reference_values, trusted, at=opts.at, sequence_store=store
+            )
+    log = None
+    if opts.event_log is not None:
+        from ccverify.verifier.evidence.eventlog import EventLog
+
+        with about("--event-log", opts.event_log):
+            log = EventLog.from_bytes(read_input(opts.event_log, "--event-log", "event_log"))
     return appraise(verdict, reference_values, event_log=log, policy=policy, evidence=opts.evidence, at=opts.at)
 
 
@@ -146,21 +187,40 @@ def attest(opts: VerifyOptions, anchors: Sequence[Path]) -> tuple[str, Any, Atte
 
 
 def _result_table(result: Any) -> Any:
+    """The reasons: on a terminal, code and claim, then the detail with ``expected``/``actual``
+    on lines of their own (codes never broken, whatever the width); into a pipe, one
+    tab-separated row per reason with every column. Every reason shows the ``expected`` and
+    ``actual`` its JSON has, confirmed ones too."""
+    import textwrap
+
     from rich.table import Table
+    from rich.text import Text
 
     status = result.status.name.lower()
     colour = "green" if result.affirming else "red"
+
     vector = ", ".join(f"{claim}={value}" for claim, value in result.trust_vector.items())
+    width = stdout.width if stdout.is_terminal else 10_000
+    vector = textwrap.fill(f"trust vector: {vector}", width=max(40, width), subsequent_indent="  ")
     out = Table(
-        title=f"attestation result: [{colour}]{status}[/]  ({vector})",
+        title=f"attestation result: [{colour}]{status}[/]\n{vector}",
         title_justify="left",
         show_header=True,
         header_style="bold",
     )
-    for column in ("claim", "code", "detail", "expected", "actual"):
-        out.add_column(column, overflow="fold")
-    for reason in result.reasons:
-        shown = to_jsonable(reason)
-        keys = ("claim", "code", "detail") if reason.code == "ok" else ("claim", "code", "detail", "expected", "actual")
-        out.add_row(*(str(shown.get(key) or "") for key in keys))
+    reasons = [to_jsonable(reason) for reason in result.reasons]
+    if not stdout.is_terminal:
+        for column in ("claim", "code", "detail", "expected", "actual"):
+            out.add_column(column)
+        for shown in reasons:
+            # Text, not markup: details quote the evidence, and "[...]" in them is data
+            out.add_row(*(Text(str(shown.get(key) or "-")) for key in ("claim", "code", "detail", "expected", "actual")))
+        return out
+    widest = max((len(shown["code"]) for shown in reasons), default=4)
+    out.add_column("code (claim)", no_wrap=True, min_width=min(widest, 32), overflow="ellipsis")
+    out.add_column("detail", overflow="fold", ratio=1)
+    for shown in reasons:
+        lines = [shown["detail"]]
+        lines += [f"{key}: {shown[key]}" for key in ("expected", "actual") if shown.get(key)]
+        out.add_row(Text(f"{shown['code']}\n({shown['claim']})"), Text("\n".join(lines)))
     return out

@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
-from ccverify.verifier.errors import CCVerifyError, InputError
+from ccverify.verifier.errors import CCVerifyError, InputError, PolicyError, VerificationError
 from ccverify.verifier.jsonable import JSON_ERRORS, iso8601, to_jsonable
 from ccverify.verifier.limits import InputKind, read_bounded, read_bounded_path
 
@@ -83,7 +84,7 @@ def plain_lines(item: Any) -> list[str] | None:
             return value.plain
         return Text.from_markup(value).plain if isinstance(value, str) else str(value)
 
-    lines = [f"# {plain(item.title)}"] if item.title else []
+    lines = [f"# {line}" for line in plain(item.title).splitlines()] if item.title else []
     cells = [[plain(cell) for cell in column._cells] for column in item.columns]
     rows = list(zip(*cells, strict=True)) if cells else []
     if len(item.columns) == 2 and str(item.columns[0].header) == "field":
@@ -98,8 +99,9 @@ stdout: Any = _LazyConsole(stderr=False)
 stderr: Any = _LazyConsole(stderr=True)
 
 
-def fail(error: BaseException, json_command: str | None = None) -> NoReturn:
-    """Print one line for ``error`` (and, for ``json_command``, the envelope) and exit with its code.
+def fail(error: BaseException, json_command: str | None = None, result: Any = None) -> NoReturn:
+    """Print one line for ``error`` (and, for ``json_command``, the envelope, with ``result`` if
+    the command has one to report beside the error) and exit with its code.
 
     ``SystemExit``, not typer's ``Exit``: this module must not import typer (the console
     entry runs well-formed ``measure`` commands without it), and click passes a
@@ -113,7 +115,7 @@ def fail(error: BaseException, json_command: str | None = None) -> NoReturn:
     if json_command is not None:
         from ccverify.cli.envelope import emit_envelope
 
-        emit_envelope(json_command, error=error, exit_code=code)
+        emit_envelope(json_command, result=result, error=error, exit_code=code)
     if isinstance(error, CCVerifyError):
         stderr.print(f"[bold red]error[/] ({error_kind(error)}): {error}", highlight=False, markup=True)
     else:
@@ -160,6 +162,30 @@ def _is_click_exit(error: Exception) -> bool:
     typer can have raised one, so a run without typer never imports it to ask."""
     typer = sys.modules.get("typer")
     return typer is not None and isinstance(error, typer.Exit)
+
+
+@contextmanager
+def about(option: str, path: Path | str) -> Iterator[None]:
+    """Input errors raised inside name the option and its file first: ``--key k.pem: ...``
+    (a message that began with the bare path loses it; the error keeps its class and fields)."""
+    try:
+        yield
+    except InputError as error:
+        text = str(error)
+        if not text.startswith("--"):  # a message that names an option already keeps it
+            # "collateral X: ...", "X: ...": the file is named once, after its option
+            named = text.find(f"{path}: ")
+            if 0 <= named <= 40:
+                text = text[named + len(f"{path}: ") :]
+            error.args = (f"{option} {path}: {text}",)
+        raise
+    except VerificationError as error:
+        # the code stays first (``refvalues_unsigned: --reference-values rv.cbor: ...``)
+        text, head = str(error), f"{error.code}: "
+        if not isinstance(error, PolicyError) and text.startswith(head) and not text[len(head) :].startswith("--"):
+            error.detail = f"{option} {path}: {error.detail}"
+            error.args = (f"{head}{option} {path}: {text[len(head) :]}",)
+        raise
 
 
 def read_file(path: Path, what: str, kind: InputKind) -> bytes:
@@ -221,16 +247,12 @@ def policy_section(path: Path | None, platform: str) -> dict[str, Any] | None:
     return section
 
 
-def emit_json(value: Any, command: str | None = None) -> None:
-    """Print ``value`` on stdout as JSON (bytes as hex, flags as names): for ``command``, as the
-    ``result`` of the ``--json`` envelope (``cli/envelope.py``); without one, bare (``verify``,
-    until it moves onto the envelope)."""
-    if command is not None:
-        from ccverify.cli.envelope import emit_envelope
+def emit_json(value: Any, command: str) -> None:
+    """Print ``value`` on stdout as the ``result`` of ``command``'s ``--json`` envelope
+    (``cli/envelope.py``; bytes as hex, flags as names)."""
+    from ccverify.cli.envelope import emit_envelope
 
-        emit_envelope(command, result=value)
-        return
-    sys.stdout.write(json.dumps(to_jsonable(value), indent=2) + "\n")
+    emit_envelope(command, result=value)
 
 
 def when(moment: datetime | None) -> str:
@@ -243,12 +265,41 @@ def table(title: str, rows: Iterable[tuple[str, Any]]) -> Table:
     from rich.text import Text
 
     out = Table(title=title, show_header=True, header_style="bold", title_justify="left")
-    out.add_column("field", style="cyan", max_width=36, overflow="fold")
-    out.add_column("value", overflow="fold", min_width=32)
+    rows = list(rows)
+    # field paths whole words (broken only after a '.', never mid-word) in at most ~half the
+    # width; the value (hex, mostly) folds into what is left. Into a pipe nothing is broken.
+    width = None
+    if stdout.is_terminal and rows:
+        longest = max(len(name) for name, _ in rows)
+        width = min(longest, max(16, (stdout.width - 7) // 2))
+    out.add_column("field", style="cyan", no_wrap=True, width=width)
+    out.add_column("value", overflow="fold", min_width=16, ratio=1)
     for name, value in rows:
         # Text, not markup: values come from the evidence, and "[...]" in them is data
-        out.add_row(Text(name), Text(format_value(value)))
+        shown = name if width is None else wrap_path(name, width)
+        out.add_row(Text(shown), Text(format_value(value)))
     return out
+
+
+def wrap_path(name: str, width: int) -> str:
+    """``name`` in lines of at most ``width``, broken only after ``.`` or before ``[`` or a
+    space (a single part longer than ``width`` is the only thing ever cut)."""
+    import re
+
+    parts = [part for part in re.split(r"(?<=\.)|(?=\[)|(?<= )", name) if part]
+    lines: list[str] = []
+    line = ""
+    for part in parts:
+        if line and len(line) + len(part) > width:
+            lines.append(line.rstrip())
+            line = ""
+        while len(part) > width:
+            lines.append(part[:width])
+            part = part[width:]
+        line += part
+    if line:
+        lines.append(line.rstrip())
+    return "\n".join(lines)
 
 
 def format_value(value: Any) -> str:
@@ -311,17 +362,33 @@ class VerifyOptions:
     crl: Path | None = None
     allow_missing_crl: bool = False
     pcs_url: str | None = None
+    timeout: float | None = None
+    init: bool = False
+
+
+def option_timeout(value: float | None) -> float:
+    """``--timeout SECONDS`` (else ``$CCVERIFY_NET_TIMEOUT``, else 5 s), checked; a bad value is
+    an error naming the option (or the variable) it came from."""
+    from ccverify.verifier.collateral.http import timeout_from
+
+    try:
+        return timeout_from(value)
+    except InputError as error:
+        text = str(error)
+        if value is not None and text.startswith("timeout "):
+            error.args = ("--" + text,)
+        raise
 
 
 def pcs_client(url: str | None, timeout: float | None = None) -> PcsClient:
     """An Intel PCS client for ``url``, else ``$CCVERIFY_PCS_URL``, else Intel PCS itself
     (API key from ``$CCVERIFY_PCS_API_KEY``); ``timeout`` else ``$CCVERIFY_NET_TIMEOUT`` else
     5 s per request; each retry is announced on stderr."""
-    from ccverify.verifier.collateral.http import RetryPolicy, timeout_from
+    from ccverify.verifier.collateral.http import RetryPolicy
     from ccverify.verifier.collateral.pcs import PCS_BASE_URL, PcsClient
 
     base = url or os.environ.get("CCVERIFY_PCS_URL") or PCS_BASE_URL
-    seconds = timeout_from(timeout)
+    seconds = option_timeout(timeout)
     policy = RetryPolicy(timeout=seconds, on_retry=announce)
     return PcsClient(base, api_key=os.environ.get("CCVERIFY_PCS_API_KEY"), timeout=seconds, retry=policy)
 
@@ -330,3 +397,25 @@ def announce(message: str) -> None:
     """A progress line on stderr (a retry the user is waiting for), never on stdout."""
     sys.stderr.write(f"ccverify: {message}\n")
     sys.stderr.flush()
+
+
+def sequence_store(path: Path, init: bool = False) -> Any:
+    """The ``FileSequenceStore`` at ``--sequence-store path``, refusing a path whose folder does
+    not exist (a mistyped path would start an empty store: rollback protection reset) unless
+    ``init``, which creates it. A store that does not exist yet is announced on stderr."""
+    from ccverify.verifier.refvalues import FileSequenceStore
+
+    if os.path.lexists(path):
+        if path.is_dir():
+            raise InputError(f"--sequence-store {path}: a directory, not a store file")
+        return FileSequenceStore(path)
+    folder = path.parent
+    if not folder.is_dir():
+        if not init:
+            raise InputError(
+                f"--sequence-store {path}: no directory {folder} (a new store would forget every "
+                "sequence accepted before; create the directory, or pass --init)"
+            )
+        folder.mkdir(parents=True, exist_ok=True)
+    announce(f"--sequence-store {path}: a new store (no sequence recorded before)")
+    return FileSequenceStore(path)

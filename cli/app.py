@@ -30,7 +30,8 @@ from ccverify.cli import (
 _HELP = (
     "Verify confidential-VM evidence (Intel TDX quotes, AMD SEV-SNP reports) and boot "
     "configuration against signed reference values. Exit codes: 0 ok, 1 verification "
-    "failed, 2 bad input or usage, 3 collateral or network unavailable."
+    "failed, 2 bad input or usage, 3 collateral or network unavailable. Errors are one line on "
+    "stderr ($CCVERIFY_DEBUG=1 adds the traceback)."
 )
 
 app = typer.Typer(
@@ -70,6 +71,42 @@ for _name, (_module, _attr, _help, _hidden) in _COMMANDS.items():
         app.add_typer(getattr(_module, _attr), name=_name, help=_help)
 
 
+def readable_metavars(command: Any) -> Any:
+    """Give every parameter of ``command`` (and of its subcommands) declared without a
+    ``metavar`` a readable one: an argument's name in capitals (``DIRECTORY``), an option's
+    type (``PATH``, ``TEXT``, ``N``, ``NUMBER``), never typer's ``{directory}`` or ``<path>``.
+    Commands should say what a value is (``FILE``, ``EVIDENCE``, ``DIR``); this is the floor."""
+    from typer._click import types
+
+    for param in command.params:
+        if param.metavar is not None or getattr(param, "is_flag", False):
+            continue
+        if param.param_type_name == "argument":
+            param.metavar = (param.name or "value").upper()
+        elif param.type.name == "path":
+            param.metavar = "PATH"
+        elif isinstance(param.type, types.IntParamType):
+            param.metavar = "N"
+        elif isinstance(param.type, types.FloatParamType):
+            param.metavar = "NUMBER"
+        else:
+            param.metavar = "TEXT"
+    for sub in getattr(command, "commands", {}).values():
+        readable_metavars(sub)
+    return command
+
+
+class _EagerRoot(TyperGroup):
+    """``app``'s root group: every command with readable metavars (``readable_metavars``)."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        readable_metavars(self)
+
+
+app.info.cls = _EagerRoot
+
+
 def _build(name: str) -> Command | None:
     """The click command for one top-level command, built alone."""
     if name not in _COMMANDS:
@@ -83,7 +120,7 @@ def _build(name: str) -> Command | None:
         command = typer.main.get_command(getattr(module, attr))
         command.help = help_text
     command.name = name
-    return command
+    return readable_metavars(command)  # type: ignore[no-any-return]
 
 
 class _LazyCommands(MutableMapping[str, "Command"]):

@@ -8,10 +8,14 @@ nor the measurement code until it runs; errors are one line on stderr and exit 2
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from ccverify.cli._common import emit_json, flatten, guarded, read_file, stdout, table
-from ccverify.verifier.errors import InputError
+from ccverify.verifier.errors import InputError, ParseError
+
+T = TypeVar("T")
 
 _VMM_TYPES = {"qemu": "QEMU", "ec2": "EC2", "gce": "GCE"}
 _MODES = ("snp", "seves", "sev", "snp:ovmf-hash", "snp:svsm")
@@ -76,13 +80,44 @@ def _existing(path: Path | None, option: str) -> Path | None:
     return path
 
 
+#: which option's file a parse error is about, by the structure it names
+_FILE_OF = (
+    ("PeImage", "--kernel"),
+    ("SVSM", "--svsm"),
+    ("OVMF", "--firmware"),
+    ("EventLog", "--rtmr0-from-log"),
+    ("TCG", "--rtmr0-from-log"),
+)
+
+
+def naming_files(call: Callable[[], T], files: dict[str, Path | None]) -> T:
+    """``call()``; a ``ParseError`` about one of ``files`` (option -> path) is reworded to
+    start with that option and file: ``--kernel vmlinuz: not a PE/COFF image ...``."""
+    try:
+        return call()
+    except ParseError as error:
+        option = next((opt for prefix, opt in _FILE_OF if error.structure.startswith(prefix)), None)
+        path = files.get(option) if option is not None else None
+        if option is not None and path is not None and not str(error).startswith(option):
+            error.args = (
+                f"{option} {path}: {error.detail} ({error.structure}.{error.field}{_at(error.offset)})",
+            )
+        raise
+
+
+def _at(offset: int | None) -> str:
+    return "" if offset is None else f" at offset {offset}"
+
+
 def replayed_rtmr0(path: Path) -> bytes:
     """RTMR0 replayed from a recorded CCEL log (the verifier's parser and replay)."""
     from ccverify.verifier.evidence.eventlog import EventLog
     from ccverify.verifier.replay import rtmrs_from_ccel
 
     data = read_file(path, "--rtmr0-from-log", "event_log")
-    return rtmrs_from_ccel(EventLog.from_bytes(data, cc=True))[0]
+    return naming_files(
+        lambda: rtmrs_from_ccel(EventLog.from_bytes(data, cc=True))[0], {"--rtmr0-from-log": path}
+    )
 
 
 def _print(result_json: dict[str, object], json_out: bool, title: str, command: str) -> None:
@@ -127,20 +162,26 @@ def snp(
         _existing(kernel, "--kernel")
         _existing(initrd, "--initrd")
         _existing(svsm, "--svsm")
-        result = measure_snp(
-            firmware,
-            mode=SevMode(mode),
-            vcpus=vcpus,
-            vcpu_type=vcpu_type,
-            vcpu_sig=_parse_int(vcpu_sig, "--vcpu-sig") if vcpu_sig is not None else None,
-            vmm=VmmType[_VMM_TYPES[vmm_key]],
-            guest_features=_parse_guest_features(guest_features) if guest_features is not None else None,
-            kernel=kernel,
-            initrd=initrd,
-            cmdline=cmdline,
-            snp_ovmf_hash=_parse_hex_digest(snp_ovmf_hash, "--snp-ovmf-hash", 48) if snp_ovmf_hash else None,
-            svsm=svsm,
-            vars_size=vars_size,
+        files = {"--firmware": firmware, "--kernel": kernel, "--svsm": svsm}
+        result = naming_files(
+            lambda: measure_snp(
+                firmware,
+                mode=SevMode(mode),
+                vcpus=vcpus,
+                vcpu_type=vcpu_type,
+                vcpu_sig=_parse_int(vcpu_sig, "--vcpu-sig") if vcpu_sig is not None else None,
+                vmm=VmmType[_VMM_TYPES[vmm_key]],
+                guest_features=_parse_guest_features(guest_features) if guest_features is not None else None,
+                kernel=kernel,
+                initrd=initrd,
+                cmdline=cmdline,
+                snp_ovmf_hash=_parse_hex_digest(snp_ovmf_hash, "--snp-ovmf-hash", 48)
+                if snp_ovmf_hash
+                else None,
+                svsm=svsm,
+                vars_size=vars_size,
+            ),
+            files,
         )
         return result.to_measurement_json()
 
@@ -185,14 +226,18 @@ def tdx(
         rtmr0_value = _parse_hex_digest(rtmr0, "--rtmr0", 48) if rtmr0 else None
         if rtmr0_from_log is not None:
             rtmr0_value = replayed_rtmr0(rtmr0_from_log)
-        result = measure_tdx(
-            firmware,
-            order=page_order,
-            kernel=kernel,
-            initrd=initrd,
-            cmdline=cmdline,
-            rtmr0=rtmr0_value,
-            load_options=form,
+        files = {"--firmware": firmware, "--kernel": kernel}
+        result = naming_files(
+            lambda: measure_tdx(
+                firmware,
+                order=page_order,
+                kernel=kernel,
+                initrd=initrd,
+                cmdline=cmdline,
+                rtmr0=rtmr0_value,
+                load_options=form,
+            ),
+            files,
         )
         return result.to_measurement_json()
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ccverify.cli._common import emit_json, flatten, guarded, read_file, stdout, table, when
+from ccverify.cli._common import about, emit_json, flatten, guarded, read_file, stdout, table, when
 from ccverify.verifier.errors import InputError
 from ccverify.verifier.jsonable import JSON_ERRORS, to_jsonable
 from ccverify.verifier.timeutil import parse_time, resolve_time
@@ -84,38 +84,39 @@ def create(
         list[Path],
         typer.Option(
             "--from",
+            metavar="FILE",
             help="Measurement JSON (ccverify measure --json); repeat to accept alternatives (rollouts).",
         ),
     ],
-    key: Annotated[Path, typer.Option(help="Signing key, PEM (P-256, P-384 or Ed25519).")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the signed CoRIM.")],
+    key: Annotated[Path, typer.Option(metavar="FILE", help="Signing key, PEM (P-256, P-384 or Ed25519).")],
+    output: Annotated[Path, typer.Option("--output", "-o", metavar="FILE", help="Where to write the signed CoRIM.")],
     not_before: Annotated[
-        str | None, typer.Option(help="Start of validity, ISO 8601 (default: now).")
+        str | None, typer.Option(metavar="TIME", help="Start of validity, RFC 3339 (default: now).")
     ] = None,
     not_after: Annotated[
-        str | None, typer.Option(help="End of validity, ISO 8601 (default: not-before + 365 days).")
+        str | None, typer.Option(metavar="TIME", help="End of validity, RFC 3339 (default: not-before + 365 days).")
     ] = None,
     sequence: Annotated[
         int,
         typer.Option(
-            min=0, help="Sequence number; verifiers refuse a lower one than they accepted (rollback)."
+            min=0, metavar="N", help="Sequence number; verifiers refuse a lower one than they accepted (rollback)."
         ),
     ] = 0,
     id_: Annotated[
         str | None,
-        typer.Option("--id", help="Reference-value set id (default: ccverify-<platform>-reference-values)."),
+        typer.Option("--id", metavar="ID", help="Reference-value set id (default: ccverify-<platform>-reference-values)."),
     ] = None,
     signer: Annotated[
-        str, typer.Option(help="Signer name recorded in the CoRIM.")
+        str, typer.Option(metavar="NAME", help="Signer name recorded in the CoRIM.")
     ] = "ccverify reference values",
-    signer_uri: Annotated[str | None, typer.Option(help="Signer URI recorded in the CoRIM.")] = None,
-    alg: Annotated[str | None, typer.Option(help="ES256, ES384 or EdDSA (default: from the key).")] = None,
+    signer_uri: Annotated[str | None, typer.Option(metavar="URI", help="Signer URI recorded in the CoRIM.")] = None,
+    alg: Annotated[str | None, typer.Option(metavar="ALG", help="ES256, ES384 or EdDSA (default: from the key).")] = None,
 ) -> None:
     """Sign measurements as reference values."""
 
     def run() -> tuple[ReferenceValues, int]:
         from ccverify.verifier.refvalues import Signer, from_measurements, sign_reference_values
-        from ccverify.verifier.refvalues.cose import ALGORITHMS
+        from ccverify.verifier.refvalues.cose import ALGORITHMS, load_private_key
 
         docs = [_load_json(path) for path in from_]
         start = parse_time(not_before, "--not-before") if not_before is not None else resolve_time(None)
@@ -136,11 +137,13 @@ def create(
             not_after=end,
             signer=Signer(signer, signer_uri),
         )
-        signed = sign_reference_values(rv, key, alg=chosen)
+        with about("--key", key):
+            signing_key = load_private_key(key)
+            signed = sign_reference_values(rv, signing_key, alg=chosen)
         try:
             output.write_bytes(signed)
         except OSError as error:
-            raise InputError(f"output {output}: {error.strerror or error}") from None
+            raise InputError(f"--output {output}: {error.strerror or error}") from None
         return rv, len(signed)
 
     rv, size = guarded(run)
@@ -175,7 +178,7 @@ def _describe(data: bytes) -> dict[str, Any]:
 
 @app.command("show")
 def show(
-    file: Annotated[Path, typer.Argument(help="Signed or unsigned CoRIM.")],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="Signed or unsigned CoRIM.")],
     json_out: Annotated[bool, typer.Option("--json", help="Every field as JSON.")] = False,
 ) -> None:
     """Show reference values (nothing is verified: use `verify`)."""
@@ -198,43 +201,58 @@ def show(
 
 @app.command("verify")
 def verify(
-    file: Annotated[Path, typer.Argument(help="Signed CoRIM (COSE_Sign1).")],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="Signed CoRIM (COSE_Sign1).")],
     trust_anchor: Annotated[
         list[Path],
-        typer.Option(help="Public key or X.509 certificate (PEM or DER) trusted to sign; repeatable."),
+        typer.Option(metavar="FILE", help="Public key or X.509 certificate (PEM or DER) trusted to sign; repeatable."),
     ],
-    at: Annotated[str | None, typer.Option(help="Verification time, ISO 8601 (default: now).")] = None,
+    at: Annotated[str | None, typer.Option(metavar="TIME", help="Verification time, RFC 3339 (default: now).")] = None,
     json_out: Annotated[
         bool, typer.Option("--json", help="Print the verified reference values as JSON.")
     ] = False,
     sequence_store: Annotated[
         Path | None,
-        typer.Option(help="JSON file with the last accepted sequence per id; refuses rollbacks and records."),
+        typer.Option(
+            metavar="FILE",
+            help="JSON file with the last accepted sequence per id; refuses rollbacks and records. "
+            "Its directory must exist (else --init).",
+        ),
     ] = None,
+    init: Annotated[
+        bool, typer.Option("--init", help="Create the --sequence-store's directory if it does not exist.")
+    ] = False,
     any_profile: Annotated[
         bool,
         typer.Option(
-            help="Check only the signature and validity (a CoRIM of another profile, e.g. Veraison's)."
+            "--any-profile",
+            help="Check only the signature and validity (a CoRIM of another profile, e.g. Veraison's).",
         ),
     ] = False,
 ) -> None:
     """Verify the signature, validity and profile of signed reference values; exit 1 if they fail."""
 
     def run() -> ReferenceValues | VerifiedCorim:
+        from ccverify.cli._common import sequence_store as _sequence_store
         from ccverify.verifier.refvalues import (
-            FileSequenceStore,
             load_reference_values,
             load_trust_anchors,
             verify_corim,
         )
 
-        anchors = load_trust_anchors([read_file(p, "--trust-anchor", "certificate") for p in trust_anchor])
+        anchors = []
+        for path in trust_anchor:
+            with about("--trust-anchor", path):
+                anchors.extend(load_trust_anchors([path]))
         moment = parse_time(at, "--at") if at is not None else None
         data = read_file(file, "reference values", "reference_values")
         _require_corim(data, file)
         if any_profile:
+            if sequence_store is not None:
+                raise InputError("--sequence-store: not used with --any-profile (no sequence is read)")
             return verify_corim(data, anchors, at=moment)
-        store = FileSequenceStore(sequence_store) if sequence_store is not None else None
+        if init and sequence_store is None:
+            raise InputError("--init: applies only with --sequence-store")
+        store = _sequence_store(sequence_store, init) if sequence_store is not None else None
         return load_reference_values(data, anchors, at=moment, require_signed=True, sequence_store=store)
 
     rv = guarded(run, "reference verify" if json_out else None)

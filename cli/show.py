@@ -96,15 +96,17 @@ def _with_certificates(table: Any) -> Any:
 
 
 def show(
-    file: Annotated[Path, typer.Argument(help="Evidence file ('-' for stdin); hex text is accepted.")],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="Evidence file ('-' for stdin); hex text is accepted.")],
     json_out: Annotated[bool, typer.Option("--json", help="Every field as JSON.")] = False,
 ) -> None:
     """Show a TDX quote, SNP report, SNP certificate table, event log, CoRIM, or certificates."""
     kind, parsed = guarded(lambda: describe(read_input(file, "file", "evidence")), "show" if json_out else None)
-    if json_out:
-        emit_json({"kind": kind.value, kind.value: parsed}, "show")
-        return
     from ccverify.verifier.evidence.detect import Kind
+
+    if json_out:
+        shown = _event_log_json(parsed) if kind is Kind.EVENT_LOG else parsed
+        emit_json({"kind": kind.value, kind.value: shown}, "show")
+        return
 
     if kind is Kind.EVENT_LOG:
         stdout.print(_event_table(str(file), parsed))
@@ -115,6 +117,27 @@ def show(
 def _register_name(index: int) -> str:
     """CC MR index 0 is MRTD, 1-4 are RTMR0-3 (the index a CCEL event carries)."""
     return "MRTD" if index == 0 else f"RTMR{index - 1}"
+
+
+def _event_log_json(log: Any) -> Any:
+    """The log's JSON, each event's ``index`` (the CC MR index of a CCEL log, the PCR index of
+    a TCG2 log) followed by the ``register`` it names, as the table says it: ``MRTD``,
+    ``RTMR0``-``RTMR3`` (CC MR index 0-4), or ``PCR<n>``."""
+    from ccverify.verifier.evidence.eventlog import Flavour
+    from ccverify.verifier.jsonable import to_jsonable
+
+    cc = log.flavour is Flavour.CCEL
+    shown = to_jsonable(log)
+    events = []
+    for event in shown.get("events", []):
+        out: dict[str, Any] = {}
+        for key, value in event.items():
+            out[key] = value
+            if key == "index":
+                out["register"] = _register_name(value) if cc else f"PCR{value}"
+        events.append(out)
+    shown["events"] = events
+    return shown
 
 
 def _event_table(title: str, log: Any) -> Table:

@@ -6,12 +6,13 @@ run the library for each platform.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ccverify.cli._common import VerifyOptions, fail, guarded, read_input
+from ccverify.cli._common import VerifyOptions, fail, guarded, option_timeout, read_input
 from ccverify.verifier.errors import InputError
 from ccverify.verifier.timeutil import parse_time
 
@@ -21,56 +22,112 @@ _REF = "Reference values"
 
 def verify(
     evidence: Annotated[
-        Path, typer.Argument(help="TDX quote or SNP attestation report ('-' for stdin; hex text accepted).")
+        Path,
+        typer.Argument(
+            metavar="EVIDENCE", help="TDX quote or SNP attestation report ('-' for stdin; hex text accepted)."
+        ),
     ],
     collateral: Annotated[
         Path | None,
-        typer.Option(help="Collateral: a cache directory, an offline bundle, or a QuoteCollateralV3 JSON."),
+        typer.Option(
+            metavar="DIR|FILE",
+            help="Collateral: a cache directory, an offline bundle, or (TDX) a QuoteCollateralV3 JSON "
+            "(default: the cache ccverify/collateral under $XDG_CACHE_HOME, else ~/.cache). What it lacks "
+            "comes from Intel PCS or AMD KDS ($CCVERIFY_KDS_URL) unless --offline.",
+        ),
     ] = None,
-    offline: Annotated[bool, typer.Option(help="Never use the network; fail (exit 3) if collateral is missing.")] = False,
+    offline: Annotated[
+        bool,
+        typer.Option("--offline", help="Never use the network: the collateral comes from --collateral or the default cache "
+        "(under $XDG_CACHE_HOME); missing is exit 3."),
+    ] = False,
     at: Annotated[
-        str | None, typer.Option(help="Verification time, ISO 8601 (default: now). Recorded samples verify at their collateral's time.")
+        str | None,
+        typer.Option(metavar="TIME", help="Verification time, RFC 3339 (default: now). Recorded samples verify at their collateral's time."),
     ] = None,
-    policy: Annotated[Path | None, typer.Option(help="Policy JSON with a 'tdx' and/or 'snp' object.")] = None,
+    policy: Annotated[Path | None, typer.Option(metavar="FILE", help="Policy JSON with a 'tdx' and/or 'snp' object.")] = None,
     trust_root: Annotated[
         Path | None,
-        typer.Option(help="PEM root to trust INSTEAD of the pinned production roots (test and example PKIs only)."),
+        typer.Option(metavar="FILE", help="PEM root to trust INSTEAD of the pinned production roots (test and example PKIs only)."),
     ] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as one JSON envelope (see README).")] = False,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout",
+            metavar="SECONDS",
+            help="Seconds Intel PCS or AMD KDS may take per request (default $CCVERIFY_NET_TIMEOUT, else 5).",
+        ),
+    ] = None,
     reference_values: Annotated[
-        Path | None, typer.Option(help="Signed reference values (CoRIM) to appraise the evidence against.", rich_help_panel=_REF)
+        Path | None,
+        typer.Option(metavar="FILE", help="Signed reference values (CoRIM) to appraise the evidence against.", rich_help_panel=_REF),
     ] = None,
     trust_anchor: Annotated[
-        Path | None, typer.Option(help="Public key or certificate (PEM) that must have signed the reference values.", rich_help_panel=_REF)
+        Path | None,
+        typer.Option(metavar="FILE", help="Public key or certificate (PEM) that must have signed the reference values.", rich_help_panel=_REF),
     ] = None,
     event_log: Annotated[
-        Path | None, typer.Option(help="CCEL / TCG2 event log to replay against the quoted RTMRs.", rich_help_panel=_REF)
+        Path | None,
+        typer.Option(metavar="FILE", help="CCEL / TCG2 event log to replay against the quoted RTMRs.", rich_help_panel=_REF),
     ] = None,
     sequence_store: Annotated[
-        Path | None, typer.Option(help="JSON file with the last accepted reference-value sequence per id: refuses older sets (rollback) and records the one accepted.", rich_help_panel=_REF)
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="JSON file with the last accepted reference-value sequence per id: refuses older sets (rollback) "
+            "and records the one accepted. Its directory must exist (else --init).",
+            rich_help_panel=_REF,
+        ),
     ] = None,
-    vcek: Annotated[Path | None, typer.Option(help="SNP: VCEK certificate (DER or PEM).", rich_help_panel=_PLATFORM)] = None,
-    vlek: Annotated[Path | None, typer.Option(help="SNP: VLEK certificate (DER or PEM).", rich_help_panel=_PLATFORM)] = None,
+    init: Annotated[
+        bool,
+        typer.Option("--init", help="Create the --sequence-store's directory if it does not exist.", rich_help_panel=_REF),
+    ] = False,
+    vcek: Annotated[Path | None, typer.Option(metavar="FILE", help="SNP: VCEK certificate (DER or PEM).", rich_help_panel=_PLATFORM)] = None,
+    vlek: Annotated[Path | None, typer.Option(metavar="FILE", help="SNP: VLEK certificate (DER or PEM).", rich_help_panel=_PLATFORM)] = None,
     cert_chain: Annotated[
-        Path | None, typer.Option(help="SNP: KDS cert_chain PEM (ASK or ASVK, then ARK).", rich_help_panel=_PLATFORM)
+        Path | None,
+        typer.Option(metavar="FILE", help="SNP: KDS cert_chain PEM (ASK or ASVK, then ARK).", rich_help_panel=_PLATFORM),
     ] = None,
     cert_table: Annotated[
-        Path | None, typer.Option(help="SNP: extended-report certificate table (configfs-tsm auxblob).", rich_help_panel=_PLATFORM)
+        Path | None,
+        typer.Option(metavar="FILE", help="SNP: extended-report certificate table (configfs-tsm auxblob).", rich_help_panel=_PLATFORM),
     ] = None,
     crl: Annotated[
-        Path | None, typer.Option(help="SNP: AMD KDS CRL (DER or PEM) to check the ASK/ASVK against (needed unless the certificate table holds one, or --allow-missing-crl).", rich_help_panel=_PLATFORM)
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="SNP: AMD KDS CRL (DER or PEM) to check the ASK/ASVK against (else the certificate table's, "
+            "--collateral's, or AMD KDS's: $CCVERIFY_KDS_URL).",
+            rich_help_panel=_PLATFORM,
+        ),
     ] = None,
     allow_missing_crl: Annotated[
-        bool, typer.Option(help="TDX and SNP: verify without CRLs (recorded in the verdict; the default policy still refuses it).", rich_help_panel=_PLATFORM)
+        bool, typer.Option("--allow-missing-crl", help="TDX and SNP: verify without CRLs (recorded in the verdict; the default policy still refuses it).", rich_help_panel=_PLATFORM)
     ] = False,
     pcs_url: Annotated[
-        str | None, typer.Option(help="TDX: Intel PCS base URL (a PCCS or mirror).", rich_help_panel=_PLATFORM)
+        str | None,
+        typer.Option(
+            metavar="URL",
+            help="TDX: Intel PCS base URL, a PCCS or mirror (default $CCVERIFY_PCS_URL, else Intel PCS; "
+            "the API key comes from $CCVERIFY_PCS_API_KEY if set).",
+            rich_help_panel=_PLATFORM,
+        ),
     ] = None,
     product: Annotated[
-        str | None, typer.Option(help="SNP: milan, genoa or turin (needed for v2 reports without a certificate).", rich_help_panel=_PLATFORM)
+        str | None,
+        typer.Option(metavar="NAME", help="SNP: milan, genoa or turin (needed for v2 reports without a certificate).", rich_help_panel=_PLATFORM),
     ] = None,
 ) -> None:
-    """Verify evidence; exit 0 if it verifies and the policy accepts it, 1 if not."""
+    """Verify evidence; exit 0 if it verifies and the policy accepts it, 1 if not.
+
+    SNP certificates missing from the options come from --collateral, then AMD KDS
+    ($CCVERIFY_KDS_URL); TDX collateral from --collateral or the default cache
+    (ccverify/collateral under $XDG_CACHE_HOME), then Intel PCS ($CCVERIFY_PCS_URL,
+    $CCVERIFY_PCS_API_KEY). Network requests time out after --timeout or $CCVERIFY_NET_TIMEOUT.
+    """
+    command = "verify" if json_out else None
 
     def options() -> VerifyOptions:
         return VerifyOptions(
@@ -78,7 +135,8 @@ def verify(
             evidence_path=evidence,
             collateral=collateral,
             offline=offline,
-            at=parse_time(at, "--at") if at is not None else None,
+            # now: whole seconds, as every time the command prints
+            at=parse_time(at, "--at") if at is not None else datetime.now(UTC).replace(microsecond=0),
             policy=policy,
             trust_root=trust_root,
             json=json_out,
@@ -94,22 +152,91 @@ def verify(
             crl=crl,
             allow_missing_crl=allow_missing_crl,
             pcs_url=pcs_url,
+            timeout=option_timeout(timeout),
+            init=init,
         )
 
-    opts = guarded(options)
-    if opts.reference_values is not None and opts.trust_anchor is None:
-        fail(InputError("--reference-values needs --trust-anchor: reference values are accepted only when signed by a trusted key"))
+    opts = guarded(options, command)
     # imported here, not at start-up: detection knows the parsers, and other commands do not need them
     from ccverify.verifier.evidence.detect import Kind, detect
 
     kind = detect(opts.evidence)
+    if kind not in (Kind.TDX_QUOTE, Kind.SNP_REPORT):
+        fail(InputError(f"{evidence}: not a TDX quote or an SNP attestation report (looks like: {kind.value})"), command)
+    guarded(lambda: check_applicable(opts, "tdx" if kind is Kind.TDX_QUOTE else "snp"), command)
     if kind is Kind.TDX_QUOTE:
         from ccverify.cli import verify_tdx
 
         verify_tdx.run(opts)
-    elif kind is Kind.SNP_REPORT:
+    else:
         from ccverify.cli import verify_snp
 
         verify_snp.run(opts)
-    else:
-        fail(InputError(f"{evidence}: not a TDX quote or an SNP attestation report (looks like: {kind.value})"))
+
+
+#: options of one platform: given for the other platform's evidence they are refused
+_SNP_ONLY = ("vcek", "vlek", "cert_chain", "cert_table", "crl", "product")
+_TDX_ONLY = ("pcs_url",)
+
+
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def check_applicable(opts: VerifyOptions, platform: str) -> None:
+    """Refuse (exit 2, naming the option) every option that would be ignored for this evidence."""
+    foreign = _SNP_ONLY if platform == "tdx" else _TDX_ONLY
+    kind = "TDX quote" if platform == "tdx" else "SNP report"
+    given = [_option(name) for name in foreign if getattr(opts, name) is not None]
+    if given:
+        raise InputError(f"{', '.join(given)}: not used for a {kind} ({opts.evidence_path}); leave it out")
+    if opts.reference_values is None:
+        for name in ("trust_anchor", "sequence_store"):
+            if getattr(opts, name) is not None:
+                raise InputError(f"{_option(name)}: applies only with --reference-values")
+    elif opts.trust_anchor is None:
+        raise InputError(
+            "--reference-values needs --trust-anchor: reference values are accepted only when signed by a trusted key"
+        )
+    if opts.init and opts.sequence_store is None:
+        raise InputError("--init: applies only with --sequence-store")
+    if platform == "snp":
+        if opts.event_log is not None:
+            raise InputError("--event-log: an SNP report has no event log to replay (TDX only)")
+        _check_leaf(opts.vcek, "--vcek", "VCEK")
+        _check_leaf(opts.vlek, "--vlek", "VLEK")
+        if opts.collateral is not None and opts.collateral.is_file():
+            _check_snp_collateral(opts.collateral)
+
+
+def _check_leaf(path: Path | None, option: str, role: str) -> None:
+    """A VLEK given as ``--vcek`` (or the reverse) would be used as what it is: say so instead."""
+    if path is None:
+        return
+    from ccverify.cli._common import read_file
+    from ccverify.verifier.snp.certs import load_certificates
+    from ccverify.verifier.snp.verify import _role
+
+    for cert in load_certificates(read_file(path, option, "certificate"), f"{option} {path}"):
+        other = _role(cert)
+        if other in ("VCEK", "VLEK") and other != role:
+            raise InputError(f"{option} {path}: a {other} certificate, not a {role}; give it as --{other.lower()}")
+
+
+def _check_snp_collateral(path: Path) -> None:
+    """An SNP report takes a collateral cache or bundle; a TDX collateral file is refused."""
+    import json
+
+    from ccverify.cli._common import read_file
+    from ccverify.verifier.collateral.bundle import CollateralBundle
+    from ccverify.verifier.jsonable import JSON_ERRORS
+
+    try:
+        document = json.loads(read_file(path, "--collateral", "collateral"))
+    except JSON_ERRORS:
+        document = None
+    if not CollateralBundle.is_bundle(document):
+        raise InputError(
+            f"--collateral {path}: not a collateral bundle (a TDX collateral file is not used for an SNP report); "
+            "give a cache directory or a bundle from 'ccverify collateral'"
+        )

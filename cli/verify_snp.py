@@ -1,7 +1,8 @@
 """``ccverify verify REPORT`` for SEV-SNP: verify the report, apply the policy, print the verdict.
 
 Certificates come from ``--vcek``/``--vlek``/``--cert-chain``/``--cert-table``; a missing VCEK is
-looked up in ``--collateral`` (a cache directory or an offline bundle) and then, unless
+looked up in ``--collateral`` (a cache directory or an offline bundle; without it, the user's
+cache ``$XDG_CACHE_HOME/ccverify/collateral``, as TDX's collateral) and then, unless
 ``--offline``, fetched from AMD KDS (and cached when ``--collateral`` is a directory; the
 environment variable ``CCVERIFY_KDS_URL`` points the client at a KDS mirror). A verified report
 needs its KDS CRL (``--crl``, the certificate table's, else from ``--collateral`` or AMD KDS, as
@@ -21,7 +22,15 @@ from typing import Any
 from ccverify.cli import _appraise
 from ccverify.cli._common import VerifyOptions, announce, guarded
 from ccverify.cli._common import load_policy as load_policy_file
-from ccverify.verifier.errors import CollateralError, InputError, PolicyError
+from ccverify.verifier.errors import (
+    CCVerifyError,
+    CollateralError,
+    InputError,
+    ParseError,
+    PolicyError,
+    VerificationError,
+)
+from ccverify.verifier.jsonable import to_jsonable
 from ccverify.verifier.snp.validate import SnpPolicy
 from ccverify.verifier.snp.verify import (
     SnpCertificates,
@@ -34,7 +43,7 @@ from ccverify.verifier.snp.verify import (
 
 def _client(opts: VerifyOptions) -> Any:
     from ccverify.verifier.collateral.bundle import CollateralBundle
-    from ccverify.verifier.collateral.cache import CollateralCache, CollateralSource
+    from ccverify.verifier.collateral.cache import CollateralCache, CollateralSource, default_cache_dir
     from ccverify.verifier.collateral.http import timeout_from
     from ccverify.verifier.collateral.kds import KDS_BASE_URL, KdsClient
 
@@ -47,24 +56,57 @@ def _client(opts: VerifyOptions) -> Any:
             sources.append(CollateralBundle.load(opts.collateral))
         else:
             raise InputError(f"--collateral {opts.collateral}: no such directory or bundle file")
+    else:  # as TDX: the user's cache (what `collateral fetch` fills), read and, online, written
+        cache = CollateralCache(default_cache_dir())
     base_url = os.environ.get("CCVERIFY_KDS_URL") or KDS_BASE_URL
     return KdsClient(
         base_url=base_url,
         cache=cache,
         sources=sources,
         offline=opts.offline,
-        timeout=timeout_from(None),
+        timeout=timeout_from(opts.timeout),
         on_retry=announce,
     )
 
 
 def _certificates(opts: VerifyOptions) -> SnpCertificates:
-    certs = load_snp_certs(
-        vcek=opts.vcek, vlek=opts.vlek, chain=opts.cert_chain, table=opts.cert_table, crl=opts.crl
-    )
+    try:
+        certs = load_snp_certs(
+            vcek=opts.vcek, vlek=opts.vlek, chain=opts.cert_chain, table=opts.cert_table, crl=opts.crl
+        )
+    except CCVerifyError as error:
+        _name_the_option(error, opts)
+        raise
     if certs.vcek is None and certs.vlek is None:
         certs = fetch_snp_certs(opts.evidence, certs, _client(opts), at=opts.at, product=opts.product)
     return certs
+
+
+#: how ``load_snp_certs`` names its sources, and the option each one was given as
+_SOURCES = (
+    ("vcek", "--vcek"),
+    ("vlek", "--vlek"),
+    ("chain", "--cert-chain"),
+    ("crl", "--crl"),
+    ("table", "--cert-table"),
+    ("trust root", "--trust-root"),
+)
+
+
+def _name_the_option(error: CCVerifyError, opts: VerifyOptions) -> None:
+    """Reword ``error`` to name the option its file was given as (``--cert-chain FILE``, not
+    ``chain: FILE``); a certificate table that does not parse is ``--cert-table FILE: ...``."""
+    text = str(error)
+    for name, option in _SOURCES:
+        path = getattr(opts, option[2:].replace("-", "_"))
+        for said in (f"{name}: {path}", f"{name} {path}"):
+            if path is not None and said in text and f"--{said}" not in text:
+                error.args = (text.replace(said, f"{option} {path}", 1),)
+                if isinstance(error, VerificationError):
+                    error.detail = error.detail.replace(said, f"{option} {path}", 1)
+                return
+    if isinstance(error, ParseError) and error.structure.startswith("CertTable") and opts.cert_table is not None:
+        error.args = (f"--cert-table {opts.cert_table}: {text}",)
 
 
 def load_policy(path: Path | None) -> SnpPolicy:
@@ -77,7 +119,11 @@ def verify_evidence(opts: VerifyOptions) -> tuple[SnpVerdict, SnpPolicy, PolicyE
     """The verdict under the policy, and the policy's refusal (None: accepted)."""
     policy = load_policy(opts.policy)
     certificates = _certificates(opts)
-    verdict, refusal = _under_policy(opts, certificates, policy)
+    try:
+        verdict, refusal = _under_policy(opts, certificates, policy)
+    except CCVerifyError as error:
+        _name_the_option(error, opts)
+        raise
     if not verdict.crl_checked and not opts.allow_missing_crl:
         # as TDX's CRLs: the KDS CRL of the chain that verified, from --collateral, then KDS
         try:
@@ -117,7 +163,7 @@ def _rows(verdict: SnpVerdict) -> list[tuple[str, Any]]:
     report = verdict.report
     tcb = verdict.tcb
     rows: list[tuple[str, Any]] = [
-        ("product", f"{verdict.product.value} ({verdict.product_source})"),
+        ("product", f"{to_jsonable(verdict.product)} ({verdict.product_source})"),  # as the JSON spells it
         ("signing key", verdict.key_type.value),
         ("root", f"{verdict.root.subject} sha256 {verdict.root.sha256}"),
         ("production root", verdict.root.production),
@@ -133,7 +179,7 @@ def _rows(verdict: SnpVerdict) -> list[tuple[str, Any]]:
         ("measurement", report.measurement),
         ("report_data", report.report_data),
         ("host_data", report.host_data),
-        ("guest policy", f"0x{report.policy.raw:x}"),
+        ("guest policy", _policy(report.policy)),
         ("vmpl", report.vmpl),
         ("CRL checked", verdict.crl_checked),
         ("verified at", verdict.at),
@@ -143,13 +189,22 @@ def _rows(verdict: SnpVerdict) -> list[tuple[str, Any]]:
 
 
 def _tcb(parts: Any) -> str:
-    text = f"bl={parts.bl_spl} tee={parts.tee_spl} snp={parts.snp_spl} ucode={parts.ucode_spl}"
-    return text if parts.fmc_spl is None else f"fmc={parts.fmc_spl} {text}"
+    """The TCB as ``show`` decodes it: the same names (``bl_spl=4 tee_spl=0 ...``)."""
+    shown = to_jsonable(parts)
+    return " ".join(f"{name}={value}" for name, value in shown.items() if value is not None)
+
+
+def _policy(policy: Any) -> str:
+    """The guest policy as ``show`` decodes it: raw, ABI, then the bits that are set."""
+    shown = to_jsonable(policy)
+    flags = [name for name, value in shown.items() if value is True]
+    abi = f"abi {shown.get('abi_major')}.{shown.get('abi_minor')}"
+    return f"0x{policy.raw:x} ({abi}; {', '.join(flags) or 'no bits set'})"
 
 
 def run(opts: VerifyOptions) -> None:
     """Verify an SNP report as ``opts`` says; print the verdict; exit 0 accepted, 1 refused."""
-    verdict, policy, refusal = guarded(lambda: verify_evidence(opts))
+    verdict, policy, refusal = guarded(lambda: verify_evidence(opts), "verify" if opts.json else None)
     _appraise.conclude(
         opts, "snp", verdict, policy, refusal, f"{opts.evidence_path} (SEV-SNP report)", _rows(verdict)
     )

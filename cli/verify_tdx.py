@@ -3,8 +3,9 @@
 Collateral: ``--collateral`` is a cache directory, an offline bundle, or a QuoteCollateralV3
 JSON file. A cache directory is refreshed from Intel PCS for what it lacks (written back to it)
 unless ``--offline``; files are used as they are. Without ``--collateral`` the collateral comes
-from PCS (``CCVERIFY_PCS_URL`` overrides the server) through the user cache
-(``$XDG_CACHE_HOME/ccverify/collateral``), and ``--offline`` then has nothing to work with.
+from the user cache (``$XDG_CACHE_HOME/ccverify/collateral``, what ``collateral fetch`` fills)
+and, for what it lacks and unless ``--offline``, from PCS (``CCVERIFY_PCS_URL`` overrides the
+server).
 
 The policy is the ``"tdx"`` object of ``--policy`` (default: TCB status UpToDate only, no DEBUG
 TD, revocation checked). ``--trust-root`` replaces the pinned Intel SGX Root CA; the output
@@ -17,13 +18,12 @@ and revoked certificates included); 2 unreadable input; 3 collateral needed but 
 from __future__ import annotations
 
 import dataclasses
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ccverify.cli import _appraise
-from ccverify.cli._common import VerifyOptions, guarded, pcs_client, read_file
+from ccverify.cli._common import VerifyOptions, about, guarded, pcs_client, read_file
 from ccverify.cli._common import load_policy as load_policy_file
 from ccverify.verifier.errors import CollateralError, InputError, PolicyError
 from ccverify.verifier.evidence.tdx_quote import TdxQuote
@@ -40,31 +40,43 @@ def load_policy(path: Path | None) -> TdxPolicy:
 
 
 def _trust_root(opts: VerifyOptions) -> bytes | None:
-    return None if opts.trust_root is None else read_file(opts.trust_root, "--trust-root", "certificate")
+    if opts.trust_root is None:
+        return None
+    with about("--trust-root", opts.trust_root):
+        from ccverify.verifier.x509load import certificate
 
+        data = read_file(opts.trust_root, "--trust-root", "certificate")
+        try:
+            certificate(data)
+        except Exception as error:  # what verify_tdx would refuse, named by the option here
+            from ccverify.verifier.x509load import in_words
 
-def _default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "ccverify" / "collateral"
+            raise InputError(f"not a PEM or DER X.509 certificate ({in_words(error)})") from None
+        return data
 
 
 def _collateral(opts: VerifyOptions, quote: TdxQuote, at: datetime) -> TdxCollateral:
-    from ccverify.verifier.collateral.cache import CollateralCache
+    from ccverify.verifier.collateral.cache import CollateralCache, default_cache_dir
     from ccverify.verifier.collateral.pcs import gather_tdx_collateral
     from ccverify.verifier.collateral.tdx_loader import load_collateral
 
     path = opts.collateral
     if path is not None and not path.exists():
         raise InputError(f"--collateral {path}: no such directory or file")
-    if path is not None and (path.is_file() or opts.offline):
-        return load_collateral(path, allow_missing_crl=opts.allow_missing_crl)
     if path is None and opts.offline:
-        raise CollateralError(
-            "--offline without --collateral: no collateral to verify with", missing="TDX collateral"
-        )
-    cache = CollateralCache(path if path is not None else _default_cache_dir())
+        path = default_cache_dir()  # the cache `collateral fetch` fills
+        if not path.is_dir():
+            raise CollateralError(
+                f"--offline without --collateral: the default cache {path} does not exist "
+                "(fill it with 'ccverify collateral fetch', or give --collateral)",
+                missing="TDX collateral",
+            )
+    if path is not None and (path.is_file() or opts.offline):
+        with about("--collateral", path):
+            return load_collateral(path, allow_missing_crl=opts.allow_missing_crl)
+    cache = CollateralCache(path if path is not None else default_cache_dir())
     collateral, _entries = gather_tdx_collateral(
-        quote, at=at, cache=cache, client=pcs_client(opts.pcs_url), origin=f"cache {cache.directory}"
+        quote, at=at, cache=cache, client=pcs_client(opts.pcs_url, opts.timeout), origin=f"cache {cache.directory}"
     )
     return dataclasses.replace(collateral, allow_missing_crl=True) if opts.allow_missing_crl else collateral
 
@@ -133,5 +145,5 @@ def _rows(verdict: TdxVerdict) -> list[tuple[str, Any]]:
 
 def run(opts: VerifyOptions) -> None:
     """Verify a TDX quote as ``opts`` says; print the verdict; exit 0 accepted, 1 refused."""
-    verdict, policy, refusal = guarded(lambda: verify_evidence(opts))
+    verdict, policy, refusal = guarded(lambda: verify_evidence(opts), "verify" if opts.json else None)
     _appraise.conclude(opts, "tdx", verdict, policy, refusal, f"{opts.evidence_path} (TDX quote)", _rows(verdict))

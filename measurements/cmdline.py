@@ -28,14 +28,14 @@ def raw_bytes(cmdline: str | None) -> bytes:
         data = cmdline.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError as error:
         raise InputError(
-            f"--cmdline: character {cmdline[error.start]!r} at position {error.start} is a lone "
+            f"cmdline: character {cmdline[error.start]!r} at position {error.start} is a lone "
             "surrogate that no command-line byte decodes to; pass the command line as text or as "
             "the raw bytes QEMU gets"
         ) from None
     nul = data.find(0)
     if nul >= 0:
         raise InputError(
-            f"--cmdline: NUL byte at position {nul}; QEMU passes the command line as a C string "
+            f"cmdline: NUL byte at position {nul}; QEMU passes the command line as a C string "
             "and would cut it there"
         )
     return data

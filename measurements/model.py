@@ -14,7 +14,7 @@ create --from`` reads)::
      "parameters": {...}}
 
 ``components`` follows the contract strictly (firmware / kernel / cmdline / initrd, each with
-digests named by algorithm, ``authenticode-<alg>``, and the cmdline's ``text``), so
+digests named by algorithm, ``authenticode_<alg>``, and the cmdline's ``text``), so
 ``reference create --from`` can read every key; everything else (input paths and sizes, the
 SNP OVMF hash, TDX LoadOptions text) is under ``parameters``. What each digest covers:
 
@@ -22,7 +22,7 @@ SNP OVMF hash, TDX LoadOptions text) is under ``parameters``. What each digest c
   and ``cmdline.sha256`` (command line + NUL) -- the three entries of QEMU's SEV hashes
   table (``initrd.sha256`` is SHA-256 of nothing when no initrd is given, as QEMU does);
   ``parameters.snp_ovmf_hash`` is the launch digest after the firmware pages;
-* TDX: ``kernel.authenticode-sha384`` (the RTMR1 application event), ``initrd.sha384``
+* TDX: ``kernel.authenticode_sha384`` (the RTMR1 application event), ``initrd.sha384``
   (RTMR2 initrd event), ``cmdline.sha384`` = the RTMR2 LoadOptions event digest, i.e. over
   ``parameters.load_options`` (the command line with ``initrd=initrd`` before or after it
   when an initrd is given, as ``parameters.load_options_form`` says: ``initrd-prefix`` for
@@ -36,14 +36,18 @@ A command line that is not valid UTF-8 (raw argv bytes) is hashed as those bytes
 SEV and SEV-ES (SHA-256 launch digests) are reported with platform ``"sev"`` / ``"sev-es"``:
 they are not SNP reports and the reference-value profile does not take them.
 
-Digests are lowercase hex; guest features are always present (``"0x21"`` plus names).
+Digests are lowercase hex (no ``0x``); integers are JSON integers: guest features are always
+present (``33``, with their names ``["SNPActive", "DebugSwap"]``), ``vcpu_sig`` too (``10489617``
+is ``0xa00f11``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ccverify.measurements import cmdline as cmdline_mod
@@ -168,10 +172,6 @@ def _stream_snp_firmware(source: Source, pages: bool, advance: Advance) -> _Firm
     return _Firmware(size, whole.digest(), ld.value if pages else None, bytes(tail), image)
 
 
-def _hex_features(value: int) -> str:
-    return f"0x{value:x}"
-
-
 def _cmdline_text(cmdline: str | None) -> dict[str, str]:
     """``components.cmdline.text``: the command line, when it is UTF-8 text (the reference-value
     profile's ``text`` is UTF-8); a command line of other bytes has only its digests there."""
@@ -185,16 +185,36 @@ def _cmdline_raw(cmdline: str | None) -> dict[str, Any]:
     return {"hex": cmdline_mod.raw_bytes(cmdline), "shown": cmdline_mod.display(cmdline), "utf8": False}
 
 
+#: an image a public function takes: its bytes, or its file (``os.PathLike``); a ``str`` is
+#: refused, as everywhere in the library (``verifier/inputs.py``)
+Image = bytes | bytearray | memoryview | os.PathLike[str]
+
+
+def _image(source: object, what: str, function: str) -> Source:
+    """``source`` as the readers take it (a ``Path`` or bytes); ``InputError`` for anything else."""
+    if isinstance(source, bytes | bytearray | memoryview | Path):
+        return source
+    if isinstance(source, os.PathLike):
+        return Path(source)
+    from ccverify.verifier.inputs import refuse
+
+    raise refuse(source, what, function)
+
+
+def _opt_image(source: object, what: str, function: str) -> Source | None:
+    return None if source is None else _image(source, what, function)
+
+
 def _require_kernel_for(kernel: Source | None, initrd: Source | None, cmdline: str | None) -> None:
     if kernel is None and (initrd is not None or cmdline is not None):
-        raise InputError("--initrd and --cmdline need --kernel (direct kernel boot)")
+        raise InputError("initrd and cmdline need kernel (direct kernel boot)")
 
 
 # -- SNP ---------------------------------------------------------------------------------------
 
 
 def measure_snp(
-    firmware: Source,
+    firmware: Image,
     *,
     mode: SevMode = SevMode.SNP,
     vcpus: int | None = None,
@@ -202,41 +222,73 @@ def measure_snp(
     vcpu_sig: int | None = None,
     vmm: VmmType = VmmType.QEMU,
     guest_features: int | None = None,
-    kernel: Source | None = None,
-    initrd: Source | None = None,
+    kernel: Image | None = None,
+    initrd: Image | None = None,
     cmdline: str | None = None,
     snp_ovmf_hash: bytes | None = None,
-    svsm: Source | None = None,
+    svsm: Image | None = None,
     vars_size: int | None = None,
     show_progress: bool | None = None,
 ) -> Measurement:
-    """The SEV-SNP (or SEV-ES / SEV) launch measurement of a guest, with its inputs."""
+    """The SEV-SNP (or SEV-ES / SEV) launch measurement of a guest, with its inputs.
+
+    Images (``firmware``, ``kernel``, ``initrd``, ``svsm``) are bytes or files (``os.PathLike``);
+    a ``str`` is refused. ``cmdline`` is the command line itself (text).
+    """
+    name = "measure_snp"
+    firmware_ = _image(firmware, "firmware", name)
+    kernel_, initrd_ = _opt_image(kernel, "kernel", name), _opt_image(initrd, "initrd", name)
+    svsm_ = _opt_image(svsm, "svsm", name)
+    return _measure_snp(
+        firmware_, mode=mode, vcpus=vcpus, vcpu_type=vcpu_type, vcpu_sig=vcpu_sig, vmm=vmm,
+        guest_features=guest_features, kernel=kernel_, initrd=initrd_, cmdline=cmdline,
+        snp_ovmf_hash=snp_ovmf_hash, svsm=svsm_, vars_size=vars_size, show_progress=show_progress,
+    )  # fmt: skip
+
+
+def _measure_snp(
+    firmware: Source,
+    *,
+    mode: SevMode,
+    vcpus: int | None,
+    vcpu_type: str | None,
+    vcpu_sig: int | None,
+    vmm: VmmType,
+    guest_features: int | None,
+    kernel: Source | None,
+    initrd: Source | None,
+    cmdline: str | None,
+    snp_ovmf_hash: bytes | None,
+    svsm: Source | None,
+    vars_size: int | None,
+    show_progress: bool | None,
+) -> Measurement:
     _require_kernel_for(kernel, initrd, cmdline)
     cmdline_mod.raw_bytes(cmdline)  # refuse a command line QEMU could not get before any work
     if snp_ovmf_hash is not None and mode is not SevMode.SNP:
-        raise InputError("--snp-ovmf-hash only applies to --mode snp")
+        raise InputError("snp_ovmf_hash only applies to mode snp")
     if mode is SevMode.SNP_SVSM and vmm is not VmmType.QEMU:
         raise InputError("snp:svsm mode is only defined for QEMU")
     if mode is SevMode.SNP_SVSM and kernel is not None:
         raise InputError(
-            "snp:svsm mode does not measure a kernel (sev-snp-measure ignores it); drop --kernel"
+            "snp:svsm mode does not measure a kernel (sev-snp-measure ignores it); drop kernel"
         )
     if mode in (SevMode.SNP, SevMode.SNP_SVSM, SevMode.SEV_ES) and vcpus is None:
-        raise InputError(f"--vcpus is required in {mode.value} mode")
+        raise InputError(f"vcpus is required in {mode.value} mode")
     if vcpus is not None:
         snp_mod.check_vcpus(vcpus)  # before any work: a count no KVM launch has is refused at once
     if mode is SevMode.SNP and guest_features is None:
         raise InputError(
-            "--guest-features is required in snp mode (0x1 is sev-snp-measure's command-line default, "
+            "guest_features is required in snp mode (0x1 is sev-snp-measure's command-line default, "
             "0x21 = SNPActive+DebugSwap is what KVM on Linux >= 6.6 sets and its README names)"
         )
     if mode is SevMode.SNP_SVSM:
         if guest_features is not None and guest_features != SVSM_SEV_FEATURES:
             raise InputError(
-                f"--guest-features 0x{guest_features:x} in snp:svsm mode: every SVSM VMSA is measured "
+                f"guest_features 0x{guest_features:x} in snp:svsm mode: every SVSM VMSA is measured "
                 f"with SEV_FEATURES 0x{SVSM_SEV_FEATURES:x} (sev-snp-measure's VMSA_SVSM hard-codes it, "
                 "and the golden digests of real Coconut-SVSM launches were made that way), so a digest "
-                f"for 0x{guest_features:x} would not be what the launch measures; drop --guest-features "
+                f"for 0x{guest_features:x} would not be what the launch measures; drop guest_features "
                 f"or pass 0x{SVSM_SEV_FEATURES:x}"
             )
         guest_features = SVSM_SEV_FEATURES
@@ -246,7 +298,7 @@ def measure_snp(
         signature = snp_mod.vcpu_signature(vcpu_type)
     needs_sig = mode in (SevMode.SNP, SevMode.SEV_ES, SevMode.SNP_SVSM) and vmm is VmmType.QEMU
     if needs_sig and signature is None:
-        raise InputError(f"--vcpu-type (or --vcpu-sig) is required for QEMU in {mode.value} mode")
+        raise InputError(f"vcpu_type (or vcpu_sig) is required for QEMU in {mode.value} mode")
 
     parameters: dict[str, Any] = {"mode": mode.value}
     if mode is not SevMode.SEV and mode is not SevMode.SNP_OVMF_HASH:
@@ -254,7 +306,7 @@ def measure_snp(
         parameters["vmm_type"] = vmm.value
         parameters["vcpu_type"] = vcpu_type
         # ec2/gce load RDX 0x600 whatever the CPU model
-        parameters["vcpu_sig"] = f"0x{signature or 0:x}" if vmm is VmmType.QEMU else None
+        parameters["vcpu_sig"] = (signature or 0) if vmm is VmmType.QEMU else None
 
     # the work: firmware pages and the kernel/initrd streams, in parallel threads
     streamed = mode in (SevMode.SNP, SevMode.SNP_OVMF_HASH)
@@ -317,7 +369,7 @@ def measure_snp(
     elif mode is SevMode.SNP_SVSM:
         assert guest_features is not None and vcpus is not None
         if svsm is None or vars_size is None:
-            raise InputError("snp:svsm mode needs --svsm and --vars-size")
+            raise InputError("snp:svsm mode needs svsm and vars_size")
         svsm_data = read_small(svsm, "SVSM image")
         values["measurement"] = snp_mod.svsm_launch_digest(
             data,
@@ -343,7 +395,7 @@ def measure_snp(
 
     if mode in (SevMode.SNP, SevMode.SNP_SVSM, SevMode.SEV_ES):
         assert guest_features is not None
-        parameters["guest_features"] = _hex_features(guest_features)
+        parameters["guest_features"] = guest_features
         parameters["guest_feature_names"] = guest_feature_names(guest_features)
     parameters["kernel_hashes"] = hashes is not None
     # SEV and SEV-ES digests are SHA-256 launch digests, not SNP reports: say so in the platform
@@ -352,15 +404,15 @@ def measure_snp(
 
 
 def snp_launch_digest(
-    firmware: Source,
+    firmware: Image,
     *,
     vcpus: int,
     guest_features: int,
     vcpu_type: str | None = None,
     vcpu_sig: int | None = None,
     vmm: VmmType = VmmType.QEMU,
-    kernel: Source | None = None,
-    initrd: Source | None = None,
+    kernel: Image | None = None,
+    initrd: Image | None = None,
     cmdline: str | None = None,
 ) -> bytes:
     """The 48-byte SNP MEASUREMENT of a guest (``measure_snp`` in SNP mode, digest only).
@@ -387,11 +439,11 @@ def snp_launch_digest(
 
 
 def measure_tdx(
-    firmware: Source,
+    firmware: Image,
     *,
     order: PageOrder = PageOrder.SINGLE_PASS,
-    kernel: Source | None = None,
-    initrd: Source | None = None,
+    kernel: Image | None = None,
+    initrd: Image | None = None,
     cmdline: str | None = None,
     rtmr0: bytes | None = None,
     load_options: LoadOptionsForm = DEFAULT_LOAD_OPTIONS,
@@ -402,8 +454,28 @@ def measure_tdx(
     ``load_options`` says where the firmware's QEMU loader puts ``initrd=initrd`` (edk2
     release dependent, see :class:`~ccverify.measurements.tdx.LoadOptionsForm`); the default
     is the newest edk2 form (``initrd-prefix``, edk2-stable202508 and later). The results
-    record which form was used.
+    record which form was used. Images (``firmware``, ``kernel``, ``initrd``) are bytes or files
+    (``os.PathLike``); a ``str`` is refused. ``cmdline`` is the command line itself (text).
     """
+    name = "measure_tdx"
+    return _measure_tdx(
+        _image(firmware, "firmware", name), order=order, kernel=_opt_image(kernel, "kernel", name),
+        initrd=_opt_image(initrd, "initrd", name), cmdline=cmdline, rtmr0=rtmr0,
+        load_options=load_options, show_progress=show_progress,
+    )  # fmt: skip
+
+
+def _measure_tdx(
+    firmware: Source,
+    *,
+    order: PageOrder,
+    kernel: Source | None,
+    initrd: Source | None,
+    cmdline: str | None,
+    rtmr0: bytes | None,
+    load_options: LoadOptionsForm,
+    show_progress: bool | None,
+) -> Measurement:
     _require_kernel_for(kernel, initrd, cmdline)
     if not isinstance(load_options, LoadOptionsForm):
         raise InputError(
@@ -435,7 +507,7 @@ def measure_tdx(
     kernel_digest = initrd_digest = None
     if kernel is not None:
         kernel_digest = results[1]["sha384"]
-        components["kernel"] = {"authenticode-sha384": kernel_digest}
+        components["kernel"] = {"authenticode_sha384": kernel_digest}
         inputs["kernel"] = {"path": source_name(kernel), "size": source_size(kernel)}
         if initrd is not None:
             initrd_digests: FileDigests = results[2]

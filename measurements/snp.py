@@ -390,7 +390,7 @@ def require_kernel_hashes(image: OvmfImage) -> SevSection:
     raise InputError(
         "a kernel was given but the firmware's SEV metadata has no SNP_KERNEL_HASHES section, so "
         "the kernel, initrd and command line would not be measured (use an OvmfPkg/AmdSev "
-        "AmdSevX64 build for measured direct boot, or boot without --kernel)"
+        "AmdSevX64 build for measured direct boot, or boot without a kernel)"
     )
 
 
@@ -457,7 +457,7 @@ def svsm_launch_digest(
     """
     check_vcpus(vcpus)
     if vars_size < 0 or vars_size % PAGE_SIZE:
-        raise InputError(f"--vars-size {vars_size} is not a multiple of 4 KiB")
+        raise InputError(f"vars_size {vars_size} is not a multiple of 4 KiB")
     _require_whole_pages("firmware", firmware)
     _require_whole_pages("SVSM image", svsm)
     OvmfImage.from_bytes(firmware)  # the firmware must at least be an OVMF image

@@ -23,12 +23,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ccverify.verifier.errors import InputError, PolicyError, VerificationError
+from ccverify.verifier.errors import Code, InputError, PolicyError, VerificationError
+from ccverify.verifier.inputs import Source, read_source
 from ccverify.verifier.jsonable import iso8601
 from ccverify.verifier.refvalues.model import (
-    ALG_BY_SIZE,
     COMPONENTS,
     Digest,
     Digests,
@@ -38,6 +38,7 @@ from ccverify.verifier.refvalues.model import (
     ReferenceValues,
     canonical_alg,
 )
+from ccverify.verifier.refvalues.model import SHA384 as IANA_SHA384
 from ccverify.verifier.result import (
     APPROVED,
     CONTRAINDICATED,
@@ -50,6 +51,13 @@ from ccverify.verifier.timeutil import resolve_time
 
 if TYPE_CHECKING:
     from ccverify.verifier.evidence.eventlog import EventLog
+    from ccverify.verifier.snp.validate import SnpPolicy
+    from ccverify.verifier.snp.verify import SnpVerdict
+    from ccverify.verifier.tdx.validate import TdxPolicy
+    from ccverify.verifier.tdx.verify import TdxVerdict
+
+    Verdict = TdxVerdict | SnpVerdict
+    Policy = TdxPolicy | SnpPolicy
 
 #: the value that, when matched, proves the launched image (and so is required)
 LAUNCH_VALUE = {"tdx": "mrtd", "snp": "measurement"}
@@ -57,11 +65,6 @@ LAUNCH_VALUE = {"tdx": "mrtd", "snp": "measurement"}
 # which trustworthiness claim a reference value speaks for
 _CONFIGURATION_VALUES = {"xfam", "td_attributes", "policy", "host_data", "tee_tcb_svn", "reported_tcb"}
 _IDENTITY_VALUES = {"id_key_digest", "author_key_digest"}
-_VALUE_NAMES = {"mrtd", "rtmr0", "rtmr1", "rtmr2", "rtmr3", "mrseam", "mrsignerseam", "measurement"} | (
-    _CONFIGURATION_VALUES
-    | _IDENTITY_VALUES
-    | {"report_data", "event_log", "firmware", "kernel", "cmdline", "initrd"}
-)
 
 
 @dataclass(frozen=True)
@@ -72,14 +75,20 @@ class _Check:
     detail: str
     expected: str | None = None
     actual: str | None = None
-    code: str | None = None  # the reason's code when the name alone does not give it
+    code: Code | str | None = None  # the reason's code when the name alone does not give it
 
 
-def evidence_claims(verdict: Any) -> tuple[str, dict[str, bytes]]:
-    """The platform and the values of a verified verdict, under the profile's names."""
-    quote = getattr(verdict, "quote", None)
-    if quote is not None:
-        body = quote.body
+def evidence_claims(verdict: Verdict) -> tuple[str, dict[str, bytes]]:
+    """The platform and the values of a verified verdict, under the profile's names.
+
+    Only a ``TdxVerdict`` or an ``SnpVerdict`` is appraised (an object that merely looks like one,
+    a quote in a namespace, is an ``InputError``: it was not verified).
+    """
+    from ccverify.verifier.snp.verify import SnpVerdict
+    from ccverify.verifier.tdx.verify import TdxVerdict
+
+    if isinstance(verdict, TdxVerdict):
+        body = verdict.quote.body
         claims = {
             "mrtd": body.mr_td,
             "mrseam": body.mr_seam,
@@ -95,8 +104,8 @@ def evidence_claims(verdict: Any) -> tuple[str, dict[str, bytes]]:
         for index, rtmr in enumerate(body.rtmrs):
             claims[f"rtmr{index}"] = rtmr
         return "tdx", claims
-    report = getattr(verdict, "report", None)
-    if report is not None:
+    if isinstance(verdict, SnpVerdict):
+        report = verdict.report
         return "snp", {
             "measurement": report.measurement,
             "host_data": report.host_data,
@@ -112,10 +121,10 @@ def evidence_claims(verdict: Any) -> tuple[str, dict[str, bytes]]:
 
 
 def appraise(
-    verdict: Any,
+    verdict: Verdict,
     reference_values: ReferenceValues | None,
-    event_log: EventLog | bytes | None = None,
-    policy: Any = None,
+    event_log: EventLog | Source | None = None,
+    policy: Policy | None = None,
     *,
     evidence: bytes | None = None,
     at: datetime | str | None = None,
@@ -124,9 +133,12 @@ def appraise(
 ) -> AttestationResult:
     """Appraise a verified ``verdict`` (``verify_tdx`` / ``verify_snp``) and issue the result.
 
-    ``policy`` is a ``TdxPolicy`` / ``SnpPolicy`` (None: the default policy). A policy
-    refusal does not raise here: it becomes a contraindicated claim with its reason, so the
-    result always says everything that differed.
+    ``verdict`` is what ``verify_tdx`` / ``verify_snp`` returned (or a ``PolicyError``'s
+    ``verdict``); anything else is an ``InputError``. ``policy`` is the verdict's platform's
+    ``TdxPolicy`` / ``SnpPolicy`` (None: the default policy); another platform's policy, or
+    ``UNSAFE_NO_POLICY``, is an ``InputError`` (a result is never issued without a policy). A
+    policy refusal does not raise here: each violation becomes a contraindicated claim with its
+    reason, so the result always says everything that differed.
 
     ``at`` (the time reference values' validity is checked at, and the result's ``issued_at``)
     defaults to the time the verdict was made at, never to now: a verdict made at one time and
@@ -134,9 +146,10 @@ def appraise(
     and the earliest expiry of its collateral (``expires_at``, EAR ``exp``); an ``at`` after
     that expiry is contraindicated (``collateral_expired``).
     """
-    verified_at = getattr(verdict, "at", None)
-    moment = resolve_time(at if at is not None else verified_at)
     platform, claims = evidence_claims(verdict)
+    log = _load_log(event_log)  # its type checked, and the log read, before anything is judged
+    verified_at = verdict.at
+    moment = resolve_time(at if at is not None else verified_at)
     expires_at = collateral_expiry(verdict)
     checks: list[_Check] = []
     checks.extend(_policy_checks(platform, verdict, policy))
@@ -150,7 +163,7 @@ def appraise(
                 "(TCB info, QE identity, CRLs, certificates) stopped being valid",
                 iso8601(expires_at),
                 iso8601(moment),
-                code="collateral_expired",
+                code=Code.COLLATERAL_EXPIRED,
             )
         )
     if reference_values is not None:
@@ -161,7 +174,6 @@ def appraise(
             )
         checks.extend(_window_checks(reference_values, moment))
         checks.extend(_value_checks(platform, claims, reference_values))
-    log = _load_log(event_log)
     components: dict[str, tuple[_Logged, ...]] = {}
     if log is not None:
         if platform != "tdx":
@@ -183,12 +195,13 @@ def appraise(
             )
         )
     vector = _vector(
-        checks, has_reference_values=reference_values is not None, debug=_debug(platform, verdict)
+        checks, has_reference_values=reference_values is not None, debug=_debug(verdict)
     )
     # what differed first, then what was confirmed
     ordered = sorted(checks, key=lambda c: c.ok is True)
-    reasons = tuple(Reason(c.claim, _code(c), c.detail, c.expected, c.actual) for c in ordered)
-    root = getattr(verdict, "root", None)
+    reasons = tuple(
+        Reason(c.claim, _code(c), c.detail, c.expected, _same_form(c.expected, c.actual)) for c in ordered
+    )
     return _issue(
         evidence_kind=platform,
         evidence=evidence if evidence is not None else _raw(verdict),
@@ -197,14 +210,14 @@ def appraise(
         issued_at=moment,
         policy_ids=("ccverify:default" if policy is None else "ccverify:custom",),
         reference_values_id=None if reference_values is None else reference_values.id,
-        root=None if root is None else str(getattr(root, "subject", root)),
+        root=verdict.root.subject,
         claims={k: v.hex() for k, v in claims.items()},
         expires_at=expires_at,
-        evidence_verified_at=None if verified_at is None else resolve_time(verified_at),
+        evidence_verified_at=resolve_time(verified_at),
     )
 
 
-def collateral_expiry(verdict: Any) -> datetime | None:
+def collateral_expiry(verdict: Verdict) -> datetime | None:
     """The earliest time a piece of what the verdict was verified with stops being valid.
 
     TDX: the verdict's ``earliest_next_update`` (TCB info, QE identity, their signing
@@ -229,20 +242,60 @@ def collateral_expiry(verdict: Any) -> datetime | None:
     return min((resolve_time(d) for d in dates), default=None)
 
 
-def _policy_checks(platform: str, verdict: Any, policy: Any) -> list[_Check]:
+#: policy codes about the platform (its TCB, firmware, revocation: the EAR "hardware" claim);
+#: every other violation is about the guest's configuration
+_HARDWARE_CODES = frozenset(
+    {
+        Code.TCB_STATUS_NOT_ACCEPTED,
+        Code.ADVISORY_NOT_ACCEPTED,
+        Code.TCB_DATE_TOO_OLD,
+        Code.TCB_EVALUATION_DATA_NUMBER_TOO_LOW,
+        Code.TEE_TCB_SVN_TOO_LOW,
+        Code.CURRENT_TCB_TOO_LOW,
+        Code.COMMITTED_TCB_TOO_LOW,
+        Code.REPORTED_TCB_TOO_LOW,
+        Code.LAUNCH_TCB_TOO_LOW,
+    }
+)
+
+
+def _policy_checks(platform: str, verdict: Verdict, policy: Policy | None) -> list[_Check]:
+    from ccverify.verifier.policy import UnsafeNoPolicy
+
+    if isinstance(policy, UnsafeNoPolicy):
+        raise InputError(
+            "appraise: a result is issued under a policy; give the verdict's TdxPolicy / SnpPolicy "
+            "or None (the default), not UNSAFE_NO_POLICY"
+        )
     try:
         if platform == "tdx":
             from ccverify.verifier.tdx.validate import TdxPolicy, validate_tdx
+            from ccverify.verifier.tdx.verify import TdxVerdict
 
+            if policy is not None and not isinstance(policy, TdxPolicy):
+                raise InputError(f"appraise: a TDX verdict needs a TdxPolicy, not {type(policy).__name__}")
+            assert isinstance(verdict, TdxVerdict)  # evidence_claims said so
             validate_tdx(verdict, policy if policy is not None else TdxPolicy())
         else:
             from ccverify.verifier.snp.validate import SnpPolicy, validate_snp
+            from ccverify.verifier.snp.verify import SnpVerdict
 
+            if policy is not None and not isinstance(policy, SnpPolicy):
+                raise InputError(f"appraise: an SNP verdict needs an SnpPolicy, not {type(policy).__name__}")
+            assert isinstance(verdict, SnpVerdict)
             validate_snp(verdict, policy if policy is not None else SnpPolicy())
     except PolicyError as refused:
-        claim = "hardware" if "tcb" in refused.code else "configuration"
         return [
-            _Check(claim, refused.code, False, refused.detail, _text(refused.expected), _text(refused.actual))
+            _Check(
+                "hardware" if violation.code in _HARDWARE_CODES else "configuration",
+                violation.code,
+                False,
+                violation.detail,
+                _text(violation.expected),
+                _text(violation.actual),
+                code=violation.code,
+            )
+            for violation in refused.violations
         ]
     return [_Check("hardware", "policy", True, "evidence verified and accepted by the policy")]
 
@@ -256,7 +309,8 @@ def _window_checks(rv: ReferenceValues, moment: datetime) -> list[_Check]:
         check_window(rv.not_before, rv.not_after, moment, "reference values")
     except VerificationError as outside:
         expected, actual = _text(outside.expected), _text(outside.actual)
-        return [_Check("executables", outside.code, False, outside.detail, expected, actual)]
+        code = outside.code
+        return [_Check("executables", code, False, outside.detail, expected, actual, code=code)]
     return []
 
 
@@ -312,13 +366,13 @@ def _log_checks(
         SHA384,
         boot_components,
         check_separators,
-        compare_rtmrs,
+        rtmr_comparison,
         verify_event_digests,
     )
 
     quoted = tuple(claims[f"rtmr{i}"] for i in range(4))
     checks: list[_Check] = []
-    comparison = compare_rtmrs(log, quoted, ignore_rtmr3=ignore_rtmr3, raise_on_mismatch=False)
+    comparison = rtmr_comparison(log, quoted, ignore_rtmr3=ignore_rtmr3)
     for mismatch in comparison.mismatches:
         checks.append(
             _Check(
@@ -335,7 +389,9 @@ def _log_checks(
     try:
         check_separators(log)
     except VerificationError as error:
-        checks.append(_Check("executables", "event_log_separators", False, error.detail))
+        checks.append(
+            _Check("executables", "event_log_separators", False, error.detail, code=Code.EVENT_LOG_SEPARATORS)
+        )
     # a label whose data has a digest rule that the digest breaks: the log was altered (or the
     # firmware is broken); either way its labels cannot be read, in any register the quote binds
     bound = {_RTMR_INDEX[i] for i in range(4) if i not in comparison.ignored}
@@ -352,11 +408,13 @@ def _log_checks(
                 "extended: its label contradicts its digest",
                 broken.computed.hex(),
                 broken.recorded.hex(),
-                code="event_log_contradiction",
+                code=Code.EVENT_LOG_CONTRADICTION,
             )
         )
-    found = boot_components(log)
-    alg = ALG_BY_SIZE.get(len(quoted[0]), -len(quoted[0]))
+    # RTMRs extend SHA-384 digests: the log's SHA-384 bank is what the quote binds, and the
+    # digests compared with the reference values are named as what they are
+    found = boot_components(log, algorithm=SHA384)
+    alg = IANA_SHA384
     components: dict[str, tuple[_Logged, ...]] = {}
     for name in COMPONENTS:
         components[name] = tuple(
@@ -405,7 +463,7 @@ def _account(
             if not isinstance(alternative, Digests):
                 continue
             for digest in alternative.digests:
-                if canonical_alg(digest.alg) == ALG_BY_SIZE.get(48):
+                if canonical_alg(digest.alg) == IANA_SHA384:
                     for r in _COMPONENT_RTMRS[component]:
                         approved.setdefault(_RTMR_INDEX[r], {})[bytes(digest.value)] = component
     lines = []
@@ -426,7 +484,7 @@ def _account(
                     f"no RTMR{entry.index - 1}, so what it measured is unknown",
                     None,
                     entry.digest.hex(),
-                    code="event_log_unrecognized_event",
+                    code=Code.EVENT_LOG_UNRECOGNIZED_EVENT,
                 )
             )
         # contradictions are reported by _log_checks for every bound register
@@ -518,6 +576,7 @@ def _component_checks(
                     f"the event log records {len(entries)} {component} events ({numbers}) before "
                     f"ExitBootServices: which one booted cannot be told, so {names} cannot be "
                     "checked (pin the register instead)",
+                    code=_AMBIGUOUS[component],
                 )
             )
             continue
@@ -597,16 +656,48 @@ def _severity(value: int) -> int:
     return abs(value)
 
 
+#: per checked name (a boot component's value, ``kernel.authenticode``, by its component):
+#: the reason's code when it differs, and when it could not be checked
+_NAME_CODES: dict[str, tuple[Code, Code]] = {
+    "mrtd": (Code.MRTD_MISMATCH, Code.MRTD_UNVERIFIABLE),
+    "rtmr0": (Code.RTMR0_MISMATCH, Code.RTMR0_UNVERIFIABLE),
+    "rtmr1": (Code.RTMR1_MISMATCH, Code.RTMR1_UNVERIFIABLE),
+    "rtmr2": (Code.RTMR2_MISMATCH, Code.RTMR2_UNVERIFIABLE),
+    "rtmr3": (Code.RTMR3_MISMATCH, Code.RTMR3_UNVERIFIABLE),
+    "mrseam": (Code.MRSEAM_MISMATCH, Code.MRSEAM_UNVERIFIABLE),
+    "mrsignerseam": (Code.MRSIGNERSEAM_MISMATCH, Code.MRSIGNERSEAM_UNVERIFIABLE),
+    "measurement": (Code.MEASUREMENT_MISMATCH, Code.MEASUREMENT_UNVERIFIABLE),
+    "xfam": (Code.XFAM_MISMATCH, Code.XFAM_UNVERIFIABLE),
+    "td_attributes": (Code.TD_ATTRIBUTES_MISMATCH, Code.TD_ATTRIBUTES_UNVERIFIABLE),
+    "policy": (Code.POLICY_MISMATCH, Code.POLICY_UNVERIFIABLE),
+    "host_data": (Code.HOST_DATA_MISMATCH, Code.HOST_DATA_UNVERIFIABLE),
+    "tee_tcb_svn": (Code.TEE_TCB_SVN_MISMATCH, Code.TEE_TCB_SVN_UNVERIFIABLE),
+    "reported_tcb": (Code.REPORTED_TCB_MISMATCH, Code.REPORTED_TCB_UNVERIFIABLE),
+    "id_key_digest": (Code.ID_KEY_DIGEST_MISMATCH, Code.ID_KEY_DIGEST_UNVERIFIABLE),
+    "author_key_digest": (Code.AUTHOR_KEY_DIGEST_MISMATCH, Code.AUTHOR_KEY_DIGEST_UNVERIFIABLE),
+    "report_data": (Code.REPORT_DATA_MISMATCH, Code.REPORT_DATA_UNVERIFIABLE),
+    "event_log": (Code.EVENT_LOG_MISMATCH, Code.EVENT_LOG_UNVERIFIABLE),
+    "firmware": (Code.FIRMWARE_MISMATCH, Code.FIRMWARE_UNVERIFIABLE),
+    "kernel": (Code.KERNEL_MISMATCH, Code.KERNEL_UNVERIFIABLE),
+    "cmdline": (Code.CMDLINE_MISMATCH, Code.CMDLINE_UNVERIFIABLE),
+    "initrd": (Code.INITRD_MISMATCH, Code.INITRD_UNVERIFIABLE),
+}
+_AMBIGUOUS = {
+    "firmware": Code.FIRMWARE_AMBIGUOUS,
+    "kernel": Code.KERNEL_AMBIGUOUS,
+    "cmdline": Code.CMDLINE_AMBIGUOUS,
+    "initrd": Code.INITRD_AMBIGUOUS,
+}
+
+
 def _code(check: _Check) -> str:
     if check.code is not None:
-        return check.code
-    if check.ok is None:
-        return f"{check.name}_unverifiable"
+        return str(check.code)
     if check.ok:
-        return "ok"
-    if "." in check.name:  # a boot component's value, e.g. kernel.authenticode
-        return f"{check.name.split('.')[0]}_mismatch"
-    return f"{check.name}_mismatch" if check.name in _VALUE_NAMES else check.name
+        return Code.OK.value
+    mismatch, unverifiable = _NAME_CODES[check.name.split(".")[0]]
+    # the value, a plain str: a reason's code serializes as itself (to_jsonable names enums)
+    return (unverifiable if check.ok is None else mismatch).value
 
 
 def _claim_for(name: str) -> str:
@@ -617,20 +708,18 @@ def _claim_for(name: str) -> str:
     return "executables"
 
 
-def _debug(platform: str, verdict: Any) -> bool:
-    if platform == "tdx":
-        return bool(verdict.quote.body.debug)
-    return bool(verdict.report.policy.debug)
+def _debug(verdict: Verdict) -> bool:
+    from ccverify.verifier.tdx.verify import TdxVerdict
+
+    return verdict.debug if isinstance(verdict, TdxVerdict) else bool(verdict.report.policy.debug)
 
 
-def _load_log(event_log: EventLog | bytes | None) -> EventLog | None:
-    if event_log is None:
-        return None
-    if isinstance(event_log, (bytes, bytearray)):
-        from ccverify.verifier.evidence.eventlog import EventLog
+def _load_log(event_log: object) -> EventLog | None:
+    from ccverify.verifier.evidence.eventlog import EventLog
 
-        return EventLog.from_bytes(bytes(event_log))
-    return event_log
+    if event_log is None or isinstance(event_log, EventLog):
+        return event_log
+    return EventLog.from_bytes(read_source(event_log, "event_log", "event_log", "appraise")[0])
 
 
 def _expected_text(value: ReferenceValue) -> str:
@@ -648,7 +737,20 @@ def _expected_text(value: ReferenceValue) -> str:
     return " | ".join(shown)
 
 
-def _text(value: Any) -> str | None:
+def _same_form(expected: str | None, actual: str | None) -> str | None:
+    """``actual`` spelled as ``expected`` is: a digest compared with ``sha-384:ab12..``
+    alternatives reads ``sha-384:cd34..`` too (the algorithm whose digests have its length)."""
+    if not expected or not actual or ":" in actual:
+        return actual
+    for alternative in expected.split(" | "):
+        for part in alternative.split(" + "):
+            alg, colon, digest = part.partition(":")
+            if colon and len(digest) == len(actual) and all(c in "0123456789abcdef" for c in actual):
+                return f"{alg}:{actual}"
+    return actual
+
+
+def _text(value: object) -> str | None:
     if value is None:
         return None
     if isinstance(value, (bytes, bytearray)):
@@ -656,7 +758,7 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
-def _raw(verdict: Any) -> bytes:
-    evidence = getattr(verdict, "quote", None) or getattr(verdict, "report", None)
-    to_bytes = getattr(evidence, "to_bytes", None)
-    return bytes(to_bytes()) if callable(to_bytes) else b""
+def _raw(verdict: Verdict) -> bytes:
+    from ccverify.verifier.tdx.verify import TdxVerdict
+
+    return verdict.quote.to_bytes() if isinstance(verdict, TdxVerdict) else verdict.report.to_bytes()

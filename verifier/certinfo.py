@@ -70,7 +70,8 @@ def describe_all(data: bytes) -> list[Described]:
             else:
                 out.append(Described("pem", {"label": label, "note": "not decoded (private keys never are)"}))
         except ValueError as error:
-            raise InputError(f"PEM block {number} ({label}): not decodable: {error}") from None
+            reason = x509load.in_words(error)
+            raise InputError(f"PEM block {number} ({label}): not decodable: {reason}") from None
     return out
 
 
@@ -91,6 +92,19 @@ def _der_item(data: bytes) -> Described | None:
 
 def key_text(key: Any) -> str:
     """``EC P-384``, ``RSA 4096``, ``Ed25519``... with the SHA-256 of the SubjectPublicKeyInfo."""
+    spki = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return f"{key_kind(key)} (SPKI SHA-256 {hashlib.sha256(spki).hexdigest()})"
+
+
+def key_kind(key: Any) -> str:
+    """What a person calls a key (public or private): ``EC P-384``, ``RSA 4096``, ``Ed25519``...,
+    never a Python class name (messages say this, not ``_RSAPublicKey``)."""
+    public = getattr(key, "public_key", None)
+    if callable(public):  # a private key (or a certificate): the kind of its public key
+        try:
+            key = public()
+        except Exception:  # not a key after all
+            return "unknown key type"
     if isinstance(key, ec.EllipticCurvePublicKey):
         name = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}.get(
             key.curve.name, key.curve.name
@@ -110,8 +124,7 @@ def key_text(key: Any) -> str:
         kind = f"DSA {key.key_size}"
     else:
         kind = "unknown key type"
-    spki = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return f"{kind} (SPKI SHA-256 {hashlib.sha256(spki).hexdigest()})"
+    return kind
 
 
 def describe_certificate(cert: x509.Certificate) -> Described:
@@ -134,7 +147,7 @@ def _describe_certificate(cert: x509.Certificate) -> Described:
         }
         fields.update(_extensions(cert.extensions))
     except ValueError as error:  # cryptography parses names and extensions lazily
-        raise InputError(f"certificate not decodable: {error}") from None
+        raise InputError(f"certificate not decodable: {x509load.in_words(error)}") from None
     return Described("certificate", fields)
 
 
@@ -151,7 +164,7 @@ def describe_crl(crl: x509.CertificateRevocationList) -> Described:
         if critical:
             fields["critical_extensions"] = critical
     except ValueError as error:
-        raise InputError(f"CRL not decodable: {error}") from None
+        raise InputError(f"CRL not decodable: {x509load.in_words(error)}") from None
     return Described("crl", fields)
 
 

@@ -12,9 +12,13 @@ import dataclasses
 import enum
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ccverify.verifier.timeutil import as_utc
+
+if TYPE_CHECKING:
+    from ccverify.verifier.snp.verify import SnpVerdict
+    from ccverify.verifier.tdx.verify import TdxVerdict
 
 #: everything ``json.loads`` raises on bad input: ``JSONDecodeError`` and ``UnicodeDecodeError``
 #: (both ValueErrors), a bare ``ValueError`` (an integer beyond the int digit limit) and
@@ -47,6 +51,16 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple, frozenset, set)):
         return [to_jsonable(v) for v in value]
     raise TypeError(f"cannot render {type(value).__name__} as JSON")
+
+
+JsonValue = dict[str, "JsonValue"] | list["JsonValue"] | str | int | float | bool | None
+
+
+def verdict_to_json(verdict: TdxVerdict | SnpVerdict) -> dict[str, JsonValue]:
+    """A verdict as JSON (what ``ccverify verify --json`` prints as ``verdict``): byte strings as
+    lowercase hex, flags as lists of names, enums by name, times as ISO 8601 ``Z``."""
+    out: dict[str, JsonValue] = to_jsonable(verdict)
+    return out
 
 
 def flag_names(value: enum.Flag) -> list[str]:

@@ -29,12 +29,11 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
 
 from ccverify.verifier.errors import InputError
+from ccverify.verifier.inputs import Source, read_source
 from ccverify.verifier.jsonable import JSON_ERRORS
-from ccverify.verifier.limits import read_bounded
 
 if TYPE_CHECKING:
     from ccverify.verifier.snp.validate import SnpPolicy
@@ -330,6 +329,8 @@ def read_policy_file(data: bytes, where: str = "policy") -> PolicyFile:
     return read_policy_document(document, where)
 
 
-def load_policy_file(path: str | Path, what: str = "policy") -> PolicyFile:
-    """A policy file (at most ``verifier/limits.py``'s policy limit, 1 MiB)."""
-    return read_policy_file(read_bounded(path, "policy", what), f"{what} {path}")
+def load_policy_file(source: Source, what: str = "policy") -> PolicyFile:
+    """A policy file (``os.PathLike``, at most ``verifier/limits.py``'s policy limit, 1 MiB) or
+    its bytes; a ``str`` is refused (``InputError``, ``verifier/inputs.py``)."""
+    data, where = read_source(source, "policy", what, "load_policy_file")
+    return read_policy_file(data, where)

@@ -5,7 +5,8 @@
 * ``rtmrs_from_ccel(log)``: RTMR[i] is the replay of CC MR index i+1 (UEFI 2.10 §38.4.1).
 * ``check_separators(log)``: go-eventlog's rule, one EV_SEPARATOR per register.
 * ``verify_event_digests(log)``: the events whose data determine their digest must hash to it.
-* ``compare_rtmrs(log, quoted)``: replayed RTMRs against the quote's.
+* ``rtmr_comparison(log, quoted)``: replayed RTMRs against the quote's, register by register;
+  ``require_rtmrs_replayed(log, quoted)`` raises ``event_log_mismatch`` unless all match.
 * ``boot_components(log)``: firmware, kernel, command line and initrd digests as logged, which
   is what signed reference values are matched against.
 * ``account_events(log, ...)``: every event of a register either carries a digest the reference
@@ -23,7 +24,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ccverify.verifier.errors import InputError, ParseError, VerificationError
+from ccverify.verifier.errors import Code, InputError, ParseError, VerificationError
 from ccverify.verifier.evidence.eventlog import (
     HASHLIB_NAMES,
     INITRD_EVENT_TAG_ID,
@@ -69,7 +70,7 @@ def _event_digest(event: Event, algorithm: int) -> bytes:
     digest = event.digests.get(algorithm)
     if digest is None:
         raise VerificationError(
-            "event_log_digest_missing",
+            Code.EVENT_LOG_DIGEST_MISSING,
             f"event {event.number} ({event.type_name}, index {event.index}) at offset {event.offset} "
             f"has no {alg_name(algorithm)} digest, so its register cannot be replayed",
         )
@@ -145,7 +146,7 @@ def check_separators(log: EventLog) -> None:
         earlier = first.get(event.index)
         if earlier is not None:
             raise VerificationError(
-                "event_log_duplicate_separator",
+                Code.EVENT_LOG_DUPLICATE_SEPARATOR,
                 f"duplicate separator at event {event.number} (offset {event.offset}, 0x{event.offset:x}) in "
                 f"{_register_name(log, event.index)}; event {earlier.number} (offset {earlier.offset}) "
                 "already separated it, so the log cannot say which events came before the boot "
@@ -300,18 +301,15 @@ class RtmrComparison:
         return not self.mismatches
 
 
-def compare_rtmrs(
-    log: EventLog,
-    quoted_rtmrs: Sequence[bytes],
-    *,
-    ignore_rtmr3: bool = False,
-    raise_on_mismatch: bool = True,
+def rtmr_comparison(
+    log: EventLog, quoted_rtmrs: Sequence[bytes], *, ignore_rtmr3: bool = False
 ) -> RtmrComparison:
-    """Compare the CCEL replay with the quote's RTMR0-3.
+    """The CCEL replay against the quote's RTMR0-3, each register matched or not; never raises
+    for a mismatch (``require_rtmrs_replayed`` does).
 
     ``ignore_rtmr3``: runtime extends of RTMR3 (tsm-mr sysfs, configfs) add no CCEL entry, so a
-    relying party may skip it; the result records that it did. With ``raise_on_mismatch`` a
-    mismatch raises ``VerificationError("event_log_mismatch")`` naming each RTMR.
+    relying party may skip it; the result records that it did. Four quoted registers of 48
+    bytes are required (``InputError``).
     """
     quoted = tuple(bytes(q) for q in quoted_rtmrs)
     if len(quoted) != 4 or any(len(q) != RTMR_SIZE for q in quoted):
@@ -330,16 +328,24 @@ def compare_rtmrs(
             matched.append(i)
         else:
             mismatches.append(RtmrMismatch(i, quoted[i], replayed[i]))
-    result = RtmrComparison(replayed, quoted, tuple(matched), tuple(mismatches), ignored)
-    if mismatches and raise_on_mismatch:
+    return RtmrComparison(replayed, quoted, tuple(matched), tuple(mismatches), ignored)
+
+
+def require_rtmrs_replayed(
+    log: EventLog, quoted_rtmrs: Sequence[bytes], *, ignore_rtmr3: bool = False
+) -> RtmrComparison:
+    """``rtmr_comparison``, raising ``VerificationError("event_log_mismatch")`` naming each
+    register that differs (the first's values as expected/actual)."""
+    result = rtmr_comparison(log, quoted_rtmrs, ignore_rtmr3=ignore_rtmr3)
+    if result.mismatches:
         parts = "; ".join(
             f"RTMR{m.rtmr}: the quote has {m.quoted.hex()} but the event log replays to {m.replayed.hex()}"
-            for m in mismatches
+            for m in result.mismatches
         )
-        note = " (RTMR3 not compared)" if ignored else ""
-        first = mismatches[0]
+        note = " (RTMR3 not compared)" if result.ignored else ""
+        first = result.mismatches[0]
         raise VerificationError(
-            "event_log_mismatch",
+            Code.EVENT_LOG_MISMATCH,
             f"the event log does not reproduce the quoted registers{note}: {parts}",
             expected=first.quoted,
             actual=first.replayed,
@@ -400,9 +406,20 @@ def _default_algorithm(log: EventLog) -> int:
     raise InputError("the event log has no SHA-384, SHA-256 or SHA-1 digests")
 
 
-#: the CC measurement register (CCEL index) of a TPM log's PCR, as TDVF maps them (UEFI 2.10
-#: §38.4.1, edk2 MapPcrToMrIndex), except PCR0, which TDX firmware blobs share with PCR1 and 7
-_PCR_TO_MR = {0: 1, 1: 1, 7: 1, 2: 2, 3: 2, 4: 2, 5: 2, 6: 2, **{pcr: 3 for pcr in range(8, 16)}}
+#: the RTMR of a TPM log's PCR, as TDVF maps them to CC measurement registers (UEFI 2.10
+#: §38.4.1, edk2 MapPcrToMrIndex: CC MR index = RTMR + 1), except PCR0, which TDX firmware blobs
+#: share with PCR1 and 7
+_PCR_TO_RTMR = {0: 0, 1: 0, 7: 0, 2: 1, 3: 1, 4: 1, 5: 1, 6: 1, **{pcr: 2 for pcr in range(8, 16)}}
+#: the PCR a TPM log measures boot applications (the kernel) into
+_BOOT_APPLICATION_PCR = 4
+
+
+def rtmr_of(log: EventLog, index: int) -> int | None:
+    """The RTMR (0-3) an event of log index ``index`` speaks for: a CCEL's CC MR index minus one,
+    a TPM log's PCR through TDVF's mapping; None for neither (CC MR index 0 is MRTD)."""
+    if log.flavour is Flavour.CCEL:
+        return index - 1 if 1 <= index <= 4 else None
+    return _PCR_TO_RTMR.get(index)
 
 
 def exit_boot_services(log: EventLog, *, algorithm: int | None = None) -> dict[int, int]:
@@ -458,7 +475,6 @@ def boot_components(log: EventLog, *, algorithm: int | None = None) -> BootCompo
     _require_algorithm(log, alg)
     h = _hasher(alg)
     ccel = log.flavour is Flavour.CCEL
-    kernel_index = 2 if ccel else 4
     ends = exit_boot_services(log, algorithm=alg)
     firmware: list[Component] = []
     kernel: list[Component] = []
@@ -483,29 +499,31 @@ def boot_components(log: EventLog, *, algorithm: int | None = None) -> BootCompo
         end = ends.get(event.index)
         if end is not None and event.number >= end:
             continue
-        register = event.index if ccel else _PCR_TO_MR.get(event.index)
+        rtmr = rtmr_of(log, event.index)  # RTMR numbers from here on, whatever the log's indices
         if t in (EventType.EV_EFI_PLATFORM_FIRMWARE_BLOB2, EventType.EV_EFI_PLATFORM_FIRMWARE_BLOB):
             description = b""
             if t == EventType.EV_EFI_PLATFORM_FIRMWARE_BLOB2:
                 with contextlib.suppress(ParseError):
                     description = event.firmware_blob2().description
             if description.rstrip(b"\x00") == b"td_payload":
-                if ccel and register == 2:
+                if ccel and rtmr == 1:
                     add(kernel, event, "td-shim td_payload")
-            elif register == 1:
+            elif rtmr == 0:
                 add(firmware, event, event.type_name)
-        elif t == EventType.EV_EFI_BOOT_SERVICES_APPLICATION and event.index == kernel_index:
+        elif t == EventType.EV_EFI_BOOT_SERVICES_APPLICATION and (
+            rtmr == 1 if ccel else event.index == _BOOT_APPLICATION_PCR
+        ):
             add(kernel, event, event.type_name)
-        elif t == EventType.EV_EVENT_TAG and register == 3:
+        elif t == EventType.EV_EVENT_TAG and rtmr == 2:
             kind = _tag_kind(event)
             if kind == LOAD_OPTIONS_EVENT_TAG_ID:
                 add(cmdline, event, "EV_EVENT_TAG LOAD_OPTIONS")
             elif kind == INITRD_EVENT_TAG_ID:
                 add(initrd, event, "EV_EVENT_TAG INITRD")
-        elif t == EventType.EV_IPL and register == 3 and event.data.startswith(_GRUB_CMDLINE):
+        elif t == EventType.EV_IPL and rtmr == 2 and event.data.startswith(_GRUB_CMDLINE):
             content = event.data[len(_GRUB_CMDLINE) :].rstrip(b"\x00")
             add(cmdline, event, "grub kernel_cmdline", bound(event, content.decode("utf-8", "replace")))
-        elif t == EventType.EV_PLATFORM_CONFIG_FLAGS and register == 2:
+        elif t == EventType.EV_PLATFORM_CONFIG_FLAGS and rtmr == 1:
             if event.data.rstrip(b"\x00") == b"DirectBoot Command Line":
                 add(cmdline, event, "OVMF DirectBoot Command Line")
             elif ccel and event.data.startswith(b"td_payload_info\x00"):

@@ -36,12 +36,23 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from ccverify.verifier.errors import VerificationError
+from ccverify.verifier.errors import Code, VerificationError
 from ccverify.verifier.jsonable import iso8601, to_jsonable
 from ccverify.verifier.timeutil import resolve_time
 
 EAR_PROFILE = "tag:ietf.org,2026:rats/ear#03"
-VERIFIER_ID = {"developer": "ccverify", "build": "ccverify 0.1.0"}
+def _build() -> str:
+    """``ccverify <version>`` of the installed distribution (``0+unknown`` from a bare tree)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"ccverify {version('ccverify')}"
+    except PackageNotFoundError:
+        return "ccverify 0+unknown"
+
+
+#: EAR ``ear.verifier-id``: the build is the installed package's version
+VERIFIER_ID = {"developer": "ccverify", "build": _build()}
 
 _ISSUER_TOKEN = object()
 #: the key of the issuance seals (``_seal_of``); new in every process, never leaves it
@@ -303,13 +314,13 @@ def require_affirming(result: object, *, at: datetime | str | None = None) -> At
     """
     if not isinstance(result, AttestationResult) or not result.issued:
         raise VerificationError(
-            "result_not_issued",
+            Code.RESULT_NOT_ISSUED,
             f"a {type(result).__name__} that appraisal did not issue (or that was changed after it "
             "was) cannot be released",
         )
     if not result.affirming:
         raise VerificationError(
-            "result_not_affirming",
+            Code.RESULT_NOT_AFFIRMING,
             f"the attestation result is {result.status.name.lower()}, not affirming",
             expected="affirming",
             actual=result.status.name.lower(),
@@ -318,14 +329,14 @@ def require_affirming(result: object, *, at: datetime | str | None = None) -> At
         moment = resolve_time(at)
         if result.expires_at is not None and moment > result.expires_at:
             raise VerificationError(
-                "result_expired",
+                Code.RESULT_EXPIRED,
                 f"the attestation result's collateral expired at {iso8601(result.expires_at)}",
                 expected=iso8601(result.expires_at),
                 actual=iso8601(moment),
             )
         if moment < result.issued_at:
             raise VerificationError(
-                "result_not_yet_valid",
+                Code.RESULT_NOT_YET_VALID,
                 f"the attestation result was issued at {iso8601(result.issued_at)}, after {iso8601(moment)}",
                 expected=iso8601(result.issued_at),
                 actual=iso8601(moment),

@@ -17,6 +17,26 @@ from contextlib import contextmanager
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 
+
+def in_words(error: BaseException) -> str:
+    """What went wrong loading a certificate, CRL or key, for a message: cryptography's own
+    sentence, without the Rust debug dump it may carry (``ParseError { kind: UnexpectedTag
+    {...} }``) or a Python class name."""
+    import re
+
+    text = str(error)
+    if "error parsing asn1 value" in text or "ParseError {" in text:
+        found = re.search(r"kind: ([A-Za-z]+)", text)
+        name = found.group(1) if found else ""
+        words = {"UnexpectedTag": "a wrong tag", "ShortData": "truncated", "ExtraData": "trailing bytes"}
+        kind = words.get(name) or re.sub(r"(?<!^)(?=[A-Z])", " ", name).lower() or "not DER"
+        return f"malformed DER: {kind}"
+    if "Could not deserialize key data" in text:
+        return "not a key in a supported form (malformed, encrypted, or of an unsupported type)"
+    text = re.sub(r"\s*[A-Z][A-Za-z]+ \{.*\}\s*", " ", text).strip()
+    return text or "malformed"
+
+
 #: What cryptography raises besides ValueError for bytes it cannot load or read in full: an
 #: unknown version or key algorithm, an extension present twice, a general name type it does not
 #: model (x400Address, ediPartyName). All are exceptions of their own, not ValueError subclasses.

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.x509.oid import CRLEntryExtensionOID, ExtensionOID
 
-from ccverify.verifier.errors import VerificationError
+from ccverify.verifier.errors import Code, VerificationError
 
 __all__ = [
     "CrlScope",
@@ -102,7 +102,7 @@ def _check_critical(cert: x509.Certificate, what: str) -> None:
     for extension in cert.extensions:
         if extension.critical and extension.oid not in _PROCESSED:
             raise VerificationError(
-                "unknown_critical_extension",
+                Code.UNKNOWN_CRITICAL_EXTENSION,
                 f"{what} has a critical extension this verifier does not process: "
                 f"{_name(extension.oid)} (RFC 5280 §4.2: such a certificate must be refused)",
                 actual=extension.oid.dotted_string,
@@ -137,7 +137,7 @@ def _require_usage(cert: x509.Certificate, what: str, needed: Sequence[str], *, 
     if usage is None:
         if required:
             raise VerificationError(
-                "key_usage",
+                Code.KEY_USAGE,
                 f"{what} has no keyUsage extension",
                 expected=", ".join(_USAGE_NAMES.get(n, n) for n in needed),
                 actual="absent",
@@ -146,7 +146,7 @@ def _require_usage(cert: x509.Certificate, what: str, needed: Sequence[str], *, 
     missing = [n for n in needed if not getattr(usage, n)]
     if missing:
         raise VerificationError(
-            "key_usage",
+            Code.KEY_USAGE,
             f"{what}: keyUsage lacks {', '.join(_USAGE_NAMES.get(n, n) for n in missing)}",
             expected=", ".join(_USAGE_NAMES.get(n, n) for n in needed),
             actual=", ".join(_usages(usage)) or "none",
@@ -165,14 +165,14 @@ def _check_ca(cert: x509.Certificate, what: str, cas_below: int) -> None:
     constraints = _basic_constraints(cert)
     if constraints is None or not constraints.ca:
         raise VerificationError(
-            "basic_constraints",
+            Code.BASIC_CONSTRAINTS,
             f"{what} must carry basicConstraints CA:TRUE",
             expected="CA:TRUE",
             actual="absent" if constraints is None else "CA:FALSE",
         )
     if constraints.path_length is not None and constraints.path_length < cas_below:
         raise VerificationError(
-            "basic_constraints",
+            Code.BASIC_CONSTRAINTS,
             f"{what} allows {constraints.path_length} CA(s) below it (pathLenConstraint), "
             f"the chain has {cas_below}",
             expected=f"pathLen >= {cas_below}",
@@ -191,7 +191,7 @@ def check_chain(chain: Sequence[tuple[x509.Certificate, str]], *, leaf: LeafProf
     constraints = _basic_constraints(leaf_cert)
     if constraints is not None and constraints.ca:
         raise VerificationError(
-            "basic_constraints", f"{leaf_what} must not be a CA", expected="CA:FALSE", actual="CA:TRUE"
+            Code.BASIC_CONSTRAINTS, f"{leaf_what} must not be a CA", expected="CA:FALSE", actual="CA:TRUE"
         )
     _require_usage(leaf_cert, leaf_what, leaf.key_usage, required=leaf.key_usage_required)
     for index, (cert, what) in enumerate(chain[1:]):
@@ -223,7 +223,7 @@ def _general_name(name: x509.GeneralName) -> str:
 
 def _unusable(what: str, detail: str) -> VerificationError:
     return VerificationError(
-        "crl_unusable",
+        Code.CRL_UNUSABLE,
         f"{what}: {detail}; RFC 5280 forbids using it to decide revocation, so revocation "
         "could not be checked with it",
     )

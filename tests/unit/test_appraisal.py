@@ -130,7 +130,9 @@ def test_mrtd_mismatch_is_contraindicated(sample: Path, tdx_verdict) -> None:  #
     assert result.trust_vector["executables"] == 96
     failed = [r for r in result.reasons if r.code == "mrtd_mismatch"]
     assert (
-        failed and failed[0].expected is not None and failed[0].actual == tdx_verdict.quote.body.mr_td.hex()
+        failed
+        and failed[0].expected is not None
+        and failed[0].actual == "sha-384:" + tdx_verdict.quote.body.mr_td.hex()
     )
 
 
@@ -151,7 +153,7 @@ def test_kernel_in_log_differs(sample: Path, tdx_verdict) -> None:  # type: igno
     )
     assert not result.affirming
     failed = [r for r in result.reasons if r.code == "kernel_mismatch"]
-    assert failed and failed[0].actual == sha384(KERNEL).hex()
+    assert failed and failed[0].actual == "sha-384:" + sha384(KERNEL).hex()
     assert result.trust_vector["executables"] == 96
 
 
@@ -306,3 +308,13 @@ def test_snp_results_expire_with_their_certificates(sample: Path) -> None:
     result = verifier.appraise(verdict, None)
     assert result.issued_at == AT
     assert result.expires_at == min(c.not_after for c in verdict.certificates)
+
+
+def test_expected_and_actual_are_spelled_alike() -> None:
+    """A digest compared with ``sha-384:..`` alternatives reads ``sha-384:..`` as actual too."""
+    from ccverify.verifier.appraisal import _same_form
+
+    assert _same_form("sha-384:" + "ab" * 48, "cd" * 48) == "sha-384:" + "cd" * 48
+    assert _same_form("sha-256:" + "ab" * 32 + " + sha-384:" + "ab" * 48, "cd" * 48) == "sha-384:" + "cd" * 48
+    assert _same_form("e702060000000000", "e702060000000000") == "e702060000000000"
+    assert _same_form(None, "cd") == "cd"

@@ -161,6 +161,92 @@ def test_errors_say_their_kind_in_words_not_class_names(args: list[str], kind: s
     assert "Error)" not in done.stderr
 
 
+def on_a_terminal(args: list[str], columns: int = 80) -> tuple[int, str]:
+    """Run ccverify with stdout and stderr on a terminal ``columns`` wide."""
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [CCVERIFY, *args],
+            stdin=subprocess.DEVNULL,
+            stdout=follower,
+            stderr=follower,
+            env=dict(os.environ, COLUMNS=str(columns), NO_COLOR="1", TERM="dumb"),
+        )
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        code = process.wait(timeout=60)
+    finally:
+        os.close(leader)
+    return code, b"".join(chunks).decode().replace("\r\n", "\n")
+
+
+MAIN_JOB = [
+    "verify", str(SAMPLE / "tdx-quote.dat"),
+    "--collateral", str(SAMPLE / "tdx-collateral.json"),
+    "--trust-root", str(SAMPLE / "EXAMPLE-ROOT-NOT-TRUSTED-intel.pem"),
+    "--at", "2026-01-15T00:00:00Z",
+    "--reference-values", str(SAMPLE / "tdx-refvalues.cbor"),
+    "--trust-anchor", str(SAMPLE / "EXAMPLE-refvalues-signer.pub.pem"),
+]  # fmt: skip
+
+
+def test_at_80_columns_codes_and_field_paths_are_whole(tmp_path: Path) -> None:
+    log = bytearray((SAMPLE / "tdx-event-log.bin").read_bytes())
+    log[0x4D + 14] ^= 1  # the first event's digest: rtmr0_mismatch
+    (tmp_path / "log.bin").write_bytes(bytes(log))
+    args = [*MAIN_JOB, "--event-log", str(tmp_path / "log.bin")]
+    code, shown = on_a_terminal(args)
+    assert code == 1
+    table = shown[: shown.index("error (")]
+    assert all(len(line) <= 80 for line in table.splitlines()), max(table.splitlines(), key=len)
+    from typer.testing import CliRunner
+
+    from ccverify.cli.app import app  # the codes the JSON has, each whole on the terminal
+    from tests.cli_json import envelope
+
+    document = envelope(CliRunner().invoke(app, [*args, "--json"]).stdout, "verify")
+    reasons = document["result"]["attestation_result"]["submods"]["tdx"]["ccverify_reasons"]
+    cells = {cell.strip() for line in table.splitlines() for cell in line.split("│")}
+    for reason in reasons:
+        assert reason["code"] in cells, reason["code"]
+    # dotted names are broken only at a '.' or '[': each piece is made of whole names
+    import re
+
+    from ccverify.cli._common import flatten
+
+    code, quote = on_a_terminal(["show", str(SAMPLE / "tdx-quote.dat")])
+    assert code == 0
+    shown_json = CliRunner().invoke(app, ["show", str(SAMPLE / "tdx-quote.dat"), "--json"]).stdout
+    result = envelope(shown_json, "show")["result"]
+    words = {w for name, _ in flatten(result["tdx-quote"]) for w in re.split(r"[.\[\]]", name) if w}
+    pieces = [line.split("│")[1].strip() for line in quote.splitlines() if line.startswith("│")]
+    assert "qe_certification_data.qe_report." in pieces
+    for piece in pieces:
+        assert {w for w in re.split(r"[.\[\]]", piece) if w} <= words | {"field"}, piece
+
+
+def test_confirmed_reasons_show_expected_and_actual() -> None:
+    """The table shows every expected/actual the JSON has, confirmed reasons' too."""
+    code, shown = on_a_terminal([*MAIN_JOB, "--event-log", str(SAMPLE / "tdx-event-log.bin")], columns=200)
+    assert code == 0
+    assert "xfam matches the reference value" in shown
+    assert "expected: e702060000000000" in shown and "actual: e702060000000000" in shown
+    piped = run(*MAIN_JOB, "--event-log", str(SAMPLE / "tdx-event-log.bin"))
+    lines = piped.stdout.splitlines()
+    rows = [line.split("\t") for line in lines if line.startswith("configuration\tok\txfam")]
+    assert rows and rows[0][3:] == ["e702060000000000", "e702060000000000"]
+
+
 def test_plain_output_has_no_markup_and_keeps_brackets_in_data() -> None:
     """A title's colour markup is not printed into a pipe; "[...]" inside values is data, shown as is."""
     done = run(

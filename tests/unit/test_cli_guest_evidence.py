@@ -52,7 +52,7 @@ def test_example_provider_writes_evidence_that_verifies(tmp_path: Path) -> None:
         "--event-log", str(out / "tdx-event-log.bin"), "--json",
     ])  # fmt: skip
     assert verified.exit_code == 0, verified.output
-    assert json.loads(verified.stdout)["attestation_result"]["ear_status"] == "affirming"
+    assert envelope_result(verified.stdout, "verify")["attestation_result"]["ear_status"] == "affirming"
 
 
 def test_without_a_nonce_report_data_is_random(tmp_path: Path) -> None:

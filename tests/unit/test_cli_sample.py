@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from ccverify.cli.app import app
 from ccverify.verifier.testing.sample import write_example
+from tests.cli_json import envelope, envelope_result
 from tests.conftest import REPO
 
 SAMPLE = REPO / "reference-values" / "examples"
@@ -54,7 +55,7 @@ def replace(args: list[str], option: str, value: str | None) -> list[str]:
 def test_readme_main_job_is_affirming() -> None:
     result = run([*TDX, "--json"])
     assert result.exit_code == 0, result.output
-    document = json.loads(result.output)
+    document = envelope_result(result.stdout, "verify")
     assert document["attestation_result"]["ear_status"] == "affirming"
     assert document["verdict"]["status"] == "UpToDate"
     assert document["verdict"]["root"]["production"] is False
@@ -63,7 +64,7 @@ def test_readme_main_job_is_affirming() -> None:
 def test_snp_sample_is_affirming() -> None:
     result = run([*SNP, "--json"])
     assert result.exit_code == 0, result.output
-    document = json.loads(result.output)
+    document = envelope_result(result.stdout, "verify")
     assert document["attestation_result"]["ear_status"] == "affirming"
     assert document["verdict"]["crl_checked"] is True
     assert document["verdict"]["crl_source"] == "given"
@@ -109,7 +110,9 @@ def test_foreign_event_log_is_not_affirming(tmp_path: Path) -> None:
     (tmp_path / "log.bin").write_bytes(bytes(log))
     result = run([*replace(TDX, "--event-log", str(tmp_path / "log.bin")), "--json"])
     assert result.exit_code == 1
-    ear = json.loads(result.output)["attestation_result"]
+    refused = envelope(result.stdout, "verify")
+    assert refused["error"]["code"] == "rtmr0_mismatch"
+    ear = refused["result"]["attestation_result"]
     assert ear["ear_status"] == "contraindicated"
     codes = {reason["code"] for reason in ear["submods"]["tdx"]["ccverify_reasons"]}
     assert "rtmr0_mismatch" in codes
@@ -148,10 +151,13 @@ def test_policy_refusal_is_reported_alike(tmp_path: Path, args: list[str], polic
     assert table.stderr.startswith("error (policy): " + code)
     document = run([*refused, "--json"])
     assert document.exit_code == 1
-    shown = json.loads(document.stdout)
+    whole = envelope(document.stdout, "verify")
+    assert whole["ok"] is False and whole["exit_code"] == 1
+    assert whole["error"]["class"] == "PolicyError" and whole["error"]["code"] == code
+    shown = whole["result"]
     assert shown["accepted"] is False
     assert shown["policy_error"]["code"] == code
-    assert "attestation_result" not in shown
+    assert shown["attestation_result"] is None
 
 
 @pytest.mark.parametrize("missing", ["--collateral"])

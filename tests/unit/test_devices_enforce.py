@@ -419,3 +419,24 @@ def test_a_replaced_result_does_not_authorize(tree: FakeTree, affirming: Any, wa
         _run("authorize", tree, kernel, EXAMPLE_POLICY, forged)
     assert caught.value.code == "result_not_issued"
     assert kernel.writes == []
+
+
+def test_an_allowed_device_of_a_built_in_driver_no_alias_names_is_probed(
+    tmp_path: Path, affirming: Any
+) -> None:
+    """Found in the real kernel: Debian lists no alias of a built-in driver, so the e1000 that
+    lockdown unbound planned `no_driver` and authorize left it unbound with exit 0. Now the
+    kernel is asked to probe it (drivers_probe), which binds the built-in driver."""
+    tree = q35(tmp_path / "q35", e1000_builtin=True, list_builtin_aliases=False)
+    kernel = FakeKernel(tree)
+    policy = {
+        **EXAMPLE_POLICY,
+        "rules": [{"action": "allow", "bus": "pci", "vendor": "8086", "device": "100e"}],
+    }
+    _run("lockdown", tree, kernel, policy, tmp=tmp_path / "run")
+    assert _state(tree)["pci/0000:00:06.0"] is False
+    applied = _run("authorize", tree, kernel, policy, affirming, tmp=tmp_path / "run")
+    assert _state(tree)["pci/0000:00:06.0"] is True
+    assert ("probe", "pci/0000:00:06.0") in [(c.action, c.target) for c in applied.changes]
+    # a denied device of the same kind is never probed
+    assert not any(c.action == "probe" and c.target == "pci/0000:00:01.0" for c in applied.changes)

@@ -133,7 +133,7 @@ def test_cli_mints_a_quote_that_verifies_now_affirming(tmp_path: Path) -> None:
     assert "not by TEE hardware" in made.stderr
     verified = run(_verify_args(tmp_path / "q.dat", tmp_path / "c.json"))
     assert verified.exit_code == 0, verified.output
-    shown = json.loads(verified.stdout)
+    shown = envelope_result(verified.stdout, "verify")
     assert shown["attestation_result"]["ear_status"] == "affirming"
     assert shown["verdict"]["quote"]["body"]["report_data"] == report_data
 

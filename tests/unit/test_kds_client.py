@@ -27,6 +27,7 @@ from ccverify.verifier.policy import UNSAFE_NO_POLICY
 from ccverify.verifier.snp.certs import VekKind, der, load_certificates, to_der
 from ccverify.verifier.snp.verify import SnpCertificates, fetch_snp_certs, verify_snp
 from ccverify.verifier.testing.pki import REFERENCE_TIME, AmdTestPki
+from tests.cli_json import envelope_result
 from tests.conftest import fixture_bytes
 
 SNP = "snp/"
@@ -450,7 +451,7 @@ def test_cli_fetches_the_vcek_into_the_cache(
     args += ["--allow-missing-crl", "--policy", str(policy)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["verdict"]["product"] == "TURIN"
+    assert envelope_result(result.stdout, "verify")["verdict"]["product"] == "TURIN"
     assert CollateralCache(cache).get(TURIN_URL, at=AT_TURIN) is not None
     offline = CliRunner().invoke(app, [*args, "--offline"])
     assert offline.exit_code == 0, offline.output
@@ -461,7 +462,6 @@ def test_cli_fetches_the_kds_crl_when_none_is_given(
     kds: tuple[str, Recorded], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """As TDX's CRLs come with its collateral: the sample's SNP CRL from a loopback KDS, cached."""
-    import json
 
     from typer.testing import CliRunner
 
@@ -481,9 +481,38 @@ def test_cli_fetches_the_kds_crl_when_none_is_given(
     ]  # fmt: skip
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    verdict = json.loads(result.stdout)["verdict"]
+    verdict = envelope_result(result.stdout, "verify")["verdict"]
     assert verdict["crl_checked"] is True and verdict["crl_source"] == "kds"
     assert recorded.requests == ["/vcek/v1/Milan/crl"]
     again = CliRunner().invoke(app, [*args, "--offline"])  # now from the cache
     assert again.exit_code == 0, again.output
     assert len(recorded.requests) == 1
+
+
+def test_cli_without_collateral_uses_the_default_cache(
+    kds: tuple[str, Recorded], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As TDX's collateral: without --collateral the KDS answers go to the user's cache
+    ($XDG_CACHE_HOME/ccverify/collateral), and --offline verifies from it."""
+    from typer.testing import CliRunner
+
+    from ccverify.cli.app import app
+    from ccverify.verifier.collateral.cache import CollateralCache, default_cache_dir
+
+    sample = Path(__file__).resolve().parents[2] / "reference-values" / "examples"
+    base, recorded = kds
+    recorded.serve("https://kdsintf.amd.com/vcek/v1/Milan/crl", (sample / "snp-crl.der").read_bytes())
+    monkeypatch.setenv("CCVERIFY_KDS_URL", base)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    args = [
+        "verify", str(sample / "snp-report.bin"), "--vcek", str(sample / "snp-vcek.der"),
+        "--cert-chain", str(sample / "snp-cert-chain.pem"),
+        "--trust-root", str(sample / "EXAMPLE-ROOT-NOT-TRUSTED-amd-milan-ark.pem"),
+        "--at", "2026-01-15T00:00:00Z",
+    ]  # fmt: skip
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert CollateralCache(default_cache_dir()).entries()
+    again = CliRunner().invoke(app, [*args, "--offline"])
+    assert again.exit_code == 0, again.output
+    assert recorded.requests == ["/vcek/v1/Milan/crl"]

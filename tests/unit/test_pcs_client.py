@@ -43,6 +43,7 @@ from ccverify.verifier.tdx.collateral import TcbStatus
 from ccverify.verifier.tdx.verify import verify_tdx
 from ccverify.verifier.testing.pki import REFERENCE_TIME, IntelTestPki
 from ccverify.verifier.testing.tdx_builder import build_tdx_quote
+from tests.cli_json import envelope, envelope_result
 from tests.conftest import fixture, fixture_bytes
 
 AT = datetime(2025, 7, 19, 10, 0, 34, tzinfo=UTC)
@@ -349,7 +350,7 @@ def test_verify_run_fetches_into_cache_dir(
 ) -> None:
     monkeypatch.setenv("CCVERIFY_PCS_URL", server.url)
     assert run_verify(collateral=tmp_path, at=AT, json=True) == 0
-    out = json.loads(capsys.readouterr().out)
+    out = envelope_result(capsys.readouterr().out, "verify")
     assert out["accepted"] is True
     assert out["verdict"]["status"] == "UpToDate"
     assert out["verdict"]["root"]["production"] is True
@@ -375,7 +376,7 @@ def test_verify_run_policy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     policy = tmp_path / "policy.json"
     policy.write_text(json.dumps({"tdx": {"mrtd": "00" * 48}}))
     assert run_verify(collateral=bundle_like, at=AT, policy=policy, json=True) == 1
-    out = json.loads(capsys.readouterr().out)
+    out = envelope(capsys.readouterr().out, "verify")["result"]
     assert out["accepted"] is False
     assert out["policy_error"]["code"] == "mrtd_mismatch"
     policy.write_text(json.dumps({"snp": {}}))
@@ -441,5 +442,43 @@ def test_timeout_option_env_and_default(
 def test_timeout_out_of_range_is_input_error(value: str) -> None:
     from ccverify.verifier.collateral.http import timeout_from
 
-    with pytest.raises(InputError, match="--timeout"):
+    with pytest.raises(InputError, match="timeout "):
         timeout_from(value)
+
+
+def test_collateral_fetch_fills_the_default_cache_that_verify_offline_reads(
+    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README: `collateral fetch` warms the default cache; `verify --offline` without
+    --collateral verifies from it. Both print the --json envelope."""
+    from typer.testing import CliRunner
+
+    from ccverify.cli.app import app
+    from ccverify.verifier.collateral.cache import default_cache_dir
+
+    monkeypatch.setenv("CCVERIFY_PCS_URL", server.url)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    quote_path = str(fixture("tdx/dcap-qvl/tdx_quote"))
+    at = "2025-07-19T10:00:34Z"
+    offline = ["verify", quote_path, "--offline", "--at", at]
+    cold = CliRunner().invoke(app, offline)
+    assert cold.exit_code == 3 and str(default_cache_dir()) in cold.stderr
+    bundle = tmp_path / "bundle.json"
+    fetch = ["collateral", "fetch", "--quote", quote_path, "-o", str(bundle), "--at", at, "--json"]
+    fetched = CliRunner().invoke(app, fetch)
+    assert fetched.exit_code == 0, fetched.output
+    result = envelope_result(fetched.stdout, "collateral fetch")
+    assert result["output"] == str(bundle) and len(result["entries"]) == 4
+    assert all(entry["url"].startswith("https://") for entry in result["entries"])
+    warm = CliRunner().invoke(app, [*offline, "--json"])
+    assert warm.exit_code == 0, warm.output
+    assert envelope_result(warm.stdout, "verify")["verdict"]["status"] == "UpToDate"
+    assert len(server.requests) == 4  # verify asked nobody
+    export = ["collateral", "bundle", "--cache", str(default_cache_dir()), "-o", str(tmp_path / "all.json")]
+    exported = CliRunner().invoke(app, [*export, "--json"])
+    assert exported.exit_code == 0, exported.output
+    assert len(envelope_result(exported.stdout, "collateral bundle")["entries"]) == 4
+    absent = str(tmp_path / "absent")
+    missing = CliRunner().invoke(app, ["collateral", "bundle", "--cache", absent, "-o", "x", "--json"])
+    assert missing.exit_code == 2
+    assert envelope(missing.stdout, "collateral bundle")["error"]["class"] == "InputError"

@@ -20,6 +20,7 @@ from ccverify.verifier.errors import InputError
 from ccverify.verifier.policy import read_policy_document
 from ccverify.verifier.snp.validate import SnpPolicy
 from ccverify.verifier.tdx.validate import TdxPolicy
+from tests.cli_json import envelope, envelope_result
 from tests.conftest import REPO
 
 SCHEMA = json.loads((REPO / "verifier" / "schemas" / "policy.schema.json").read_text())
@@ -210,7 +211,7 @@ def test_a_refusal_lists_every_violation_in_json(tmp_path: Path) -> None:
     policy = {"tdx": {"mrtd": "00" * 48, "rtmr0": "00" * 48}}
     result = run_with(tmp_path, [*TDX, "--json"], policy)
     assert result.exit_code == 1
-    shown = json.loads(result.stdout)
+    shown = envelope(result.stdout, "verify")["result"]
     assert shown["policy_error"]["code"] == "mrtd_mismatch"
     assert [v["code"] for v in shown["policy_error"]["violations"]] == ["mrtd_mismatch", "rtmr0_mismatch"]
     table = run_with(tmp_path, TDX, policy)
@@ -223,4 +224,4 @@ def test_a_good_policy_file_is_applied(tmp_path: Path, args: list[str]) -> None:
     policy = {"tdx": {"accepted_tcb_statuses": ["UpToDate", "SWHardeningNeeded"]}, "snp": {"allow_smt": True}}
     accepted = run_with(tmp_path, [*args, "--json"], policy)
     assert accepted.exit_code == 0, accepted.output
-    assert json.loads(accepted.stdout)["verdict"]["policy"] == "custom"
+    assert envelope_result(accepted.stdout, "verify")["verdict"]["policy"] == "custom"

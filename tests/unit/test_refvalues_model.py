@@ -291,3 +291,15 @@ def test_a_sequence_store_that_is_not_json_is_an_input_error(tmp_path: Path, tex
     path.write_bytes(text.encode("utf-8", "surrogateescape") if text != "\xff" else b"\xff")
     with pytest.raises(InputError, match="sequence store"):
         FileSequenceStore(path).last("any")
+
+
+def test_authenticode_reads_in_both_spellings() -> None:
+    """measure writes ``authenticode_sha384`` (snake_case); ``authenticode-sha384``, the earlier
+    spelling (the shipped sample's measurement files), reads to the same reference values."""
+    import copy
+
+    new = copy.deepcopy(TDX_DOC)
+    new["components"]["kernel"] = {"sha256": "c1" * 32, "authenticode_sha384": "a1" * 48}
+    assert from_measurements(new, id="x") == from_measurements(TDX_DOC, id="x")
+    names = {value.name for value in from_measurements(new, id="x").values}
+    assert "kernel.authenticode" in names

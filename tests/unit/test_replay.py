@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from typing import Any
 
 import pytest
 
@@ -19,8 +20,9 @@ from ccverify.verifier.replay import (
     SHA1,
     SHA256,
     check_separators,
-    compare_rtmrs,
     replay,
+    require_rtmrs_replayed,
+    rtmr_comparison,
     rtmrs_from_ccel,
     verify_event_digests,
 )
@@ -110,7 +112,7 @@ def test_replay_is_keyed_by_cc_mr_index() -> None:
 def test_go_tdx_guest_ccel_matches_its_quote() -> None:
     quoted = quoted_rtmrs("tdx/go-tdx-guest/ccel/cos-113-tdx-quote.dat")
     assert quoted[:3] == COS113_RTMRS
-    result = compare_rtmrs(load(GO_TDX_GUEST), quoted)
+    result = require_rtmrs_replayed(load(GO_TDX_GUEST), quoted)
     assert result.ok
     assert result.matched == (0, 1, 2, 3)
     assert result.ignored == ()
@@ -122,10 +124,10 @@ def test_rtmr3_can_be_ignored_and_the_result_says_so() -> None:
     quoted[3] = hashlib.sha384(bytes(48) + b"\x11" * 48).digest()  # a runtime extend, no CCEL entry
     log = load(GO_TDX_GUEST)
     with pytest.raises(VerificationError) as info:
-        compare_rtmrs(log, quoted)
+        require_rtmrs_replayed(log, quoted)
     assert info.value.code == "event_log_mismatch"
     assert "RTMR3" in info.value.detail
-    result = compare_rtmrs(log, quoted, ignore_rtmr3=True)
+    result = require_rtmrs_replayed(log, quoted, ignore_rtmr3=True)
     assert result.ok
     assert result.matched == (0, 1, 2)
     assert result.ignored == (3,)
@@ -141,23 +143,24 @@ def test_trustee_ccel_data_does_not_replay_to_tdx_quote_4() -> None:
     assert quoted[1].hex().startswith("559cfcf42716ed6c")
     log = load(TRUSTEE)
     with pytest.raises(VerificationError) as info:
-        compare_rtmrs(log, quoted)
+        require_rtmrs_replayed(log, quoted)
     error = info.value
     assert error.code == "event_log_mismatch"
     assert "RTMR0: the quote has e940da7c" in error.detail
     assert "RTMR1: the quote has 559cfcf4" in error.detail
     assert error.expected == quoted[0]
     assert error.actual == rtmrs_from_ccel(log)[0]
-    result = compare_rtmrs(log, quoted, raise_on_mismatch=False)
+    result = rtmr_comparison(log, quoted)
     assert [m.rtmr for m in result.mismatches] == [0, 1]
     assert result.matched == (2, 3)
 
 
-def test_compare_rtmrs_checks_its_input() -> None:
+@pytest.mark.parametrize("compare", [rtmr_comparison, require_rtmrs_replayed])
+def test_the_rtmr_comparison_checks_its_input(compare: Any) -> None:
     with pytest.raises(InputError):
-        compare_rtmrs(load(COS113), [ZERO48] * 3)
+        compare(load(COS113), [ZERO48] * 3)
     with pytest.raises(InputError):
-        compare_rtmrs(load(COS113), [ZERO48, ZERO48, ZERO48, b"\x00"])
+        compare(load(COS113), [ZERO48, ZERO48, ZERO48, b"\x00"])
 
 
 def _with_index(name: str, event_number: int, index: int) -> EventLog:

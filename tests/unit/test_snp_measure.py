@@ -202,7 +202,7 @@ def test_snp_golden(
     assert result.values["measurement"].hex() == expected
     out = result.to_measurement_json()
     assert out["values"]["measurement"] == expected
-    assert out["parameters"]["guest_features"] == f"0x{features:x}"
+    assert out["parameters"]["guest_features"] == features
     assert out["parameters"]["vmm_type"] == vmm.value
     assert out["parameters"]["snp_ovmf_hash_supplied"] is False
 
@@ -261,7 +261,7 @@ def test_seves_golden(empty: Path, vcpus: int, expected: str) -> None:
     # the goldens were made with guest features 0x1 and 0x21: SEV-ES ignores them (0)
     result = measure_snp(fixture(AMDSEV), mode=SevMode.SEV_ES, vcpus=vcpus, vcpu_type="EPYC-v4", kernel=empty)
     assert result.values["measurement"].hex() == expected
-    assert result.parameters["guest_features"] == "0x0"
+    assert result.parameters["guest_features"] == 0
 
 
 def test_sev_golden(empty: Path) -> None:
@@ -309,7 +309,7 @@ def test_svsm_golden(vcpus: int, expected: str) -> None:
             guest_features=features,
         )
         assert result.values["measurement"].hex() == expected
-        assert result.parameters["guest_features"] == "0x1"
+        assert result.parameters["guest_features"] == 1
         assert result.to_measurement_json()["parameters"]["guest_feature_names"] == ["SNPActive"]
 
 
@@ -319,7 +319,7 @@ def test_svsm_refuses_guest_features_it_would_not_measure(features: int) -> None
     printed for 0x21 would not be what the launch measures, so it is refused, at once."""
     with pytest.raises(InputError, match=f"0x{features:x} in snp:svsm mode.*SEV_FEATURES 0x1") as info:
         measure_snp(
-            "/nonexistent/svsm_ovmf.fd",  # refused before any file is read
+            Path("/nonexistent/svsm_ovmf.fd"),  # refused before any file is read
             mode=SevMode.SNP_SVSM,
             vcpus=2,
             vcpu_type="EPYC-v4",
@@ -389,12 +389,12 @@ def test_snp_refuses_firmware_without_sev_metadata() -> None:
 
 
 def test_guest_features_are_required_in_snp_mode() -> None:
-    with pytest.raises(InputError, match="--guest-features is required"):
+    with pytest.raises(InputError, match="guest_features is required"):
         measure_snp(fixture(AMDSEV), vcpus=1, vcpu_type="EPYC-v4")
 
 
 def test_vcpu_type_required_for_qemu_and_known() -> None:
-    with pytest.raises(InputError, match="--vcpu-type"):
+    with pytest.raises(InputError, match="vcpu_type"):
         measure_snp(fixture(AMDSEV), vcpus=1, guest_features=0x1)
     with pytest.raises(InputError, match="unknown vCPU type 'EPYC-Zen9'"):
         measure_snp(fixture(AMDSEV), vcpus=1, vcpu_type="EPYC-Zen9", guest_features=0x1)
@@ -406,7 +406,7 @@ def test_more_vcpus_than_kvm_runs_are_refused_before_any_work(mode: SevMode) -> 
     for vcpus in (4097, 10**20):
         with pytest.raises(InputError, match="KVM_MAX_VCPUS"):
             measure_snp(
-                "/nonexistent/OVMF.fd", mode=mode, vcpus=vcpus, vcpu_type="EPYC", guest_features=0x1,
+                Path("/nonexistent/OVMF.fd"), mode=mode, vcpus=vcpus, vcpu_type="EPYC", guest_features=0x1,
                 svsm=fixture(SVSM), vars_size=540672,
             )  # fmt: skip
     state = OvmfLaunchState.from_hash(bytes.fromhex(AMDSEV_OVMF_HASH), fixture_bytes(AMDSEV))
@@ -431,7 +431,7 @@ def test_bad_counts_and_hashes() -> None:
         measure_snp(fixture(AMDSEV), vcpus=0, vcpu_type="EPYC", guest_features=0x1)
     with pytest.raises(InputError, match="48 bytes"):
         OvmfLaunchState.from_hash(b"\0" * 32, fixture_bytes(AMDSEV))
-    with pytest.raises(InputError, match="need --kernel"):
+    with pytest.raises(InputError, match="need kernel"):
         measure_snp(fixture(AMDSEV), vcpus=1, vcpu_type="EPYC", guest_features=0x1, cmdline="x")
 
 
@@ -548,9 +548,9 @@ def test_json_shape(empty: Path) -> None:
     ).to_measurement_json()
     assert out["format"] == "ccverify-measurements/1" and out["platform"] == "snp"
     assert set(out) == {"format", "platform", "values", "components", "parameters"}
-    assert out["parameters"]["guest_features"] == "0x21"
+    assert out["parameters"]["guest_features"] == 0x21
     assert out["parameters"]["guest_feature_names"] == ["SNPActive", "DebugSwap"]
-    assert out["parameters"]["vcpu_sig"] == "0xa00f11"
+    assert out["parameters"]["vcpu_sig"] == 0xA00F11
     assert out["components"]["kernel"]["sha256"] == hashlib.sha256(b"").hexdigest()
     assert out["components"]["cmdline"]["sha256"] == hashlib.sha256(b"quiet\0").hexdigest()
     assert out["components"]["cmdline"]["text"] == "quiet"

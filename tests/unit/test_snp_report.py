@@ -128,7 +128,7 @@ def test_json_form_is_plain_json(name: str) -> None:
     rendered = to_jsonable(report)
     json.dumps(rendered)
     assert rendered["measurement"] == report.measurement.hex()
-    assert rendered["reported_tcb"]["raw"] == f"0x{report.reported_tcb.raw:016x}"
+    assert rendered["reported_tcb"]["raw"] == report.reported_tcb.raw
     assert not any(key.startswith("reserved") for key in rendered)
     assert rendered["signature_r"] == f"{report.signature_r:096x}"
 
@@ -339,7 +339,7 @@ def test_turin_v5_report() -> None:
     )
     rendered = to_jsonable(report)
     assert rendered["reported_tcb"] == {
-        "raw": "0x4700000002000100",
+        "raw": 0x4700000002000100,
         "bl_spl": 1,
         "tee_spl": 0,
         "snp_spl": 2,
@@ -391,10 +391,10 @@ def test_oak_milan_v3_reports() -> None:
 
 def test_v2_json_shows_raw_tcb_only() -> None:
     rendered = to_jsonable(parse(V2))
-    assert rendered["reported_tcb"] == {"raw": "0x4405000000000002"}
+    assert rendered["reported_tcb"] == {"raw": 0x4405000000000002}
     assert rendered["product"] is None
     assert rendered["cpuid_fam_id"] is None
-    assert rendered["policy"]["raw"] == "0xb0000"
+    assert rendered["policy"]["raw"] == 0xB0000
     assert rendered["key_info"]["signing_key"] == "VCEK"
     assert rendered["platform_info"] == ["SMT_EN"]
 

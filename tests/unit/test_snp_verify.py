@@ -27,6 +27,7 @@ from ccverify.verifier.snp.certs import (
 )
 from ccverify.verifier.snp.verify import SnpCertificates, SnpVerdict, load_snp_certs
 from ccverify.verifier.snp.verify import verify_snp as _verify_snp
+from tests.cli_json import envelope, envelope_result
 from tests.conftest import fixture, fixture_bytes
 
 SNP = "snp/"
@@ -558,7 +559,7 @@ def test_cli_verifies_turin_report(tmp_path: Path) -> None:
         *unchecked_revocation(tmp_path),
     )
     assert result.exit_code == 0, result.output
-    shown = json.loads(result.stdout)
+    shown = envelope_result(result.stdout, "verify")
     assert shown["status"] == "verified"
     assert shown["verdict"]["product"] == "TURIN"
     assert shown["verdict"]["crl_checked"] is False
@@ -592,7 +593,7 @@ def test_cli_allow_missing_crl_is_still_refused_by_the_default_policy() -> None:
         "--json",
     )
     assert result.exit_code == 1, result.output
-    shown = json.loads(result.stdout)
+    shown = envelope(result.stdout, "verify")["result"]
     assert shown["accepted"] is False
     assert shown["policy_error"]["code"] == "revocation_not_checked"
     assert shown["verdict"]["crl_checked"] is False
@@ -678,4 +679,5 @@ def test_cli_vcek_from_collateral_bundle(tmp_path: Path) -> None:
         *unchecked_revocation(tmp_path),
     )
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["verdict"]["chip_binding"] == "CHIP_ID matches the VCEK hwID"
+    verdict = envelope_result(result.stdout, "verify")["verdict"]
+    assert verdict["chip_binding"] == "CHIP_ID matches the VCEK hwID"

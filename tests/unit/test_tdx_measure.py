@@ -269,7 +269,7 @@ def test_direct_boot_prediction(tmp_path: Path) -> None:
     assert result.values["rtmr1"] == rtmr1
     assert result.values["rtmr2"] == rtmr2
     out = result.to_measurement_json()
-    assert out["components"]["kernel"]["authenticode-sha384"] == auth.hex()
+    assert out["components"]["kernel"]["authenticode_sha384"] == auth.hex()
     assert out["components"]["initrd"]["sha384"] == hashlib.sha384(initrd.read_bytes()).hexdigest()
     assert out["parameters"]["load_options"] == "console=hvc0 initrd=initrd"
     assert out["components"]["cmdline"] == {
@@ -282,7 +282,7 @@ def test_direct_boot_prediction(tmp_path: Path) -> None:
 
 
 def test_prediction_input_errors(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="need --kernel"):
+    with pytest.raises(InputError, match="need kernel"):
         measure_tdx(fixture(TRIXIE), cmdline="x")
     with pytest.raises(InputError, match="48 bytes"):
         predict(fixture_bytes(TRIXIE), rtmr0=b"\0" * 47)

@@ -371,7 +371,23 @@ def test_not_yet_valid_root_crl(pki: IntelTestPki) -> None:
 
 
 def test_everything_expires(pki: IntelTestPki) -> None:
-    fails("collateral_expired", pki, at=AT + timedelta(days=31))
+    """One error names every expired item and the earliest expiry (refresh them all at once)."""
+    error = fails("collateral_expired", pki, at=AT + timedelta(days=31))
+    for item in ("the root CA CRL", "the PCK CRL", "the TCB info", "the QE identity"):
+        assert item in error.detail, error.detail
+    assert "4 collateral items expired" in error.detail and "the earliest at " in error.detail
+    assert error.expected and error.expected.startswith("< ") and error.actual
+
+
+def test_the_earliest_expiry_is_named(pki: IntelTestPki) -> None:
+    early = AT - timedelta(days=2)
+    crl = pki.pck_crl(this_update=AT - timedelta(days=10), next_update=early)
+    qe = pki.qe_identity(issue_date=AT - timedelta(days=10), next_update=AT - timedelta(days=1))
+    error = fails("collateral_expired", pki, collateral=make_collateral(pki, pck_crl=crl, qe_identity=qe))
+    assert "2 collateral items expired" in error.detail
+    assert "the PCK CRL" in error.detail and "the QE identity" in error.detail
+    assert "TCB info" not in error.detail
+    assert error.expected == "< " + early.isoformat().replace("+00:00", "Z")
 
 
 def test_newest_valid_item_is_picked(pki: IntelTestPki) -> None:

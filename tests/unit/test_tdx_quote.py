@@ -362,6 +362,13 @@ def test_real_quote_round_trips_byte_for_byte(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(REAL))
+def test_the_signed_regions_sliced_from_the_input_are_the_rebuilt_ones(name: str) -> None:
+    raw = quote_bytes("tdx/" + name)
+    quote = TdxQuote.from_bytes(raw)
+    assert quote.signed_regions(raw) == quote.signed_regions() == (quote.qe_report_bytes, quote.signed_data)
+
+
+@pytest.mark.parametrize("name", sorted(REAL))
 def test_real_quotes_take_the_one_shot_path_and_it_equals_the_field_walk(name: str) -> None:
     raw = quote_bytes("tdx/" + name)
     fast = _parse_well_formed(raw)

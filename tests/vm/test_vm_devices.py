@@ -197,7 +197,7 @@ def test_a_refused_appraisal_binds_nothing_more(gate: BootResult) -> None:
     code, out, err = _step(gate, "refused")
     assert code == 1, (out, err)
     error = envelope(out, "guest authorize")["error"]
-    assert error["code"] == "attestation_not_affirming", error
+    assert error["code"] == "result_not_affirming", error
     assert "mrtd_mismatch" in error["message"]
     assert _bound(gate, "refused") == _expected_after_lockdown(gate)
 

@@ -23,7 +23,7 @@ from ccverify.verifier.errors import CollateralError, InputError
 
 #: seconds a collateral service may take to answer one request (connect and each read)
 DEFAULT_TIMEOUT = 5.0
-#: the environment variable the CLI reads for it (``--timeout`` wins)
+#: the environment variable read for it when no timeout is given
 TIMEOUT_ENV = "CCVERIFY_NET_TIMEOUT"
 #: HTTP statuses worth retrying: rate limited, temporarily unavailable
 RETRY_STATUSES = frozenset({429, 503})
@@ -31,7 +31,7 @@ RETRY_STATUSES = frozenset({429, 503})
 
 def timeout_from(value: float | str | None) -> float:
     """``value`` (an option), else ``$CCVERIFY_NET_TIMEOUT``, else the default, checked."""
-    origin = "--timeout"
+    origin = "timeout"
     if value is None:
         value = os.environ.get(TIMEOUT_ENV)
         origin = TIMEOUT_ENV

@@ -205,7 +205,7 @@ class KdsClient:
         if not any(chip_id):
             raise CollateralError(
                 "the report's CHIP_ID is zero (MASK_CHIP_ID), so its VCEK cannot be fetched from AMD KDS; "
-                "supply the VCEK (certificate table, --vcek, cache or bundle)",
+                "supply the VCEK (certificate table, a VCEK file, cache or bundle)",
                 missing="VCEK",
             )
         entry = self.get(vcek_url(product, chip_id, reported_tcb), at=at)

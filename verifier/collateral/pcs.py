@@ -38,7 +38,7 @@ from ccverify.verifier.collateral.cache import (
     fetch_chain,
 )
 from ccverify.verifier.collateral.http import DEFAULT_TIMEOUT, RetryPolicy, bounded_get
-from ccverify.verifier.errors import CollateralError, InputError, VerificationError
+from ccverify.verifier.errors import Code, CollateralError, InputError, VerificationError
 from ccverify.verifier.evidence.tdx_quote import TdxQuote
 from ccverify.verifier.jsonable import JSON_ERRORS
 from ccverify.verifier.tdx.collateral import (
@@ -86,7 +86,7 @@ def quote_collateral_urls(quote: TdxQuote) -> list[str]:
     """The canonical URLs of the collateral ``quote`` needs (its FMSPC and PCK CA)."""
     certs = quote.pck_chain_certificates()
     if len(certs) < 2:
-        raise VerificationError("pck_chain_invalid", "the quote's PCK chain has fewer than 2 certificates")
+        raise VerificationError(Code.PCK_CHAIN_INVALID, "the quote's PCK chain has fewer than 2 certificates")
     if certs[0].subject == certs[0].issuer:  # root first
         certs = certs[::-1]
     leaf, ca = certs[0], certs[1]

@@ -272,8 +272,9 @@ class TcbVersion:
         )
 
     def to_json(self, product: Product | None = None) -> dict[str, Any]:
-        """``{"raw": "0x..."}`` plus the decoded parts when the product is known."""
-        out: dict[str, Any] = {"raw": f"0x{self.raw:016x}"}
+        """``{"raw": <the u64 as a JSON integer>}`` plus the decoded parts when the product is
+        known (integers stay integers in JSON; ``0x`` strings are for people)."""
+        out: dict[str, Any] = {"raw": self.raw}
         if product is not None:
             parts = self.parts(product)
             out.update(
@@ -408,7 +409,7 @@ class GuestPolicy:
         return cls(raw)
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"raw": f"0x{self.raw:x}"}
+        out: dict[str, Any] = {"raw": self.raw}
         out.update({f.name: getattr(self, f.name) for f in fields(self) if f.name != "raw"})
         return out
 
@@ -490,7 +491,7 @@ class KeyInfo:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "raw": f"0x{self.raw:x}",
+            "raw": self.raw,
             "author_key_en": self.author_key_en,
             "mask_chip_key": self.mask_chip_key,
             "signing_key": self.signing_key.name,

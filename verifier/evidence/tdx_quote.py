@@ -589,10 +589,28 @@ class TdxQuote:
         return len(self.trailing)
 
     @property
+    def signed_size(self) -> int:
+        """How many bytes of the input ``signed_data`` is: header, (v5) body type and size, body."""
+        return HEADER_SIZE + (0 if self.header.version == 4 else _V5_PREFIX) + self.body.size
+
+    @property
+    def qe_report_offset(self) -> int:
+        """Absolute offset of the QE report: after the signed bytes, the signature data's size,
+        the quote signature, the attestation key and the certification data's type and size."""
+        return self.signed_size + 4 + _SIGNATURE_DATA.size
+
+    def signed_regions(self, raw: bytes | None = None) -> tuple[bytes, bytes]:
+        """(QE report bytes, ``signed_data``): sliced from ``raw``, the bytes this quote was
+        parsed from, when given (exact and without rebuilding), else rebuilt from the fields."""
+        if raw is None:
+            return self.qe_report_bytes, self.signed_data
+        qe_at = self.qe_report_offset
+        return raw[qe_at : qe_at + ENCLAVE_REPORT_SIZE], raw[: self.signed_size]
+
+    @property
     def pck_chain_offset(self) -> int:
         """Absolute offset of the PCK chain bytes, for error messages about them."""
-        body_at = HEADER_SIZE + (0 if self.header.version == 4 else _V5_PREFIX)
-        qe_at = body_at + self.body.size + 4 + _SIGNATURE_DATA.size
+        qe_at = self.qe_report_offset
         return qe_at + ENCLAVE_REPORT_SIZE + _QE_SIGNATURE.size + len(self.qe_auth_data) + 6
 
     def pck_chain_certificates(self) -> list[x509.Certificate]:

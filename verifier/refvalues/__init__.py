@@ -2,7 +2,7 @@
 
 ```python
 from ccverify.verifier.refvalues import load_reference_values, sign_reference_values
-rv = load_reference_values("rv.cbor", ["signer.pub.pem"], at=now)   # ReferenceValues
+rv = load_reference_values(Path("rv.cbor"), [Path("signer.pub.pem")], at=now)   # ReferenceValues
 rv.accepts("mrtd", quote.body.mr_td)
 ```
 
@@ -16,15 +16,15 @@ rv.accepts("mrtd", quote.body.mr_td)
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from ccverify.verifier.errors import VerificationError
-from ccverify.verifier.limits import read_bounded
+from ccverify.verifier.errors import Code, VerificationError
+from ccverify.verifier.inputs import Source, read_source, refuse
 from ccverify.verifier.refvalues import corim as _corim
 from ccverify.verifier.refvalues import cose
 from ccverify.verifier.refvalues.model import (
@@ -54,7 +54,7 @@ from ccverify.verifier.refvalues.profile import encode as _encode
 from ccverify.verifier.timeutil import resolve_time
 
 _KEY_TYPES = (ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey)
-TrustAnchorSource = bytes | str | Path | cose.PublicKey | cose.TrustAnchor
+TrustAnchorSource = Source | cose.PublicKey | cose.TrustAnchor
 TrustAnchors = TrustAnchorSource | Sequence[TrustAnchorSource]
 
 __all__ = [
@@ -97,16 +97,17 @@ def decode(data: bytes) -> ReferenceValues:
 
 
 def load_trust_anchors(sources: TrustAnchors) -> list[cose.TrustAnchor]:
-    """Trust anchors from one source or a list of them (PEM/DER keys or certificates, paths)."""
-    if isinstance(sources, (bytes, str, Path, cose.TrustAnchor, *_KEY_TYPES)):
+    """Trust anchors from one source or a list of them: PEM/DER keys or certificates as bytes or
+    files (``os.PathLike``), or key objects. A ``str`` (a PEM text or a file name?) is refused."""
+    if isinstance(sources, str):
+        raise refuse(sources, "trust anchor", "load_trust_anchors")
+    if isinstance(sources, (bytes, bytearray, memoryview, os.PathLike, cose.TrustAnchor, *_KEY_TYPES)):
         return [cose.load_trust_anchor(sources)]
     return [cose.load_trust_anchor(s) for s in sources]
 
 
-def _read(data_or_path: bytes | str | Path) -> bytes:
-    if isinstance(data_or_path, (bytes, bytearray, memoryview)):
-        return bytes(data_or_path)
-    return read_bounded(data_or_path, "reference_values", "reference values")
+def _read(data_or_path: object) -> bytes:
+    return read_source(data_or_path, "reference_values", "reference values", "load_reference_values")[0]
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ def verify_corim(
     moment = resolve_time(at)
     if not cose.is_sign1(data):
         raise VerificationError(
-            "refvalues_unsigned",
+            Code.REFVALUES_UNSIGNED,
             "the reference values are not signed (expected a COSE_Sign1 CoRIM, tag 18)",
         )
     envelope = cose.parse_sign1(data)
@@ -143,7 +144,7 @@ def verify_corim(
 
 
 def load_reference_values(
-    data_or_path: bytes | str | Path,
+    data_or_path: Source,
     trust_anchors: TrustAnchors,
     *,
     at: datetime | str | None = None,
@@ -152,16 +153,21 @@ def load_reference_values(
 ) -> ReferenceValues:
     """Verify and decode signed reference values (see the module docstring for the checks).
 
+    ``data_or_path`` is the CoRIM's bytes or its file (``os.PathLike``); ``trust_anchors`` one
+    anchor or a list (``load_trust_anchors``). A ``str`` is refused for either (``InputError``),
+    and so is a value of another type, before anything is read.
+
     ``require_signed=False`` also accepts an unsigned CoRIM (tag 501); its rim-validity is still
     checked. ``sequence_store`` enables rollback protection (``refvalues_rollback``); only a
     signed set is recorded in it (an unsigned one with a high sequence number must not lock
     out the signed sets that follow).
     """
+    anchors = load_trust_anchors(trust_anchors)  # their types checked, and read, up front
     data = _read(data_or_path)
     moment = resolve_time(at)
     signed = cose.is_sign1(data) or require_signed
     if signed:
-        verified = verify_corim(data, trust_anchors, at=moment)
+        verified = verify_corim(data, anchors, at=moment)
         header = verified.header
         signer = None if header.signer is None else Signer(header.signer.name, header.signer.uri)
         rv = from_corim(verified.corim, signer=signer)
@@ -175,7 +181,7 @@ def load_reference_values(
 
 def sign_reference_values(
     rv: ReferenceValues,
-    key: cose.PrivateKey | bytes | str | Path,
+    key: cose.PrivateKey | Source,
     *,
     alg: int | None = None,
 ) -> bytes:

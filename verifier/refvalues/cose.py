@@ -20,10 +20,10 @@ with the anchor the key id names (or every anchor when it names none); when noth
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import cbor2
@@ -34,7 +34,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
 from ccverify.verifier import x509load
-from ccverify.verifier.errors import InputError, ParseError, VerificationError
+from ccverify.verifier.errors import Code, InputError, ParseError, VerificationError
+from ccverify.verifier.inputs import Source, refuse
 from ccverify.verifier.jsonable import iso8601
 from ccverify.verifier.limits import read_bounded
 from ccverify.verifier.refvalues import corim as cbor
@@ -141,7 +142,7 @@ def parse_protected(data: bytes) -> ProtectedHeader:
         unknown = [c for c in crit if c not in UNDERSTOOD]
         if unknown:
             raise VerificationError(
-                "refvalues_crit_unsupported",
+                Code.REFVALUES_CRIT_UNSUPPORTED,
                 f"the protected header marks labels {unknown} critical; ccverify does not understand them",
             )
     signer = None
@@ -276,19 +277,27 @@ def _check_key(key: object, source: str) -> PublicKey:
         return key
     if isinstance(key, ed25519.Ed25519PublicKey):
         return key
-    raise InputError(f"{source}: unsupported key type {type(key).__name__} (use P-256, P-384 or Ed25519)")
+    raise InputError(f"{source}: unsupported key type {_kind(key)} (use P-256, P-384 or Ed25519)")
 
 
-def _read(source: bytes | str | Path, what: str) -> tuple[bytes, str]:
-    """The bytes of ``source`` (bytes, or a path to read, at most the certificate/key limit)
-    and what to call it in messages."""
-    if isinstance(source, (str, Path)):
-        return read_bounded(source, "certificate", what), str(source)
-    return bytes(source), what
+def _kind(key: object) -> str:
+    from ccverify.verifier.certinfo import key_kind
+
+    return key_kind(key)
 
 
-def load_trust_anchor(source: bytes | str | Path | PublicKey | TrustAnchor) -> TrustAnchor:
-    """A PEM/DER public key or X.509 certificate (bytes or a path), or a key object."""
+def _read(source: object, what: str) -> tuple[bytes, str]:
+    """The bytes of ``source`` (bytes, or an ``os.PathLike`` to read, at most the certificate/key
+    limit) and what to call it in messages; a ``str`` is refused (``verifier/inputs.py``)."""
+    if isinstance(source, os.PathLike):
+        return read_bounded(source, "certificate", what), os.fspath(source)
+    if isinstance(source, bytes | bytearray | memoryview):
+        return bytes(source), what
+    raise refuse(source, what, "load_trust_anchors" if what == "trust anchor" else "sign_reference_values")
+
+
+def load_trust_anchor(source: Source | PublicKey | TrustAnchor) -> TrustAnchor:
+    """A PEM/DER public key or X.509 certificate (its bytes or its file), or a key object."""
     if isinstance(source, TrustAnchor):
         return source
     if isinstance(source, (ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey)):
@@ -307,14 +316,15 @@ def load_trust_anchor(source: bytes | str | Path | PublicKey | TrustAnchor) -> T
             except (ValueError, UnsupportedAlgorithm):
                 cert = x509load.der_certificate(data)
     except (ValueError, UnsupportedAlgorithm, TypeError) as error:
-        raise InputError(f"{name}: not a PEM/DER public key or certificate ({error})") from None
+        reason = x509load.in_words(error)
+        raise InputError(f"{name}: not a PEM/DER public key or certificate ({reason})") from None
     if cert is not None:
         loaded = cert.public_key()
     key = _check_key(loaded, name)
     return TrustAnchor(key, key_id(key), name, cert)
 
 
-def load_private_key(source: bytes | str | Path | PrivateKey) -> PrivateKey:
+def load_private_key(source: Source | PrivateKey) -> PrivateKey:
     if isinstance(source, (ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey)):
         return source
     data, name = _read(source, "signing key")
@@ -325,12 +335,13 @@ def load_private_key(source: bytes | str | Path | PrivateKey) -> PrivateKey:
             else serialization.load_der_private_key(data, password=None)
         )
     except (ValueError, TypeError, UnsupportedAlgorithm) as error:
-        raise InputError(f"{name}: not an unencrypted PEM/DER private key ({error})") from None
+        reason = x509load.in_words(error)
+        raise InputError(f"{name}: not an unencrypted PEM/DER private key ({reason})") from None
     if isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, (ec.SECP256R1, ec.SECP384R1)):
         return key
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return key
-    raise InputError(f"{name}: unsupported key type {type(key).__name__} (use P-256, P-384 or Ed25519)")
+    raise InputError(f"{name}: unsupported key type {_kind(key)} (use P-256, P-384 or Ed25519)")
 
 
 def default_alg(key: PrivateKey | PublicKey) -> int:
@@ -415,7 +426,7 @@ def sign(
     if chosen not in ALGORITHMS:
         raise InputError(f"unsupported COSE algorithm {chosen} (use ES256 -7, ES384 -35 or EdDSA -8)")
     if not _alg_fits(chosen, public):
-        raise InputError(f"algorithm {ALGORITHMS[chosen]} does not fit a {type(public).__name__}")
+        raise InputError(f"algorithm {ALGORITHMS[chosen]} does not fit an {_kind(public)} key")
     header: dict[int, Any] = {
         H_ALG: chosen,
         H_CONTENT_TYPE: content_type,
@@ -464,7 +475,7 @@ def verify(
     header = envelope.header
     if header.alg not in ALGORITHMS:
         raise VerificationError(
-            "refvalues_alg_unsupported",
+            Code.REFVALUES_ALG_UNSUPPORTED,
             "the protected header names a COSE algorithm ccverify does not accept (ES256, ES384, EdDSA)",
             expected=sorted(ALGORITHMS.values()),
             actual=header.alg,
@@ -481,27 +492,27 @@ def verify(
         if header.kid is not None and not named and len(header.kid) == 32:
             # ccverify's key id form: the signer named a key that is not a trust anchor
             raise VerificationError(
-                "refvalues_wrong_key",
+                Code.REFVALUES_WRONG_KEY,
                 "the reference values are signed by a key that is not among the trust anchors",
                 expected=[a.kid for a in trust_anchors],
                 actual=header.kid,
             )
         if not fitting:
             raise VerificationError(
-                "refvalues_alg_mismatch",
+                Code.REFVALUES_ALG_MISMATCH,
                 f"the protected header says {ALGORITHMS[header.alg]}, "
                 "which does not fit the trust anchor's key type",
                 expected=", ".join(sorted({a.key_type for a in candidates})),
                 actual=ALGORITHMS[header.alg],
             )
         raise VerificationError(
-            "refvalues_signature_invalid",
+            Code.REFVALUES_SIGNATURE_INVALID,
             "the COSE_Sign1 signature does not verify: the reference values or their header were altered"
             + ("" if named else ", or they were signed by a key that is not a trust anchor"),
         )
     if not _content_type_ok(header.content_type, content_type):
         raise VerificationError(
-            "refvalues_bad_content_type",
+            Code.REFVALUES_BAD_CONTENT_TYPE,
             "the protected header's content type is not a CoRIM"
             if content_type == CONTENT_TYPE
             else f"the protected header's content type is not {content_type}",
@@ -521,14 +532,14 @@ def check_window(not_before: datetime | None, not_after: datetime | None, at: da
     not_after = None if not_after is None else as_utc(not_after)
     if not_before is not None and at < not_before:
         raise VerificationError(
-            "refvalues_not_yet_valid",
+            Code.REFVALUES_NOT_YET_VALID,
             f"the {what} is not valid yet at {iso8601(at)}",
             expected=f">= {iso8601(not_before)}",
             actual=iso8601(at),
         )
     if not_after is not None and at > not_after:
         raise VerificationError(
-            "refvalues_expired",
+            Code.REFVALUES_EXPIRED,
             f"the {what} expired before {iso8601(at)}",
             expected=f"<= {iso8601(not_after)}",
             actual=iso8601(at),

@@ -218,7 +218,7 @@ class ReferenceValues:
     def __contains__(self, name: object) -> bool:
         return any(v.name == name for v in self.values)
 
-    def accepts(self, name: str, actual: Any) -> bool:
+    def accepts(self, name: str, actual: object) -> bool:
         """Does evidence ``actual`` match the reference value ``name``? False when not listed."""
         value = self.get(name)
         return value is not None and value.accepts(actual)

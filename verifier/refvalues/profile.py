@@ -33,7 +33,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from ccverify.verifier.errors import InputError, ParseError, VerificationError
+from ccverify.verifier.errors import Code, InputError, ParseError, VerificationError
 from ccverify.verifier.jsonable import JSON_ERRORS
 from ccverify.verifier.limits import read_bounded
 from ccverify.verifier.refvalues import corim as c
@@ -318,7 +318,7 @@ def from_corim(corim: c.Corim, *, signer: Signer | None = None) -> ReferenceValu
     """The profile's view of a decoded CoRIM; ParseError/VerificationError when it does not fit."""
     if corim.profile != PROFILE_ID:
         raise VerificationError(
-            "refvalues_unknown_profile",
+            Code.REFVALUES_UNKNOWN_PROFILE,
             "the CoRIM does not use the ccverify reference-value profile",
             expected=PROFILE_ID,
             actual=corim.profile,
@@ -487,11 +487,13 @@ def _component_values(platform: str, name: str, entry: Any) -> list[ReferenceVal
             continue
         target = plain
         alg_name = key
-        if key.startswith("authenticode-"):
-            target, alg_name = authenticode, key[len("authenticode-") :]
+        # authenticode_<alg> (snake_case, what measure writes); authenticode-<alg>, the spelling
+        # of measurement JSON before it, is read alike (the shipped sample's files use it)
+        if key.startswith(("authenticode_", "authenticode-")):
+            target, alg_name = authenticode, key[len("authenticode_") :]
         alg = ALG_BY_NAME.get(alg_name)
         if alg is None:
-            raise InputError(f"{what}: unknown digest (sha256, sha384, sha512, authenticode-<alg>, text)")
+            raise InputError(f"{what}: unknown digest (sha256, sha384, sha512, authenticode_<alg>, text)")
         raw = _hex(value, what)
         if len(raw) != DIGEST_SIZES[alg]:
             raise InputError(f"{what}: {DIGEST_SIZES[alg]} bytes expected, got {len(raw)}")
@@ -640,7 +642,7 @@ def check_sequence(store: SequenceStore, rv: ReferenceValues, *, record: bool = 
     last = store.last(rv.id)
     if last is not None and rv.sequence < last:
         raise VerificationError(
-            "refvalues_rollback",
+            Code.REFVALUES_ROLLBACK,
             f"reference values {rv.id!r} are older than ones already accepted (rollback)",
             expected=f">= {last}",
             actual=rv.sequence,

@@ -9,11 +9,16 @@ not trust anchors and are always verified against the pinned ARK.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+if TYPE_CHECKING:
+    from ccverify.verifier.evidence.snp_report import Product
 
 #: SHA-256 over the DER certificate (Intel SGX Root CA, serial 22650cd6..., 2018-2049)
 INTEL_SGX_ROOT_CA_SHA256 = "44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3"
@@ -38,6 +43,33 @@ AMD_CERT_SHA256: dict[str, tuple[str, str, str]] = {
 }
 
 AMD_PRODUCTS = tuple(AMD_CERT_SHA256)
+
+
+@dataclass(frozen=True)
+class RootInfo:
+    """The root a verdict's chain ended in (both platforms' verdicts record one, ``.root``).
+
+    ``production`` is True only for a pinned production root (the Intel SGX Root CA, an AMD
+    ARK); ``product`` is the AMD product line the ARK anchors (None for Intel's root, and for a
+    test root that names none).
+    """
+
+    subject: str  # RFC 4514
+    sha256: str  # SHA-256 of the certificate's DER, hex
+    spki_sha256: str  # SHA-256 of its SubjectPublicKeyInfo DER, hex
+    production: bool
+    product: Product | None = None
+
+    @classmethod
+    def of(cls, cert: x509.Certificate, *, production: bool, product: Product | None = None) -> RootInfo:
+        spki = cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        return cls(
+            subject=cert.subject.rfc4514_string(),
+            sha256=hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest(),
+            spki_sha256=hashlib.sha256(spki).hexdigest(),
+            production=production,
+            product=product,
+        )
 
 
 @cache

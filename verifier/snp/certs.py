@@ -92,9 +92,10 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import NameOID, SignatureAlgorithmOID
 
 from ccverify.verifier import roots, x509load
-from ccverify.verifier.errors import CollateralError, InputError, VerificationError
+from ccverify.verifier.errors import Code, CollateralError, InputError, VerificationError
 from ccverify.verifier.evidence.snp_report import Product, TcbParts, TcbVersion
 from ccverify.verifier.jsonable import iso8601
+from ccverify.verifier.roots import RootInfo
 from ccverify.verifier.x509profile import LeafProfile, check_chain, crl_scope, distribution_points
 
 AMD_OID_PREFIX = "1.3.6.1.4.1.3704.1"
@@ -149,8 +150,9 @@ def load_certificate(data: bytes, what: str = "certificate") -> x509.Certificate
     try:
         return x509load.certificate(data)
     except (ValueError, TypeError, IndexError) as exc:
+        reason = x509load.in_words(exc)
         raise VerificationError(
-            "certificate_malformed", f"{what} is not a DER or PEM X.509 certificate ({exc})"
+            Code.CERTIFICATE_MALFORMED, f"{what} is not a DER or PEM X.509 certificate ({reason})"
         ) from None
 
 
@@ -162,7 +164,7 @@ def load_certificates(data: bytes, what: str = "certificate bundle") -> list[x50
         return x509load.pem_certificates(data)
     except ValueError as exc:
         raise VerificationError(
-            "certificate_malformed", f"{what} is not a PEM certificate bundle ({exc})"
+            Code.CERTIFICATE_MALFORMED, f"{what} is not a PEM certificate bundle ({x509load.in_words(exc)})"
         ) from None
 
 
@@ -182,7 +184,7 @@ def load_crl(data: bytes, what: str = "CRL") -> x509.CertificateRevocationList:
         return x509load.crl(data)
     except ValueError as exc:
         raise VerificationError(
-            "certificate_malformed", f"{what} is not a DER or PEM X.509 CRL ({exc})"
+            Code.CERTIFICATE_MALFORMED, f"{what} is not a DER or PEM X.509 CRL ({x509load.in_words(exc)})"
         ) from None
 
 
@@ -266,7 +268,7 @@ class VekExtensions:
             missing.append("fmc_spl")
         if missing:
             raise VerificationError(
-                "certificate_extension",
+                Code.CERTIFICATE_EXTENSION,
                 f"the endorsement certificate lacks the TCB extension(s) {', '.join(missing)}",
             )
         assert self.bl_spl is not None and self.tee_spl is not None
@@ -307,7 +309,7 @@ class VekExtensions:
         large = [f"{name}={value}" for name, value in spls.items() if value > 0xFF]
         if large:
             raise VerificationError(
-                "certificate_extension",
+                Code.CERTIFICATE_EXTENSION,
                 f"the endorsement certificate's SPLs are one byte each, got {', '.join(large)}",
                 expected="0-255",
                 actual=", ".join(large),
@@ -397,7 +399,8 @@ def parse_vek_extensions(cert: x509.Certificate) -> VekExtensions:
         )
     except (ValueError, UnicodeDecodeError) as exc:
         raise VerificationError(
-            "certificate_extension", f"{subject_cn(cert) or 'certificate'}: malformed AMD extension ({exc})"
+            Code.CERTIFICATE_EXTENSION,
+            f"{subject_cn(cert) or 'certificate'}: malformed AMD extension ({exc})",
         ) from None
 
 
@@ -416,17 +419,6 @@ class CertSummary:
     sha256: str
     not_before: datetime
     not_after: datetime
-
-
-@dataclass(frozen=True)
-class RootInfo:
-    """The root the chain ends in: which ARK, and whether it is a pinned production root."""
-
-    subject: str
-    sha256: str
-    spki_sha256: str
-    production: bool
-    product: Product | None
 
 
 @dataclass(frozen=True)
@@ -466,7 +458,7 @@ class VerifiedChain:
         for cert in self.certificates:
             if at < cert.not_before:
                 raise VerificationError(
-                    "certificate_not_yet_valid",
+                    Code.CERTIFICATE_NOT_YET_VALID,
                     f"{cert.role} {cert.subject!r} is not valid before {iso8601(cert.not_before)}; "
                     f"verification time is {iso8601(at)}",
                     expected=f">= {iso8601(cert.not_before)}",
@@ -474,7 +466,7 @@ class VerifiedChain:
                 )
             if at > cert.not_after:
                 raise VerificationError(
-                    "certificate_expired",
+                    Code.CERTIFICATE_EXPIRED,
                     f"{cert.role} {cert.subject!r} expired at {iso8601(cert.not_after)}; "
                     f"verification time is {iso8601(at)}",
                     expected=f"<= {iso8601(cert.not_after)}",
@@ -484,7 +476,7 @@ class VerifiedChain:
         if crl is not None:
             if at < crl.this_update:
                 raise VerificationError(
-                    "crl_not_yet_valid",
+                    Code.CRL_NOT_YET_VALID,
                     f"the CRL's thisUpdate {iso8601(crl.this_update)} is after the verification time",
                     expected=f">= {iso8601(crl.this_update)}",
                     actual=iso8601(at),
@@ -492,7 +484,7 @@ class VerifiedChain:
             # as for TDX collateral: valid while thisUpdate <= at < nextUpdate
             if crl.next_update is not None and at >= crl.next_update:
                 raise VerificationError(
-                    "crl_expired",
+                    Code.CRL_EXPIRED,
                     f"the CRL's nextUpdate {iso8601(crl.next_update)} has passed; fetch a current CRL",
                     expected=f"< {iso8601(crl.next_update)}",
                     actual=iso8601(at),
@@ -516,7 +508,7 @@ def _check_pss(child: x509.Certificate, parent: x509.Certificate, what: str) -> 
         _hash_of(child), hashes.SHA384
     ):
         raise VerificationError(
-            "chain_signature_algorithm",
+            Code.CHAIN_SIGNATURE_ALGORITHM,
             f"{what}: the signature algorithm must be RSASSA-PSS with SHA-384",
             expected="rsassaPss/sha384",
             actual=child.signature_algorithm_oid.dotted_string,
@@ -524,13 +516,13 @@ def _check_pss(child: x509.Certificate, parent: x509.Certificate, what: str) -> 
     key = parent.public_key()
     if not isinstance(key, rsa.RSAPublicKey):
         raise VerificationError(
-            "chain_signature_algorithm", f"{what}: the signer's key is not RSA ({type(key).__name__})"
+            Code.CHAIN_SIGNATURE_ALGORITHM, f"{what}: the signer's key is not RSA ({_key_kind(key)})"
         )
     try:
         key.verify(child.signature, child.tbs_certificate_bytes, AMD_PSS, hashes.SHA384())
     except InvalidSignature:
         raise VerificationError(
-            "chain_signature_invalid", f"{what}: the RSA-PSS signature does not verify"
+            Code.CHAIN_SIGNATURE_INVALID, f"{what}: the RSA-PSS signature does not verify"
         ) from None
 
 
@@ -544,7 +536,7 @@ def _hash_of(cert: x509.Certificate) -> hashes.HashAlgorithm | None:
 def _require_v3(cert: x509.Certificate, role: str) -> None:
     if cert.version is not x509.Version.v3:
         raise VerificationError(
-            "certificate_malformed", f"{role} {subject_cn(cert)!r} is not an X.509 v3 certificate"
+            Code.CERTIFICATE_MALFORMED, f"{role} {subject_cn(cert)!r} is not an X.509 v3 certificate"
         )
 
 
@@ -614,7 +606,9 @@ class _ChainMemo:
         except (ValueError, UnsupportedAlgorithm) as exc:
             # cryptography parses extensions and keys lazily: a duplicate extension or an
             # unsupported key surfaces here
-            raise VerificationError("certificate_malformed", f"a certificate cannot be used: {exc}") from None
+            raise VerificationError(
+                Code.CERTIFICATE_MALFORMED, f"a certificate cannot be used: {exc}"
+            ) from None
         with self._lock:
             self._items[key] = result
             while len(self._items) > self.size:
@@ -640,7 +634,7 @@ def _leaf_kind(cert: x509.Certificate) -> VekKind:
         if cn == kind.leaf_cn:
             return kind
     raise VerificationError(
-        "certificate_name",
+        Code.CERTIFICATE_NAME,
         "the endorsement certificate's subject CN must be SEV-VCEK or SEV-VLEK",
         expected="SEV-VCEK or SEV-VLEK",
         actual=cn,
@@ -662,7 +656,8 @@ def _verify_chain(
     leaf_product = ext.product
     if ext.product_name is not None and leaf_product is None:
         raise VerificationError(
-            "product_unknown", f"the {kind.value}'s productName {ext.product_name!r} is not a known product"
+            Code.PRODUCT_UNKNOWN,
+            f"the {kind.value}'s productName {ext.product_name!r} is not a known product",
         )
 
     # the intermediate: given, or the shipped one for the product
@@ -672,7 +667,7 @@ def _verify_chain(
         role_product = product_of_cn(subject_cn(inter))
         if role_product is None or role_product[0] not in ("ASK", "ASVK"):
             raise VerificationError(
-                "certificate_name",
+                Code.CERTIFICATE_NAME,
                 "the intermediate's subject CN must be SEV-<product> (ASK) or SEV-VLEK-<product> (ASVK)",
                 expected=f"{kind.intermediate_cn(leaf_product or expected or Product.MILAN)}",
                 actual=subject_cn(inter),
@@ -680,7 +675,7 @@ def _verify_chain(
         role, product = role_product
         if role != kind.intermediate_role:
             raise VerificationError(
-                "chain_role_mismatch",
+                Code.CHAIN_ROLE_MISMATCH,
                 f"a {kind.value} must be issued by an {kind.intermediate_role}, "
                 f"but the chain holds an {role} ({subject_cn(inter)})",
                 expected=kind.intermediate_cn(product),
@@ -691,7 +686,7 @@ def _verify_chain(
         chosen = leaf_product or expected
         if chosen is None:
             raise VerificationError(
-                "product_unknown",
+                Code.PRODUCT_UNKNOWN,
                 "the product cannot be determined: the certificate has no productName and no "
                 "intermediate or product was given",
             )
@@ -710,14 +705,14 @@ def _verify_chain(
         )
     if leaf_product is not None and leaf_product is not product:
         raise VerificationError(
-            "product_mismatch",
+            Code.PRODUCT_MISMATCH,
             f"the {kind.value}'s productName {ext.product_name!r} does not match its issuer's product",
             expected=product.value,
             actual=ext.product_name,
         )
     if expected is not None and expected is not product:
         raise VerificationError(
-            "product_mismatch",
+            Code.PRODUCT_MISMATCH,
             f"the certificates are for {product.value} ({product_source}), not the expected product",
             expected=expected.value,
             actual=product.value,
@@ -730,7 +725,7 @@ def _verify_chain(
         root = load_certificate(trust_root_der, "trust root")
         if given_ark is not None and not _same_key(given_ark, root):
             raise VerificationError(
-                "untrusted_root",
+                Code.UNTRUSTED_ROOT,
                 f"the chain's ARK {subject_cn(given_ark)!r} is not the given trust root",
                 expected=der_sha256(root),
                 actual=der_sha256(given_ark),
@@ -742,36 +737,36 @@ def _verify_chain(
             other = _pinned_product(given_ark)
             if other is not None:
                 raise VerificationError(
-                    "wrong_product_root",
+                    Code.WRONG_PRODUCT_ROOT,
                     f"the chain's ARK is the {other.value} root, but the chain is for {product.value}",
                     expected=f"ARK-{product.value}",
                     actual=f"ARK-{other.value}",
                 )
             raise VerificationError(
-                "untrusted_root",
+                Code.UNTRUSTED_ROOT,
                 f"the chain's ARK {subject_cn(given_ark)!r} is not the pinned AMD ARK for {product.value}",
                 expected=der_sha256(root),
                 actual=der_sha256(given_ark),
             )
         root_product = product  # the pinned ARK of the chain's product
         if subject_cn(root) != f"ARK-{product.value}":  # pragma: no cover - shipped roots are fixed
-            raise VerificationError("certificate_name", "pinned ARK has an unexpected CN")
+            raise VerificationError(Code.CERTIFICATE_NAME, "pinned ARK has an unexpected CN")
     _require_v3(root, "ARK")
     if root.issuer != root.subject:
-        raise VerificationError("root_not_self_signed", f"the ARK {subject_cn(root)!r} is not self-issued")
+        raise VerificationError(Code.ROOT_NOT_SELF_SIGNED, f"the ARK {subject_cn(root)!r} is not self-issued")
     try:
         _check_pss(root, root, "ARK self-signature")
     except VerificationError as exc:
         if exc.code == "chain_signature_invalid":
             raise VerificationError(
-                "root_not_self_signed", f"the ARK {subject_cn(root)!r} does not verify under its own key"
+                Code.ROOT_NOT_SELF_SIGNED, f"the ARK {subject_cn(root)!r} does not verify under its own key"
             ) from None
         raise
 
     # signatures down the chain
     if inter.issuer != root.subject:
         raise VerificationError(
-            "chain_issuer_mismatch",
+            Code.CHAIN_ISSUER_MISMATCH,
             f"the {kind.intermediate_role}'s issuer is not the ARK",
             expected=root.subject.rfc4514_string(),
             actual=inter.issuer.rfc4514_string(),
@@ -779,7 +774,7 @@ def _verify_chain(
     _check_pss(inter, root, f"{kind.intermediate_role} {subject_cn(inter)!r} signed by the ARK")
     if leaf.issuer != inter.subject:
         raise VerificationError(
-            "chain_issuer_mismatch",
+            Code.CHAIN_ISSUER_MISMATCH,
             f"the {kind.value}'s issuer is not the {kind.intermediate_role} of the chain",
             expected=inter.subject.rfc4514_string(),
             actual=leaf.issuer.rfc4514_string(),
@@ -800,9 +795,9 @@ def _verify_chain(
     if not isinstance(public_key, ec.EllipticCurvePublicKey) or not isinstance(
         public_key.curve, ec.SECP384R1
     ):
-        curve = getattr(getattr(public_key, "curve", None), "name", type(public_key).__name__)
+        curve = getattr(getattr(public_key, "curve", None), "name", None) or _key_kind(public_key)
         raise VerificationError(
-            "leaf_key_type", f"the {kind.value} key must be EC P-384", expected="secp384r1", actual=curve
+            Code.LEAF_KEY_TYPE, f"the {kind.value} key must be EC P-384", expected="secp384r1", actual=curve
         )
     _check_extensions(kind, product, ext)
 
@@ -812,10 +807,8 @@ def _verify_chain(
         product=product,
         product_source=product_source,
         extensions=ext,
-        root=RootInfo(
-            subject=root.subject.rfc4514_string(),
-            sha256=der_sha256(root),
-            spki_sha256=spki_sha256(root),
+        root=RootInfo.of(
+            root,
             production=root_product is not None,
             product=product if root_product is None else root_product,
         ),
@@ -836,46 +829,48 @@ def _check_extensions(kind: VekKind, product: Product, ext: VekExtensions) -> No
     want_struct = 1 if product.uses_fmc else 0
     if ext.struct_version is not None and ext.struct_version != want_struct:
         raise VerificationError(
-            "certificate_extension",
+            Code.CERTIFICATE_EXTENSION,
             f"a {product.value} {kind.value} has structVersion {want_struct}",
             expected=want_struct,
             actual=ext.struct_version,
         )
     if kind is VekKind.VCEK:
         if ext.hw_id is None:
-            raise VerificationError("certificate_extension", "the VCEK has no hwID extension (…3704.1.4)")
+            raise VerificationError(Code.CERTIFICATE_EXTENSION, "the VCEK has no hwID extension (…3704.1.4)")
         want = 8 if product.uses_fmc else 64
         if len(ext.hw_id) != want:
             raise VerificationError(
-                "certificate_extension",
+                Code.CERTIFICATE_EXTENSION,
                 f"a {product.value} VCEK's hwID is {want} bytes",
                 expected=want,
                 actual=len(ext.hw_id),
             )
         if ext.csp_id is not None:
-            raise VerificationError("certificate_extension", "a VCEK must not carry a csp_id extension")
+            raise VerificationError(Code.CERTIFICATE_EXTENSION, "a VCEK must not carry a csp_id extension")
     else:
         if ext.csp_id is None:
-            raise VerificationError("certificate_extension", "the VLEK has no csp_id extension (…3704.1.5)")
+            raise VerificationError(
+                Code.CERTIFICATE_EXTENSION, "the VLEK has no csp_id extension (…3704.1.5)"
+            )
         if ext.hw_id is not None:
-            raise VerificationError("certificate_extension", "a VLEK must not carry a hwID extension")
+            raise VerificationError(Code.CERTIFICATE_EXTENSION, "a VLEK must not carry a hwID extension")
 
 
 def _check_crl(crl_der: bytes, ark: x509.Certificate, inter: x509.Certificate, kind: VekKind) -> CrlInfo:
     crl = load_crl(crl_der)
     if crl.issuer != ark.subject:
         raise VerificationError(
-            "crl_issuer_mismatch",
+            Code.CRL_ISSUER_MISMATCH,
             "the CRL is not issued by the chain's ARK",
             expected=ark.subject.rfc4514_string(),
             actual=crl.issuer.rfc4514_string(),
         )
     key = ark.public_key()
     if not isinstance(key, rsa.RSAPublicKey):  # pragma: no cover - the ARK was checked to be RSA
-        raise VerificationError("crl_signature_invalid", "the ARK key is not RSA")
+        raise VerificationError(Code.CRL_SIGNATURE_INVALID, "the ARK key is not RSA")
     if crl.signature_algorithm_oid != SignatureAlgorithmOID.RSASSA_PSS:
         raise VerificationError(
-            "crl_signature_invalid",
+            Code.CRL_SIGNATURE_INVALID,
             "the CRL signature must be RSASSA-PSS with SHA-384",
             expected="rsassaPss",
             actual=crl.signature_algorithm_oid.dotted_string,
@@ -884,11 +879,11 @@ def _check_crl(crl_der: bytes, ark: x509.Certificate, inter: x509.Certificate, k
         key.verify(crl.signature, crl.tbs_certlist_bytes, AMD_PSS, hashes.SHA384())
     except InvalidSignature:
         raise VerificationError(
-            "crl_signature_invalid", "the CRL signature does not verify under the ARK"
+            Code.CRL_SIGNATURE_INVALID, "the CRL signature does not verify under the ARK"
         ) from None
     if crl.next_update_utc is None:  # RFC 5280 §5.1.2.5: issuers MUST include it
         raise VerificationError(
-            "crl_invalid",
+            Code.CRL_INVALID,
             "the CRL has no nextUpdate: it would never expire, so a stale one could hide a revocation",
         )
     scope = crl_scope(crl, ark, "the KDS CRL")
@@ -898,7 +893,7 @@ def _check_crl(crl_der: bytes, ark: x509.Certificate, inter: x509.Certificate, k
     revoked = crl.get_revoked_certificate_by_serial_number(inter.serial_number)
     if revoked is not None:
         raise VerificationError(
-            "certificate_revoked",
+            Code.CERTIFICATE_REVOKED,
             f"the {kind.intermediate_role} {subject_cn(inter)!r} (serial 0x{inter.serial_number:x}) "
             f"is revoked since {iso8601(revoked.revocation_date_utc)}",
         )
@@ -909,3 +904,10 @@ def _check_crl(crl_der: bytes, ark: x509.Certificate, inter: x509.Certificate, k
         revoked_serials=len(crl),
         checked_serial=inter.serial_number,
     )
+
+
+def _key_kind(key: object) -> str:
+    """``RSA 4096``, ``EC P-256``... for a message (never a Python class name)."""
+    from ccverify.verifier.certinfo import key_kind
+
+    return key_kind(key)

@@ -84,7 +84,7 @@ from dataclasses import dataclass, fields
 from datetime import timedelta
 from typing import Any
 
-from ccverify.verifier.errors import InputError, PolicyError
+from ccverify.verifier.errors import Code, InputError, PolicyError
 from ccverify.verifier.evidence.snp_report import PlatformInfo, Product, SnpReport, TcbParts
 from ccverify.verifier.jsonable import iso8601
 from ccverify.verifier.policy import (
@@ -112,6 +112,25 @@ _SIZES = {
     "author_key_digest": 48,
 }
 _EXACT_SIZES = {"report_id": 32, "report_id_ma": 32, "chip_id": 64}
+#: the code of each field the report's value fails
+_MISMATCH = {
+    "measurement": Code.MEASUREMENT_MISMATCH,
+    "host_data": Code.HOST_DATA_MISMATCH,
+    "report_data": Code.REPORT_DATA_MISMATCH,
+    "family_id": Code.FAMILY_ID_MISMATCH,
+    "image_id": Code.IMAGE_ID_MISMATCH,
+    "id_key_digest": Code.ID_KEY_DIGEST_MISMATCH,
+    "author_key_digest": Code.AUTHOR_KEY_DIGEST_MISMATCH,
+    "report_id": Code.REPORT_ID_MISMATCH,
+    "report_id_ma": Code.REPORT_ID_MA_MISMATCH,
+    "chip_id": Code.CHIP_ID_MISMATCH,
+}
+_TCB_TOO_LOW = {
+    "current": Code.CURRENT_TCB_TOO_LOW,
+    "committed": Code.COMMITTED_TCB_TOO_LOW,
+    "reported": Code.REPORTED_TCB_TOO_LOW,
+    "launch": Code.LAUNCH_TCB_TOO_LOW,
+}
 _TCB_NAMES = ("bl_spl", "tee_spl", "snp_spl", "ucode_spl", "fmc_spl")
 
 
@@ -235,7 +254,7 @@ class SnpPolicy:
         problems.raise_any()
 
     @classmethod
-    def from_json(cls, obj: Mapping[str, Any]) -> SnpPolicy:
+    def from_json(cls, obj: Mapping[str, object]) -> SnpPolicy:
         """The policy from a policy file's ``"snp"`` object (the rules of ``verifier/policy.py``:
         unknown keys, ``null`` and empty lists refused; every problem reported at once)."""
         problems, todo = start(obj, "snp policy", (f.name for f in fields(cls)))
@@ -381,7 +400,7 @@ def _platform(problems: Problems, key: str, value: Any) -> PlatformInfo | None:
     return flags if items else None
 
 
-def _fail(code: str, field: str, detail: str, expected: Any, actual: Any) -> PolicyError:
+def _fail(code: Code, field: str, detail: str, expected: Any, actual: Any) -> PolicyError:
     """A violation ``code`` of the policy key ``field``."""
     return PolicyError(code, f"{field}: {detail}", expected=expected, actual=actual)
 
@@ -409,7 +428,7 @@ def validate_snp(verdict: SnpVerdict, policy: SnpPolicy | None = None) -> SnpVer
     if policy.products is not None and verdict.product not in policy.products:
         fail(
             _fail(
-                "product_not_accepted",
+                Code.PRODUCT_NOT_ACCEPTED,
                 "products",
                 "the product is not allowed",
                 [p.value for p in policy.products],
@@ -419,7 +438,7 @@ def validate_snp(verdict: SnpVerdict, policy: SnpPolicy | None = None) -> SnpVer
     if policy.signing_key != "any" and verdict.key_type is not VekKind(policy.signing_key.upper()):
         fail(
             _fail(
-                "signing_key_not_accepted",
+                Code.SIGNING_KEY_NOT_ACCEPTED,
                 "signing_key",
                 "the report is signed by a key the policy does not allow",
                 policy.signing_key.upper(),
@@ -438,16 +457,16 @@ def validate_snp(verdict: SnpVerdict, policy: SnpPolicy | None = None) -> SnpVer
         if actual not in allowed:
             shown: Any = allowed[0] if len(allowed) == 1 else [a.hex() for a in allowed]
             detail = "not an allowed value" if len(allowed) > 1 else "does not match"
-            fail(_fail(f"{name}_mismatch", name, detail, shown, actual))
+            fail(_fail(_MISMATCH[name], name, detail, shown, actual))
     for name in _EXACT_SIZES:
         wanted: bytes | None = getattr(policy, name)
         if wanted is not None and getattr(report, name) != wanted:
-            fail(_fail(f"{name}_mismatch", name, "does not match", wanted, getattr(report, name)))
+            fail(_fail(_MISMATCH[name], name, "does not match", wanted, getattr(report, name)))
 
     if policy.minimum_guest_svn is not None and report.guest_svn < policy.minimum_guest_svn:
         fail(
             _fail(
-                "guest_svn_too_low",
+                Code.GUEST_SVN_TOO_LOW,
                 "minimum_guest_svn",
                 "GUEST_SVN is too low",
                 f">= {policy.minimum_guest_svn}",
@@ -475,7 +494,7 @@ def validate_snp(verdict: SnpVerdict, policy: SnpPolicy | None = None) -> SnpVer
         if low:
             fail(
                 _fail(
-                    f"{which}_tcb_too_low",
+                    _TCB_TOO_LOW[which],
                     field_name,
                     f"{which.upper()}_TCB is below the minimum in {', '.join(low)}",
                     minimum.text(turin),
@@ -487,7 +506,7 @@ def validate_snp(verdict: SnpVerdict, policy: SnpPolicy | None = None) -> SnpVer
     if gp.debug and not policy.allow_debug:
         fail(
             _fail(
-                "debug_guest",
+                Code.DEBUG_GUEST,
                 "allow_debug",
                 "the guest policy allows DEBUG (the guest's memory can be read by the host)",
                 False,
@@ -497,7 +516,7 @@ def validate_snp(verdict: SnpVerdict, policy: SnpPolicy | None = None) -> SnpVer
     if policy.allow_migrate_ma is False and gp.migrate_ma:
         fail(
             _fail(
-                "migrate_ma_not_allowed",
+                Code.MIGRATE_MA_NOT_ALLOWED,
                 "allow_migrate_ma",
                 "the guest policy allows a migration agent",
                 False,
@@ -505,11 +524,11 @@ def validate_snp(verdict: SnpVerdict, policy: SnpPolicy | None = None) -> SnpVer
             )
         )
     if policy.allow_smt is False and gp.smt:
-        fail(_fail("smt_not_allowed", "allow_smt", "the guest policy allows SMT", False, True))
+        fail(_fail(Code.SMT_NOT_ALLOWED, "allow_smt", "the guest policy allows SMT", False, True))
     if policy.require_single_socket and not gp.single_socket:
         fail(
             _fail(
-                "single_socket_required",
+                Code.SINGLE_SOCKET_REQUIRED,
                 "require_single_socket",
                 "the guest policy does not require a single socket",
                 True,
@@ -518,7 +537,7 @@ def validate_snp(verdict: SnpVerdict, policy: SnpPolicy | None = None) -> SnpVer
         )
     if gp.cxl_allow and not policy.allow_cxl:
         detail = "the guest policy allows CXL (CXL_ALLOW, bit 21)"
-        fail(_fail("cxl_not_allowed", "allow_cxl", detail, False, True))
+        fail(_fail(Code.CXL_NOT_ALLOWED, "allow_cxl", detail, False, True))
     for field_name, bit_name, bit, what, code in _REQUIRED_POLICY_BITS:
         if getattr(policy, field_name) and not getattr(gp, bit_name):
             fail(
@@ -534,7 +553,7 @@ def validate_snp(verdict: SnpVerdict, policy: SnpPolicy | None = None) -> SnpVer
     if policy.minimum_abi is not None and (gp.abi_major, gp.abi_minor) < policy.minimum_abi:
         fail(
             _fail(
-                "abi_too_low",
+                Code.ABI_TOO_LOW,
                 "minimum_abi",
                 "the guest policy's ABI version is too old",
                 f">= {policy.minimum_abi[0]}.{policy.minimum_abi[1]}",
@@ -543,11 +562,12 @@ def validate_snp(verdict: SnpVerdict, policy: SnpPolicy | None = None) -> SnpVer
         )
 
     if policy.vmpl is not None and report.vmpl != policy.vmpl:
-        fail(_fail("vmpl_mismatch", "vmpl", "the report comes from another VMPL", policy.vmpl, report.vmpl))
+        detail = "the report comes from another VMPL"
+        fail(_fail(Code.VMPL_MISMATCH, "vmpl", detail, policy.vmpl, report.vmpl))
     if policy.maximum_vmpl is not None and report.vmpl > policy.maximum_vmpl:
         fail(
             _fail(
-                "vmpl_too_high",
+                Code.VMPL_TOO_HIGH,
                 "maximum_vmpl",
                 "the report comes from a less privileged VMPL",
                 f"<= {policy.maximum_vmpl}",
@@ -561,7 +581,7 @@ def validate_snp(verdict: SnpVerdict, policy: SnpPolicy | None = None) -> SnpVer
         if missing:
             fail(
                 _fail(
-                    "platform_info_missing",
+                    Code.PLATFORM_INFO_MISSING,
                     "platform_info_required",
                     f"PLATFORM_INFO lacks {_flags(missing)}",
                     _flags(policy.platform_info_required),
@@ -573,7 +593,7 @@ def validate_snp(verdict: SnpVerdict, policy: SnpPolicy | None = None) -> SnpVer
         if present:
             fail(
                 _fail(
-                    "platform_info_not_allowed",
+                    Code.PLATFORM_INFO_NOT_ALLOWED,
                     "platform_info_forbidden",
                     f"PLATFORM_INFO has {_flags(present)} set",
                     f"none of {_flags(policy.platform_info_forbidden)}",
@@ -584,7 +604,7 @@ def validate_snp(verdict: SnpVerdict, policy: SnpPolicy | None = None) -> SnpVer
     if policy.minimum_build is not None and report.current_build < policy.minimum_build:
         fail(
             _fail(
-                "build_too_low",
+                Code.BUILD_TOO_LOW,
                 "minimum_build",
                 "the firmware build is too old",
                 f">= {policy.minimum_build}",
@@ -597,7 +617,7 @@ def validate_snp(verdict: SnpVerdict, policy: SnpPolicy | None = None) -> SnpVer
     ):
         fail(
             _fail(
-                "version_too_low",
+                Code.VERSION_TOO_LOW,
                 "minimum_version",
                 "the firmware version is too old",
                 f">= {policy.minimum_version[0]}.{policy.minimum_version[1]}",
@@ -607,9 +627,9 @@ def validate_snp(verdict: SnpVerdict, policy: SnpPolicy | None = None) -> SnpVer
     if policy.permit_provisional_firmware is not None:
         out.extend(_check_provisional(verdict, policy.permit_provisional_firmware))
 
-    for which, minimum_vector in (
-        ("launch", policy.minimum_launch_mit_vector),
-        ("current", policy.minimum_current_mit_vector),
+    for which, minimum_vector, vector_code in (
+        ("launch", policy.minimum_launch_mit_vector, Code.LAUNCH_MIT_VECTOR_MISMATCH),
+        ("current", policy.minimum_current_mit_vector, Code.CURRENT_MIT_VECTOR_MISMATCH),
     ):
         if minimum_vector is None:
             continue
@@ -617,7 +637,7 @@ def validate_snp(verdict: SnpVerdict, policy: SnpPolicy | None = None) -> SnpVer
         if vector is None:
             fail(
                 _fail(
-                    f"{which}_mit_vector_mismatch",
+                    vector_code,
                     f"minimum_{which}_mit_vector",
                     f"a version {report.version} report has no mitigation vectors (v5 has)",
                     f"0x{minimum_vector:x}",
@@ -627,7 +647,7 @@ def validate_snp(verdict: SnpVerdict, policy: SnpPolicy | None = None) -> SnpVer
         elif minimum_vector & ~vector:
             fail(
                 _fail(
-                    f"{which}_mit_vector_mismatch",
+                    vector_code,
                     f"minimum_{which}_mit_vector",
                     f"{which.upper()}_MIT_VECTOR lacks bits 0x{minimum_vector & ~vector:x}",
                     f"all of 0x{minimum_vector:x}",
@@ -647,7 +667,7 @@ def _check_revocation(verdict: SnpVerdict, policy: SnpPolicy) -> list[PolicyErro
     if (not verdict.crl_checked or crl is None) and not policy.allow_unchecked_revocation:
         out.append(
             PolicyError(
-                "revocation_not_checked",
+                Code.REVOCATION_NOT_CHECKED,
                 "revocation: the report was verified without a KDS CRL, so the ASK/ASVK may be revoked; "
                 "the policy requires revocation checks (give the CRL, or set allow_unchecked_revocation "
                 "to accept)",
@@ -660,13 +680,13 @@ def _check_revocation(verdict: SnpVerdict, policy: SnpPolicy) -> list[PolicyErro
         return out
     if crl is None:
         detail = "no KDS CRL was checked, so none is fresh"
-        out.append(_fail("crl_too_old", "maximum_crl_age_hours", detail, f"<= {limit} h", "none"))
+        out.append(_fail(Code.CRL_TOO_OLD, "maximum_crl_age_hours", detail, f"<= {limit} h", "none"))
         return out
     age = verdict.at - crl.this_update
     if age > timedelta(hours=limit):
         out.append(
             _fail(
-                "crl_too_old",
+                Code.CRL_TOO_OLD,
                 "maximum_crl_age_hours",
                 f"the KDS CRL (from {verdict.crl_source or 'the caller'}) was issued "
                 f"{iso8601(crl.this_update)}, {age.total_seconds() / 3600:.1f} hours before the "
@@ -681,12 +701,12 @@ def _check_revocation(verdict: SnpVerdict, policy: SnpPolicy) -> list[PolicyErro
 #: (policy field, GuestPolicy attribute, bit, what the bit means, code) for the bits a policy may require
 _REQUIRED_POLICY_BITS = (
     ("require_mem_aes_256_xts", "mem_aes_256_xts", 22, "require AES-256-XTS memory encryption",
-     "mem_aes_256_xts_required"),
-    ("require_rapl_disabled", "rapl_dis", 23, "require RAPL to be disabled", "rapl_disabled_required"),
+     Code.MEM_AES_256_XTS_REQUIRED),
+    ("require_rapl_disabled", "rapl_dis", 23, "require RAPL to be disabled", Code.RAPL_DISABLED_REQUIRED),
     ("require_ciphertext_hiding", "ciphertext_hiding_dram", 24, "require ciphertext hiding for DRAM",
-     "ciphertext_hiding_required"),
+     Code.CIPHERTEXT_HIDING_REQUIRED),
     ("require_page_swap_disabled", "page_swap_disable", 25, "disable page swapping",
-     "page_swap_disabled_required"),
+     Code.PAGE_SWAP_DISABLED_REQUIRED),
 )  # fmt: skip
 
 
@@ -696,7 +716,7 @@ def _check_keys(report: SnpReport, policy: SnpPolicy) -> list[PolicyError]:
     if policy.require_author_key:
         out.extend(
             _require_trusted(
-                ("require_author_key", "author_key_required", "author_key_not_trusted"),
+                ("require_author_key", Code.AUTHOR_KEY_REQUIRED, Code.AUTHOR_KEY_NOT_TRUSTED),
                 report.key_info.author_key_en,
                 "the report has no author key (KEY_INFO.AUTHOR_KEY_EN clear)",
                 report.author_key_digest,
@@ -707,7 +727,7 @@ def _check_keys(report: SnpReport, policy: SnpPolicy) -> list[PolicyError]:
     if policy.require_id_block:
         out.extend(
             _require_trusted(
-                ("require_id_block", "id_block_required", "id_key_not_trusted"),
+                ("require_id_block", Code.ID_BLOCK_REQUIRED, Code.ID_KEY_NOT_TRUSTED),
                 any(report.id_key_digest),
                 "the guest was launched without an ID block (ID_KEY_DIGEST zero)",
                 report.id_key_digest,
@@ -719,7 +739,7 @@ def _check_keys(report: SnpReport, policy: SnpPolicy) -> list[PolicyError]:
 
 
 def _require_trusted(
-    names: tuple[str, str, str],
+    names: tuple[str, Code, Code],
     present: bool,
     absent: str,
     digest: bytes,
@@ -745,7 +765,7 @@ def _check_provisional(verdict: SnpVerdict, permit: bool) -> list[PolicyError]:
         if committed != current:
             out.append(
                 _fail(
-                    "provisional_firmware_not_permitted",
+                    Code.PROVISIONAL_FIRMWARE_NOT_PERMITTED,
                     key,
                     "provisional firmware is not permitted: COMMITTED_TCB differs from CURRENT_TCB",
                     tcb_text(current),
@@ -755,7 +775,7 @@ def _check_provisional(verdict: SnpVerdict, permit: bool) -> list[PolicyError]:
         if report.committed_version != report.current_version:
             out.append(
                 _fail(
-                    "provisional_firmware_not_permitted",
+                    Code.PROVISIONAL_FIRMWARE_NOT_PERMITTED,
                     key,
                     "provisional firmware is not permitted: the committed firmware version differs "
                     "from the current one",
@@ -767,7 +787,7 @@ def _check_provisional(verdict: SnpVerdict, permit: bool) -> list[PolicyError]:
     if not current.meets(committed) or report.committed_version > report.current_version:
         out.append(
             _fail(
-                "committed_above_current",
+                Code.COMMITTED_ABOVE_CURRENT,
                 key,
                 "the committed firmware is newer than the current one",
                 f"<= {tcb_text(current)} / {_version_text(report.current_version)}",

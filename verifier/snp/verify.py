@@ -53,17 +53,22 @@ chip_id_mismatch           CHIP_ID differs from the VCEK's hwID (or is non-zero 
 A missing VCEK/VLEK is not a verification failure but missing collateral: ``CollateralError``
 (CLI exit 3) naming the KDS URL that would provide it. ``fetch_snp_certs`` fills in a VCEK (and
 optionally the CRL) from the cache, bundles or AMD KDS.
+
+Concurrency: ``verify_snp`` may run in many threads at once over shared certificates; the
+chain memo (``certs.py``) is locked and keyed by the certificates' and CRL's bytes, and holds
+only time-independent results, so the verdicts are those of one verification at a time.
+``clear_caches()`` empties it and the parsers' memos.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property, lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
@@ -73,7 +78,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from ccverify.verifier.errors import CollateralError, InputError, PolicyError, VerificationError
+from ccverify.verifier.errors import Code, CollateralError, InputError, PolicyError, VerificationError
 from ccverify.verifier.evidence.certtable import CertKind, CertTable
 from ccverify.verifier.evidence.snp_report import (
     SIGNATURE_ALGO_ECDSA_P384_SHA384,
@@ -83,13 +88,14 @@ from ccverify.verifier.evidence.snp_report import (
     SnpReport,
     TcbParts,
 )
+from ccverify.verifier.inputs import Source, read_source, refuse
 from ccverify.verifier.jsonable import to_jsonable
-from ccverify.verifier.limits import InputKind, read_bounded
+from ccverify.verifier.limits import InputKind
 from ccverify.verifier.policy import CUSTOM, DEFAULT, UNSAFE_NO_POLICY, UnsafeNoPolicy
+from ccverify.verifier.roots import RootInfo
 from ccverify.verifier.snp.certs import (
     CertSummary,
     CrlInfo,
-    RootInfo,
     VekKind,
     VerifiedChain,
     der,
@@ -129,11 +135,12 @@ class SnpCertificates:
     #: where ``crl`` came from (``CRL_SOURCES``); None for a CRL set directly: "given"
     crl_source: str | None = None
 
-    def with_(self, **changes: Any) -> SnpCertificates:
-        return dataclasses.replace(self, **changes)
+    def with_(self, **changes: bytes | str | tuple[str, ...] | None) -> SnpCertificates:
+        """A copy with ``changes`` (field names of this class)."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
+    def to_json(self) -> dict[str, str | list[str] | None]:
+        out: dict[str, str | list[str] | None] = {}
         for name in ("vcek", "vlek", "ask", "asvk", "ark", "crl"):
             value = getattr(self, name)
             out[name] = None if value is None else hashlib.sha256(value).hexdigest()
@@ -141,7 +148,6 @@ class SnpCertificates:
         return out
 
 
-Source = bytes | str | Path
 
 #: where a verdict's KDS CRL came from: ``given`` by the caller (``--crl``, ``crl=``), the
 #: extended report's ``certificate_table`` (chosen by the host: any unexpired ARK-signed CRL,
@@ -150,11 +156,14 @@ Source = bytes | str | Path
 CRL_SOURCES = ("given", "certificate_table", "kds")
 
 
-def _read(source: Source, what: str, kind: InputKind = "certificate") -> tuple[bytes, str]:
+def _read(
+    source: object, what: str, kind: InputKind = "certificate", function: str = "load_snp_certs"
+) -> tuple[bytes, str]:
     if isinstance(source, bytes | bytearray | memoryview):
         return bytes(source), f"{what}: bytes"
-    path = Path(source)
-    return read_bounded(path, kind, what), f"{what}: {path}"
+    if isinstance(source, os.PathLike):
+        return read_source(source, kind, what, function)[0], f"{what}: {os.fspath(source)}"
+    raise refuse(source, what, function)
 
 
 _ROLE_SLOTS = {"VCEK": "vcek", "VLEK": "vlek", "ASK": "ask", "ASVK": "asvk", "ARK": "ark"}
@@ -184,12 +193,18 @@ def load_snp_certs(
     crl: Source | None = None,
     ark: Source | None = None,
 ) -> SnpCertificates:
-    """Gather certificates from files or bytes (DER or PEM; a PEM may hold several).
+    """Gather certificates from files (``os.PathLike``) or bytes (DER or PEM; a PEM may hold
+    several). A ``str`` is refused, like any other type (``InputError``, before anything is read).
 
     ``chain`` is a KDS ``cert_chain`` (ASK or ASVK, then ARK); ``table`` an extended-report
     certificate table (configfs-tsm ``auxblob``). Roles are told by subject CN, so a PEM file
     holding VCEK + ASK + ARK fills all three. Explicit arguments win over the table.
     """
+    for value, what in ((vcek, "vcek"), (vlek, "vlek"), (chain, "chain"), (crl, "crl"), (ark, "ark")):
+        if value is not None and not isinstance(value, bytes | bytearray | memoryview | os.PathLike):
+            raise refuse(value, what, "load_snp_certs")
+    if table is not None and not isinstance(table, CertTable | bytes | bytearray | memoryview | os.PathLike):
+        raise refuse(table, "table", "load_snp_certs", "or a CertTable")
     slots: dict[str, bytes] = {}
     sources: list[str] = []
 
@@ -328,12 +343,12 @@ class SnpVerdict:
 # --------------------------------------------------------------------------------------------
 
 
-def _trust_root_der(trust_root: bytes | str | Path | x509.Certificate | None) -> bytes | None:
+def _trust_root_der(trust_root: Source | x509.Certificate | None) -> bytes | None:
     if trust_root is None:
         return None
     if isinstance(trust_root, x509.Certificate):
         return der(trust_root)
-    data, where = _read(trust_root, "trust root")
+    data, where = _read(trust_root, "trust root", function="verify_snp")
     return _root_der(data, where)
 
 
@@ -354,12 +369,12 @@ def _product_hint(product: Product | str | None) -> Product | None:
 
 
 def verify_snp(
-    report: bytes | SnpReport,
+    report: Source | SnpReport,
     certs: SnpCertificates,
     *,
     at: datetime | str | None = None,
     product: Product | str | None = None,
-    trust_root: bytes | str | Path | x509.Certificate | None = None,
+    trust_root: Source | x509.Certificate | None = None,
     policy: SnpPolicy | UnsafeNoPolicy | None = None,
 ) -> SnpVerdict:
     """Verify ``report`` with ``certs``, then apply ``policy``; raise ``VerificationError`` /
@@ -372,32 +387,43 @@ def verify_snp(
     """
     validate, applied, chosen_policy = _policy(policy)
     moment = resolve_time(at)
+    # every argument's type is checked before anything is read
+    if not isinstance(report, SnpReport | bytes | bytearray | memoryview | os.PathLike):
+        raise refuse(report, "report", "verify_snp", "or an SnpReport")
+    if not isinstance(certs, SnpCertificates):
+        raise InputError(
+            f"verify_snp: certs must be SnpCertificates (from load_snp_certs), not {type(certs).__name__}"
+        )
+    if trust_root is not None and not isinstance(
+        trust_root, x509.Certificate | bytes | bytearray | memoryview | os.PathLike
+    ):
+        raise refuse(trust_root, "trust_root", "verify_snp", "or an x509.Certificate")
     if isinstance(report, SnpReport):
         parsed = report
         signed = parsed.signed_data
     else:
-        raw = bytes(report)
+        raw = read_source(report, "evidence", "report", "verify_snp")[0]
         parsed = SnpReport.from_bytes(raw)
         signed = raw[:SIGNED_SIZE]
 
     # 1. sanity and signing key
     if parsed.signature_algo != SIGNATURE_ALGO_ECDSA_P384_SHA384:
         raise VerificationError(
-            "signature_algo_unsupported",
+            Code.SIGNATURE_ALGO_UNSUPPORTED,
             "SIGNATURE_ALGO must be 1 (ECDSA P-384 with SHA-384)",
             expected=1,
             actual=parsed.signature_algo,
         )
     if not parsed.policy.reserved_bit17:
         raise VerificationError(
-            "policy_reserved_bit",
+            Code.POLICY_RESERVED_BIT,
             "POLICY bit 17 is reserved and must be one",
             expected=f"0x{parsed.policy.raw | 1 << 17:x}",
             actual=f"0x{parsed.policy.raw:x}",
         )
     if not 0 <= parsed.vmpl <= 3:
         raise VerificationError(
-            "vmpl_out_of_range",
+            Code.VMPL_OUT_OF_RANGE,
             f"VMPL {parsed.vmpl} (0x{parsed.vmpl:x}) is not a guest VMPL: a guest's report comes from "
             "VMPL 0-3, and 0xFFFFFFFF marks a report the host requested",
             expected="0..3",
@@ -406,7 +432,7 @@ def verify_snp(
     signing = parsed.key_info.signing_key
     if signing is SigningKey.NONE:
         raise VerificationError(
-            "report_unsigned",
+            Code.REPORT_UNSIGNED,
             "KEY_INFO.SIGNING_KEY is 7 (none): the report is not signed",
             expected="VCEK or VLEK",
         )
@@ -418,7 +444,7 @@ def verify_snp(
     notes: list[str] = []
     if hint is not None and cpuid is not None and hint is not cpuid:
         raise VerificationError(
-            "product_mismatch",
+            Code.PRODUCT_MISMATCH,
             f"the report's CPUID (family 0x{parsed.cpuid_fam_id:02x} model 0x{parsed.cpuid_mod_id:02x}) is "
             f"{cpuid.value}, but the product given is {hint.value}",
             expected=hint.value,
@@ -438,7 +464,7 @@ def verify_snp(
         other = certs.vlek if kind is VekKind.VCEK else certs.vcek
         if other is not None:
             raise VerificationError(
-                "signing_key_mismatch",
+                Code.SIGNING_KEY_MISMATCH,
                 f"KEY_INFO says the report is signed by the {kind.value}, but only a "
                 f"{'VLEK' if kind is VekKind.VCEK else 'VCEK'} certificate was given",
                 expected=kind.value,
@@ -453,7 +479,7 @@ def verify_snp(
     )
     if chain.kind is not kind:
         raise VerificationError(
-            "signing_key_mismatch",
+            Code.SIGNING_KEY_MISMATCH,
             f"KEY_INFO says the report is signed by the {kind.value}, "
             f"but the certificate is a {chain.kind.value}",
             expected=kind.value,
@@ -480,7 +506,7 @@ def verify_snp(
         chain.public_key.verify(encode_dss_signature(parsed.signature_r, parsed.signature_s), signed, _ECDSA)
     except InvalidSignature:
         raise VerificationError(
-            "report_signature_invalid",
+            Code.REPORT_SIGNATURE_INVALID,
             f"the report's ECDSA P-384 signature does not verify under the {kind.value} "
             f"({chain.leaf.sha256[:16]}...)",
         ) from None
@@ -554,7 +580,7 @@ def _check_tcb(report: SnpReport, kind: VekKind, product: Product, chain: Verifi
     if reserved:
         shown = ", ".join(f"{name}={value}" for name, value in reserved.items())
         raise VerificationError(
-            "tcb_mismatch",
+            Code.TCB_MISMATCH,
             f"the {product.value} {kind.value} carries non-zero reserved SPLs ({shown}), which a "
             f"{product.value} TCB_VERSION has no place for: no REPORTED_TCB can match it "
             f"(REPORTED_TCB 0x{reported.raw:016x}, the {kind.value}'s TCB without them 0x{cert.raw:016x})",
@@ -564,7 +590,7 @@ def _check_tcb(report: SnpReport, kind: VekKind, product: Product, chain: Verifi
     if reported != cert:
         differ = reported.differs(cert, product)
         raise VerificationError(
-            "tcb_mismatch",
+            Code.TCB_MISMATCH,
             f"REPORTED_TCB 0x{reported.raw:016x} differs from the {kind.value}'s TCB 0x{cert.raw:016x} "
             f"in {', '.join(differ)}",
             expected=f"0x{cert.raw:016x} ({tcb_text(cert.parts(product))})",
@@ -576,7 +602,7 @@ def _check_tcb(report: SnpReport, kind: VekKind, product: Product, chain: Verifi
         have = dict(reported.components(product))
         limit = dict(current.components(product))
         raise VerificationError(
-            "reported_tcb_above_current",
+            Code.REPORTED_TCB_ABOVE_CURRENT,
             f"REPORTED_TCB 0x{reported.raw:016x} is greater than CURRENT_TCB 0x{current.raw:016x} in "
             f"{', '.join(above)}: the host may report a TCB older than the one running, never a newer one",
             expected=", ".join(f"{name} <= {limit[name]}" for name in above),
@@ -598,7 +624,7 @@ def _chip_binding(report: SnpReport, kind: VekKind, product: Product, hw_id: byt
     if report.key_info.mask_chip_key:
         if not zero:
             raise VerificationError(
-                "chip_id_mismatch",
+                Code.CHIP_ID_MISMATCH,
                 "KEY_INFO.MASK_CHIP_KEY is set, so CHIP_ID must be zero",
                 expected=bytes(64),
                 actual=chip,
@@ -615,7 +641,7 @@ def _chip_binding(report: SnpReport, kind: VekKind, product: Product, hw_id: byt
         shown = chip
     if not ok:
         raise VerificationError(
-            "chip_id_mismatch",
+            Code.CHIP_ID_MISMATCH,
             "the report's CHIP_ID is not the VCEK's hwID"
             + (" (Turin: first 8 bytes, the rest zero)" if product.uses_fmc else ""),
             expected=hw_id if not product.uses_fmc else hw_id + bytes(56),
@@ -628,13 +654,13 @@ def _missing_vek(report: SnpReport, kind: VekKind, product: Product | None) -> C
     if kind is VekKind.VLEK:
         return CollateralError(
             "the report is signed by a VLEK, which AMD KDS does not serve per chip; supply the VLEK "
-            "certificate (certificate table or --vlek) from the cloud provider",
+            "certificate (certificate table or a VLEK file) from the cloud provider",
             missing="VLEK certificate",
         )
     if not any(report.chip_id):
         return CollateralError(
             "no VCEK given, and the report's CHIP_ID is zero (MASK_CHIP_ID) so it cannot be fetched; "
-            "supply the VCEK (certificate table or --vcek)",
+            "supply the VCEK (certificate table or a VCEK file)",
             missing="VCEK certificate",
         )
     if product is None:
@@ -645,13 +671,13 @@ def _missing_vek(report: SnpReport, kind: VekKind, product: Product | None) -> C
     from ccverify.verifier.collateral.kds import vcek_url
 
     return CollateralError(
-        "no VCEK given (certificate table, --vcek, cache, bundle or KDS); it is available at",
+        "no VCEK given (certificate table, a VCEK file, cache, bundle or KDS); it is available at",
         missing=vcek_url(product, report.chip_id, report.reported_tcb),
     )
 
 
 def fetch_snp_certs(
-    report: bytes | SnpReport,
+    report: Source | SnpReport,
     certs: SnpCertificates,
     client: Any,
     *,
@@ -662,7 +688,10 @@ def fetch_snp_certs(
     """Fill in what ``certs`` lacks from ``client`` (a ``collateral.kds.KdsClient``: cache,
     bundles, then AMD KDS): the VCEK for a VCEK-signed report, and the CRL when ``crl``."""
     moment = resolve_time(at)
-    parsed = report if isinstance(report, SnpReport) else SnpReport.from_bytes(bytes(report))
+    if isinstance(report, SnpReport):
+        parsed = report
+    else:
+        parsed = SnpReport.from_bytes(read_source(report, "evidence", "report", "fetch_snp_certs")[0])
     hint = _product_hint(product)
     chosen = hint or parsed.product
     kind = VekKind.VLEK if parsed.key_info.signing_key is SigningKey.VLEK else VekKind.VCEK
@@ -682,10 +711,22 @@ def fetch_snp_certs(
     return certs.with_(sources=tuple(sources))
 
 
+def clear_caches() -> None:
+    """Forget every memoized SNP check: verified chains, trust roots, parsed report fields."""
+    from ccverify.verifier.evidence import snp_report
+    from ccverify.verifier.snp.certs import clear_chain_memo
+
+    clear_chain_memo()
+    _root_der.cache_clear()
+    for cached in (snp_report._policy, snp_report._tcb, snp_report._key_info, snp_report._platform_info):
+        cached.cache_clear()
+
+
 __all__ = [
     "SnpCertificates",
     "SnpTcb",
     "SnpVerdict",
+    "clear_caches",
     "fetch_snp_certs",
     "load_snp_certs",
     "verify_snp",

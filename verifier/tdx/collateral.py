@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import binascii
 import enum
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -42,7 +43,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
 from ccverify.verifier import x509load
-from ccverify.verifier.errors import InputError, VerificationError
+from ccverify.verifier.errors import Code, InputError, VerificationError
 from ccverify.verifier.jsonable import JSON_ERRORS, iso8601
 from ccverify.verifier.timeutil import iso_to_utc
 from ccverify.verifier.x509profile import CrlScope, LeafProfile, check_chain, crl_scope, distribution_points
@@ -184,10 +185,34 @@ class TdxCollateral:
     pool: bool = False
     origin: str = "memory"
 
+    @cached_property
+    def content_key(self) -> bytes:
+        """SHA-256 over everything verification reads of this collateral (every item's bytes
+        and source, the flags, the origin): what memoized checks are keyed on, so two objects
+        with the same content share them and an object is never confused with another that
+        was later built at its address. Computed once per object."""
+        digest = hashlib.sha256()
+
+        def put(*parts: bytes | str | None) -> None:
+            for part in parts:
+                data = b"\xff" if part is None else part.encode() if isinstance(part, str) else part
+                digest.update(len(data).to_bytes(8, "big") + data)
+
+        for items, tag in ((self.tcb_infos, "tcb_info"), (self.qe_identities, "qe_identity")):
+            put(tag, str(len(items)))
+            for item in items:
+                put(item.raw, item.signature, item.issuer_chain, item.source)
+        for crls, tag in ((self.pck_crls, "pck_crl"), (self.root_ca_crls, "root_ca_crl")):
+            put(tag, str(len(crls)))
+            for crl in crls:
+                put(crl.der, crl.issuer_chain, crl.source)
+        put(str(self.allow_missing_crl), str(self.pool), self.origin)
+        return digest.digest()
+
     @classmethod
     def from_quote_collateral_v3(
         cls,
-        doc: Mapping[str, Any] | bytes | str,
+        doc: Mapping[str, object] | bytes | str,
         *,
         origin: str = "QuoteCollateralV3",
         allow_missing_crl: bool = False,
@@ -566,7 +591,7 @@ def _isvsvn(level: IsvTcbLevel) -> int:
 @lru_cache(maxsize=64)
 def parse_tcb_info(raw: bytes) -> TcbInfo:
     """Parse the raw ``tcbInfo`` object (id TDX, version 3); ``tcb_info_invalid`` otherwise."""
-    code = "tcb_info_invalid"
+    code = Code.TCB_INFO_INVALID
     try:
         obj = json.loads(raw)
     except JSON_ERRORS:
@@ -622,7 +647,7 @@ def _platform_order(level: TcbLevel) -> tuple[tuple[int, ...], int, tuple[int, .
 @lru_cache(maxsize=64)
 def parse_qe_identity(raw: bytes) -> QeIdentity:
     """Parse the raw ``enclaveIdentity`` object (id TD_QE, version 2); ``qe_identity_invalid``."""
-    code = "qe_identity_invalid"
+    code = Code.QE_IDENTITY_INVALID
     try:
         obj = json.loads(raw)
     except JSON_ERRORS:
@@ -733,7 +758,7 @@ def check_profile(cert: x509.Certificate, code: str, what: str) -> None:
 def check_cert_time(cert: x509.Certificate, at: datetime, what: str, *, collateral: bool = False) -> None:
     """``notBefore <= at <= notAfter``; collateral signers fail as collateral_*."""
     if at < cert.not_valid_before_utc:
-        code = "collateral_not_yet_valid" if collateral else "certificate_not_yet_valid"
+        code = Code.COLLATERAL_NOT_YET_VALID if collateral else Code.CERTIFICATE_NOT_YET_VALID
         raise VerificationError(
             code,
             f"{what} is not valid yet at {iso8601(at)}",
@@ -741,7 +766,7 @@ def check_cert_time(cert: x509.Certificate, at: datetime, what: str, *, collater
             actual=iso8601(at),
         )
     if at > cert.not_valid_after_utc:
-        code = "collateral_expired" if collateral else "certificate_expired"
+        code = Code.COLLATERAL_EXPIRED if collateral else Code.CERTIFICATE_EXPIRED
         raise VerificationError(
             code,
             f"{what} expired at {iso8601(cert.not_valid_after_utc)}",
@@ -754,17 +779,51 @@ def check_window(not_before: datetime, not_after: datetime, at: datetime, what: 
     """``not_before <= at < not_after`` for a collateral item; distinct codes either side."""
     if at < not_before:
         raise VerificationError(
-            "collateral_not_yet_valid",
+            Code.COLLATERAL_NOT_YET_VALID,
             f"{what} is not valid yet (issued {iso8601(not_before)})",
             expected=f">= {iso8601(not_before)}",
             actual=iso8601(at),
         )
     if at >= not_after:
         raise VerificationError(
-            "collateral_expired",
+            Code.COLLATERAL_EXPIRED,
             f"{what} expired: its nextUpdate is {iso8601(not_after)}; fetch fresh collateral",
             expected=f"< {iso8601(not_after)}",
             actual=iso8601(at),
+        )
+
+
+class ExpiryCheck:
+    """The windows of several collateral items at ``at``, checked together: one that is not
+    valid yet fails at once (``check_window``); expired ones are collected, so that
+    ``raise_if_expired`` names every expired item and the earliest expiry in one
+    ``collateral_expired`` (a user refreshes them all at once, not one per run)."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+        self.expired: list[tuple[str, datetime]] = []
+
+    def window(self, not_before: datetime, not_after: datetime, what: str) -> None:
+        if self.at >= not_after and self.at >= not_before:
+            self.expired.append((what, not_after))
+        else:
+            check_window(not_before, not_after, self.at, what)
+
+    def raise_if_expired(self) -> None:
+        if not self.expired:
+            return
+        earliest = min(moment for _, moment in self.expired)
+        if len(self.expired) == 1:
+            what = self.expired[0][0]
+            detail = f"{what} expired: its nextUpdate is {iso8601(earliest)}; fetch fresh collateral"
+        else:
+            items = ", ".join(f"{what} (nextUpdate {iso8601(moment)})" for what, moment in self.expired)
+            detail = (
+                f"{len(self.expired)} collateral items expired: {items}; the earliest at "
+                f"{iso8601(earliest)}; fetch fresh collateral"
+            )
+        raise VerificationError(
+            Code.COLLATERAL_EXPIRED, detail, expected=f"< {iso8601(earliest)}", actual=iso8601(self.at)
         )
 
 
@@ -809,7 +868,7 @@ def _load_der_cert(data: bytes) -> x509.Certificate:
 def verified_signer(chain_pem: bytes, root_der: bytes, expected_cn: str, what: str) -> SignerCheck:
     """The collateral signer of ``chain_pem``, chained to the trust root (by bytes)."""
     root = _load_der_cert(root_der)
-    code = "collateral_signer_invalid"
+    code = Code.COLLATERAL_SIGNER_INVALID
     if not chain_pem.strip():
         raise VerificationError(code, f"{what}: no issuer chain (the issuer-chain header was not kept)")
     certs = load_chain(chain_pem, code, what)
@@ -825,14 +884,14 @@ def verified_signer(chain_pem: bytes, root_der: bytes, expected_cn: str, what: s
     for extra in certs[1:]:
         if der(extra) != root_der and extra.subject == extra.issuer:
             raise VerificationError(
-                "untrusted_root",
+                Code.UNTRUSTED_ROOT,
                 f"{what}: the issuer chain ends in a root that is not the trusted root",
                 expected=root.subject.rfc4514_string(),
                 actual=extra.subject.rfc4514_string(),
             )
     if signer.issuer != root.subject:
         raise VerificationError(
-            "untrusted_root",
+            Code.UNTRUSTED_ROOT,
             f"{what}: the signer is not issued by the trusted root",
             expected=root.subject.rfc4514_string(),
             actual=signer.issuer.rfc4514_string(),
@@ -841,7 +900,7 @@ def verified_signer(chain_pem: bytes, root_der: bytes, expected_cn: str, what: s
         signer.verify_directly_issued_by(root)
     except (InvalidSignature, ValueError, TypeError):
         raise VerificationError(
-            "untrusted_root",
+            Code.UNTRUSTED_ROOT,
             f"{what}: the signer certificate's signature does not verify with the trusted root's key",
         ) from None
     # a TCB signer is an end entity signing with its key (digitalSignature), under the root
@@ -879,7 +938,7 @@ def parse_crl(der_bytes: bytes) -> x509.CertificateRevocationList:
     try:
         return x509load.crl(der_bytes)
     except ValueError as error:
-        raise VerificationError("crl_invalid", f"CRL does not parse as DER ({error})") from None
+        raise VerificationError(Code.CRL_INVALID, f"CRL does not parse as DER ({error})") from None
 
 
 @lru_cache(maxsize=32)
@@ -889,7 +948,7 @@ def verified_crl(der_bytes: bytes, issuer_der: bytes, what: str) -> CrlCheck:
     issuer = _load_der_cert(issuer_der)
     if crl.issuer != issuer.subject:
         raise VerificationError(
-            "crl_issuer_mismatch",
+            Code.CRL_ISSUER_MISMATCH,
             f"{what}: the CRL is not issued by the expected CA",
             expected=issuer.subject.rfc4514_string(),
             actual=crl.issuer.rfc4514_string(),
@@ -897,11 +956,11 @@ def verified_crl(der_bytes: bytes, issuer_der: bytes, what: str) -> CrlCheck:
     key = issuer.public_key()
     if not isinstance(key, ec.EllipticCurvePublicKey) or not crl.is_signature_valid(key):
         raise VerificationError(
-            "crl_signature_invalid",
+            Code.CRL_SIGNATURE_INVALID,
             f"{what}: the CRL signature does not verify with {common_name(issuer.subject)}'s key",
         )
     if crl.next_update_utc is None:
-        raise VerificationError("crl_invalid", f"{what}: the CRL has no nextUpdate")
+        raise VerificationError(Code.CRL_INVALID, f"{what}: the CRL has no nextUpdate")
     scope = crl_scope(crl, issuer, f"the {what}")
     serials = frozenset(entry.serial_number for entry in crl)
     return CrlCheck(crl, common_name(crl.issuer), crl.last_update_utc, crl.next_update_utc, serials, scope)

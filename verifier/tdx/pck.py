@@ -33,7 +33,7 @@ from pyasn1.codec.der import decoder
 from pyasn1.error import PyAsn1Error
 from pyasn1.type import univ
 
-from ccverify.verifier.errors import VerificationError
+from ccverify.verifier.errors import Code, VerificationError
 
 SGX_EXTENSION_OID = "1.2.840.113741.1.13.1"
 _SGX_OID = x509.ObjectIdentifier(SGX_EXTENSION_OID)
@@ -76,7 +76,7 @@ class PckExtensions:
 
 
 def _fail(detail: str) -> VerificationError:
-    return VerificationError("pck_extension_invalid", f"PCK certificate SGX extension: {detail}")
+    return VerificationError(Code.PCK_EXTENSION_INVALID, f"PCK certificate SGX extension: {detail}")
 
 
 def _pairs(value: Any, where: str) -> list[tuple[str, Any]]:
@@ -134,7 +134,9 @@ def _parse_cached(der: bytes) -> PckExtensions:
         # pyasn1 is not hardened against hostile input: besides PyAsn1Error, malformed DER
         # makes it raise AttributeError, IndexError, RecursionError... (while decoding, or
         # when the tree is walked); every one of them means the extension is malformed
-        raise _fail(f"not valid DER ({type(error).__name__}: {error})") from None
+        # the decoder's own words when it has some; a Python error's text names internals
+        reason = f" ({error})" if isinstance(error, PyAsn1Error) and str(error) else ""
+        raise _fail(f"not valid DER{reason}") from None
 
 
 def _parse(der: bytes) -> PckExtensions:

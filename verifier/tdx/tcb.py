@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from ccverify.verifier.errors import VerificationError
+from ccverify.verifier.errors import Code, VerificationError
 from ccverify.verifier.tdx.collateral import (
     IsvTcbLevel,
     QeIdentity,
@@ -106,7 +106,7 @@ def select_module_identity(
     if ident is None:
         if tcb_info.tdx_module is None:
             raise VerificationError(
-                "tdx_module_identity_not_found",
+                Code.TDX_MODULE_IDENTITY_NOT_FOUND,
                 "the TCB info has no tdxModule for a module of major version 0",
             )
         return tcb_info.tdx_module
@@ -114,7 +114,7 @@ def select_module_identity(
     if module is None:
         known = [m.id for m in tcb_info.tdx_module_identities]
         raise VerificationError(
-            "tdx_module_identity_not_found",
+            Code.TDX_MODULE_IDENTITY_NOT_FOUND,
             f"the TCB info has no TDX module identity {ident} ({field}[1] = {tee_tcb_svn[1]})",
             expected=ident,
             actual=", ".join(str(k) for k in known) or "none",
@@ -133,7 +133,7 @@ def check_module_identity(module: TdxModuleIdentity, mr_signer_seam: bytes, seam
     name = module.id or "tdxModule"
     if mr_signer_seam != module.mrsigner:
         raise VerificationError(
-            "tdx_module_mismatch",
+            Code.TDX_MODULE_MISMATCH,
             f"MRSIGNERSEAM does not match the TCB info's {name} mrsigner",
             expected=module.mrsigner,
             actual=mr_signer_seam,
@@ -145,7 +145,7 @@ def check_module_identity(module: TdxModuleIdentity, mr_signer_seam: bytes, seam
     # vouch for. A masked comparison would accept quotes Intel's verifier refuses.
     if any(module.attributes):
         raise VerificationError(
-            "tdx_module_mismatch",
+            Code.TDX_MODULE_MISMATCH,
             f"the TCB info's {name} attributes are not all zero, so no SEAMATTRIBUTES can match "
             "them (Intel's QVL requires both to be zero)",
             expected=bytes(len(module.attributes)),
@@ -153,7 +153,7 @@ def check_module_identity(module: TdxModuleIdentity, mr_signer_seam: bytes, seam
         )
     if seam_attributes != module.attributes:
         raise VerificationError(
-            "tdx_module_mismatch",
+            Code.TDX_MODULE_MISMATCH,
             f"SEAMATTRIBUTES must be all zero, as the TCB info's {name} attributes are "
             "(attributesMask is not applied)",
             expected=module.attributes,
@@ -178,12 +178,12 @@ def match_platform_level(
             return sgx_level, level
     if sgx_level is None:
         raise VerificationError(
-            "tcb_not_supported",
+            Code.TCB_NOT_SUPPORTED,
             "no TCB level of the TCB info matches the PCK certificate's SGX components and PCESVN "
             f"({list(sgx_components)}, PCESVN {pcesvn}); the platform's TCB is not supported",
         )
     raise VerificationError(
-        "tcb_not_supported",
+        Code.TCB_NOT_SUPPORTED,
         "no TCB level of the TCB info matches the quote's TEE_TCB_SVN "
         f"{tee_tcb_svn.hex()} (SGX components matched level {sgx_level.tcb_date.date()}); "
         "the platform's TCB is not supported",
@@ -197,7 +197,7 @@ def match_isv_level(levels: tuple[IsvTcbLevel, ...], isvsvn: int, what: str) -> 
             return level
     lowest = min((level.isvsvn for level in levels), default=None)
     raise VerificationError(
-        "tcb_not_supported",
+        Code.TCB_NOT_SUPPORTED,
         f"no TCB level of the {what} matches ISVSVN {isvsvn}",
         expected=f">= {lowest}" if lowest is not None else "a TCB level",
         actual=isvsvn,
@@ -211,7 +211,7 @@ def check_qe_identity(
     if misc_select & qe.miscselect_mask != qe.miscselect:
         # shown as the QE identity writes them: the 4 bytes in report (little-endian) order
         raise VerificationError(
-            "qe_miscselect_mismatch",
+            Code.QE_MISCSELECT_MISMATCH,
             "QE report MISCSELECT (under miscselectMask) does not match the QE identity",
             expected=qe.miscselect.to_bytes(4, "little"),
             actual=(misc_select & qe.miscselect_mask).to_bytes(4, "little"),
@@ -219,21 +219,21 @@ def check_qe_identity(
     attributes_masked = masked(attributes, qe.attributes_mask)
     if attributes_masked != qe.attributes:
         raise VerificationError(
-            "qe_attributes_mismatch",
+            Code.QE_ATTRIBUTES_MISMATCH,
             "QE report ATTRIBUTES (under attributesMask) do not match the QE identity",
             expected=qe.attributes,
             actual=attributes_masked,
         )
     if mr_signer != qe.mrsigner:
         raise VerificationError(
-            "qe_mrsigner_mismatch",
+            Code.QE_MRSIGNER_MISMATCH,
             "QE report MRSIGNER is not the QE identity's",
             expected=qe.mrsigner,
             actual=mr_signer,
         )
     if isv_prod_id != qe.isvprodid:
         raise VerificationError(
-            "qe_isvprodid_mismatch",
+            Code.QE_ISVPRODID_MISMATCH,
             "QE report ISVPRODID is not the QE identity's",
             expected=qe.isvprodid,
             actual=isv_prod_id,
@@ -297,7 +297,7 @@ def relaunch_status(
         module = select_module_identity(tcb_info, tee_tcb_svn2, "TEE_TCB_SVN_2")
         if not module.tcb_levels:
             raise VerificationError(
-                "tcb_not_supported",
+                Code.TCB_NOT_SUPPORTED,
                 f"the TCB info's TDX module identity {module.id} (TEE_TCB_SVN_2's module) has no TCB level",
             )
         reachable = tee_tcb_svn2[0] >= module.tcb_levels[0].isvsvn
@@ -311,7 +311,7 @@ def check_level_status(status: TcbStatus, allowed: frozenset[TcbStatus], what: s
     """``tcb_status_unrecognized`` unless a matched level's status is one ``allowed`` there."""
     if status not in allowed:
         raise VerificationError(
-            "tcb_status_unrecognized",
+            Code.TCB_STATUS_UNRECOGNIZED,
             f"{what} has TCB status {status.value}, which such a level cannot have "
             "(Intel's QVL: unrecognized TCB status)",
             expected=sorted(s.value for s in allowed),
@@ -352,7 +352,7 @@ def evaluate_tcb(
     if module_id is not None:
         module = tcb_info.module_identity(module_id)
         if module is None:  # checked by select_module_identity already; kept for direct callers
-            raise VerificationError("tdx_module_identity_not_found", f"no TDX module identity {module_id}")
+            raise VerificationError(Code.TDX_MODULE_IDENTITY_NOT_FOUND, f"no TDX module identity {module_id}")
         module_level = match_isv_level(module.tcb_levels, tee_tcb_svn[0], f"TDX module identity {module_id}")
         check_level_status(
             module_level.tcb_status, MODULE_LEVEL_STATUSES, f"the matched TCB level of TDX module {module_id}"

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ccverify.verifier.errors import InputError, PolicyError
+from ccverify.verifier.errors import Code, InputError, PolicyError
 from ccverify.verifier.jsonable import iso8601
 from ccverify.verifier.policy import (
     TIME,
@@ -76,6 +76,23 @@ _MEASUREMENTS: dict[str, tuple[str, int]] = {
     "mrownerconfig": ("mr_owner_config", 48),
     "mrservicetd": ("mr_service_td", 48),
     "report_data": ("report_data", 64),
+}
+#: the code of a measurement or masked field the quote's value fails
+_MISMATCH = {
+    "mrtd": Code.MRTD_MISMATCH,
+    "rtmr0": Code.RTMR0_MISMATCH,
+    "rtmr1": Code.RTMR1_MISMATCH,
+    "rtmr2": Code.RTMR2_MISMATCH,
+    "rtmr3": Code.RTMR3_MISMATCH,
+    "mrseam": Code.MRSEAM_MISMATCH,
+    "mrsignerseam": Code.MRSIGNERSEAM_MISMATCH,
+    "mrconfigid": Code.MRCONFIGID_MISMATCH,
+    "mrowner": Code.MROWNER_MISMATCH,
+    "mrownerconfig": Code.MROWNERCONFIG_MISMATCH,
+    "mrservicetd": Code.MRSERVICETD_MISMATCH,
+    "report_data": Code.REPORT_DATA_MISMATCH,
+    "xfam": Code.XFAM_MISMATCH,
+    "td_attributes": Code.TD_ATTRIBUTES_MISMATCH,
 }
 _KEYS = frozenset(
     {
@@ -163,7 +180,7 @@ class TdxPolicy:
         problems.raise_any()
 
     @classmethod
-    def from_json(cls, doc: Mapping[str, Any]) -> TdxPolicy:
+    def from_json(cls, doc: Mapping[str, object]) -> TdxPolicy:
         """From a policy file's ``"tdx"`` object (the rules of ``verifier/policy.py``; a whole
         policy document is read whole, both sections checked, and its ``"tdx"`` policy returned)."""
         if isinstance(doc, Mapping) and isinstance(doc.get("tdx"), Mapping) and set(doc) <= {"tdx", "snp"}:
@@ -252,11 +269,11 @@ def validate_tdx(verdict: TdxVerdict, policy: TdxPolicy | None = None) -> None:
     out: list[PolicyError] = []
     if verdict.status is TcbStatus.Revoked:
         detail = "tcb_status: the platform's TCB is Revoked; never accepted"
-        out.append(PolicyError("revoked", detail, actual="Revoked"))
+        out.append(PolicyError(Code.REVOKED, detail, actual="Revoked"))
     if not verdict.collateral.revocation_checked and not policy.allow_unchecked_revocation:
         out.append(
             PolicyError(
-                "revocation_not_checked",
+                Code.REVOCATION_NOT_CHECKED,
                 "revocation: the quote was verified without CRLs; the policy requires revocation checks "
                 "(allow_unchecked_revocation accepts that)",
                 expected="CRLs checked",
@@ -266,7 +283,7 @@ def validate_tdx(verdict: TdxVerdict, policy: TdxPolicy | None = None) -> None:
     if body.debug and not policy.allow_debug:
         out.append(
             PolicyError(
-                "debug_td",
+                Code.DEBUG_TD,
                 "td_attributes.DEBUG: the TD is a debug TD (its memory is open to the host)",
                 expected="DEBUG=0",
                 actual="DEBUG=1",
@@ -275,7 +292,7 @@ def validate_tdx(verdict: TdxVerdict, policy: TdxPolicy | None = None) -> None:
     if verdict.status not in policy.accepted_tcb_statuses and verdict.status is not TcbStatus.Revoked:
         out.append(
             PolicyError(
-                "tcb_status_not_accepted",
+                Code.TCB_STATUS_NOT_ACCEPTED,
                 "tcb_status: not an accepted TCB status",
                 expected=sorted(s.value for s in policy.accepted_tcb_statuses),
                 actual=verdict.status.value,
@@ -286,7 +303,7 @@ def validate_tdx(verdict: TdxVerdict, policy: TdxPolicy | None = None) -> None:
         if rejected:
             out.append(
                 PolicyError(
-                    "advisory_not_accepted",
+                    Code.ADVISORY_NOT_ACCEPTED,
                     "advisory_ids: the platform is affected by rejected advisories",
                     actual=rejected,
                 )
@@ -296,7 +313,7 @@ def validate_tdx(verdict: TdxVerdict, policy: TdxPolicy | None = None) -> None:
         if extra:
             out.append(
                 PolicyError(
-                    "advisory_not_accepted",
+                    Code.ADVISORY_NOT_ACCEPTED,
                     "advisory_ids: the platform is affected by advisories the policy does not accept",
                     expected=sorted(policy.accepted_advisory_ids),
                     actual=extra,
@@ -305,7 +322,7 @@ def validate_tdx(verdict: TdxVerdict, policy: TdxPolicy | None = None) -> None:
     if policy.min_tcb_date is not None and verdict.tcb_date < policy.min_tcb_date:
         out.append(
             PolicyError(
-                "tcb_date_too_old",
+                Code.TCB_DATE_TOO_OLD,
                 "tcb_date: older than the policy's minimum",
                 expected=f">= {iso8601(policy.min_tcb_date)}",
                 actual=iso8601(verdict.tcb_date),
@@ -317,7 +334,7 @@ def validate_tdx(verdict: TdxVerdict, policy: TdxPolicy | None = None) -> None:
     ):
         out.append(
             PolicyError(
-                "tcb_evaluation_data_number_too_low",
+                Code.TCB_EVALUATION_DATA_NUMBER_TOO_LOW,
                 "tcb_evaluation_data_number: collateral older than the policy's minimum",
                 expected=f">= {policy.min_tcb_evaluation_data_number}",
                 actual=verdict.tcb_evaluation_data_number,
@@ -331,7 +348,7 @@ def validate_tdx(verdict: TdxVerdict, policy: TdxPolicy | None = None) -> None:
         if actual not in wanted:
             out.append(
                 PolicyError(
-                    f"{key}_mismatch",
+                    _MISMATCH[key],
                     f"{key}: the quote's value is not one the policy accepts",
                     expected=wanted[0] if len(wanted) == 1 else [w.hex() for w in wanted],
                     actual=actual if actual is not None else "absent (TD report 1.0)",
@@ -347,7 +364,7 @@ def validate_tdx(verdict: TdxVerdict, policy: TdxPolicy | None = None) -> None:
         if masked(actual, full) != masked(value, full):
             out.append(
                 PolicyError(
-                    f"{key}_mismatch",
+                    _MISMATCH[key],
                     f"{key}: the quote's value" + (" (under the policy's mask)" if mask else "") + " differs",
                     expected=masked(value, full),
                     actual=masked(actual, full),
@@ -358,7 +375,7 @@ def validate_tdx(verdict: TdxVerdict, policy: TdxPolicy | None = None) -> None:
         if low:
             out.append(
                 PolicyError(
-                    "tee_tcb_svn_too_low",
+                    Code.TEE_TCB_SVN_TOO_LOW,
                     f"tee_tcb_svn: component(s) {low} below the policy's minimum",
                     expected=f">= {policy.min_tee_tcb_svn.hex()}",
                     actual=body.tee_tcb_svn,
@@ -367,7 +384,7 @@ def validate_tdx(verdict: TdxVerdict, policy: TdxPolicy | None = None) -> None:
     if policy.require_sept_ve_disable and not body.sept_ve_disable:
         out.append(
             PolicyError(
-                "sept_ve_disable_required",
+                Code.SEPT_VE_DISABLE_REQUIRED,
                 "td_attributes.SEPT_VE_DISABLE: the policy requires it set",
                 expected="SEPT_VE_DISABLE=1",
                 actual="SEPT_VE_DISABLE=0",

@@ -4,7 +4,7 @@ affirming ``AttestationResult``).
 
 ```python
 from ccverify.verifier.release import devices
-loaded = devices.load_policy(cose_bytes, ["owner.pub.pem"])             # LoadedPolicy
+loaded = devices.load_policy(cose_bytes, [Path("owner.pub.pem")])       # LoadedPolicy
 found = devices.scan(Path("/sys"), loaded.policy.buses, devices.ModuleIndex.load(modules_dir))
 for decision in devices.plan(loaded.policy, found): ...                  # changes nothing
 devices.lockdown(loaded, sysfs=Path("/sys"), modules=index)             # stage 1

@@ -127,7 +127,8 @@ def require_affirming(result: object) -> AttestationResult | RemoteRelease:
 class Change:
     """One write that changed a device or bus."""
 
-    action: str  # autoprobe_off | authorized_default_off | module | bind | unbind | authorize | deauthorize
+    #: autoprobe_off | authorized_default_off | module | bind | probe | unbind | authorize | deauthorize
+    action: str
     target: str  # bus/name, bus, or module name
     driver: str | None = None
     rolled_back: bool = False
@@ -206,7 +207,13 @@ class AutoprobeBackend:
     def grant(self, enf: Enforcer, decision: Decision) -> None:
         device = decision.device
         if decision.driver is None:
-            raise EnforcementError("device_driver_missing", f"{device.key}: no driver is known for it")
+            # No alias names a driver: a built-in one may still claim it (Debian lists no alias of
+            # a built-in driver anywhere). drivers_probe asks the kernel to try every driver it
+            # has, which binds nothing when none matches.
+            enf.write(enf.bus_path(device.bus) / "drivers_probe", device.name)
+            enf.granted.append((device, False))
+            enf.changes.append(Change("probe", device.key, None))
+            return
         driver = enf.driver_for(device.bus, decision.driver)
         override = enf.device_path(device) / "driver_override"
         set_override = False
@@ -351,7 +358,8 @@ def _run(
             if device is None:
                 continue  # gone with its parent
             decision = planner.decide(device)
-            if _stage_action(decision, stage) in ("bind", "rebind", "authorize"):
+            act = _stage_action(decision, stage)
+            if act in ("bind", "rebind", "authorize") or (act == "no_driver" and not uses_authorized(device)):
                 backend_for(device).grant(enf, decision)
     final: list[Decision] = []
     appeared: list[str] = []

@@ -28,13 +28,13 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ccverify.verifier.errors import InputError, ParseError, VerificationError
 from ccverify.verifier.jsonable import JSON_ERRORS
 
 if TYPE_CHECKING:
+    from ccverify.verifier.inputs import Source
     from ccverify.verifier.refvalues.cose import PrivateKey, TrustAnchor
 
 STRUCTURE = "DevicePolicy"
@@ -328,7 +328,7 @@ class LoadedPolicy:
 
 
 def sign_policy(
-    data: bytes, key: PrivateKey | bytes | str | Path, *, signer: str = "ccverify device policy"
+    data: bytes, key: PrivateKey | Source, *, signer: str = "ccverify device policy"
 ) -> bytes:
     """A COSE_Sign1 over the policy's JSON bytes, after checking they form a valid policy."""
     from ccverify.verifier.refvalues import cose
@@ -356,7 +356,7 @@ def is_signed(data: bytes) -> bool:
 
 def load_policy(
     data: bytes,
-    trust_anchors: Sequence[TrustAnchor | bytes | str | Path],
+    trust_anchors: Sequence[TrustAnchor | Source],
     *,
     at: datetime | None = None,
     allow_unsigned: bool = False,
