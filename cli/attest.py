@@ -45,7 +45,7 @@ def attest(
     ] = None,
     challenge_only: Annotated[
         bool,
-        typer.Option(help="Only ask for a challenge and write --session; print the REPORT_DATA to mint."),
+        typer.Option("--challenge-only", help="Only ask for a challenge and write --session; print the REPORT_DATA to mint."),
     ] = False,
     tee: Annotated[
         str, typer.Option(help="tdx or snp (for --challenge-only; otherwise read from the evidence).")

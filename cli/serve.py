@@ -64,7 +64,7 @@ def serve(
         ),
     ] = False,
     offline: Annotated[
-        bool, typer.Option(help="Never fetch collateral from Intel PCS.", rich_help_panel=_INIT)
+        bool, typer.Option("--offline", help="Never fetch collateral from Intel PCS.", rich_help_panel=_INIT)
     ] = False,
     host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="TCP port (default 8443).")] = None,
@@ -169,6 +169,8 @@ def _run(path: Path, config: Any, overrides: dict[str, Any]) -> None:
         "port": config.port,
         "log_level": "info",
         "access_log": config.access_log,
+        "proxy_headers": True,
+        "forwarded_allow_ips": ",".join(config.trusted_proxies),
         "timeout_keep_alive": 5,
         "server_header": False,
         "limit_concurrency": 1024,
@@ -176,11 +178,21 @@ def _run(path: Path, config: Any, overrides: dict[str, Any]) -> None:
     }
     if config.tls_cert is not None:
         options.update(ssl_certfile=str(config.tls_cert), ssl_keyfile=str(config.tls_key))
+    if config.tls_client_ca is not None:
+        import ssl
+
+        # every client is asked, none must answer (guests have no certificate); the admin API
+        # requires one (verifier/service/tls.py)
+        options.update(
+            ssl_ca_certs=str(config.tls_client_ca),
+            ssl_cert_reqs=ssl.CERT_OPTIONAL,
+            http="ccverify.verifier.service.tls:ClientCertHttpProtocol",
+        )
     if config.workers > 1:
         import tempfile
 
-        os.environ["CCVERIFY_CONFIG"] = str(path.resolve())
-        os.environ["CCVERIFY_CONFIG_OVERRIDES"] = json.dumps(overrides)
+        os.environ["_CCVERIFY_SERVE_CONFIG"] = str(path.resolve())
+        os.environ["_CCVERIFY_SERVE_OVERRIDES"] = json.dumps(overrides)
         if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ccverify-metrics-")
         uvicorn.run(

@@ -224,6 +224,36 @@ class Code(StrEnum):
     DEVICE_POLICY_NOT_YET_VALID = "device_policy_not_yet_valid"
     DEVICE_POLICY_ROLLBACK = "device_policy_rollback"
     DEVICE_POLICY_UNKNOWN_PROFILE = "device_policy_unknown_profile"
+    # -- The sealed release (``verifier/release/sealing.py``) and the relying-party service
+    #    (``verifier/service``: its HTTP refusals carry these as ``error``; ``client.py`` raises
+    #    them again on the guest's side)
+    RELEASE_MALFORMED = "release_malformed"
+    RELEASE_UNOPENABLE = "release_unopenable"
+    RELEASE_INCOMPLETE = "release_incomplete"
+    NO_RELEASE_RULE = "no_release_rule"
+    NONCE_UNKNOWN = "nonce_unknown"
+    NONCE_EXPIRED = "nonce_expired"
+    NONCE_WRONG_TEE = "nonce_wrong_tee"
+    TOO_MANY_CHALLENGES = "too_many_challenges"
+    NO_TRUST_ANCHORS = "no_trust_anchors"
+    UNKNOWN_REFERENCE_VALUES = "unknown_reference_values"
+    UNKNOWN_DEVICE_POLICY = "unknown_device_policy"
+    UNKNOWN_SECRET = "unknown_secret"
+    SECRET_UNDECRYPTABLE = "secret_undecryptable"
+    RESULT_MALFORMED = "result_malformed"
+    RESULT_ALG_REFUSED = "result_alg_refused"
+    RESULT_KEY_UNKNOWN = "result_key_unknown"
+    RESULT_SIGNATURE_INVALID = "result_signature_invalid"
+    RESULT_NONCE_MISMATCH = "result_nonce_mismatch"
+    RESPONSE_MALFORMED = "response_malformed"
+    RELYING_PARTY_REFUSED = "relying_party_refused"
+    BAD_REQUEST = "bad_request"
+    EVIDENCE_MALFORMED = "evidence_malformed"
+    UNAUTHORIZED = "unauthorized"
+    BODY_TOO_LARGE = "body_too_large"
+    RATE_LIMITED = "rate_limited"
+    TIMEOUT = "timeout"
+    COLLATERAL_UNAVAILABLE = "collateral_unavailable"
     # -- Appraisal: the reasons of an AttestationResult (``appraise``; besides the codes above)
     OK = "ok"
     EVENT_LOG_SEPARATORS = "event_log_separators"
@@ -503,6 +533,7 @@ FAMILIES: dict[str, type[VerificationError]] = {
             Code.ROOT_NOT_SELF_SIGNED,
             Code.REFVALUES_SIGNATURE_INVALID,
             Code.DEVICE_POLICY_SIGNATURE_INVALID,
+            Code.RESULT_SIGNATURE_INVALID,
         ),
         SignatureError,
     ),

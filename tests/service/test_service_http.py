@@ -310,6 +310,14 @@ def test_rate_limit_answers_429(tmp_path: Path) -> None:
             for _ in range(8)
         ]
         assert statuses[:2] == [200, 200] and 429 in statuses
+        # another guest behind the (trusted, loopback) load balancer has its own bucket
+        other = requests.post(
+            running.url + "/v1/challenge",
+            json={"tee": "tdx"},
+            headers={"X-Forwarded-For": "10.0.0.9"},
+            timeout=5,
+        )
+        assert other.status_code == 200
     finally:
         running.stop()
 
@@ -423,5 +431,82 @@ def test_two_workers_add_up_their_metrics(tmp_path: Path) -> None:
         for _ in range(3):  # whichever worker answers, it reports both workers' counts
             text = requests.get(running.url + "/metrics", timeout=5).text
             assert 'ccverify_verifications_total{outcome="affirming",tee="tdx"} 4.0' in text
+    finally:
+        running.stop()
+
+
+def test_a_policy_refusal_is_a_non_affirming_result_with_its_reason(
+    service: tuple[Running, RelyingPartyClient],
+) -> None:
+    from ccverify.verifier.evidence.tdx_quote import TdAttributes
+
+    _running, client = service
+    key = sealing.generate_key()
+    challenge = client.challenge("tdx")
+    debug = int(TdAttributes.DEBUG | TdAttributes.SEPT_VE_DISABLE).to_bytes(8, "little")
+    report_data = binding.report_data(challenge.nonce, key.public_bytes)
+    answer = client.attest(challenge, sample_tdx_quote(SAMPLE_QUOTE, report_data, td_attributes=debug), key,
+                           event_log=EVENT_LOG)  # fmt: skip
+    assert not answer.affirming and answer.sealed is None
+    codes = {r["code"] for r in answer.claims()["submods"]["tdx"]["ccverify_reasons"]}
+    assert "debug_td" in codes, codes
+
+
+def test_admin_mutual_tls_when_configured(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from cryptography import x509 as x
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = dt.datetime.now(dt.UTC)
+
+    def cert(
+        name: str,
+        key: ec.EllipticCurvePrivateKey,
+        issuer: x.Name,
+        signer: ec.EllipticCurvePrivateKey,
+        ca: bool,
+    ) -> x.Certificate:
+        builder = (
+            x.CertificateBuilder().subject_name(x.Name([x.NameAttribute(NameOID.COMMON_NAME, name)]))
+            .issuer_name(issuer).public_key(key.public_key()).serial_number(x.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )  # fmt: skip
+        if not ca:
+            builder = builder.add_extension(
+                x.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+            )
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key, admin_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x.Name([x.NameAttribute(NameOID.COMMON_NAME, "ccverify test admin CA")])
+    ca_cert = cert("ccverify test admin CA", ca_key, ca_name, ca_key, True)
+    admin_cert = cert("operator", admin_key, ca_name, ca_key, False)
+    pem = serialization.Encoding.PEM
+    (tmp_path / "admin-ca.pem").write_bytes(ca_cert.public_bytes(pem))
+    (tmp_path / "admin.pem").write_bytes(admin_cert.public_bytes(pem))
+    (tmp_path / "admin.key").write_bytes(
+        admin_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    config, token = make_config(tmp_path / "rp", tls=True)
+    text = config.read_text().replace(
+        'key = "tls-key.pem"\n', f'key = "tls-key.pem"\nclient_ca = "{tmp_path}/admin-ca.pem"\n'
+    )
+    config.write_text(text)
+    ca = str(config.parent / "tls-cert.pem")
+    running = start(config, scheme="https", verify=ca)
+    try:
+        without = RelyingPartyClient(running.url, verify=ca, admin_token=token)
+        with pytest.raises(VerificationError, match="client certificate"):
+            without.put_secret("x", b"v")
+        assert without.challenge("tdx").tee == "tdx"  # guests need no certificate
+        with_cert = RelyingPartyClient(running.url, verify=ca, admin_token=token)
+        with_cert.session.cert = (str(tmp_path / "admin.pem"), str(tmp_path / "admin.key"))
+        provision(with_cert)
+        key, _nonce, answer = _attest(without)
+        assert answer.open(key).secrets == {"disk-key": SECRET}  # type: ignore[attr-defined]
     finally:
         running.stop()

@@ -2,6 +2,7 @@
 
 ``app`` (FastAPI/ASGI), ``attestation`` (the work without HTTP), ``store`` + ``migrations``
 (SQLAlchemy Core: SQLite or PostgreSQL), ``config`` (TOML), ``init`` (``serve --init``),
-``metrics`` need the ``service`` extra. ``client`` needs requests only: the guest imports it,
-and nothing it imports pulls in FastAPI, SQLAlchemy or uvicorn (a test checks).
+``metrics`` and ``tls`` (the admin API's optional mutual TLS) need the ``service`` extra.
+``client`` needs requests only: the guest imports it, and nothing it imports pulls in FastAPI,
+SQLAlchemy or uvicorn (a test checks).
 """

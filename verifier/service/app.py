@@ -33,7 +33,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Mutable
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from ccverify.verifier.errors import CCVerifyError, CollateralError, InputError, ParseError, VerificationError
 from ccverify.verifier.jsonable import JSON_ERRORS, iso8601
@@ -315,7 +315,12 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-_METRICS: dict[int | str, dict[str, Any]] = {"200": {"description": "Prometheus text format"}}
+_METRICS: dict[int | str, dict[str, Any]] = {
+    "200": {
+        "description": "Prometheus text format",
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    }
+}
 
 
 def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
@@ -366,6 +371,30 @@ _RULE = {
     },
 }
 _ANY_OBJECT = {"type": "object"}
+_CHALLENGE_OK = {
+    "type": "object",
+    "required": ["nonce", "expires_at"],
+    "properties": {"nonce": _B64, "expires_at": {"type": "string", "format": "date-time"}},
+}
+_ATTEST_OK = {
+    "type": "object",
+    "required": ["affirming", "result", "sealed"],
+    "properties": {
+        "affirming": {"type": "boolean"},
+        "result": {"type": "string", "description": "EAR JWT (compact JWS, ES256 or ES384)"},
+        "sealed": {"anyOf": [_B64, {"type": "null"}]},
+    },
+}
+_JWKS = {
+    "type": "object",
+    "required": ["keys"],
+    "properties": {"keys": {"type": "array", "items": {"type": "object", "required": ["kty", "kid"]}}},
+}
+_AUDIT = {
+    "type": "object",
+    "required": ["entries"],
+    "properties": {"entries": {"type": "array", "items": {"type": "object"}}},
+}
 
 
 # ---------------------------------------------------------------------------------- the app
@@ -401,6 +430,8 @@ def create_app(config: ServiceConfig, *, clock: Clock = utcnow, party: RelyingPa
             if not request.headers.get("authorization"):
                 raise _Refusal(401, "unauthorized", "the admin API needs Authorization: Bearer <token>")
             raise _Refusal(401, "unauthorized", "the admin token is not valid")
+        if config.tls_client_ca is not None and client_cert(request.scope) is None:
+            raise _Refusal(401, "unauthorized", "the admin API needs a client certificate ([tls] client_ca)")
         return "admin"
 
     def who(request: Request) -> str:
@@ -427,11 +458,11 @@ def create_app(config: ServiceConfig, *, clock: Clock = utcnow, party: RelyingPa
     async def healthz() -> Response:
         return JSONResponse({"status": "ok"})
 
-    @app.get("/.well-known/jwks.json", responses=_ok(_ANY_OBJECT))
+    @app.get("/.well-known/jwks.json", responses=_ok(_JWKS))
     async def jwks() -> Response:
         return JSONResponse(rp.jwks(), headers={"cache-control": "max-age=300"})
 
-    @app.get("/metrics", responses=_METRICS)
+    @app.get("/metrics", responses=_METRICS, response_class=PlainTextResponse)
     async def prometheus() -> Response:
         body, media = metrics.exposition(rp.store.outstanding_nonces)
         return Response(body, media_type=media)
@@ -478,12 +509,12 @@ def create_app(config: ServiceConfig, *, clock: Clock = utcnow, party: RelyingPa
     #: the two guest endpoints, which the Guard also serves without FastAPI's routing
     app.state.fast_paths = {"/v1/challenge": challenge_core, "/v1/attest": attest_core}
 
-    @app.post("/v1/challenge", openapi_extra=_json_body(_CHALLENGE), responses=_ok(_ANY_OBJECT))
+    @app.post("/v1/challenge", openapi_extra=_json_body(_CHALLENGE), responses=_ok(_CHALLENGE_OK))
     async def challenge(request: Request) -> Response:
         status, body = challenge_core(await request.body())
         return JSONResponse(body, status_code=status)
 
-    @app.post("/v1/attest", openapi_extra=_json_body(_ATTEST), responses=_ok(_ANY_OBJECT))
+    @app.post("/v1/attest", openapi_extra=_json_body(_ATTEST), responses=_ok(_ATTEST_OK))
     async def attest(request: Request) -> Response:
         status, body = attest_core(await request.body())
         return JSONResponse(body, status_code=status)
@@ -602,7 +633,7 @@ def create_app(config: ServiceConfig, *, clock: Clock = utcnow, party: RelyingPa
                 },
             ]
         },
-        responses=_ok(_ANY_OBJECT),
+        responses=_ok(_AUDIT),
     )
     async def get_audit(request: Request) -> Response:
         def handle() -> dict[str, Any]:
@@ -615,6 +646,13 @@ def create_app(config: ServiceConfig, *, clock: Clock = utcnow, party: RelyingPa
         return await run(handle, "audit", None, request)
 
     return app
+
+
+def client_cert(scope: Any) -> bytes | None:
+    """A request's client certificate (DER) as ``tls.ClientCertHttpProtocol`` records it, or None."""
+    tls = scope.get("extensions", {}).get("tls", {})
+    cert = tls.get("client_cert")
+    return cert if isinstance(cert, bytes) and cert else None
 
 
 def _query_int(request: Request, name: str, default: int) -> int:
@@ -633,14 +671,15 @@ def guarded_app(config: ServiceConfig, *, clock: Clock = utcnow) -> ASGIApp:
 
 
 def from_environment() -> ASGIApp:
-    """uvicorn's factory for worker processes: the configuration file named by ``CCVERIFY_CONFIG``."""
+    """uvicorn's factory for worker processes: the configuration file named by
+    ``_CCVERIFY_SERVE_CONFIG`` (set by ``ccverify serve``; internal)."""
     import os
     from pathlib import Path
 
     from ccverify.verifier.service.config import load_config, parse_database
 
-    config = load_config(Path(os.environ["CCVERIFY_CONFIG"]))
-    overrides = json.loads(os.environ.get("CCVERIFY_CONFIG_OVERRIDES") or "{}")
+    config = load_config(Path(os.environ["_CCVERIFY_SERVE_CONFIG"]))
+    overrides = json.loads(os.environ.get("_CCVERIFY_SERVE_OVERRIDES") or "{}")
     if "database" in overrides:
         overrides["database"] = parse_database(overrides["database"], Path.cwd())
     return guarded_app(config.with_(**overrides))

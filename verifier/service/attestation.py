@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ccverify.verifier.errors import CollateralError, InputError, VerificationError
+from ccverify.verifier.policy import UNSAFE_NO_POLICY
 from ccverify.verifier.release import binding, sealing
 from ccverify.verifier.result import AttestationResult, public_jwk
 from ccverify.verifier.service.config import ServiceConfig
@@ -129,8 +130,8 @@ class RelyingParty:
                 limits.outstanding_nonces
                 and self.store.outstanding_nonces(now.timestamp()) >= limits.outstanding_nonces
             ):
-                raise CollateralError(
-                    "too many outstanding challenges; try again later", missing="nonce capacity"
+                raise VerificationError(
+                    "too_many_challenges", "too many challenges are outstanding; try again later"
                 )
         expires = now + timedelta(seconds=limits.nonce_ttl_seconds)
         nonce = self.store.issue_nonce(tee, expires.timestamp())
@@ -284,13 +285,16 @@ class RelyingParty:
             return load_snp_certs(table=request.snp_certs, crl=crl)
 
         root = self._roots.get("snp")
-        verdict = verify_snp(request.evidence, certs(), at=moment, trust_root=root)
+        # the policy is applied by the appraisal, where a refusal becomes a reason in the result
+        verdict = verify_snp(request.evidence, certs(), at=moment, trust_root=root, policy=UNSAFE_NO_POLICY)
         if not verdict.crl_checked:
             # the configured KDS CRLs: the one that belongs to this chain checks revocation; without
             # one the verdict says so and the default policy refuses it (not affirming)
             for crl in self.config.snp_crls:
                 try:
-                    checked = verify_snp(request.evidence, certs(crl), at=moment, trust_root=root)
+                    checked = verify_snp(
+                        request.evidence, certs(crl), at=moment, trust_root=root, policy=UNSAFE_NO_POLICY
+                    )
                 except VerificationError as error:
                     if error.code in ("crl_issuer_mismatch", "crl_signature_invalid"):
                         continue  # another chain's CRL
@@ -308,7 +312,7 @@ class RelyingParty:
         missing: CollateralError | None = None
         for collateral in self._configured_collateral():
             try:
-                return verify_tdx(quote, collateral, at=moment, trust_root=root)
+                return verify_tdx(quote, collateral, at=moment, trust_root=root, policy=UNSAFE_NO_POLICY)
             except CollateralError as error:
                 missing = error
         if self.config.collateral_cache is None or not self.config.online:
@@ -327,7 +331,7 @@ class RelyingParty:
         collateral, _ = gather_tdx_collateral(
             quote, at=moment, cache=cache, client=client, origin=f"cache {cache.directory}"
         )
-        return verify_tdx(quote, collateral, at=moment, trust_root=root)
+        return verify_tdx(quote, collateral, at=moment, trust_root=root, policy=UNSAFE_NO_POLICY)
 
     def _configured_collateral(self) -> list[Any]:
         if self._collateral is None:

@@ -29,8 +29,10 @@ from typing import Any
 
 import requests
 
-from ccverify.verifier.errors import CollateralError, InputError, VerificationError
+from ccverify.verifier.errors import Code, CollateralError, InputError, VerificationError
 from ccverify.verifier.release import sealing
+
+_CODES = frozenset(member.value for member in Code)
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ class Answer:
         """Open the sealed release with the guest's key (this session's nonce and token)."""
         if not self.affirming or self.sealed is None:
             raise VerificationError(
-                "not_affirming",
+                "result_not_affirming",
                 "the relying party's attestation result is not affirming: nothing was released"
                 + self._reasons(),
             )
@@ -359,6 +361,6 @@ class RelyingPartyClient:
             )
         if response.status_code in (400, 413):
             raise InputError(f"relying party refused the request ({code or response.status_code}): {detail}")
-        code = str(code or f"http_{response.status_code}")
         detail = str(detail).removeprefix(f"{code}: ")
-        raise VerificationError(code, f"relying party: {detail}")
+        known = code if isinstance(code, str) and code in _CODES else Code.RELYING_PARTY_REFUSED
+        raise VerificationError(known, f"relying party ({response.status_code} {code}): {detail}")

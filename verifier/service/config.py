@@ -10,11 +10,13 @@ relative paths in it are relative to the file's directory. Sections and defaults
     database = "sqlite:///DIR/ccverify.db"   # or postgresql+psycopg://user@host/db (replicas)
     issuer = "https://127.0.0.1:8443"        # the EAR JWTs' iss
     access_log = false            # uvicorn's line per request (the audit log has every attestation)
+    trusted_proxies = ["127.0.0.1"]  # load balancers whose X-Forwarded-For names the client
     # verification_time = "2026-01-15T00:00:00Z"  # verify at a fixed time (recorded samples only)
 
     [tls]                          # both or neither; without them the service speaks plain HTTP
     cert = "tls-cert.pem"
     key = "tls-key.pem"
+    # client_ca = "admin-ca.pem"   # admin requests then need a client certificate it issued
 
     [keys]
     result_signing_key = "result-signing-key.pem"  # P-256 (ES256) or P-384 (ES384), PKCS#8 PEM
@@ -97,9 +99,14 @@ class ServiceConfig:
     issuer: str = "ccverify"
     #: uvicorn's access log (one line per request); the audit log records every attestation
     access_log: bool = False
+    #: load balancers whose X-Forwarded-For names the client (rate limits and the audit log
+    #: then see the guest's address); uvicorn's forwarded_allow_ips
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
     verification_time: datetime | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    #: CA of the admin clients' certificates: the admin API then needs one beside the token
+    tls_client_ca: Path | None = None
     roots: tuple[bytes, ...] = ()
     anchors: tuple[bytes, ...] = ()
     collateral: tuple[Path, ...] = ()
@@ -182,6 +189,8 @@ def parse_config(document: Mapping[str, Any], base: Path, *, source: Path | None
         moment = parse_time(str(at), "server.verification_time")
     if ("cert" in tls) != ("key" in tls):
         raise InputError("config: [tls] needs both cert and key, or neither")
+    if "client_ca" in tls and "cert" not in tls:
+        raise InputError("config: [tls] client_ca needs cert and key (mutual TLS is TLS)")
     cache = trust.get("collateral_cache")
     config = ServiceConfig(
         database=database,
@@ -193,9 +202,13 @@ def parse_config(document: Mapping[str, Any], base: Path, *, source: Path | None
         workers=_typed(server, "workers", int, 1),
         issuer=_typed(server, "issuer", str, "ccverify"),
         access_log=_typed(server, "access_log", bool, False),
+        trusted_proxies=tuple(
+            _strings(server.get("trusted_proxies", ["127.0.0.1"]), "server.trusted_proxies")
+        ),
         verification_time=moment,
         tls_cert=path(tls["cert"], "tls.cert") if "cert" in tls else None,
         tls_key=path(tls["key"], "tls.key") if "key" in tls else None,
+        tls_client_ca=path(tls["client_ca"], "tls.client_ca") if "client_ca" in tls else None,
         roots=tuple(read(str(p), "trust.roots") for p in paths(trust.get("roots", []), "trust.roots")),
         anchors=tuple(
             read(str(p), "trust.anchors") for p in paths(trust.get("anchors", []), "trust.anchors")
@@ -223,6 +236,12 @@ def parse_database(url: Any, base: Path) -> str:
         if relative and relative != ":memory:":
             return "sqlite:///" + str(base / relative)
     return url
+
+
+def _strings(value: Any, key: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InputError(f"config: {key} must be a list of strings")
+    return value
 
 
 def _section(document: Mapping[str, Any], name: str) -> dict[str, Any]:
