@@ -159,6 +159,13 @@ def appraise_options(opts: VerifyOptions, verdict: Any, policy: Any, anchors: Se
 
         with about("--event-log", opts.event_log):
             log = EventLog.from_bytes(read_input(opts.event_log, "--event-log", "event_log"))
+    if opts.rtmr3_log is not None:
+        from ccverify.verifier.evidence.rtmr3_log import with_runtime_log
+
+        if log is None:
+            raise InputError("--rtmr3-log follows the firmware's CCEL: give --event-log too")
+        with about("--rtmr3-log", opts.rtmr3_log):
+            log = with_runtime_log(log, read_input(opts.rtmr3_log, "--rtmr3-log", "event_log"))
     return appraise(verdict, reference_values, event_log=log, policy=policy, evidence=opts.evidence, at=opts.at)
 
 

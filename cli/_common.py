@@ -364,6 +364,8 @@ class VerifyOptions:
     pcs_url: str | None = None
     timeout: float | None = None
     init: bool = False
+    #: ccverify's run-time RTMR3 log, replayed after the CCEL (``rtmr3_log.with_runtime_log``)
+    rtmr3_log: Path | None = None
 
 
 def option_timeout(value: float | None) -> float:

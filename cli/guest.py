@@ -46,15 +46,6 @@ app = typer.Typer(
 _PLATFORM = "Evidence verification (as ccverify verify)"
 _SYS = "System"
 
-PolicyOption = Annotated[Path, typer.Option("--device-policy", help="Signed device policy (COSE_Sign1).")]
-AnchorOption = Annotated[
-    list[Path],
-    typer.Option(
-        "--trust-anchor",
-        help="Public key or certificate trusted to sign the device policy and the reference values; repeatable.",
-    ),
-]
-SysfsOption = Annotated[Path, typer.Option("--sysfs", help="Root of sysfs.", rich_help_panel=_SYS)]
 ModulesOption = Annotated[
     Path | None,
     typer.Option(
@@ -66,74 +57,7 @@ ModulesOption = Annotated[
 ModprobeOption = Annotated[
     str, typer.Option("--modprobe", help="Program that loads a module by name.", rich_help_panel=_SYS)
 ]
-RunDirOption = Annotated[
-    Path, typer.Option("--run-dir", help="Where the applied state is recorded.", rich_help_panel=_SYS)
-]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the ccverify JSON envelope.")]
-
-
-def _print_applied(applied: Applied, headline: str) -> None:
-    from ccverify.cli.devices import plan_table
-
-    stdout.print(plan_table(applied.decisions, headline))
-    for change in applied.changes:
-        target = change.target + (f" ({change.driver})" if change.driver else "")
-        stdout.print(
-            f"  {change.action}{' [rolled back]' if change.rolled_back else ''}: {target}", highlight=False
-        )
-
-
-@app.command("lockdown")
-def lockdown(
-    device_policy: Annotated[
-        Path | None,
-        typer.Option("--device-policy", help="Signed device policy (COSE_Sign1); default: the --config's."),
-    ] = None,
-    trust_anchor: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--trust-anchor",
-            help="Public key or certificate trusted to sign the device policy; repeatable; default: the --config's.",
-        ),
-    ] = None,
-    sysfs: Annotated[Path | None, typer.Option("--sysfs", help="Root of sysfs.", rich_help_panel=_SYS)] = None,
-    modules_dir: ModulesOption = None,
-    modprobe: ModprobeOption = "modprobe",
-    run_dir: Annotated[
-        Path | None, typer.Option("--run-dir", help="Where the applied state is recorded.", rich_help_panel=_SYS)
-    ] = None,
-    config: ConfigOption = None,
-    json_out: JsonOption = False,
-) -> None:
-    """Stage 1: stop automatic binding, unbind all but the bootstrap devices, bind those."""
-
-    def run() -> Applied:
-        from ccverify.cli import guest_gate
-        from ccverify.verifier.release import devices
-
-        # the stage-1 hook runs `guest lockdown --config /etc/ccverify/guest.toml`: the policy's
-        # bootstrap set and its anchors come from the file unless given here
-        cfg = guest_gate.load_config(config) if config is not None or device_policy is None else None
-        policy = device_policy or (cfg.device_policy if cfg else None)
-        anchors = list(trust_anchor or (cfg.trust_anchors if cfg else ()))
-        if policy is None or not anchors:
-            raise InputError("lockdown needs --device-policy and --trust-anchor, or a --config that names them")
-        loaded = read_policy(policy, anchors)
-        return devices.lockdown(
-            loaded, sysfs=sysfs or (cfg.sysfs if cfg and cfg.sysfs else Path("/sys")),
-            modules=modules_index(modules_dir), loader=devices.modprobe_loader(modprobe),
-            run_dir=run_dir or (cfg.run_dir if cfg and cfg.run_dir else Path("/run/ccverify")),
-        )  # fmt: skip
-
-    applied = enveloped("guest lockdown", json_out, run)
-    if json_out:
-        from ccverify.cli.envelope import emit_envelope
-
-        emit_envelope("guest lockdown", result=applied.to_json())
-        return
-    unbound = ", ".join(applied.unbound) or "none"
-    _print_applied(applied, f"lockdown: {len(applied.bound)} bootstrap devices bound; unbound: {unbound}")
-
 
 ConfigOption = Annotated[
     Path | None,
@@ -151,6 +75,67 @@ GateRunDirOption = Annotated[
         rich_help_panel=_SYS,
     ),
 ]
+
+
+def _print_applied(applied: Applied, headline: str) -> None:
+    from ccverify.cli.devices import plan_table
+
+    stdout.print(plan_table(applied.decisions, headline))
+    for change in applied.changes:
+        target = change.target + (f" ({change.driver})" if change.driver else "")
+        stdout.print(
+            f"  {change.action}{' [rolled back]' if change.rolled_back else ''}: {target}", highlight=False
+        )
+
+
+@app.command("lockdown")
+def lockdown(
+    device_policy: Annotated[
+        Path | None,
+        typer.Option("--device-policy", help="Signed device policy (COSE_Sign1); default: device_policy."),
+    ] = None,
+    trust_anchor: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--trust-anchor",
+            help="Public key or certificate trusted to sign the device policy; repeatable (default: trust_anchors).",
+        ),
+    ] = None,
+    sysfs: Annotated[
+        Path | None, typer.Option("--sysfs", help="Root of sysfs (default /sys).", rich_help_panel=_SYS)
+    ] = None,
+    modules_dir: ModulesOption = None,
+    modprobe: ModprobeOption = "modprobe",
+    run_dir: GateRunDirOption = None,
+    config: ConfigOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Stage 1: stop automatic binding, unbind all but the bootstrap devices, bind those."""
+
+    def run() -> Applied:
+        from ccverify.cli import guest_gate
+        from ccverify.verifier.release import devices
+
+        settings = guest_gate.Settings.resolve(
+            guest_gate.load_config(config), trust_anchors=trust_anchor, device_policy=device_policy,
+            sysfs=sysfs, run_dir=run_dir,
+        )  # fmt: skip
+        if settings.device_policy is None:
+            raise InputError("lockdown needs --device-policy (or device_policy in the configuration)")
+        loaded = read_policy(settings.device_policy, settings.require_anchors())
+        return devices.lockdown(
+            loaded, sysfs=settings.sysfs, modules=modules_index(modules_dir),
+            loader=devices.modprobe_loader(modprobe), run_dir=settings.run_dir,
+        )  # fmt: skip
+
+    applied = enveloped("guest lockdown", json_out, run)
+    if json_out:
+        from ccverify.cli.envelope import emit_envelope
+
+        emit_envelope("guest lockdown", result=applied.to_json())
+        return
+    unbound = ", ".join(applied.unbound) or "none"
+    _print_applied(applied, f"lockdown: {len(applied.bound)} bootstrap devices bound; unbound: {unbound}")
 
 
 @app.command("authorize")

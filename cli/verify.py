@@ -84,6 +84,9 @@ def verify(
         bool,
         typer.Option("--init", help="Create the --sequence-store's directory if it does not exist.", rich_help_panel=_REF),
     ] = False,
+    rtmr3_log: Annotated[
+        Path | None, typer.Option("--rtmr3-log", metavar="FILE", help="TDX: ccverify's run-time RTMR3 log (rtmr3-events.bin), replayed after the --event-log CCEL.", rich_help_panel=_REF)
+    ] = None,
     vcek: Annotated[Path | None, typer.Option(metavar="FILE", help="SNP: VCEK certificate (DER or PEM).", rich_help_panel=_PLATFORM)] = None,
     vlek: Annotated[Path | None, typer.Option(metavar="FILE", help="SNP: VLEK certificate (DER or PEM).", rich_help_panel=_PLATFORM)] = None,
     cert_chain: Annotated[
@@ -143,6 +146,7 @@ def verify(
             reference_values=reference_values,
             trust_anchor=trust_anchor,
             event_log=event_log,
+            rtmr3_log=rtmr3_log,
             sequence_store=sequence_store,
             vcek=vcek,
             vlek=vlek,

@@ -254,6 +254,9 @@ class Code(StrEnum):
     RATE_LIMITED = "rate_limited"
     TIMEOUT = "timeout"
     COLLATERAL_UNAVAILABLE = "collateral_unavailable"
+    # -- The guest gate's released secrets (``verifier/release/secrets.py``)
+    RUN_DIR_NOT_IN_MEMORY = "run_dir_not_in_memory"
+    SECRET_NOT_RELEASED = "secret_not_released"
     # -- Appraisal: the reasons of an AttestationResult (``appraise``; besides the codes above)
     OK = "ok"
     EVENT_LOG_SEPARATORS = "event_log_separators"

@@ -56,7 +56,8 @@ KEYS: Mapping[str, tuple[str, str, str]] = {
     "device_policy": (
         "string (path)",
         "none",
-        "Local mode: the signed device policy; remote mode: used only when the release carries none.",
+        "The signed device policy in the initramfs: `guest lockdown` and local mode apply it; remote "
+        "mode applies the release's and falls back to it.",
     ),
     "reference_values": ("string (path)", "none", "Local mode: the signed reference values (CoRIM)."),
     "sysfs": ("string (path)", '"/sys"', "Root of sysfs."),

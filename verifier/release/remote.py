@@ -7,7 +7,7 @@ attestation; then it opens the sealed release with the key (``sealing.open_relea
 session's nonce and result token only). A round is repeated, with exponential back-off (or the
 server's ``Retry-After``), only when the relying party could not be reached or answered 503 or
 429; every other answer is final: a refusal (4xx) raises the service's code, a result that is
-not affirming ``not_affirming``. When the deadline would pass before the next round could
+not affirming ``result_not_affirming``. When the deadline would pass before the next round could
 start, ``CollateralError`` (exit 3) says so in one sentence. Each round gets a new challenge
 (a nonce is single use: one the service may have consumed is never sent again) and a new key.
 
@@ -29,20 +29,39 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ccverify.verifier.errors import CollateralError, InputError, VerificationError
 from ccverify.verifier.release import binding, sealing
 
 if TYPE_CHECKING:
     from ccverify.verifier.release.guest import EvidenceProvider, GuestEvidence
-    from ccverify.verifier.service.client import RelyingPartyClient
+
+
+class RelyingParty(Protocol):
+    """What ``attest_remote`` needs of a relying party's client (``verifier/service/client.py``'s
+    ``RelyingPartyClient``; the release layer does not import the service package)."""
+
+    url: str
+    timeout: float
+
+    def challenge(self, tee: str) -> Any: ...
+
+    def attest(
+        self, challenge: Any, evidence: bytes, key: sealing.ReleaseKey, *, event_log: bytes | None = ...,
+        snp_certs: bytes | None = ...,
+    ) -> Any: ...  # fmt: skip
+
+    def close(self) -> None: ...
+
 
 _OPENED = object()
 #: back-off between rounds: first wait, factor, longest wait (seconds)
 FIRST_WAIT = 0.5
 FACTOR = 2.0
 LONGEST_WAIT = 8.0
+#: the least time an attempt is started with: the waits shrink to leave it
+LAST_ATTEMPT = 0.5
 
 
 class Deadline:
@@ -106,11 +125,9 @@ class RemoteRelease:
     seconds: float
     provider: str
     hardware: bool
-    _token: object = field(default=None, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if self._token is not _OPENED:
-            raise TypeError("a RemoteRelease is made by verifier.release.remote.attest_remote only")
+    #: set by ``attest_remote`` only, once the release opened: an init=False field, so neither a
+    #: RemoteRelease built elsewhere nor a ``dataclasses.replace``-d copy is ``issued``
+    _token: object = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def affirming(self) -> bool:
@@ -189,7 +206,7 @@ def _event_log(got: GuestEvidence, runtime_log: bytes | None) -> bytes | None:
 
 
 def attest_remote(
-    client: RelyingPartyClient,
+    client: RelyingParty,
     provider: EvidenceProvider,
     *,
     tee: str,
@@ -217,47 +234,51 @@ def attest_remote(
             status=-1,
         )
 
-    with deadline.enforced(expired):
-        while True:
-            attempt += 1
-            try:
-                client.timeout = max(deadline.remaining(), 0.05)
-                key = sealing.generate_key(suite)
-                challenge = client.challenge(tee)
-                report_data = binding.report_data(challenge.nonce, key.public_bytes)
-                got = provider.get(report_data)
-                if not hmac.compare_digest(got.report_data, report_data) or got.tee != tee:
-                    raise VerificationError(
-                        "report_data_mismatch",
-                        f"the evidence provider returned {got.tee} evidence for another REPORT_DATA",
+    try:
+        with deadline.enforced(expired):
+            while True:
+                attempt += 1
+                try:
+                    client.timeout = max(deadline.remaining(), 0.05)
+                    key = sealing.generate_key(suite)
+                    challenge = client.challenge(tee)
+                    report_data = binding.report_data(challenge.nonce, key.public_bytes)
+                    got = provider.get(report_data)
+                    if not hmac.compare_digest(got.report_data, report_data) or got.tee != tee:
+                        raise VerificationError(
+                            "report_data_mismatch",
+                            f"the evidence provider returned {got.tee} evidence for another REPORT_DATA",
+                        )
+                    client.timeout = max(deadline.remaining(), 0.05)
+                    answer = client.attest(
+                        challenge,
+                        got.evidence,
+                        key,
+                        event_log=_event_log(got, runtime_log),
+                        snp_certs=got.aux_blob,
                     )
-                client.timeout = max(deadline.remaining(), 0.05)
-                answer = client.attest(
-                    challenge,
-                    got.evidence,
-                    key,
-                    event_log=_event_log(got, runtime_log),
-                    snp_certs=got.aux_blob,
-                )
-            except CollateralError as error:
-                if not error.retryable:
-                    raise
-                last = error.detail.removeprefix(f"relying party {url} ").removeprefix("unreachable: ")
-                pause = min(error.retry_after if error.retry_after is not None else wait, LONGEST_WAIT)
-                left = deadline.remaining()
-                if pause >= left:
-                    raise expired() from None
-                announce(
-                    f"relying party {url}: {last}; attempt {attempt + 1} in {pause:.1f} s "
-                    f"({left:.1f} s of the {deadline.seconds:g} s deadline left)"
-                )
-                deadline.sleep(pause)
-                wait = min(wait * FACTOR, LONGEST_WAIT)
-                continue
-            break
+                except CollateralError as error:
+                    if not error.retryable:
+                        raise
+                    last = error.detail.removeprefix(f"relying party {url} ").removeprefix("unreachable: ")
+                    pause = min(error.retry_after if error.retry_after is not None else wait, LONGEST_WAIT)
+                    left = deadline.remaining()
+                    if left <= LAST_ATTEMPT:
+                        raise expired() from None
+                    pause = min(pause, left - LAST_ATTEMPT)  # the last attempt still gets its time
+                    announce(
+                        f"relying party {url}: {last}; attempt {attempt + 1} in {pause:.1f} s "
+                        f"({left:.1f} s of the {deadline.seconds:g} s deadline left)"
+                    )
+                    deadline.sleep(pause)
+                    wait = min(wait * FACTOR, LONGEST_WAIT)
+                    continue
+                break
+    finally:
+        client.close()  # no keep-alive connection outlives the command
     payload = answer.open(key)
     claims = answer.claims()
-    return RemoteRelease(
+    release = RemoteRelease(
         relying_party=url,
         tee=tee,
         nonce=challenge.nonce,
@@ -270,5 +291,6 @@ def attest_remote(
         seconds=deadline.elapsed(),
         provider=got.provider_name,
         hardware=got.hardware,
-        _token=_OPENED,
     )
+    object.__setattr__(release, "_token", _OPENED)
+    return release

@@ -217,6 +217,10 @@ class RelyingPartyClient:
         self.admin_token = admin_token
         self.session = session or requests.Session()
 
+    def close(self) -> None:
+        """Close the connections kept alive (a server's graceful shutdown waits for them)."""
+        self.session.close()
+
     # -------------------------------------------------------------------- guest side
 
     def challenge(self, tee: str) -> Challenge:
