@@ -153,7 +153,7 @@ def appraise_options(opts: VerifyOptions, verdict: Any, policy: Any, anchors: Se
             reference_values = load_reference_values(
                 opts.reference_values, trusted, at=opts.at, sequence_store=store
             )
-    log = None
+    log: Any = None
     if opts.event_log is not None:
         from ccverify.verifier.evidence.eventlog import EventLog
 

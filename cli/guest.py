@@ -479,18 +479,16 @@ def finish(
     config: ConfigOption = None,
     run_dir: GateRunDirOption = None,
     persist: Annotated[
-        bool | None,
-        typer.Option(
-            "--persist/--no-persist", help="Keep the secrets past switch-root (default: persist_secrets)."
-        ),
-    ] = None,
+        bool,
+        typer.Option("--persist", help="Keep the secrets past switch-root (as persist_secrets = true does)."),
+    ] = False,
     json_out: JsonOption = False,
 ) -> None:
     """Before switch-root: remove the released secrets (overwritten, then unlinked) unless persist_secrets."""
     from ccverify.cli import guest_gate
 
     cfg = enveloped("guest finish", json_out, lambda: guest_gate.load_config(config))
-    guest_gate.finish(cfg, run_dir, persist, json_out)
+    guest_gate.finish(cfg, run_dir, persist or None, json_out)
 
 
 @app.command("askpass")

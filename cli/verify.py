@@ -80,13 +80,17 @@ def verify(
             rich_help_panel=_REF,
         ),
     ] = None,
+    rtmr3_log: Annotated[
+        Path | None,
+        typer.Option(
+            "--rtmr3-log", metavar="FILE", rich_help_panel=_REF,
+            help="TDX: ccverify's run-time RTMR3 log (rtmr3-events.bin), replayed after the --event-log CCEL.",
+        ),
+    ] = None,
     init: Annotated[
         bool,
         typer.Option("--init", help="Create the --sequence-store's directory if it does not exist.", rich_help_panel=_REF),
     ] = False,
-    rtmr3_log: Annotated[
-        Path | None, typer.Option("--rtmr3-log", metavar="FILE", help="TDX: ccverify's run-time RTMR3 log (rtmr3-events.bin), replayed after the --event-log CCEL.", rich_help_panel=_REF)
-    ] = None,
     vcek: Annotated[Path | None, typer.Option(metavar="FILE", help="SNP: VCEK certificate (DER or PEM).", rich_help_panel=_PLATFORM)] = None,
     vlek: Annotated[Path | None, typer.Option(metavar="FILE", help="SNP: VLEK certificate (DER or PEM).", rich_help_panel=_PLATFORM)] = None,
     cert_chain: Annotated[

@@ -175,7 +175,10 @@ def test_unlock_and_finish_through_the_cli(shm: Path, monkeypatch: pytest.Monkey
         "removed": [],
     }
     assert (run_dir / "secrets" / "disk-key").exists()
-    removed = run("guest", "finish", "--config", config, "--no-persist")
+    config.write_text(f'run_dir = "{run_dir}"\n')
+    assert run("guest", "finish", "--config", config, "--persist").exit_code == 0
+    assert (run_dir / "secrets" / "disk-key").exists()
+    removed = run("guest", "finish", "--config", config)
     assert removed.exit_code == 0 and "disk-key" in removed.stdout
     assert not (run_dir / "secrets").exists()
 
