@@ -458,3 +458,4 @@ def askpass(
 
 # ``guest evidence`` (issue #17): the guest's own evidence, written for operators
 app.command("evidence")(guest_evidence.evidence)
+app.command("install-hook")(__import__("ccverify.cli.guest_hook", fromlist=["install_hook"]).install_hook)
