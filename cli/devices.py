@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ccverify.cli._common import emit_json, guarded, read_file, stdout
-from ccverify.cli._release import MODULES_DIR_HELP, JsonOption, modules_index, read_policy
+from ccverify.cli._release import _ids, modules_index, plan_table, read_policy
+from ccverify.cli.release_options import MODULES_DIR_HELP, JsonOption
 from ccverify.verifier.errors import InputError
 
 if TYPE_CHECKING:
@@ -38,12 +39,6 @@ AnchorOption = Annotated[
         "--trust-anchor", help="Public key or certificate (PEM/DER) trusted to sign the policy; repeatable."
     ),
 ]
-
-
-def _ids(device: Device) -> str:
-    if device.vendor is None:
-        return "-"
-    return f"{device.vendor:04x}:{'-' if device.device is None else f'{device.device:04x}'}"
 
 
 def _kind(device: Device) -> str:
@@ -94,24 +89,6 @@ def list_(
         emit_json({"sysfs": str(sysfs), "devices": [d.to_json() for d in found]}, "devices list")
         return
     stdout.print(_device_table(found))
-
-
-def plan_table(decisions: tuple[Decision, ...], title: str) -> Any:
-    from rich.table import Table
-    from rich.text import Text
-
-    out = Table(title=title, title_justify="left", header_style="bold")
-    out.add_column("device", no_wrap=True)
-    for column in ("ids", "verdict", "rule", "driver", "lockdown", "authorize", "note"):
-        out.add_column(column, overflow="fold")
-    colours = {"bootstrap": "cyan", "allow": "green", "deny": "red"}
-    for d in decisions:
-        driver = "-" if d.driver is None else d.driver + (" (pinned)" if d.pinned else "")
-        out.add_row(
-            d.device.key, _ids(d.device), Text(d.verdict, style=colours[d.verdict]), d.rule, driver,
-            d.lockdown, d.authorize, d.note or "",
-        )  # fmt: skip
-    return out
 
 
 def plan_result(loaded: Any, decisions: tuple[Decision, ...]) -> dict[str, Any]:

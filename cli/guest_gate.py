@@ -290,9 +290,9 @@ def _report(
         emit_json(partial, command)
         return
     if applied is not None:
-        from ccverify.cli.guest import _print_applied
+        from ccverify.cli.guest_run import print_applied
 
-        _print_applied(applied, headline)
+        print_applied(applied, headline)
     else:
         stdout.print(headline, highlight=False, markup=False)
     attestation = partial.get("attestation") or {}

@@ -99,6 +99,7 @@ def main() -> None:
             "baseline": [sys.executable, "-c", "import cryptography.x509"],
             "lockdown": [CCVERIFY, "guest", "lockdown", "--config", str(config)],
             "lockdown+options": [CCVERIFY, "guest", "lockdown", "--config", str(config), *modules],
+            "lockdown --json": [CCVERIFY, "guest", "lockdown", "--config", str(config), "--json"],
             "finish": [CCVERIFY, "guest", "finish", "--config", str(config)],
         }
         times: dict[str, list[float]] = {name: [] for name in commands}
