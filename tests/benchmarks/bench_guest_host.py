@@ -50,7 +50,7 @@ def prepare(root: Path) -> Path:
     policy.write_text(json.dumps(EXAMPLE_POLICY))
     cose = root / "policy.cose"
     subprocess.run([CCVERIFY, "devices", "sign", str(policy), "--key", str(pem), "-o", str(cose)], check=True)
-    run_dir = Path(tempfile.mkdtemp(prefix="ccverify-bench-", dir="/dev/shm"))
+    run_dir = root / "shm" / "ccverify"  # root/shm links to a folder in /dev/shm (main removes it)
     config = root / "guest.toml"
     config.write_text(
         f'device_policy = "{cose}"\ntrust_anchors = ["{anchor}"]\n'
@@ -90,8 +90,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
     env = dict(os.environ, CCVERIFY_MODULES_DIR="")
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, tempfile.TemporaryDirectory(dir="/dev/shm") as shm:
         root = Path(folder)
+        (root / "shm").symlink_to(shm)
         config = prepare(root)
         modules = ["--modules-dir", (root / "modules").read_text()]
         modules += ["--modprobe", (root / "modprobe").read_text()]
