@@ -15,8 +15,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-import typer
-
 from ccverify.cli._common import (
     EXIT_OK,
     VerifyOptions,
@@ -67,7 +65,7 @@ def conclude(
         fail(refusal, COMMAND if opts.json else None, result=document)
     if opts.json:
         emit_json(document, COMMAND)
-    raise typer.Exit(EXIT_OK)
+    raise SystemExit(EXIT_OK)  # click passes it through; this module imports no typer (guest_run)
 
 
 #: the words of the command, in its ``--json`` envelope
@@ -119,7 +117,7 @@ def _finish(opts: VerifyOptions, platform: str, verdict: Any, policy: Any, title
         fail(not_affirming(result), command, result=document)
     if opts.json:
         emit_json(document, COMMAND)
-    raise typer.Exit(EXIT_OK)
+    raise SystemExit(EXIT_OK)  # click passes it through; this module imports no typer (guest_run)
 
 
 def not_affirming(result: Any) -> VerificationError:

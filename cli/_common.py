@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from ccverify.verifier.errors import CCVerifyError, InputError, PolicyError, VerificationError
-from ccverify.verifier.jsonable import JSON_ERRORS, iso8601, to_jsonable
+from ccverify.verifier.jsonable import iso8601, to_jsonable
 from ccverify.verifier.limits import InputKind, read_bounded, read_bounded_path
 
 EXIT_OK = 0
@@ -139,29 +139,34 @@ def error_kind(error: BaseException) -> str:
     return next((word for name, word in _KINDS if name in names), "unexpected")
 
 
-def guarded(call: Callable[[], T], json_command: str | None = None) -> T:
+def guarded(
+    call: Callable[[], T], json_command: str | None = None, partial: Callable[[], Any] | None = None
+) -> T:
     """Run library code; turn every failure into a one-line message and an exit code.
 
     With ``json_command`` (the command's words, given when ``--json`` is on) a failure also
-    prints the ``--json`` envelope with its ``error`` on stdout, so a script always gets JSON.
+    prints the ``--json`` envelope with its ``error`` on stdout, so a script always gets JSON;
+    ``partial`` gives that envelope's ``result`` (what a multi-step command did before failing).
     """
     try:
         return call()
     except (CCVerifyError, OSError, ValueError) as error:
         if isinstance(error, OSError):
             error = InputError(f"{getattr(error, 'filename', None) or 'file'}: {error.strerror or error}")
-        fail(error, json_command)
+        fail(error, json_command, None if partial is None else partial())
     except Exception as error:  # the CLI never shows a traceback
         if _is_click_exit(error):
             raise
-        fail(error, json_command)
+        fail(error, json_command, None if partial is None else partial())
 
 
 def _is_click_exit(error: Exception) -> bool:
-    """typer's ``Exit`` (a ``RuntimeError``), raised by a command on purpose. Only a loaded
-    typer can have raised one, so a run without typer never imports it to ask."""
-    typer = sys.modules.get("typer")
-    return typer is not None and isinstance(error, typer.Exit)
+    """typer's or click's ``Exit`` (a ``RuntimeError``), raised by a command on purpose. Only a
+    loaded typer or click can have raised one, so a run without them never imports them to ask."""
+    typer, click = sys.modules.get("typer"), sys.modules.get("click")
+    return (typer is not None and isinstance(error, typer.Exit)) or (
+        click is not None and isinstance(error, click.exceptions.Exit)
+    )
 
 
 @contextmanager
@@ -228,23 +233,6 @@ def load_policy(path: Path | None, platform: str) -> Any:
 
     document = read_policy_file(read_file(path, "--policy", "policy"), f"--policy {path}")
     return getattr(document, platform)
-
-
-def policy_section(path: Path | None, platform: str) -> dict[str, Any] | None:
-    """The ``platform`` object of a policy file as JSON (None: absent), once the whole file
-    has been read by the rules of ``load_policy``."""
-    if path is None:
-        return None
-    from ccverify.verifier.policy import read_policy_document
-
-    data = read_file(path, "--policy", "policy")
-    try:
-        document = json.loads(data)
-    except JSON_ERRORS:
-        raise InputError(f"--policy {path}: not valid JSON") from None
-    read_policy_document(document, f"--policy {path}")
-    section: dict[str, Any] | None = document.get(platform)
-    return section
 
 
 def emit_json(value: Any, command: str) -> None:

@@ -1,55 +1,20 @@
-"""What the release-layer commands (``devices``, ``guest``) share: the run-with-envelope
-wrapper, the sysfs and module options, and reading a device policy.
-
-``enveloped`` runs library code; with ``--json`` it prints the envelope of
-``cli/envelope.py`` on success and on failure (then also the one error line on stderr) and
-exits with the error's code.
+"""What the release-layer commands (``devices``, ``guest``) share: the modules index, reading a
+device policy and the plan table (their options: ``cli/release_options.py``). They run library
+code in ``_common.guarded`` (with ``--json``, the envelope of ``cli/envelope.py`` on failure
+too, with ``partial`` as its result). No typer here: the console entry's guest fast path
+(``cli/guest_run.py``) runs this.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from ccverify.cli._common import EXIT_INPUT, fail, read_file
-from ccverify.verifier.errors import CCVerifyError, InputError
+from ccverify.cli._common import read_file
 
 if TYPE_CHECKING:
-    from ccverify.verifier.release.devices import LoadedPolicy, ModuleIndex
-
-T = TypeVar("T")
-
-
-def _as_error(error: BaseException) -> BaseException:
-    if isinstance(error, OSError):
-        return InputError(f"{getattr(error, 'filename', None) or 'file'}: {error.strerror or error}")
-    return error
-
-
-def failed(command: str, json_out: bool, error: BaseException, partial: Any = None) -> NoReturn:
-    """End ``command`` with ``error``: the envelope (``--json``), one line on stderr, its exit code."""
-    error = _as_error(error)
-    if json_out:
-        from ccverify.cli.envelope import emit_envelope
-
-        code = error.exit_code if isinstance(error, CCVerifyError) else EXIT_INPUT
-        emit_envelope(command, result=partial, error=error, exit_code=code)
-    fail(error)
-
-
-def enveloped(
-    command: str, json_out: bool, call: Callable[[], T], partial: Callable[[], Any] | None = None
-) -> T:
-    """Run ``call``; any failure ends the command (see ``failed``)."""
-    try:
-        return call()
-    except SystemExit:
-        raise
-    except Exception as error:  # the CLI never shows a traceback
-        if type(error).__name__ == "Exit" and type(error).__module__.startswith(("typer", "click")):
-            raise
-        failed(command, json_out, error, None if partial is None else partial())
+    from ccverify.verifier.release.devices import Decision, Device, LoadedPolicy, ModuleIndex
 
 
 def modules_index(modules_dir: Path | None) -> ModuleIndex:
@@ -61,8 +26,39 @@ def modules_index(modules_dir: Path | None) -> ModuleIndex:
 def read_policy(
     path: Path, anchors: Sequence[Path], *, allow_unsigned: bool = False, at: Any = None
 ) -> LoadedPolicy:
+    data = read_file(path, "--device-policy", "device_policy")
+    return load_signed_policy(data, anchors, allow_unsigned=allow_unsigned, at=at)
+
+
+def load_signed_policy(
+    data: bytes, anchors: Sequence[Path], *, allow_unsigned: bool = False, at: Any = None
+) -> LoadedPolicy:
+    """A device policy's bytes checked against the ``--trust-anchor`` files."""
     from ccverify.verifier.release.devices import load_policy
 
-    data = read_file(path, "--device-policy", "device_policy")
     keys = [read_file(a, "--trust-anchor", "certificate") for a in anchors]
     return load_policy(data, keys, allow_unsigned=allow_unsigned, at=at)
+
+
+def _ids(device: Device) -> str:
+    if device.vendor is None:
+        return "-"
+    return f"{device.vendor:04x}:{'-' if device.device is None else f'{device.device:04x}'}"
+
+
+def plan_table(decisions: tuple[Decision, ...], title: str) -> Any:
+    from rich.table import Table
+    from rich.text import Text
+
+    out = Table(title=title, title_justify="left", header_style="bold")
+    out.add_column("device", no_wrap=True)
+    for column in ("ids", "verdict", "rule", "driver", "lockdown", "authorize", "note"):
+        out.add_column(column, overflow="fold")
+    colours = {"bootstrap": "cyan", "allow": "green", "deny": "red"}
+    for d in decisions:
+        driver = "-" if d.driver is None else d.driver + (" (pinned)" if d.pinned else "")
+        out.add_row(
+            d.device.key, _ids(d.device), Text(d.verdict, style=colours[d.verdict]), d.rule, driver,
+            d.lockdown, d.authorize, d.note or "",
+        )  # fmt: skip
+    return out

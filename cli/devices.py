@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ccverify.cli._common import read_file, stdout
-from ccverify.cli._release import enveloped, modules_index, read_policy
+from ccverify.cli._common import emit_json, guarded, read_file, stdout
+from ccverify.cli._release import _ids, modules_index, plan_table, read_policy
+from ccverify.cli.release_options import MODULES_DIR_HELP, JsonOption
 from ccverify.verifier.errors import InputError
 
 if TYPE_CHECKING:
@@ -31,23 +32,13 @@ app = typer.Typer(
 )
 
 SysfsOption = Annotated[Path, typer.Option("--sysfs", help="Root of sysfs (a generated tree in tests).")]
-ModulesOption = Annotated[
-    Path | None,
-    typer.Option("--modules-dir", help="Directory with modules.alias (default /lib/modules/$(uname -r))."),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print the ccverify JSON envelope.")]
+ModulesOption = Annotated[Path | None, typer.Option("--modules-dir", help=MODULES_DIR_HELP)]
 AnchorOption = Annotated[
     list[Path] | None,
     typer.Option(
         "--trust-anchor", help="Public key or certificate (PEM/DER) trusted to sign the policy; repeatable."
     ),
 ]
-
-
-def _ids(device: Device) -> str:
-    if device.vendor is None:
-        return "-"
-    return f"{device.vendor:04x}:{'-' if device.device is None else f'{device.device:04x}'}"
 
 
 def _kind(device: Device) -> str:
@@ -93,31 +84,11 @@ def list_(
             raise InputError(f"--bus {unknown[0]}: not a covered bus ({', '.join(BUSES)})")
         return scan(sysfs, buses, modules_index(modules_dir))
 
-    found = enveloped("devices list", json_out, run)
+    found = guarded(run, "devices list" if json_out else None)
     if json_out:
-        from ccverify.cli.envelope import emit_envelope
-
-        emit_envelope("devices list", result={"sysfs": str(sysfs), "devices": [d.to_json() for d in found]})
+        emit_json({"sysfs": str(sysfs), "devices": [d.to_json() for d in found]}, "devices list")
         return
     stdout.print(_device_table(found))
-
-
-def plan_table(decisions: tuple[Decision, ...], title: str) -> Any:
-    from rich.table import Table
-    from rich.text import Text
-
-    out = Table(title=title, title_justify="left", header_style="bold")
-    out.add_column("device", no_wrap=True)
-    for column in ("ids", "verdict", "rule", "driver", "lockdown", "authorize", "note"):
-        out.add_column(column, overflow="fold")
-    colours = {"bootstrap": "cyan", "allow": "green", "deny": "red"}
-    for d in decisions:
-        driver = "-" if d.driver is None else d.driver + (" (pinned)" if d.pinned else "")
-        out.add_row(
-            d.device.key, _ids(d.device), Text(d.verdict, style=colours[d.verdict]), d.rule, driver,
-            d.lockdown, d.authorize, d.note or "",
-        )  # fmt: skip
-    return out
 
 
 def plan_result(loaded: Any, decisions: tuple[Decision, ...]) -> dict[str, Any]:
@@ -150,11 +121,9 @@ def plan(
         found = scan(sysfs, loaded.policy.buses, modules_index(modules_dir))
         return loaded, make_plan(loaded.policy, found)
 
-    loaded, decisions = enveloped("devices plan", json_out, run)
+    loaded, decisions = guarded(run, "devices plan" if json_out else None)
     if json_out:
-        from ccverify.cli.envelope import emit_envelope
-
-        emit_envelope("devices plan", result=plan_result(loaded, decisions))
+        emit_json(plan_result(loaded, decisions), "devices plan")
         return
     how = "signed, verified" if loaded.signed else "UNSIGNED: plan only, never applied"
     stdout.print(plan_table(decisions, f"{device_policy} ({how}; sha256 {loaded.policy.sha256[:16]}...)"))
@@ -193,11 +162,9 @@ def sign(
             "rules": len(parsed.rules),
         }
 
-    done = enveloped("devices sign", json_out, run)
+    done = guarded(run, "devices sign" if json_out else None)
     if json_out:
-        from ccverify.cli.envelope import emit_envelope
-
-        emit_envelope("devices sign", result=done)
+        emit_json(done, "devices sign")
         return
     stdout.print(
         f"wrote {done['output']} ({done['size']} bytes): {done['bootstrap']} bootstrap entries, "
@@ -224,13 +191,10 @@ def verify(
         moment = parse_time(at, "--at") if at is not None else None
         return read_policy(policy, trust_anchor, at=moment)
 
-    loaded = enveloped("devices verify", json_out, run)
+    loaded = guarded(run, "devices verify" if json_out else None)
     if json_out:
-        from ccverify.cli.envelope import emit_envelope
-
-        emit_envelope(
-            "devices verify",
-            result={"verified": True, "signature": loaded.to_json(), "policy": loaded.policy.to_json()},
+        emit_json(
+            {"verified": True, "signature": loaded.to_json(), "policy": loaded.policy.to_json()}, "devices verify"
         )
         return
     p = loaded.policy
@@ -253,7 +217,7 @@ def template(
 
         return make(name)
 
-    document = enveloped("devices template", False, run)
+    document = guarded(run)
     # one entry per line: readable, and easy to edit
     lines = ["{", f'  "version": {document["version"]},', f'  "default": {json.dumps(document["default"])},']
     for key in ("bootstrap", "rules"):

@@ -11,6 +11,10 @@ Well-formed ``measure snp|tdx`` arguments (``cli/measure_args.py``) then run the
 code (``cli/measure_run.py``) without typer, whose import and command building would cost
 the core that is not hashing a third of its work; before its imports, this thread hashes the
 files the background thread has not begun (the kernel, while the thread hashes the initrd).
+The initramfs hook's own ``guest`` command lines (``cli/guest_args.py``: ``lockdown``,
+``authorize``, ``finish`` with ``--config``, ``unlock``) run the command's code
+(``cli/guest_run.py``) without typer too: the hook runs them at every boot, where importing
+typer and building the app would be a large part of each stage's time.
 Everything else, and any doubt about the arguments, goes to the typer app, which words every
 usage error.
 """
@@ -66,6 +70,13 @@ def main() -> None:
         from ccverify.cli.measure_args import parse
 
         fast = parse(argv)
+    elif argv[:1] == ["guest"]:
+        from ccverify.cli.guest_args import parse as parse_guest
+
+        guest = parse_guest(argv)
+        if guest is not None:
+            _run_guest(*guest)
+            return
     if fast is None:
         from ccverify.cli.app import main as run
 
@@ -93,6 +104,24 @@ def main() -> None:
     # a tenth to the command's time and nothing it needs: no file is open, no atexit hook
     # matters, the prefetch thread is a daemon. An error exits above, the ordinary way.
     os._exit(0)
+
+
+def _run_guest(verb: str, options: dict[str, object]) -> None:
+    """``cli.guest_run.<verb>(**options)``, ending as the typer app ends a command (exit 0,
+    130 on Ctrl-C, 1 quietly when stdout went away; a failure's ``SystemExit`` as it is)."""
+    try:
+        from ccverify.cli import guest_run
+
+        getattr(guest_run, verb)(**options)
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except KeyboardInterrupt:
+        sys.stderr.write("\naborted\n")
+        sys.exit(130)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(1)
 
 
 if __name__ == "__main__":

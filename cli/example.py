@@ -22,9 +22,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from ccverify.cli._common import stderr, stdout
+from ccverify.cli._common import emit_json, guarded, stderr, stdout
 from ccverify.cli._hex import parse_hex
-from ccverify.cli._release import enveloped
 
 if TYPE_CHECKING:
     from typer._click.core import Command, Context
@@ -69,13 +68,10 @@ def example_set(
     """Write the example evidence set (TDX and SNP) under EXAMPLE roots that nothing trusts by default."""
     from ccverify.verifier.testing.sample import write_example
 
-    written = enveloped("example set", json_output, lambda: write_example(directory, force=force))
+    written = guarded(lambda: write_example(directory, force=force), "example set" if json_output else None)
     if json_output:
-        from ccverify.cli.envelope import emit_envelope
-
-        emit_envelope(
-            "example set",
-            result={"directory": str(directory), "files": list(written.files), "not_hardware": NOT_HARDWARE},
+        emit_json(
+            {"directory": str(directory), "files": list(written.files), "not_hardware": NOT_HARDWARE}, "example set"
         )
         return
     for name in written.files:
@@ -125,12 +121,10 @@ def example_tdx_quote(
             "not_hardware": NOT_HARDWARE,
         }
 
-    result = enveloped("example tdx-quote", json_output, work)
+    result = guarded(work, "example tdx-quote" if json_output else None)
     stderr.print(f"warning: {NOT_HARDWARE}", highlight=False, markup=False)
     if json_output:
-        from ccverify.cli.envelope import emit_envelope
-
-        emit_envelope("example tdx-quote", result=result)
+        emit_json(result, "example tdx-quote")
         return
     stdout.print(str(result["quote"]), highlight=False)
     if result["collateral"] is not None:

@@ -23,17 +23,28 @@ example`` without a TEE). Every option can come from ``--config`` (``/etc/ccveri
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
-from ccverify.cli import guest_evidence
-from ccverify.cli._common import VerifyOptions, read_file, read_input, stdout
-from ccverify.cli._release import enveloped, modules_index, read_policy
-from ccverify.verifier.errors import InputError
-
-if TYPE_CHECKING:
-    from ccverify.verifier.release.devices import Applied
+from ccverify.cli import guest_evidence, guest_run
+from ccverify.cli._common import guarded
+from ccverify.cli.release_options import MODULES_DIR_HELP, JsonOption
+from ccverify.cli.verify_options import (
+    AllowMissingCrlOption,
+    AtOption,
+    CertChainOption,
+    CertTableOption,
+    CollateralOption,
+    CrlOption,
+    OfflineOption,
+    PcsUrlOption,
+    PolicyOption,
+    ProductOption,
+    TrustRootOption,
+    VcekOption,
+    VlekOption,
+)
 
 app = typer.Typer(
     name="guest",
@@ -50,14 +61,13 @@ ModulesOption = Annotated[
     Path | None,
     typer.Option(
         "--modules-dir",
-        help="Directory with modules.alias (default /lib/modules/$(uname -r)).",
+        help=MODULES_DIR_HELP,
         rich_help_panel=_SYS,
     ),
 ]
 ModprobeOption = Annotated[
     str, typer.Option("--modprobe", help="Program that loads a module by name.", rich_help_panel=_SYS)
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print the ccverify JSON envelope.")]
 
 ConfigOption = Annotated[
     Path | None,
@@ -75,17 +85,6 @@ GateRunDirOption = Annotated[
         rich_help_panel=_SYS,
     ),
 ]
-
-
-def _print_applied(applied: Applied, headline: str) -> None:
-    from ccverify.cli.devices import plan_table
-
-    stdout.print(plan_table(applied.decisions, headline))
-    for change in applied.changes:
-        target = change.target + (f" ({change.driver})" if change.driver else "")
-        stdout.print(
-            f"  {change.action}{' [rolled back]' if change.rolled_back else ''}: {target}", highlight=False
-        )
 
 
 @app.command("lockdown")
@@ -111,31 +110,16 @@ def lockdown(
     json_out: JsonOption = False,
 ) -> None:
     """Stage 1: stop automatic binding, unbind all but the bootstrap devices, bind those."""
-
-    def run() -> Applied:
-        from ccverify.cli import guest_gate
-        from ccverify.verifier.release import devices
-
-        settings = guest_gate.Settings.resolve(
-            guest_gate.load_config(config), trust_anchors=trust_anchor, device_policy=device_policy,
-            sysfs=sysfs, run_dir=run_dir,
-        )  # fmt: skip
-        if settings.device_policy is None:
-            raise InputError("lockdown needs --device-policy (or device_policy in the configuration)")
-        loaded = read_policy(settings.device_policy, settings.require_anchors())
-        return devices.lockdown(
-            loaded, sysfs=settings.sysfs, modules=modules_index(modules_dir),
-            loader=devices.modprobe_loader(modprobe), run_dir=settings.run_dir,
-        )  # fmt: skip
-
-    applied = enveloped("guest lockdown", json_out, run)
-    if json_out:
-        from ccverify.cli.envelope import emit_envelope
-
-        emit_envelope("guest lockdown", result=applied.to_json())
-        return
-    unbound = ", ".join(applied.unbound) or "none"
-    _print_applied(applied, f"lockdown: {len(applied.bound)} bootstrap devices bound; unbound: {unbound}")
+    guest_run.lockdown(
+        device_policy=device_policy,
+        trust_anchor=trust_anchor,
+        sysfs=sysfs,
+        modules_dir=modules_dir,
+        modprobe=modprobe,
+        run_dir=run_dir,
+        config=config,
+        json_out=json_out,
+    )
 
 
 @app.command("authorize")
@@ -203,34 +187,11 @@ def authorize(
             "--event-log", help="With --evidence: CCEL / TCG2 event log to replay against the quoted RTMRs."
         ),
     ] = None,
-    collateral: Annotated[
-        Path | None,
-        typer.Option(
-            help="Collateral: a cache directory, an offline bundle, or a QuoteCollateralV3 JSON.",
-            rich_help_panel=_PLATFORM,
-        ),
-    ] = None,
-    offline: Annotated[
-        bool,
-        typer.Option(
-            help="Never use the network; fail (exit 3) if collateral is missing.", rich_help_panel=_PLATFORM
-        ),
-    ] = False,
-    at: Annotated[
-        str | None,
-        typer.Option(help="Verification time, ISO 8601 (default: now).", rich_help_panel=_PLATFORM),
-    ] = None,
-    policy: Annotated[
-        Path | None,
-        typer.Option(help="Policy JSON with a 'tdx' and/or 'snp' object.", rich_help_panel=_PLATFORM),
-    ] = None,
-    trust_root: Annotated[
-        Path | None,
-        typer.Option(
-            help="PEM root to trust INSTEAD of the pinned production roots (test and example PKIs only).",
-            rich_help_panel=_PLATFORM,
-        ),
-    ] = None,
+    collateral: CollateralOption = None,
+    offline: OfflineOption = False,
+    at: AtOption = None,
+    policy: PolicyOption = None,
+    trust_root: TrustRootOption = None,
     sequence_store: Annotated[
         Path | None,
         typer.Option(
@@ -238,35 +199,14 @@ def authorize(
             rich_help_panel=_PLATFORM,
         ),
     ] = None,
-    vcek: Annotated[
-        Path | None, typer.Option(help="SNP: VCEK certificate (DER or PEM).", rich_help_panel=_PLATFORM)
-    ] = None,
-    vlek: Annotated[
-        Path | None, typer.Option(help="SNP: VLEK certificate (DER or PEM).", rich_help_panel=_PLATFORM)
-    ] = None,
-    cert_chain: Annotated[
-        Path | None,
-        typer.Option(help="SNP: KDS cert_chain PEM (ASK or ASVK, then ARK).", rich_help_panel=_PLATFORM),
-    ] = None,
-    cert_table: Annotated[
-        Path | None, typer.Option(help="SNP: extended-report certificate table.", rich_help_panel=_PLATFORM)
-    ] = None,
-    crl: Annotated[
-        Path | None, typer.Option(help="SNP: AMD KDS CRL (opt-in).", rich_help_panel=_PLATFORM)
-    ] = None,
-    product: Annotated[
-        str | None, typer.Option(help="SNP: milan, genoa or turin.", rich_help_panel=_PLATFORM)
-    ] = None,
-    allow_missing_crl: Annotated[
-        bool,
-        typer.Option(
-            help="TDX: verify without CRLs (the default policy still refuses it).", rich_help_panel=_PLATFORM
-        ),
-    ] = False,
-    pcs_url: Annotated[
-        str | None,
-        typer.Option(help="TDX: Intel PCS base URL (a PCCS or mirror).", rich_help_panel=_PLATFORM),
-    ] = None,
+    vcek: VcekOption = None,
+    vlek: VlekOption = None,
+    cert_chain: CertChainOption = None,
+    cert_table: CertTableOption = None,
+    crl: CrlOption = None,
+    product: ProductOption = None,
+    allow_missing_crl: AllowMissingCrlOption = False,
+    pcs_url: PcsUrlOption = None,
     sysfs: Annotated[
         Path | None, typer.Option("--sysfs", help="Root of sysfs (default /sys).", rich_help_panel=_SYS)
     ] = None,
@@ -283,172 +223,39 @@ def authorize(
 ) -> None:
     """Stage 2: attest (remote mode: to the relying party; local mode: verify and appraise here);
     only on an affirming result bind every device the policy allows and hand the secrets over."""
-    from ccverify.cli import guest_gate
-
-    command = "guest authorize"
-    settings = enveloped(
-        command,
-        json_out,
-        lambda: guest_gate.Settings.resolve(
-            guest_gate.load_config(config), relying_party=relying_party, ca=ca, trust_anchors=trust_anchor,
-            evidence_provider=evidence_provider, deadline=deadline, device_policy=device_policy,
-            reference_values=reference_values, sysfs=sysfs, run_dir=run_dir,
-        ),
-    )  # fmt: skip
-    if settings.relying_party is not None and evidence is None:
-        guest_gate.authorize_remote(
-            settings,
-            modules_dir=modules_dir,
-            modprobe=modprobe,
-            json_out=json_out,
-            allow_disk_run_dir=allow_disk_run_dir,
-            dry_run=dry_run,
-        )
-        return
-    partial: dict[str, Any] = {"mode": "local", "dry_run": dry_run}
-
-    def attest() -> Any:
-        from ccverify.cli._appraise import attest as run_attest
-        from ccverify.verifier.timeutil import parse_time
-
-        anchors = list(settings.require_anchors())
-        if settings.device_policy is None:
-            raise InputError("local mode needs --device-policy (or device_policy in the configuration)")
-        if settings.reference_values is None:
-            raise InputError("local mode needs --reference-values (or reference_values in the configuration)")
-        moment = parse_time(at, "--at") if at is not None else None
-        loaded = read_policy(settings.device_policy, anchors, at=moment)
-        partial["policy"] = loaded.to_json()
-        partial["policy_source"] = "file"
-        if evidence is not None:
-            evidence_bytes, evidence_path, log_path, collateral_path = (
-                read_input(evidence, "--evidence", "evidence"), evidence, event_log, collateral,
-            )  # fmt: skip
-        else:
-            evidence_bytes, evidence_path, log_path, got_collateral = _own_evidence(settings, partial)
-            collateral_path = collateral or got_collateral
-        opts = VerifyOptions(
-            evidence=evidence_bytes, evidence_path=evidence_path, collateral=collateral_path,
-            offline=offline, at=moment, policy=policy,
-            trust_root=trust_root, json=json_out, reference_values=settings.reference_values,
-            trust_anchor=anchors[0], event_log=log_path, sequence_store=sequence_store, vcek=vcek,
-            vlek=vlek, cert_chain=cert_chain, cert_table=cert_table, product=product, crl=crl,
-            allow_missing_crl=allow_missing_crl, pcs_url=pcs_url,
-        )  # fmt: skip
-        platform, _verdict, result = run_attest(opts, anchors)
-        partial["platform"] = platform
-        partial["attestation_result"] = result.to_json()
-        return loaded, result
-
-    loaded, result = enveloped(command, json_out, attest, lambda: partial)
-    from ccverify.verifier.release import devices
-
-    enveloped(command, json_out, lambda: devices.require_affirming(result), lambda: partial)
-    index = enveloped(command, json_out, lambda: modules_index(modules_dir), lambda: partial)
-
-    if dry_run:
-        from ccverify.cli.devices import plan_table
-
-        decisions = enveloped(
-            command, json_out,
-            lambda: devices.plan(loaded.policy, devices.scan(settings.sysfs, loaded.policy.buses, index)),
-            lambda: partial,
-        )  # fmt: skip
-        if json_out:
-            from ccverify.cli.envelope import emit_envelope
-
-            partial["decisions"] = [d.to_json() for d in decisions]
-            emit_envelope(command, result=partial)
-            return
-        stdout.print(
-            plan_table(decisions, "authorize --dry-run (attestation result affirming; nothing changed)")
-        )
-        return
-
-    def record() -> Any:
-        from ccverify.verifier.release.rtmr3 import Rtmr3Recorder
-
-        if partial.get("platform") != "tdx" or settings.device_policy is None:
-            return None
-        recorder = Rtmr3Recorder(settings.sysfs, settings.run_dir)
-        if not recorder.available():
-            return None
-        done = recorder.record_policy(read_file(settings.device_policy, "--device-policy", "device_policy"))
-        return {
-            "digest": done.digest.hex(),
-            "before": done.rtmr3_before.hex(),
-            "after": done.rtmr3_after.hex(),
-            "log": str(done.log),
-            "offset": done.event_offset,
-        }
-
-    def apply() -> Applied:
-        return devices.authorize(
-            loaded,
-            result,
-            sysfs=settings.sysfs,
-            modules=index,
-            loader=devices.modprobe_loader(modprobe),
-            run_dir=settings.run_dir,
-        )
-
-    applied = enveloped(command, json_out, apply, lambda: partial)
-    # after applying (local mode: as the evidence issue asked); a kernel without run-time RTMR3
-    # extends (before Linux 6.16, or SNP) records nothing
-    partial["rtmr3"] = enveloped(command, json_out, record, lambda: partial)
-    if json_out:
-        from ccverify.cli.envelope import emit_envelope
-
-        partial["applied"] = applied.to_json()
-        emit_envelope(command, result=partial)
-        return
-    _print_applied(
-        applied,
-        f"authorized (result affirming): {len(applied.bound)} devices bound; state in {settings.run_dir}",
+    guest_run.authorize(
+        device_policy=device_policy,
+        trust_anchor=trust_anchor,
+        reference_values=reference_values,
+        relying_party=relying_party,
+        ca=ca,
+        evidence_provider=evidence_provider,
+        deadline=deadline,
+        config=config,
+        evidence=evidence,
+        event_log=event_log,
+        collateral=collateral,
+        offline=offline,
+        at=at,
+        policy=policy,
+        trust_root=trust_root,
+        sequence_store=sequence_store,
+        vcek=vcek,
+        vlek=vlek,
+        cert_chain=cert_chain,
+        cert_table=cert_table,
+        crl=crl,
+        product=product,
+        allow_missing_crl=allow_missing_crl,
+        pcs_url=pcs_url,
+        sysfs=sysfs,
+        modules_dir=modules_dir,
+        modprobe=modprobe,
+        run_dir=run_dir,
+        dry_run=dry_run,
+        allow_disk_run_dir=allow_disk_run_dir,
+        json_out=json_out,
     )
-
-
-def _own_evidence(settings: Any, partial: dict[str, Any]) -> tuple[bytes, Path, Path | None, Path | None]:
-    """Local mode without --evidence: the guest's own evidence for fresh REPORT_DATA, written to
-    ``<run_dir>/evidence/`` (quote or report, the CCEL followed by ccverify's RTMR3 log, the
-    example provider's collateral) for the verification to read."""
-    import secrets
-    from datetime import UTC, datetime
-
-    from ccverify.cli.guest_evidence import make_provider
-    from ccverify.verifier.release.guest import REPORT_DATA_SIZE
-    from ccverify.verifier.release.rtmr3 import LOG_NAME
-
-    report_data = secrets.token_bytes(REPORT_DATA_SIZE)
-    provider = make_provider(
-        settings.evidence_provider, now=datetime.now(UTC).replace(microsecond=0), sysfs_root=settings.sysfs
-    )
-    got = provider.get(report_data)
-    partial["evidence"] = {
-        "provider": got.provider_name,
-        "hardware": got.hardware,
-        "tee": got.tee,
-        "report_data": got.report_data.hex(),
-    }
-    folder = settings.run_dir / "evidence"
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    evidence_path = folder / ("tdx-quote.dat" if got.tee == "tdx" else "snp-report.bin")
-    evidence_path.write_bytes(got.evidence)
-    log_path = None
-    if got.event_log is not None:
-        from ccverify.verifier.evidence.rtmr3_log import with_runtime_log
-
-        runtime = settings.run_dir / LOG_NAME
-        merged = with_runtime_log(got.event_log, runtime.read_bytes() if runtime.is_file() else None)
-        log_path = folder / "tdx-event-log.bin"
-        log_path.write_bytes(merged.to_bytes())
-    collateral_path = None
-    if got.collateral is not None:
-        collateral_path = folder / "tdx-collateral.json"
-        collateral_path.write_bytes(got.collateral)
-    if got.aux_blob is not None:
-        (folder / "snp-cert-table.bin").write_bytes(got.aux_blob)
-    return got.evidence, evidence_path, log_path, collateral_path
 
 
 @app.command("unlock")
@@ -468,10 +275,13 @@ def unlock(
     ] = False,
 ) -> None:
     """Print a released secret to stdout, exactly its bytes (cryptsetup --key-file=-, a crypttab keyscript)."""
-    from ccverify.cli import guest_gate
-
-    cfg = enveloped("guest unlock", json_out, lambda: guest_gate.load_config(config))
-    guest_gate.unlock(cfg, run_dir, name, volume, json_out)
+    guest_run.unlock(
+        name=name,
+        volume=volume,
+        config=config,
+        run_dir=run_dir,
+        json_out=json_out,
+    )
 
 
 @app.command("finish")
@@ -485,10 +295,12 @@ def finish(
     json_out: JsonOption = False,
 ) -> None:
     """Before switch-root: remove the released secrets (overwritten, then unlinked) unless persist_secrets."""
-    from ccverify.cli import guest_gate
-
-    cfg = enveloped("guest finish", json_out, lambda: guest_gate.load_config(config))
-    guest_gate.finish(cfg, run_dir, persist or None, json_out)
+    guest_run.finish(
+        config=config,
+        run_dir=run_dir,
+        persist=persist,
+        json_out=json_out,
+    )
 
 
 @app.command("askpass")
@@ -511,9 +323,10 @@ def askpass(
     its released secret (over the request's socket, never to a file)."""
     from ccverify.cli import guest_gate
 
-    cfg = enveloped("guest askpass", json_out, lambda: guest_gate.load_config(config))
+    cfg = guarded(lambda: guest_gate.load_config(config), "guest askpass" if json_out else None)
     guest_gate.askpass(cfg, run_dir, ask_dir, once, timeout, json_out)
 
 
 # ``guest evidence`` (issue #17): the guest's own evidence, written for operators
 app.command("evidence")(guest_evidence.evidence)
+app.command("install-hook")(__import__("ccverify.cli.guest_hook", fromlist=["install_hook"]).install_hook)

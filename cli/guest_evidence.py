@@ -32,9 +32,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ccverify.cli._common import stderr, stdout
+from ccverify.cli._common import emit_json, guarded, stderr, stdout
 from ccverify.cli._hex import parse_hex
-from ccverify.cli._release import enveloped
 
 if TYPE_CHECKING:
     from ccverify.verifier.release.guest import EvidenceProvider, GuestEvidence
@@ -167,7 +166,7 @@ def evidence(
     ] = "auto",
     force: Annotated[bool, typer.Option("--force", help="Write into a folder that is not empty.")] = False,
     json_output: Annotated[
-        bool, typer.Option("--json", help="Print the --json envelope (cli/schemas/guest-evidence.schema.json).")
+        bool, typer.Option("--json", help="Print the result as one JSON envelope (see README).")
     ] = False,
     run_dir: Annotated[
         Path, typer.Option("--run-dir", help="Where guest authorize keeps rtmr3-events.bin.")
@@ -207,11 +206,9 @@ def evidence(
         rtmr3_log = FileOps().read(log_path, BLOB_MAX) if got.tee == "tdx" and log_path.is_file() else None
         return write_evidence(got, output, rtmr3_log=rtmr3_log, force=force, at=now)
 
-    result = enveloped(COMMAND, json_output, work)
+    result = guarded(work, COMMAND if json_output else None)
     if json_output:
-        from ccverify.cli.envelope import emit_envelope
-
-        emit_envelope(COMMAND, result=result)
+        emit_json(result, COMMAND)
         return
     stdout.print(f"{result['tee']} evidence from {result['provider']}", highlight=False)
     for name in result["files"].values():

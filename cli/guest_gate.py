@@ -23,17 +23,18 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ccverify.cli._common import read_file, stderr, stdout
-from ccverify.cli._release import enveloped, modules_index
+from ccverify.cli._common import emit_json, guarded, read_file, stderr, stdout
+from ccverify.cli._release import load_signed_policy, modules_index
 from ccverify.verifier.errors import InputError
 
 if TYPE_CHECKING:
-    from ccverify.verifier.release.devices import Applied, LoadedPolicy
+    from ccverify.verifier.release.devices import Applied, Decision, LoadedPolicy, ModuleIndex
     from ccverify.verifier.release.guest_config import GuestConfig
     from ccverify.verifier.release.secrets import SecretStore
 
@@ -124,11 +125,46 @@ def announce(line: str) -> None:
     sys.stderr.flush()
 
 
-def _policy(data: bytes, anchors: tuple[Path, ...]) -> LoadedPolicy:
-    from ccverify.verifier.release.devices import load_policy
+def plan(settings: Settings, loaded: LoadedPolicy, index: ModuleIndex) -> tuple[Decision, ...]:
+    """``authorize --dry-run``: the decision the policy makes for each device (changes nothing)."""
+    from ccverify.verifier.release import devices
 
-    keys = [read_file(a, "--trust-anchor", "certificate") for a in anchors]
-    return load_policy(data, keys)
+    return devices.plan(loaded.policy, devices.scan(settings.sysfs, loaded.policy.buses, index))
+
+
+def apply(
+    settings: Settings, loaded: LoadedPolicy, attested: Any, index: ModuleIndex, modprobe: str
+) -> Applied:
+    """The policy applied for an affirming result (local) or an opened release (remote)."""
+    from ccverify.verifier.release import devices
+
+    return devices.authorize(
+        loaded,
+        attested,
+        sysfs=settings.sysfs,
+        modules=index,
+        loader=devices.modprobe_loader(modprobe),
+        run_dir=settings.run_dir,
+    )
+
+
+def record(settings: Settings, policy_bytes: Callable[[], bytes]) -> dict[str, Any] | None:
+    """RTMR3 extended with the applied policy's digest and the event logged; None where the
+    kernel has no run-time RTMR3 extends (before Linux 6.16, or SNP). ``policy_bytes`` is read
+    only then."""
+    from ccverify.verifier.release.rtmr3 import Rtmr3Recorder
+
+    recorder = Rtmr3Recorder(settings.sysfs, settings.run_dir)
+    if not recorder.available():
+        return None
+    done = recorder.record_policy(policy_bytes())
+    return {
+        "digest": done.digest.hex(),
+        "before": done.rtmr3_before.hex(),
+        "after": done.rtmr3_after.hex(),
+        "log": str(done.log),
+        "offset": done.event_offset,
+    }
 
 
 def authorize_remote(
@@ -141,6 +177,7 @@ def authorize_remote(
     dry_run: bool,
 ) -> None:
     command = "guest authorize"
+    json_command = command if json_out else None
     from ccverify.verifier.release.secrets import SecretStore
 
     url = settings.relying_party
@@ -177,7 +214,7 @@ def authorize_remote(
         runtime = log_path.read_bytes() if tee == "tdx" and log_path.is_file() else b""
         return client, provider, tee, runtime
 
-    client, provider, tee, runtime = enveloped(command, json_out, prepare, lambda: partial)
+    client, provider, tee, runtime = guarded(prepare, json_command, lambda: partial)
 
     def attest() -> Any:
         from ccverify.verifier.release import remote
@@ -187,7 +224,7 @@ def authorize_remote(
             client, provider, tee=tee, deadline=deadline, announce=announce, runtime_log=runtime or None
         )
 
-    release = enveloped(command, json_out, attest, lambda: partial)
+    release = guarded(attest, json_command, lambda: partial)
     partial["attestation"] = release.to_json()
     partial["seconds"] = round(release.seconds, 3)
 
@@ -197,64 +234,39 @@ def authorize_remote(
             data, source = read_file(settings.device_policy, "--device-policy", "device_policy"), "config"
         if data is None:
             return None, None
-        loaded = _policy(data, settings.require_anchors())
+        loaded = load_signed_policy(data, settings.require_anchors())
         partial["policy"] = loaded.to_json()
         partial["policy_source"] = source
         return loaded, data
 
-    loaded, policy_bytes = enveloped(command, json_out, policy, lambda: partial)
+    loaded, policy_bytes = guarded(policy, json_command, lambda: partial)
     if loaded is None:
         partial["policy"] = None
-    from ccverify.verifier.release import devices
-
-    index = enveloped(command, json_out, lambda: modules_index(modules_dir), lambda: partial)
+    index = guarded(lambda: modules_index(modules_dir), json_command, lambda: partial)
     if dry_run:
         if loaded is not None:
-            decisions = enveloped(
-                command,
-                json_out,
-                lambda: devices.plan(loaded.policy, devices.scan(settings.sysfs, loaded.policy.buses, index)),
-                lambda: partial,
-            )
+            decisions = guarded(lambda: plan(settings, loaded, index), json_command, lambda: partial)
             partial["decisions"] = [d.to_json() for d in decisions]
         _report(command, json_out, partial, None, "authorize --dry-run (release opened; nothing changed)")
         return
 
-    def apply() -> Applied | None:
+    def apply_released() -> Applied | None:
         if loaded is None:
             return None
-        return devices.authorize(
-            loaded,
-            release,
-            sysfs=settings.sysfs,
-            modules=index,
-            loader=devices.modprobe_loader(modprobe),
-            run_dir=settings.run_dir,
-        )
+        return apply(settings, loaded, release, index, modprobe)
 
-    applied = enveloped(command, json_out, apply, lambda: partial)
+    applied = guarded(apply_released, json_command, lambda: partial)
     if applied is not None:
         partial["applied"] = applied.to_json()
 
-    def record() -> Any:
-        from ccverify.verifier.release.rtmr3 import Rtmr3Recorder
-
+    def record_released() -> Any:
         if loaded is None or policy_bytes is None or tee != "tdx":
             return None
-        recorder = Rtmr3Recorder(settings.sysfs, settings.run_dir)
-        if not recorder.available():
-            return None
-        done = recorder.record_policy(policy_bytes)
-        return {
-            "digest": done.digest.hex(),
-            "before": done.rtmr3_before.hex(),
-            "after": done.rtmr3_after.hex(),
-            "log": str(done.log),
-            "offset": done.event_offset,
-        }
+        data = policy_bytes
+        return record(settings, lambda: data)
 
     # after applying, as in local mode; a kernel without run-time RTMR3 extends records nothing
-    partial["rtmr3"] = enveloped(command, json_out, record, lambda: partial)
+    partial["rtmr3"] = guarded(record_released, json_command, lambda: partial)
 
     def hand_over() -> dict[str, Any]:
         names = store.write(dict(release.payload.secrets))
@@ -263,7 +275,7 @@ def authorize_remote(
             "written": {n: len(release.payload.secrets[n]) for n in names},
         }
 
-    partial["secrets"] = enveloped(command, json_out, hand_over, lambda: partial)
+    partial["secrets"] = guarded(hand_over, json_command, lambda: partial)
     if applied is not None:
         headline = f"authorized by {url}: {len(applied.bound)} devices bound"
     else:
@@ -275,14 +287,12 @@ def _report(
     command: str, json_out: bool, partial: dict[str, Any], applied: Applied | None, headline: str
 ) -> None:
     if json_out:
-        from ccverify.cli.envelope import emit_envelope
-
-        emit_envelope(command, result=partial)
+        emit_json(partial, command)
         return
     if applied is not None:
-        from ccverify.cli.guest import _print_applied
+        from ccverify.cli.guest_run import print_applied
 
-        _print_applied(applied, headline)
+        print_applied(applied, headline)
     else:
         stdout.print(headline, highlight=False, markup=False)
     attestation = partial.get("attestation") or {}
@@ -312,6 +322,7 @@ def unlock(
     config: GuestConfig, run_dir: Path | None, name: str | None, volume: str | None, json_out: bool
 ) -> None:
     command = "guest unlock"
+    json_command = command if json_out else None
 
     def work() -> tuple[str, str | None, bytes, Path]:
         chosen_volume = volume
@@ -328,18 +339,16 @@ def unlock(
         store = store_of(run_dir or config.run_dir or DEFAULT_RUN_DIR)
         return secret, chosen_volume, store.read(secret), store.directory
 
-    secret, chosen_volume, value, directory = enveloped(command, json_out, work)
+    secret, chosen_volume, value, directory = guarded(work, json_command)
     if json_out:
-        from ccverify.cli.envelope import emit_envelope
-
-        emit_envelope(
-            command,
-            result={
+        emit_json(
+            {
                 "secret": secret,
                 "volume": chosen_volume,
                 "bytes": len(value),
                 "directory": str(directory),
             },
+            command,
         )
         return
     out = sys.stdout.buffer
@@ -349,6 +358,7 @@ def unlock(
 
 def finish(config: GuestConfig, run_dir: Path | None, persist: bool | None, json_out: bool) -> None:
     command = "guest finish"
+    json_command = command if json_out else None
     keep = config.persist_secrets if persist is None else persist
 
     def work() -> dict[str, Any]:
@@ -356,11 +366,9 @@ def finish(config: GuestConfig, run_dir: Path | None, persist: bool | None, json
         removed = [] if keep else store.scrub()
         return {"directory": str(store.directory), "persisted": keep, "removed": removed}
 
-    result = enveloped(command, json_out, work)
+    result = guarded(work, json_command)
     if json_out:
-        from ccverify.cli.envelope import emit_envelope
-
-        emit_envelope(command, result=result)
+        emit_json(result, command)
         return
     if keep:
         stdout.print(
@@ -380,6 +388,7 @@ def askpass(
     json_out: bool,
 ) -> None:
     command = "guest askpass"
+    json_command = command if json_out else None
     import time
 
     def work() -> dict[str, Any]:
@@ -402,11 +411,9 @@ def askpass(
             "answered": [{"ask": a.ask, "volume": a.volume, "secret": a.secret, "id": a.id} for a in given],
         }
 
-    result = enveloped(command, json_out, work)
+    result = guarded(work, json_command)
     if json_out:
-        from ccverify.cli.envelope import emit_envelope
-
-        emit_envelope(command, result=result)
+        emit_json(result, command)
         return
     for answered in result["answered"]:
         stdout.print(

@@ -13,11 +13,28 @@ from typing import Annotated
 import typer
 
 from ccverify.cli._common import VerifyOptions, fail, guarded, option_timeout, read_input
+from ccverify.cli.verify_options import (
+    REFERENCE_PANEL,
+    AllowMissingCrlOption,
+    AtOption,
+    CertChainOption,
+    CertTableOption,
+    CollateralOption,
+    CrlOption,
+    OfflineOption,
+    PcsUrlOption,
+    PolicyOption,
+    ProductOption,
+    SequenceStoreOption,
+    TimeoutOption,
+    TrustRootOption,
+    VcekOption,
+    VlekOption,
+)
 from ccverify.verifier.errors import InputError
 from ccverify.verifier.timeutil import parse_time
 
-_PLATFORM = "Platform-specific options"
-_REF = "Reference values"
+_REF = REFERENCE_PANEL
 
 
 def verify(
@@ -27,38 +44,13 @@ def verify(
             metavar="EVIDENCE", help="TDX quote or SNP attestation report ('-' for stdin; hex text accepted)."
         ),
     ],
-    collateral: Annotated[
-        Path | None,
-        typer.Option(
-            metavar="DIR|FILE",
-            help="Collateral: a cache directory, an offline bundle, or (TDX) a QuoteCollateralV3 JSON "
-            "(default: the cache ccverify/collateral under $XDG_CACHE_HOME, else ~/.cache). What it lacks "
-            "comes from Intel PCS or AMD KDS ($CCVERIFY_KDS_URL) unless --offline.",
-        ),
-    ] = None,
-    offline: Annotated[
-        bool,
-        typer.Option("--offline", help="Never use the network: the collateral comes from --collateral or the default cache "
-        "(under $XDG_CACHE_HOME); missing is exit 3."),
-    ] = False,
-    at: Annotated[
-        str | None,
-        typer.Option(metavar="TIME", help="Verification time, RFC 3339 (default: now). Recorded samples verify at their collateral's time."),
-    ] = None,
-    policy: Annotated[Path | None, typer.Option(metavar="FILE", help="Policy JSON with a 'tdx' and/or 'snp' object.")] = None,
-    trust_root: Annotated[
-        Path | None,
-        typer.Option(metavar="FILE", help="PEM root to trust INSTEAD of the pinned production roots (test and example PKIs only)."),
-    ] = None,
+    collateral: CollateralOption = None,
+    offline: OfflineOption = False,
+    at: AtOption = None,
+    policy: PolicyOption = None,
+    trust_root: TrustRootOption = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as one JSON envelope (see README).")] = False,
-    timeout: Annotated[
-        float | None,
-        typer.Option(
-            "--timeout",
-            metavar="SECONDS",
-            help="Seconds Intel PCS or AMD KDS may take per request (default $CCVERIFY_NET_TIMEOUT, else 5).",
-        ),
-    ] = None,
+    timeout: TimeoutOption = None,
     reference_values: Annotated[
         Path | None,
         typer.Option(metavar="FILE", help="Signed reference values (CoRIM) to appraise the evidence against.", rich_help_panel=_REF),
@@ -71,15 +63,7 @@ def verify(
         Path | None,
         typer.Option(metavar="FILE", help="CCEL / TCG2 event log to replay against the quoted RTMRs.", rich_help_panel=_REF),
     ] = None,
-    sequence_store: Annotated[
-        Path | None,
-        typer.Option(
-            metavar="FILE",
-            help="JSON file with the last accepted reference-value sequence per id: refuses older sets (rollback) "
-            "and records the one accepted. Its directory must exist (else --init).",
-            rich_help_panel=_REF,
-        ),
-    ] = None,
+    sequence_store: SequenceStoreOption = None,
     rtmr3_log: Annotated[
         Path | None,
         typer.Option(
@@ -91,41 +75,14 @@ def verify(
         bool,
         typer.Option("--init", help="Create the --sequence-store's directory if it does not exist.", rich_help_panel=_REF),
     ] = False,
-    vcek: Annotated[Path | None, typer.Option(metavar="FILE", help="SNP: VCEK certificate (DER or PEM).", rich_help_panel=_PLATFORM)] = None,
-    vlek: Annotated[Path | None, typer.Option(metavar="FILE", help="SNP: VLEK certificate (DER or PEM).", rich_help_panel=_PLATFORM)] = None,
-    cert_chain: Annotated[
-        Path | None,
-        typer.Option(metavar="FILE", help="SNP: KDS cert_chain PEM (ASK or ASVK, then ARK).", rich_help_panel=_PLATFORM),
-    ] = None,
-    cert_table: Annotated[
-        Path | None,
-        typer.Option(metavar="FILE", help="SNP: extended-report certificate table (configfs-tsm auxblob).", rich_help_panel=_PLATFORM),
-    ] = None,
-    crl: Annotated[
-        Path | None,
-        typer.Option(
-            metavar="FILE",
-            help="SNP: AMD KDS CRL (DER or PEM) to check the ASK/ASVK against (else the certificate table's, "
-            "--collateral's, or AMD KDS's: $CCVERIFY_KDS_URL).",
-            rich_help_panel=_PLATFORM,
-        ),
-    ] = None,
-    allow_missing_crl: Annotated[
-        bool, typer.Option("--allow-missing-crl", help="TDX and SNP: verify without CRLs (recorded in the verdict; the default policy still refuses it).", rich_help_panel=_PLATFORM)
-    ] = False,
-    pcs_url: Annotated[
-        str | None,
-        typer.Option(
-            metavar="URL",
-            help="TDX: Intel PCS base URL, a PCCS or mirror (default $CCVERIFY_PCS_URL, else Intel PCS; "
-            "the API key comes from $CCVERIFY_PCS_API_KEY if set).",
-            rich_help_panel=_PLATFORM,
-        ),
-    ] = None,
-    product: Annotated[
-        str | None,
-        typer.Option(metavar="NAME", help="SNP: milan, genoa or turin (needed for v2 reports without a certificate).", rich_help_panel=_PLATFORM),
-    ] = None,
+    vcek: VcekOption = None,
+    vlek: VlekOption = None,
+    cert_chain: CertChainOption = None,
+    cert_table: CertTableOption = None,
+    crl: CrlOption = None,
+    allow_missing_crl: AllowMissingCrlOption = False,
+    pcs_url: PcsUrlOption = None,
+    product: ProductOption = None,
 ) -> None:
     """Verify evidence; exit 0 if it verifies and the policy accepts it, 1 if not.
 

@@ -18,6 +18,16 @@ PACKAGES=(
     linux-image-6.12-amd64   # /boot/vmlinuz-6.12.*-amd64 and /lib/modules/6.12.*-amd64
     busybox-static           # the test initramfs's /init and tools (/bin/busybox, static)
     kmod                     # modinfo/modprobe, on the host and inside the guest's chroot
+    # tests/vm/test_vm_hook.py, test_hook_build.py, tests/benchmarks/bench_boot.py: the guest hook
+    # built by Debian's own generators. The `dracut` package conflicts with initramfs-tools;
+    # `dracut-core` (/usr/bin/dracut and its modules) does not, so both are installed side by
+    # side and the tests run each on a copy of its configuration.
+    initramfs-tools          # mkinitramfs, unmkinitramfs
+    dracut-core              # dracut, lsinitrd
+    dracut-network           # dracut's network module (the hook depends on it)
+    cryptsetup-initramfs     # cryptsetup, and the cryptroot hook and boot script
+    e2fsprogs                # mkfs.ext4 -d (the LUKS root's file system)
+    binutils                 # strip: the hook ships stripped copies of the interpreter's libraries
     # tests/service: a real PostgreSQL server (two replicas share it), started by the tests in a
     # temporary data directory (initdb/pg_ctl as the postgres user)
     postgresql

@@ -27,11 +27,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, final
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, final
 
-from ccverify.verifier.errors import InputError
+from ccverify.verifier.errors import InputError, PolicyError
 from ccverify.verifier.inputs import Source, read_source
 from ccverify.verifier.jsonable import JSON_ERRORS
 
@@ -77,6 +77,65 @@ class UnsafeNoPolicy:
 #: accept any TCB status, DEBUG guests, unchecked revocation... The caller must apply a policy
 #: itself (``validate_tdx`` / ``validate_snp``); the verdict records that none was applied.
 UNSAFE_NO_POLICY: Final = UnsafeNoPolicy()
+
+_V = TypeVar("_V")
+_P = TypeVar("_P")
+
+
+class ChosenPolicy(Generic[_V, _P]):
+    """The policy a ``verify_tdx`` / ``verify_snp`` call applies (``choose_policy``)."""
+
+    __slots__ = ("applied", "policy", "validate")
+
+    def __init__(
+        self, validate: Callable[[_V, _P | None], object] | None, applied: str, policy: _P | None
+    ) -> None:
+        #: the validator to run (None: UNSAFE_NO_POLICY)
+        self.validate = validate
+        #: what the verdict records: DEFAULT, CUSTOM or "UNSAFE_NO_POLICY"
+        self.applied = applied
+        #: the policy given (None: the validator's default)
+        self.policy = policy
+
+    def check(self, verdict: _V) -> _V:
+        """``verdict`` when the policy accepts it; a refusal's ``PolicyError`` carries it."""
+        if self.validate is not None:
+            try:
+                self.validate(verdict, self.policy)
+            except PolicyError as refusal:
+                refusal.verdict = verdict  # type: ignore[assignment]
+                raise
+        return verdict
+
+
+#: each policy class's default instance, built on first use (building one checks every field)
+_DEFAULTS: dict[type, object] = {}
+
+
+def choose_policy(
+    policy: object,
+    function: str,
+    expected: str,
+    load: Callable[[], tuple[type[_P], Callable[[_V, _P | None], object]]],
+) -> ChosenPolicy[_V, _P]:
+    """What ``function``'s ``policy`` argument means: ``UNSAFE_NO_POLICY``, ``None`` (the
+    default) or an instance of the class ``load`` returns with its validator (``load`` imports
+    them where they are used: a platform's validate module imports its verify module).
+    ``expected`` names that class with its article in the refusal ("a TdxPolicy")."""
+    if policy is UNSAFE_NO_POLICY:
+        return ChosenPolicy(None, "UNSAFE_NO_POLICY", None)
+    cls, validate = load()
+    if policy is None:
+        return ChosenPolicy(validate, DEFAULT, None)
+    if not isinstance(policy, cls):
+        raise InputError(
+            f"{function}: policy must be {expected}, None (the default) or UNSAFE_NO_POLICY, "
+            f"not {type(policy).__name__}"
+        )
+    default = _DEFAULTS.get(cls)
+    if default is None:
+        default = _DEFAULTS[cls] = cls()
+    return ChosenPolicy(validate, DEFAULT if policy == default else CUSTOM, policy)
 
 
 class Problems:

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from cryptography import x509
 from cryptography.x509.oid import CRLEntryExtensionOID, ExtensionOID
@@ -51,6 +52,8 @@ __all__ = [
     "crl_scope",
     "distribution_points",
 ]
+
+_E = TypeVar("_E", bound=x509.ExtensionType)
 
 #: the certificate extensions this profile processes (and so may be critical)
 _PROCESSED = frozenset({ExtensionOID.BASIC_CONSTRAINTS, ExtensionOID.KEY_USAGE})
@@ -98,6 +101,15 @@ def _extension(
         return None
 
 
+def _value(cert: x509.Certificate, oid: x509.ObjectIdentifier, kind: type[_E]) -> _E | None:
+    """The value of ``cert``'s ``oid`` extension, or None without it (or of another type)."""
+    extension = _extension(cert, oid)
+    if extension is None:
+        return None
+    value = extension.value
+    return value if isinstance(value, kind) else None
+
+
 def _check_critical(cert: x509.Certificate, what: str) -> None:
     for extension in cert.extensions:
         if extension.critical and extension.oid not in _PROCESSED:
@@ -107,14 +119,6 @@ def _check_critical(cert: x509.Certificate, what: str) -> None:
                 f"{_name(extension.oid)} (RFC 5280 §4.2: such a certificate must be refused)",
                 actual=extension.oid.dotted_string,
             )
-
-
-def _key_usage(cert: x509.Certificate) -> x509.KeyUsage | None:
-    extension = _extension(cert, ExtensionOID.KEY_USAGE)
-    if extension is None:
-        return None
-    value = extension.value
-    return value if isinstance(value, x509.KeyUsage) else None
 
 
 def _usages(usage: x509.KeyUsage) -> list[str]:
@@ -133,7 +137,7 @@ def _usages(usage: x509.KeyUsage) -> list[str]:
 
 
 def _require_usage(cert: x509.Certificate, what: str, needed: Sequence[str], *, required: bool) -> None:
-    usage = _key_usage(cert)
+    usage = _value(cert, ExtensionOID.KEY_USAGE, x509.KeyUsage)
     if usage is None:
         if required:
             raise VerificationError(
@@ -153,16 +157,8 @@ def _require_usage(cert: x509.Certificate, what: str, needed: Sequence[str], *, 
         )
 
 
-def _basic_constraints(cert: x509.Certificate) -> x509.BasicConstraints | None:
-    extension = _extension(cert, ExtensionOID.BASIC_CONSTRAINTS)
-    if extension is None:
-        return None
-    value = extension.value
-    return value if isinstance(value, x509.BasicConstraints) else None
-
-
 def _check_ca(cert: x509.Certificate, what: str, cas_below: int) -> None:
-    constraints = _basic_constraints(cert)
+    constraints = _value(cert, ExtensionOID.BASIC_CONSTRAINTS, x509.BasicConstraints)
     if constraints is None or not constraints.ca:
         raise VerificationError(
             Code.BASIC_CONSTRAINTS,
@@ -188,7 +184,7 @@ def check_chain(chain: Sequence[tuple[x509.Certificate, str]], *, leaf: LeafProf
     for cert, what in chain:
         _check_critical(cert, what)
     leaf_cert, leaf_what = chain[0]
-    constraints = _basic_constraints(leaf_cert)
+    constraints = _value(leaf_cert, ExtensionOID.BASIC_CONSTRAINTS, x509.BasicConstraints)
     if constraints is not None and constraints.ca:
         raise VerificationError(
             Code.BASIC_CONSTRAINTS, f"{leaf_what} must not be a CA", expected="CA:FALSE", actual="CA:TRUE"
@@ -204,11 +200,11 @@ def check_chain(chain: Sequence[tuple[x509.Certificate, str]], *, leaf: LeafProf
 def distribution_points(cert: x509.Certificate) -> frozenset[str] | None:
     """The full names (URIs and other general names, as text) of ``cert``'s
     cRLDistributionPoints, or None without the extension."""
-    extension = _extension(cert, ExtensionOID.CRL_DISTRIBUTION_POINTS)
-    if extension is None or not isinstance(extension.value, x509.CRLDistributionPoints):
+    points = _value(cert, ExtensionOID.CRL_DISTRIBUTION_POINTS, x509.CRLDistributionPoints)
+    if points is None:
         return None
     names: set[str] = set()
-    for point in extension.value:
+    for point in points:
         for general in point.full_name or ():
             names.add(_general_name(general))
     return frozenset(names)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.sample_args import SAMPLE, TDX, TDX_REFERENCE, without
+
 CCVERIFY = str(Path(sys.executable).with_name("ccverify"))
 
 
@@ -95,9 +97,6 @@ def test_completion_answers_the_shell() -> None:
     done = run(env=env)
     assert done.returncode == 0
     assert done.stdout.split() == ["--trust-root"]
-
-
-SAMPLE = Path(__file__).resolve().parents[2] / "reference-values" / "examples"
 
 
 def test_a_pipe_gets_plain_key_value_lines_with_whole_values() -> None:
@@ -190,14 +189,7 @@ def on_a_terminal(args: list[str], columns: int = 80) -> tuple[int, str]:
     return code, b"".join(chunks).decode().replace("\r\n", "\n")
 
 
-MAIN_JOB = [
-    "verify", str(SAMPLE / "tdx-quote.dat"),
-    "--collateral", str(SAMPLE / "tdx-collateral.json"),
-    "--trust-root", str(SAMPLE / "EXAMPLE-ROOT-NOT-TRUSTED-intel.pem"),
-    "--at", "2026-01-15T00:00:00Z",
-    "--reference-values", str(SAMPLE / "tdx-refvalues.cbor"),
-    "--trust-anchor", str(SAMPLE / "EXAMPLE-refvalues-signer.pub.pem"),
-]  # fmt: skip
+MAIN_JOB = [*TDX, *without(TDX_REFERENCE, "--event-log")]
 
 
 def test_at_80_columns_codes_and_field_paths_are_whole(tmp_path: Path) -> None:
@@ -249,13 +241,7 @@ def test_confirmed_reasons_show_expected_and_actual() -> None:
 
 def test_plain_output_has_no_markup_and_keeps_brackets_in_data() -> None:
     """A title's colour markup is not printed into a pipe; "[...]" inside values is data, shown as is."""
-    done = run(
-        "verify", str(SAMPLE / "tdx-quote.dat"), "--collateral", str(SAMPLE / "tdx-collateral.json"),
-        "--trust-root", str(SAMPLE / "EXAMPLE-ROOT-NOT-TRUSTED-intel.pem"), "--at", "2026-01-15T00:00:00Z",
-        "--reference-values", str(SAMPLE / "tdx-refvalues.cbor"),
-        "--trust-anchor", str(SAMPLE / "EXAMPLE-refvalues-signer.pub.pem"),
-        "--event-log", str(SAMPLE / "tdx-event-log.bin"),
-    )  # fmt: skip
+    done = run(*TDX, *TDX_REFERENCE)
     assert done.returncode == 0, done.stderr
     assert "# attestation result: affirming" in done.stdout
     assert "[green]" not in done.stdout and "[/]" not in done.stdout

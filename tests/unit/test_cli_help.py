@@ -145,14 +145,7 @@ def test_the_root_help_names_ccverify_debug() -> None:
     assert "$CCVERIFY_DEBUG" in " ".join((tree().help or "").split())
 
 
-@pytest.mark.parametrize(
-    "words",
-    [
-        ["verify"], ["show"], ["completion"], ["collateral", "fetch"], ["collateral", "bundle"],
-        ["measure", "snp"], ["measure", "tdx"], ["reference", "create"], ["reference", "show"],
-        ["reference", "verify"],
-    ],
-)  # fmt: skip
+@pytest.mark.parametrize("words", [list(path) for path, _ in commands(tree())], ids=" ".join)
 def test_help_at_80_columns_cuts_no_word(words: list[str]) -> None:
     """No option name, variable or path in the help is cut short with an ellipsis at 80 columns."""
     shown = CliRunner().invoke(app, [*words, "--help"], terminal_width=80, env={"COLUMNS": "80"}).output

@@ -13,38 +13,11 @@ from typer.testing import CliRunner
 from ccverify.cli.app import app
 from tests.cli_json import envelope
 from tests.conftest import REPO
-
-SAMPLE = REPO / "reference-values" / "examples"
-AT = "2026-01-15T00:00:00Z"
-
-TDX = [
-    "verify", str(SAMPLE / "tdx-quote.dat"),
-    "--collateral", str(SAMPLE / "tdx-collateral.json"),
-    "--trust-root", str(SAMPLE / "EXAMPLE-ROOT-NOT-TRUSTED-intel.pem"),
-    "--at", AT,
-]  # fmt: skip
-TDX_RV = [
-    "--reference-values", str(SAMPLE / "tdx-refvalues.cbor"),
-    "--trust-anchor", str(SAMPLE / "EXAMPLE-refvalues-signer.pub.pem"),
-    "--event-log", str(SAMPLE / "tdx-event-log.bin"),
-]  # fmt: skip
-SNP = [
-    "verify", str(SAMPLE / "snp-report.bin"),
-    "--vcek", str(SAMPLE / "snp-vcek.der"),
-    "--cert-chain", str(SAMPLE / "snp-cert-chain.pem"),
-    "--crl", str(SAMPLE / "snp-crl.der"),
-    "--trust-root", str(SAMPLE / "EXAMPLE-ROOT-NOT-TRUSTED-amd-milan-ark.pem"),
-    "--at", AT,
-]  # fmt: skip
+from tests.sample_args import SAMPLE, SNP, TDX, TDX_REFERENCE, without
 
 
 def run(args: list[str]):  # type: ignore[no-untyped-def]
     return CliRunner().invoke(app, args)
-
-
-def without(args: list[str], option: str) -> list[str]:
-    index = args.index(option)
-    return args[:index] + args[index + 2 :]
 
 
 def refused(args: list[str], option: str) -> None:
@@ -102,30 +75,30 @@ def test_the_envelope_carries_a_refused_option() -> None:
 
 def test_a_sequence_store_in_a_missing_directory_is_refused(tmp_path: Path) -> None:
     store = tmp_path / "mistyped" / "store.json"
-    refused([*TDX, *TDX_RV, "--sequence-store", str(store)], "--sequence-store")
+    refused([*TDX, *TDX_REFERENCE, "--sequence-store", str(store)], "--sequence-store")
     assert not (tmp_path / "mistyped").exists()
 
 
 def test_init_creates_the_store_and_a_new_store_is_announced(tmp_path: Path) -> None:
     store = tmp_path / "state" / "store.json"
-    first = run([*TDX, *TDX_RV, "--sequence-store", str(store), "--init"])
+    first = run([*TDX, *TDX_REFERENCE, "--sequence-store", str(store), "--init"])
     assert first.exit_code == 0, first.output
     assert f"--sequence-store {store}: a new store" in first.stderr
     assert json.loads(store.read_text())  # the accepted sequence, recorded
-    again = run([*TDX, *TDX_RV, "--sequence-store", str(store)])
+    again = run([*TDX, *TDX_REFERENCE, "--sequence-store", str(store)])
     assert again.exit_code == 0, again.output
     assert "new store" not in again.stderr
 
 
 def test_init_needs_a_sequence_store() -> None:
-    refused([*TDX, *TDX_RV, "--init"], "--init")
+    refused([*TDX, *TDX_REFERENCE, "--init"], "--init")
 
 
 def test_not_affirming_says_its_reasons_on_stderr_in_one_line(tmp_path: Path) -> None:
     log = bytearray((SAMPLE / "tdx-event-log.bin").read_bytes())
     log[0x4D + 14] ^= 1  # the first event's digest
     (tmp_path / "log.bin").write_bytes(bytes(log))
-    args = [*TDX, *without(TDX_RV, "--event-log"), "--event-log", str(tmp_path / "log.bin")]
+    args = [*TDX, *without(TDX_REFERENCE, "--event-log"), "--event-log", str(tmp_path / "log.bin")]
     result = run(args)
     assert result.exit_code == 1
     lines = result.stderr.splitlines()
@@ -215,9 +188,9 @@ TDX_ALONE = without(without(TDX, "--trust-root"), "--collateral")
     [
         ("--trust-root", [*TDX, "--trust-root", "{}"]),
         ("--collateral", [*TDX_ALONE, "--collateral", "{}"]),
-        ("--reference-values", [*TDX, "--reference-values", "{}", *without(TDX_RV, "--reference-values")]),
-        ("--trust-anchor", [*TDX, *without(TDX_RV, "--trust-anchor"), "--trust-anchor", "{}"]),
-        ("--event-log", [*TDX, *without(TDX_RV, "--event-log"), "--event-log", "{}"]),
+        ("--reference-values", [*TDX, "--reference-values", "{}", *without(TDX_REFERENCE, "--reference-values")]),  # noqa: E501
+        ("--trust-anchor", [*TDX, *without(TDX_REFERENCE, "--trust-anchor"), "--trust-anchor", "{}"]),
+        ("--event-log", [*TDX, *without(TDX_REFERENCE, "--event-log"), "--event-log", "{}"]),
         ("--vcek", [*without(SNP, "--vcek"), "--vcek", "{}"]),
         ("--cert-chain", [*without(SNP, "--cert-chain"), "--cert-chain", "{}"]),
         ("--crl", [*without(SNP, "--crl"), "--crl", "{}"]),

@@ -11,31 +11,12 @@ from typer.testing import CliRunner
 
 from ccverify.cli.app import app
 from ccverify.verifier.testing.sample import write_example
+from tests import sample_args
 from tests.cli_json import envelope, envelope_result
-from tests.conftest import REPO
+from tests.sample_args import AT, SAMPLE
 
-SAMPLE = REPO / "reference-values" / "examples"
-AT = "2026-01-15T00:00:00Z"
-
-TDX = [
-    "verify", str(SAMPLE / "tdx-quote.dat"),
-    "--collateral", str(SAMPLE / "tdx-collateral.json"),
-    "--trust-root", str(SAMPLE / "EXAMPLE-ROOT-NOT-TRUSTED-intel.pem"),
-    "--at", AT,
-    "--reference-values", str(SAMPLE / "tdx-refvalues.cbor"),
-    "--trust-anchor", str(SAMPLE / "EXAMPLE-refvalues-signer.pub.pem"),
-    "--event-log", str(SAMPLE / "tdx-event-log.bin"),
-]  # fmt: skip
-SNP = [
-    "verify", str(SAMPLE / "snp-report.bin"),
-    "--vcek", str(SAMPLE / "snp-vcek.der"),
-    "--cert-chain", str(SAMPLE / "snp-cert-chain.pem"),
-    "--crl", str(SAMPLE / "snp-crl.der"),
-    "--trust-root", str(SAMPLE / "EXAMPLE-ROOT-NOT-TRUSTED-amd-milan-ark.pem"),
-    "--at", AT,
-    "--reference-values", str(SAMPLE / "snp-refvalues.cbor"),
-    "--trust-anchor", str(SAMPLE / "EXAMPLE-refvalues-signer.pub.pem"),
-]  # fmt: skip
+TDX = [*sample_args.TDX, *sample_args.TDX_REFERENCE]
+SNP = [*sample_args.SNP, *sample_args.SNP_REFERENCE]
 
 
 def run(args: list[str]):  # type: ignore[no-untyped-def]

@@ -10,16 +10,7 @@ from typer.testing import CliRunner
 from ccverify.cli.app import app
 from tests.cli_json import envelope_result
 from tests.conftest import REPO
-
-SAMPLE = REPO / "reference-values" / "examples"
-SNP = [
-    "verify", str(SAMPLE / "snp-report.bin"),
-    "--vcek", str(SAMPLE / "snp-vcek.der"),
-    "--cert-chain", str(SAMPLE / "snp-cert-chain.pem"),
-    "--crl", str(SAMPLE / "snp-crl.der"),
-    "--trust-root", str(SAMPLE / "EXAMPLE-ROOT-NOT-TRUSTED-amd-milan-ark.pem"),
-    "--at", "2026-01-15T00:00:00Z",
-]  # fmt: skip
+from tests.sample_args import SAMPLE, SNP, TDX, TDX_REFERENCE
 
 
 def invoke(args: list[str]):  # type: ignore[no-untyped-def]
@@ -86,13 +77,7 @@ def _strings(value: object) -> list[str]:
 
 def test_no_json_document_writes_hex_with_0x() -> None:
     """Bytes are bare lowercase hex, integers JSON integers: no ``"0x..."`` anywhere."""
-    tdx = [
-        "verify", str(SAMPLE / "tdx-quote.dat"), "--collateral", str(SAMPLE / "tdx-collateral.json"),
-        "--trust-root", str(SAMPLE / "EXAMPLE-ROOT-NOT-TRUSTED-intel.pem"), "--at", "2026-01-15T00:00:00Z",
-        "--reference-values", str(SAMPLE / "tdx-refvalues.cbor"),
-        "--trust-anchor", str(SAMPLE / "EXAMPLE-refvalues-signer.pub.pem"),
-        "--event-log", str(SAMPLE / "tdx-event-log.bin"),
-    ]  # fmt: skip
+    tdx = [*TDX, *TDX_REFERENCE]
     runs = [(tdx, "verify"), (SNP, "verify")]
     shown = ("tdx-quote.dat", "snp-report.bin", "tdx-event-log.bin")
     runs += [(["show", str(SAMPLE / name)], "show") for name in shown]

@@ -313,3 +313,18 @@ def test_production_layers_never_import_the_test_pki() -> None:
                 names = [alias.name for alias in node.names]
             offenders += [f"{path.relative_to(root)}: {n}" for n in names if "verifier.testing" in n]
     assert offenders == []
+
+
+def test_configfs_without_a_tsm_provider_says_so(tmp_path: Path) -> None:
+    """Linux with tsm.ko but no tdx_guest/sev_guest refuses the report entry (mkdir: ENXIO;
+    seen on Debian's 6.12 by tests/vm/test_vm_configfs.py)."""
+    import errno
+
+    provider, fake = _tdx(tmp_path)
+
+    def refuse(path: Path) -> None:
+        raise OSError(errno.ENXIO, "No such device or address", str(path))
+
+    fake.mkdir = refuse  # type: ignore[method-assign]
+    with pytest.raises(InputError, match=r"no TSM provider is registered .*is this a confidential VM"):
+        provider.get(REPORT_DATA)

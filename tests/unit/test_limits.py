@@ -20,26 +20,14 @@ from ccverify.cli.app import app
 from ccverify.verifier import limits
 from ccverify.verifier.errors import CCVerifyError, InputError, InputTooLargeError
 from ccverify.verifier.limits import LIMITS, read_bounded, read_bounded_path, read_bounded_stdin
+from tests import sample_args
 from tests.conftest import REPO
+from tests.sample_args import AT, SAMPLE, TDX, without
 
-SAMPLE = REPO / "reference-values" / "examples"
-AT = "2026-01-15T00:00:00Z"
 ZERO = "/dev/zero"
 KINDS = sorted(LIMITS)
 
-TDX = [
-    "verify", str(SAMPLE / "tdx-quote.dat"),
-    "--collateral", str(SAMPLE / "tdx-collateral.json"),
-    "--trust-root", str(SAMPLE / "EXAMPLE-ROOT-NOT-TRUSTED-intel.pem"),
-    "--at", AT,
-]  # fmt: skip
-SNP = [
-    "verify", str(SAMPLE / "snp-report.bin"),
-    "--vcek", str(SAMPLE / "snp-vcek.der"),
-    "--cert-chain", str(SAMPLE / "snp-cert-chain.pem"),
-    "--trust-root", str(SAMPLE / "EXAMPLE-ROOT-NOT-TRUSTED-amd-milan-ark.pem"),
-    "--at", AT,
-]  # fmt: skip
+SNP = without(sample_args.SNP, "--crl")
 QUOTE = SAMPLE / "tdx-quote.dat"
 COLLATERAL = SAMPLE / "tdx-collateral.json"
 REFS = ["--trust-anchor", str(SAMPLE / "EXAMPLE-refvalues-signer.pub.pem")]

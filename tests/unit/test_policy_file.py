@@ -22,6 +22,7 @@ from ccverify.verifier.snp.validate import SnpPolicy
 from ccverify.verifier.tdx.validate import TdxPolicy
 from tests.cli_json import envelope, envelope_result
 from tests.conftest import REPO
+from tests.sample_args import SNP, TDX
 
 SCHEMA = json.loads((REPO / "verifier" / "schemas" / "policy.schema.json").read_text())
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
@@ -158,23 +159,6 @@ def test_a_whole_document_given_to_a_platform_reader_is_read_whole() -> None:
 
 
 # -- through the command line, both platforms ------------------------------------------------------
-
-SAMPLE = REPO / "reference-values" / "examples"
-AT = "2026-01-15T00:00:00Z"
-TDX = [
-    "verify", str(SAMPLE / "tdx-quote.dat"),
-    "--collateral", str(SAMPLE / "tdx-collateral.json"),
-    "--trust-root", str(SAMPLE / "EXAMPLE-ROOT-NOT-TRUSTED-intel.pem"),
-    "--at", AT,
-]  # fmt: skip
-SNP = [
-    "verify", str(SAMPLE / "snp-report.bin"),
-    "--vcek", str(SAMPLE / "snp-vcek.der"),
-    "--cert-chain", str(SAMPLE / "snp-cert-chain.pem"),
-    "--crl", str(SAMPLE / "snp-crl.der"),
-    "--trust-root", str(SAMPLE / "EXAMPLE-ROOT-NOT-TRUSTED-amd-milan-ark.pem"),
-    "--at", AT,
-]  # fmt: skip
 
 
 def run_with(tmp_path: Path, args: list[str], policy: Any) -> Any:

@@ -23,9 +23,12 @@ from ccverify.verifier.snp.verify import verify_snp as _verify_snp
 from ccverify.verifier.testing.pki import (
     AMD_KDS_CRL_URL,
     REFERENCE_TIME,
+    UNKNOWN_CRITICAL,
     AmdTestPki,
     ExtensionOverride,
+    idp,
     key_usage,
+    uris,
 )
 from ccverify.verifier.testing.snp_builder import build_snp_report
 
@@ -33,10 +36,6 @@ AT = REFERENCE_TIME
 BC = x509.BasicConstraints
 KU_OID = x509.ObjectIdentifier("2.5.29.15")
 BC_OID = x509.ObjectIdentifier("2.5.29.19")
-UNKNOWN_CRITICAL: ExtensionOverride = (
-    x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.99999.1"), b"\x05\x00"),
-    True,
-)
 
 
 @pytest.fixture(scope="module")
@@ -130,24 +129,6 @@ def test_ark_without_crl_sign_cannot_issue_the_crl() -> None:
 # -- KDS CRL usability ----------------------------------------------------------------------------
 
 
-def _idp(**kw: Any) -> ExtensionOverride:
-    values: dict[str, Any] = {
-        "full_name": None,
-        "relative_name": None,
-        "only_contains_user_certs": False,
-        "only_contains_ca_certs": False,
-        "only_some_reasons": None,
-        "indirect_crl": False,
-        "only_contains_attribute_certs": False,
-    }
-    values.update(kw)
-    return (x509.IssuingDistributionPoint(**values), True)
-
-
-def _uri(url: str) -> list[x509.GeneralName]:
-    return [x509.UniformResourceIdentifier(url)]
-
-
 VCEK_CRL_URL = AMD_KDS_CRL_URL.format(kind="vcek", product="Milan")
 VLEK_CRL_URL = AMD_KDS_CRL_URL.format(kind="vlek", product="Milan")
 
@@ -157,10 +138,10 @@ VLEK_CRL_URL = AMD_KDS_CRL_URL.format(kind="vlek", product="Milan")
     [
         (UNKNOWN_CRITICAL, "critical extension"),
         ((x509.DeltaCRLIndicator(1), True), "delta CRL"),
-        (_idp(only_contains_user_certs=True), "ASK 'SEV-Milan' is a CA"),
-        (_idp(full_name=_uri(VLEK_CRL_URL)), "vlek/v1/Milan/crl"),
-        (_idp(only_some_reasons=frozenset({x509.ReasonFlags.key_compromise})), "onlySomeReasons"),
-        (_idp(indirect_crl=True), "indirect"),
+        (idp(only_contains_user_certs=True), "ASK 'SEV-Milan' is a CA"),
+        (idp(full_name=uris(VLEK_CRL_URL)), "vlek/v1/Milan/crl"),
+        (idp(only_some_reasons=frozenset({x509.ReasonFlags.key_compromise})), "onlySomeReasons"),
+        (idp(indirect_crl=True), "indirect"),
     ],
 )
 def test_unusable_kds_crl(milan: AmdTestPki, extension: ExtensionOverride, words: str) -> None:
@@ -169,12 +150,12 @@ def test_unusable_kds_crl(milan: AmdTestPki, extension: ExtensionOverride, words
 
 
 def test_crl_scoped_to_cas_at_the_ask_distribution_point_is_used(milan: AmdTestPki) -> None:
-    crl = milan.crl(extensions=[_idp(full_name=_uri(VCEK_CRL_URL), only_contains_ca_certs=True)])
+    crl = milan.crl(extensions=[idp(full_name=uris(VCEK_CRL_URL), only_contains_ca_certs=True)])
     assert verify(milan, crl=crl).crl_checked is True
 
 
 def test_the_same_crl_for_the_asvk_is_unusable(milan: AmdTestPki) -> None:
-    crl = milan.crl(extensions=[_idp(full_name=_uri(VCEK_CRL_URL))])
+    crl = milan.crl(extensions=[idp(full_name=uris(VCEK_CRL_URL))])
     error = fails("crl_unusable", milan, "vlek", crl=crl)
     assert "SEV-VLEK-Milan" in str(error)
 

@@ -23,19 +23,20 @@ from ccverify.verifier.testing.pki import (
     INTEL_PCK_CRL_URL,
     INTEL_ROOT_CRL_URL,
     REFERENCE_TIME,
+    UNKNOWN_CRITICAL,
     ExtensionOverride,
     IntelTestPki,
     derive_ec_key,
+    idp,
     key_usage,
     tcb_level,
+    uris,
 )
 from ccverify.verifier.testing.tdx_builder import build_tdx_quote
 
 AT = REFERENCE_TIME
 SGX_OK = (2, 2, 2, 2, 3, 1, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0)
 TDX_OK = (5, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-UNKNOWN_OID = x509.ObjectIdentifier("1.3.6.1.4.1.99999.1")
-UNKNOWN_CRITICAL: ExtensionOverride = (x509.UnrecognizedExtension(UNKNOWN_OID, b"\x05\x00"), True)
 
 
 @pytest.fixture(scope="module")
@@ -124,24 +125,6 @@ def test_tcb_signing_certificate_profile(overrides: list[ExtensionOverride], cod
 # -- CRLs -----------------------------------------------------------------------------------------
 
 
-def _idp(**kw: Any) -> ExtensionOverride:
-    values: dict[str, Any] = {
-        "full_name": None,
-        "relative_name": None,
-        "only_contains_user_certs": False,
-        "only_contains_ca_certs": False,
-        "only_some_reasons": None,
-        "indirect_crl": False,
-        "only_contains_attribute_certs": False,
-    }
-    values.update(kw)
-    return (x509.IssuingDistributionPoint(**values), True)
-
-
-def _uri(url: str) -> list[x509.GeneralName]:
-    return [x509.UniformResourceIdentifier(url)]
-
-
 DELTA: ExtensionOverride = (x509.DeltaCRLIndicator(1), True)
 
 
@@ -151,8 +134,8 @@ DELTA: ExtensionOverride = (x509.DeltaCRLIndicator(1), True)
     [
         (UNKNOWN_CRITICAL, "critical extension"),
         (DELTA, "delta CRL"),
-        (_idp(only_some_reasons=frozenset({x509.ReasonFlags.key_compromise})), "onlySomeReasons"),
-        (_idp(indirect_crl=True), "indirect"),
+        (idp(only_some_reasons=frozenset({x509.ReasonFlags.key_compromise})), "onlySomeReasons"),
+        (idp(indirect_crl=True), "indirect"),
     ],
 )
 def test_unusable_crl(pki: IntelTestPki, which: str, extension: ExtensionOverride, words: str) -> None:
@@ -163,38 +146,38 @@ def test_unusable_crl(pki: IntelTestPki, which: str, extension: ExtensionOverrid
 
 
 def test_pck_crl_for_ca_certificates_only_excludes_the_pck(pki: IntelTestPki) -> None:
-    crl = pki.pck_crl(extensions=[_idp(only_contains_ca_certs=True)])
+    crl = pki.pck_crl(extensions=[idp(only_contains_ca_certs=True)])
     error = fails("crl_unusable", pki, pck_crl=crl)
     assert "the PCK certificate is not a CA" in str(error)
 
 
 def test_pck_crl_for_another_distribution_point_excludes_the_pck(pki: IntelTestPki) -> None:
     other = INTEL_PCK_CRL_URL.format(ca="processor")
-    crl = pki.pck_crl(extensions=[_idp(full_name=_uri(other))])
+    crl = pki.pck_crl(extensions=[idp(full_name=uris(other))])
     error = fails("crl_unusable", pki, pck_crl=crl)
     assert "ca=processor" in str(error)
 
 
 def test_pck_crl_scoped_to_the_pck_distribution_point_is_used(pki: IntelTestPki) -> None:
     url = INTEL_PCK_CRL_URL.format(ca="platform")
-    crl = pki.pck_crl(extensions=[_idp(full_name=_uri(url), only_contains_user_certs=True)])
+    crl = pki.pck_crl(extensions=[idp(full_name=uris(url), only_contains_user_certs=True)])
     assert verify(pki, pck_crl=crl).collateral.revocation_checked is True
 
 
 def test_root_crl_for_end_entities_only_excludes_the_pck_ca(pki: IntelTestPki) -> None:
-    crl = pki.root_crl(extensions=[_idp(only_contains_user_certs=True)])
+    crl = pki.root_crl(extensions=[idp(only_contains_user_certs=True)])
     error = fails("crl_unusable", pki, root_crl=crl)
     assert "Platform CA certificate is a CA" in str(error)
 
 
 def test_root_crl_for_cas_only_excludes_the_tcb_signer(pki: IntelTestPki) -> None:
-    crl = pki.root_crl(extensions=[_idp(only_contains_ca_certs=True)])
+    crl = pki.root_crl(extensions=[idp(only_contains_ca_certs=True)])
     error = fails("crl_unusable", pki, root_crl=crl)
     assert "TCB info signer certificate is not a CA" in str(error)
 
 
 def test_root_crl_scoped_to_the_root_distribution_point_is_used(pki: IntelTestPki) -> None:
-    crl = pki.root_crl(extensions=[_idp(full_name=_uri(INTEL_ROOT_CRL_URL))])
+    crl = pki.root_crl(extensions=[idp(full_name=uris(INTEL_ROOT_CRL_URL))])
     assert verify(pki, root_crl=crl).collateral.revocation_checked is True
 
 

@@ -25,33 +25,49 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from ccverify.verifier.errors import Code, VerificationError
 from ccverify.verifier.inputs import Source, read_source, refuse
-from ccverify.verifier.refvalues import corim as _corim
 from ccverify.verifier.refvalues import cose
-from ccverify.verifier.refvalues.model import (
-    SHA256,
-    SHA384,
-    SHA512,
-    Digest,
-    Digests,
-    Environment,
-    MinSvns,
-    RawValue,
-    ReferenceValue,
-    ReferenceValues,
-    Signer,
-)
-from ccverify.verifier.refvalues.profile import (
-    PROFILE_ID,
-    FileSequenceStore,
-    MemorySequenceStore,
-    SequenceStore,
-    check_sequence,
-    from_corim,
-    from_measurements,
-)
-from ccverify.verifier.refvalues.profile import decode as _decode
-from ccverify.verifier.refvalues.profile import encode as _encode
 from ccverify.verifier.timeutil import resolve_time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ccverify.verifier.refvalues import corim as _corim
+    from ccverify.verifier.refvalues.model import (
+        SHA256,
+        SHA384,
+        SHA512,
+        Digest,
+        Digests,
+        Environment,
+        MinSvns,
+        RawValue,
+        ReferenceValue,
+        ReferenceValues,
+        Signer,
+    )
+    from ccverify.verifier.refvalues.profile import (
+        PROFILE_ID,
+        FileSequenceStore,
+        MemorySequenceStore,
+        SequenceStore,
+        check_sequence,
+        from_corim,  # noqa: F401 (importable before, not in __all__)
+        from_measurements,
+    )
+
+# Names load on first use: the device gate (stage 1 of the initramfs hook) needs only cose and
+# load_trust_anchors here, not the CoRIM codec and profile (a third of its library imports).
+_LAZY = {
+    **dict.fromkeys(
+        ("SHA256", "SHA384", "SHA512", "Digest", "Digests", "Environment", "MinSvns", "RawValue",
+         "ReferenceValue", "ReferenceValues", "Signer"),
+        "ccverify.verifier.refvalues.model",
+    ),
+    **dict.fromkeys(
+        ("PROFILE_ID", "FileSequenceStore", "MemorySequenceStore", "SequenceStore", "check_sequence",
+         "from_corim", "from_measurements"),
+        "ccverify.verifier.refvalues.profile",
+    ),
+}  # fmt: skip
 
 _KEY_TYPES = (ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey)
 TrustAnchorSource = Source | cose.PublicKey | cose.TrustAnchor
@@ -88,11 +104,15 @@ __all__ = [
 
 def encode(rv: ReferenceValues) -> bytes:
     """The unsigned CoRIM (``#6.501``) bytes of ``rv``."""
+    from ccverify.verifier.refvalues.profile import encode as _encode
+
     return _encode(rv)
 
 
 def decode(data: bytes) -> ReferenceValues:
     """Reference values from unsigned CoRIM bytes. Nothing is verified: use ``load_reference_values``."""
+    from ccverify.verifier.refvalues.profile import decode as _decode
+
     return _decode(data)
 
 
@@ -127,6 +147,8 @@ def verify_corim(
     Checks: signature, key, algorithm, content type, both validity windows (corim-meta or CWT
     claims, and rim-validity).
     """
+    from ccverify.verifier.refvalues import corim as _corim
+
     moment = resolve_time(at)
     if not cose.is_sign1(data):
         raise VerificationError(
@@ -162,6 +184,10 @@ def load_reference_values(
     signed set is recorded in it (an unsigned one with a high sequence number must not lock
     out the signed sets that follow).
     """
+    from ccverify.verifier.refvalues.model import Signer
+    from ccverify.verifier.refvalues.profile import check_sequence, from_corim
+    from ccverify.verifier.refvalues.profile import decode as _decode
+
     anchors = load_trust_anchors(trust_anchors)  # their types checked, and read, up front
     data = _read(data_or_path)
     moment = resolve_time(at)
@@ -186,6 +212,9 @@ def sign_reference_values(
     alg: int | None = None,
 ) -> bytes:
     """A COSE_Sign1 CoRIM: the payload is ``encode(rv)``; corim-meta carries signer and validity."""
+    from ccverify.verifier.refvalues.model import Signer
+    from ccverify.verifier.refvalues.profile import encode as _encode
+
     private = cose.load_private_key(key)
     signer = rv.signer or Signer("ccverify reference values")
     return cose.sign(
@@ -200,6 +229,19 @@ def sign_reference_values(
 
 def example_reference_values() -> ReferenceValues:
     """A fixed TDX example (made-up digests) for documentation and tests; sign it with a test key."""
+    from ccverify.verifier.refvalues.model import (
+        SHA384,
+        Digest,
+        Digests,
+        Environment,
+        MinSvns,
+        RawValue,
+        ReferenceValue,
+        ReferenceValues,
+        Signer,
+    )
+    from ccverify.verifier.refvalues.profile import PROFILE_ID
+
     env = Environment.platform("tdx")
     values = [
         ReferenceValue("mrtd", env, (Digests((Digest(SHA384, bytes.fromhex("11" * 48)),)),)),
@@ -235,3 +277,16 @@ def example_reference_values() -> ReferenceValues:
         sequence=1,
         signer=Signer("ccverify example signer - NOT TRUSTED", "https://ccverify.dev/example"),
     )
+
+
+if not TYPE_CHECKING:  # type checkers see the imports above: a misspelt name is an error
+
+    def __getattr__(name: str) -> object:
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        import importlib
+
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value
+        return value

@@ -38,7 +38,7 @@ from ccverify.verifier.errors import Code, InputError, ParseError, VerificationE
 from ccverify.verifier.inputs import Source, refuse
 from ccverify.verifier.jsonable import iso8601
 from ccverify.verifier.limits import read_bounded
-from ccverify.verifier.refvalues import corim as cbor
+from ccverify.verifier.refvalues import cbor_base as cbor
 from ccverify.verifier.timeutil import as_utc
 
 STRUCTURE = "COSE_Sign1"

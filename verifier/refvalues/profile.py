@@ -36,6 +36,7 @@ from typing import Any, Protocol
 from ccverify.verifier.errors import Code, InputError, ParseError, VerificationError
 from ccverify.verifier.jsonable import JSON_ERRORS
 from ccverify.verifier.limits import read_bounded
+from ccverify.verifier.refvalues import cbor_base as cb
 from ccverify.verifier.refvalues import corim as c
 from ccverify.verifier.refvalues.model import (
     ALG_BY_NAME,
@@ -159,7 +160,7 @@ def _measurement(spec: ValueSpec, expected: Expected) -> c.MeasurementMap:
             expected.value if expected.mask is None else c.MaskedRawValue(expected.value, expected.mask)
         )
         return c.MeasurementMap(_mkey(spec), c.MeasurementValues(raw_value=raw))
-    vector = [{"tag": c.TAG_MIN_SVN, "value": m} for m in expected.minimums]
+    vector = [{"tag": cb.TAG_MIN_SVN, "value": m} for m in expected.minimums]
     return c.MeasurementMap(_mkey(spec), c.MeasurementValues(extensions=((MVAL_SVN_VECTOR, vector),)))
 
 
@@ -183,7 +184,7 @@ def to_corim(rv: ReferenceValues) -> c.Corim:
     if rv.signer is not None:
         entities = (c.Entity(rv.signer.name, (ROLE_MANIFEST_CREATOR,), rv.signer.uri),)
     comid = c.Comid(tag_id=rv.id, tag_version=rv.sequence, triples=c.Triples(reference=tuple(triples)))
-    validity = None if rv.not_after is None else c.Validity(rv.not_after, rv.not_before)
+    validity = None if rv.not_after is None else cb.Validity(rv.not_after, rv.not_before)
     return c.Corim(id=rv.id, tags=(comid,), profile=rv.profile, validity=validity, entities=entities)
 
 
@@ -306,9 +307,9 @@ def _decode_measurement(
         raise _perr(f"{here}.{MVAL_SVN_VECTOR}", f"{name} is a vector of {spec.size} min-svn values")
     minimums: list[int] = []
     for i, item in enumerate(vector):
-        ok = isinstance(item, dict) and item.get("tag") == c.TAG_MIN_SVN
+        ok = isinstance(item, dict) and item.get("tag") == cb.TAG_MIN_SVN
         svn = item.get("value") if isinstance(item, dict) else None
-        if not ok or not c.is_int(svn) or not 0 <= svn <= 255:
+        if not ok or not cb.is_int(svn) or not 0 <= svn <= 255:
             raise _perr(f"{here}.{MVAL_SVN_VECTOR}[{i}]", "expected #6.553(uint 0..255)")
         minimums.append(svn)
     return name, MinSvns(tuple(minimums))

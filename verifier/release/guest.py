@@ -267,6 +267,12 @@ class ConfigfsTsmProvider:
             except FileExistsError:
                 continue
             except OSError as error:
+                if error.errno == errno.ENXIO:  # what Linux answers when no TSM provider registered
+                    raise InputError(
+                        f"configfs-tsm: no TSM provider is registered (creating {entry}: "
+                        f"{error.strerror}): no TDX or SEV-SNP guest driver (tdx_guest, sev_guest) is "
+                        "loaded; is this a confidential VM?"
+                    ) from None
                 raise _os_error(f"configfs-tsm: cannot create {entry}", error) from None
             return entry
         raise InputError(f"configfs-tsm: could not create a uniquely named entry in {self.reports}")

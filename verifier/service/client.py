@@ -56,9 +56,24 @@ class Answer:
         if not self.affirming or self.sealed is None:
             raise VerificationError(
                 "result_not_affirming",
-                "the relying party's attestation result is not affirming: nothing was released",
+                "the relying party's attestation result is not affirming: nothing was released"
+                + self._reasons(),
             )
         return sealing.open_release(self.sealed, key, self.nonce, self.result)
+
+    def _reasons(self) -> str:
+        """The result token's reason codes, for the console (read, not trusted: unverified)."""
+        try:
+            submods = _claims(self.result).get("submods") or {}
+            codes = [
+                f"{r['claim']}: {r['code']}"
+                for sub in submods.values()
+                for r in sub.get("ccverify_reasons", [])
+                if isinstance(r, dict) and r.get("code") not in (None, "ok")
+            ]
+        except Exception:  # a token that does not parse adds nothing to the message
+            return ""
+        return f" (the result's reasons, unverified: {'; '.join(codes)})" if codes else ""
 
     def claims(self, jwks: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The EAR claims; with ``jwks``, only after checking the signature and ``eat_nonce``."""

@@ -78,7 +78,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from ccverify.verifier.errors import Code, CollateralError, InputError, PolicyError, VerificationError
+from ccverify.verifier.errors import Code, CollateralError, InputError, VerificationError
 from ccverify.verifier.evidence.certtable import CertKind, CertTable
 from ccverify.verifier.evidence.snp_report import (
     SIGNATURE_ALGO_ECDSA_P384_SHA384,
@@ -91,7 +91,7 @@ from ccverify.verifier.evidence.snp_report import (
 from ccverify.verifier.inputs import Source, read_source, refuse
 from ccverify.verifier.jsonable import to_jsonable
 from ccverify.verifier.limits import InputKind
-from ccverify.verifier.policy import CUSTOM, DEFAULT, UNSAFE_NO_POLICY, UnsafeNoPolicy
+from ccverify.verifier.policy import UnsafeNoPolicy, choose_policy
 from ccverify.verifier.roots import RootInfo
 from ccverify.verifier.snp.certs import (
     CertSummary,
@@ -385,7 +385,7 @@ def verify_snp(
     ``policy=UNSAFE_NO_POLICY`` skips it: the verdict (``policy == "UNSAFE_NO_POLICY"``) is then
     returned for a DEBUG guest alike, and accepting it is the caller's job (``validate_snp``).
     """
-    validate, applied, chosen_policy = _policy(policy)
+    applying = choose_policy(policy, "verify_snp", "an SnpPolicy", _policy_class)
     moment = resolve_time(at)
     # every argument's type is checked before anything is read
     if not isinstance(report, SnpReport | bytes | bytearray | memoryview | os.PathLike):
@@ -537,39 +537,15 @@ def verify_snp(
         certificate_product_name=chain.extensions.product_name,
         certificate_sources=certs.sources,
         crl_source=None if chain.crl is None else certs.crl_source or "given",
-        policy=applied,
+        policy=applying.applied,
     )
-    if validate is not None:
-        try:
-            validate(verdict, chosen_policy)
-        except PolicyError as refusal:
-            refusal.verdict = verdict
-            raise
-    return verdict
+    return applying.check(verdict)
 
 
-def _policy(
-    policy: object,
-) -> tuple[Callable[[SnpVerdict, SnpPolicy | None], object] | None, str, SnpPolicy | None]:
-    """The validator to run (None: UNSAFE_NO_POLICY) and what the verdict records."""
-    if policy is UNSAFE_NO_POLICY:
-        return None, "UNSAFE_NO_POLICY", None
+def _policy_class() -> tuple[type[SnpPolicy], Callable[[SnpVerdict, SnpPolicy | None], object]]:
     from ccverify.verifier.snp.validate import SnpPolicy, validate_snp
 
-    if policy is None:
-        return validate_snp, DEFAULT, None
-    if not isinstance(policy, SnpPolicy):
-        raise InputError(
-            f"verify_snp: policy must be an SnpPolicy, None (the default) or UNSAFE_NO_POLICY, "
-            f"not {type(policy).__name__}"
-        )
-    if not _DEFAULT_POLICY:
-        _DEFAULT_POLICY.append(SnpPolicy())
-    return validate_snp, DEFAULT if policy == _DEFAULT_POLICY[0] else CUSTOM, policy
-
-
-#: ``SnpPolicy()``, built on first use (building one checks every field)
-_DEFAULT_POLICY: list[SnpPolicy] = []
+    return SnpPolicy, validate_snp
 
 
 def _check_tcb(report: SnpReport, kind: VekKind, product: Product, chain: VerifiedChain) -> None:

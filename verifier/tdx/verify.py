@@ -118,12 +118,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from ccverify.verifier import x509load
 from ccverify.verifier._frozen import positional
-from ccverify.verifier.errors import Code, CollateralError, InputError, PolicyError, VerificationError
+from ccverify.verifier.errors import Code, CollateralError, InputError, VerificationError
 from ccverify.verifier.evidence.tdx_quote import (
     TdxQuote,
 )
 from ccverify.verifier.inputs import Source, read_source, refuse
-from ccverify.verifier.policy import CUSTOM, DEFAULT, UNSAFE_NO_POLICY, UnsafeNoPolicy
+from ccverify.verifier.policy import UnsafeNoPolicy, choose_policy
 from ccverify.verifier.roots import INTEL_SGX_ROOT_CA_SHA256, RootInfo, intel_sgx_root_ca
 from ccverify.verifier.tdx.collateral import (
     PLATFORM_CA_CN,
@@ -898,7 +898,7 @@ def verify_tdx(
     returned for an OutOfDate, Revoked or DEBUG platform alike, and accepting it is the caller's
     job (``validate_tdx``).
     """
-    validate, applied, chosen_policy = _policy(policy)
+    applying = choose_policy(policy, "verify_tdx", "a TdxPolicy", _policy_class)
     moment = resolve_time(at)
     # every argument's type is checked before anything is read
     if not isinstance(quote, TdxQuote | bytes | bytearray | memoryview | os.PathLike):
@@ -1027,42 +1027,15 @@ def verify_tdx(
         collateral=summary,
         earliest_next_update=ctx.earliest,
         at=moment,
-        policy=applied,
+        policy=applying.applied,
     )
-    if validate is not None:
-        try:
-            validate(verdict, chosen_policy)
-        except PolicyError as refusal:
-            refusal.verdict = verdict
-            raise
-    return verdict
+    return applying.check(verdict)
 
 
-def _policy(
-    policy: object,
-) -> tuple[Callable[[TdxVerdict, TdxPolicy | None], None] | None, str, TdxPolicy | None]:
-    """The validator to run (None: UNSAFE_NO_POLICY) and what the verdict records."""
-    if policy is UNSAFE_NO_POLICY:
-        return None, "UNSAFE_NO_POLICY", None
+def _policy_class() -> tuple[type[TdxPolicy], Callable[[TdxVerdict, TdxPolicy | None], object]]:
     from ccverify.verifier.tdx.validate import TdxPolicy, validate_tdx
 
-    if policy is None:
-        return validate_tdx, DEFAULT, None
-    if not isinstance(policy, TdxPolicy):
-        raise InputError(
-            f"verify_tdx: policy must be a TdxPolicy, None (the default) or UNSAFE_NO_POLICY, "
-            f"not {type(policy).__name__}"
-        )
-    return validate_tdx, DEFAULT if policy == _default_policy(TdxPolicy) else CUSTOM, policy
-
-
-def _default_policy(cls: type[TdxPolicy]) -> TdxPolicy:
-    if not _DEFAULT_POLICY:
-        _DEFAULT_POLICY.append(cls())
-    return _DEFAULT_POLICY[0]
-
-
-_DEFAULT_POLICY: list[TdxPolicy] = []
+    return TdxPolicy, validate_tdx
 
 
 def clear_caches() -> None:

@@ -370,6 +370,34 @@ def key_usage(*names: str) -> x509.KeyUsage:
     return x509.KeyUsage(**bits)
 
 
+#: an extension no verifier knows, marked critical (RFC 5280 §4.2: the certificate or CRL is refused)
+UNKNOWN_CRITICAL: ExtensionOverride = (
+    x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.99999.1"), b"\x05\x00"),
+    True,
+)
+
+
+def idp(**fields: Any) -> ExtensionOverride:
+    """A critical IssuingDistributionPoint (IDP) for a CRL: every field at its empty value but those
+    given (cryptography's names: ``full_name``, ``only_contains_ca_certs``...)."""
+    values: dict[str, Any] = {
+        "full_name": None,
+        "relative_name": None,
+        "only_contains_user_certs": False,
+        "only_contains_ca_certs": False,
+        "only_some_reasons": None,
+        "indirect_crl": False,
+        "only_contains_attribute_certs": False,
+    }
+    values.update(fields)
+    return (x509.IssuingDistributionPoint(**values), True)
+
+
+def uris(url: str) -> list[x509.GeneralName]:
+    """``url`` as a distribution point's full name."""
+    return [x509.UniformResourceIdentifier(url)]
+
+
 def _overridden(
     extensions: Iterable[tuple[x509.ExtensionType, bool]], overrides: Sequence[ExtensionOverride]
 ) -> list[tuple[x509.ExtensionType, bool]]:

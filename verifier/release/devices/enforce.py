@@ -146,6 +146,13 @@ class Enforcer:
         self.granted: list[tuple[Device, bool]] = []  # (device, driver_override written)
         self._loaded: set[str] = set()
 
+    @classmethod
+    def of(
+        cls, sysfs: Path, modules: ModuleIndex | None, writer: SysfsWriter | None, loader: ModuleLoader | None
+    ) -> Enforcer:
+        """A stage's enforcer: no modules index, the kernel's sysfs writes and modprobe unless given."""
+        return cls(sysfs, modules or ModuleIndex(()), writer or default_writer(), loader or modprobe_loader())
+
     def write(self, path: Path, value: str) -> None:
         try:
             self.writer.write(path, value)
@@ -444,7 +451,7 @@ def lockdown(
     """Stage 1: autoprobe off on the covered buses, root hubs' ``authorized_default`` 0, every
     bound device that is not bootstrap unbound (listed), the bootstrap devices bound."""
     _require_signed(loaded)
-    enf = Enforcer(sysfs, modules or ModuleIndex(()), writer or default_writer(), loader or modprobe_loader())
+    enf = Enforcer.of(sysfs, modules, writer, loader)
     applied = _applied("lockdown", loaded, enf, _run("lockdown", loaded.policy, enf), None)
     if run_dir is not None:
         write_state(run_dir, applied, loaded)
@@ -471,7 +478,7 @@ def authorize(
     bound here beyond bootstrap are unbound again and ``EnforcementError`` is raised."""
     _require_signed(loaded)
     affirming = require_affirming(result)
-    enf = Enforcer(sysfs, modules or ModuleIndex(()), writer or default_writer(), loader or modprobe_loader())
+    enf = Enforcer.of(sysfs, modules, writer, loader)
     planner = Planner(loaded.policy)
     try:
         outcome = _run("authorize", loaded.policy, enf)

@@ -232,29 +232,31 @@ def _parse_match(entry: Any, where: str, allowed: frozenset[str]) -> tuple[Match
             _text(v, f"{where}.modalias") for v in _nonempty(entry["modalias"], f"{where}.modalias")
         )
     if "id" in entry:
-        pairs = []
-        for v in _nonempty(entry["id"], f"{where}.id"):
-            found = _USB_ID.fullmatch(v) if isinstance(v, str) else None
-            if found is None:
-                raise _bad(
-                    f"{where}.id",
-                    f"expected vendor:product as 4 hex digits each or '*' (USBGuard), got {v!r}",
-                )
-            pairs.append(tuple(None if g == "*" else int(g, 16) for g in found.groups()))
-        values["usb_id"] = tuple(pairs)
+        values["usb_id"] = _usbguard(
+            entry["id"], f"{where}.id", _USB_ID, "vendor:product as 4 hex digits each or '*'"
+        )
     if "with_interface" in entry:
-        triples = []
-        for v in _nonempty(entry["with_interface"], f"{where}.with_interface"):
-            found = _INTERFACE.fullmatch(v) if isinstance(v, str) else None
-            if found is None:
-                raise _bad(
-                    f"{where}.with_interface",
-                    f"expected class:subclass:protocol, 2 hex digits or '*' each (USBGuard), got {v!r}",
-                )
-            triples.append(tuple(None if g == "*" else int(g, 16) for g in found.groups()))
-        values["with_interface"] = tuple(triples)
+        values["with_interface"] = _usbguard(
+            entry["with_interface"],
+            f"{where}.with_interface",
+            _INTERFACE,
+            "class:subclass:protocol, 2 hex digits or '*' each",
+        )
     source = {k: entry[k] for k in entry if k != "action"}
     return Match(where=where, source=source, **values), entry
+
+
+def _usbguard(
+    value: Any, where: str, pattern: re.Pattern[str], form: str
+) -> tuple[tuple[int | None, ...], ...]:
+    """USBGuard's hex fields (``1d6b:*``, ``09:00:*``): a tuple of ints per entry, None for '*'."""
+    parsed = []
+    for v in _nonempty(value, where):
+        found = pattern.fullmatch(v) if isinstance(v, str) else None
+        if found is None:
+            raise _bad(where, f"expected {form} (USBGuard), got {v!r}")
+        parsed.append(tuple(None if g == "*" else int(g, 16) for g in found.groups()))
+    return tuple(parsed)
 
 
 def parse_policy(data: bytes, *, what: str = "device policy") -> DevicePolicy:

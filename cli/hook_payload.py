@@ -1,0 +1,377 @@
+"""What the initramfs hook installs: the interpreter, the modules the guest path imports, data.
+
+Standard library only: the initramfs generators' hooks run it at every ``dracut -f`` /
+``update-initramfs -u`` (``python3 -m ccverify.cli.hook_payload --list``, see
+``cli/initramfs/``), with the interpreter ccverify is installed for.
+
+The closure is computed in two steps, so that it is what the guest verbs import and no more:
+
+1. a static walk (``ast``) over ccverify's own modules, starting from ``GUEST_ENTRY``: every
+   ``import`` in a module, function bodies included (the CLI imports the library where it
+   runs), ``if TYPE_CHECKING:`` blocks excluded. ccverify modules are followed; anything else
+   is noted as an external name.
+2. a fresh interpreter imports the ccverify modules found and the external names, and lists
+   ``sys.modules``: the third-party packages and the standard library as Python really loads
+   them (rich's lazily imported renderers, pygments, typer's completion scripts... stay out).
+
+Packages that must never reach a guest (``NEVER``: the service's web stack, test tools) are
+refused if the walk meets them. Files go in as sourceless ``.pyc`` (compiled here, no source:
+smaller, and nothing is compiled at boot); standard-library modules at their own paths (the
+interpreter finds them from its prefix), the rest under ``SITE`` with ccverify's package data
+(roots, schemas). ``/usr/bin/ccverify`` in the initramfs runs ``python3 -I -S`` with ``SITE``
+first on the path.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+#: modules whose imports (static, function bodies included) make up the guest path: the
+#: console entry, the lazy root group, the ``guest`` group with its verbs
+GUEST_ENTRY = (
+    "ccverify.cli.entry",
+    "ccverify.cli.app",
+    "ccverify.cli.guest",
+    "ccverify.cli.guest_evidence",
+)
+#: modules the walk leaves out even when a guest module names them (not on the guest path)
+SKIP = ("ccverify.cli.hook_payload",)  # run on the build host, by the hook
+#: packages that go in whole: the CLI framework imports parts of itself inside functions (click's
+#: decorators when it builds the help option, rich's renderers when it prints), which a run
+#: reaches and an import does not
+#: (and ``encodings``, whose codecs are imported by name when first used: utf-16-le for EFI
+#: load options, idna for host names)
+WHOLE = ("typer", "rich", "encodings")
+#: guest command lines whose help the loader renders (more of the framework's lazy imports);
+#: a verb that does not exist (yet) is skipped
+HELP_RUNS = (
+    ("guest", "--help"), ("guest", "lockdown", "--help"), ("guest", "authorize", "--help"),
+    ("guest", "unlock", "--help"), ("guest", "askpass", "--help"), ("guest", "finish", "--help"),
+    ("guest", "evidence", "--help"),
+)  # fmt: skip
+#: top-level packages that must never be in an initramfs
+NEVER = (
+    "fastapi", "starlette", "uvicorn", "sqlalchemy", "pydantic", "psycopg", "psycopg2",
+    "pytest", "hypothesis", "jsonschema", "mypy", "IPython",
+)  # fmt: skip
+#: where the non-standard-library modules go inside the initramfs
+SITE = "/usr/lib/ccverify/site"
+#: package data a guest needs, next to a package's __init__ (ccverify's pinned roots and
+#: schemas, certifi's CA bundle)
+DATA_SUFFIXES = (".pem", ".json")
+#: the launcher installed as /usr/bin/ccverify inside the initramfs ({python} and {site} filled in)
+LAUNCHER = """#!/bin/sh
+# ccverify in the initramfs (installed by the ccverify hook): isolated, no site, its own path
+exec {python} -I -S -c 'import sys; sys.argv[0] = "ccverify"; sys.path.insert(0, "{site}"); \
+from ccverify.cli.entry import main; main()' "$@"
+"""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One thing to put into the initramfs: ``kind`` is ``exec`` (an ELF program or extension
+    module: the generator copies its libraries too), ``file`` (a regular file) or ``pyc``
+    (compile ``source`` to a sourceless .pyc at ``destination``)."""
+
+    kind: str
+    source: str
+    destination: str
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def imported_names(source: str, module: str, is_package: bool, *, module_level: bool = False) -> set[str]:
+    """Absolute names a module's ``import`` statements name (``from a import b``: ``a`` and ``a.b``).
+
+    ``module_level``: only the statements that run when the module is imported (not those in
+    function bodies)."""
+    tree = ast.parse(source)
+    names: set[str] = set()
+    package = module if is_package else module.rpartition(".")[0]
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            for statement in node.orelse:
+                visit(statement)
+            return
+        if module_level and isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            return
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1])
+                base = f"{base}.{node.module}" if node.module else base
+            else:
+                base = node.module or ""
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names if alias.name != "*")
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    return names
+
+
+#: the root group imports every command module to register it; of those only ``guest`` runs
+ROOT = "ccverify.cli.app"
+GUEST_GROUP = "ccverify.cli.guest"
+
+
+def static_closure(entry: Iterable[str] = GUEST_ENTRY) -> tuple[set[str], set[str]]:
+    """(ccverify modules reachable from ``entry``, external names they import).
+
+    A module is *used* (its functions may run: every import counts, function bodies included)
+    or only *loaded* (imported, nothing of it called: its module-level imports count): the root
+    group's command modules other than ``guest`` are loaded only, and so is what they import.
+    """
+    used: set[str] = set()
+    loaded: set[str] = set()
+    external: set[str] = set()
+    todo = [(name, True) for name in entry]
+    while todo:
+        name, use = todo.pop()
+        if name in SKIP or name in used or (not use and name in loaded):
+            continue
+        try:
+            spec = importlib.util.find_spec(name)
+        except ImportError:  # ``from module import function``: the parent is a module, not a package
+            spec = None
+        if spec is None or spec.origin is None:
+            continue  # ``from pkg import function``: the name is not a module
+        (used if use else loaded).add(name)
+        if not spec.origin.endswith(".py"):
+            continue
+        is_package = spec.submodule_search_locations is not None
+        source = Path(spec.origin).read_text()
+        for imported in imported_names(source, name, is_package, module_level=not use):
+            if imported.split(".")[0] == "ccverify":
+                # the root's command modules are registered, not run (except the guest group)
+                follow = use and not (
+                    name == ROOT and imported.startswith("ccverify.cli.") and imported != GUEST_GROUP
+                )
+                parts = imported.split(".")
+                for i in range(2, len(parts) + 1):  # importing a.b.c runs a.b's __init__ too
+                    todo.append((".".join(parts[:i]), follow and i == len(parts)))
+            else:
+                external.add(imported)
+    return used | loaded, external
+
+
+_LOADER = """
+import importlib, json, sys
+names, help_runs, whole = (json.loads(arg) for arg in sys.argv[1:4])
+# what ``site`` loaded to set the path up (an editable install's finder, setuptools' hook):
+# the initramfs runs without site (-S)
+startup = {n for n in sys.modules if n in ("site", "_sitebuiltins", "sitecustomize", "usercustomize")
+           or "-packages" in (getattr(sys.modules[n], "__file__", None) or "")}
+for name in names:
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        pass  # ``from module import function``, or an optional import the module guards itself
+import contextlib, io
+from ccverify.cli.entry import main
+for run in help_runs:
+    sys.argv = ["ccverify", *run]
+    with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()), \
+            contextlib.redirect_stderr(io.StringIO()):
+        main()
+# the packages that go in whole: import all of their modules too, for the standard-library
+# modules those import; third-party packages only they pull in (rich.syntax's pygments) stay out
+import os, pkgutil, sysconfig
+base = set(sys.modules)
+stdlib = (sysconfig.get_paths()["stdlib"], sysconfig.get_path("platstdlib", vars={"platbase": sys.base_exec_prefix}))
+for package in whole:
+    if package in sys.modules:
+        for info in pkgutil.walk_packages(sys.modules[package].__path__, package + "."):
+            if not info.name.endswith("__main__"):
+                with contextlib.suppress(BaseException):
+                    importlib.import_module(info.name)
+for n in set(sys.modules) - base:
+    file = getattr(sys.modules[n], "__file__", None) or ""
+    own = n.split(".")[0] in whole
+    in_stdlib = file.startswith(stdlib) and "-packages" not in file
+    if not (own or in_stdlib or not file):
+        startup.add(n)
+def alias(n, m):  # requests.packages.urllib3 is urllib3 (but _decimal calls itself decimal)
+    other = getattr(m, "__name__", n)
+    return other != n and sys.modules.get(other) is m
+print(json.dumps({n: getattr(m, "__file__", None) for n, m in list(sys.modules.items())
+                  if not alias(n, m) and n not in startup}))
+"""
+
+
+def runtime_modules(
+    python: str = sys.executable, entry: Iterable[str] = GUEST_ENTRY
+) -> dict[str, str | None]:
+    """Module name -> file, as a fresh ``python`` loads the guest path (static walk first)."""
+    own, external = static_closure(entry)
+    forbidden = sorted(n for n in external if n.split(".")[0] in NEVER)
+    if forbidden:
+        raise RuntimeError(
+            f"the guest path imports {', '.join(forbidden)}, which must not reach an initramfs"
+        )
+    names = sorted(own) + sorted(n for n in external if not n.startswith("__future__"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    out = subprocess.run(
+        [python, "-I", "-c", _LOADER, json.dumps(names), json.dumps(HELP_RUNS), json.dumps(WHOLE)],
+        capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    if out.returncode != 0:
+        tail = "\n".join(out.stderr.strip().splitlines()[-5:])
+        raise RuntimeError(f"{python} could not load the guest path (exit {out.returncode}):\n{tail}")
+    result: dict[str, str | None] = json.loads(out.stdout)
+    return result
+
+
+def site_destination(module: str, file: str) -> Path:
+    """Where a module's file goes under ``SITE``: by its dotted name, so an editable install
+    (ccverify's folders mapped onto the namespace) lands as a regular one would."""
+    parts = module.split(".")
+    path = Path(file)
+    folder = parts if path.name.startswith("__init__.") else parts[:-1]
+    return Path(SITE).joinpath(*folder) / path.name
+
+
+def payload(python: str = sys.executable) -> list[Item]:
+    """Everything the initramfs needs for ``ccverify guest ...``, in a stable order."""
+    modules = runtime_modules(python)
+    paths = json.loads(
+        subprocess.run(
+            [python, "-I", "-c", "import json, sys, sysconfig; print(json.dumps([sysconfig.get_paths()"
+             "['stdlib'], sysconfig.get_path('platstdlib', vars={'platbase': sys.base_exec_prefix}), sys.executable,"
+             " sys.version_info[:2]]))"],
+            capture_output=True, text=True, check=True,
+        ).stdout
+    )  # fmt: skip
+    # the standard library: where os and the extension modules live (not a venv's own lib/)
+    stdlib = {Path(paths[0]).resolve(), Path(paths[1]).resolve()}
+    interpreter = os.path.realpath(paths[2])
+    # a shared libpython (pyenv, --enable-shared builds) goes first, so it is the stripped copy
+    items = [Item("exec", lib, lib) for lib in _libpython(interpreter)]
+    items.append(Item("exec", interpreter, interpreter))
+    data_done: set[Path] = set()
+    whole: dict[str, Path] = {}
+    for name in sorted(modules):
+        file = modules[name]
+        if not file or name in NEVER or name.split(".")[0] in NEVER:
+            if file and name.split(".")[0] in NEVER:
+                raise RuntimeError(f"{name} was loaded by the guest path and must not reach an initramfs")
+            continue
+        real = Path(file).resolve()
+        in_site = "site-packages" in real.parts or "dist-packages" in real.parts
+        if any(real.is_relative_to(d) for d in stdlib) and not in_site:
+            dest_dir = None
+            destination = real
+        else:
+            destination = site_destination(name, str(real))
+            dest_dir = destination.parent
+        if name in WHOLE and real.name.startswith("__init__."):
+            whole[name] = real.parent
+        if real.suffix == ".py":
+            items.append(Item("pyc", str(real), str(destination.with_suffix(".pyc"))))
+        else:  # extension modules
+            items.append(Item("exec", str(real), str(destination)))
+        if dest_dir is not None and real.parent not in data_done and real.name.startswith("__init__."):
+            data_done.add(real.parent)
+            for data in sorted(real.parent.iterdir()):
+                if data.suffix in DATA_SUFFIXES and data.is_file():
+                    items.append(Item("file", str(data), str(dest_dir / data.name)))
+    have = {item.source for item in items}
+    for package, folder in sorted(whole.items()):
+        for source in sorted(folder.rglob("*.py")):
+            relative = source.relative_to(folder).with_suffix("")
+            module = ".".join((package, *relative.parts)).removesuffix(".__init__")
+            if str(source) not in have and "__pycache__" not in source.parts:
+                in_stdlib = (
+                    any(source.is_relative_to(d) for d in stdlib) and "site-packages" not in source.parts
+                )
+                destination = source if in_stdlib else site_destination(module, str(source))
+                items.append(Item("pyc", str(source), str(destination.with_suffix(".pyc"))))
+    return items
+
+
+def _libpython(interpreter: str) -> list[str]:
+    try:
+        out = subprocess.run(["ldd", interpreter], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return []
+    libs = []
+    for line in out.splitlines():
+        name, _, rest = line.strip().partition(" => ")
+        if name.startswith("libpython") and rest.startswith("/"):
+            libs.append(os.path.realpath(rest.split()[0]))
+    return libs
+
+
+def compile_to(items: Iterable[Item], staging: Path) -> list[tuple[str, str, str]]:
+    """Compile the ``pyc`` items under ``staging``; (kind, file to copy, destination) for all."""
+    import py_compile
+    import shutil
+
+    strip = shutil.which("strip")
+    out = []
+    for item in items:
+        if item.kind == "pyc":
+            compiled = staging / item.destination.lstrip("/")
+            compiled.parent.mkdir(parents=True, exist_ok=True)
+            py_compile.compile(
+                item.source, cfile=str(compiled), dfile=item.destination, doraise=True,
+                invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+            )  # fmt: skip
+            out.append(("file", str(compiled), item.destination))
+        elif item.kind == "exec" and strip:
+            # a stripped copy (symbols are most of an unstripped libpython or extension module)
+            stripped = staging / item.destination.lstrip("/")
+            stripped.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(item.source, stripped)
+            result = subprocess.run([strip, "--strip-unneeded", str(stripped)], capture_output=True)
+            out.append(("exec", str(stripped) if result.returncode == 0 else item.source, item.destination))
+        else:
+            out.append((item.kind, item.source, item.destination))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python3 -m ccverify.cli.hook_payload --list STAGING``: compile into STAGING, print
+    ``kind<TAB>source<TAB>destination`` lines (``exec`` or ``file``) for the generator's hook,
+    the launcher last (``file``, written into STAGING)."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2 or args[0] != "--list":
+        print("usage: python3 -m ccverify.cli.hook_payload --list STAGING_DIR", file=sys.stderr)
+        return 2
+    staging = Path(args[1])
+    staging.mkdir(parents=True, exist_ok=True)
+    try:
+        items = payload()
+    except (RuntimeError, subprocess.CalledProcessError, OSError) as error:
+        print(f"ccverify hook: cannot compute the guest payload: {error}", file=sys.stderr)
+        return 1
+    lines = compile_to(items, staging)
+    launcher = staging / "usr/bin/ccverify"
+    launcher.parent.mkdir(parents=True, exist_ok=True)
+    interpreter = next(item for item in items if item.kind == "exec" and "libpython" not in item.destination)
+    launcher.write_text(LAUNCHER.format(python=interpreter.destination, site=SITE))
+    launcher.chmod(0o755)
+    lines.append(("file", str(launcher), "/usr/bin/ccverify"))
+    for kind, source, destination in lines:
+        print(f"{kind}\t{source}\t{destination}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

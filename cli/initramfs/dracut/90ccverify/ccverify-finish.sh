@@ -1,0 +1,3 @@
+#!/bin/sh
+# ccverify (dracut pre-pivot hook): scrub the released secrets before switch-root.
+/usr/lib/ccverify/finish

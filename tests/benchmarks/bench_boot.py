@@ -1,0 +1,180 @@
+"""The guest hook's boot cost, in one run (issue #17).
+
+    .venv/bin/python tests/benchmarks/bench_boot.py [--repeat 3] [--skip-dracut]
+
+Needs what ``tests/setup-system.sh`` installs (initramfs-tools, dracut-core, QEMU, Debian's
+6.12 kernel) and root (mkinitramfs/dracut read the module tree; QEMU runs TCG).
+
+1. Size: the initramfs with and without ccverify's hook, compressed as each generator does by
+   default (initramfs-tools: zstd from /etc/initramfs-tools; dracut: its auto-chosen method),
+   same configuration otherwise. Goal: <= 15 MB added.
+2. Time, in the VM (Debian's 6.12 generic kernel, QEMU TCG, one vCPU): the initramfs-tools image
+   with the hook boots; a benchmark-only local-top script (after the hook's own stage 2, before
+   cryptroot) runs, interleaved, ``--repeat`` times each:
+   - baseline: the initramfs's interpreter as the hook runs it (``-I -S``, the payload's path)
+     with ``-c "import cryptography.x509"``;
+   - lockdown: ``ccverify guest lockdown --config /etc/ccverify/guest.toml``;
+   - authorize: local mode on the sample (``guest authorize --config ... --trust-root`` the
+     example root; the example provider mints the quote, the signed sample reference values
+     appraise it), devices applied.
+   Times from /proc/uptime (10 ms). Prints the best of each and the ratios (goal <= 1.5 each).
+No assertions: this is a script, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests.vm.harness import find_kernel  # noqa: E402
+from tests.vm.hook_boot import boot, build_dracut, build_initramfs_tools, run  # noqa: E402
+
+EXAMPLES = ROOT / "reference-values" / "examples"
+CCVERIFY = str(Path(sys.executable).with_name("ccverify"))
+
+BENCH_SCRIPT = r"""#!/bin/sh
+# benchmark only (tests/benchmarks/bench_boot.py): time the hook's verbs against a bare import
+PREREQ="ccverify"
+prereqs() { echo "$PREREQ"; }
+case "$1" in prereqs) prereqs; exit 0 ;; esac
+PY=$(sed -n 's/^exec \([^ ]*\) -I -S.*/\1/p' /usr/bin/ccverify)
+timed() {  # timed NAME COMMAND...
+  name=$1; shift
+  read -r a _ </proc/uptime
+  "$@" >/run/bench-$name.log 2>&1; rc=$?
+  read -r b _ </proc/uptime
+  echo "bench: $name rc=$rc $a $b" >/dev/console
+  [ $rc -eq 0 ] || tail -3 /run/bench-$name.log >/dev/console
+}
+i=0
+while [ $i -lt @REPEAT@ ]; do
+  timed baseline "$PY" -I -S -c \
+    'import sys; sys.path.insert(0, "/usr/lib/ccverify/site"); import cryptography.x509'
+  timed lockdown /usr/bin/ccverify guest lockdown --config /etc/ccverify/guest.toml
+  timed authorize /usr/bin/ccverify guest authorize --config /etc/ccverify/guest.toml \
+    --trust-root /etc/ccverify/EXAMPLE-ROOT-NOT-TRUSTED-intel.pem
+  i=$((i + 1))
+done
+echo "bench: done" >/dev/console
+echo o >/proc/sysrq-trigger
+sleep 30
+"""
+
+
+def config_dir(work: Path) -> Path:
+    """A local-mode guest configuration: the sample's reference values, the example provider."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from ccverify.verifier.testing.pki import derive_ec_key
+    from ccverify.verifier.testing.sample import SEED
+
+    folder = work / "etc-ccverify"
+    folder.mkdir(parents=True)
+    key = derive_ec_key(SEED, "refvalues-signer", ec.SECP256R1())
+    signer = work / "signer.pem"
+    signer.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    policy = run([CCVERIFY, "devices", "template", "confidential-computing-default"]).stdout
+    (work / "policy.json").write_text(policy)
+    run([CCVERIFY, "devices", "sign", str(work / "policy.json"), "--key", str(signer),
+         "-o", str(folder / "device-policy.cose")])  # fmt: skip
+    for name in (
+        "EXAMPLE-refvalues-signer.pub.pem",
+        "EXAMPLE-ROOT-NOT-TRUSTED-intel.pem",
+        "tdx-refvalues.cbor",
+    ):
+        shutil.copy2(EXAMPLES / name, folder / name)
+    (folder / "guest.toml").write_text(
+        'trust_anchors = ["EXAMPLE-refvalues-signer.pub.pem"]\ndevice_policy = "device-policy.cose"\n'
+        'reference_values = "tdx-refvalues.cbor"\nevidence_provider = "example"\n'
+    )
+    return folder / "guest.toml"
+
+
+def mb(size: int) -> str:
+    return f"{size / 1e6:.1f} MB"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--skip-dracut", action="store_true")
+    args = parser.parse_args()
+    kernel = find_kernel()
+    work = Path(tempfile.mkdtemp(prefix="ccverify-bench-boot-"))
+    try:
+        config = config_dir(work)
+        sizes = {}
+        builders = [("initramfs-tools", build_initramfs_tools)]
+        if not args.skip_dracut:
+            builders.append(("dracut", build_dracut))
+        for generator, build in builders:
+            for hooked in (False, True):
+                sub = work / f"{generator}-{'hook' if hooked else 'plain'}"
+                sub.mkdir()
+                image = build(kernel, sub / "initrd.img", ccverify=CCVERIFY if hooked else None,
+                              config=config if hooked else None, work=sub)  # fmt: skip
+                sizes[(generator, hooked)] = image.stat().st_size
+            plain, hooked_size = sizes[(generator, False)], sizes[(generator, True)]
+            print(f"{generator}: {mb(plain)} without the hook, {mb(hooked_size)} with it: "
+                  f"+{mb(hooked_size - plain)} compressed (goal <= 15 MB)")  # fmt: skip
+
+        # the timing boot: the initramfs-tools image with the hook and the benchmark script
+        sub = work / "timing"
+        sub.mkdir()
+        confdir = sub / "initramfs-tools"
+        shutil.copytree("/etc/initramfs-tools", confdir, symlinks=True)
+        run([CCVERIFY, "guest", "install-hook", "--initramfs-tools", "--config", str(config),
+             "--into", str(confdir), "--lib-dir", str(sub / "ccverify-lib")])  # fmt: skip
+        bench = confdir / "scripts" / "local-top" / "zz-bench"
+        bench.write_text(BENCH_SCRIPT.replace("@REPEAT@", str(args.repeat)))
+        bench.chmod(0o755)
+        image = sub / "initrd.img"
+        run(["mkinitramfs", "-d", str(confdir), "-o", str(image), kernel.version])
+        disk = sub / "empty.img"
+        disk.write_bytes(b"\0" * (1 << 20))
+        result = boot(kernel, image, disk, relying_party_port=9, console_log=sub / "console.log",
+                      timeout=900, append="ip=off")  # fmt: skip
+        times: dict[str, list[float]] = {}
+        for match in re.finditer(r"bench: (\w+) rc=(\d+) ([\d.]+) ([\d.]+)", result.console):
+            name, rc, start, end = (
+                match.group(1),
+                int(match.group(2)),
+                float(match.group(3)),
+                float(match.group(4)),
+            )
+            if rc != 0:
+                print(f"warning: {name} exited {rc}")
+            times.setdefault(name, []).append(end - start)
+        if "baseline" not in times:
+            print("the timing boot did not run the benchmark; console tail:")
+            print("\n".join(result.console.splitlines()[-40:]))
+            return
+        stage1 = result.stage_seconds(1)
+        base = min(times["baseline"])
+        print(f"in the VM (TCG, 1 vCPU; boot {result.seconds:.0f} s wall), best of {args.repeat}:")
+        print(f"  python3 -c 'import cryptography.x509' (the payload's interpreter): {base:.2f} s")
+        for name in ("lockdown", "authorize"):
+            best = min(times[name])
+            print(f"  {name}: {best:.2f} s = {best / base:.2f}x the import (goal <= 1.5x); all: "
+                  f"{json.dumps([round(t, 2) for t in times[name]])}")  # fmt: skip
+        if stage1 is not None:
+            print(f"  stage 1 as the hook ran it at boot (init-top, cold caches): {stage1:.2f} s")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

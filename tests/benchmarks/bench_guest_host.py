@@ -1,0 +1,118 @@
+"""The guest hook's start-up cost on the host (issue #17), against a bare cryptography import.
+
+    .venv/bin/python tests/benchmarks/bench_guest_host.py [--repeat 20]
+
+Builds a fake q35 sysfs tree (``tests/unit/fake_sysfs.py``) and a signed device policy in a
+temporary folder, writes a guest.toml naming them, then times, interleaved, ``--repeat`` real
+processes of each:
+
+- baseline: ``python -c "import cryptography.x509"`` (the same interpreter);
+- lockdown: ``ccverify guest lockdown --config F`` (the hook's command line; the fake tree's
+  modules.alias and a stub modprobe are passed as ``--modules-dir``/``--modprobe`` only
+  with ``--options``, as the hook itself never passes them);
+- finish: ``ccverify guest finish --config F``.
+
+Prints min and median wall time of each and the ratio of the medians to the baseline (goal
+<= 1.5). The run folder lives in /dev/shm (the gate refuses one not in memory). No
+assertions: this is a script, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests.unit.fake_sysfs import EXAMPLE_POLICY, q35, signing_key  # noqa: E402
+
+CCVERIFY = str(Path(sys.executable).with_name("ccverify"))
+
+
+def prepare(root: Path) -> Path:
+    import json
+
+    from cryptography.hazmat.primitives import serialization
+
+    tree = q35(root / "q35", e1000_builtin=True)
+    key, anchor = signing_key(root)
+    pem = root / "owner.pem"
+    pkcs8 = serialization.PrivateFormat.PKCS8
+    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, pkcs8, serialization.NoEncryption()))
+    policy = root / "policy.json"
+    policy.write_text(json.dumps(EXAMPLE_POLICY))
+    cose = root / "policy.cose"
+    subprocess.run([CCVERIFY, "devices", "sign", str(policy), "--key", str(pem), "-o", str(cose)], check=True)
+    run_dir = root / "shm" / "ccverify"  # root/shm links to a folder in /dev/shm (main removes it)
+    config = root / "guest.toml"
+    config.write_text(
+        f'device_policy = "{cose}"\ntrust_anchors = ["{anchor}"]\n'
+        f'sysfs = "{tree.sysfs}"\nrun_dir = "{run_dir}"\n'
+    )
+    # the first lockdown in this process, with the fake kernel answering the writes (a plain
+    # tree does not unbind): the timed ones then find the tree locked down, as a second run would
+    from typer.testing import CliRunner
+
+    from ccverify.cli.app import app
+    from ccverify.verifier.release.devices import enforce
+    from tests.unit.fake_sysfs import FakeKernel
+
+    kernel = FakeKernel(tree)
+    enforce.default_writer = lambda: kernel  # type: ignore[assignment]
+    first = ["guest", "lockdown", "--config", str(config), "--modules-dir", str(tree.modules_dir),
+             "--modprobe", str(tree.modprobe_script())]  # fmt: skip
+    done = CliRunner().invoke(app, first)
+    if done.exit_code != 0:
+        sys.exit(f"the first lockdown failed: {done.output}")
+    (root / "modules").write_text(str(tree.modules_dir))
+    (root / "modprobe").write_text(str(tree.modprobe_script()))
+    return config
+
+
+def timed(command: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    took = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(command)}: exit {done.returncode}\n{done.stderr.decode()}")
+    return took
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=20)
+    args = parser.parse_args()
+    env = dict(os.environ, CCVERIFY_MODULES_DIR="")
+    with tempfile.TemporaryDirectory() as folder, tempfile.TemporaryDirectory(dir="/dev/shm") as shm:
+        root = Path(folder)
+        (root / "shm").symlink_to(shm)
+        config = prepare(root)
+        modules = ["--modules-dir", (root / "modules").read_text()]
+        modules += ["--modprobe", (root / "modprobe").read_text()]
+        commands = {
+            "baseline": [sys.executable, "-c", "import cryptography.x509"],
+            "lockdown": [CCVERIFY, "guest", "lockdown", "--config", str(config)],
+            "lockdown+options": [CCVERIFY, "guest", "lockdown", "--config", str(config), *modules],
+            "lockdown --json": [CCVERIFY, "guest", "lockdown", "--config", str(config), "--json"],
+            "finish": [CCVERIFY, "guest", "finish", "--config", str(config)],
+        }
+        times: dict[str, list[float]] = {name: [] for name in commands}
+        for _ in range(args.repeat):
+            for name, command in commands.items():
+                times[name].append(timed(command, env))
+    base = statistics.median(times["baseline"])
+    for name, values in times.items():
+        median = statistics.median(values)
+        best = min(values) * 1000
+        print(f"{name:18} min {best:6.1f} ms  median {median * 1000:6.1f} ms  x{median / base:.2f}")
+
+
+if __name__ == "__main__":
+    main()

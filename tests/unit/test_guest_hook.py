@@ -1,0 +1,151 @@
+"""``ccverify guest install-hook`` and the guest payload (``cli/hook_payload.py``), without building
+an initramfs (``tests/vm/test_hook_build.py`` builds them with both generators)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ccverify.cli import hook_payload
+from ccverify.cli.app import app
+from ccverify.cli.guest_hook import install
+
+DATA = Path(hook_payload.__file__).parent / "initramfs"
+
+
+@pytest.fixture(scope="module")
+def modules() -> dict[str, str | None]:
+    return hook_payload.runtime_modules(sys.executable)
+
+
+def test_the_closure_has_the_guest_verbs_and_their_libraries(modules: dict[str, str | None]) -> None:
+    for name in (
+        "ccverify.cli.entry", "ccverify.cli.guest", "ccverify.cli.guest_gate",
+        "ccverify.verifier.release.remote", "ccverify.verifier.release.devices",
+        "ccverify.verifier.release.sealing", "ccverify.verifier.service.client",
+        "ccverify.verifier.tdx.verify", "ccverify.verifier.appraisal", "ccverify.cli.guest_evidence",
+        "cryptography.x509", "cryptography.hazmat.primitives.hpke", "cbor2", "requests", "tomllib",
+    ):  # fmt: skip
+        assert name in modules, name
+    # the CLI is typer-based and the guest verbs are typer commands: typer (with its vendored
+    # click) and rich are in, measured by tests/benchmarks/bench_boot.py
+    assert "typer" in modules and "rich.console" in modules
+
+
+def test_the_closure_leaves_out_the_service_and_test_tools(modules: dict[str, str | None]) -> None:
+    tops = {name.split(".")[0] for name in modules}
+    for never in (
+        "fastapi",
+        "starlette",
+        "uvicorn",
+        "sqlalchemy",
+        "pydantic",
+        "pytest",
+        "hypothesis",
+        "jsonschema",
+    ):
+        assert never not in tops, never
+    for own in ("ccverify.verifier.service.app", "ccverify.verifier.service.store"):
+        assert own not in modules, own
+
+
+def test_module_level_walk_skips_function_bodies() -> None:
+    source = "import a\nfrom b import c\ndef f():\n    import d\nif TYPE_CHECKING:\n    import e\n"
+    assert hook_payload.imported_names(source, "x", False) == {"a", "b", "b.c", "d"}
+    assert hook_payload.imported_names(source, "x", False, module_level=True) == {"a", "b", "b.c"}
+    assert hook_payload.imported_names("from . import y\nfrom .z import w\n", "p.q", False) == {
+        "p", "p.y", "p.z", "p.z.w",
+    }  # fmt: skip
+
+
+def test_site_destination_by_dotted_name() -> None:
+    site = hook_payload.SITE
+    assert hook_payload.site_destination("ccverify.cli.guest", "/src/cli/guest.py") == Path(
+        f"{site}/ccverify/cli/guest.py"
+    )
+    assert hook_payload.site_destination("cbor2", "/v/site-packages/cbor2/__init__.py") == Path(
+        f"{site}/cbor2/__init__.py"
+    )
+
+
+def test_payload_lines(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-I", "-m", "ccverify.cli.hook_payload", "--list", str(tmp_path / "s")],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    lines = [line.split("\t") for line in done.stdout.splitlines()]
+    assert all(len(parts) == 3 and parts[0] in ("exec", "file") for parts in lines)
+    destinations = {parts[2] for parts in lines}
+    assert "/usr/bin/ccverify" in destinations
+    assert any(d.endswith("/site/ccverify/cli/guest.pyc") for d in destinations)
+    assert any(d.endswith("/site/ccverify/verifier/roots/intel_sgx_root_ca.pem") for d in destinations)
+    assert not any(d.endswith(".py") for d in destinations)  # sourceless .pyc only
+    assert any(d.endswith("encodings/utf_16_le.pyc") for d in destinations)
+    launcher = Path(next(parts[1] for parts in lines if parts[2] == "/usr/bin/ccverify")).read_text()
+    assert " -I -S " in launcher and hook_payload.SITE in launcher
+
+
+@pytest.mark.parametrize("generator", ["initramfs-tools", "dracut"])
+def test_install_writes_the_files_with_the_placeholders_filled(tmp_path: Path, generator: str) -> None:
+    config = tmp_path / "etc" / "guest.toml"
+    config.parent.mkdir()
+    config.write_text("")
+    written = install(generator, config=config, into=tmp_path / "gen", lib_dir=tmp_path / "lib", python="/py")
+    names = {str(p.relative_to(tmp_path)) for p in written}
+    assert {"lib/keyscript", "lib/finish"} <= names
+    if generator == "initramfs-tools":
+        assert {"gen/hooks/ccverify", "gen/scripts/init-top/ccverify", "gen/scripts/local-top/ccverify",
+                "gen/scripts/local-premount/ccverify"} <= names  # fmt: skip
+    else:
+        assert {"gen/90ccverify/module-setup.sh", "gen/90ccverify/ccverify-lockdown.service",
+                "gen/90ccverify/ccverify-authorize.service", "gen/90ccverify/ccverify-askpass.service",
+                "gen/90ccverify/ccverify-finish.service"} <= names  # fmt: skip
+    for path in written:
+        text = path.read_text()
+        assert "@PYTHON@" not in text and "@CONFIG@" not in text and "@LIB@" not in text
+    hook = tmp_path / (
+        "gen/hooks/ccverify" if generator == "initramfs-tools" else "gen/90ccverify/module-setup.sh"
+    )
+    assert 'CCVERIFY_PYTHON="/py"' in hook.read_text() and f'CCVERIFY_CONFIG="{config}"' in hook.read_text()
+
+
+def test_install_hook_command_refusals(tmp_path: Path) -> None:
+    both = CliRunner().invoke(app, ["guest", "install-hook", "--dracut", "--initramfs-tools"])
+    assert both.exit_code == 2 and "exactly one" in both.output
+    missing = CliRunner().invoke(
+        app,
+        [
+            "guest",
+            "install-hook",
+            "--dracut",
+            "--config",
+            str(tmp_path / "none.toml"),
+            "--into",
+            str(tmp_path),
+        ],
+    )
+    assert missing.exit_code == 2 and "no such file" in missing.output
+
+
+def test_shell_scripts_parse() -> None:
+    scripts = [p for p in DATA.rglob("*") if p.is_file() and not p.name.endswith(".service")]
+    assert len(scripts) >= 9
+    for script in scripts:
+        shell = "bash" if script.name == "module-setup.sh" else "sh"
+        subprocess.run([shell, "-n", str(script)], check=True)
+
+
+def test_units_are_ordered_as_the_stages_need() -> None:
+    def unit(name: str) -> str:
+        return (DATA / "systemd" / name).read_text()
+
+    lockdown = unit("ccverify-lockdown.service")
+    assert "DefaultDependencies=no" in lockdown and "Before=systemd-udev-trigger.service" in lockdown
+    authorize = unit("ccverify-authorize.service")
+    assert "After=ccverify-lockdown.service network-online.target" in authorize
+    assert "Before=cryptsetup-pre.target" in authorize and "Wants=network-online.target" in authorize
+    assert "Before=initrd-cleanup.service" in unit("ccverify-finish.service")
