@@ -18,11 +18,11 @@ is imported.
 
 from __future__ import annotations
 
+from ccverify.cli.measure_args import FLAG, PATH, TEXT, read_option
+
 TYPE_CHECKING = False  # not typing's: this runs before anything else is imported
 if TYPE_CHECKING:
     from typing import Any
-
-PATH, TEXT, FLAG = "path", "text", "flag"
 
 #: verb -> option -> (parameter of cli/guest_run's function, kind); ``--config`` is required
 OPTIONS: dict[str, dict[str, tuple[str, str]]] = {
@@ -51,24 +51,13 @@ def parse(argv: list[str]) -> tuple[str, dict[str, Any]] | None:
                 return None
             given[parameter] = arg
             continue
-        name, eq, value = arg.partition("=")
-        spec = table.get(name)
-        if spec is None or spec[0] in given:
+        read = read_option(arg, rest, table.get(arg.partition("=")[0]), given)
+        if read is None:
             return None
-        parameter, kind = spec
+        parameter, kind, value = read
         if kind == FLAG:
-            if eq:
-                return None  # click refuses a value for a flag
             given[parameter] = True
-            continue
-        if not eq:
-            following = next(rest, None)
-            if following is None:
-                return None
-            value = following
-        if not value or value[0] == "-":
-            return None
-        if kind == PATH:
+        elif kind == PATH:
             from pathlib import Path
 
             given[parameter] = Path(value)

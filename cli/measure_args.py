@@ -20,6 +20,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False  # not typing's: this runs before anything else is imported
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import Any
 
 PATH, INT, TEXT, FLAG = "path", "int", "text", "flag"
@@ -68,24 +69,14 @@ def parse(argv: list[str]) -> tuple[str, dict[str, Any]] | None:
     given: dict[str, Any] = {}
     rest = iter(argv[2:])
     for arg in rest:
-        name, eq, value = arg.partition("=")
-        spec = table.get(name)
-        if spec is None or spec[0] in given:
+        spec = table.get(arg.partition("=")[0])
+        read = read_option(arg, rest, None if spec is None else spec[:2], given)
+        if read is None:
             return None
-        parameter, kind, _ = spec
+        parameter, kind, value = read
         if kind == FLAG:
-            if eq:
-                return None  # click refuses a value for a flag
             given[parameter] = True
-            continue
-        if not eq:
-            following = next(rest, None)
-            if following is None:
-                return None
-            value = following
-        if not value or value[0] == "-":
-            return None
-        if kind == INT:
+        elif kind == INT:
             if not (value.isascii() and value.isdigit()) or len(value) > 18:
                 return None  # over 18 digits: int() may refuse it (4300), and no option wants it
             given[parameter] = int(value)
@@ -101,3 +92,26 @@ def parse(argv: list[str]) -> tuple[str, dict[str, Any]] | None:
                 return None
             given[parameter] = default
     return argv[1], given
+
+
+def read_option(
+    arg: str, rest: Iterator[str], spec: tuple[str, str] | None, given: dict[str, Any]
+) -> tuple[str, str, str] | None:
+    """One ``--name value``/``--name=value`` (or a flag) of the strict grammar both fast paths
+    read: ``(parameter, kind, value)``, or ``None`` for anything click might read otherwise (an
+    unknown or repeated option, a flag given a value, a missing value, a value starting with
+    ``-``). ``spec`` is the option's ``(parameter, kind)``; a value it needs comes from ``rest``."""
+    if spec is None or spec[0] in given:
+        return None
+    parameter, kind = spec
+    _, eq, value = arg.partition("=")
+    if kind == FLAG:
+        return None if eq else (parameter, kind, "")  # click refuses a value for a flag
+    if not eq:
+        following = next(rest, None)
+        if following is None:
+            return None
+        value = following
+    if not value or value[0] == "-":
+        return None
+    return parameter, kind, value
