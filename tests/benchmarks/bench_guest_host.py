@@ -31,18 +31,29 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.unit.fake_sysfs import EXAMPLE_POLICY, q35, signing_key  # noqa: E402
+from tests.unit.fake_sysfs import EXAMPLE_POLICY, q35  # noqa: E402
 
 CCVERIFY = str(Path(sys.executable).with_name("ccverify"))
+EXAMPLES = ROOT / "reference-values" / "examples"
+EXAMPLE_ROOT = str(EXAMPLES / "EXAMPLE-ROOT-NOT-TRUSTED-intel.pem")
 
 
 def prepare(root: Path) -> Path:
     import json
 
     from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from ccverify.verifier.testing.pki import derive_ec_key
+    from ccverify.verifier.testing.sample import SEED
 
     tree = q35(root / "q35", e1000_builtin=True)
-    key, anchor = signing_key(root)
+    # the sample's reference-values signer signs the device policy too, so that one anchor
+    # checks both in local-mode authorize (as bench_boot's configuration)
+    key = derive_ec_key(SEED, "refvalues-signer", ec.SECP256R1())
+    anchor = root / "signer.pub.pem"
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    anchor.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM, spki))
     pem = root / "owner.pem"
     pkcs8 = serialization.PrivateFormat.PKCS8
     pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, pkcs8, serialization.NoEncryption()))
@@ -55,6 +66,7 @@ def prepare(root: Path) -> Path:
     config.write_text(
         f'device_policy = "{cose}"\ntrust_anchors = ["{anchor}"]\n'
         f'sysfs = "{tree.sysfs}"\nrun_dir = "{run_dir}"\n'
+        f'reference_values = "{EXAMPLES / "tdx-refvalues.cbor"}"\nevidence_provider = "example"\n'
     )
     # the first lockdown in this process, with the fake kernel answering the writes (a plain
     # tree does not unbind): the timed ones then find the tree locked down, as a second run would
@@ -102,6 +114,15 @@ def main() -> None:
             "lockdown+options": [CCVERIFY, "guest", "lockdown", "--config", str(config), *modules],
             "lockdown --json": [CCVERIFY, "guest", "lockdown", "--config", str(config), "--json"],
             "finish": [CCVERIFY, "guest", "finish", "--config", str(config)],
+            "authorize": [
+                CCVERIFY,
+                "guest",
+                "authorize",
+                "--config",
+                str(config),
+                "--trust-root",
+                EXAMPLE_ROOT,
+            ],
         }
         times: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(args.repeat):
