@@ -206,7 +206,7 @@ def _own_evidence(settings: Any, partial: dict[str, Any]) -> tuple[bytes, Path, 
     import secrets
     from datetime import UTC, datetime
 
-    from ccverify.cli.guest_evidence import make_provider
+    from ccverify.cli.guest_providers import make_provider
     from ccverify.verifier.release.guest import REPORT_DATA_SIZE
     from ccverify.verifier.release.rtmr3 import LOG_NAME
 
