@@ -67,7 +67,6 @@ def make_provider(
     """The provider ``--evidence-provider`` names (``EVIDENCE_PROVIDERS``)."""
     from ccverify.verifier.errors import InputError
     from ccverify.verifier.release import guest
-    from ccverify.verifier.release.sev_guest import SevGuestProvider
 
     configfs = configfs_root or guest.CONFIGFS_ROOT
     sysfs = sysfs_root or guest.SYSFS_ROOT
@@ -77,6 +76,8 @@ def make_provider(
     if choice == "configfs":
         return guest.ConfigfsTsmProvider(configfs, sysfs_root=sysfs)
     if choice == "sev-guest":
+        from ccverify.verifier.release.sev_guest import SevGuestProvider  # (ctypes: only for it)
+
         return SevGuestProvider(dev / "sev-guest")
     if choice == "auto":
         return guest.default_provider(configfs_root=configfs, dev_root=dev, sysfs_root=sysfs)
