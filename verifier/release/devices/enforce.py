@@ -30,7 +30,6 @@ import errno
 import hashlib
 import json
 import os
-import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -82,6 +81,8 @@ def modprobe_loader(command: str = "modprobe") -> ModuleLoader:
     """Load a module by running ``command NAME`` (``modprobe``; tests give a stub script)."""
 
     def load(module: str) -> None:
+        import subprocess  # (only where a module is loaded: lockdown usually loads none)
+
         try:
             done = subprocess.run([command, module], capture_output=True, timeout=120, check=False)
         except (OSError, subprocess.SubprocessError) as error:
