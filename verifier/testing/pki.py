@@ -31,7 +31,6 @@ import functools
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -191,6 +190,8 @@ def _rsa_cache_dir() -> Path | None:
         if configured.strip().lower() in ("", "0", "off", "no", "false"):
             return None
         return Path(configured)
+    import tempfile  # (here only: the example provider mints at boot and needs no cache folder)
+
     uid = getattr(os, "getuid", lambda: 0)()
     return Path(tempfile.gettempdir()) / f"ccverify-test-pki-{uid}"
 
