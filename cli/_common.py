@@ -59,13 +59,14 @@ class _LazyConsole:
     def print(self, *objects: Any, **options: Any) -> None:
         """On a terminal, rich's rendering; into a pipe or file, plain lines (``plain_lines``).
 
-        Into a pipe, a line of text that rich would print unchanged (no markup to read, no
-        emoji code, nothing but printable characters) is written as it is, without importing
-        rich: the initramfs hook's stages print into a log file at every boot."""
+        Into a pipe, a line of text with no markup to read and nothing but printable characters
+        (``_verbatim``) is written as it is, without importing rich: the initramfs hook's
+        stages print into a log file at every boot."""
         if not self.is_terminal:
             stream = sys.stderr if self._stderr else sys.stdout
             if len(objects) == 1 and isinstance(objects[0], str) and _verbatim(objects[0], options):
                 stream.write(objects[0] + "\n")
+                stream.flush()  # as rich does after each print (stderr and stdout interleave)
                 return
             for item in objects:
                 lines = plain_lines(item)
