@@ -292,7 +292,8 @@ def test_an_ask_naming_the_volume_without_its_device_is_answered(shm: Path) -> N
 def test_a_secret_with_a_nul_byte_is_never_sent(shm: Path) -> None:
     store = SecretStore(shm / "run")
     store.write({"binary": b"ab\0cd"})
-    asker = Asker(shm / "ask", "b1", Id="cryptsetup:/dev/vda2", Message="(root)")
+    message = "Please enter passphrase for disk root:"
+    asker = Asker(shm / "ask", "b1", Id="cryptsetup:/dev/vda2", Message=message)
     lines: list[str] = []
     try:
         agent = askpass.Agent(
