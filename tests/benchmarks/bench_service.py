@@ -59,7 +59,7 @@ from ccverify.verifier.service.config import load_config  # noqa: E402
 from ccverify.verifier.testing import sample  # noqa: E402
 from ccverify.verifier.testing.pki import derive_ec_key  # noqa: E402
 from ccverify.verifier.testing.service_fixtures import sample_tdx_quote  # noqa: E402
-from tests.service.conftest import EVENT_LOG, SAMPLE_QUOTE, make_config, provision, start  # noqa: E402
+from tests.service.conftest import EVENT_LOG, SAMPLE_QUOTE, SECRET, make_config, provision, start  # noqa: E402
 
 # TDX quote v4 with a TD report 1.0: header 48, body 584 (REPORTDATA at 520), then the signature
 _SIGNED = 48 + 584
@@ -173,11 +173,13 @@ class _Connection(asyncio.Protocol):
         return self.waiter
 
 
+#: what ``provision`` stores and its rule releases
+_RELEASED = {"disk-key": SECRET}
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length: *(\d+)\r\n", re.IGNORECASE)
 #: what /v1/attest answers an affirming attestation with: a compact JWS and a sealed release
 _AFFIRMING = re.compile(
-    rb'\{"affirming": ?true, ?"result": ?"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+", ?'
-    rb'"sealed": ?"[A-Za-z0-9+/]+={0,2}"\}'
+    rb'\{"affirming": ?true, ?"result": ?"([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)", ?'
+    rb'"sealed": ?"([A-Za-z0-9+/]+={0,2})"\}'
 )
 _NONCE = re.compile(rb'"nonce": ?"([A-Za-z0-9+/]{43}=)"')
 _CHALLENGE = (
@@ -190,16 +192,16 @@ _ATTEST = b"POST /v1/attest HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: applica
 async def _client(
     port: int, until: float, budget: list[int], latencies: list[float], mint: Minter, reuse: bool = False
 ) -> None:
-    """Guest sessions: challenge, a quote for its nonce and this client's key, attest (the body
-    built from prepared bytes: only the nonce and the quote change). Each session on its own
-    connection, as a guest's ``RelyingPartyClient`` (one requests.Session per boot); ``reuse``:
-    all of them on one."""
+    """Guest sessions, each what a booting guest does: a fresh HPKE key pair, challenge, a quote
+    for its nonce and that key, attest (the body built from prepared bytes: only the key, the
+    nonce and the quote change), then the sealed release opened with the key (HPKE, bound to the
+    nonce and the result token) and its secret checked. Each session on its own connection, as a
+    guest's ``RelyingPartyClient`` (one requests.Session per boot); ``reuse``: all of them on one."""
     loop = asyncio.get_running_loop()
-    key = sealing.generate_key()
     log = base64.b64encode(trim_event_log(EVENT_LOG))  # what RelyingPartyClient sends
-    public = base64.b64encode(key.public_bytes)
-    fixed = b'{"tee":"tdx","event_log":"' + log + b'","hpke_public_key":"' + public
+    fixed = b'{"tee":"tdx","event_log":"' + log + b'","hpke_public_key":"'
     report_data = binding.report_data
+    generate_key, open_release, b64decode = sealing.generate_key, sealing.open_release, base64.b64decode
     clock = time.perf_counter
     transport: asyncio.BaseTransport | None = None
     try:
@@ -211,12 +213,19 @@ async def _client(
             found = _NONCE.search(await connection.request(_CHALLENGE))
             if found is None:
                 raise RuntimeError("a challenge without a nonce")
+            key = generate_key()
             nonce = found.group(1)
-            quote = mint(report_data(base64.b64decode(nonce), key.public_bytes))
-            body = b"".join((fixed, b'","nonce":"', nonce, b'","evidence":"', base64.b64encode(quote), b'"}'))
+            raw_nonce = b64decode(nonce)
+            quote = mint(report_data(raw_nonce, key.public_bytes))
+            body = b"".join((fixed, base64.b64encode(key.public_bytes), b'","nonce":"', nonce,
+                             b'","evidence":"', base64.b64encode(quote), b'"}'))  # fmt: skip
             answer = await connection.request(b"%b%d\r\n\r\n%b" % (_ATTEST, len(body), body))
-            if _AFFIRMING.fullmatch(answer) is None:
+            affirming = _AFFIRMING.fullmatch(answer)
+            if affirming is None:
                 raise RuntimeError(f"not an affirming attestation with a sealed release: {answer[:300]!r}")
+            token, sealed = affirming.group(1).decode(), b64decode(affirming.group(2))
+            if open_release(sealed, key, raw_nonce, token).secrets != _RELEASED:
+                raise RuntimeError("the release does not hold the provisioned secret")
             if not reuse:
                 transport.close()
                 transport = None
