@@ -257,7 +257,10 @@ class Guard:
 
     def _take(self, scope: Scope) -> bool:
         client = scope.get("client")
-        who = client[0] if client else "-"
+        return self.take(client[0] if client else "-")
+
+    def take(self, who: str) -> bool:
+        """A token from ``who``'s bucket (False: none left, and nothing taken)."""
         now = self.clock()
         rate, burst = self.limits.rate_per_second, float(self.limits.rate_burst)
         tokens, last = self.buckets.get(who, (burst, now))
