@@ -668,9 +668,15 @@ def _query_int(request: Request, name: str, default: int) -> int:
 
 
 def guarded_app(config: ServiceConfig, *, clock: Clock = utcnow) -> ASGIApp:
-    """The app behind the ``Guard`` (what uvicorn serves)."""
+    """The app behind the ``Guard`` (what uvicorn serves). What is built up to here lives as long
+    as the process, so the garbage collector is told to leave it out of its scans (``gc.freeze``)."""
+    import gc
+
     app = create_app(config, clock=clock)
-    return Guard(app, config.limits, fast_paths=app.state.fast_paths)
+    guarded = Guard(app, config.limits, fast_paths=app.state.fast_paths)
+    gc.collect()
+    gc.freeze()
+    return guarded
 
 
 def from_environment() -> ASGIApp:
