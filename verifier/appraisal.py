@@ -181,8 +181,11 @@ def appraise(
     # content, memoized (``_measured``); each memoized check comes with its reason
     measured = _measured(platform, claims, log, ignore_rtmr3, reference_values)
     checks.extend(measured.checks)
+    known = measured.reasons
     if reference_values is not None:
-        checks.extend(_components_of(measured, platform, reference_values, log is not None, checks))
+        found, found_reasons = _components_of(measured, platform, reference_values, log is not None, checks)
+        checks.extend(found)
+        known = {**known, **found_reasons}
     if expected_report_data is not None:
         padded = expected_report_data.ljust(64, b"\0")
         checks.append(
@@ -198,7 +201,6 @@ def appraise(
     vector = _vector(checks, has_reference_values=reference_values is not None, debug=_debug(verdict))
     # what differed first, then what was confirmed
     ordered = sorted(checks, key=lambda c: c.ok is True)
-    known = measured.reasons
     reasons = tuple(known.get(id(c)) or _reason(c) for c in ordered)
     return _issue(
         evidence_kind=platform,
@@ -267,18 +269,19 @@ def _measured(
 
 def _components_of(
     measured: _Measured, platform: str, rv: ReferenceValues, have_log: bool, earlier: list[_Check]
-) -> tuple[_Check, ...]:
-    """``_component_checks`` for a ``_measured`` content, memoized with it: they read the
-    values, the components the log named, whether there is a log, and from the checks before
-    them only whether the launch value matched."""
+) -> tuple[tuple[_Check, ...], Mapping[int, Reason]]:
+    """``_component_checks`` for a ``_measured`` content, memoized with it (and their reasons by
+    their ids): they read the values, the components the log named, whether there is a log, and
+    from the checks before them only whether the launch value matched."""
     launch_ok = any(c.name == LAUNCH_VALUE[platform] and c.ok for c in earlier)
     key = (id(measured), platform, have_log, launch_ok)
     cached = _COMPONENTS.get(key)
     if cached is not None and cached[0] is measured:
-        return cached[1]
+        return cached[1], cached[2]
     found = tuple(_component_checks(platform, rv, measured.components, have_log, earlier))
-    _COMPONENTS.put(key, (measured, found))
-    return found
+    reasons = {id(c): _reason(c) for c in found}
+    _COMPONENTS.put(key, (measured, found, reasons))
+    return found, reasons
 
 
 def collateral_expiry(verdict: Verdict) -> datetime | None:
@@ -887,7 +890,7 @@ _PARSED_LOGS: _Memo[bytes, EventLog] = _Memo(32)
 _LOG_FACTS: _Memo[bytes, _LogFacts] = _Memo(32)
 #: value, log and component checks by the content they read (``_measured``, ``_components_of``)
 _MEASURED: _Memo[tuple[object, ...], _Measured] = _Memo(64)
-_COMPONENTS: _Memo[tuple[object, ...], tuple[_Measured, tuple[_Check, ...]]] = _Memo(64)
+_COMPONENTS: _Memo[tuple[object, ...], tuple[_Measured, tuple[_Check, ...], Mapping[int, Reason]]] = _Memo(64)
 
 
 def clear_caches() -> None:
