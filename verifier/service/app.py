@@ -14,7 +14,8 @@ never a 500 for anything a client sends):
 Handlers parse bodies themselves (the OpenAPI document still describes them): every field gets a
 size limit and a precise reason. Verification runs inline in the event loop (a TDX verification
 is well under a millisecond); the ``Guard`` middleware bounds body size, request time and each
-client's request rate before a handler runs.
+client's request rate before a handler runs. ``ccverify serve`` answers the two guest endpoints
+in its HTTP protocol (``fasthttp.py``) with the same handlers and the same bounds.
 """
 
 from __future__ import annotations
