@@ -175,6 +175,8 @@ def _run(path: Path, config: Any, overrides: dict[str, Any]) -> None:
         "server_header": False,
         "limit_concurrency": 1024,
         "backlog": 2048,
+        # httptools, the guest endpoints answered in the protocol (verifier/service/fasthttp.py)
+        "http": "ccverify.verifier.service.fasthttp:FastHttpProtocol",
     }
     if config.tls_cert is not None:
         options.update(ssl_certfile=str(config.tls_cert), ssl_keyfile=str(config.tls_key))

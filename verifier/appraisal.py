@@ -176,15 +176,17 @@ def appraise(
                 f"the evidence is {platform}"
             )
         checks.extend(_window_checks(reference_values, moment))
-        checks.extend(_value_checks(platform, claims, reference_values))
-    components: dict[str, tuple[_Logged, ...]] = {}
-    if log is not None:
-        if platform != "tdx":
-            raise InputError("an event log is replayed against TDX RTMRs; SNP evidence has none")
-        log_checks, components = _log_checks(log, claims, ignore_rtmr3, reference_values)
-        checks.extend(log_checks)
+    if log is not None and platform != "tdx":
+        raise InputError("an event log is replayed against TDX RTMRs; SNP evidence has none")
+    # the checks of the measurements and the log against the values: a function of their exact
+    # content, memoized (``_measured``); each memoized check comes with its reason
+    measured = _measured(platform, claims, log, ignore_rtmr3, reference_values)
+    checks.extend(measured.checks)
+    known = measured.reasons
     if reference_values is not None:
-        checks.extend(_component_checks(platform, reference_values, components, log is not None, checks))
+        found, found_reasons = _components_of(measured, platform, reference_values, log is not None, checks)
+        checks.extend(found)
+        known = {**known, **found_reasons}
     if expected_report_data is not None:
         padded = expected_report_data.ljust(64, b"\0")
         checks.append(
@@ -197,14 +199,10 @@ def appraise(
                 claims["report_data"].hex(),
             )
         )
-    vector = _vector(
-        checks, has_reference_values=reference_values is not None, debug=_debug(verdict)
-    )
+    vector = _vector(checks, has_reference_values=reference_values is not None, debug=_debug(verdict))
     # what differed first, then what was confirmed
     ordered = sorted(checks, key=lambda c: c.ok is True)
-    reasons = tuple(
-        Reason(c.claim, _code(c), c.detail, c.expected, _same_form(c.expected, c.actual)) for c in ordered
-    )
+    reasons = tuple(known.get(id(c)) or _reason(c) for c in ordered)
     return _issue(
         evidence_kind=platform,
         evidence=evidence if evidence is not None else _raw(verdict),
@@ -218,6 +216,73 @@ def appraise(
         expires_at=expires_at,
         evidence_verified_at=resolve_time(verified_at),
     )
+
+
+def _reason(check: _Check) -> Reason:
+    return Reason(
+        check.claim, _code(check), check.detail, check.expected, _same_form(check.expected, check.actual)
+    )
+
+
+@dataclass(frozen=True)
+class _Measured:
+    """The value and log checks of one content (``_measured``), each check's reason by its id
+    (the checks are held here, so their ids stay theirs), and the boot components the log named."""
+
+    reference_values: ReferenceValues | None
+    checks: tuple[_Check, ...]
+    components: Mapping[str, tuple[_Logged, ...]]
+    reasons: Mapping[int, Reason]
+
+
+def _measured(
+    platform: str,
+    claims: Mapping[str, bytes],
+    log: _Log | None,
+    ignore_rtmr3: bool,
+    rv: ReferenceValues | None,
+) -> _Measured:
+    """``_value_checks`` and ``_log_checks`` of the evidence's measurements, memoized by exactly
+    what they read: the platform, every claim (REPORT_DATA only when the values name it: it is
+    new in every quote), the log's bytes, ``ignore_rtmr3`` and the reference values object
+    (identity: a set loaded anew, or changed, is another object and misses; a hit is checked to
+    be the very object, so a reused id cannot match). A log given parsed is not memoized."""
+    key: tuple[object, ...] | None = None
+    if log is None or log.source is not None:
+        names_report_data = rv is not None and "report_data" in rv
+        measures = tuple(item for item in claims.items() if item[0] != "report_data" or names_report_data)
+        key = (platform, id(rv), measures, None if log is None else log.source, ignore_rtmr3)
+        cached = _MEASURED.get(key)
+        if cached is not None and cached.reference_values is rv:
+            return cached
+    checks: list[_Check] = []
+    if rv is not None:
+        checks.extend(_value_checks(platform, claims, rv))
+    components: dict[str, tuple[_Logged, ...]] = {}
+    if log is not None:
+        log_checks, components = _log_checks(log, claims, ignore_rtmr3, rv)
+        checks.extend(log_checks)
+    measured = _Measured(rv, tuple(checks), components, {id(c): _reason(c) for c in checks})
+    if key is not None:
+        _MEASURED.put(key, measured)
+    return measured
+
+
+def _components_of(
+    measured: _Measured, platform: str, rv: ReferenceValues, have_log: bool, earlier: list[_Check]
+) -> tuple[tuple[_Check, ...], Mapping[int, Reason]]:
+    """``_component_checks`` for a ``_measured`` content, memoized with it (and their reasons by
+    their ids): they read the values, the components the log named, whether there is a log, and
+    from the checks before them only whether the launch value matched."""
+    launch_ok = any(c.name == LAUNCH_VALUE[platform] and c.ok for c in earlier)
+    key = (id(measured), platform, have_log, launch_ok)
+    cached = _COMPONENTS.get(key)
+    if cached is not None and cached[0] is measured:
+        return cached[1], cached[2]
+    found = tuple(_component_checks(platform, rv, measured.components, have_log, earlier))
+    reasons = {id(c): _reason(c) for c in found}
+    _COMPONENTS.put(key, (measured, found, reasons))
+    return found, reasons
 
 
 def collateral_expiry(verdict: Verdict) -> datetime | None:
@@ -824,12 +889,17 @@ class _Memo(Generic[K, V]):
 #: parsed logs and their facts by the bytes they came from (``clear_caches`` empties them)
 _PARSED_LOGS: _Memo[bytes, EventLog] = _Memo(32)
 _LOG_FACTS: _Memo[bytes, _LogFacts] = _Memo(32)
+#: value, log and component checks by the content they read (``_measured``, ``_components_of``)
+_MEASURED: _Memo[tuple[object, ...], _Measured] = _Memo(64)
+_COMPONENTS: _Memo[tuple[object, ...], tuple[_Measured, tuple[_Check, ...], Mapping[int, Reason]]] = _Memo(64)
 
 
 def clear_caches() -> None:
     """Forget the memoized event logs (``verifier.clear_caches`` calls it with the platforms')."""
     _PARSED_LOGS.clear()
     _LOG_FACTS.clear()
+    _MEASURED.clear()
+    _COMPONENTS.clear()
 
 
 def _expected_text(value: ReferenceValue) -> str:

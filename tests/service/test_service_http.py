@@ -510,3 +510,78 @@ def test_admin_mutual_tls_when_configured(tmp_path: Path) -> None:
         assert answer.open(key).secrets == {"disk-key": SECRET}  # type: ignore[attr-defined]
     finally:
         running.stop()
+
+
+def _read_answers(conn: object, count: int) -> list[tuple[bytes, dict[bytes, bytes], bytes]]:
+    """``count`` HTTP/1.1 answers (status line, headers, body) read from a socket."""
+    import socket
+
+    assert isinstance(conn, socket.socket)
+    buffer = b""
+    answers = []
+    while len(answers) < count:
+        head_end = buffer.find(b"\r\n\r\n")
+        if head_end >= 0:
+            lines = buffer[:head_end].split(b"\r\n")
+            headers = dict(line.lower().split(b": ", 1) for line in lines[1:])
+            end = head_end + 4 + int(headers[b"content-length"])
+            if len(buffer) >= end:
+                answers.append((lines[0], headers, buffer[head_end + 4 : end]))
+                buffer = buffer[end:]
+                continue
+        chunk = conn.recv(65536)
+        assert chunk, f"the service closed the connection after {len(answers)} answers"
+        buffer += chunk
+    return answers
+
+
+def test_guest_endpoints_on_one_connection_pipelined_chunked_and_expect(
+    service: tuple[Running, RelyingPartyClient],
+) -> None:
+    """The guest endpoints answered in the protocol (fasthttp.py) and through ASGI agree: three
+    requests in one write on a keep-alive connection are answered in order (a malformed one with
+    its typed 400); a chunked body and one sent after ``Expect: 100-continue`` (the ASGI path)
+    are served too; ``Connection: close`` is honoured."""
+    import socket
+
+    running, _client = service
+    port = int(running.url.rsplit(":", 1)[1])
+    challenge = b'{"tee":"tdx"}'
+    plain = (
+        b"POST /v1/challenge HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 13\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(
+            plain + b"\r\n" + challenge
+            + b"POST /v1/attest HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{}"
+            + plain + b"\r\n" + challenge
+        )  # fmt: skip
+        answers = _read_answers(conn, 3)
+        assert [a[0] for a in answers] == [
+            b"HTTP/1.1 200 OK",
+            b"HTTP/1.1 400 Bad Request",
+            b"HTTP/1.1 200 OK",
+        ]
+        for _status, headers, _body in answers:
+            assert headers[b"content-type"] == b"application/json" and b"date" in headers
+        nonces = [json.loads(answers[i][2])["nonce"] for i in (0, 2)]
+        assert len(set(nonces)) == 2 and all(len(base64.b64decode(n)) == 32 for n in nonces)
+        refused = json.loads(answers[1][2])
+        assert refused["error"] == "bad_request" and "missing field" in refused["detail"]
+        chunked = b"POST /v1/challenge HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\nd\r\n"
+        conn.sendall(chunked + challenge + b"\r\n0\r\n\r\n")
+        ((status, _headers, body),) = _read_answers(conn, 1)
+        assert status == b"HTTP/1.1 200 OK" and "nonce" in json.loads(body)
+        conn.sendall(plain + b"expect: 100-continue\r\n\r\n")
+        time.sleep(0.2)
+        conn.sendall(challenge)
+        received = b""
+        while b'"nonce"' not in received:
+            chunk = conn.recv(65536)
+            assert chunk
+            received += chunk
+        assert b"HTTP/1.1 200 OK" in received
+        conn.sendall(plain + b"connection: close\r\n\r\n" + challenge)
+        ((status, headers, body),) = _read_answers(conn, 1)
+        assert status == b"HTTP/1.1 200 OK" and headers[b"connection"] == b"close"
+        assert conn.recv(65536) == b""  # closed by the service

@@ -193,6 +193,89 @@ def test_a_log_given_as_bytes_is_read_once_with_the_same_results(sample: Path, t
     assert verifier.appraise(tdx_verdict, tdx_rv, event_log=good, at=AT).affirming
 
 
+def _fresh(verdict, rv, log: bytes, **kwargs):  # type: ignore[no-untyped-def]
+    """The appraisal without any memo: emptied before and after."""
+    verifier.clear_caches()
+    try:
+        return verifier.appraise(verdict, rv, event_log=log, at=AT, **kwargs)
+    finally:
+        verifier.clear_caches()
+
+
+def _same(one: verifier.AttestationResult, other: verifier.AttestationResult) -> bool:
+    return one.to_json() == other.to_json() and one.reasons == other.reasons
+
+
+def test_memoized_checks_equal_a_fresh_appraisal_and_a_changed_input_misses(  # type: ignore[no-untyped-def]
+    sample: Path, tdx_verdict, tdx_rv
+) -> None:
+    """The value, log and component checks are memoized by the content they read: a second
+    appraisal of the same content hits and gives the same result as one with the memos empty;
+    another event log, an RTMR or a measurement changed in the quote, REPORT_DATA when the
+    values name it, and other reference values (a new object) each miss, and each of those
+    gives what a fresh appraisal gives."""
+    from ccverify.verifier import appraisal
+    from ccverify.verifier.refvalues.model import RawValue, ReferenceValue
+
+    good = (sample / "tdx-event-log.bin").read_bytes()
+    expected = _fresh(tdx_verdict, tdx_rv, good, expected_report_data=tdx_verdict.quote.body.report_data)
+    assert expected.affirming
+    verifier.appraise(tdx_verdict, tdx_rv, event_log=good, at=AT)  # fills the memos
+    filled = len(appraisal._MEASURED._data)
+    hit = verifier.appraise(
+        tdx_verdict, tdx_rv, event_log=good, at=AT, expected_report_data=tdx_verdict.quote.body.report_data
+    )
+    assert len(appraisal._MEASURED._data) == filled and _same(hit, expected)
+
+    def with_body(**changes: object) -> verifier.TdxVerdict:
+        body = dataclasses.replace(tdx_verdict.quote.body, **changes)
+        return dataclasses.replace(tdx_verdict, quote=dataclasses.replace(tdx_verdict.quote, body=body))
+
+    other_log = direct_boot_log(
+        firmware_volume=FIRMWARE_VOLUME, kernel_authenticode_sha384=sha384(KERNEL + b"!"), cmdline=CMDLINE,
+        initrd=INITRD,
+    )  # fmt: skip
+    rtmrs = list(tdx_verdict.quote.body.rtmrs)
+    rtmrs[2] = bytes(48)
+    mrtd = next(v for v in tdx_rv.values if v.name == "mrtd")
+    other_rv = dataclasses.replace(
+        tdx_rv,
+        values=tuple(
+            ReferenceValue("mrtd", mrtd.environment, (RawValue(bytes(48)),)) if v is mrtd else v
+            for v in tdx_rv.values
+        ),
+    )
+    bound = ReferenceValue("report_data", mrtd.environment, (RawValue(tdx_verdict.quote.body.report_data),))
+    rv_with_report_data = dataclasses.replace(tdx_rv, values=(*tdx_rv.values, bound))
+    changed = [
+        (tdx_verdict, tdx_rv, other_log, "rtmr1_mismatch"),
+        (with_body(rtmrs=tuple(rtmrs)), tdx_rv, good, "rtmr2_mismatch"),
+        (with_body(mr_td=bytes(48)), tdx_rv, good, "mrtd_mismatch"),
+        (tdx_verdict, other_rv, good, "mrtd_mismatch"),
+        (with_body(report_data=bytes(64)), rv_with_report_data, good, "report_data_mismatch"),
+    ]
+    verifier.appraise(tdx_verdict, rv_with_report_data, event_log=good, at=AT)  # its good content memoized
+    for verdict, rv, log, code in changed:
+        before = len(appraisal._MEASURED._data)
+        memoized = verifier.appraise(verdict, rv, event_log=log, at=AT)
+        assert len(appraisal._MEASURED._data) == before + 1, code  # a miss, then remembered
+        assert not memoized.affirming and code in _codes(memoized)
+        again = verifier.appraise(verdict, rv, event_log=log, at=AT)
+        fresh = _fresh(verdict, rv, log)
+        assert _same(memoized, fresh) and _same(again, fresh), code
+    # and the good content still gives the good result after all of them
+    assert _same(
+        verifier.appraise(
+            tdx_verdict,
+            tdx_rv,
+            event_log=good,
+            at=AT,
+            expected_report_data=tdx_verdict.quote.body.report_data,
+        ),
+        expected,
+    )
+
+
 def test_debug_td_is_refused_and_memory_visible(sample: Path, tdx_verdict, tdx_rv) -> None:  # type: ignore[no-untyped-def]
     body = dataclasses.replace(tdx_verdict.quote.body, td_attributes=(1 | 1 << 28).to_bytes(8, "little"))
     debug_verdict = dataclasses.replace(tdx_verdict, quote=dataclasses.replace(tdx_verdict.quote, body=body))

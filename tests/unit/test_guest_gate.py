@@ -252,10 +252,48 @@ def test_the_agent_answers_only_what_it_should(shm: Path) -> None:
             asker.close()
 
 
+@pytest.mark.parametrize(
+    ("message", "name"),
+    [
+        # systemd >= 246: "for disk <friendly>:", friendly as friendly_disk_name() builds it
+        ("Please enter passphrase for disk root:", "root"),  # Debian 12, no description
+        ("Please enter passphrase for disk QEMU_HARDDISK (root):", "root"),
+        ("Please enter passphrase for disk root on /data:", "root"),
+        ("Please enter passphrase for disk QEMU HARDDISK (cr-data) on /srv/data:", "cr-data"),
+        ("Please enter passphrase for disk VBOX_HARDDISK (root)!", "root"),  # before 246
+        ("Please enter passphrase for disk two words:", None),
+        ("Please enter security token PIN:", None),
+        ("(root)", None),
+        ("Please enter passphrase for disk :", None),
+    ],
+)
+def test_the_volume_name_in_systemd_cryptsetup_messages(message: str, name: str | None) -> None:
+    assert askpass.volume_named(message) == name
+
+
+def test_an_ask_naming_the_volume_without_its_device_is_answered(shm: Path) -> None:
+    store = SecretStore(shm / "run")
+    store.write({"disk-key": SECRET})
+    asks = shm / "ask-password"
+    volumes = {"root": Volume("root", "disk-key")}
+    # as Debian 12's systemd-cryptsetup asked in the dracut boot (tests/vm/test_vm_dracut.py)
+    named = Asker(asks, "d1", Id="cryptsetup:/dev/disk/by-uuid/25e11526",
+                  Message="Please enter passphrase for disk root:")  # fmt: skip
+    prefixed = Asker(asks, "d2", Id="cryptsetup:/dev/vdb", Message="Please enter passphrase for disk rootfs:")
+    try:
+        given = askpass.Agent(store, volumes, directory=asks).run(once=True)
+        assert [a.ask for a in given] == ["ask.d1"]
+        assert named.answer() == b"+" + SECRET and prefixed.answer() is None
+    finally:
+        named.close()
+        prefixed.close()
+
+
 def test_a_secret_with_a_nul_byte_is_never_sent(shm: Path) -> None:
     store = SecretStore(shm / "run")
     store.write({"binary": b"ab\0cd"})
-    asker = Asker(shm / "ask", "b1", Id="cryptsetup:/dev/vda2", Message="(root)")
+    message = "Please enter passphrase for disk root:"
+    asker = Asker(shm / "ask", "b1", Id="cryptsetup:/dev/vda2", Message=message)
     lines: list[str] = []
     try:
         agent = askpass.Agent(

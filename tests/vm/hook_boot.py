@@ -18,9 +18,14 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.vm.harness import Kernel, VmBootError, _read_console, _tail, find_busybox, find_qemu
 
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "reference-values" / "examples"
+ANCHOR = EXAMPLES / "EXAMPLE-refvalues-signer.pub.pem"
+DISK_KEY = b"ccverify-vm-disk-key-4b1d9e"
 ROOT_REACHED = "@@ccverify-root-reached@@"
 #: the LUKS root's /sbin/init: list the devices with a driver, say it got there, power off
 ROOT_INIT = r"""#!/bin/busybox sh
@@ -47,6 +52,86 @@ def run(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
             f"{args[0]} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
         )
     return done  # type: ignore[no-any-return]
+
+
+def ccverify_ok(ccverify: str, *args: str) -> bytes:
+    done = subprocess.run([ccverify, *args], capture_output=True, check=False)
+    assert done.returncode == 0, (args, done.stderr.decode())
+    return done.stdout
+
+
+def guest_config(work: Path, ccverify: str) -> tuple[Path, Path]:
+    """``work/etc-ccverify`` (remote mode through 10.0.2.100:8443, the example provider, the
+    signed device policy, ``[volumes.root]`` from the secret ``disk-key``) and the key that
+    signed the policy (the example reference-value signer, so one anchor serves both)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from ccverify.verifier.testing.pki import derive_ec_key
+    from ccverify.verifier.testing.sample import SEED
+
+    key = derive_ec_key(SEED, "refvalues-signer", ec.SECP256R1())
+    signer = work / "signer.pem"
+    signer.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    # the template: virtio-net the bootstrap NIC (with the virtio-pci transports of net and
+    # blk), virtio blk allowed, the rest (rng, e1000, the q35 chipset) denied
+    template = ccverify_ok(ccverify, "devices", "template", "confidential-computing-default")
+    (work / "policy.json").write_bytes(template)
+    config_dir = work / "etc-ccverify"
+    config_dir.mkdir()
+    ccverify_ok(ccverify, "devices", "sign", str(work / "policy.json"), "--key", str(signer),
+                "-o", str(config_dir / "device-policy.cose"))  # fmt: skip
+    (config_dir / ANCHOR.name).write_bytes(ANCHOR.read_bytes())
+    (config_dir / "guest.toml").write_text(
+        'relying_party = "http://10.0.2.100:8443"\n'
+        f'trust_anchors = ["{ANCHOR.name}"]\n'
+        'device_policy = "device-policy.cose"\n'
+        'evidence_provider = "example"\n'
+        "deadline = 20\n"
+        '[volumes.root]\nsecret = "disk-key"\n'
+    )
+    return config_dir, signer
+
+
+def start_relying_party(folder: Path, refvalues: bytes, policy: bytes) -> tuple[int, Any]:
+    """``ccverify serve`` (HTTP on 127.0.0.1) trusting the example root, provisioned with
+    ``refvalues``, the device policy and ``disk-key``, one release rule naming them; its port
+    and the running service (``.stop()``)."""
+    from datetime import UTC, datetime
+
+    from ccverify.verifier.service.client import RelyingPartyClient
+    from ccverify.verifier.service.init import initialize
+    from ccverify.verifier.testing.sample import mint_tdx_quote
+    from tests.service.conftest import free_port, start
+
+    folder.mkdir(parents=True)
+    collateral = folder / "collateral.json"
+    collateral.write_bytes(mint_tdx_quote(b"\0", now=datetime.now(UTC).replace(microsecond=0))[1])
+    done = initialize(
+        folder / "rp",
+        roots=[EXAMPLES / "EXAMPLE-ROOT-NOT-TRUSTED-intel.pem"],
+        anchors=[ANCHOR],
+        collateral=[collateral],
+        tls=False,
+        online=False,
+        port=free_port(),
+    )
+    with done.config.open("a") as out:
+        out.write("rate_per_second = 0\n")
+    service = start(done.config)
+    admin = RelyingPartyClient(service.url, admin_token=done.admin_token_file.read_text().strip())
+    admin.put_reference_values(refvalues)
+    admin.put_device_policy("guest-devices", policy)
+    admin.put_secret("disk-key", DISK_KEY)
+    admin.put_release_rule(
+        "example-guest", "ccverify-example-tdx", device_policy="guest-devices", secrets=["disk-key"]
+    )
+    admin.session.close()
+    return int(service.url.rsplit(":", 1)[1]), service
 
 
 def build_initramfs_tools(
@@ -94,8 +179,10 @@ def luks_root(work: Path, key: bytes) -> Path:
     cryptsetup's offline encryption of the file in place."""
     tree = work / "root-tree"
     shutil.rmtree(tree, ignore_errors=True)
-    for folder in ("bin", "sbin", "proc", "sys", "dev", "run"):
+    for folder in ("bin", "sbin", "proc", "sys", "dev", "run", "etc"):
         (tree / folder).mkdir(parents=True)
+    # systemd in the initramfs switches only into an OS tree: one with an os-release file
+    (tree / "etc" / "os-release").write_text('ID=ccverify-test-root\nNAME="ccverify test root"\n')
     shutil.copy2(find_busybox(), tree / "bin" / "busybox")
     (tree / "sbin" / "init").write_text(ROOT_INIT)
     (tree / "sbin" / "init").chmod(0o755)
@@ -143,23 +230,30 @@ def boot(
     console_log: Path,
     timeout: float = 420.0,
     append: str = "",
+    end_on: str | None = None,
+    cmdline: str | None = None,
 ) -> HookBoot:
     """Boot ``initrd`` with the LUKS ``disk`` (virtio-blk, opened read-only underneath: snapshot),
     a virtio-net whose user network is restricted (``restrict=on``: the guest reaches nothing of
     the host's or beyond) except for the guestfwd rule 10.0.2.100:8443 -> the host's
     127.0.0.1:``relying_party_port`` (rules set explicitly are not affected by restrict), a
     virtio-rng and an e1000 (the policy denies both). Returns when QEMU exits (the root's init
-    powers off; a panic reboots, which -no-reboot ends); killed after ``timeout`` seconds."""
+    powers off; a panic reboots, which -no-reboot ends); killed after ``timeout`` seconds, or 10 s
+    after ``end_on`` appears on the console (a boot that waits for ever by design: systemd in the
+    initramfs waiting for a volume ccverify did not unlock). ``cmdline`` replaces the kernel
+    command line's start (initramfs-tools' ``root=/dev/mapper/root ip=dhcp ...``)."""
     import resource
 
-    cmdline = f"console=ttyS0 root=/dev/mapper/root ip=dhcp panic=1 rootdelay=5 {append}".strip()
+    default = "console=ttyS0 root=/dev/mapper/root ip=dhcp panic=1 rootdelay=5"
+    base = cmdline if cmdline is not None else default
+    kernel_cmdline = f"{base} {append}".strip()
     # a program per guest connection (guestfwd.py): QEMU's tcp: target is one connection, made
     # at start-up (QEMU refuses to start when nothing listens there)
     forward = f"{sys.executable} {Path(__file__).with_name('guestfwd.py')} {relying_party_port}"
     args = [
         find_qemu(), "-machine", "q35", "-accel", "tcg", "-m", "1G", "-smp", "1",
         "-nographic", "-nodefaults", "-no-reboot", "-serial", "stdio",
-        "-kernel", str(kernel.image), "-initrd", str(initrd), "-append", cmdline,
+        "-kernel", str(kernel.image), "-initrd", str(initrd), "-append", kernel_cmdline,
         "-netdev", f"user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:8443-cmd:{forward}",
         "-device", "virtio-net-pci,netdev=n0",
         "-drive", f"file={disk},if=none,id=d0,format=raw,snapshot=on", "-device", "virtio-blk-pci,drive=d0",
@@ -171,7 +265,7 @@ def boot(
     with console_log.open("wb") as out:
         process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
         try:
-            process.wait(timeout=timeout)
+            _wait(process, console_log, timeout, end_on)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
@@ -188,6 +282,26 @@ def boot(
     console = _read_console(console_log).replace("\r\n", "\n")
     cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     return HookBoot(console, seconds, cpu, ROOT_REACHED in console)
+
+
+def _wait(process: subprocess.Popen[bytes], console_log: Path, timeout: float, end_on: str | None) -> None:
+    """Until QEMU exits; or 10 s after ``end_on`` is on the console (then QEMU is killed)."""
+    if end_on is None:
+        process.wait(timeout=timeout)
+        return
+    deadline = time.monotonic() + timeout
+    marker = end_on.encode()
+    while process.poll() is None:
+        if time.monotonic() > deadline:
+            raise subprocess.TimeoutExpired(process.args, timeout)
+        if marker in console_log.read_bytes():
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            return
+        time.sleep(0.5)
 
 
 def sha384_file(path: Path) -> bytes:

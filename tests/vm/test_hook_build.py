@@ -2,7 +2,8 @@
 /usr/lib/dracut, ``dracut`` builds an image with systemd, crypt, network and the ccverify
 module; the image holds the payload, the configuration and the enabled units, and the payload
 runs: ``ccverify`` in a chroot of the unpacked image (its own interpreter and libraries only).
-The initramfs-tools image is built and booted by ``test_vm_hook.py``. Marked ``vm``: it needs
+The initramfs-tools image is built and booted by ``test_vm_hook.py``, a dracut image with the
+same module by ``test_vm_dracut.py``. Marked ``vm``: it needs
 the system packages of ``tests/setup-system.sh`` (dracut-core, initramfs-tools) and root for
 the chroot; a build takes about a minute.
 """

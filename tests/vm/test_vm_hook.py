@@ -29,29 +29,29 @@ import json
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
 from tests.vm.harness import Kernel, find_kernel
-from tests.vm.hook_boot import HookBoot, boot, build_initramfs_tools, luks_root, sha384_file
+from tests.vm.hook_boot import (
+    DISK_KEY,
+    EXAMPLES,
+    HookBoot,
+    boot,
+    build_initramfs_tools,
+    ccverify_ok,
+    guest_config,
+    luks_root,
+    sha384_file,
+    start_relying_party,
+)
 
 pytestmark = pytest.mark.vm
 
-EXAMPLES = REPO / "reference-values" / "examples"
-ANCHOR = EXAMPLES / "EXAMPLE-refvalues-signer.pub.pem"
-DISK_KEY = b"ccverify-vm-disk-key-4b1d9e"
 #: the devices the policy leaves bound: the virtio-pci transports of net and blk, virtio_net
 #: (bootstrap), virtio_blk (allowed after an affirming result)
 VIRTIO_PCI = "virtio-pci"
-
-
-def _ccverify(ccverify: str, *args: str) -> bytes:
-    done = subprocess.run([ccverify, *args], capture_output=True, check=False)
-    assert done.returncode == 0, (args, done.stderr.decode())
-    return done.stdout
 
 
 @dataclass(frozen=True)
@@ -67,39 +67,11 @@ class Built:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory, ccverify: str) -> Built:
     """The signed policy, the guest configuration, the initramfs with the hook, the LUKS root."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
     from ccverify.measurements import tdx
-    from ccverify.verifier.testing.pki import derive_ec_key
-    from ccverify.verifier.testing.sample import SEED
 
     kernel = find_kernel()
     work = tmp_path_factory.mktemp("hook")
-    key = derive_ec_key(SEED, "refvalues-signer", ec.SECP256R1())
-    signer = work / "signer.pem"
-    signer.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    # the template: virtio-net the bootstrap NIC (with the virtio-pci transports of net and
-    # blk), virtio blk allowed, the rest (rng, e1000, the q35 chipset) denied
-    policy = json.loads(_ccverify(ccverify, "devices", "template", "confidential-computing-default"))
-    (work / "policy.json").write_text(json.dumps(policy))
-    config_dir = work / "etc-ccverify"
-    config_dir.mkdir()
-    _ccverify(ccverify, "devices", "sign", str(work / "policy.json"), "--key", str(signer),
-              "-o", str(config_dir / "device-policy.cose"))  # fmt: skip
-    (config_dir / ANCHOR.name).write_bytes(ANCHOR.read_bytes())
-    (config_dir / "guest.toml").write_text(
-        'relying_party = "http://10.0.2.100:8443"\n'
-        f'trust_anchors = ["{ANCHOR.name}"]\n'
-        'device_policy = "device-policy.cose"\n'
-        'evidence_provider = "example"\n'
-        "deadline = 20\n"
-        '[volumes.root]\nsecret = "disk-key"\n'
-    )
+    config_dir, signer = guest_config(work, ccverify)
     # the volume ccverify unlocks: tries=1 (a refusal is final), the keyscript asks guest unlock
     (config_dir / "crypttab").write_text(
         "root /dev/vda none luks,tries=1,keyscript=/usr/lib/ccverify/keyscript\n"
@@ -111,9 +83,10 @@ def built(tmp_path_factory: pytest.TempPathFactory, ccverify: str) -> Built:
 
     def signed(name: str, measurements: dict[str, object]) -> bytes:
         (work / f"{name}.json").write_text(json.dumps(measurements))
-        _ccverify(ccverify, "reference", "create", "--from", str(work / f"{name}.json"), "--key", str(signer),
-                  "-o", str(work / f"{name}.cbor"), "--id", "ccverify-example-tdx", "--sequence", "1",
-                  "--not-before", "2025-01-15T00:00:00Z", "--not-after", "2036-01-13T00:00:00Z")  # fmt: skip
+        ccverify_ok(ccverify, "reference", "create", "--from", str(work / f"{name}.json"),
+                    "--key", str(signer), "-o", str(work / f"{name}.cbor"), "--id", "ccverify-example-tdx",
+                    "--sequence", "1", "--not-before", "2025-01-15T00:00:00Z",
+                    "--not-after", "2036-01-13T00:00:00Z")  # fmt: skip
         return (work / f"{name}.cbor").read_bytes()
 
     sample = json.loads((EXAMPLES / "tdx-measurements.json").read_text())
@@ -144,38 +117,13 @@ class RelyingParty:
 @pytest.fixture
 def relying_party(tmp_path: Path, built: Built) -> Iterator[object]:
     """Start ``ccverify serve`` (HTTP on 127.0.0.1) provisioned with the given reference values."""
-    from ccverify.verifier.service.client import RelyingPartyClient
-    from ccverify.verifier.service.init import initialize
-    from ccverify.verifier.testing.sample import mint_tdx_quote
-    from tests.service.conftest import free_port, start
-
     running = []
 
     def make(refvalues: str) -> tuple[int, object]:
-        collateral = tmp_path / "collateral.json"
-        collateral.write_bytes(mint_tdx_quote(b"\0", now=datetime.now(UTC).replace(microsecond=0))[1])
-        done = initialize(
-            tmp_path / f"rp-{refvalues}",
-            roots=[EXAMPLES / "EXAMPLE-ROOT-NOT-TRUSTED-intel.pem"],
-            anchors=[ANCHOR],
-            collateral=[collateral],
-            tls=False,
-            online=False,
-            port=free_port(),
-        )
-        with done.config.open("a") as out:
-            out.write("rate_per_second = 0\n")
-        service = start(done.config)
+        folder = tmp_path / f"rp-{refvalues}"
+        port, service = start_relying_party(folder, built.refvalues[refvalues], built.policy)
         running.append(service)
-        admin = RelyingPartyClient(service.url, admin_token=done.admin_token_file.read_text().strip())
-        admin.put_reference_values(built.refvalues[refvalues])
-        admin.put_device_policy("guest-devices", built.policy)
-        admin.put_secret("disk-key", DISK_KEY)
-        admin.put_release_rule(
-            "example-guest", "ccverify-example-tdx", device_policy="guest-devices", secrets=["disk-key"]
-        )
-        admin.session.close()
-        return int(service.url.rsplit(":", 1)[1]), service
+        return port, service
 
     try:
         yield make

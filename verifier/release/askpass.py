@@ -10,9 +10,12 @@ datagram to ``Socket=``: ``"+" + password`` (or ``"-"`` to cancel), as
 ``systemd-reply-password`` sends it. The key goes over the socket, never into a file.
 
 An ask is answered when it is for a configured volume (``[volumes.<name>]``): its ``Id`` is
-``cryptsetup:<device>`` of the volume's ``device``, or its ``Message`` names the volume in
-parentheses, as systemd-cryptsetup's "Please enter passphrase for disk ... (<name>)" does;
-and when that volume's secret has been released. Anything else is left to other agents (the
+``cryptsetup:<device>`` of the volume's ``device``, or its ``Message`` names the volume the way
+systemd-cryptsetup words it: "Please enter passphrase for disk <friendly>:" (``!`` before
+systemd 246), where <friendly> is the volume's name, ``<description> (<name>)``, ``<name> on
+<mount point>`` or ``<description> (<name>) on <mount point>`` (Debian 12's systemd 252 asks
+"Please enter passphrase for disk root:" for a crypttab ``root`` without description); and when
+that volume's secret has been released. Anything else is left to other agents (the
 console, Plymouth): this agent never cancels an ask. A secret with a NUL byte cannot be a
 password (systemd splits the answer at NULs) and is refused.
 
@@ -25,6 +28,7 @@ from __future__ import annotations
 import configparser
 import errno
 import os
+import re
 import socket
 import time
 from collections.abc import Callable, Mapping
@@ -112,6 +116,23 @@ def expired(ask: Ask, now_usec: int | None = None) -> bool:
     return now > ask.not_after
 
 
+_FOR_DISK = re.compile(r"\bfor disk (?P<friendly>.+?)[:!]\s*\Z")
+_NAMED = re.compile(r"\((?P<name>[^()\s]+)\)(?: on .+)?\Z")
+
+
+def volume_named(message: str) -> str | None:
+    """The volume name in systemd-cryptsetup's "Please enter passphrase for disk ...:"."""
+    found = _FOR_DISK.search(message)
+    if found is None:
+        return None
+    friendly = found.group("friendly")
+    named = _NAMED.search(friendly)
+    if named is not None:
+        return named.group("name")
+    name = friendly.split(" on ", 1)[0]
+    return name if name and " " not in name else None
+
+
 def volume_for(ask: Ask, volumes: Mapping[str, Volume]) -> Volume | None:
     """The configured volume ``ask`` is for, if any."""
     if not ask.id.startswith("cryptsetup:"):
@@ -120,10 +141,7 @@ def volume_for(ask: Ask, volumes: Mapping[str, Volume]) -> Volume | None:
     for volume in volumes.values():
         if volume.device is not None and volume.device == device:
             return volume
-    for volume in volumes.values():
-        if f"({volume.name})" in ask.message:
-            return volume
-    return None
+    return volumes.get(volume_named(ask.message) or "")
 
 
 def reply(socket_path: str, password: bytes) -> None:

@@ -14,7 +14,8 @@ never a 500 for anything a client sends):
 Handlers parse bodies themselves (the OpenAPI document still describes them): every field gets a
 size limit and a precise reason. Verification runs inline in the event loop (a TDX verification
 is well under a millisecond); the ``Guard`` middleware bounds body size, request time and each
-client's request rate before a handler runs.
+client's request rate before a handler runs. ``ccverify serve`` answers the two guest endpoints
+in its HTTP protocol (``fasthttp.py``) with the same handlers and the same bounds.
 """
 
 from __future__ import annotations
@@ -257,7 +258,10 @@ class Guard:
 
     def _take(self, scope: Scope) -> bool:
         client = scope.get("client")
-        who = client[0] if client else "-"
+        return self.take(client[0] if client else "-")
+
+    def take(self, who: str) -> bool:
+        """A token from ``who``'s bucket (False: none left, and nothing taken)."""
         now = self.clock()
         rate, burst = self.limits.rate_per_second, float(self.limits.rate_burst)
         tokens, last = self.buckets.get(who, (burst, now))
@@ -665,9 +669,15 @@ def _query_int(request: Request, name: str, default: int) -> int:
 
 
 def guarded_app(config: ServiceConfig, *, clock: Clock = utcnow) -> ASGIApp:
-    """The app behind the ``Guard`` (what uvicorn serves)."""
+    """The app behind the ``Guard`` (what uvicorn serves). What is built up to here lives as long
+    as the process, so the garbage collector is told to leave it out of its scans (``gc.freeze``)."""
+    import gc
+
     app = create_app(config, clock=clock)
-    return Guard(app, config.limits, fast_paths=app.state.fast_paths)
+    guarded = Guard(app, config.limits, fast_paths=app.state.fast_paths)
+    gc.collect()
+    gc.freeze()
+    return guarded
 
 
 def from_environment() -> ASGIApp:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import secrets as _random
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -103,12 +104,20 @@ class Store:
         mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
         self._sql_issue = f"INSERT INTO nonces (nonce, tee, expires_at) VALUES ({mark}, {mark}, {mark})"
         self._sql_consume = f"DELETE FROM nonces WHERE nonce = {mark} RETURNING tee, expires_at"
+        self._sqlite = self.engine.dialect.name == "sqlite"
+        self._local = threading.local()
+        self._held: list[Any] = []  # every thread's held connection (``close`` returns them)
+        self._held_lock = threading.Lock()
         try:
             m.migrate(self.engine, now=now)
         except sa.exc.OperationalError as error:
             raise InputError(f"database {url!r}: {error.orig}") from None
 
     def close(self) -> None:
+        with self._held_lock:
+            held, self._held = self._held, []
+        for connection in held:
+            connection.close()  # back to the pool, which dispose then closes
         self.engine.dispose()
 
     # nonces -----------------------------------------------------------------------------
@@ -125,7 +134,10 @@ class Store:
 
     def _raw(self, sql: str, params: tuple[Any, ...], *, fetch: bool = False) -> Any:
         """One statement in its own transaction on a pooled DBAPI connection: the two statements
-        every attestation runs, without SQLAlchemy's per-execution machinery."""
+        every attestation runs, without SQLAlchemy's per-execution machinery. On SQLite, each
+        thread keeps one connection of its own for them (no pool check-out per statement)."""
+        if self._sqlite:
+            return self._raw_sqlite(sql, params, fetch)
         connection = self.engine.raw_connection()
         try:
             cursor = connection.cursor()
@@ -141,6 +153,32 @@ class Store:
             raise
         finally:
             connection.close()  # back to the pool
+
+    def _raw_sqlite(self, sql: str, params: tuple[Any, ...], fetch: bool) -> Any:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._local.connection = self.engine.raw_connection()  # held by this thread
+            with self._held_lock:
+                self._held.append(connection)
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(sql, params)
+                row = cursor.fetchone() if fetch else None
+            finally:
+                cursor.close()
+            connection.commit()
+            return row
+        except Exception:
+            try:
+                connection.rollback()
+            finally:  # a connection that failed is not used again
+                self._local.connection = None
+                with self._held_lock:
+                    if connection in self._held:
+                        self._held.remove(connection)
+                connection.close()
+            raise
 
     def purge_nonces(self, now: float) -> int:
         with self.engine.begin() as c:

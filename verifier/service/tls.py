@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from ccverify.verifier.service.fasthttp import FastHttpProtocol
 
 
-class ClientCertHttpProtocol(HttpToolsProtocol):
+class ClientCertHttpProtocol(FastHttpProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         ssl_object = self.transport.get_extra_info("ssl_object")
