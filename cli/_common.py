@@ -57,9 +57,17 @@ class _LazyConsole:
         return bool(isatty is not None and isatty())
 
     def print(self, *objects: Any, **options: Any) -> None:
-        """On a terminal, rich's rendering; into a pipe or file, plain lines (``plain_lines``)."""
+        """On a terminal, rich's rendering; into a pipe or file, plain lines (``plain_lines``).
+
+        Into a pipe, a line of text with no markup to read and nothing but printable characters
+        (``_verbatim``) is written as it is, without importing rich: the initramfs hook's
+        stages print into a log file at every boot."""
         if not self.is_terminal:
             stream = sys.stderr if self._stderr else sys.stdout
+            if len(objects) == 1 and isinstance(objects[0], str) and _verbatim(objects[0], options):
+                stream.write(objects[0] + "\n")
+                stream.flush()  # as rich does after each print (stderr and stdout interleave)
+                return
             for item in objects:
                 lines = plain_lines(item)
                 if lines is None:
@@ -68,6 +76,18 @@ class _LazyConsole:
             else:
                 return
         self.__getattr__("print")(*objects, **options)
+
+
+def _verbatim(text: str, options: dict[str, Any]) -> bool:
+    """Whether ``text`` goes into a pipe as it is: no markup to read (``markup=False``, or no
+    ``[``), nothing but printable characters (rich would expand a tab), no colours asked for
+    (``FORCE_COLOR``). Emoji codes are not replaced there: ``0000:ab:00.0`` is a PCI address,
+    not ``:ab:``."""
+    if set(options) - {"highlight", "markup", "emoji"} or os.environ.get("FORCE_COLOR"):
+        return False
+    if options.get("markup", True) and "[" in text:
+        return False  # rich reads markup (and its escapes)
+    return all(line.isprintable() for line in text.split("\n"))
 
 
 def plain_lines(item: Any) -> list[str] | None:
@@ -116,8 +136,10 @@ def fail(error: BaseException, json_command: str | None = None, result: Any = No
         from ccverify.cli.envelope import emit_envelope
 
         emit_envelope(json_command, result=result, error=error, exit_code=code)
-    if isinstance(error, CCVerifyError):
+    if isinstance(error, CCVerifyError) and stderr.is_terminal:
         stderr.print(f"[bold red]error[/] ({error_kind(error)}): {error}", highlight=False, markup=True)
+    elif isinstance(error, CCVerifyError):  # into a pipe or file: the message as it is, no rich
+        stderr.print(f"error ({error_kind(error)}): {error}", highlight=False, markup=False)
     else:
         stderr.print(f"error (unexpected): {error}", highlight=False, markup=False)
     raise SystemExit(code)

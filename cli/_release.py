@@ -46,19 +46,46 @@ def _ids(device: Device) -> str:
     return f"{device.vendor:04x}:{'-' if device.device is None else f'{device.device:04x}'}"
 
 
+#: the plan table's columns (``plan_table``, ``plan_lines``)
+PLAN_COLUMNS = ("device", "ids", "verdict", "rule", "driver", "lockdown", "authorize", "note")
+
+
+def _plan_row(d: Decision) -> tuple[str, ...]:
+    driver = "-" if d.driver is None else d.driver + (" (pinned)" if d.pinned else "")
+    return (d.device.key, _ids(d.device), d.verdict, d.rule, driver, d.lockdown, d.authorize, d.note or "")
+
+
+def plan_lines(decisions: tuple[Decision, ...], title: str) -> list[str]:
+    """``plan_table`` as ``_common.plain_lines`` shows it in a pipe (``# title``, the header,
+    tab-separated rows), without rich: the initramfs hook's stages print this at every boot."""
+    lines = [f"# {line}" for line in title.splitlines()]
+    lines.append("\t".join(PLAN_COLUMNS))
+    lines.extend("\t".join(_plan_row(d)) for d in decisions)
+    return lines
+
+
+def print_plan(decisions: tuple[Decision, ...], title: str) -> None:
+    """The plan on stdout: rich's table on a terminal, ``plan_lines`` into a pipe or file."""
+    import sys
+
+    from ccverify.cli._common import stdout
+
+    if stdout.is_terminal:
+        stdout.print(plan_table(decisions, title))
+    else:
+        sys.stdout.write("".join(line + "\n" for line in plan_lines(decisions, title)))
+
+
 def plan_table(decisions: tuple[Decision, ...], title: str) -> Any:
     from rich.table import Table
     from rich.text import Text
 
     out = Table(title=title, title_justify="left", header_style="bold")
-    out.add_column("device", no_wrap=True)
-    for column in ("ids", "verdict", "rule", "driver", "lockdown", "authorize", "note"):
+    out.add_column(PLAN_COLUMNS[0], no_wrap=True)
+    for column in PLAN_COLUMNS[1:]:
         out.add_column(column, overflow="fold")
     colours = {"bootstrap": "cyan", "allow": "green", "deny": "red"}
     for d in decisions:
-        driver = "-" if d.driver is None else d.driver + (" (pinned)" if d.pinned else "")
-        out.add_row(
-            d.device.key, _ids(d.device), Text(d.verdict, style=colours[d.verdict]), d.rule, driver,
-            d.lockdown, d.authorize, d.note or "",
-        )  # fmt: skip
+        key, ids, verdict, *rest = _plan_row(d)
+        out.add_row(key, ids, Text(verdict, style=colours[verdict]), *rest)
     return out

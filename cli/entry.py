@@ -122,6 +122,12 @@ def _run_guest(verb: str, options: dict[str, object]) -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         sys.exit(1)
+    # Done and flushed, as measure's fast path: the teardown of the ~300 modules loaded (a sixth
+    # of local authorize's time, a seventh of lockdown's) has nothing to finish. Every file the
+    # verbs write is written through a descriptor or a closed file object (state, secrets,
+    # RTMR3 log, sysfs); no thread runs and no atexit hook matters. A failure exits above, the
+    # ordinary way.
+    os._exit(0)
 
 
 if __name__ == "__main__":

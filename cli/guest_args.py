@@ -1,7 +1,8 @@
 """Read the initramfs hook's own ``guest`` command lines without typer, for the console entry.
 
 The hook runs at every boot (``cli/initramfs/``): ``guest lockdown --config FILE`` (stage 1),
-``guest authorize --config FILE`` (stage 2), ``guest finish --config FILE`` (before
+``guest authorize --config FILE`` (stage 2; ``--trust-root FILE`` too, as the boot benchmark
+and a test image trusting an example PKI run it), ``guest finish --config FILE`` (before
 switch-root) and ``guest unlock --config FILE --volume NAME`` (the crypttab keyscript); typer's
 import and command building are a large part of what those commands cost. This reads those
 forms only, a strict subset of what click accepts: each option once, as ``--name value`` or
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 #: verb -> option -> (parameter of cli/guest_run's function, kind); ``--config`` is required
 OPTIONS: dict[str, dict[str, tuple[str, str]]] = {
     "lockdown": {"--config": ("config", PATH), "--json": ("json_out", FLAG)},
-    "authorize": {"--config": ("config", PATH), "--json": ("json_out", FLAG)},
+    "authorize": {"--config": ("config", PATH), "--trust-root": ("trust_root", PATH), "--json": ("json_out", FLAG)},
     "finish": {"--config": ("config", PATH), "--json": ("json_out", FLAG)},
     "unlock": {"--config": ("config", PATH), "--volume": ("volume", TEXT), "--json": ("json_out", FLAG)},
 }

@@ -1,7 +1,8 @@
 """``ccverify guest evidence [--nonce HEX] -o DIR``: write the guest's own evidence, for operators.
 
 The command function is ``evidence``; it belongs to the ``guest`` group (``cli/guest.py``,
-registered as ``app.command("evidence")(guest_evidence.evidence)``). ``make_provider`` turns the
+registered as ``app.command("evidence")(guest_evidence.evidence)``). ``make_provider``
+(``cli/guest_providers.py``, without typer) turns the
 ``--evidence-provider`` choice into a provider, for ``guest authorize`` too:
 
 * ``auto`` (default): configfs-tsm when present, else ``/dev/sev-guest``; ``/dev/tdx_guest``
@@ -32,75 +33,25 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ccverify.cli._common import emit_json, guarded, stderr, stdout
+from ccverify.cli._common import emit_json, guarded, stdout
 from ccverify.cli._hex import parse_hex
 
-if TYPE_CHECKING:
-    from ccverify.verifier.release.guest import EvidenceProvider, GuestEvidence
-
-EVIDENCE_PROVIDERS = ("auto", "configfs", "sev-guest", "example")
-COMMAND = "guest evidence"
-NOT_HARDWARE = (
-    "NOT HARDWARE EVIDENCE: --evidence-provider example minted this quote with ccverify's example PKI "
-    "(EXAMPLE-ROOT-NOT-TRUSTED-intel.pem) and supplies the sample's event log; it proves nothing about "
-    "this machine and verifies only where that example root is named explicitly"
+# the providers live without typer (the console entry's guest fast path runs them); here for
+# this command and for what imported them from here
+from ccverify.cli.guest_providers import (
+    EVIDENCE_PROVIDERS,
+    NOT_HARDWARE,
+    ExampleEvidenceProvider,
+    make_provider,
 )
 
+if TYPE_CHECKING:
+    from ccverify.verifier.release.guest import GuestEvidence
 
-class ExampleEvidenceProvider:
-    """Example evidence for any REPORT_DATA, without a TEE (tests, demos). Not hardware."""
-
-    name = "example"
-
-    def __init__(self, *, now: datetime, warn: bool = True) -> None:
-        self.now = now
-        self.warn = warn
-
-    def get(self, report_data: bytes) -> GuestEvidence:
-        from ccverify.verifier.release.guest import GuestEvidence, require_report_data
-        from ccverify.verifier.testing.sample import mint_tdx_quote, sample_tdx_event_log
-
-        data = require_report_data(report_data)
-        if self.warn:
-            stderr.print(f"warning: {NOT_HARDWARE}", highlight=False, markup=False)
-        quote, collateral = mint_tdx_quote(data, now=self.now)
-        return GuestEvidence(
-            tee="tdx",
-            evidence=quote,
-            aux_blob=None,
-            event_log=sample_tdx_event_log(),
-            provider_name="example (ccverify example PKI; NOT hardware)",
-            report_data=data,
-            hardware=False,
-            collateral=collateral,
-        )
-
-
-def make_provider(
-    choice: str,
-    *,
-    now: datetime,
-    configfs_root: Path | None = None,
-    sysfs_root: Path | None = None,
-    dev_root: Path | None = None,
-) -> EvidenceProvider:
-    """The provider ``--evidence-provider`` names (``EVIDENCE_PROVIDERS``)."""
-    from ccverify.verifier.errors import InputError
-    from ccverify.verifier.release import guest
-    from ccverify.verifier.release.sev_guest import SevGuestProvider
-
-    configfs = configfs_root or guest.CONFIGFS_ROOT
-    sysfs = sysfs_root or guest.SYSFS_ROOT
-    dev = dev_root or guest.DEV_ROOT
-    if choice == "example":
-        return ExampleEvidenceProvider(now=now)
-    if choice == "configfs":
-        return guest.ConfigfsTsmProvider(configfs, sysfs_root=sysfs)
-    if choice == "sev-guest":
-        return SevGuestProvider(dev / "sev-guest")
-    if choice == "auto":
-        return guest.default_provider(configfs_root=configfs, dev_root=dev, sysfs_root=sysfs)
-    raise InputError(f"--evidence-provider: one of {', '.join(EVIDENCE_PROVIDERS)}, got {choice!r}")
+__all__ = [
+    "EVIDENCE_PROVIDERS", "NOT_HARDWARE", "ExampleEvidenceProvider", "evidence", "make_provider", "write_evidence",
+]  # fmt: skip
+COMMAND = "guest evidence"
 
 
 def write_evidence(

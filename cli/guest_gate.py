@@ -191,7 +191,7 @@ def authorize_remote(
     store = SecretStore(settings.run_dir, allow_any_filesystem=allow_disk_run_dir)
 
     def prepare() -> tuple[Any, Any, str, bytes]:
-        from ccverify.cli.guest_evidence import make_provider
+        from ccverify.cli.guest_providers import make_provider
         from ccverify.verifier.release import remote
         from ccverify.verifier.release.rtmr3 import LOG_NAME
         from ccverify.verifier.service.client import RelyingPartyClient

@@ -19,14 +19,16 @@ if TYPE_CHECKING:
 
 
 def print_applied(applied: Applied, headline: str) -> None:
-    from ccverify.cli._release import plan_table
+    from ccverify.cli._release import print_plan
 
-    stdout.print(plan_table(applied.decisions, headline))
+    print_plan(applied.decisions, headline)
     for change in applied.changes:
         target = change.target + (f" ({change.driver})" if change.driver else "")
+        # not markup: "[rolled back]" and the device names are text
         stdout.print(
-            f"  {change.action}{' [rolled back]' if change.rolled_back else ''}: {target}", highlight=False
-        )
+            f"  {change.action}{' [rolled back]' if change.rolled_back else ''}: {target}",
+            highlight=False, markup=False,
+        )  # fmt: skip
 
 
 def lockdown(
@@ -165,16 +167,14 @@ def authorize(
     index = guarded(lambda: modules_index(modules_dir), json_command, lambda: partial)
 
     if dry_run:
-        from ccverify.cli._release import plan_table
+        from ccverify.cli._release import print_plan
 
         decisions = guarded(lambda: guest_gate.plan(settings, loaded, index), json_command, lambda: partial)
         if json_out:
             partial["decisions"] = [d.to_json() for d in decisions]
             emit_json(partial, command)
             return
-        stdout.print(
-            plan_table(decisions, "authorize --dry-run (attestation result affirming; nothing changed)")
-        )
+        print_plan(decisions, "authorize --dry-run (attestation result affirming; nothing changed)")
         return
 
     def record() -> Any:
@@ -206,7 +206,7 @@ def _own_evidence(settings: Any, partial: dict[str, Any]) -> tuple[bytes, Path, 
     import secrets
     from datetime import UTC, datetime
 
-    from ccverify.cli.guest_evidence import make_provider
+    from ccverify.cli.guest_providers import make_provider
     from ccverify.verifier.release.guest import REPORT_DATA_SIZE
     from ccverify.verifier.release.rtmr3 import LOG_NAME
 

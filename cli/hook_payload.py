@@ -67,10 +67,14 @@ SITE = "/usr/lib/ccverify/site"
 #: package data a guest needs, next to a package's __init__ (ccverify's pinned roots and
 #: schemas, certifi's CA bundle)
 DATA_SUFFIXES = (".pem", ".json")
-#: the launcher installed as /usr/bin/ccverify inside the initramfs ({python} and {site} filled in)
+#: the compiled dataclass methods of the guest path (``cli/dataclass_code.py``), in ``SITE``
+DATACLASS_CODE = "ccverify-dataclass-code.bin"
+#: the launcher installed as /usr/bin/ccverify inside the initramfs ({python} and {site} filled
+#: in); it gives dataclasses the methods compiled at build time before anything is imported
 LAUNCHER = """#!/bin/sh
 # ccverify in the initramfs (installed by the ccverify hook): isolated, no site, its own path
 exec {python} -I -S -c 'import sys; sys.argv[0] = "ccverify"; sys.path.insert(0, "{site}"); \
+from ccverify.cli.dataclass_code import install; install("{site}/{code}"); \
 from ccverify.cli.entry import main; main()' "$@"
 """
 
@@ -174,6 +178,10 @@ def static_closure(entry: Iterable[str] = GUEST_ENTRY) -> tuple[set[str], set[st
 _LOADER = """
 import importlib, json, sys
 names, help_runs, whole = (json.loads(arg) for arg in sys.argv[1:4])
+code_path = sys.argv[4] if len(sys.argv) > 4 else None
+# the text of every method dataclasses writes on the guest path, compiled (cli/dataclass_code.py)
+from ccverify.cli import dataclass_code
+recorded = dataclass_code.recorder()
 # what ``site`` loaded to set the path up (an editable install's finder, setuptools' hook):
 # the initramfs runs without site (-S)
 startup = {n for n in sys.modules if n in ("site", "_sitebuiltins", "sitecustomize", "usercustomize")
@@ -190,6 +198,9 @@ for run in help_runs:
     with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()), \
             contextlib.redirect_stderr(io.StringIO()):
         main()
+if code_path is not None:  # the guest path's classes (not those of the packages imported whole below)
+    with open(code_path, "wb") as out:
+        out.write(dataclass_code.dump({m: t for m, t in recorded.items() if m.split(".")[0] not in whole}))
 # the packages that go in whole: import all of their modules too, for the standard-library
 # modules those import; third-party packages only they pull in (rich.syntax's pygments) stay out
 import os, pkgutil, sysconfig
@@ -216,9 +227,11 @@ print(json.dumps({n: getattr(m, "__file__", None) for n, m in list(sys.modules.i
 
 
 def runtime_modules(
-    python: str = sys.executable, entry: Iterable[str] = GUEST_ENTRY
+    python: str = sys.executable, entry: Iterable[str] = GUEST_ENTRY, dataclass_code: Path | None = None
 ) -> dict[str, str | None]:
-    """Module name -> file, as a fresh ``python`` loads the guest path (static walk first)."""
+    """Module name -> file, as a fresh ``python`` loads the guest path (static walk first);
+    with ``dataclass_code``, that file gets the compiled methods of the guest path's dataclasses
+    (``cli/dataclass_code.py``), for that ``python``."""
     own, external = static_closure(entry)
     forbidden = sorted(n for n in external if n.split(".")[0] in NEVER)
     if forbidden:
@@ -228,7 +241,8 @@ def runtime_modules(
     names = sorted(own) + sorted(n for n in external if not n.startswith("__future__"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     out = subprocess.run(
-        [python, "-I", "-c", _LOADER, json.dumps(names), json.dumps(HELP_RUNS), json.dumps(WHOLE)],
+        [python, "-I", "-c", _LOADER, json.dumps(names), json.dumps(HELP_RUNS), json.dumps(WHOLE),
+         *([str(dataclass_code)] if dataclass_code is not None else [])],
         capture_output=True, text=True, env=env,
     )  # fmt: skip
     if out.returncode != 0:
@@ -247,9 +261,11 @@ def site_destination(module: str, file: str) -> Path:
     return Path(SITE).joinpath(*folder) / path.name
 
 
-def payload(python: str = sys.executable) -> list[Item]:
-    """Everything the initramfs needs for ``ccverify guest ...``, in a stable order."""
-    modules = runtime_modules(python)
+def payload(python: str = sys.executable, staging: Path | None = None) -> list[Item]:
+    """Everything the initramfs needs for ``ccverify guest ...``, in a stable order; with
+    ``staging``, the compiled dataclass methods too (written there, ``cli/dataclass_code.py``)."""
+    code_file = None if staging is None else staging / DATACLASS_CODE
+    modules = runtime_modules(python, dataclass_code=code_file)
     paths = json.loads(
         subprocess.run(
             [python, "-I", "-c", "import json, sys, sysconfig; print(json.dumps([sysconfig.get_paths()"
@@ -302,6 +318,8 @@ def payload(python: str = sys.executable) -> list[Item]:
                 )
                 destination = source if in_stdlib else site_destination(module, str(source))
                 items.append(Item("pyc", str(source), str(destination.with_suffix(".pyc"))))
+    if code_file is not None:
+        items.append(Item("file", str(code_file), f"{SITE}/{DATACLASS_CODE}"))
     return items
 
 
@@ -357,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     staging = Path(args[1])
     staging.mkdir(parents=True, exist_ok=True)
     try:
-        items = payload()
+        items = payload(staging=staging)
     except (RuntimeError, subprocess.CalledProcessError, OSError) as error:
         print(f"ccverify hook: cannot compute the guest payload: {error}", file=sys.stderr)
         return 1
@@ -365,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     launcher = staging / "usr/bin/ccverify"
     launcher.parent.mkdir(parents=True, exist_ok=True)
     interpreter = next(item for item in items if item.kind == "exec" and "libpython" not in item.destination)
-    launcher.write_text(LAUNCHER.format(python=interpreter.destination, site=SITE))
+    launcher.write_text(LAUNCHER.format(python=interpreter.destination, site=SITE, code=DATACLASS_CODE))
     launcher.chmod(0o755)
     lines.append(("file", str(launcher), "/usr/bin/ccverify"))
     for kind, source, destination in lines:

@@ -57,7 +57,6 @@ def _trust_root(opts: VerifyOptions) -> bytes | None:
 
 def _collateral(opts: VerifyOptions, quote: TdxQuote, at: datetime) -> TdxCollateral:
     from ccverify.verifier.collateral.cache import CollateralCache, default_cache_dir
-    from ccverify.verifier.collateral.pcs import gather_tdx_collateral
     from ccverify.verifier.collateral.tdx_loader import load_collateral
 
     path = opts.collateral
@@ -74,6 +73,10 @@ def _collateral(opts: VerifyOptions, quote: TdxQuote, at: datetime) -> TdxCollat
     if path is not None and (path.is_file() or opts.offline):
         with about("--collateral", path):
             return load_collateral(path, allow_missing_crl=opts.allow_missing_crl)
+    # the PCS client (requests) only here: a collateral file (the guest's example provider
+    # writes one) is read without it
+    from ccverify.verifier.collateral.pcs import gather_tdx_collateral
+
     cache = CollateralCache(path if path is not None else default_cache_dir())
     collateral, _entries = gather_tdx_collateral(
         quote, at=at, cache=cache, client=pcs_client(opts.pcs_url, opts.timeout), origin=f"cache {cache.directory}"

@@ -86,10 +86,9 @@ def evidence_claims(verdict: Verdict) -> tuple[str, dict[str, bytes]]:
     Only a ``TdxVerdict`` or an ``SnpVerdict`` is appraised (an object that merely looks like one,
     a quote in a namespace, is an ``InputError``: it was not verified).
     """
-    from ccverify.verifier.snp.verify import SnpVerdict
     from ccverify.verifier.tdx.verify import TdxVerdict
 
-    if isinstance(verdict, TdxVerdict):
+    if isinstance(verdict, TdxVerdict):  # (the SNP verifier is imported for an SNP verdict only)
         body = verdict.quote.body
         claims = {
             "mrtd": body.mr_td,
@@ -106,6 +105,8 @@ def evidence_claims(verdict: Verdict) -> tuple[str, dict[str, bytes]]:
         for index, rtmr in enumerate(body.rtmrs):
             claims[f"rtmr{index}"] = rtmr
         return "tdx", claims
+    from ccverify.verifier.snp.verify import SnpVerdict
+
     if isinstance(verdict, SnpVerdict):
         report = verdict.report
         return "snp", {

@@ -322,3 +322,19 @@ def test_signed_but_invalid_policy_is_bad_input(setup: Setup, tmp_path: Path) ->
             document = envelope(result, " ".join(command[:2]))
             assert result.exit_code == 2 and document["error"]["class"] == "ParseError"
     assert setup.kernel.writes == []
+
+
+def test_plan_lines_are_the_plan_tables_plain_lines(setup: Setup) -> None:
+    """The guest stages write the plan into their log without rich (``_release.plan_lines``):
+    line for line what ``_common.plain_lines`` makes of rich's table in a pipe."""
+    from ccverify.cli._common import plain_lines
+    from ccverify.cli._release import plan_lines, plan_table, read_policy
+    from ccverify.verifier.release.devices import plan
+
+    loaded = read_policy(setup.cose, [setup.anchor])
+    index = ModuleIndex.load(setup.tree.modules_dir)
+    decisions = plan(loaded.policy, scan(setup.tree.sysfs, loaded.policy.buses, index))
+    assert {d.verdict for d in decisions} == {"bootstrap", "allow", "deny"}
+    assert any("[" in d.rule for d in decisions)
+    title = "lockdown: 2 bootstrap devices bound; unbound: pci/0000:00:06.0, usb/1-1"
+    assert plan_lines(decisions, title) == plain_lines(plan_table(decisions, title))

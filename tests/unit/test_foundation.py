@@ -199,3 +199,11 @@ def test_guarded_maps_errors_to_one_line_and_an_exit_code_and_lets_typer_exits_t
         guarded(lambda: raising(typer.Exit(0)))
     assert exited.value.exit_code == 0
     assert capsys.readouterr().err == ""
+
+
+def test_detect_knows_the_snp_report_size_without_the_snp_parser() -> None:
+    """``detect`` keeps its own copy of the SNP report's size (the TDX-only guest path need not
+    load the SNP parser); it is the parser's."""
+    from ccverify.verifier.evidence import detect, snp_report
+
+    assert detect.SNP_REPORT_SIZE == snp_report.REPORT_SIZE

@@ -87,6 +87,28 @@ def test_payload_lines(tmp_path: Path) -> None:
     assert any(d.endswith("encodings/utf_16_le.pyc") for d in destinations)
     launcher = Path(next(parts[1] for parts in lines if parts[2] == "/usr/bin/ccverify")).read_text()
     assert " -I -S " in launcher and hook_payload.SITE in launcher
+    # the guest path's dataclass methods, compiled for this interpreter; the launcher installs them
+    code = next(
+        parts[1] for parts in lines if parts[2] == f"{hook_payload.SITE}/{hook_payload.DATACLASS_CODE}"
+    )
+    assert f'install("{hook_payload.SITE}/{hook_payload.DATACLASS_CODE}")' in launcher
+    probe = (
+        "import marshal, sys; from ccverify.cli import dataclass_code as d; "
+        "tag, parts = marshal.loads(open(sys.argv[1], 'rb').read()); "
+        "print(d.install(sys.argv[1]), tag == d.tag(), sorted(parts))"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-I", "-c", probe, code], capture_output=True, text=True, check=True
+    )
+    installed, same_tag, modules = shown.stdout.split(" ", 2)
+    assert (installed, same_tag) == ("True", "True")
+    for module in (
+        "ccverify.verifier.release.devices.policy",
+        "ccverify.verifier.tdx.verify",
+        "ccverify.cli._common",
+    ):
+        assert repr(module) in modules
+    assert "'typer" not in modules and "'rich" not in modules  # the hook's fast path runs without them
 
 
 @pytest.mark.parametrize("generator", ["initramfs-tools", "dracut"])

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import enum
 import struct
-import uuid
 from dataclasses import dataclass, field
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from ccverify.verifier.errors import ParseError
 from ccverify.verifier.evidence._binary import Reader, le
+
+if TYPE_CHECKING:
+    import uuid  # (imported where a GUID is parsed: uuid's import costs a replay that has none)
 
 SPEC_ID_SIGNATURE = b"Spec ID Event03\x00"
 END_OF_LOG_INDEX = 0xFFFFFFFF
@@ -436,6 +438,8 @@ class Event:
         return TaggedEvent(tag, body)
 
     def variable(self) -> UefiVariableData:
+        import uuid
+
         r = self._reader("UEFI_VARIABLE_DATA")
         guid = uuid.UUID(bytes_le=r.bytes("variableName", 0, 16))
         name_chars = r.u64("unicodeNameLength", 16)
@@ -463,6 +467,8 @@ class Event:
         return FirmwareBlob2(desc, r.u64("blobBase", 1 + size), r.u64("blobLength", 9 + size))
 
     def handoff_tables2(self) -> HandoffTables2:
+        import uuid
+
         r = self._reader("UEFI_HANDOFF_TABLE_POINTERS2")
         size = r.u8("tableDescriptionSize", 0)
         desc = r.bytes("tableDescription", 1, size)

@@ -18,7 +18,6 @@ typed value is expected, a missing mandatory key.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -98,6 +97,8 @@ class TypedId:
         if self.type == "oid":
             return cbor2.CBORTag(TAG_OID, oid_from_text(str(self.value)))
         if self.type == "uuid":
+            import uuid  # (where a UUID is met: its import costs a run that has none, as the guest's)
+
             return cbor2.CBORTag(TAG_UUID, uuid.UUID(str(self.value)).bytes)
         if self.type == "int":
             return cbor2.CBORTag(TAG_INT, self.value)
@@ -124,6 +125,8 @@ def _typed_id(value: Any, path: str, allowed: tuple[str, ...]) -> TypedId:
             body = _bytes(inner, path)
             if len(body) != 16:
                 raise _fail(path, f"UUID must be 16 bytes, got {len(body)}")
+            import uuid
+
             return TypedId("uuid", str(uuid.UUID(bytes=body)))
         if value.tag == TAG_INT and "int" in allowed:
             return TypedId("int", _int(inner, path))
@@ -531,6 +534,8 @@ def _tag_id(value: Any, path: str) -> str:
     raw = _bytes(value, path)
     if len(raw) != 16:
         raise _fail(path, f"a binary tag id is a 16-byte UUID, got {len(raw)} bytes")
+    import uuid
+
     return str(uuid.UUID(bytes=raw))
 
 

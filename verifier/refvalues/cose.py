@@ -24,22 +24,23 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cbor2
-from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
-from ccverify.verifier import x509load
 from ccverify.verifier.errors import Code, InputError, ParseError, VerificationError
 from ccverify.verifier.inputs import Source, refuse
 from ccverify.verifier.jsonable import iso8601
 from ccverify.verifier.limits import read_bounded
 from ccverify.verifier.refvalues import cbor_base as cbor
 from ccverify.verifier.timeutil import as_utc
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 STRUCTURE = "COSE_Sign1"
 CONTENT_TYPE = "application/rim+cbor"
@@ -304,9 +305,13 @@ def load_trust_anchor(source: Source | PublicKey | TrustAnchor) -> TrustAnchor:
         key = _check_key(source, "trust anchor")
         return TrustAnchor(key, key_id(key), "key object")
     data, name = _read(source, "trust anchor")
+    # x509 (x509load) only for a certificate or an error: a public key, the device policy's
+    # usual anchor in the initramfs, loads without importing cryptography.x509
     cert = None
     try:
         if b"-----BEGIN CERTIFICATE-----" in data:
+            from ccverify.verifier import x509load
+
             cert = x509load.certificate(data)
         elif b"-----BEGIN" in data:
             loaded: object = serialization.load_pem_public_key(data)
@@ -314,8 +319,12 @@ def load_trust_anchor(source: Source | PublicKey | TrustAnchor) -> TrustAnchor:
             try:
                 loaded = serialization.load_der_public_key(data)
             except (ValueError, UnsupportedAlgorithm):
+                from ccverify.verifier import x509load
+
                 cert = x509load.der_certificate(data)
     except (ValueError, UnsupportedAlgorithm, TypeError) as error:
+        from ccverify.verifier import x509load
+
         reason = x509load.in_words(error)
         raise InputError(f"{name}: not a PEM/DER public key or certificate ({reason})") from None
     if cert is not None:
@@ -335,6 +344,8 @@ def load_private_key(source: Source | PrivateKey) -> PrivateKey:
             else serialization.load_der_private_key(data, password=None)
         )
     except (ValueError, TypeError, UnsupportedAlgorithm) as error:
+        from ccverify.verifier import x509load
+
         reason = x509load.in_words(error)
         raise InputError(f"{name}: not an unencrypted PEM/DER private key ({reason})") from None
     if isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, (ec.SECP256R1, ec.SECP384R1)):

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -626,6 +625,8 @@ class FileSequenceStore:
         data = self._load()
         data[rv_id] = max(sequence, data.get(rv_id, sequence))
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        import tempfile  # (only when a sequence is recorded)
+
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
         try:
             with os.fdopen(fd, "w") as handle:

@@ -31,13 +31,12 @@ import functools
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -47,7 +46,6 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
 from ccverify.verifier.errors import InputError
-from ccverify.verifier.evidence.snp_report import Product, TcbParts
 from ccverify.verifier.testing.sgx_ext import (
     SGX_EXTENSION_OID,
     SGX_TYPE_SCALABLE,
@@ -55,6 +53,9 @@ from ccverify.verifier.testing.sgx_ext import (
     SgxConfiguration,
     SgxExtension,
 )
+
+if TYPE_CHECKING:
+    from ccverify.verifier.evidence.snp_report import Product, TcbParts
 
 __all__ = [
     "AMD_EXTENSION_OIDS",
@@ -191,6 +192,8 @@ def _rsa_cache_dir() -> Path | None:
         if configured.strip().lower() in ("", "0", "off", "no", "false"):
             return None
         return Path(configured)
+    import tempfile  # (here only: the example provider mints at boot and needs no cache folder)
+
     uid = getattr(os, "getuid", lambda: 0)()
     return Path(tempfile.gettempdir()) / f"ccverify-test-pki-{uid}"
 
@@ -1164,15 +1167,28 @@ AMD_EXTENSION_OIDS: dict[str, str] = {
     "csp_id": f"{_AMD_OID}.5",
 }
 
-_AMD_SERIAL_BASE = {Product.MILAN: 0x10000, Product.GENOA: 0x20000, Product.TURIN: 0x30000}
-_AMD_ASK_SERIAL_OFFSET = {Product.MILAN: 1, Product.GENOA: 2, Product.TURIN: 1}
-_AMD_VCEK_PRODUCT_NAME = {Product.MILAN: "Milan-B0", Product.GENOA: "Genoa", Product.TURIN: "Turin"}
-_AMD_DEFAULT_TCB = {
-    # REPORTED_TCBs of real reports in the fixtures (project-oak)
-    Product.MILAN: TcbParts(bl_spl=4, tee_spl=0, snp_spl=24, ucode_spl=219),
-    Product.GENOA: TcbParts(bl_spl=10, tee_spl=0, snp_spl=25, ucode_spl=84),
-    Product.TURIN: TcbParts(bl_spl=1, tee_spl=0, snp_spl=2, ucode_spl=71, fmc_spl=0),
-}
+
+@functools.cache
+def _amd_tables() -> tuple[
+    dict[Product, int], dict[Product, int], dict[Product, str], dict[Product, TcbParts]
+]:
+    """Serial number bases, ASK serial offsets, VCEK product names and default TCBs by product
+    (made on first use: the example provider mints Intel quotes at boot without the SNP types)."""
+    from ccverify.verifier.evidence.snp_report import Product, TcbParts
+
+    return (
+        {Product.MILAN: 0x10000, Product.GENOA: 0x20000, Product.TURIN: 0x30000},
+        {Product.MILAN: 1, Product.GENOA: 2, Product.TURIN: 1},
+        {Product.MILAN: "Milan-B0", Product.GENOA: "Genoa", Product.TURIN: "Turin"},
+        {
+            # REPORTED_TCBs of real reports in the fixtures (project-oak)
+            Product.MILAN: TcbParts(bl_spl=4, tee_spl=0, snp_spl=24, ucode_spl=219),
+            Product.GENOA: TcbParts(bl_spl=10, tee_spl=0, snp_spl=25, ucode_spl=84),
+            Product.TURIN: TcbParts(bl_spl=1, tee_spl=0, snp_spl=2, ucode_spl=71, fmc_spl=0),
+        },
+    )
+
+
 AMD_KDS_CRL_URL = "https://kdsintf.amd.com/{kind}/v1/{product}/crl"
 
 VekKind = Literal["vcek", "vlek"]
@@ -1198,7 +1214,7 @@ class AmdTestPki:
 
     def __init__(
         self,
-        product: Product | str = Product.MILAN,
+        product: Product | str = "Milan",
         *,
         seed: bytes = b"ccverify-amd-test-pki",
         rsa_key_size: int = 4096,
@@ -1230,11 +1246,14 @@ class AmdTestPki:
         unknown = sorted(set(self.overrides) - {"ark", "ask", "asvk", "vcek", "vlek"})
         if unknown:
             raise InputError(f"extension_overrides: unknown certificate(s) {', '.join(unknown)}")
+        from ccverify.verifier.evidence.snp_report import Product
+
+        serial_base, ask_offset, vcek_name, default_tcb = _amd_tables()
         self.product = product if isinstance(product, Product) else Product.from_name(product)
         p = self.product.value
         self.seed = seed
         self.rsa_key_size = rsa_key_size
-        self.tcb = tcb or _AMD_DEFAULT_TCB[self.product]
+        self.tcb = tcb or default_tcb[self.product]
         if self.product.uses_fmc != (self.tcb.fmc_spl is not None):
             raise InputError(f"{p} TCB {'needs' if self.product.uses_fmc else 'has no'} fmc_spl: {self.tcb}")
         raw_chip = chip_id if chip_id is not None else _derive_bytes(seed + p.encode(), "amd/chip-id", 64)
@@ -1244,7 +1263,7 @@ class AmdTestPki:
         else:
             self.hwid = raw_chip
             self.chip_id = raw_chip
-        self.product_name = product_name or _AMD_VCEK_PRODUCT_NAME[self.product]
+        self.product_name = product_name or vcek_name[self.product]
         self.vlek_product_name = vlek_product_name or p  # real VLEKs: "Milan" (no stepping)
         self.csp_id = csp_id
         self.hwid_octet_string = hwid_octet_string
@@ -1263,7 +1282,7 @@ class AmdTestPki:
         self.vcek_validity = vcek_validity or Validity.around(before=_YEAR, after=6 * _YEAR)
         self.vlek_validity = vlek_validity or Validity.around(before=_YEAR, after=_YEAR)
 
-        base = _AMD_SERIAL_BASE[self.product]
+        base = serial_base[self.product]
         self.ark_name = self._name(ark_common_name or f"ARK-{p}", ou="ccverify EXAMPLE")
         self.ask_name = self._name(ask_common_name or f"SEV-{p}")
         self.asvk_name = self._name(asvk_common_name or f"SEV-VLEK-{p}")
@@ -1290,7 +1309,7 @@ class AmdTestPki:
             self.ask_key.public_key(),
             "vcek",
             self.ask_validity,
-            ask_serial if ask_serial is not None else base + _AMD_ASK_SERIAL_OFFSET[self.product],
+            ask_serial if ask_serial is not None else base + ask_offset[self.product],
             self.overrides.get("ask", ()),
         )
         self.asvk_cert = self._issue_ca(

@@ -33,11 +33,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from ccverify.verifier.errors import InputError
 from ccverify.verifier.evidence.eventlog import EventLog
-from ccverify.verifier.evidence.snp_report import Product
 from ccverify.verifier.evidence.tdx_quote import TdAttributes
-from ccverify.verifier.refvalues import sign_reference_values
-from ccverify.verifier.refvalues.model import Signer
-from ccverify.verifier.refvalues.profile import MEASUREMENTS_FORMAT, from_measurements
+from ccverify.verifier.refvalues.profile import MEASUREMENTS_FORMAT
 from ccverify.verifier.replay import rtmrs_from_ccel
 from ccverify.verifier.testing.eventlog_builder import direct_boot_log, load_options_digest, sha384
 from ccverify.verifier.testing.pki import (
@@ -47,9 +44,10 @@ from ccverify.verifier.testing.pki import (
     Validity,
     derive_ec_key,
 )
-from ccverify.verifier.testing.snp_builder import build_snp_report
 from ccverify.verifier.testing.tdx_builder import DEFAULT_XFAM, build_tdx_quote
 
+# what only ``write_example`` needs (the SNP sample, the reference values' codec and signing)
+# is imported there: ``mint_tdx_quote`` runs in the guest's example evidence provider, at boot
 SEED = b"ccverify-example"
 #: REPORT_DATA / REPORTDATA: 64 bytes in a TDX quote and an SNP report alike
 REPORT_DATA_SIZE = 64
@@ -245,6 +243,9 @@ def _write_tdx(put: Any, signer: ec.EllipticCurvePrivateKey) -> None:
 
 
 def _write_snp(put: Any, signer: ec.EllipticCurvePrivateKey) -> None:
+    from ccverify.verifier.evidence.snp_report import Product
+    from ccverify.verifier.testing.snp_builder import build_snp_report
+
     pki = AmdTestPki(
         Product.MILAN,
         seed=SEED + b"/amd",
@@ -281,6 +282,10 @@ def _write_snp(put: Any, signer: ec.EllipticCurvePrivateKey) -> None:
 
 def _put_reference_values(put: Any, measurements: dict[str, Any], signer: ec.EllipticCurvePrivateKey) -> None:
     """``<platform>-measurements.json`` and the reference values signed from it."""
+    from ccverify.verifier.refvalues import sign_reference_values
+    from ccverify.verifier.refvalues.model import Signer
+    from ccverify.verifier.refvalues.profile import from_measurements
+
     platform = measurements["platform"]
     rv = from_measurements(
         measurements,

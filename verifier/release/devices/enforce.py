@@ -30,7 +30,7 @@ import errno
 import hashlib
 import json
 import os
-import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -81,6 +81,8 @@ def modprobe_loader(command: str = "modprobe") -> ModuleLoader:
     """Load a module by running ``command NAME`` (``modprobe``; tests give a stub script)."""
 
     def load(module: str) -> None:
+        import subprocess  # (only where a module is loaded: lockdown usually loads none)
+
         try:
             done = subprocess.run([command, module], capture_output=True, timeout=120, check=False)
         except (OSError, subprocess.SubprocessError) as error:
@@ -102,12 +104,14 @@ def require_affirming(result: object) -> AttestationResult | RemoteRelease:
     authorizes devices: ``verifier.result.require_affirming``, worded for the device gate. In
     remote mode, the relying party's release this guest opened (``remote.RemoteRelease``, made
     only by ``remote.attest_remote`` once the release opened) stands in for it."""
-    from ccverify.verifier.release.remote import RemoteRelease, require_opened
     from ccverify.verifier.result import AttestationResult
     from ccverify.verifier.result import require_affirming as issued_and_affirming
 
-    if isinstance(result, RemoteRelease):
-        return require_opened(result)
+    # a RemoteRelease exists only where its module was loaded: local mode need not import it
+    remote = sys.modules.get("ccverify.verifier.release.remote")
+    if remote is not None and isinstance(result, remote.RemoteRelease):
+        opened: RemoteRelease = remote.require_opened(result)
+        return opened
     try:
         return issued_and_affirming(result)
     except VerificationError as error:

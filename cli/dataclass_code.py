@@ -1,0 +1,110 @@
+"""The code of the methods ``dataclasses`` writes, compiled once when the initramfs is built.
+
+``dataclasses`` makes a class's ``__init__``, ``__repr__``, ``__eq__``, ``__hash__`` and (frozen)
+``__setattr__``/``__delattr__`` by writing their source text and compiling it with ``exec`` as
+the class is created: about half a millisecond per class, which for the hundred-odd classes on
+the guest path was a third of local-mode ``guest authorize``'s time (the initramfs compiles
+them again at every boot, and its interpreter is as slow as the VM).
+
+The hook's payload (``cli/hook_payload.py``) records those texts while its loader imports the
+guest path (``recorder``), compiles each one as ``exec`` would (file name ``<string>``, no
+inherited ``__future__`` flags) and ships the table, text -> code, marshalled for exactly that
+interpreter (``tag``), as ``hook_payload.DATACLASS_CODE`` in the payload's site folder. At boot the initramfs
+launcher calls ``install`` before anything else: ``dataclasses``' own name ``exec`` then takes
+the code compiled from the very same text (the table's key is the whole text) instead of
+compiling it again; a text that is not in the table is compiled as before. The code is the
+same, so is the class. Nothing else changes, and outside the initramfs nothing installs it.
+Standard library only: it runs before anything else is imported.
+"""
+
+from __future__ import annotations
+
+import builtins
+import marshal
+import sys
+
+TYPE_CHECKING = False  # not typing's: this runs before anything else is imported
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import CodeType
+    from typing import Any
+
+
+def tag() -> str:
+    """What the table's code is valid for: this interpreter (its bytecode, its version) and its
+    optimisation level (``-O`` strips asserts from the compiled code)."""
+    return f"{sys.implementation.cache_tag} {sys.version} O{sys.flags.optimize}"
+
+
+def compile_text(text: str) -> CodeType:
+    """``text`` compiled as ``exec(text)`` compiles it in ``dataclasses`` (whose module has no
+    ``__future__`` import, so nothing is inherited: ``dont_inherit``, not this module's)."""
+    return compile(text, "<string>", "exec", dont_inherit=True)
+
+
+def _run(source: Any, globals: Any = None, locals: Any = None, /) -> None:
+    builtins.exec(source, globals, locals)
+
+
+def _module(globals: Any) -> str:
+    """The module a class is made in (``dataclasses`` passes the module's globals)."""
+    name = globals.get("__name__") if isinstance(globals, dict) else None
+    return name if isinstance(name, str) else ""
+
+
+def recorder() -> dict[str, dict[str, CodeType]]:
+    """Make ``dataclasses`` compile through here, keeping each text's code in the table
+    returned, by module (module -> text -> code)."""
+    import dataclasses
+
+    table: dict[str, dict[str, CodeType]] = {}
+
+    def exec_recording(source: Any, globals: Any = None, locals: Any = None, /) -> None:
+        if isinstance(source, str):
+            source = table.setdefault(_module(globals), {}).setdefault(source, compile_text(source))
+        _run(source, globals, locals)
+
+    dataclasses.exec = exec_recording  # type: ignore[attr-defined]  # its globals only: the builtin stays
+    return table
+
+
+def dump(table: dict[str, dict[str, CodeType]]) -> bytes:
+    """The table as its file holds it: each module's part marshalled on its own, so that a run
+    unmarshals only the parts of the modules it imports."""
+    return marshal.dumps((tag(), {module: marshal.dumps(texts) for module, texts in table.items()}))
+
+
+def cached_exec(parts: dict[str, bytes]) -> Callable[..., None]:
+    """An ``exec`` for ``dataclasses`` that runs the table's code for a text it holds."""
+    loaded: dict[str, dict[str, CodeType]] = {}
+
+    def exec_cached(source: Any, globals: Any = None, locals: Any = None, /) -> None:
+        if isinstance(source, str):
+            module = _module(globals)
+            texts = loaded.get(module)
+            if texts is None:
+                part = parts.get(module)
+                texts = loaded[module] = marshal.loads(part) if isinstance(part, bytes) else {}
+            code = texts.get(source)
+            if code is not None:
+                source = code
+        _run(source, globals, locals)
+
+    return exec_cached
+
+
+def install(path: str) -> bool:
+    """Give ``dataclasses`` the table in ``path`` (False, and nothing changed: no file, not
+    readable, or made for another interpreter)."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+        made_for, parts = marshal.loads(data)
+    except (OSError, ValueError, EOFError, TypeError):
+        return False
+    if made_for != tag() or not isinstance(parts, dict):
+        return False
+    import dataclasses
+
+    dataclasses.exec = cached_exec(parts)  # type: ignore[attr-defined]
+    return True

@@ -1,0 +1,89 @@
+"""``cli/dataclass_code.py``: the initramfs gives ``dataclasses`` the methods compiled at build
+time. The code run is the code compiled from the same text, so the classes are the same; a text
+or a module not in the table, a table for another interpreter, or no table: compiled as before."""
+
+from __future__ import annotations
+
+import dataclasses
+import marshal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ccverify.cli import dataclass_code
+
+
+def _make() -> type:
+    @dataclasses.dataclass(frozen=True, order=True)
+    class Point:
+        x: int
+        y: int = 2
+        tags: tuple[str, ...] = dataclasses.field(default_factory=tuple)
+
+    return Point
+
+
+def _behaviour(cls: Any) -> tuple[Any, ...]:
+    a, b = cls(1), cls(1, 3, ("t",))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.x = 5
+    return (repr(a), repr(b), a == cls(1), a < b, hash(a) == hash(cls(1)), b.tags,
+            cls.__init__.__annotations__, cls.__init__.__defaults__ is None)  # fmt: skip
+
+
+def test_the_recorded_code_makes_the_same_class(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(dataclasses, "exec", None, raising=False)
+    table = dataclass_code.recorder()
+    recorded = _make()
+    texts = table[__name__]
+    assert len(texts) >= 5 and all(isinstance(code, type(_make.__code__)) for code in texts.values())
+    # what exec would compile: the same code object, compiled from the text
+    text, code = next(iter(texts.items()))
+    assert dataclass_code.compile_text(text) == code
+    path = tmp_path / "code.bin"
+    path.write_bytes(dataclass_code.dump(table))
+    assert dataclass_code.install(str(path))
+    used: list[Any] = []
+    run = dataclass_code._run
+    monkeypatch.setattr(
+        dataclass_code, "_run", lambda source, *rest: (used.append(source), run(source, *rest))
+    )
+    cached = _make()
+    assert used and not [source for source in used if isinstance(source, str)]  # every text from the table
+    monkeypatch.undo()
+    plain = _make()
+    assert _behaviour(cached) == _behaviour(recorded) == _behaviour(plain)
+
+
+def test_a_text_or_module_not_in_the_table_is_compiled(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(dataclasses, "exec", None, raising=False)
+    path = tmp_path / "code.bin"
+    path.write_bytes(
+        dataclass_code.dump({"some.other.module": {"x = 1": dataclass_code.compile_text("x = 1")}})
+    )
+    assert dataclass_code.install(str(path))
+    assert _behaviour(_make()) == _behaviour(_make())
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        None,
+        b"",
+        b"not marshal",
+        marshal.dumps(("cpython-0 other interpreter", {})),
+        marshal.dumps(("x", "y", "z")),
+    ],
+)
+def test_no_usable_table_changes_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, content: bytes | None
+) -> None:
+    monkeypatch.delattr(dataclasses, "exec", raising=False)
+    path = tmp_path / "code.bin"
+    if content is not None:
+        path.write_bytes(content)
+    assert not dataclass_code.install(str(path))
+    assert "exec" not in vars(dataclasses)
