@@ -4,7 +4,6 @@ read them as typer does (or leave them to typer), and answer as the typer comman
 from __future__ import annotations
 
 import inspect
-import json
 import os
 import re
 import subprocess
@@ -23,6 +22,7 @@ from typer.testing import CliRunner
 from ccverify.cli import guest, guest_run
 from ccverify.cli.app import app
 from ccverify.cli.guest_args import ARGUMENT, FLAG, OPTIONS, PATH, TEXT, parse
+from tests import cli_json
 from tests.cli_json import envelope_result
 
 
@@ -277,8 +277,7 @@ def test_local_authorize_with_a_trust_root_runs_as_the_typer_command(
         assert (entry.returncode, typed.returncode) == (code, code), typed.stderr[-600:]
         assert answer == typed.stderr.rstrip("\n") and "NOT HARDWARE" in answer
         if json_out:  # REPORT_DATA is fresh in each run: the same envelope otherwise
-            # (read, not validated: the schema's change actions lack "probe", which is left alone here)
-            documents = [json.loads(out) for out in (entry.stdout, typed.stdout)]
+            documents = [cli_json.envelope(out, "guest authorize") for out in (entry.stdout, typed.stdout)]
             assert [(d["exit_code"], d["error"]) for d in documents] == [(code, documents[1]["error"])] * 2
             for document in documents:
                 assert document["result"]["mode"] == "local"
