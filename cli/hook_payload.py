@@ -19,7 +19,10 @@ refused if the walk meets them. Files go in as sourceless ``.pyc`` (compiled her
 smaller, and nothing is compiled at boot); standard-library modules at their own paths (the
 interpreter finds them from its prefix), the rest under ``SITE`` with ccverify's package data
 (roots, schemas). ``/usr/bin/ccverify`` in the initramfs runs ``python3 -I -S`` with ``SITE``
-first on the path.
+first on the path. The payload also carries the example evidence provider's pre-minted
+material (``EXAMPLE_EVIDENCE``, ``cli/example_evidence.py``: EXAMPLE, NOT TRUSTED, valid 30
+days from the build), which the launcher names; it is used only where the configuration
+chooses ``evidence_provider = "example"``.
 """
 
 from __future__ import annotations
