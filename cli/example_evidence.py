@@ -23,11 +23,11 @@ where ``--trust-root`` names it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+TYPE_CHECKING = False  # (not typing's: the launcher imports this module for every verb)
 if TYPE_CHECKING:
     from datetime import datetime
     from pathlib import Path
+    from typing import Any
 
 #: the file's name in the initramfs (``SITE`` of ``cli/hook_payload.py``)
 FILE_NAME = "EXAMPLE-NOT-TRUSTED-tdx-evidence.json"
