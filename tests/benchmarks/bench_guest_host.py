@@ -25,7 +25,17 @@ table, which only the initramfs launcher installs: ``cli/dataclass_code.py``). L
 (2026-12-06, shared 2-core machine, Python 3.11, medians of 20): baseline 68 ms; lockdown
 1.07x (73 ms), with ``--json`` 1.07x; finish 0.58x; local authorize 2.73x (186 ms);
 ``lockdown+options`` 1.81x (typer reads ``--modules-dir``/``--modprobe``, which the hook never
-passes). Before issue #17's stage-time work: lockdown 2.0x, local authorize 5x.
+passes). Before issue #17's stage-time work: lockdown 2.0x, local authorize 5x. After the example
+provider's pre-minted template and the version constant (medians of 15): the venv's
+``ccverify``: baseline 68 ms, lockdown 1.08x, finish 0.59x, local authorize 2.54x (173 ms; the
+venv has no pre-minted template, so the provider still mints: only ``importlib.metadata`` went);
+``--payload`` (as the initramfs runs it): baseline 66 ms, lockdown 1.00x, finish 0.60x, local
+authorize 1.90x (125 ms; 2.08-2.18x before).
+
+``--payload`` builds the hook's payload (``cli/hook_payload.py``) into a temporary folder and
+runs its launcher (``-I -S``, the compiled dataclass methods, the pre-minted example evidence),
+the baseline with the same interpreter, flags and path; ``--importtime`` prints authorize's top
+self-time imports.
 """
 
 from __future__ import annotations
