@@ -181,14 +181,10 @@ def lazy_root() -> TyperGroup:
 
 
 def version() -> str:
-    """The installed distribution's version (the one ``pip`` reports)."""
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as dist_version
+    """The package's version (``verifier/version.py``; pyproject's, as ``pip`` reports it)."""
+    from ccverify.verifier.version import __version__
 
-    try:
-        return dist_version("ccverify")
-    except PackageNotFoundError:  # run from a source tree that was never installed
-        return "0+unknown"
+    return __version__
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -37,18 +37,26 @@ class ExampleEvidenceProvider:
         self.warn = warn
 
     def get(self, report_data: bytes) -> GuestEvidence:
+        from ccverify.cli.example_evidence import from_preminted
         from ccverify.verifier.release.guest import GuestEvidence, require_report_data
-        from ccverify.verifier.testing.sample import mint_tdx_quote, sample_tdx_event_log
 
         data = require_report_data(report_data)
         if self.warn:
             stderr.print(f"warning: {NOT_HARDWARE}", highlight=False, markup=False)
-        quote, collateral = mint_tdx_quote(data, now=self.now)
+        # the initramfs's pre-minted template (cli/example_evidence.py), else minted here
+        preminted = from_preminted(data, self.now)
+        if preminted is not None:
+            quote, collateral, event_log = preminted
+        else:
+            from ccverify.verifier.testing.sample import mint_tdx_quote, sample_tdx_event_log
+
+            quote, collateral = mint_tdx_quote(data, now=self.now)
+            event_log = sample_tdx_event_log()
         return GuestEvidence(
             tee="tdx",
             evidence=quote,
             aux_blob=None,
-            event_log=sample_tdx_event_log(),
+            event_log=event_log,
             provider_name="example (ccverify example PKI; NOT hardware)",
             report_data=data,
             hardware=False,

@@ -19,7 +19,10 @@ refused if the walk meets them. Files go in as sourceless ``.pyc`` (compiled her
 smaller, and nothing is compiled at boot); standard-library modules at their own paths (the
 interpreter finds them from its prefix), the rest under ``SITE`` with ccverify's package data
 (roots, schemas). ``/usr/bin/ccverify`` in the initramfs runs ``python3 -I -S`` with ``SITE``
-first on the path.
+first on the path. The payload also carries the example evidence provider's pre-minted
+material (``EXAMPLE_EVIDENCE``, ``cli/example_evidence.py``: EXAMPLE, NOT TRUSTED, valid 30
+days from the build), which the launcher names; it is used only where the configuration
+chooses ``evidence_provider = "example"``.
 """
 
 from __future__ import annotations
@@ -69,12 +72,17 @@ SITE = "/usr/lib/ccverify/site"
 DATA_SUFFIXES = (".pem", ".json")
 #: the compiled dataclass methods of the guest path (``cli/dataclass_code.py``), in ``SITE``
 DATACLASS_CODE = "ccverify-dataclass-code.bin"
+#: the example evidence provider's material minted at build time (``cli/example_evidence.py``:
+#: EXAMPLE, NOT TRUSTED, collateral valid 30 days from the build), in ``SITE``
+EXAMPLE_EVIDENCE = "EXAMPLE-NOT-TRUSTED-tdx-evidence.json"
 #: the launcher installed as /usr/bin/ccverify inside the initramfs ({python} and {site} filled
-#: in); it gives dataclasses the methods compiled at build time before anything is imported
+#: in); it gives dataclasses the methods compiled at build time before anything is imported,
+#: and the example evidence provider its pre-minted file (used only if that provider is chosen)
 LAUNCHER = """#!/bin/sh
 # ccverify in the initramfs (installed by the ccverify hook): isolated, no site, its own path
 exec {python} -I -S -c 'import sys; sys.argv[0] = "ccverify"; sys.path.insert(0, "{site}"); \
 from ccverify.cli.dataclass_code import install; install("{site}/{code}"); \
+from ccverify.cli import example_evidence; example_evidence.PREMINTED = "{site}/{example}"; \
 from ccverify.cli.entry import main; main()' "$@"
 """
 
@@ -364,6 +372,24 @@ def compile_to(items: Iterable[Item], staging: Path) -> list[tuple[str, str, str
     return out
 
 
+def _example_evidence(staging: Path) -> Path | None:
+    """The example evidence provider's pre-minted file (``cli/example_evidence.py``), written
+    into ``staging``: the quote template and collateral valid from now for 30 days, so a boot
+    with ``evidence_provider = "example"`` does not mint the example PKI's collateral (without
+    it, or once it has expired, the provider mints at run time)."""
+    from datetime import UTC, datetime
+
+    try:
+        from ccverify.cli import example_evidence
+
+        path = staging / EXAMPLE_EVIDENCE
+        example_evidence.write(path, datetime.now(UTC))
+    except Exception as error:  # the provider mints at run time instead
+        print(f"ccverify hook: W: no pre-minted example evidence ({error})", file=sys.stderr)
+        return None
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python3 -m ccverify.cli.hook_payload --list STAGING``: compile into STAGING, print
     ``kind<TAB>source<TAB>destination`` lines (``exec`` or ``file``) for the generator's hook,
@@ -380,10 +406,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ccverify hook: cannot compute the guest payload: {error}", file=sys.stderr)
         return 1
     lines = compile_to(items, staging)
+    example = _example_evidence(staging)
+    if example is not None:
+        lines.append(("file", str(example), f"{SITE}/{EXAMPLE_EVIDENCE}"))
     launcher = staging / "usr/bin/ccverify"
     launcher.parent.mkdir(parents=True, exist_ok=True)
     interpreter = next(item for item in items if item.kind == "exec" and "libpython" not in item.destination)
-    launcher.write_text(LAUNCHER.format(python=interpreter.destination, site=SITE, code=DATACLASS_CODE))
+    launcher.write_text(
+        LAUNCHER.format(python=interpreter.destination, site=SITE, code=DATACLASS_CODE, example=EXAMPLE_EVIDENCE)
+    )
     launcher.chmod(0o755)
     lines.append(("file", str(launcher), "/usr/bin/ccverify"))
     for kind, source, destination in lines:

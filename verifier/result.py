@@ -39,20 +39,11 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from ccverify.verifier.errors import Code, VerificationError
 from ccverify.verifier.jsonable import iso8601, to_jsonable
 from ccverify.verifier.timeutil import resolve_time
+from ccverify.verifier.version import __version__
 
 EAR_PROFILE = "tag:ietf.org,2026:rats/ear#03"
-def _build() -> str:
-    """``ccverify <version>`` of the installed distribution (``0+unknown`` from a bare tree)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return f"ccverify {version('ccverify')}"
-    except PackageNotFoundError:
-        return "ccverify 0+unknown"
-
-
-#: EAR ``ear.verifier-id``: the build is the installed package's version
-VERIFIER_ID = {"developer": "ccverify", "build": _build()}
+#: EAR ``ear.verifier-id``: the build is the package's version (``verifier/version.py``)
+VERIFIER_ID = {"developer": "ccverify", "build": f"ccverify {__version__}"}
 
 _ISSUER_TOKEN = object()
 #: the key of the issuance seals (``_seal_of``); new in every process, never leaves it

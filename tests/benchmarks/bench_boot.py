@@ -25,7 +25,18 @@ Last measured (2026-12-06, shared 2-core machine, ``--repeat 3``): initramfs-too
 1.32 s = 1.21x (runs 1.32, 1.41, 1.46 s; goal met), local authorize 2.52 s = 2.31x (2.52-2.63 s;
 goal not met), stage 1 at boot 2.57 s; again after merging main (``--skip-dracut``): import
 1.16 s, lockdown 1.20x (1.39-1.47 s), authorize 2.22x (2.58-2.73 s). Before issue #17's
-stage-time work: 2.17x and 4.72x.
+stage-time work: 2.17x and 4.72x. After the example provider's pre-minted template and the
+version constant (``--skip-dracut --importtime``, machine shared): import 1.20 s, lockdown
+1.24x (1.49-1.63 s), local authorize 2.10x (2.52-2.64 s; 1.25 s / 2.12x in an earlier run):
+goal not met. Under ``-X importtime`` authorize spends 1.78 s importing 275 modules; no
+``verifier.testing``, pyasn1 only for the PCK's SGX extension (``tdx.pck``, with logging),
+the rest the verification and appraisal modules (``evidence.tdx_quote``, ``tdx.verify``,
+``errors``, ``eventlog``, ``refvalues.corim``, ``tdx.collateral``: 30-50 ms self each) and
+``dataclasses``/``inspect``/``typing``.
+
+``--importtime`` (benchmark only) runs authorize once more under ``-X importtime`` after the
+timed runs and prints the modules with the most self time and the top-level imports by
+cumulative time, read from the console.
 """
 
 from __future__ import annotations
@@ -70,6 +81,15 @@ while [ $i -lt @REPEAT@ ]; do
     --trust-root /etc/ccverify/EXAMPLE-ROOT-NOT-TRUSTED-intel.pem
   i=$((i + 1))
 done
+if [ @IMPORTTIME@ = 1 ]; then  # --importtime: authorize once more under -X importtime
+  sed 's/ -I -S / -I -S -X importtime /' /usr/bin/ccverify >/run/ccverify-importtime
+  # (/run is noexec in initramfs-tools: sh runs it)
+  sh /run/ccverify-importtime guest authorize --config /etc/ccverify/guest.toml \
+    --trust-root /etc/ccverify/EXAMPLE-ROOT-NOT-TRUSTED-intel.pem >/dev/null 2>/run/bench-importtime.log
+  grep '^import time:' /run/bench-importtime.log | while IFS= read -r line; do
+    echo "importtime: $line" >/dev/console
+  done
+fi
 echo "bench: done" >/dev/console
 echo o >/proc/sysrq-trigger
 sleep 30
@@ -110,6 +130,31 @@ def config_dir(work: Path) -> Path:
     return folder / "guest.toml"
 
 
+IMPORT_TIME = re.compile(r"importtime: import time:\s+(\d+) \|\s+(\d+) \| ( *)(\S+)")
+
+
+def print_importtime(console: str, top: int) -> None:
+    """The ``-X importtime`` lines of the authorize run in the VM: the modules with the most
+    self time, and the top-level imports with the most cumulative time."""
+    rows = [
+        (int(m.group(1)), int(m.group(2)), len(m.group(3)), m.group(4)) for m in IMPORT_TIME.finditer(console)
+    ]
+    if not rows:
+        print("  -X importtime: no lines on the console; its tail:")
+        print("\n".join(console.splitlines()[-15:]))
+        return
+    total = sum(r[0] for r in rows)
+    print(
+        f"  authorize under -X importtime: {len(rows)} modules, {total / 1e6:.2f} s of imports; by self time:"
+    )
+    for self_us, cumulative, _, name in sorted(rows, reverse=True)[:top]:
+        print(f"    {self_us / 1e3:8.1f} ms self {cumulative / 1e3:8.1f} ms cumulative  {name}")
+    outer = min(r[2] for r in rows)
+    print("  top-level imports by cumulative time:")
+    for self_us, cumulative, _, name in sorted((r for r in rows if r[2] == outer), key=lambda r: -r[1])[:top]:
+        print(f"    {cumulative / 1e3:8.1f} ms cumulative {self_us / 1e3:8.1f} ms self  {name}")
+
+
 def mb(size: int) -> str:
     return f"{size / 1e6:.1f} MB"
 
@@ -118,6 +163,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-dracut", action="store_true")
+    parser.add_argument(
+        "--importtime",
+        action="store_true",
+        help="after the timed runs, run authorize once more under -X importtime in the VM and "
+        "print the modules that took the most time themselves (benchmark only)",
+    )
+    parser.add_argument("--top", type=int, default=30, help="how many modules --importtime prints")
     args = parser.parse_args()
     kernel = find_kernel()
     work = Path(tempfile.mkdtemp(prefix="ccverify-bench-boot-"))
@@ -146,7 +198,11 @@ def main() -> None:
         run([CCVERIFY, "guest", "install-hook", "--initramfs-tools", "--config", str(config),
              "--into", str(confdir), "--lib-dir", str(sub / "ccverify-lib")])  # fmt: skip
         bench = confdir / "scripts" / "local-top" / "zz-bench"
-        bench.write_text(BENCH_SCRIPT.replace("@REPEAT@", str(args.repeat)))
+        bench.write_text(
+            BENCH_SCRIPT.replace("@REPEAT@", str(args.repeat)).replace(
+                "@IMPORTTIME@", str(int(args.importtime))
+            )
+        )
         bench.chmod(0o755)
         image = sub / "initrd.img"
         run(["mkinitramfs", "-d", str(confdir), "-o", str(image), kernel.version])
@@ -179,6 +235,8 @@ def main() -> None:
                   f"{json.dumps([round(t, 2) for t in times[name]])}")  # fmt: skip
         if stage1 is not None:
             print(f"  stage 1 as the hook ran it at boot (init-top, cold caches): {stage1:.2f} s")
+        if args.importtime:
+            print_importtime(result.console, args.top)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

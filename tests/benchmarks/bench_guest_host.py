@@ -25,13 +25,24 @@ table, which only the initramfs launcher installs: ``cli/dataclass_code.py``). L
 (2026-12-06, shared 2-core machine, Python 3.11, medians of 20): baseline 68 ms; lockdown
 1.07x (73 ms), with ``--json`` 1.07x; finish 0.58x; local authorize 2.73x (186 ms);
 ``lockdown+options`` 1.81x (typer reads ``--modules-dir``/``--modprobe``, which the hook never
-passes). Before issue #17's stage-time work: lockdown 2.0x, local authorize 5x.
+passes). Before issue #17's stage-time work: lockdown 2.0x, local authorize 5x. After the example
+provider's pre-minted template and the version constant (medians of 15): the venv's
+``ccverify``: baseline 68 ms, lockdown 1.08x, finish 0.59x, local authorize 2.54x (173 ms; the
+venv has no pre-minted template, so the provider still mints: only ``importlib.metadata`` went);
+``--payload`` (as the initramfs runs it): baseline 66 ms, lockdown 1.00x, finish 0.60x, local
+authorize 1.90x (125 ms; 2.08-2.18x before).
+
+``--payload`` builds the hook's payload (``cli/hook_payload.py``) into a temporary folder and
+runs its launcher (``-I -S``, the compiled dataclass methods, the pre-minted example evidence),
+the baseline with the same interpreter, flags and path; ``--importtime`` prints authorize's top
+self-time imports.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -108,9 +119,73 @@ def timed(command: list[str], env: dict[str, str]) -> float:
     return took
 
 
+def payload_launcher(staging: Path) -> tuple[str, list[str]]:
+    """The hook's payload compiled into ``staging`` (``cli/hook_payload.py``) and its launcher
+    pointed there; the baseline with the same interpreter, flags and path."""
+    from ccverify.cli.hook_payload import SITE
+
+    listed = subprocess.run(
+        [sys.executable, "-I", "-m", "ccverify.cli.hook_payload", "--list", str(staging)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    lines = [line.split("\t") for line in listed.stdout.splitlines()]
+    for kind, source, destination in lines:  # what the generator copies to its place, into staging
+        placed = Path(str(staging) + destination)
+        if kind == "file" and destination.startswith(SITE) and not placed.exists():
+            placed.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(source, placed)
+    launcher_source = next(source for _, source, destination in lines if destination == "/usr/bin/ccverify")
+    site = str(staging) + SITE
+    launcher = staging / "ccverify"
+    launcher.write_text(Path(launcher_source).read_text().replace(SITE, site))
+    launcher.chmod(0o755)
+    python = Path(launcher_source).read_text().split("exec ", 1)[1].split()[0]
+    return str(launcher), [
+        python,
+        "-I",
+        "-S",
+        "-c",
+        f"import sys; sys.path.insert(0, {site!r}); import cryptography.x509",
+    ]
+
+
+def importtime(command: list[str], env: dict[str, str], top: int = 25) -> None:
+    """``command`` once under ``-X importtime``: the modules with the most self time."""
+    import re
+
+    if Path(command[0]).name == "ccverify" and Path(command[0]).read_text().startswith("#!/bin/sh"):
+        text = Path(command[0]).read_text().replace(" -I -S ", " -I -S -X importtime ")
+        traced = Path(command[0]).with_name("ccverify-importtime")
+        traced.write_text(text)
+        traced.chmod(0o755)
+        run = [str(traced), *command[1:]]
+    else:
+        run = command
+    done = subprocess.run(run, capture_output=True, text=True, env=dict(env, PYTHONPROFILEIMPORTTIME="1"))
+    rows = [
+        (int(m.group(1)), int(m.group(2)), m.group(3))
+        for m in re.finditer(r"import time:\s+(\d+) \|\s+(\d+) \| +(\S+)", done.stderr)
+    ]
+    print(
+        f"authorize under -X importtime: {len(rows)} modules, "
+        f"{sum(r[0] for r in rows) / 1e3:.1f} ms; by self time:"
+    )
+    for self_us, cumulative, name in sorted(rows, reverse=True)[:top]:
+        print(f"  {self_us / 1e3:7.2f} ms self {cumulative / 1e3:7.2f} ms cumulative  {name}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument(
+        "--payload",
+        action="store_true",
+        help="run as the initramfs does: the hook's payload (compiled, its launcher: -I -S, the "
+        "compiled dataclass methods, the pre-minted example evidence) built into a temporary folder",
+    )
+    parser.add_argument(
+        "--importtime", action="store_true", help="print authorize's top self-time imports (-X importtime)"
+    )
     args = parser.parse_args()
     env = dict(os.environ, CCVERIFY_MODULES_DIR="")
     with tempfile.TemporaryDirectory() as folder, tempfile.TemporaryDirectory(dir="/dev/shm") as shm:
@@ -119,14 +194,17 @@ def main() -> None:
         config = prepare(root)
         modules = ["--modules-dir", (root / "modules").read_text()]
         modules += ["--modprobe", (root / "modprobe").read_text()]
+        ccverify, baseline = CCVERIFY, [sys.executable, "-c", "import cryptography.x509"]
+        if args.payload:
+            ccverify, baseline = payload_launcher(root / "payload")
         commands = {
-            "baseline": [sys.executable, "-c", "import cryptography.x509"],
-            "lockdown": [CCVERIFY, "guest", "lockdown", "--config", str(config)],
-            "lockdown+options": [CCVERIFY, "guest", "lockdown", "--config", str(config), *modules],
-            "lockdown --json": [CCVERIFY, "guest", "lockdown", "--config", str(config), "--json"],
-            "finish": [CCVERIFY, "guest", "finish", "--config", str(config)],
+            "baseline": baseline,
+            "lockdown": [ccverify, "guest", "lockdown", "--config", str(config)],
+            "lockdown+options": [ccverify, "guest", "lockdown", "--config", str(config), *modules],
+            "lockdown --json": [ccverify, "guest", "lockdown", "--config", str(config), "--json"],
+            "finish": [ccverify, "guest", "finish", "--config", str(config)],
             "authorize": [
-                CCVERIFY,
+                ccverify,
                 "guest",
                 "authorize",
                 "--config",
@@ -135,10 +213,14 @@ def main() -> None:
                 EXAMPLE_ROOT,
             ],
         }
+        if args.payload:
+            del commands["lockdown+options"]  # (typer's path: the hook never passes them)
         times: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(args.repeat):
             for name, command in commands.items():
                 times[name].append(timed(command, env))
+        if args.importtime:
+            importtime(commands["authorize"], env)
     base = statistics.median(times["baseline"])
     for name, values in times.items():
         median = statistics.median(values)
