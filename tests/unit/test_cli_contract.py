@@ -57,6 +57,22 @@ def test_usage_errors_are_one_line_and_exit_2(args: list[str], says: str) -> Non
     assert "╭" not in done.stderr and done.stdout == ""
 
 
+def _wait_reading_stdin(pid: int, timeout: float = 30.0) -> None:
+    """Until ``pid`` catches SIGINT (Python's handler is in) and sleeps (blocked on stdin)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        fields = dict(
+            line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line
+        )
+        caught = int(fields["SigCgt"].strip(), 16)
+        if caught & (1 << (signal.SIGINT - 1)) and fields["State"].strip().startswith("S"):
+            time.sleep(0.2)  # sleeping may be an import's I/O: a moment more, then it's the read
+            if Path(f"/proc/{pid}/status").read_text().split("State:", 1)[1].strip().startswith("S"):
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"ccverify show - did not block on its input within {timeout} s")
+
+
 def test_ctrl_c_exits_130() -> None:
     """A command blocked on its input (stdin) gets SIGINT: exit 130, no traceback."""
     process = subprocess.Popen(
@@ -65,9 +81,12 @@ def test_ctrl_c_exits_130() -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # as a shell starts a command: SIGINT at its default, whatever this process inherited
+        # (an ignored SIGINT is inherited, and Python then installs no handler of its own)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
-        time.sleep(1.5)  # past start-up, reading stdin
+        _wait_reading_stdin(process.pid)
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=30)
     finally:
