@@ -146,11 +146,12 @@ def authorize(
             )  # fmt: skip
         else:
             evidence_bytes, evidence_path, log_path, got_collateral = _own_evidence(settings, partial)
-            collateral_path = collateral or got_collateral
+            collateral_path = collateral or settings.config.collateral or got_collateral
         opts = VerifyOptions(
             evidence=evidence_bytes, evidence_path=evidence_path, collateral=collateral_path,
             offline=offline, at=moment, policy=policy,
-            trust_root=trust_root, json=json_out, reference_values=settings.reference_values,
+            trust_root=trust_root or settings.config.trust_root, json=json_out,
+            reference_values=settings.reference_values,
             trust_anchor=anchors[0], event_log=log_path, sequence_store=sequence_store, vcek=vcek,
             vlek=vlek, cert_chain=cert_chain, cert_table=cert_table, product=product, crl=crl,
             allow_missing_crl=allow_missing_crl, pcs_url=pcs_url,

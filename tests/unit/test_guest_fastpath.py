@@ -245,7 +245,9 @@ def test_local_authorize_with_a_trust_root_runs_as_the_typer_command(
 ) -> None:
     """Local mode on the sample (the example provider, the signed reference values), as the
     boot benchmark runs it: ``--trust-root`` takes the fast path, which answers as typer does,
-    without typer or rich; without ``--trust-root`` the example quote's root is refused alike."""
+    without typer or rich; without ``--trust-root`` the example quote's root is refused alike;
+    the configuration's ``trust_root`` key names it as the option does, its ``collateral`` key
+    the collateral used."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -268,8 +270,15 @@ def test_local_authorize_with_a_trust_root_runs_as_the_typer_command(
     # a first run authorizes what the policy allows in the fake tree (plain files keep what was
     # written): the runs compared then start from the same state
     _run(_ENTRY, ["guest", "authorize", "--config", str(config), *root])
-    for extra, code in ((root, 0), ([], 1)):
-        argv = ["guest", "authorize", "--config", str(config), *extra, *json_flag]
+    # the same root named by the configuration's trust_root key, not on the command line
+    rooted = tmp_path / "rooted.toml"
+    rooted.write_text(f'trust_root = "{root[1]}"\n' + config.read_text())
+    # and its collateral key is used before the provider's: a document that is none is refused
+    (tmp_path / "not-collateral.json").write_text("{}")
+    collateral = tmp_path / "collateral.toml"
+    collateral.write_text(f'collateral = "{tmp_path / "not-collateral.json"}"\n' + rooted.read_text())
+    for extra, code, conf in ((root, 0, config), ([], 1, config), ([], 0, rooted), ([], 2, collateral)):
+        argv = ["guest", "authorize", "--config", str(conf), *extra, *json_flag]
         assert parse(argv) is not None
         entry, typed = _run(_ENTRY, argv), _run(_TYPER, argv)
         imported = _imported(entry.stderr)

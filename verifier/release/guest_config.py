@@ -60,6 +60,18 @@ KEYS: Mapping[str, tuple[str, str, str]] = {
         "mode applies the release's and falls back to it.",
     ),
     "reference_values": ("string (path)", "none", "Local mode: the signed reference values (CoRIM)."),
+    "trust_root": (
+        "string (path)",
+        "the vendor's root (Intel SGX Root CA / AMD ARK) pinned in ccverify",
+        "Local mode: the root the evidence's chain must end in, in place of the pinned vendor root "
+        "(a test PKI's, as `--trust-root`: trusted because the image's owner named it).",
+    ),
+    "collateral": (
+        "string (path)",
+        "none: fetched",
+        "Local mode: collateral for the evidence (QuoteCollateralV3 JSON or an offline bundle) in the "
+        "initramfs, used before any fetch.",
+    ),
     "sysfs": ("string (path)", '"/sys"', "Root of sysfs."),
     "run_dir": (
         "string (path)",
@@ -99,6 +111,8 @@ class GuestConfig:
     deadline: float | None = None
     device_policy: Path | None = None
     reference_values: Path | None = None
+    trust_root: Path | None = None
+    collateral: Path | None = None
     sysfs: Path | None = None
     run_dir: Path | None = None
     volumes: Mapping[str, Volume] = field(default_factory=dict)
@@ -210,6 +224,8 @@ def parse_guest_config(document: Mapping[str, Any], path: Path) -> GuestConfig:
         deadline=deadline,
         device_policy=a_path("device_policy"),
         reference_values=a_path("reference_values"),
+        trust_root=a_path("trust_root"),
+        collateral=a_path("collateral"),
         sysfs=a_path("sysfs"),
         run_dir=a_path("run_dir"),
         volumes=volumes,
