@@ -433,7 +433,12 @@ def _reason_json(reason: Reason) -> dict[str, Any]:
 
 
 def _dumps(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
+    return _ENCODER.encode(value).encode()
+
+
+#: ``json.dumps(value, separators=(",", ":"), sort_keys=True)``, without the check for a circular
+#: reference (what is encoded here is a tree built for it: a cycle would still raise, RecursionError)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True, check_circular=False)
 
 
 def _b64(data: bytes) -> str:
