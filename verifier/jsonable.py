@@ -12,6 +12,7 @@ import dataclasses
 import enum
 from collections.abc import Mapping
 from datetime import datetime
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ccverify.verifier.timeutil import as_utc
@@ -27,6 +28,11 @@ JSON_ERRORS = (ValueError, RecursionError)
 
 
 def to_jsonable(value: Any) -> Any:
+    kind = type(value)
+    if kind in _PLAIN:  # exactly JSON's own scalars (none of them has a to_json)
+        return value
+    if kind is dict or kind is MappingProxyType:  # no to_json either: as any other Mapping below
+        return {str(k): to_jsonable(v) for k, v in value.items()}
     custom = getattr(value, "to_json", None)
     if callable(custom) and not isinstance(value, type):
         return custom()
@@ -52,6 +58,8 @@ def to_jsonable(value: Any) -> Any:
         return [to_jsonable(v) for v in value]
     raise TypeError(f"cannot render {type(value).__name__} as JSON")
 
+
+_PLAIN = frozenset({str, int, float, bool, type(None)})
 
 JsonValue = dict[str, "JsonValue"] | list["JsonValue"] | str | int | float | bool | None
 

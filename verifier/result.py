@@ -22,9 +22,12 @@ from __future__ import annotations
 import base64
 import dataclasses
 import enum
+import functools
 import hashlib
 import hmac
+import io
 import json
+import pickle
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -136,7 +139,8 @@ class AttestationResult:
     def status(self) -> Tier:
         if not self.trust_vector:
             return Tier.NONE
-        return max(tier_of(v) for v in self.trust_vector.values())
+        # tier_of is monotone in a value's magnitude: the worst tier is the largest magnitude's
+        return tier_of(max(map(abs, self.trust_vector.values())))
 
     @property
     def affirming(self) -> bool:
@@ -154,12 +158,13 @@ class AttestationResult:
         }
         if self.expires_at is not None:
             out["exp"] = int(self.expires_at.timestamp())
+        status = self.status.name.lower()
         return out | {
             "ear_verifier_id": VERIFIER_ID,
-            "ear_status": self.status.name.lower(),
+            "ear_status": status,
             "submods": {
                 self.evidence_kind: {
-                    "ear_status": self.status.name.lower(),
+                    "ear_status": status,
                     "ear_trustworthiness_vector": dict(self.trust_vector),
                     "ear_appraisal_policy_ids": list(self.policy_ids),
                     "ccverify_reasons": [_reason_json(r) for r in self.reasons],
@@ -198,11 +203,14 @@ class AttestationResult:
         if params is None:
             raise ValueError("EAR JWTs are signed with ES256 (P-256) or ES384 (P-384)")
         alg, size, digest = params
-        header: dict[str, Any] = {"alg": alg, "typ": "JWT"}
-        if kid is not None:
-            header["kid"] = kid
         if embed_jwk:
+            header: dict[str, Any] = {"alg": alg, "typ": "JWT"}
+            if kid is not None:
+                header["kid"] = kid
             header["jwk"] = public_jwk(key.public_key())
+            segment = _b64(_dumps(header))
+        else:
+            segment = _header_segment(alg, kid)
         claims = self.to_json()
         if iss is not None:
             claims["iss"] = iss
@@ -210,7 +218,7 @@ class AttestationResult:
             claims["exp"] = int(exp.timestamp())
         if nonce is not None:
             claims["eat_nonce"] = _b64(nonce)
-        signing_input = _b64(_dumps(header)) + "." + _b64(_dumps(claims))
+        signing_input = segment + "." + _b64(_dumps(claims))
         der = key.sign(signing_input.encode(), ec.ECDSA(digest))
         r, s = decode_dss_signature(der)
         return signing_input + "." + _b64(r.to_bytes(size, "big") + s.to_bytes(size, "big"))
@@ -222,6 +230,16 @@ _JWS_PARAMS: dict[type[ec.EllipticCurve], tuple[str, int, hashes.HashAlgorithm]]
     ec.SECP384R1: ("ES384", 48, hashes.SHA384()),
 }
 _JWK_CURVES = {ec.SECP256R1: ("P-256", 32), ec.SECP384R1: ("P-384", 48)}
+
+
+@functools.lru_cache(maxsize=64)
+def _header_segment(alg: str, kid: str | None) -> str:
+    """The JWS header's base64url segment for ``alg`` and ``kid`` (no ``jwk``): a function of
+    the two, made once per signing configuration."""
+    header: dict[str, Any] = {"alg": alg, "typ": "JWT"}
+    if kid is not None:
+        header["kid"] = kid
+    return _b64(_dumps(header))
 
 
 def public_jwk(key: ec.EllipticCurvePublicKey, kid: str | None = None) -> dict[str, str]:
@@ -276,20 +294,59 @@ def _issue(
 
 
 def _seal_of(result: AttestationResult) -> bytes:
-    """HMAC over every field but the token and the seal, in a canonical JSON form (times with
-    their full precision, so no two distinct results share a form).
+    """HMAC over every field but the token and the seal, in a canonical form (``_sealed_bytes``:
+    times with their full precision, so no two distinct results share a form). It is computed
+    twice per release (at issue and by ``issued``)."""
+    return hmac.digest(_SEAL_KEY, _sealed_bytes(result), "sha256")
 
-    The form is one JSON array of the fields' values in declaration order, JSON's own types as
-    themselves and everything else through ``_sealed_form`` (tagged with its type: a datetime,
-    a mapping's items, a dataclass's fields, bytes, and ``repr`` for the rest), so no two
-    distinct values share a form. It is computed twice per release (at issue and by
-    ``issued``), so it is built in one ``json.dumps`` call, without an intermediate tree."""
-    encoded = _SEAL_ENCODER.encode([getattr(result, name) for name in _SEALED_FIELDS])
-    return hmac.digest(_SEAL_KEY, encoded.encode(), "sha256")
+
+def _sealed_bytes(result: AttestationResult) -> bytes:
+    """The sealed form: the fields' values in declaration order, each tagged with how it is
+    written, pickled (protocol 5, without the memo, so a form depends on values only, never on
+    which objects are shared; nothing is ever unpickled).
+
+    The types appraisal issues are written here: a mapping proxy as ``("M", its items)``, a
+    datetime as ``("D", its ISO form)``, a tuple of ``Reason`` as ``("R", each one's fields)``;
+    any other value as ``("X", value)``. Pickle writes ``None``, booleans and exact ``int``,
+    ``float``, ``str``, ``bytes``, ``list``, ``tuple``, ``dict``, ``set`` and ``frozenset`` as
+    themselves, every other object as a call of ``_tagged`` on its ``_sealed_form`` (tagged with
+    its type: a datetime, a mapping's items, a dataclass's fields, bytes, and ``repr`` for the
+    rest), which no plain value's form equals: so no two distinct values share a form."""
+    form: list[tuple[str, Any]] = []
+    for name in _SEALED_FIELDS:
+        value = getattr(result, name)
+        kind = type(value)
+        if kind is MappingProxyType:
+            form.append(("M", list(value.items())))
+        elif kind is datetime:
+            form.append(("D", value.isoformat()))
+        elif kind is tuple and all(type(r) is Reason for r in value):
+            form.append(("R", [(r.claim, r.code, r.detail, r.expected, r.actual) for r in value]))
+        else:
+            form.append(("X", value))
+    buffer = io.BytesIO()
+    pickler = _SealPickler(buffer, protocol=5)
+    pickler.fast = True  # no memo: an object written twice is written in full twice
+    pickler.dump(form)
+    return buffer.getvalue()
+
+
+def _tagged(form: Any) -> Any:
+    """What a tagged value's form is written as a call of (by name: never called)."""
+    return form
+
+
+class _SealPickler(pickle.Pickler):
+    """Pickle asks this for every object that is not one of its plain types (``_sealed_bytes``)."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        if obj is _tagged:
+            return NotImplemented  # the tag itself, written by name
+        return _tagged, (_sealed_form(obj),)
 
 
 def _sealed_form(value: Any) -> Any:
-    """The JSON form of a value JSON has no type for (``_seal_of``), tagged with its kind."""
+    """The form of a value pickle does not write as itself (``_sealed_bytes``), tagged with its kind."""
     fields_of = _DATACLASS_FIELDS.get(type(value))  # first: a result has a dozen reasons
     if fields_of is None and dataclasses.is_dataclass(value) and not isinstance(value, type):
         names = tuple(f.name for f in dataclasses.fields(value))
@@ -312,7 +369,8 @@ _SEALED_FIELDS = tuple(
     f.name for f in dataclasses.fields(AttestationResult) if f.name not in ("_token", "_seal")
 )
 _DATACLASS_FIELDS: dict[type, tuple[str, tuple[str, ...]]] = {}
-_SEAL_ENCODER = json.JSONEncoder(separators=(",", ":"), default=_sealed_form)
+#: ``_sealed_bytes`` writes a Reason's fields itself, in their declaration order
+assert tuple(f.name for f in dataclasses.fields(Reason)) == ("claim", "code", "detail", "expected", "actual")
 
 
 def require_affirming(result: object, *, at: datetime | str | None = None) -> AttestationResult:
@@ -366,7 +424,12 @@ def _reason_json(reason: Reason) -> dict[str, Any]:
 
 
 def _dumps(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
+    return _ENCODER.encode(value).encode()
+
+
+#: ``json.dumps(value, separators=(",", ":"), sort_keys=True)``, without the check for a circular
+#: reference (what is encoded here is a tree built for it: a cycle would still raise, RecursionError)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True, check_circular=False)
 
 
 def _b64(data: bytes) -> str:

@@ -27,27 +27,27 @@ own cryptography: the key pair 0.13, opening the release 0.08, the quote's signa
 Goals: >= 0.6x the in-process rate per worker; with 2 workers >= 1,000 attestations/s and p99 <=
 50 ms at 64 clients (Veraison's published figure: ~400/s at ~100 ms median on three instances).
 
-Measured (2026-12-06, the shared 2-core machine idle but for this run: others 0.00-0.02 cores):
+Measured (2026-12-06, the shared 2-core machine; "others": cores other processes kept busy):
 
-    workers clients   att/s  p50 ms  p99 ms in-proc/s  ratio svc cpu gen cpu cpu ratio
-          1       1     495     1.9     3.6     1,231   0.40    1.43    0.60      0.56
-          1      16     772    20.1    27.6     1,225   0.63    1.26    0.51      0.63
-          1      64     753    84.6    94.4     1,249   0.60    1.30    0.53      0.60
-          2       1     482     2.0     3.6     1,173   0.21    1.49    0.63      0.56
-          2      16   1,086    14.4    24.9     1,205   0.45    1.18    0.43      0.68
-          2      64   1,142    56.0    87.8     1,195   0.48    1.20    0.43      0.68
+    workers clients   att/s  p50 ms  p99 ms in-proc/s  ratio svc cpu gen cpu cpu ratio others
+          1       1     541     1.8     3.4     1,255   0.43    1.29    0.56      0.60   0.02
+          1      16     859    17.8    28.6     1,307   0.66    1.11    0.53      0.67   0.06
+          1      64     796    80.5    88.6     1,378   0.58    1.23    0.52      0.58   0.00
+          2       1     519     1.8     3.8     1,355   0.19    1.30    0.60      0.55   0.11
+          2      16     935    15.1    42.4     1,401   0.33    1.11    0.44      0.62   0.41
+          2      64   1,301    48.3    77.7     1,439   0.45    1.05    0.41      0.64   0.00
 
-In process a session costs 0.80-0.85 ms of CPU (the appraisal's value, log and component checks
-memoized by content; 0.92 ms before, with one HPKE key for every session). Behind HTTP a worker
-spends 1.2-1.3 ms at 16-64 clients (1.4-1.6 before): the guest endpoints are answered in the
-httptools protocol (``verifier/service/fasthttp.py``: no ASGI task, one write per answer), SQLite
-statements on a held connection, start-up objects frozen out of the collector's scans. One worker
-makes 0.60-0.63x the in-process rate at 16 and 64 clients; at 1 client a session is the service's
-and the guest's work one after the other (1.4 + 0.6 ms), 0.40x. Two workers: 1,086-1,142/s at 16
-and 64 clients, service + generator 1.63 ms of CPU per attestation, both cores full (at most
-~1,230/s). At 64 closed-loop clients p50 ~= 64 / rate: p99 <= 50 ms there needs ~1,800/s, under
-1.1 ms of CPU per attestation in all, which the guest's own cryptography (0.24 ms) and the
-in-process pipeline (0.8 ms) already spend: not met.
+In process a session costs about 0.71 ms of CPU (0.69 ms attest + 0.02 ms challenge, min of 5
+x 2,000; 0.78 ms before: the issuance seal's form is pickled with the issued types tagged in
+place, 10 us instead of 28 us, twice per release; the EAR claims and the answers encoded without
+the circular-reference check; to_jsonable's plain values first). Behind HTTP a worker spends
+1.05-1.1 ms at 16-64 clients (1.2-1.3 before), the rest of it outside the handlers: accepting a
+connection per session, its reads, one write per answer and the close (the kernel's loopback
+TCP), uvicorn's protocol objects, two SQLite statements and commits. Two workers at 64 clients:
+1,301/s, p50 48 ms, p99 78 ms, service + generator 1.46 ms of CPU per attestation (1.63 before);
+a second run with another process busy (others 0.42 cores) made 1,004/s, p99 141 ms. p99 <= 50 ms
+at 64 closed-loop clients still needs ~1,800/s, about 1.1 ms of CPU per attestation in all: not
+met (0.35 ms short).
 """
 
 from __future__ import annotations

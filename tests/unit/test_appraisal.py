@@ -370,8 +370,7 @@ def test_an_issued_result_cannot_be_edited(tdx_verdict) -> None:  # type: ignore
 
 def test_the_seal_covers_every_field_and_each_reason(sample: Path, tdx_verdict, tdx_rv) -> None:  # type: ignore[no-untyped-def]
     """Any field set to another value (of the same or another type, equal JSON included), and
-    any reason edited in place, leaves a result that was not issued (a tuple and a list of the
-    same reasons are the same content)."""
+    any reason edited in place, leaves a result that was not issued."""
     import datetime as dt
     from types import MappingProxyType
 
@@ -474,3 +473,46 @@ def test_expected_and_actual_are_spelled_alike() -> None:
     assert _same_form("sha-256:" + "ab" * 32 + " + sha-384:" + "ab" * 48, "cd" * 48) == "sha-384:" + "cd" * 48
     assert _same_form("e702060000000000", "e702060000000000") == "e702060000000000"
     assert _same_form(None, "cd") == "cd"
+
+
+def test_the_seal_form_is_of_values_and_tags_what_is_not_plain(sample: Path, tdx_verdict, tdx_rv) -> None:  # type: ignore[no-untyped-def]
+    """The sealed form depends on the values only (equal values in other objects keep a result
+    issued), and a plain value never takes the form of a tagged one."""
+    import datetime as dt
+    import enum
+    from types import MappingProxyType
+
+    from ccverify.verifier.result import _sealed_bytes
+
+    log = (sample / "tdx-event-log.bin").read_bytes()
+    one = verifier.appraise(tdx_verdict, tdx_rv, event_log=log, at=AT)
+    copy = verifier.appraise(tdx_verdict, tdx_rv, event_log=bytes(bytearray(log)), at=AT)
+    assert one is not copy and one == copy
+    assert _sealed_bytes(one) == _sealed_bytes(copy) == _sealed_bytes(one)
+    same = verifier.appraise(tdx_verdict, tdx_rv, event_log=log, at=AT)
+    object.__setattr__(same, "evidence_sha256", "".join(list(same.evidence_sha256)))
+    object.__setattr__(same, "reasons", tuple(dataclasses.replace(r) for r in same.reasons))
+    claims = {"".join(list(k)): v for k, v in same.claims.items()}
+    object.__setattr__(same, "claims", MappingProxyType(claims))
+    assert same.issued
+
+    class Text(enum.StrEnum):
+        TDX = "tdx"
+
+    items = list(one.trust_vector.items())
+    for name, other in [
+        ("reasons", list(one.reasons)),  # not the tuple appraisal issues
+        ("trust_vector", ("M", items)),  # what a proxy's items are written as
+        ("trust_vector", ["mapping", items]),  # a proxy's tagged form by _sealed_form
+        ("trust_vector", dict(items)),
+        ("issued_at", ("D", one.issued_at.isoformat())),
+        ("issued_at", one.issued_at.isoformat()),
+        ("issued_at", one.issued_at.astimezone(dt.timezone(dt.timedelta(hours=1)))),
+        ("evidence_kind", Text.TDX),
+        ("claims", MappingProxyType({k: MappingProxyType({"v": v}) for k, v in one.claims.items()})),
+        ("claims", MappingProxyType({k: {"v": v} for k, v in one.claims.items()})),
+    ]:
+        result = verifier.appraise(tdx_verdict, tdx_rv, event_log=log, at=AT)
+        assert result.issued
+        object.__setattr__(result, name, other)
+        assert not result.issued, (name, other)

@@ -31,6 +31,8 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 log = logging.getLogger("ccverify.service")
 
 Handler = Callable[[bytes], tuple[int, dict[str, Any]]]
+#: ``json.dumps`` (default separators), without the circular-reference check: an answer is a tree
+_ENCODE = json.JSONEncoder(check_circular=False).encode
 _JSON = b"content-type: application/json\r\ncontent-length: "
 
 
@@ -154,7 +156,7 @@ class FastHttpProtocol(HttpToolsProtocol):
         self._fast_body = []
         try:
             status, document = handler(raw)
-            body = json.dumps(document).encode()
+            body = _ENCODE(document).encode()
         except Exception:
             log.exception("fast path: exception in a handler")
             self._answer(500, b"Internal Server Error", b"text/plain; charset=utf-8", keep_alive=False)
