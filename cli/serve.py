@@ -178,6 +178,16 @@ def _run(path: Path, config: Any, overrides: dict[str, Any]) -> None:
         # httptools, the guest endpoints answered in the protocol (verifier/service/fasthttp.py)
         "http": "ccverify.verifier.service.fasthttp:FastHttpProtocol",
     }
+    from ccverify.verifier.service import fasthttp
+
+    if not fasthttp.COMPATIBLE:
+        import logging
+
+        logging.getLogger("ccverify.service").warning(
+            "uvicorn %s's HTTP protocol is not the one ccverify's fast path was built on: every "
+            "request takes the ASGI path (slower, same answers)",
+            getattr(uvicorn, "__version__", "?"),
+        )
     if config.tls_cert is not None:
         options.update(ssl_certfile=str(config.tls_cert), ssl_keyfile=str(config.tls_key))
     if config.tls_client_ca is not None:

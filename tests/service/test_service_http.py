@@ -585,3 +585,24 @@ def test_guest_endpoints_on_one_connection_pipelined_chunked_and_expect(
         ((status, headers, body),) = _read_answers(conn, 1)
         assert status == b"HTTP/1.1 200 OK" and headers[b"connection"] == b"close"
         assert conn.recv(65536) == b""  # closed by the service
+
+
+def test_the_fast_path_checks_the_uvicorn_it_runs_on() -> None:
+    """fasthttp reads uvicorn internals (no public API): with the installed uvicorn it is on; a
+    protocol without what it reads (another uvicorn) turns it off, leaving every request to ASGI."""
+    from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+    from ccverify.verifier.service import fasthttp
+
+    assert fasthttp.COMPATIBLE and fasthttp.compatible(HttpToolsProtocol, STATUS_LINE)
+
+    class Renamed(HttpToolsProtocol):
+        def __init__(self) -> None:  # sets none of what the fast path reads
+            self.something_else = None
+
+    class Missing(HttpToolsProtocol):
+        _unset_keepalive_if_required = None  # type: ignore[assignment]
+
+    assert not fasthttp.compatible(Renamed, STATUS_LINE)
+    assert not fasthttp.compatible(Missing, STATUS_LINE)
+    assert not fasthttp.compatible(HttpToolsProtocol, {200: b"HTTP/1.1 200 OK\r\n"})

@@ -30,6 +30,55 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 log = logging.getLogger("ccverify.service")
 
+#: what this protocol reads and calls of uvicorn's (not a public API): the attributes its
+#: ``HttpToolsProtocol.__init__`` sets and the methods it has, as in uvicorn 0.30-0.55
+_ATTRIBUTES = frozenset(
+    [
+        "access_log",
+        "access_logger",
+        "app",
+        "client",
+        "connections",
+        "cycle",
+        "expect_100_continue",
+        "headers",
+        "limit_concurrency",
+        "loop",
+        "parser",
+        "pipeline",
+        "server_state",
+        "timeout_keep_alive",
+        "timeout_keep_alive_task",
+        "transport",
+    ]
+)
+_METHODS = [
+    "on_headers_complete",
+    "on_body",
+    "on_message_complete",
+    "on_url",
+    "data_received",
+    "connection_lost",
+    "_unset_keepalive_if_required",
+    "timeout_keep_alive_handler",
+]
+
+
+def compatible(protocol: type = HttpToolsProtocol, status_lines: object = STATUS_LINE) -> bool:
+    """Whether uvicorn's protocol still has what this one uses (another uvicorn may not: then
+    every request takes the ASGI path, as with plain ``httptools``, and ``serve`` says so)."""
+    init = getattr(protocol, "__init__", None)
+    names = set(getattr(getattr(init, "__code__", None), "co_names", ()))
+    return (
+        names >= _ATTRIBUTES
+        and all(callable(getattr(protocol, name, None)) for name in _METHODS)
+        and isinstance(status_lines, dict)
+        and all(isinstance(status_lines.get(code), bytes) for code in (200, 400, 408, 500))
+    )
+
+
+COMPATIBLE = compatible()
+
 Handler = Callable[[bytes], tuple[int, dict[str, Any]]]
 #: ``json.dumps`` (default separators), without the circular-reference check: an answer is a tree
 _ENCODE = json.JSONEncoder(check_circular=False).encode
@@ -97,7 +146,7 @@ class FastHttpProtocol(HttpToolsProtocol):
     def _take(self) -> Handler | None:
         route = self._route
         guard = route.guard
-        if guard is None or self.parser.get_method() != b"POST" or self.expect_100_continue:
+        if not COMPATIBLE or guard is None or self.parser.get_method() != b"POST" or self.expect_100_continue:
             return None
         if (self.cycle is not None and not self.cycle.response_complete) or self.pipeline:
             return None  # an answer is still being written on this connection: in order, by ASGI
