@@ -140,14 +140,7 @@ class Store:
             return self._raw_sqlite(sql, params, fetch)
         connection = self.engine.raw_connection()
         try:
-            cursor = connection.cursor()
-            try:
-                cursor.execute(sql, params)
-                row = cursor.fetchone() if fetch else None
-            finally:
-                cursor.close()
-            connection.commit()
-            return row
+            return _one_statement(connection, sql, params, fetch)
         except Exception:
             connection.rollback()
             raise
@@ -161,14 +154,7 @@ class Store:
             with self._held_lock:
                 self._held.append(connection)
         try:
-            cursor = connection.cursor()
-            try:
-                cursor.execute(sql, params)
-                row = cursor.fetchone() if fetch else None
-            finally:
-                cursor.close()
-            connection.commit()
-            return row
+            return _one_statement(connection, sql, params, fetch)
         except Exception:
             try:
                 connection.rollback()
@@ -349,3 +335,15 @@ class Store:
                 c.execute(sa.insert(table).values({key: value, **columns}))
             else:
                 c.execute(sa.update(table).where(table.c[key] == value).values(**columns))
+
+
+def _one_statement(connection: Any, sql: str, params: tuple[Any, ...], fetch: bool) -> Any:
+    """``sql`` on a DBAPI ``connection``, committed; its first row when ``fetch``."""
+    cursor = connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        row = cursor.fetchone() if fetch else None
+    finally:
+        cursor.close()
+    connection.commit()
+    return row
