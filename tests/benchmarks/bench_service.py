@@ -65,9 +65,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
@@ -79,6 +77,7 @@ from ccverify.verifier.service.config import load_config  # noqa: E402
 from ccverify.verifier.testing import sample  # noqa: E402
 from ccverify.verifier.testing.pki import derive_ec_key  # noqa: E402
 from ccverify.verifier.testing.service_fixtures import sample_tdx_quote  # noqa: E402
+from ccverify.verifier.testing.tdx_builder import sign_raw  # noqa: E402
 from tests.service.conftest import EVENT_LOG, SAMPLE_QUOTE, SECRET, make_config, provision, start  # noqa: E402
 
 # TDX quote v4 with a TD report 1.0: header 48, body 584 (REPORTDATA at 520), then the signature
@@ -97,9 +96,7 @@ class Minter:
     def __call__(self, report_data: bytes) -> bytes:
         quote = bytearray(self.template)
         quote[_REPORT_DATA : _REPORT_DATA + 64] = report_data
-        der = self.key.sign(bytes(quote[:_SIGNED]), ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
-        r, s = decode_dss_signature(der)
-        quote[_SIGNATURE : _SIGNATURE + 64] = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+        quote[_SIGNATURE : _SIGNATURE + 64] = sign_raw(self.key, bytes(quote[:_SIGNED]))
         return bytes(quote)
 
 
