@@ -71,6 +71,15 @@ def main() -> None:
 
         fast = parse(argv)
     elif argv[:1] == ["guest"]:
+        # The hook's verbs import ~280 modules at every boot, ~100,000 objects: with the
+        # default thresholds (a young collection every 700 allocations, a full one every
+        # hundred of those) the cycle collector walked them over and over, a tenth of local
+        # authorize's time, to find nothing (module objects live until exit). The collector
+        # still runs, after every 50,000 allocations, so a verb that waits (askpass, a remote
+        # authorize retrying) still frees its cycles.
+        import gc
+
+        gc.set_threshold(50_000, 20, 100)
         from ccverify.cli.guest_args import parse as parse_guest
 
         guest = parse_guest(argv)

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 #: the file's name in the initramfs (``SITE`` of ``cli/hook_payload.py``)
 FILE_NAME = "EXAMPLE-NOT-TRUSTED-tdx-evidence.json"
 #: what the file says it is (a file of another format is not used)
-FORMAT = "ccverify example TDX evidence template 1"
+FORMAT = "ccverify example TDX evidence template 2"
 WARNING = (
     "EXAMPLE, NOT TRUSTED, NOT HARDWARE: made by ccverify's example PKI from a public seed for "
     "`guest authorize --evidence-provider example` (tests, demos); it proves nothing about any "
@@ -46,7 +46,6 @@ def premint(now: datetime) -> dict[str, Any]:
     """The pre-minted material (a JSON object), collateral valid from ``now`` for 30 days."""
     from datetime import UTC
 
-    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
     from ccverify.verifier.evidence.tdx_quote import TdxQuote
@@ -74,9 +73,9 @@ def premint(now: datetime) -> dict[str, Any]:
     template = bytearray(quote)
     template[offset : offset + REPORT_DATA_SIZE] = bytes(REPORT_DATA_SIZE)
     key = derive_ec_key(SEED, "intel/attestation-key", ec.SECP256R1())
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+    # the private scalar, not a PEM: ``ec.derive_private_key`` makes the key back without
+    # importing ``serialization`` (and its SSH key support) at boot
+    scalar = key.private_numbers().private_value.to_bytes(32, "big")
     return {
         "WARNING": WARNING,
         "format": FORMAT,
@@ -86,7 +85,7 @@ def premint(now: datetime) -> dict[str, Any]:
         "report_data_offset": offset,
         "signed_length": len(signed),
         "signature_offset": sig_offset,
-        "attestation_key_pem": pem.decode(),
+        "attestation_key_scalar": scalar.hex(),
         "collateral": collateral.decode(),
         "event_log": sample_tdx_event_log().hex(),
     }
@@ -125,7 +124,7 @@ def from_preminted(report_data: bytes, now: datetime) -> tuple[bytes, bytes, byt
         )
         collateral = data["collateral"].encode()
         event_log = bytes.fromhex(data["event_log"])
-        pem = data["attestation_key_pem"].encode()
+        scalar = bytes.fromhex(data["attestation_key_scalar"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     if len(report_data) != 64 or not (
@@ -135,10 +134,12 @@ def from_preminted(report_data: bytes, now: datetime) -> tuple[bytes, bytes, byt
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-    from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-    key = load_pem_private_key(pem, password=None)
-    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
+    if len(scalar) != 32:
+        return None
+    try:
+        key = ec.derive_private_key(int.from_bytes(scalar, "big"), ec.SECP256R1())
+    except ValueError:  # zero, or not below the group order
         return None
     numbers = key.public_key().public_numbers()
     raw_key = numbers.x.to_bytes(32, "big") + numbers.y.to_bytes(32, "big")

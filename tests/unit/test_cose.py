@@ -3,6 +3,8 @@ with its own code."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
@@ -430,3 +432,63 @@ def test_naive_validity_times_are_utc_whatever_the_local_zone(monkeypatch: pytes
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
+
+
+# --------------------------------------------------------------------------- public key loading
+
+
+def _spki_der(key: Any) -> bytes:
+    return key.public_bytes(  # type: ignore[no-any-return]
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def _pem_public(der: bytes) -> bytes:
+    body = base64.b64encode(der)
+    lines = b"\n".join(body[i : i + 64] for i in range(0, len(body), 64))
+    return b"-----BEGIN PUBLIC KEY-----\n" + lines + b"\n-----END PUBLIC KEY-----\n"
+
+
+@pytest.mark.parametrize("kind", ["p256", "p384", "ed25519"])
+def test_public_keys_load_without_serialization_as_with_it(kind: str) -> None:
+    private: Any = {
+        "p256": lambda: ec.generate_private_key(ec.SECP256R1()),
+        "p384": lambda: ec.generate_private_key(ec.SECP384R1()),
+        "ed25519": ed25519.Ed25519PrivateKey.generate,
+    }[kind]()
+    der = _spki_der(private.public_key())
+    key = cose._spki_key(der)
+    assert key is not None and _spki_der(key) == der
+    for data in (der, _pem_public(der), b"\n  " + _pem_public(der).replace(b"\n", b"\r\n") + b"\n"):
+        anchor = cose.load_trust_anchor(data)
+        assert _spki_der(anchor.key) == der
+        assert anchor.kid == hashlib.sha256(der).digest()
+
+
+def test_other_encodings_of_a_key_take_serializations_path() -> None:
+    public = ec.generate_private_key(ec.SECP256R1()).public_key()
+    der = _spki_der(public)
+    # a compressed point: the same key in another encoding, which serialization reads
+    point = public.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint)
+    compressed = bytes([0x30, 21 + 3 + 33]) + der[2:23] + bytes([0x03, 0x22, 0x00]) + point
+    assert cose._spki_key(compressed) is None
+    assert _spki_der(cose.load_trust_anchor(compressed).key) == der
+    # the right header but a point not on the curve: refused as before, in serialization's words
+    off_curve = der[:-1] + bytes([der[-1] ^ 1])
+    assert cose._spki_key(off_curve) is None
+    with pytest.raises(InputError, match="not a PEM/DER public key or certificate"):
+        cose.load_trust_anchor(off_curve)
+    # a PEM block with something after it, two blocks, another label, a stray character
+    assert cose._pem_public_key_der(_pem_public(der) + b"trailing") is None
+    assert cose._pem_public_key_der(_pem_public(der) + _pem_public(der)) is None
+    assert cose._pem_public_key_der(_pem_public(der).replace(b"BEGIN PUBLIC", b"BEGIN EC PUBLIC")) is None
+    assert cose._pem_public_key_der(_pem_public(der)[:40] + b"!" + _pem_public(der)[41:]) is None
+    assert cose._pem_public_key_der(_pem_public(der)) == der
+
+
+def test_an_rsa_anchor_is_still_refused_by_kind() -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    der = _spki_der(rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key())
+    with pytest.raises(InputError, match="unsupported key type RSA"):
+        cose.load_trust_anchor(_pem_public(der))

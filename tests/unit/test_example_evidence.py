@@ -81,16 +81,16 @@ def _altered(template: Path, tmp_path: Path, **changes: object) -> Path:
 def test_a_template_that_does_not_hold_together_is_not_used(
     template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    other = ec.generate_private_key(ec.SECP256R1()).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+    other = ec.generate_private_key(ec.SECP256R1()).private_numbers().private_value.to_bytes(32, "big")
+    order = bytes.fromhex("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551")
     at = BUILT + timedelta(days=1)
     for changes in (
         {"format": "something else"},
-        {"attestation_key_pem": other.decode()},  # not the key the quote names
+        {"attestation_key_scalar": other.hex()},  # not the key the quote names
+        {"attestation_key_scalar": order.hex()},  # not a private key (the group's order)
+        {"attestation_key_scalar": other.hex()[:-2]},  # 31 bytes
         {"signature_offset": 10},
         {"report_data_offset": -1},
         {"quote_template": "zz"},

@@ -294,3 +294,23 @@ def test_local_authorize_with_a_trust_root_runs_as_the_typer_command(
         else:
             assert _untimed(entry.stdout) == _untimed(typed.stdout)
         assert not [name for name in imported if name.split(".")[0] in ("typer", "click", "rich")]
+
+
+def test_guest_verbs_run_with_the_collector_rarely_woken() -> None:
+    """A guest verb sets the collector's young threshold to 50,000 (the hook's imports no longer
+    set off a collection every 700 allocations), and the collector stays on."""
+    code = (
+        "import gc, sys\n"
+        "from ccverify.cli import entry, guest_run\n"
+        "seen = []\n"
+        "guest_run.finish = lambda **options: seen.append((gc.get_threshold(), gc.isenabled()))\n"
+        "sys.argv = ['ccverify', 'guest', 'finish', '--config', '/nonexistent.toml']\n"
+        "try:\n"
+        "    entry._run_guest.__globals__['os']._exit = lambda status: sys.exit(status)\n"
+        "    entry.main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(seen)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[((50000, 20, 100), True)]", done.stderr

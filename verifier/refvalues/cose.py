@@ -19,6 +19,7 @@ with the anchor the key id names (or every anchor when it names none); when noth
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import os
 from collections.abc import Mapping, Sequence
@@ -28,7 +29,11 @@ from typing import TYPE_CHECKING, Any
 
 import cbor2
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
+
+# (the enums' own module: the ``serialization`` package would load its SSH key support, ~3 ms of
+# the initramfs hook's start-up, for nothing used here; ``cryptography.x509`` imports it so too)
+from cryptography.hazmat.primitives._serialization import Encoding, PublicFormat
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
@@ -269,8 +274,78 @@ class TrustAnchor:
 
 
 def key_id(key: PublicKey) -> bytes:
-    der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    der = key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
     return hashlib.sha256(der).digest()
+
+
+# The SubjectPublicKeyInfo DER of the three key types COSE signing here accepts is the same
+# bytes up to the key itself: the algorithm (and curve) identifier, then the BIT STRING's
+# header. ``_spki_key`` reads those directly, so that loading a public key (the device
+# policy's anchor, at every boot of the initramfs) does not import
+# ``cryptography.hazmat.primitives.serialization`` (its package loads SSH key support and the
+# ciphers with it, ~3 ms of the hook's start-up budget, for nothing the hook uses).
+_SPKI_PREFIXES: tuple[tuple[bytes, int, ec.EllipticCurve | None], ...] = (
+    (bytes.fromhex("3059301306072a8648ce3d020106082a8648ce3d030107034200"), 65, ec.SECP256R1()),
+    (bytes.fromhex("3076301006072a8648ce3d020106052b81040022036200"), 97, ec.SECP384R1()),
+    (bytes.fromhex("302a300506032b6570032100"), 32, None),  # Ed25519
+)
+
+
+def _spki_key(der: bytes) -> PublicKey | None:
+    """The key of a P-256, P-384 or Ed25519 SubjectPublicKeyInfo in ``der``, or None for
+    anything else (the caller then asks ``serialization``, which words every error). A key is
+    returned only when its own DER encoding is exactly ``der``: no other encoding of the same
+    key (a compressed point, a stray byte) takes this path."""
+    for prefix, size, curve in _SPKI_PREFIXES:
+        if len(der) != len(prefix) + size or not der.startswith(prefix):
+            continue
+        point = der[len(prefix) :]
+        try:
+            key: PublicKey = (
+                ed25519.Ed25519PublicKey.from_public_bytes(point)
+                if curve is None
+                else ec.EllipticCurvePublicKey.from_encoded_point(curve, point)
+            )
+        except ValueError:
+            return None
+        if key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo) != der:
+            return None
+        return key
+    return None
+
+
+def _pem_public_key_der(data: bytes) -> bytes | None:
+    """The DER inside ``data`` when it is exactly one PEM ``PUBLIC KEY`` block (lines of strict
+    base64 between the two markers, nothing else but surrounding white space), else None."""
+    text = data.strip()
+    begin, end = b"-----BEGIN PUBLIC KEY-----", b"-----END PUBLIC KEY-----"
+    if not text.startswith(begin) or not text.endswith(end):
+        return None
+    body = text[len(begin) : -len(end)]
+    if b"-----" in body:
+        return None
+    try:
+        return binascii.a2b_base64(b"".join(body.split()), strict_mode=True)
+    except binascii.Error:
+        return None
+
+
+def _public_key(data: bytes) -> object:
+    """A PEM or DER public key (``serialization`` for all but the three usual kinds)."""
+    if b"-----BEGIN" in data:
+        der = _pem_public_key_der(data)
+        key = None if der is None else _spki_key(der)
+        if key is not None:
+            return key
+        from cryptography.hazmat.primitives import serialization
+
+        return serialization.load_pem_public_key(data)
+    key = _spki_key(data)
+    if key is not None:
+        return key
+    from cryptography.hazmat.primitives import serialization
+
+    return serialization.load_der_public_key(data)
 
 
 def _check_key(key: object, source: str) -> PublicKey:
@@ -314,10 +389,10 @@ def load_trust_anchor(source: Source | PublicKey | TrustAnchor) -> TrustAnchor:
 
             cert = x509load.certificate(data)
         elif b"-----BEGIN" in data:
-            loaded: object = serialization.load_pem_public_key(data)
+            loaded: object = _public_key(data)
         else:
             try:
-                loaded = serialization.load_der_public_key(data)
+                loaded = _public_key(data)
             except (ValueError, UnsupportedAlgorithm):
                 from ccverify.verifier import x509load
 
@@ -337,6 +412,8 @@ def load_private_key(source: Source | PrivateKey) -> PrivateKey:
     if isinstance(source, (ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey)):
         return source
     data, name = _read(source, "signing key")
+    from cryptography.hazmat.primitives import serialization
+
     try:
         key = (
             serialization.load_pem_private_key(data, password=None)

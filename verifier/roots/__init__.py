@@ -15,7 +15,10 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+# (the enums' own module: the ``serialization`` package would load its SSH key support, ~3 ms of
+# the initramfs hook's start-up, for nothing used here; ``cryptography.x509`` imports it so too)
+from cryptography.hazmat.primitives._serialization import Encoding, PublicFormat
 
 if TYPE_CHECKING:
     from ccverify.verifier.evidence.snp_report import Product

@@ -37,9 +37,12 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
+
+# (the enums' own module: the ``serialization`` package would load its SSH key support, ~3 ms of
+# the initramfs hook's start-up, for nothing used here; ``cryptography.x509`` imports it so too)
+from cryptography.hazmat.primitives._serialization import Encoding
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
 from ccverify.verifier import x509load
