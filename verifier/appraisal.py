@@ -71,6 +71,8 @@ _IDENTITY_VALUES = {"id_key_digest", "author_key_digest"}
 
 @dataclass(frozen=True)
 class _Check:
+    """One check of appraisal, before it becomes a result's claim or reason."""
+
     claim: str
     name: str
     ok: bool | None  # None: could not be checked
@@ -695,6 +697,8 @@ def _component_checks(
 
 @dataclass(frozen=True)
 class _Logged:
+    """A component's digest as the event log records it, with the event's number and text."""
+
     digest: Digest
     text: str | None
     number: int  # the event's number in the log
@@ -821,6 +825,8 @@ def parsed_event_log(data: bytes) -> EventLog:
 
 @dataclass(frozen=True)
 class _Log:
+    """An event log as appraisal reads it."""
+
     log: EventLog
     #: the bytes it was parsed from (None: given parsed), which key the memos
     source: bytes | None

@@ -284,6 +284,8 @@ def verify_event_digests(log: EventLog, *, algorithms: Sequence[int] | None = No
 
 @dataclass(frozen=True)
 class RtmrMismatch:
+    """An RTMR whose replayed value differs from the quote's."""
+
     rtmr: int
     quoted: bytes
     replayed: bytes
@@ -291,6 +293,8 @@ class RtmrMismatch:
 
 @dataclass(frozen=True)
 class RtmrComparison:
+    """Replayed RTMRs against the quote's: which matched, which differ, which were left out."""
+
     replayed: tuple[bytes, ...]
     quoted: tuple[bytes, ...]
     matched: tuple[int, ...]  # RTMR numbers that equal the quote
@@ -386,6 +390,8 @@ class Component:
 
 @dataclass(frozen=True)
 class BootComponents:
+    """The boot's measured components as the event log shows them, by stage, in order."""
+
     algorithm: str
     firmware: tuple[Component, ...]
     kernel: tuple[Component, ...]  # every image the firmware started, in order (shim, grub, kernel)

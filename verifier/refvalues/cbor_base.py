@@ -312,6 +312,8 @@ def _uri(value: Any, path: str) -> str:
 
 @dataclass(frozen=True)
 class Validity:
+    """A CoRIM validity window (``validity-map``): not after, and not before when given."""
+
     not_after: datetime
     not_before: datetime | None = None
 

@@ -179,12 +179,17 @@ class MaskedRawValue:
 
 @dataclass(frozen=True)
 class Svn:
+    """A security version number: exact (``svn``, tag 552) or a minimum (``min-svn``, tag 553)."""
+
     value: int
     minimum: bool  # tag 553 min-svn (True) or 552 svn (False)
 
 
 @dataclass(frozen=True)
 class MeasurementValues:
+    """A CoRIM ``measurement-values-map``: what a measured element is expected to be
+    (digests, SVN, raw value, integrity registers...); None where the map says nothing."""
+
     version: str | None = None
     version_scheme: int | str | None = None
     svn: Svn | None = None
@@ -316,6 +321,8 @@ def _unplain(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class MeasurementMap:
+    """A CoRIM ``measurement-map``: the measured element's key and its expected values."""
+
     mkey: TypedId | None
     mval: MeasurementValues
     authorized_by: tuple[Any, ...] | None = None
@@ -345,6 +352,8 @@ def encode_measurement_map(mm: MeasurementMap) -> dict[int, Any]:
 
 @dataclass(frozen=True)
 class ClassMap:
+    """A CoRIM ``class-map``: which kind of environment (vendor, model, layer...)."""
+
     class_id: TypedId | None = None
     vendor: str | None = None
     model: str | None = None
@@ -354,6 +363,8 @@ class ClassMap:
 
 @dataclass(frozen=True)
 class EnvironmentMap:
+    """A CoRIM ``environment-map``: the class, instance and group an assertion is about."""
+
     klass: ClassMap | None = None  # "class" in CDDL and in JSON
     instance: Any = None
     group: Any = None
@@ -436,6 +447,8 @@ def _decode_triple(value: Any, path: str) -> Triple:
 
 @dataclass(frozen=True)
 class Triples:
+    """A CoMID's ``triples-map``: reference and endorsed values, other kinds kept as given."""
+
     reference: tuple[Triple, ...] = ()
     endorsed: tuple[Triple, ...] = ()
     other: tuple[tuple[str, Any], ...] = ()  # other triple kinds, kept generic
@@ -474,6 +487,8 @@ def encode_triples(triples: Triples) -> dict[int, Any]:
 
 @dataclass(frozen=True)
 class Entity:
+    """A CoRIM/CoMID ``entity-map``: who (name, registration id) in which roles."""
+
     name: str
     roles: tuple[int, ...]
     reg_id: str | None = None

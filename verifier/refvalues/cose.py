@@ -78,12 +78,16 @@ def _fail(field: str, detail: str) -> ParseError:
 
 @dataclass(frozen=True)
 class Signer:
+    """Who signed, as the protected header's CoRIM signer map names them."""
+
     name: str
     uri: str | None = None
 
 
 @dataclass(frozen=True)
 class ProtectedHeader:
+    """The COSE_Sign1 protected header, decoded; ``raw`` is the whole map as signed."""
+
     alg: int
     content_type: str | int | None
     kid: bytes | None
@@ -208,6 +212,8 @@ def parse_protected(data: bytes) -> ProtectedHeader:
 
 @dataclass(frozen=True)
 class Sign1:
+    """A COSE_Sign1 envelope, decoded but not verified; ``protected_bytes`` as signed."""
+
     protected_bytes: bytes
     header: ProtectedHeader
     unprotected: Mapping[Any, Any]
@@ -537,6 +543,8 @@ def sign(
 
 @dataclass(frozen=True)
 class Verified:
+    """A COSE_Sign1 envelope whose signature checked, and the trust anchor that checked it."""
+
     envelope: Sign1
     anchor: TrustAnchor
 

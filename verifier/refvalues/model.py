@@ -70,6 +70,8 @@ class Environment:
 
 @dataclass(frozen=True)
 class Digest:
+    """A digest with its algorithm (a COSE/IANA id, or a name where the source gave one)."""
+
     alg: int | str
     value: bytes
 
@@ -179,6 +181,8 @@ class ReferenceValue:
 
 @dataclass(frozen=True)
 class Signer:
+    """Who signed reference values, as the signature's header names them."""
+
     name: str
     uri: str | None = None
 

@@ -94,6 +94,9 @@ KEYS: Mapping[str, tuple[str, str, str]] = {
 
 @dataclass(frozen=True)
 class Volume:
+    """A LUKS volume the guest unlocks: its name (as the initramfs's crypttab or ``rd.luks.name``
+    names it), the released secret that unlocks it, and the device when the file names one."""
+
     name: str
     secret: str
     device: str | None = None

@@ -115,6 +115,9 @@ class TdxModuleIdentity:
 
 @dataclass(frozen=True)
 class TcbInfo:
+    """Intel's TDX TCB info for one FMSPC (its signed JSON body, decoded): the TCB levels and
+    their statuses, the TDX module identities, and when it was issued and is next updated."""
+
     id: str
     version: int
     issue_date: datetime
@@ -137,6 +140,9 @@ class TcbInfo:
 
 @dataclass(frozen=True)
 class QeIdentity:
+    """Intel's identity of the TD quoting enclave (its signed JSON body, decoded): the
+    MISCSELECT, attributes and MRSIGNER the QE report must show, and its TCB levels."""
+
     id: str
     version: int
     issue_date: datetime
@@ -166,6 +172,8 @@ class SignedJson:
 
 @dataclass(frozen=True)
 class CrlItem:
+    """A CRL as collateral gives it: the DER, the issuer chain that came with it, and whence."""
+
     der: bytes
     issuer_chain: bytes | None = None
     source: str = ""

@@ -224,6 +224,8 @@ class _Lru(Generic[K, V]):
 
 @dataclass(frozen=True)
 class PckInfo:
+    """The PCK leaf certificate that certified the quoting enclave, as a result reports it."""
+
     ca: Literal["platform", "processor"]
     subject: str
     issuer: str
@@ -247,6 +249,8 @@ class CollateralItemInfo:
 
 @dataclass(frozen=True)
 class CollateralSummary:
+    """Which collateral a verification used (from where, which items, how fresh), for the result."""
+
     origin: str
     tcb_info: CollateralItemInfo
     qe_identity: CollateralItemInfo
@@ -298,6 +302,8 @@ _make_verdict = positional(TdxVerdict)
 
 @dataclass(frozen=True)
 class _Root:
+    """A trusted root certificate, parsed once, with its DER and what a result says of it."""
+
     cert: x509.Certificate = field(repr=False)
     der: bytes = field(repr=False)
     info: RootInfo
@@ -339,6 +345,9 @@ def _make_root(cert: x509.Certificate) -> _Root:
 
 @dataclass(frozen=True)
 class _PckChain:
+    """A quote's PCK certificate chain, checked up to the intermediate, with what the
+    verification needs of it later (the leaf's key, its SGX extension, the chain's window)."""
+
     leaf: x509.Certificate
     intermediate: x509.Certificate
     key: ec.EllipticCurvePublicKey
@@ -524,6 +533,8 @@ def _select_qe_identity(collateral: TdxCollateral, at: datetime) -> SignedJson:
 
 @dataclass(frozen=True)
 class _SignedCheck:
+    """A TCB info or QE identity whose signature and signing chain checked."""
+
     signer: SignerCheck
     model: TcbInfo | QeIdentity
     signer_subject: str

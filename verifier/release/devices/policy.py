@@ -108,6 +108,8 @@ class Match:
 
 @dataclass(frozen=True)
 class Rule:
+    """One rule of a device policy: what to do (``allow`` or ``deny``) with the devices it matches."""
+
     action: str
     match: Match
 
