@@ -15,11 +15,12 @@ The closure is computed in two steps, so that it is what the guest verbs import 
    them (rich's lazily imported renderers, pygments, typer's completion scripts... stay out).
 
 Packages that must never reach a guest (``NEVER``: the service's web stack, test tools) are
-refused if the walk meets them. Files go in as sourceless ``.pyc`` (compiled here, no source:
-smaller, and nothing is compiled at boot); standard-library modules at their own paths (the
-interpreter finds them from its prefix), the rest under ``SITE`` with ccverify's package data
-(roots, schemas). ``/usr/bin/ccverify`` in the initramfs runs ``python3 -I -S`` with ``SITE``
-first on the path. The payload also carries the example evidence provider's pre-minted
+refused if the walk meets them. Modules go in compiled (here, no source: smaller, and nothing
+is compiled at boot): standard-library modules as ``.pyc`` files at their own paths (the
+interpreter finds them from its prefix), the rest as one store under ``SITE``
+(``MODULE_STORE``, ``cli/module_store.py``) with ccverify's package data (roots, schemas) in
+the package folders. ``/usr/bin/ccverify`` in the initramfs runs ``python3 -I -S`` with
+``SITE`` first on the path and installs the store before anything else. The payload also carries the example evidence provider's pre-minted
 material (``EXAMPLE_EVIDENCE``, ``cli/example_evidence.py``: EXAMPLE, NOT TRUSTED, valid 30
 days from the build), which the launcher names; it is used only where the configuration
 chooses ``evidence_provider = "example"``.
@@ -30,6 +31,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import json
+import marshal
 import os
 import subprocess
 import sys
@@ -44,6 +46,7 @@ GUEST_ENTRY = (
     "ccverify.cli.app",
     "ccverify.cli.guest",
     "ccverify.cli.guest_evidence",
+    "ccverify.cli.module_store",  # the launcher's, before anything else
 )
 #: modules the walk leaves out even when a guest module names them (not on the guest path)
 SKIP = ("ccverify.cli.hook_payload",)  # run on the build host, by the hook
@@ -72,6 +75,11 @@ SITE = "/usr/lib/ccverify/site"
 DATA_SUFFIXES = (".pem", ".json")
 #: the compiled dataclass methods of the guest path (``cli/dataclass_code.py``), in ``SITE``
 DATACLASS_CODE = "ccverify-dataclass-code.bin"
+#: the code of the modules under ``SITE`` in one file (``cli/module_store.py``), in ``SITE``
+MODULE_STORE = "ccverify-modules.bin"
+#: modules under ``SITE`` that stay ``.pyc`` files: what the launcher imports to install the
+#: store (``ccverify`` itself is a namespace package: no file)
+NOT_STORED = ("ccverify.cli", "ccverify.cli.module_store")
 #: the example evidence provider's material minted at build time (``cli/example_evidence.py``:
 #: EXAMPLE, NOT TRUSTED, collateral valid 30 days from the build), in ``SITE``
 EXAMPLE_EVIDENCE = "EXAMPLE-NOT-TRUSTED-tdx-evidence.json"
@@ -81,6 +89,7 @@ EXAMPLE_EVIDENCE = "EXAMPLE-NOT-TRUSTED-tdx-evidence.json"
 LAUNCHER = """#!/bin/sh
 # ccverify in the initramfs (installed by the ccverify hook): isolated, no site, its own path
 exec {python} -I -S -c 'import sys; sys.argv[0] = "ccverify"; sys.path.insert(0, "{site}"); \
+from ccverify.cli.module_store import install; install("{site}/{store}"); \
 from ccverify.cli.dataclass_code import install; install("{site}/{code}"); \
 from ccverify.cli import example_evidence; example_evidence.PREMINTED = "{site}/{example}"; \
 from ccverify.cli.entry import main; main()' "$@"
@@ -96,6 +105,8 @@ class Item:
     kind: str
     source: str
     destination: str
+    #: a ``pyc`` item's module name
+    module: str = ""
 
 
 def _is_type_checking(test: ast.expr) -> bool:
@@ -307,7 +318,7 @@ def payload(python: str = sys.executable, staging: Path | None = None) -> list[I
         if name in WHOLE and real.name.startswith("__init__."):
             whole[name] = real.parent
         if real.suffix == ".py":
-            items.append(Item("pyc", str(real), str(destination.with_suffix(".pyc"))))
+            items.append(Item("pyc", str(real), str(destination.with_suffix(".pyc")), name))
         else:  # extension modules
             items.append(Item("exec", str(real), str(destination)))
         if dest_dir is not None and real.parent not in data_done and real.name.startswith("__init__."):
@@ -325,7 +336,7 @@ def payload(python: str = sys.executable, staging: Path | None = None) -> list[I
                     any(source.is_relative_to(d) for d in stdlib) and "site-packages" not in source.parts
                 )
                 destination = source if in_stdlib else site_destination(module, str(source))
-                items.append(Item("pyc", str(source), str(destination.with_suffix(".pyc"))))
+                items.append(Item("pyc", str(source), str(destination.with_suffix(".pyc")), module))
     if code_file is not None:
         items.append(Item("file", str(code_file), f"{SITE}/{DATACLASS_CODE}"))
     return items
@@ -345,14 +356,24 @@ def _libpython(interpreter: str) -> list[str]:
 
 
 def compile_to(items: Iterable[Item], staging: Path) -> list[tuple[str, str, str]]:
-    """Compile the ``pyc`` items under ``staging``; (kind, file to copy, destination) for all."""
+    """Compile the ``pyc`` items under ``staging``; (kind, file to copy, destination) for all.
+    The modules under ``SITE`` (but ``NOT_STORED``) go into one store file
+    (``cli/module_store.py``), listed last; the others become ``.pyc`` files."""
     import py_compile
     import shutil
 
+    from ccverify.cli import module_store
+
     strip = shutil.which("strip")
     out = []
+    stored: list[tuple[str, str, bool, bytes]] = []
     for item in items:
-        if item.kind == "pyc":
+        if item.kind == "pyc" and item.destination.startswith(f"{SITE}/") and item.module not in NOT_STORED:
+            # compiled as py_compile compiles (dont_inherit, the file named as it would be)
+            code = compile(Path(item.source).read_bytes(), item.destination, "exec", dont_inherit=True)
+            relative = item.destination[len(SITE) + 1 :]
+            stored.append((item.module, relative, relative.endswith("/__init__.pyc"), marshal.dumps(code)))
+        elif item.kind == "pyc":
             compiled = staging / item.destination.lstrip("/")
             compiled.parent.mkdir(parents=True, exist_ok=True)
             py_compile.compile(
@@ -369,6 +390,9 @@ def compile_to(items: Iterable[Item], staging: Path) -> list[tuple[str, str, str
             out.append(("exec", str(stripped) if result.returncode == 0 else item.source, item.destination))
         else:
             out.append((item.kind, item.source, item.destination))
+    store = staging / MODULE_STORE
+    store.write_bytes(module_store.dump(stored))
+    out.append(("file", str(store), f"{SITE}/{MODULE_STORE}"))
     return out
 
 
@@ -413,7 +437,9 @@ def main(argv: list[str] | None = None) -> int:
     launcher.parent.mkdir(parents=True, exist_ok=True)
     interpreter = next(item for item in items if item.kind == "exec" and "libpython" not in item.destination)
     launcher.write_text(
-        LAUNCHER.format(python=interpreter.destination, site=SITE, code=DATACLASS_CODE, example=EXAMPLE_EVIDENCE)
+        LAUNCHER.format(
+            python=interpreter.destination, site=SITE, store=MODULE_STORE, code=DATACLASS_CODE, example=EXAMPLE_EVIDENCE
+        )
     )
     launcher.chmod(0o755)
     lines.append(("file", str(launcher), "/usr/bin/ccverify"))

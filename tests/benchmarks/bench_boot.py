@@ -11,8 +11,10 @@ Needs what ``tests/setup-system.sh`` installs (initramfs-tools, dracut-core, QEM
 2. Time, in the VM (Debian's 6.12 generic kernel, QEMU TCG, one vCPU): the initramfs-tools image
    with the hook boots; a benchmark-only local-top script (after the hook's own stage 2, before
    cryptroot) runs, interleaved, ``--repeat`` times each:
-   - baseline: the initramfs's interpreter as the hook runs it (``-I -S``, the payload's path)
-     with ``-c "import cryptography.x509"``;
+   - baseline: the initramfs's interpreter as the hook runs it (``-I -S``) with ``-c "import
+     cryptography.x509"``, from ``.pyc`` files as any Python imports it: a copy of the payload's
+     site folder with its module store (``cli/module_store.py``) compiled back to files
+     (``plain_site.py``), which a benchmark-only initramfs-tools hook adds to the image;
    - lockdown: ``ccverify guest lockdown --config /etc/ccverify/guest.toml``;
    - authorize: local mode on the sample (``guest authorize --config ... --trust-root`` the
      example root; the example provider mints the quote, the signed sample reference values
@@ -52,11 +54,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from ccverify.cli.hook_payload import SITE  # noqa: E402
+from tests.benchmarks.plain_site import plain_site  # noqa: E402
 from tests.vm.harness import find_kernel  # noqa: E402
 from tests.vm.hook_boot import boot, build_dracut, build_initramfs_tools, run  # noqa: E402
 
 EXAMPLES = ROOT / "reference-values" / "examples"
 CCVERIFY = str(Path(sys.executable).with_name("ccverify"))
+
+BASELINE_HOOK = r"""#!/bin/sh
+# benchmark only (tests/benchmarks/bench_boot.py): the baseline's plain copy of the site folder
+PREREQ=""
+prereqs() { echo "$PREREQ"; }
+case "$1" in prereqs) prereqs; exit 0 ;; esac
+mkdir -p "${DESTDIR}/usr/lib/ccverify-plain-site"
+cp -a @PLAIN@/. "${DESTDIR}/usr/lib/ccverify-plain-site/"
+"""
 
 BENCH_SCRIPT = r"""#!/bin/sh
 # benchmark only (tests/benchmarks/bench_boot.py): time the hook's verbs against a bare import
@@ -75,7 +88,7 @@ timed() {  # timed NAME COMMAND...
 i=0
 while [ $i -lt @REPEAT@ ]; do
   timed baseline "$PY" -I -S -c \
-    'import sys; sys.path.insert(0, "/usr/lib/ccverify/site"); import cryptography.x509'
+    'import sys; sys.path.insert(0, "/usr/lib/ccverify-plain-site"); import cryptography.x509'
   timed lockdown /usr/bin/ccverify guest lockdown --config /etc/ccverify/guest.toml
   timed authorize /usr/bin/ccverify guest authorize --config /etc/ccverify/guest.toml \
     --trust-root /etc/ccverify/EXAMPLE-ROOT-NOT-TRUSTED-intel.pem
@@ -204,6 +217,12 @@ def main() -> None:
             )
         )
         bench.chmod(0o755)
+        staging = sub / "payload"
+        run([sys.executable, "-I", "-m", "ccverify.cli.hook_payload", "--list", str(staging)])
+        plain = plain_site(Path(str(staging) + SITE), sub / "plain-site")
+        baseline_hook = confdir / "hooks" / "zz-bench-baseline"
+        baseline_hook.write_text(BASELINE_HOOK.replace("@PLAIN@", str(plain)))
+        baseline_hook.chmod(0o755)
         image = sub / "initrd.img"
         run(["mkinitramfs", "-d", str(confdir), "-o", str(image), kernel.version])
         disk = sub / "empty.img"

@@ -53,6 +53,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tests.benchmarks.plain_site import plain_site  # noqa: E402
 from tests.unit.fake_sysfs import EXAMPLE_POLICY, q35  # noqa: E402
 
 CCVERIFY = str(Path(sys.executable).with_name("ccverify"))
@@ -140,12 +141,15 @@ def payload_launcher(staging: Path) -> tuple[str, list[str]]:
     launcher.write_text(Path(launcher_source).read_text().replace(SITE, site))
     launcher.chmod(0o755)
     python = Path(launcher_source).read_text().split("exec ", 1)[1].split()[0]
+    # the baseline imports cryptography.x509 as any Python does, from .pyc files on sys.path
+    # (plain_site.py), not through the payload's module store
+    plain = plain_site(Path(site), staging.parent / "plain-site")
     return str(launcher), [
         python,
         "-I",
         "-S",
         "-c",
-        f"import sys; sys.path.insert(0, {site!r}); import cryptography.x509",
+        f"import sys; sys.path.insert(0, {str(plain)!r}); import cryptography.x509",
     ]
 
 

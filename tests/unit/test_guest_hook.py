@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ccverify.cli import hook_payload
+from ccverify.cli import hook_payload, module_store
 from ccverify.cli.app import app
 from ccverify.cli.guest_hook import install
 
@@ -80,13 +80,29 @@ def test_payload_lines(tmp_path: Path) -> None:
     lines = [line.split("\t") for line in done.stdout.splitlines()]
     assert all(len(parts) == 3 and parts[0] in ("exec", "file") for parts in lines)
     destinations = {parts[2] for parts in lines}
+    site = hook_payload.SITE
     assert "/usr/bin/ccverify" in destinations
-    assert any(d.endswith("/site/ccverify/cli/guest.pyc") for d in destinations)
     assert any(d.endswith("/site/ccverify/verifier/roots/intel_sgx_root_ca.pem") for d in destinations)
     assert not any(d.endswith(".py") for d in destinations)  # sourceless .pyc only
-    assert any(d.endswith("encodings/utf_16_le.pyc") for d in destinations)
+    assert any(d.endswith("encodings/utf_16_le.pyc") for d in destinations)  # the standard library: files
+    # the site folder's modules are in the store, but what the launcher imports to install it
+    site_pycs = {d for d in destinations if d.startswith(f"{site}/") and d.endswith(".pyc")}
+    assert site_pycs == {f"{site}/ccverify/cli/__init__.pyc", f"{site}/ccverify/cli/module_store.pyc"}
+    store = next(parts[1] for parts in lines if parts[2] == f"{site}/{hook_payload.MODULE_STORE}")
+    made_for, index = module_store.read_index(Path(store).read_bytes())
+    assert made_for == module_store.tag()
+    for module, file in (
+        ("ccverify.cli.guest_run", "ccverify/cli/guest_run.pyc"),
+        ("ccverify.verifier.tdx.verify", "ccverify/verifier/tdx/verify.pyc"),
+        ("cryptography.x509", "cryptography/x509/__init__.pyc"),
+        ("typer", "typer/__init__.pyc"),
+    ):
+        assert index[module][:2] == (file, file.endswith("__init__.pyc")), module
+    assert not any(name.split(".")[0] in hook_payload.NEVER for name in index)
     launcher = Path(next(parts[1] for parts in lines if parts[2] == "/usr/bin/ccverify")).read_text()
     assert " -I -S " in launcher and hook_payload.SITE in launcher
+    # the store first, before anything else is imported
+    assert launcher.index(f'install("{site}/{hook_payload.MODULE_STORE}")') < launcher.index("dataclass_code")
     # the guest path's dataclass methods, compiled for this interpreter; the launcher installs them
     code = next(
         parts[1] for parts in lines if parts[2] == f"{hook_payload.SITE}/{hook_payload.DATACLASS_CODE}"

@@ -1,0 +1,156 @@
+"""The initramfs payload's Python modules in one file, found without searching a file system.
+
+Python finds a module by asking each folder on ``sys.path`` in turn (a listing per folder, then
+a ``stat``, ``open``, ``read`` and ``close`` of the ``.pyc``): for the ~200 modules under the
+payload's site folder that local-mode ``guest authorize`` imports, a twentieth of its start-up
+on the host and more under an emulated CPU, where every system call is slow. The hook's payload
+(``cli/hook_payload.py``) therefore writes the code of every module it would have put under
+its site folder into one file, ``hook_payload.MODULE_STORE``: an index (module name -> where
+its code is, the file it stands for, whether it is a package) and the modules' code,
+marshalled by the interpreter the initramfs runs (``tag``). At boot the launcher calls
+``install`` before anything else: a finder first on ``sys.meta_path`` answers for the names in
+the index, with one ``pread`` of the module's code; every other name (the standard library, a
+module the store does not hold) is found as before.
+
+A stored module looks as it would from its ``.pyc``: ``__file__`` and ``__spec__.origin`` name
+that file's place (relative to the store's folder, so a copy of the payload elsewhere works),
+packages search their folder for submodules the store does not hold, and
+``importlib.resources`` reads a package's data files from its folder (certifi's CA bundle, the
+pinned roots), which the payload still ships as files. Only the ``.pyc`` files themselves are
+gone. A store that cannot be read, or was made for another interpreter, stops the command with
+a message (the ``.pyc`` files it replaces would fail the same way): rebuild the initramfs.
+
+Standard library only, and only what the interpreter has loaded before any import (``sys``,
+``marshal``, ``posix``): it runs first.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import sys
+
+TYPE_CHECKING = False  # not typing's: this runs before anything else is imported
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from types import ModuleType
+    from typing import Any, NoReturn
+
+#: the store's first bytes
+MAGIC = b"ccverify module store 1\n"
+
+
+def tag() -> str:
+    """What the store's code is valid for: this interpreter (its bytecode, its version) and its
+    optimisation level, as ``dataclass_code.tag``."""
+    return f"{sys.implementation.cache_tag} {sys.version} O{sys.flags.optimize}"
+
+
+def dump(modules: Iterable[tuple[str, str, bool, bytes]]) -> bytes:
+    """The store's bytes for ``(name, file, is_package, marshalled code)`` entries, ``file``
+    relative to the folder the store will be in."""
+    index: dict[str, tuple[str, bool, int, int]] = {}
+    blobs: list[bytes] = []
+    offset = 0
+    for name, file, is_package, code in modules:
+        if name in index:
+            raise ValueError(f"module {name} given twice")
+        index[name] = (file, is_package, offset, len(code))
+        blobs.append(code)
+        offset += len(code)
+    head = marshal.dumps((tag(), index))
+    return MAGIC + len(head).to_bytes(8, "little") + head + b"".join(blobs)
+
+
+def read_index(data: bytes) -> tuple[str, dict[str, tuple[str, bool, int, int]]]:
+    """``(tag, index)`` of a store's bytes (tests and tools: ``install`` reads only the head)."""
+    if not data.startswith(MAGIC):
+        raise ValueError("not a ccverify module store")
+    size = int.from_bytes(data[len(MAGIC) : len(MAGIC) + 8], "little")
+    made_for, index = marshal.loads(data[len(MAGIC) + 8 : len(MAGIC) + 8 + size])
+    return made_for, index
+
+
+class _Store:
+    """The finder and loader of the modules in one store file (kept open for the process)."""
+
+    def __init__(self, fd: int, base: int, folder: str, index: dict[str, tuple[str, bool, int, int]]) -> None:
+        self._fd = fd
+        self._base = base
+        self._folder = folder
+        self._index = index
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        entry = self._index.get(name)
+        if entry is None:
+            return None
+        file, is_package = entry[0], entry[1]
+        origin = os.path.join(self._folder, file)
+        # importlib's own ModuleSpec (importing importlib.machinery here would recurse)
+        spec = sys.modules["_frozen_importlib"].ModuleSpec(name, self, origin=origin, is_package=is_package)
+        spec.has_location = True  # so __file__ is set, as for a .pyc
+        if is_package:
+            spec.submodule_search_locations = [os.path.dirname(origin)]
+        return spec
+
+    def create_module(self, spec: Any) -> None:
+        return None  # the default module object
+
+    def exec_module(self, module: ModuleType) -> None:
+        _file, _package, offset, size = self._index[module.__name__]
+        data = os.pread(self._fd, size, self._base + offset)
+        if len(data) != size:
+            raise ImportError(f"ccverify module store: {module.__name__}'s code is cut short", name=module.__name__)
+        exec(marshal.loads(data), module.__dict__)
+
+    def get_resource_reader(self, name: str) -> Any:
+        """A package's data files, from its folder (``importlib.resources.files``)."""
+        entry = self._index.get(name)
+        if entry is None or not entry[1]:
+            return None
+        return _FolderReader(os.path.dirname(os.path.join(self._folder, entry[0])))
+
+
+class _FolderReader:
+    """``importlib.resources``' reader for a stored package: the files in its folder."""
+
+    def __init__(self, folder: str) -> None:
+        self._folder = folder
+
+    def files(self) -> Any:
+        import pathlib
+
+        return pathlib.Path(self._folder)
+
+
+def _refuse(message: str) -> NoReturn:
+    sys.stderr.write(f"ccverify: {message}\n")
+    raise SystemExit(2)
+
+
+def install(path: str) -> None:
+    """Put the store in ``path`` first on ``sys.meta_path``; a store that cannot be read or was
+    made for another interpreter exits with a message (status 2)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as error:
+        _refuse(f"cannot open the module store {path}: {error.strerror}")
+    try:
+        start = os.pread(fd, len(MAGIC) + 8, 0)
+        if len(start) != len(MAGIC) + 8 or not start.startswith(MAGIC):
+            raise ValueError("not a ccverify module store")
+        size = int.from_bytes(start[len(MAGIC) :], "little")
+        head = os.pread(fd, size, len(MAGIC) + 8)
+        made_for, index = marshal.loads(head)
+        if not isinstance(index, dict):
+            raise ValueError("its index is not a table")
+    except (OSError, ValueError, EOFError, TypeError) as error:
+        os.close(fd)
+        _refuse(f"the module store {path} cannot be read ({error}): rebuild the initramfs")
+    if made_for != tag():
+        os.close(fd)
+        _refuse(
+            f"the module store {path} was made for {made_for!r}, not this interpreter ({tag()!r}): "
+            "rebuild the initramfs"
+        )
+    sys.meta_path.insert(0, _Store(fd, len(MAGIC) + 8 + size, os.path.dirname(os.path.abspath(path)), index))
