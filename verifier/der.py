@@ -10,7 +10,8 @@ PKI's builders (``verifier/testing/sgx_ext.py``), which encode.
 What it reads: definite-length, low-tag-number TLVs, lazily: ``parse`` checks one element's
 header and that nothing follows it, ``Element.children`` the headers of a constructed element's
 direct children; the typed accessors (``integer``, ``enumerated``, ``boolean``,
-``octet_string``, ``oid``, ``sequence``) check the tag and the content. No recursion: a caller
+``octet_string``, ``oid``, ``sequence``) check the tag and the content, ``validate`` a whole
+subtree a caller does not otherwise read (of those types and NULL). No recursion: a caller
 walks as deep as its grammar goes, and ``MAX_DEPTH`` bounds that anyway; a constructed element
 yields at most ``MAX_ITEMS`` children, and a caller that lists each element's children once
 reads each byte a bounded number of times (linear work).
@@ -29,6 +30,9 @@ What it refuses (``DerError``, naming what was wrong and its byte offset in the 
 * BOOLEAN that is not exactly one octet ``00`` or ``FF``;
 * OID with no content, more than ``MAX_OID_LENGTH`` content octets, a sub-identifier starting
   with ``0x80`` (not minimal) or a last octet with the high bit set (cut short).
+* in ``validate``: NULL with content, any type besides SEQUENCE, BOOLEAN, INTEGER, ENUMERATED,
+  OCTET STRING, NULL and OID (it could not tell a valid one from an invalid one), and an empty
+  SEQUENCE if the caller says so.
 
 OIDs decode to the dotted string; the first sub-identifier ``v`` is ``0.v`` below 40, ``1.(v-40)``
 below 80, ``2.(v-80)`` from 80 (X.690 8.19.4).
@@ -42,6 +46,7 @@ from dataclasses import dataclass, field
 BOOLEAN = 0x01
 INTEGER = 0x02
 OCTET_STRING = 0x04
+NULL = 0x05
 OID = 0x06
 ENUMERATED = 0x0A
 SEQUENCE = 0x30
@@ -62,6 +67,7 @@ _NAMES = {
     BOOLEAN: "BOOLEAN",
     INTEGER: "INTEGER",
     OCTET_STRING: "OCTET STRING",
+    NULL: "NULL",
     OID: "OID",
     ENUMERATED: "ENUMERATED",
     SEQUENCE: "SEQUENCE",
@@ -166,6 +172,39 @@ class Element:
         if value not in (0x00, 0xFF):
             raise DerError(f"BOOLEAN is 0x{value:02x}, expected 0x00 or 0xff", self.start)
         return value == 0xFF
+
+    def validate(self, *, empty_sequences: bool = True) -> None:
+        """Check this element and everything inside it, for a value a caller skips.
+
+        SEQUENCEs are opened (``MAX_DEPTH``/``MAX_ITEMS`` apply; empty ones refused unless
+        ``empty_sequences``), INTEGER, ENUMERATED, BOOLEAN and OID contents checked by their
+        rules, NULL must be empty, OCTET STRING is any bytes; any other tag (SET, strings, times,
+        tagged values...) is refused: this reader has no rules to hold it to. Iterative: linear
+        in the bytes, no recursion.
+        """
+        stack = [self]
+        while stack:
+            item = stack.pop()
+            if item.tag == SEQUENCE:
+                children = item.children()
+                if not children and not empty_sequences:
+                    raise DerError("empty SEQUENCE", item.offset)
+                stack.extend(children)
+            elif item.tag == INTEGER:
+                item.integer()
+            elif item.tag == ENUMERATED:
+                item.enumerated()
+            elif item.tag == BOOLEAN:
+                item.boolean()
+            elif item.tag == OID:
+                item.oid()
+            elif item.tag == NULL:
+                if item.start != item.end:
+                    raise DerError(
+                        f"NULL has {item.end - item.start} content octets, expected 0", item.offset
+                    )
+            elif item.tag != OCTET_STRING:
+                raise DerError(f"{item.name}: a type this reader has no rules for", item.offset)
 
     def octet_string(self) -> bytes:
         """The content of a (primitive) OCTET STRING."""

@@ -189,6 +189,43 @@ def test_wide_input_is_linear() -> None:
     assert time.perf_counter() - started < 1.0
 
 
+def test_validate_checks_a_whole_subtree() -> None:
+    good = _tlv(
+        der.SEQUENCE,
+        bytes.fromhex("0101ff 020100 0a0101 0400 0500 06012a 3000") + _tlv(0x30, b"\x02\x01\x05"),
+    )
+    der.parse(good).validate()
+    with pytest.raises(DerError, match="empty SEQUENCE at offset 18"):
+        der.parse(good).validate(empty_sequences=False)
+    for inner, words, offset in (
+        ("0c0161", "tag 0x0c: a type this reader has no rules for", 2),  # UTF8String
+        ("3100", "SET: a type this reader has no rules for", 2),
+        ("a003020101", "tag 0xa0: a type this reader has no rules for", 2),
+        ("03020780", "tag 0x03: a type this reader has no rules for", 2),  # BIT STRING
+        ("050100", "NULL has 1 content octets, expected 0", 2),
+        ("3003 020200", "length 2 runs past the end", 5),  # the headers, as children() reads them
+        ("3004 02020001", "INTEGER is not minimally encoded", 6),
+        ("010101", "BOOLEAN is 0x01", 4),
+        ("0601 80", "OID ends inside a sub-identifier", 4),
+    ):
+        data = _tlv(der.SEQUENCE, bytes.fromhex(inner))
+        with pytest.raises(DerError) as info:
+            der.parse(data).validate()
+        assert words in info.value.what
+        assert info.value.offset == offset
+
+
+def test_validate_is_bounded_and_iterative() -> None:
+    nested = bytes.fromhex("0500")
+    for _ in range(der.MAX_DEPTH):
+        nested = _tlv(der.SEQUENCE, nested)
+    der.parse(nested).validate()
+    with pytest.raises(DerError, match="nested deeper than"):
+        der.parse(_tlv(der.SEQUENCE, nested)).validate()
+    with pytest.raises(DerError, match="more than"):
+        der.parse(_tlv(der.SEQUENCE, bytes.fromhex("0500") * (der.MAX_ITEMS + 1))).validate()
+
+
 # -- what it accepts ---------------------------------------------------------------------------------
 
 
