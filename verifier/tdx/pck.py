@@ -17,6 +17,10 @@ The extension value is a SEQUENCE of SEQUENCE{OID, value}::
 The 16 component INTEGERs (not the CPUSVN bytes) are what TCB level matching compares;
 values above 127 occur in real certificates. INTEGER and ENUMERATED are interchangeable for
 the SVNs, the PCESVN and the SGX Type (as when pyasn1 decoded them); negative values are refused.
+Other entries under the SGX arc are skipped, but must still be DER of the types the reader
+checks (``der.Element.validate``: SEQUENCE, BOOLEAN, INTEGER, ENUMERATED, OCTET STRING, NULL,
+OID), as pyasn1 decoded every value before anything was read; an empty SEQUENCE there or as
+the Configuration is refused, as it was (pyasn1 decoded one as None).
 
 The DER is read with ``verifier/der.py`` (standard library only), not pyasn1: importing pyasn1's
 decoder cost ~9 ms of ``ccverify guest authorize`` at boot, which has a hard start-up budget.
@@ -52,6 +56,8 @@ from ccverify.verifier.errors import Code, VerificationError
 SGX_EXTENSION_OID = "1.2.840.113741.1.13.1"
 _SGX_OID = x509.ObjectIdentifier(SGX_EXTENSION_OID)
 _PREFIX = SGX_EXTENSION_OID + "."
+#: the entries read (by suffix); others under the SGX arc are skipped, as they always were
+_ENTRIES = frozenset("1234567")
 
 
 class SgxType(enum.IntEnum):
@@ -127,7 +133,10 @@ def _integer(value: Element, name: str) -> int:
     else:
         raise _fail(f"{name} is not an INTEGER")
     if number < 0:
-        shown = str(number) if number.bit_length() <= 64 else f"{value.end - value.start} octets"
+        try:
+            shown = str(number)
+        except ValueError:  # beyond int -> str's digit limit
+            shown = f"{value.end - value.start} octets"
         raise _fail(f"{name} is negative ({shown})")
     return number
 
@@ -163,6 +172,16 @@ def _parse(data: bytes) -> PckExtensions:
         if suffix in entries:
             raise _fail(f"OID {oid} appears twice")
         entries[suffix] = item
+    for suffix, item in entries.items():
+        # an entry this parser does not read is still held to DER, as pyasn1 decoded every value
+        # (and refused an empty SEQUENCE anywhere: it decoded one as None)
+        if suffix not in _ENTRIES:
+            try:
+                item.validate(empty_sequences=False)
+            except DerError as error:
+                raise _fail(
+                    f"entry {_PREFIX}{suffix}, which this parser skips, is not DER it can check ({error})"
+                ) from None
     for needed, name in (("1", "PPID"), ("2", "TCB"), ("3", "PCE-ID"), ("4", "FMSPC"), ("5", "SGX Type")):
         if needed not in entries:
             raise _fail(f"{name} ({_PREFIX}{needed}) is missing")
@@ -218,7 +237,10 @@ _CONFIGURATION_FIELDS = {"7.1": "dynamic_platform", "7.2": "cached_keys", "7.3":
 
 def _parse_configuration(value: Element) -> PlatformConfiguration:
     found: dict[str, bool] = {}
-    for oid, item in _pairs(value, "Configuration"):
+    pairs = _pairs(value, "Configuration")
+    if not pairs:  # valid DER, but refused as before (pyasn1 decoded an empty SEQUENCE as None)
+        raise _fail("Configuration is an empty SEQUENCE")
+    for oid, item in pairs:
         suffix = oid[len(_PREFIX) :] if oid.startswith(_PREFIX) else ""
         name = _CONFIGURATION_FIELDS.get(suffix)
         if name is None:
