@@ -1,4 +1,4 @@
-"""The Intel SGX extension of a PCK certificate (OID 1.2.840.113741.1.13.1), parsed with pyasn1.
+"""The Intel SGX extension of a PCK certificate (OID 1.2.840.113741.1.13.1), parsed with a strict DER reader.
 
 The extension value is a SEQUENCE of SEQUENCE{OID, value}::
 
@@ -15,10 +15,21 @@ The extension value is a SEQUENCE of SEQUENCE{OID, value}::
                                                      (optional; Platform CA certificates)
 
 The 16 component INTEGERs (not the CPUSVN bytes) are what TCB level matching compares;
-values above 127 occur in real certificates. A missing or malformed entry raises
-``VerificationError`` with code ``pck_extension_invalid``, whatever pyasn1 raised on the way
-(it raises more than ``PyAsn1Error`` on hostile DER). Parsing is memoized by the
-extension's DER bytes (pyasn1 is slow; PCK certificates repeat).
+values above 127 occur in real certificates. INTEGER and ENUMERATED are interchangeable for
+the SVNs, the PCESVN and the SGX Type (as when pyasn1 decoded them); negative values are refused.
+Other entries under the SGX arc are skipped, but must still be DER of the types the reader
+checks (``der.Element.validate``: SEQUENCE, BOOLEAN, INTEGER, ENUMERATED, OCTET STRING, NULL,
+OID), as pyasn1 decoded every value before anything was read; an empty SEQUENCE there or as
+the Configuration is refused, as it was (pyasn1 decoded one as None).
+
+The DER is read with ``verifier/der.py`` (standard library only), not pyasn1: importing pyasn1's
+decoder cost ~9 ms of ``ccverify guest authorize`` at boot, which has a hard start-up budget.
+The reader is strict DER (it refuses the BER leniencies pyasn1's decoder let through: long-form
+or zero-padded lengths, non-minimal or empty INTEGERs, the high-tag-number form) and each value
+must carry its own universal tag (no string type for an OCTET STRING, no BOOLEAN for an INTEGER,
+no explicit tag around a value). A missing or malformed entry raises ``VerificationError`` with
+code ``pck_extension_invalid``; a DER error's message names what was wrong and its byte offset.
+Parsing is memoized by the extension's DER bytes (PCK certificates repeat).
 """
 
 from __future__ import annotations
@@ -26,18 +37,27 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 from cryptography import x509
-from pyasn1.codec.der import decoder
-from pyasn1.error import PyAsn1Error
-from pyasn1.type import univ
 
+from ccverify.verifier.der import (
+    BOOLEAN,
+    ENUMERATED,
+    INTEGER,
+    OCTET_STRING,
+    OID,
+    SEQUENCE,
+    DerError,
+    Element,
+    read,
+)
 from ccverify.verifier.errors import Code, VerificationError
 
 SGX_EXTENSION_OID = "1.2.840.113741.1.13.1"
 _SGX_OID = x509.ObjectIdentifier(SGX_EXTENSION_OID)
 _PREFIX = SGX_EXTENSION_OID + "."
+#: the entries read (by suffix); others under the SGX arc are skipped, as they always were
+_ENTRIES = frozenset("1234567")
 
 
 class SgxType(enum.IntEnum):
@@ -79,44 +99,52 @@ def _fail(detail: str) -> VerificationError:
     return VerificationError(Code.PCK_EXTENSION_INVALID, f"PCK certificate SGX extension: {detail}")
 
 
-def _pairs(value: Any, where: str) -> list[tuple[str, Any]]:
+def _pairs(value: Element, where: str) -> list[tuple[str, Element]]:
     """The (OID, value) pairs of a SEQUENCE of SEQUENCE{OID, value}."""
-    if not isinstance(value, (univ.SequenceOf, univ.Sequence)):
+    if value.tag != SEQUENCE:
         raise _fail(f"{where} is not a SEQUENCE")
-    pairs: list[tuple[str, Any]] = []
-    for item in value:
-        if not isinstance(item, (univ.SequenceOf, univ.Sequence)) or len(item) != 2:
+    pairs: list[tuple[str, Element]] = []
+    for item in value.children():
+        fields = item.children() if item.tag == SEQUENCE else ()
+        if len(fields) != 2:
             raise _fail(f"{where}: an entry is not SEQUENCE{{OID, value}}")
-        oid = item[0]
-        if not isinstance(oid, univ.ObjectIdentifier):
+        oid = fields[0]
+        if oid.tag != OID:
             raise _fail(f"{where}: an entry does not start with an OID")
-        pairs.append((str(oid), item[1]))
+        pairs.append((oid.oid(), fields[1]))
     return pairs
 
 
-def _octets(value: Any, name: str, size: int | None) -> bytes:
-    if not isinstance(value, univ.OctetString):
+def _octets(value: Element, name: str, size: int | None) -> bytes:
+    if value.tag != OCTET_STRING:
         raise _fail(f"{name} is not an OCTET STRING")
-    data = bytes(value)
+    data = value.octet_string()
     if size is not None and len(data) != size:
         raise _fail(f"{name} is {len(data)} bytes, expected {size}")
     return data
 
 
-def _integer(value: Any, name: str) -> int:
-    # ENUMERATED decodes as Enumerated (an Integer subclass) when decoded without a spec
-    if not isinstance(value, univ.Integer):
+def _integer(value: Element, name: str) -> int:
+    # INTEGER or ENUMERATED, either place (pyasn1 decoded ENUMERATED as an Integer subclass)
+    if value.tag == INTEGER:
+        number = value.integer()
+    elif value.tag == ENUMERATED:
+        number = value.enumerated()
+    else:
         raise _fail(f"{name} is not an INTEGER")
-    number = int(value)
     if number < 0:
-        raise _fail(f"{name} is negative ({number})")
+        try:
+            shown = str(number)
+        except ValueError:  # beyond int -> str's digit limit
+            shown = f"{value.end - value.start} octets"
+        raise _fail(f"{name} is negative ({shown})")
     return number
 
 
-def _boolean(value: Any, name: str) -> bool:
-    if not isinstance(value, univ.Boolean):
+def _boolean(value: Element, name: str) -> bool:
+    if value.tag != BOOLEAN:
         raise _fail(f"{name} is not a BOOLEAN")
-    return bool(value)
+    return value.boolean()
 
 
 def parse_sgx_extension_value(der: bytes) -> PckExtensions:
@@ -125,28 +153,18 @@ def parse_sgx_extension_value(der: bytes) -> PckExtensions:
 
 
 @lru_cache(maxsize=256)
-def _parse_cached(der: bytes) -> PckExtensions:
+def _parse_cached(data: bytes) -> PckExtensions:
     try:
-        return _parse(der)
-    except VerificationError:
-        raise
-    except Exception as error:
-        # pyasn1 is not hardened against hostile input: besides PyAsn1Error, malformed DER
-        # makes it raise AttributeError, IndexError, RecursionError... (while decoding, or
-        # when the tree is walked); every one of them means the extension is malformed
-        # the decoder's own words when it has some; a Python error's text names internals
-        reason = f" ({error})" if isinstance(error, PyAsn1Error) and str(error) else ""
-        raise _fail(f"not valid DER{reason}") from None
-
-
-def _parse(der: bytes) -> PckExtensions:
-    try:
-        value, rest = decoder.decode(der)
-    except (PyAsn1Error, ValueError, TypeError) as error:
+        return _parse(data)
+    except DerError as error:
         raise _fail(f"not valid DER ({error})") from None
-    if rest:
-        raise _fail(f"{len(rest)} bytes after the extension value")
-    entries: dict[str, Any] = {}
+
+
+def _parse(data: bytes) -> PckExtensions:
+    value = read(data)
+    if value.end != len(data):
+        raise _fail(f"{len(data) - value.end} bytes after the extension value")
+    entries: dict[str, Element] = {}
     for oid, item in _pairs(value, "extension"):
         if not oid.startswith(_PREFIX):
             raise _fail(f"unexpected OID {oid}")
@@ -154,6 +172,16 @@ def _parse(der: bytes) -> PckExtensions:
         if suffix in entries:
             raise _fail(f"OID {oid} appears twice")
         entries[suffix] = item
+    for suffix, item in entries.items():
+        # an entry this parser does not read is still held to DER, as pyasn1 decoded every value
+        # (and refused an empty SEQUENCE anywhere: it decoded one as None)
+        if suffix not in _ENTRIES:
+            try:
+                item.validate(empty_sequences=False)
+            except DerError as error:
+                raise _fail(
+                    f"entry {_PREFIX}{suffix}, which this parser skips, is not DER it can check ({error})"
+                ) from None
     for needed, name in (("1", "PPID"), ("2", "TCB"), ("3", "PCE-ID"), ("4", "FMSPC"), ("5", "SGX Type")):
         if needed not in entries:
             raise _fail(f"{name} ({_PREFIX}{needed}) is missing")
@@ -176,7 +204,7 @@ def _parse(der: bytes) -> PckExtensions:
     )
 
 
-def _parse_tcb(value: Any) -> PckTcb:
+def _parse_tcb(value: Element) -> PckTcb:
     prefix = "2."
     comps: dict[int, int] = {}
     pcesvn: int | None = None
@@ -207,9 +235,12 @@ def _parse_tcb(value: Any) -> PckTcb:
 _CONFIGURATION_FIELDS = {"7.1": "dynamic_platform", "7.2": "cached_keys", "7.3": "smt_enabled"}
 
 
-def _parse_configuration(value: Any) -> PlatformConfiguration:
+def _parse_configuration(value: Element) -> PlatformConfiguration:
     found: dict[str, bool] = {}
-    for oid, item in _pairs(value, "Configuration"):
+    pairs = _pairs(value, "Configuration")
+    if not pairs:  # valid DER, but refused as before (pyasn1 decoded an empty SEQUENCE as None)
+        raise _fail("Configuration is an empty SEQUENCE")
+    for oid, item in pairs:
         suffix = oid[len(_PREFIX) :] if oid.startswith(_PREFIX) else ""
         name = _CONFIGURATION_FIELDS.get(suffix)
         if name is None:
