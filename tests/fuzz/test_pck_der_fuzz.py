@@ -20,8 +20,10 @@ encoder re-encodes such input differently), or a value without the universal tag
 names (old code checked ``isinstance``: a string type passed for an OCTET STRING, a BOOLEAN for
 an INTEGER, and an explicit tag around anything was looked through), or, in an entry both skip
 (an unknown OID under the SGX arc), a type the reader has no rules for (pyasn1 decoded any type
-it knew there). ``TIGHTER`` lists one of each; the reader's bound on the elements of a SEQUENCE
-(``MAX_ITEMS``) is the one other difference a valid input can reach.
+it knew there), or a Configuration flag named twice (the old parser let the last one win).
+``TIGHTER`` lists one of each; the reader's bound on the elements of a SEQUENCE (``MAX_ITEMS``)
+is the other difference (a skipped entry holding a longer SEQUENCE; a Configuration that long
+repeats a flag anyway).
 
 Found while writing this: pyasn1 decodes a constructed BOOLEAN (0x21; DER says primitive), and
 an empty SEQUENCE as None, so the old parser refused valid DER with an empty SEQUENCE anywhere;
@@ -83,6 +85,7 @@ _PREFIX = SGX_EXTENSION_OID + "."
 NOT_DER = "not DER (pyasn1's DER encoder re-encodes it differently)"
 WRONG_FORM = "not DER (a universal type in the wrong form)"
 SKIPPED = "an entry the parser skips holds what its validate() refuses"
+TWICE = "a Configuration flag named twice"
 
 
 class _OracleError(Exception):
@@ -288,6 +291,8 @@ def _old_configuration(run: Oracle, value: Any) -> PlatformConfiguration:
         name = _CONFIGURATION_FIELDS.get(suffix)
         if name is None:
             raise _fail(f"unexpected OID {oid} in Configuration")
+        if name in found:  # the old parser let the last one win; the new one refuses
+            run.lax.append(f"{TWICE}: {name}")
         found[name] = _old_boolean(run, item, name)
     return PlatformConfiguration(
         dynamic_platform=found.get("dynamic_platform"),
@@ -661,6 +666,9 @@ _CONFIG = _tlv(
     0x30, b"".join(_pair(oid, bytes.fromhex("0101ff")) for oid in (DYNAMIC_PLATFORM_OID, CACHED_KEYS_OID))
 )
 _COMPONENT_1 = tcb_component_oid(1)
+_CONFIG_TWICE = _tlv(
+    0x30, _pair(CACHED_KEYS_OID, bytes.fromhex("0101ff")) + _pair(CACHED_KEYS_OID, bytes.fromhex("010100"))
+)
 
 #: (name, input, the kind of reason ``why_tighter`` must give: NOT_DER or the lax value's name)
 TIGHTER: list[tuple[str, bytes, str]] = [
@@ -698,6 +706,7 @@ TIGHTER: list[tuple[str, bytes, str]] = [
     ("SET in a skipped entry", _skipped(_tlv(0x30, _tlv(0x31, _enc(univ.Integer(1))))), SKIPPED),
     ("[0] in a skipped entry", _skipped(_explicit(_enc(univ.Integer(1)))), SKIPPED),
     ("BIT STRING in a skipped entry", _skipped(bytes.fromhex("03020780")), SKIPPED),
+    ("a Configuration flag twice", _raw({CONFIGURATION_OID: _CONFIG_TWICE}), TWICE),
 ]
 
 
@@ -801,19 +810,16 @@ def test_a_der_error_names_the_reason_and_offset() -> None:
     )
 
 
-def test_the_element_count_bound_is_the_one_valid_input_it_refuses() -> None:
-    # the old parser let a Configuration entry repeat (the last one counts); more than
-    # der.MAX_ITEMS entries is valid DER the new one refuses by its bound
+def test_a_repeated_configuration_flag_is_refused_up_to_the_element_bound_and_beyond() -> None:
+    # the old parser let a Configuration entry repeat (the last one counts); the new one refuses
+    # a flag named twice, and more than der.MAX_ITEMS entries by its bound, before reading them
     many = _tlv(0x30, _pair(DYNAMIC_PLATFORM_OID, bytes.fromhex("0101ff")) * (der.MAX_ITEMS + 1))
     data = _raw({CONFIGURATION_OID: many})
     run = oracle(data)
-    assert run.value is not None and not why_tighter(run, data)
+    assert run.value is not None and any(reason.startswith(TWICE) for reason in why_tighter(run, data))
     with pytest.raises(VerificationError, match=f"more than {der.MAX_ITEMS} elements"):
         parse_sgx_extension_value(data)
-    # up to the bound, the repeats are accepted as before
-    assert (
-        compare(
-            _raw({CONFIGURATION_OID: _tlv(0x30, _pair(DYNAMIC_PLATFORM_OID, bytes.fromhex("010100")) * 3)})
-        )
-        == "same"
-    )
+    few = _raw({CONFIGURATION_OID: _tlv(0x30, _pair(DYNAMIC_PLATFORM_OID, bytes.fromhex("010100")) * 3)})
+    assert compare(few) == "tighter"
+    with pytest.raises(VerificationError, match=r"\(dynamic_platform\) appears twice in Configuration"):
+        parse_sgx_extension_value(few)

@@ -334,11 +334,33 @@ def test_oid_round_trip(dotted: str) -> None:
     assert der.parse(_enc(univ.ObjectIdentifier(dotted))).oid() == dotted
 
 
+def _length(size: int) -> bytes:
+    """A DER length: short form below 128, else the fewest octets."""
+    if size < 0x80:
+        return bytes([size])
+    octets = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(octets)]) + octets
+
+
 @ROUND_TRIP
 @given(st.integers(min_value=-(2**300), max_value=2**300))
 def test_integer_round_trip(value: int) -> None:
-    assert der.parse(_enc(univ.Integer(value))).integer() == value
-    assert der.parse(_enc(univ.Enumerated(value))).enumerated() == value
+    # the minimal two's complement form (X.690 8.3.2), written here: pyasn1's encoder writes
+    # -2**(8n-1) with a superfluous 0xff octet (-128 as ff80), which is not DER
+    content = value.to_bytes(value.bit_length() // 8 + 1, "big", signed=True)
+    for tag in (0x02, 0x0A):
+        encoded = bytes([tag]) + _length(len(content)) + content
+        element = der.parse(encoded)
+        assert (element.integer() if tag == 0x02 else element.enumerated()) == value
+        if not (value < 0 and (-value).bit_length() % 8 == 0 and -value == 1 << ((-value).bit_length() - 1)):
+            assert _enc(univ.Integer(value) if tag == 0x02 else univ.Enumerated(value)) == encoded
+
+
+def test_pyasn1s_non_minimal_negative_integer_is_refused() -> None:
+    assert _enc(univ.Integer(-128)) == bytes.fromhex("0202ff80")  # pyasn1's encoding: not DER
+    with pytest.raises(der.DerError, match="not minimally encoded"):
+        der.parse(bytes.fromhex("0202ff80")).integer()
+    assert der.parse(bytes.fromhex("020180")).integer() == -128
 
 
 @ROUND_TRIP

@@ -245,6 +245,8 @@ def _parse_configuration(value: Element) -> PlatformConfiguration:
         name = _CONFIGURATION_FIELDS.get(suffix)
         if name is None:
             raise _fail(f"unexpected OID {oid} in Configuration")
+        if name in found:  # (pyasn1's parser let the last one win)
+            raise _fail(f"{oid} ({name}) appears twice in Configuration")
         found[name] = _boolean(item, name)
     return PlatformConfiguration(
         dynamic_platform=found.get("dynamic_platform"),
