@@ -1,6 +1,6 @@
 """Whatever the bytes, the TDX quote parser answers with a quote or a ParseError, nothing else.
 
-The SGX extension of PCK certificates (pyasn1 underneath) gets the same treatment: a decoded
+The SGX extension of PCK certificates (read by `verifier/der.py`) gets the same treatment: a decoded
 extension or ``pck_extension_invalid``, never a decoder's own exception.
 
 Truncation is checked exhaustively (every prefix of real quotes); random input and mutated
@@ -241,9 +241,9 @@ def test_built_quotes_with_random_parts_and_damage(data: bytes) -> None:
     _exercise(_outcome(data))
 
 
-# -- the PCK certificate's SGX extension: pyasn1 must never be heard from directly -------------
+# -- the PCK certificate's SGX extension: the DER reader must never be heard from directly -------------
 
-#: bytes that steer pyasn1 into its less travelled paths (tags, lengths, indefinite forms)
+#: bytes that steer a DER reader into its less travelled paths (tags, lengths, indefinite forms)
 _ASN1_BYTES = st.sampled_from([0x00, 0x01, 0x02, 0x04, 0x05, 0x06, 0x0A, 0x1F, 0x30, 0x31, 0x80, 0xA0, 0xFF])
 
 
