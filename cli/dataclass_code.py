@@ -9,8 +9,9 @@ them again at every boot, and its interpreter is as slow as the VM).
 The hook's payload (``cli/hook_payload.py``) records those texts while its loader imports the
 guest path (``recorder``), compiles each one as ``exec`` would (file name ``<string>``, no
 inherited ``__future__`` flags) and ships the table, text -> code, marshalled for exactly that
-interpreter (``tag``), as ``hook_payload.DATACLASS_CODE`` in the payload's site folder. At boot the initramfs
-launcher calls ``install`` before anything else: ``dataclasses``' own name ``exec`` then takes
+interpreter (``tag``), as ``hook_payload.DATACLASS_CODE`` in the payload's site folder: an
+index, then each module's part, read (``pread``) when that module first makes a class. At boot
+the initramfs launcher calls ``install`` before anything else: ``dataclasses``' own name ``exec`` then takes
 the code compiled from the very same text (the table's key is the whole text) instead of
 compiling it again; a text that is not in the table is compiled as before. The code is the
 same, so is the class. Nothing else changes, and outside the initramfs nothing installs it.
@@ -68,14 +69,38 @@ def recorder() -> dict[str, dict[str, CodeType]]:
     return table
 
 
+#: the table file's first bytes
+MAGIC = b"ccverify dataclass code 2\n"
+
+
 def dump(table: dict[str, dict[str, CodeType]]) -> bytes:
-    """The table as its file holds it: each module's part marshalled on its own, so that a run
-    unmarshals only the parts of the modules it imports."""
-    return marshal.dumps((tag(), {module: marshal.dumps(texts) for module, texts in table.items()}))
+    """The table as its file holds it: an index (module -> where its part is) and each module's
+    part (text -> code) marshalled on its own, so that a run reads and unmarshals only the parts
+    of the modules it imports."""
+    index: dict[str, tuple[int, int]] = {}
+    parts: list[bytes] = []
+    offset = 0
+    for module, texts in table.items():
+        part = marshal.dumps(texts)
+        index[module] = (offset, len(part))
+        parts.append(part)
+        offset += len(part)
+    head = marshal.dumps((tag(), index))
+    return MAGIC + len(head).to_bytes(8, "little") + head + b"".join(parts)
 
 
-def cached_exec(parts: dict[str, bytes]) -> Callable[..., None]:
-    """An ``exec`` for ``dataclasses`` that runs the table's code for a text it holds."""
+def read_index(data: bytes) -> tuple[str, dict[str, tuple[int, int]]]:
+    """``(tag, index)`` of a table file's bytes (tests and tools; ``install`` reads only the head)."""
+    if not data.startswith(MAGIC):
+        raise ValueError("not a dataclass code table")
+    size = int.from_bytes(data[len(MAGIC) : len(MAGIC) + 8], "little")
+    made_for, index = marshal.loads(data[len(MAGIC) + 8 : len(MAGIC) + 8 + size])
+    return made_for, index
+
+
+def cached_exec(read: Callable[[str], bytes | None]) -> Callable[..., None]:
+    """An ``exec`` for ``dataclasses`` that runs the table's code for a text it holds (``read``:
+    a module's part, None when the table has none)."""
     loaded: dict[str, dict[str, CodeType]] = {}
 
     def exec_cached(source: Any, globals: Any = None, locals: Any = None, /) -> None:
@@ -83,8 +108,13 @@ def cached_exec(parts: dict[str, bytes]) -> Callable[..., None]:
             module = _module(globals)
             texts = loaded.get(module)
             if texts is None:
-                part = parts.get(module)
-                texts = loaded[module] = marshal.loads(part) if isinstance(part, bytes) else {}
+                part = read(module)
+                try:
+                    texts = marshal.loads(part) if part is not None else {}
+                except (ValueError, EOFError, TypeError):
+                    texts = {}  # a damaged part: this module's methods are compiled as before
+                loaded[module] = texts if isinstance(texts, dict) else {}
+                texts = loaded[module]
             code = texts.get(source)
             if code is not None:
                 source = code
@@ -95,16 +125,40 @@ def cached_exec(parts: dict[str, bytes]) -> Callable[..., None]:
 
 def install(path: str) -> bool:
     """Give ``dataclasses`` the table in ``path`` (False, and nothing changed: no file, not
-    readable, or made for another interpreter)."""
+    readable, or made for another interpreter). The file stays open; a module's part is read
+    when a class of that module is first made."""
+    import os
+
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-        made_for, parts = marshal.loads(data)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        start = os.pread(fd, len(MAGIC) + 8, 0)
+        if len(start) != len(MAGIC) + 8 or not start.startswith(MAGIC):
+            raise ValueError("not a dataclass code table")
+        size = int.from_bytes(start[len(MAGIC) :], "little")
+        made_for, index = marshal.loads(os.pread(fd, size, len(MAGIC) + 8))
     except (OSError, ValueError, EOFError, TypeError):
+        os.close(fd)
         return False
-    if made_for != tag() or not isinstance(parts, dict):
+    if made_for != tag() or not isinstance(index, dict):
+        os.close(fd)
         return False
+    base = len(MAGIC) + 8 + size
+
+    def read(module: str) -> bytes | None:
+        where = index.get(module)
+        if where is None:
+            return None
+        offset, length = where
+        try:
+            part = os.pread(fd, length, base + offset)
+        except OSError:
+            return None
+        return part if len(part) == length else None
+
     import dataclasses
 
-    dataclasses.exec = cached_exec(parts)  # type: ignore[attr-defined]
+    dataclasses.exec = cached_exec(read)  # type: ignore[attr-defined]
     return True

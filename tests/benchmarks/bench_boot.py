@@ -54,8 +54,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from ccverify.cli.hook_payload import SITE  # noqa: E402
-from tests.benchmarks.plain_site import plain_site  # noqa: E402
+from tests.benchmarks.bench_guest_host import payload_launcher  # noqa: E402
 from tests.vm.harness import find_kernel  # noqa: E402
 from tests.vm.hook_boot import boot, build_dracut, build_initramfs_tools, run  # noqa: E402
 
@@ -217,9 +216,8 @@ def main() -> None:
             )
         )
         bench.chmod(0o755)
-        staging = sub / "payload"
-        run([sys.executable, "-I", "-m", "ccverify.cli.hook_payload", "--list", str(staging)])
-        plain = plain_site(Path(str(staging) + SITE), sub / "plain-site")
+        payload_launcher(sub / "payload")  # the payload as the hook builds it, and its plain copy
+        plain = sub / "plain-site"
         baseline_hook = confdir / "hooks" / "zz-bench-baseline"
         baseline_hook.write_text(BASELINE_HOOK.replace("@PLAIN@", str(plain)))
         baseline_hook.chmod(0o755)

@@ -68,14 +68,21 @@ def test_a_text_or_module_not_in_the_table_is_compiled(
     assert _behaviour(_make()) == _behaviour(_make())
 
 
+def _table_with_head(head: bytes) -> bytes:
+    return dataclass_code.MAGIC + len(head).to_bytes(8, "little") + head
+
+
 @pytest.mark.parametrize(
     "content",
     [
         None,
         b"",
         b"not marshal",
-        marshal.dumps(("cpython-0 other interpreter", {})),
-        marshal.dumps(("x", "y", "z")),
+        dataclass_code.MAGIC,
+        dataclass_code.MAGIC + (5).to_bytes(8, "little") + b"not marshal",
+        _table_with_head(marshal.dumps(("cpython-0 other interpreter", {}))),
+        _table_with_head(marshal.dumps(("x", "y", "z"))),
+        _table_with_head(marshal.dumps((dataclass_code.tag(), ["not", "an", "index"]))),
     ],
 )
 def test_no_usable_table_changes_nothing(

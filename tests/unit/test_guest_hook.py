@@ -109,8 +109,8 @@ def test_payload_lines(tmp_path: Path) -> None:
     )
     assert f'install("{hook_payload.SITE}/{hook_payload.DATACLASS_CODE}")' in launcher
     probe = (
-        "import marshal, sys; from ccverify.cli import dataclass_code as d; "
-        "tag, parts = marshal.loads(open(sys.argv[1], 'rb').read()); "
+        "import sys; from ccverify.cli import dataclass_code as d; "
+        "tag, parts = d.read_index(open(sys.argv[1], 'rb').read()); "
         "print(d.install(sys.argv[1]), tag == d.tag(), sorted(parts))"
     )
     shown = subprocess.run(
