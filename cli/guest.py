@@ -157,6 +157,14 @@ def authorize(
     ca: Annotated[
         Path | None, typer.Option("--ca", help="Remote mode: PEM CA bundle for the relying party's TLS.")
     ] = None,
+    relying_party_jwks: Annotated[
+        Path | None,
+        typer.Option(
+            "--relying-party-jwks",
+            help="Remote mode: the relying party's result-signing keys (its /.well-known/jwks.json); the "
+            "release opens only under a result token they signed for this session (required over http://).",
+        ),
+    ] = None,
     evidence_provider: Annotated[
         str | None,
         typer.Option(
@@ -229,6 +237,7 @@ def authorize(
         reference_values=reference_values,
         relying_party=relying_party,
         ca=ca,
+        relying_party_jwks=relying_party_jwks,
         evidence_provider=evidence_provider,
         deadline=deadline,
         config=config,

@@ -60,6 +60,7 @@ class Settings:
     config: GuestConfig
     relying_party: str | None
     ca: Path | None
+    relying_party_jwks: Path | None
     trust_anchors: tuple[Path, ...]
     evidence_provider: str
     deadline: float
@@ -75,6 +76,7 @@ class Settings:
         *,
         relying_party: str | None = None,
         ca: Path | None = None,
+        relying_party_jwks: Path | None = None,
         trust_anchors: list[Path] | None = None,
         evidence_provider: str | None = None,
         deadline: float | None = None,
@@ -101,6 +103,7 @@ class Settings:
             config=config,
             relying_party=relying_party or config.relying_party,
             ca=ca or config.ca,
+            relying_party_jwks=relying_party_jwks or config.relying_party_jwks,
             trust_anchors=tuple(trust_anchors) if trust_anchors else config.trust_anchors,
             evidence_provider=provider,
             deadline=float(seconds),
@@ -167,6 +170,25 @@ def record(settings: Settings, policy_bytes: Callable[[], bytes]) -> dict[str, A
     }
 
 
+def _result_keys(settings: Settings) -> dict[str, Any] | None:
+    """The relying party's pinned result-signing keys (a JWKS), or None where TLS alone
+    authenticates it; over plain http:// a pin is required (anyone on the path could otherwise
+    answer, and seal secrets of its choosing to this session's key)."""
+    path = settings.relying_party_jwks
+    url = settings.relying_party or ""
+    if path is None:
+        if url.startswith("http://"):
+            raise InputError(
+                f"relying party {url}: over http:// nothing authenticates the answer: set "
+                "relying_party_jwks (the service's /.well-known/jwks.json, which `ccverify serve --init` "
+                "writes as jwks.json) or use https://"
+            )
+        return None
+    from ccverify.verifier.service.client import load_jwks
+
+    return load_jwks(read_file(path, "--relying-party-jwks", "certificate"), str(path))
+
+
 def authorize_remote(
     settings: Settings,
     *,
@@ -214,6 +236,8 @@ def authorize_remote(
         runtime = log_path.read_bytes() if tee == "tdx" and log_path.is_file() else b""
         return client, provider, tee, runtime
 
+    # before anything else: over http:// nothing but a pinned result key says who answered
+    jwks = guarded(lambda: _result_keys(settings), json_command, lambda: partial)
     client, provider, tee, runtime = guarded(prepare, json_command, lambda: partial)
 
     def attest() -> Any:
@@ -221,8 +245,9 @@ def authorize_remote(
 
         deadline = remote.Deadline(settings.deadline)
         return remote.attest_remote(
-            client, provider, tee=tee, deadline=deadline, announce=announce, runtime_log=runtime or None
-        )
+            client, provider, tee=tee, deadline=deadline, announce=announce, runtime_log=runtime or None,
+            jwks=jwks,
+        )  # fmt: skip
 
     release = guarded(attest, json_command, lambda: partial)
     partial["attestation"] = release.to_json()

@@ -75,6 +75,7 @@ def authorize(
     reference_values: Path | None = None,
     relying_party: str | None = None,
     ca: Path | None = None,
+    relying_party_jwks: Path | None = None,
     evidence_provider: str | None = None,
     deadline: float | None = None,
     config: Path | None = None,
@@ -109,7 +110,8 @@ def authorize(
     json_command = command if json_out else None
     settings = guarded(
         lambda: guest_gate.Settings.resolve(
-            guest_gate.load_config(config), relying_party=relying_party, ca=ca, trust_anchors=trust_anchor,
+            guest_gate.load_config(config), relying_party=relying_party, ca=ca,
+            relying_party_jwks=relying_party_jwks, trust_anchors=trust_anchor,
             evidence_provider=evidence_provider, deadline=deadline, device_policy=device_policy,
             reference_values=reference_values, sysfs=sysfs, run_dir=run_dir,
         ),

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from typer.testing import CliRunner
 
 from ccverify.cli.app import app
+from ccverify.verifier.errors import VerificationError
 from ccverify.verifier.release.devices import ModuleIndex, scan, sign_policy
 from ccverify.verifier.release.devices.plan import uses_authorized
 from ccverify.verifier.service.client import RelyingPartyClient
@@ -100,6 +101,8 @@ class Service:
         self.admin = admin
         self.ca = ca
         self.rogue = rogue
+        #: the service's result-signing keys as `serve --init` wrote them (what a guest image pins)
+        self.jwks = running.config.parent / "jwks.json"
 
     @property
     def url(self) -> str:
@@ -165,11 +168,13 @@ def service(tmp_path: Path, guest: Guest) -> Iterator[Service]:
         running.stop()
 
 
-def authorize(guest: Guest, url: str, *extra: Any, ca: Path | None = None) -> Any:
+def authorize(guest: Guest, url: str, *extra: Any, ca: Path | None = None, jwks: Path | None = None) -> Any:
     args = ["guest", "authorize", "--relying-party", url, "--trust-anchor", ANCHOR]
     args += ["--evidence-provider", "example", *guest.system, "--json", *extra]
     if ca is not None:
         args += ["--ca", ca]
+    if jwks is not None:
+        args += ["--relying-party-jwks", jwks]
     return run(*args)
 
 
@@ -343,9 +348,12 @@ class Proxy:
     (``answers``: path -> list of (status, headers, body) to give before forwarding again), and
     records the attestation answers it forwarded."""
 
-    def __init__(self, upstream: str, ca: Path) -> None:
+    def __init__(self, upstream: str, ca: Path, jwks: Path) -> None:
         self.upstream = upstream
         self.ca = ca
+        self.jwks = jwks
+        #: what a man in the middle makes of a forwarded attestation: (request, answer) -> answer
+        self.rewrite: Callable[[bytes, bytes], bytes] | None = None
         self.answers: dict[str, list[tuple[int, dict[str, str], bytes]]] = {}
         self.attest_bodies: list[bytes] = []
         self.requests: list[str] = []
@@ -370,6 +378,8 @@ class Proxy:
                     status, headers, data = upstream.status_code, {}, upstream.content
                     if self.path == "/v1/attest":
                         proxy.attest_bodies.append(data)
+                        if proxy.rewrite is not None:
+                            data = proxy.rewrite(body, data)
                 self.send_response(status)
                 for key, value in headers.items():
                     self.send_header(key, value)
@@ -392,7 +402,7 @@ class Proxy:
 
 @pytest.fixture
 def proxy(service: Service) -> Iterator[Proxy]:
-    middle = Proxy(service.url, service.ca)
+    middle = Proxy(service.url, service.ca, service.jwks)
     try:
         yield middle
     finally:
@@ -404,16 +414,95 @@ def test_the_sealed_release_replayed_into_another_session_is_refused(
 ) -> None:
     first = Guest(tmp_path / "first", guest.run_dir.parent / "first", monkeypatch)
     first.lockdown()
-    assert authorize(first, proxy.url).exit_code == 0  # another guest's session, recorded
+    assert authorize(first, proxy.url, jwks=proxy.jwks).exit_code == 0  # another guest's session, recorded
     recorded = proxy.attest_bodies[-1]
     assert json.loads(recorded)["sealed"]
     monkeypatch.setattr("ccverify.verifier.release.devices.enforce.default_writer", lambda: guest.kernel)
     before = guest.lockdown()
     proxy.answers["/v1/attest"] = [(200, {}, recorded)]  # the recorded answer, replayed
+    result = authorize(guest, proxy.url, jwks=proxy.jwks)
+    document = envelope(result)
+    assert result.exit_code == 1 and document["error"]["code"] == "result_nonce_mismatch"
+    assert_nothing_beyond_bootstrap(guest, before)
+
+
+def _forger(rogue: ec.EllipticCurvePrivateKey, secret: bytes) -> Callable[[bytes, bytes], bytes]:
+    """A man in the middle's rewrite of an affirming answer: the service's token re-signed by
+    ``rogue`` (same header, same claims, this session's nonce) and a release of its own, sealed
+    to the guest's HPKE key for this nonce and the forged token: everything a guest can check
+    but the signer."""
+    import base64
+
+    from ccverify.verifier.release import sealing
+    from ccverify.verifier.testing.tdx_builder import sign_raw
+
+    def rewrite(request: bytes, answer: bytes) -> bytes:
+        asked, document = json.loads(request), json.loads(answer)
+        header, claims, _signature = document["result"].split(".")
+        signed = f"{header}.{claims}".encode()
+        signature = base64.urlsafe_b64encode(sign_raw(rogue, signed)).rstrip(b"=").decode()
+        forged = f"{header}.{claims}.{signature}"
+        nonce, public = base64.b64decode(asked["nonce"]), base64.b64decode(asked["hpke_public_key"])
+        payload = sealing.ReleasePayload(None, {"disk-key": secret}).to_bytes()
+        sealed = sealing.seal(payload, public, sealing.release_info(nonce, forged), asked.get("hpke_suite"))
+        document.update(result=forged, sealed=base64.b64encode(sealed).decode())
+        return json.dumps(document).encode()
+
+    return rewrite
+
+
+def test_over_http_an_unpinned_relying_party_is_refused_before_anything_is_sent(
+    guest: Guest, proxy: Proxy
+) -> None:
+    before = guest.lockdown()
     result = authorize(guest, proxy.url)
     document = envelope(result)
-    assert result.exit_code == 1 and document["error"]["code"] == "release_unopenable"
+    assert result.exit_code == 2, result.output
+    assert "over http:// nothing authenticates the answer" in document["error"]["message"]
+    assert "relying_party_jwks" in document["error"]["message"]
+    assert proxy.requests == []
     assert_nothing_beyond_bootstrap(guest, before)
+
+
+def test_a_pinned_relying_party_through_a_plain_http_path_releases(guest: Guest, proxy: Proxy) -> None:
+    guest.lockdown()
+    result = authorize(guest, proxy.url, jwks=proxy.jwks)
+    assert result.exit_code == 0, result.output
+    attestation = envelope(result)["result"]["attestation"]
+    assert attestation["result_signature"] == "verified (pinned keys)"
+    assert attestation["ear_status"] == "affirming"
+    assert guest.secrets().joinpath("disk-key").read_bytes() == SECRET
+
+
+def test_a_release_forged_on_the_path_is_refused_under_pinned_keys(
+    guest: Guest, service: Service, proxy: Proxy
+) -> None:
+    before = guest.lockdown()
+    proxy.rewrite = _forger(service.rogue, b"the path's own disk key")
+    result = authorize(guest, proxy.url, jwks=proxy.jwks)
+    document = envelope(result)
+    assert result.exit_code == 1, result.output
+    assert document["error"]["code"] == "result_signature_invalid"
+    assert_nothing_beyond_bootstrap(guest, before)
+
+
+def test_what_the_pin_stops_a_forged_release_opens_without_it(service: Service, proxy: Proxy) -> None:
+    """The library without pinned keys (it then relies on TLS): the path's forged release opens.
+    This is why the guest refuses http:// without ``relying_party_jwks``."""
+    from ccverify.cli.guest_providers import make_provider
+    from ccverify.verifier.release import remote
+
+    proxy.rewrite = _forger(service.rogue, b"the path's own disk key")
+    provider = make_provider("example", now=datetime.now(UTC).replace(microsecond=0))
+    client = RelyingPartyClient(proxy.url, timeout=20)
+    release = remote.attest_remote(client, provider, tee="tdx", deadline=remote.Deadline(20))
+    assert release.payload.secrets == {"disk-key": b"the path's own disk key"}
+    assert not release.result_verified
+    client = RelyingPartyClient(proxy.url, timeout=20)
+    keys = json.loads(service.jwks.read_text())
+    with pytest.raises(VerificationError) as refused:
+        remote.attest_remote(client, provider, tee="tdx", deadline=remote.Deadline(20), jwks=keys)
+    assert refused.value.code == "result_signature_invalid"
 
 
 def test_503_and_429_are_retried_with_back_off_and_announced(guest: Guest, proxy: Proxy) -> None:
@@ -421,7 +510,7 @@ def test_503_and_429_are_retried_with_back_off_and_announced(guest: Guest, proxy
     busy = json.dumps({"error": "too_many_challenges", "detail": "busy"}).encode()
     proxy.answers["/v1/challenge"] = [(503, {}, busy), (429, {"Retry-After": "1"}, busy)]
     started = time.monotonic()
-    result = authorize(guest, proxy.url, "--deadline", "10")
+    result = authorize(guest, proxy.url, "--deadline", "10", jwks=proxy.jwks)
     elapsed = time.monotonic() - started
     assert result.exit_code == 0, result.output
     assert envelope(result)["result"]["attestation"]["attempts"] == 3
@@ -437,7 +526,7 @@ def test_a_refusal_is_final_never_retried(guest: Guest, proxy: Proxy) -> None:
     before = guest.lockdown()
     refused = json.dumps({"error": "nonce_unknown", "detail": "nonce_unknown: replayed"}).encode()
     proxy.answers["/v1/attest"] = [(403, {}, refused)]
-    result = authorize(guest, proxy.url, "--deadline", "10")
+    result = authorize(guest, proxy.url, "--deadline", "10", jwks=proxy.jwks)
     document = envelope(result)
     assert result.exit_code == 1 and document["error"]["code"] == "nonce_unknown"
     assert proxy.requests.count("/v1/challenge") == 1 and "; attempt " not in result.stderr
@@ -447,7 +536,7 @@ def test_a_refusal_is_final_never_retried(guest: Guest, proxy: Proxy) -> None:
 def test_a_500_is_not_retried(guest: Guest, proxy: Proxy) -> None:
     before = guest.lockdown()
     proxy.answers["/v1/challenge"] = [(500, {}, b'{"error": "internal", "detail": "boom"}')]
-    result = authorize(guest, proxy.url, "--deadline", "10")
+    result = authorize(guest, proxy.url, "--deadline", "10", jwks=proxy.jwks)
     assert result.exit_code == 3 and proxy.requests.count("/v1/challenge") == 1
     assert_nothing_beyond_bootstrap(guest, before)
 
@@ -456,7 +545,8 @@ def test_a_run_dir_on_disk_is_refused_before_attesting(tmp_path: Path, guest: Gu
     on_disk = tmp_path / "run"
     args = [a if a != guest.run_dir else on_disk for a in guest.system]
     result = run("guest", "authorize", "--relying-party", proxy.url, "--trust-anchor", ANCHOR,
-                 "--evidence-provider", "example", *args, "--json")  # fmt: skip
+                 "--relying-party-jwks", proxy.jwks, "--evidence-provider", "example", *args,
+                 "--json")  # fmt: skip
     document = envelope(result)
     assert result.exit_code == 1 and document["error"]["code"] == "run_dir_not_in_memory"
     assert not (on_disk / "secrets").exists() and proxy.requests == []

@@ -12,6 +12,7 @@ touches the host's own configuration: ``mkinitramfs -d`` reads a copy of
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -86,8 +87,11 @@ def guest_config(work: Path, ccverify: str) -> tuple[Path, Path]:
     ccverify_ok(ccverify, "devices", "sign", str(work / "policy.json"), "--key", str(signer),
                 "-o", str(config_dir / "device-policy.cose"))  # fmt: skip
     (config_dir / ANCHOR.name).write_bytes(ANCHOR.read_bytes())
+    # the relying party's result-signing keys, pinned in the image (plain HTTP on the path)
+    (config_dir / "rp-jwks.json").write_text(json.dumps(result_jwks()))
     (config_dir / "guest.toml").write_text(
         'relying_party = "http://10.0.2.100:8443"\n'
+        'relying_party_jwks = "rp-jwks.json"\n'
         f'trust_anchors = ["{ANCHOR.name}"]\n'
         'device_policy = "device-policy.cose"\n'
         'evidence_provider = "example"\n'
@@ -97,11 +101,33 @@ def guest_config(work: Path, ccverify: str) -> tuple[Path, Path]:
     return config_dir, signer
 
 
+def result_key() -> Any:
+    """The test relying party's result-signing key: fixed (derived from the sample's seed), so
+    that an image built before the service starts can pin it."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from ccverify.verifier.testing.pki import derive_ec_key
+    from ccverify.verifier.testing.sample import SEED
+
+    return derive_ec_key(SEED, "test-relying-party/result-signing", ec.SECP256R1())
+
+
+def result_jwks() -> dict[str, Any]:
+    """``result_key``'s public JWKS, as the service serves it at /.well-known/jwks.json."""
+    from ccverify.verifier.result import public_jwk
+    from ccverify.verifier.service.attestation import key_id
+
+    public = result_key().public_key()
+    return {"keys": [public_jwk(public, key_id(public))]}
+
+
 def start_relying_party(folder: Path, refvalues: bytes, policy: bytes) -> tuple[int, Any]:
     """``ccverify serve`` (HTTP on 127.0.0.1) trusting the example root, provisioned with
     ``refvalues``, the device policy and ``disk-key``, one release rule naming them; its port
     and the running service (``.stop()``)."""
     from datetime import UTC, datetime
+
+    from cryptography.hazmat.primitives import serialization
 
     from ccverify.verifier.service.client import RelyingPartyClient
     from ccverify.verifier.service.init import initialize
@@ -122,6 +148,12 @@ def start_relying_party(folder: Path, refvalues: bytes, policy: bytes) -> tuple[
     )
     with done.config.open("a") as out:
         out.write("rate_per_second = 0\n")
+    # the result-signing key the guest images pin (``result_jwks``), not the fresh one
+    pkcs8 = serialization.PrivateFormat.PKCS8
+    (done.directory / "result-signing-key.pem").write_bytes(
+        result_key().private_bytes(serialization.Encoding.PEM, pkcs8, serialization.NoEncryption())
+    )
+    (done.directory / "jwks.json").write_text(json.dumps(result_jwks()))
     service = start(done.config)
     admin = RelyingPartyClient(service.url, admin_token=done.admin_token_file.read_text().strip())
     admin.put_reference_values(refvalues)

@@ -37,6 +37,13 @@ KEYS: Mapping[str, tuple[str, str, str]] = {
         "the system's CAs",
         "PEM bundle that verifies the relying party's TLS certificate.",
     ),
+    "relying_party_jwks": (
+        "string (path)",
+        "none",
+        "Remote mode: the relying party's result-signing keys (the JWKS it publishes at "
+        "`/.well-known/jwks.json`; `serve --init` writes it as `jwks.json`). A release opens only "
+        "under a result token one of them signed for this session's nonce. Required over http://.",
+    ),
     "trust_anchors": (
         "array of strings (paths), minItems 1",
         "required",
@@ -109,6 +116,7 @@ class GuestConfig:
     path: Path | None = None
     relying_party: str | None = None
     ca: Path | None = None
+    relying_party_jwks: Path | None = None
     trust_anchors: tuple[Path, ...] = ()
     evidence_provider: str | None = None
     deadline: float | None = None
@@ -222,6 +230,7 @@ def parse_guest_config(document: Mapping[str, Any], path: Path) -> GuestConfig:
         path=path,
         relying_party=relying_party,
         ca=a_path("ca"),
+        relying_party_jwks=a_path("relying_party_jwks"),
         trust_anchors=anchors,
         evidence_provider=provider,
         deadline=deadline,

@@ -13,10 +13,14 @@ start, ``CollateralError`` (exit 3) says so in one sentence. Each round gets a n
 
 The outcome is a ``RemoteRelease``: made here only, after the release opened, it is what the
 device gate (``devices.authorize``) accepts in remote mode in place of a locally issued
-``AttestationResult``. What it proves: the relying party (TLS, ``--ca``) appraised evidence
-bound to this session's nonce and key and sealed the release to that key, which it does only
-for an affirming result. The claims of its result token are shown, not trusted: nothing here
-pins the service's signing key.
+``AttestationResult``. What it proves: the relying party (TLS, ``--ca``, or its pinned result
+keys) appraised evidence bound to this session's nonce and key and sealed the release to that
+key, which it does only for an affirming result. With the relying party's result-signing keys
+pinned (``jwks``: the guest configuration's ``relying_party_jwks``), the result token must
+verify under one of them, for this session's nonce, and be affirming before the release is
+opened: then nothing but the relying party can release to this guest, whatever the path (the
+only choice over http://). Without a pin, the token's claims are shown, not trusted, and TLS is
+what authenticates.
 """
 
 from __future__ import annotations
@@ -118,13 +122,15 @@ class RemoteRelease:
     report_data: bytes
     evidence_sha256: str
     result_jwt: str = field(repr=False)
-    #: the result token's claims as sent (shown, not verified: see the module docstring)
+    #: the result token's claims (verified only where ``result_verified``)
     claims: Mapping[str, Any] = field(repr=False)
     payload: sealing.ReleasePayload = field(repr=False)
     attempts: int
     seconds: float
     provider: str
     hardware: bool
+    #: the result token was checked against the pinned keys (signature, nonce, affirming)
+    result_verified: bool = False
     #: set by ``attest_remote`` only, once the release opened: an init=False field, so neither a
     #: RemoteRelease built elsewhere nor a ``dataclasses.replace``-d copy is ``issued``
     _token: object = field(default=None, init=False, repr=False, compare=False)
@@ -154,6 +160,7 @@ class RemoteRelease:
             "hardware": self.hardware,
             "attempts": self.attempts,
             "result_sha256": self.result_sha256,
+            "result_signature": "verified (pinned keys)" if self.result_verified else "not checked (TLS)",
             "ear_status": self.claims.get("ear_status"),
             "claims": dict(self.claims),
             "released": sealing.describe(self.payload),
@@ -214,11 +221,18 @@ def attest_remote(
     announce: Callable[[str], None] = lambda _line: None,
     runtime_log: bytes | None = None,
     suite: str | None = None,
+    jwks: Mapping[str, Any] | None = None,
 ) -> RemoteRelease:
     """Attest to ``client``'s relying party with ``provider``'s evidence; the opened release.
 
+    With ``jwks`` (the relying party's pinned result-signing keys) the result token must be
+    signed by one of them for this session's nonce (``eat_nonce``) and say ``affirming`` before
+    the release is opened; without, the token is read, not verified (TLS authenticated the
+    relying party).
+
     Raises ``CollateralError`` (the deadline passed), ``VerificationError`` (a refusal, a result
-    that is not affirming, a release that does not open) or ``InputError``.
+    that is not affirming, a token not signed by a pinned key for this nonce, a release that does
+    not open) or ``InputError``.
     """
     url = client.url
     attempt = 0
@@ -276,8 +290,18 @@ def attest_remote(
                 break
     finally:
         client.close()  # no keep-alive connection outlives the command
+    if jwks is not None:
+        # the token first: signed by a pinned key for this nonce, and affirming; only then is
+        # what it seals opened (the release's AAD binds it to this very token)
+        claims = answer.claims(jwks)
+        if claims.get("ear_status") != "affirming" or not answer.affirming:
+            raise VerificationError(
+                "result_not_affirming",
+                f"the relying party's signed result says {claims.get('ear_status')!r}: nothing was released",
+            )
+    else:
+        claims = answer.claims()
     payload = answer.open(key)
-    claims = answer.claims()
     release = RemoteRelease(
         relying_party=url,
         tee=tee,
@@ -291,6 +315,7 @@ def attest_remote(
         seconds=deadline.elapsed(),
         provider=got.provider_name,
         hardware=got.hardware,
+        result_verified=jwks is not None,
     )
     object.__setattr__(release, "_token", _OPENED)
     return release

@@ -158,6 +158,63 @@ def verify_result(token: str, jwks: Mapping[str, Any], *, nonce: bytes | None = 
     return claims
 
 
+#: how many keys a pinned JWKS may hold
+MAX_JWKS_KEYS = 16
+_JWK_CURVES = {"P-256": 32, "P-384": 48}
+
+
+def load_jwks(data: bytes, name: str) -> dict[str, Any]:
+    """A relying party's result-signing keys as its ``/.well-known/jwks.json`` gives them, checked:
+    a JSON object whose ``keys`` is a non-empty array (at most ``MAX_JWKS_KEYS``) of EC keys
+    (``kty`` EC, ``crv`` P-256 or P-384, ``x``/``y`` a point on that curve, a ``kid``, no private
+    part). ``InputError`` names the file and the member that is wrong."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    try:
+        document = json.loads(data)
+    except (ValueError, RecursionError):
+        raise InputError(f"{name}: not JSON (a JWKS, as /.well-known/jwks.json serves it)") from None
+    keys = document.get("keys") if isinstance(document, dict) else None
+    if not isinstance(keys, list) or not keys:
+        raise InputError(f"{name}: keys: a non-empty array of keys (an empty allow-list pins nothing)")
+    if len(keys) > MAX_JWKS_KEYS:
+        raise InputError(f"{name}: keys: at most {MAX_JWKS_KEYS} keys, got {len(keys)}")
+    curves = {"P-256": ec.SECP256R1(), "P-384": ec.SECP384R1()}
+    for index, key in enumerate(keys):
+        where = f"{name}: keys[{index}]"
+        if not isinstance(key, dict):
+            raise InputError(f"{where}: a JSON object")
+        if key.get("kty") != "EC" or key.get("crv") not in _JWK_CURVES:
+            got = f"{key.get('kty')!r} {key.get('crv')!r}"
+            raise InputError(f"{where}: an EC key on P-256 or P-384 (kty, crv), got {got}")
+        if "d" in key:
+            raise InputError(f"{where}: holds a private key (d): pin the public JWKS only")
+        if not isinstance(key.get("kid"), str) or not key["kid"]:
+            raise InputError(f"{where}.kid: a non-empty string (result tokens name their key by it)")
+        size = _JWK_CURVES[key["crv"]]
+        coordinates = []
+        for member in ("x", "y"):
+            value = key.get(member)
+            raw = _b64url_strict(value) if isinstance(value, str) else None
+            if raw is None or len(raw) != size:
+                raise InputError(f"{where}.{member}: {size} bytes, base64url without padding")
+            coordinates.append(int.from_bytes(raw, "big"))
+        try:
+            ec.EllipticCurvePublicNumbers(coordinates[0], coordinates[1], curves[key["crv"]]).public_key()
+        except ValueError:
+            raise InputError(f"{where}: x, y is not a point on {key['crv']}") from None
+    return {"keys": [dict(key) for key in keys]}
+
+
+def _b64url_strict(text: str) -> bytes | None:
+    if not text or "=" in text or not all(c.isalnum() or c in "-_" for c in text) or not text.isascii():
+        return None
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        return None
+
+
 def trim_event_log(log: bytes) -> bytes:
     """The event log without the padding after its last event (a CCEL is its whole ACPI area,
     typically 64 KiB of which a few KiB are events): the padding is no evidence, and sending it

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import json
 import os
 import secrets
 import shutil
@@ -127,11 +128,20 @@ def initialize(
     crls = [p for p in collateral if _is_crl(p)]
     collateral_names = [copy(p, "collateral", i) for i, p in enumerate(collateral) if p not in crls]
     crl_names = [copy(p, "snp-crl", i) for i, p in enumerate(crls)]
-    _private(directory / "result-signing-key.pem", _pem(ec.generate_private_key(ec.SECP256R1())))
+    result_key = ec.generate_private_key(ec.SECP256R1())
+    _private(directory / "result-signing-key.pem", _pem(result_key))
+    # its public half as /.well-known/jwks.json serves it: what a guest image pins
+    # (guest.toml's relying_party_jwks)
+    from ccverify.verifier.result import public_jwk
+    from ccverify.verifier.service.attestation import key_id
+
+    public = result_key.public_key()
+    jwks = {"keys": [public_jwk(public, key_id(public))]}
+    (directory / "jwks.json").write_text(json.dumps(jwks, indent=1) + "\n")
     _private(directory / "storage.key", base64.b64encode(secrets.token_bytes(32)) + b"\n")
     token = secrets.token_urlsafe(32)
     _private(directory / "admin-token", token.encode() + b"\n")
-    written += ["result-signing-key.pem", "storage.key", "admin-token"]
+    written += ["result-signing-key.pem", "jwks.json", "storage.key", "admin-token"]
     if tls:
         _tls(directory, host, moment)
         written += ["tls-cert.pem", "tls-key.pem"]
