@@ -434,3 +434,18 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True, check_circula
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def reason_codes(claims: Mapping[str, Any]) -> list[str]:
+    """``claim: code`` of an EAR's reasons that are not ``ok``, from its claims as ``to_json``
+    writes them (for a refusal's message)."""
+    submods = claims.get("submods") or {}
+    if not isinstance(submods, Mapping):
+        return []
+    return [
+        f"{r['claim']}: {r['code']}"
+        for sub in submods.values()
+        if isinstance(sub, Mapping)
+        for r in sub.get("ccverify_reasons", [])
+        if isinstance(r, dict) and r.get("code") not in (None, "ok")
+    ]

@@ -314,6 +314,14 @@ def test_tampered_reference_values_on_the_service_is_exit_1_and_nothing(
     result = authorize(guest, service.url, ca=service.ca)
     document = envelope(result)
     assert result.exit_code == 1 and document["error"]["code"] == "result_not_affirming"
+    assert "mrtd_mismatch" in document["error"]["message"] and "unverified" in document["error"]["message"]
+    assert_nothing_beyond_bootstrap(guest, before)
+    # with the service's keys pinned: the signed result's own words, and still nothing
+    result = authorize(guest, service.url, ca=service.ca, jwks=service.jwks)
+    document = envelope(result)
+    assert result.exit_code == 1 and document["error"]["code"] == "result_not_affirming"
+    message = document["error"]["message"]
+    assert "signed result says 'contraindicated'" in message and "mrtd_mismatch" in message
     assert_nothing_beyond_bootstrap(guest, before)
 
 

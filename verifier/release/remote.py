@@ -295,9 +295,13 @@ def attest_remote(
         # what it seals opened (the release's AAD binds it to this very token)
         claims = answer.claims(jwks)
         if claims.get("ear_status") != "affirming" or not answer.affirming:
+            from ccverify.verifier.result import reason_codes
+
+            codes = "; ".join(reason_codes(claims))
             raise VerificationError(
                 "result_not_affirming",
-                f"the relying party's signed result says {claims.get('ear_status')!r}: nothing was released",
+                f"the relying party's signed result says {claims.get('ear_status')!r}: nothing was released"
+                + (f" (its reasons: {codes})" if codes else ""),
             )
     else:
         claims = answer.claims()

@@ -64,13 +64,9 @@ class Answer:
     def _reasons(self) -> str:
         """The result token's reason codes, for the console (read, not trusted: unverified)."""
         try:
-            submods = _claims(self.result).get("submods") or {}
-            codes = [
-                f"{r['claim']}: {r['code']}"
-                for sub in submods.values()
-                for r in sub.get("ccverify_reasons", [])
-                if isinstance(r, dict) and r.get("code") not in (None, "ok")
-            ]
+            from ccverify.verifier.result import reason_codes
+
+            codes = reason_codes(_claims(self.result))
         except Exception:  # a token that does not parse adds nothing to the message
             return ""
         return f" (the result's reasons, unverified: {'; '.join(codes)})" if codes else ""
