@@ -20,10 +20,11 @@ is compiled at boot): standard-library modules as ``.pyc`` files at their own pa
 interpreter finds them from its prefix), the rest as one store under ``SITE``
 (``MODULE_STORE``, ``cli/module_store.py``) with ccverify's package data (roots, schemas) in
 the package folders. ``/usr/bin/ccverify`` in the initramfs runs ``python3 -I -S`` with
-``SITE`` first on the path and installs the store before anything else. The payload also carries the example evidence provider's pre-minted
-material (``EXAMPLE_EVIDENCE``, ``cli/example_evidence.py``: EXAMPLE, NOT TRUSTED, valid 30
-days from the build), which the launcher names; it is used only where the configuration
-chooses ``evidence_provider = "example"``.
+``SITE`` first on the path and installs the store before anything else. Where the guest
+configuration (``--config``) chooses ``evidence_provider = "example"``, the payload also
+carries that provider's pre-minted material (``EXAMPLE_EVIDENCE``, ``cli/example_evidence.py``:
+EXAMPLE, NOT TRUSTED, valid 30 days from the build), which the launcher names; any other
+configuration's image carries none of it.
 """
 
 from __future__ import annotations
@@ -91,8 +92,10 @@ LAUNCHER = """#!/bin/sh
 exec {python} -I -S -c 'import sys; sys.argv[0] = "ccverify"; sys.path.insert(0, "{site}"); \
 from ccverify.cli.module_store import install; install("{site}/{store}"); \
 from ccverify.cli.dataclass_code import install; install("{site}/{code}"); \
-from ccverify.cli import example_evidence; example_evidence.PREMINTED = "{site}/{example}"; \
-from ccverify.cli.entry import main; main()' "$@"
+{example}from ccverify.cli.entry import main; main()' "$@"
+"""
+#: the launcher's line that names the pre-minted example evidence (only where it is shipped)
+LAUNCHER_EXAMPLE = """from ccverify.cli import example_evidence; example_evidence.PREMINTED = "{site}/{example}"; \
 """
 
 
@@ -415,30 +418,35 @@ def _example_evidence(staging: Path) -> Path | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python3 -m ccverify.cli.hook_payload --list STAGING``: compile into STAGING, print
-    ``kind<TAB>source<TAB>destination`` lines (``exec`` or ``file``) for the generator's hook,
-    the launcher last (``file``, written into STAGING)."""
+    """``python3 -m ccverify.cli.hook_payload --list STAGING [--config GUEST_TOML]``: compile
+    into STAGING, print ``kind<TAB>source<TAB>destination`` lines (``exec`` or ``file``) for the
+    generator's hook, the launcher last (``file``, written into STAGING). With ``--config`` (the
+    hooks pass the guest configuration) the example evidence provider's pre-minted material goes
+    in only when the configuration chooses that provider: a production image carries none of
+    the example PKI's material."""
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2 or args[0] != "--list":
-        print("usage: python3 -m ccverify.cli.hook_payload --list STAGING_DIR", file=sys.stderr)
+    if len(args) not in (2, 4) or args[0] != "--list" or (len(args) == 4 and args[2] != "--config"):
+        print("usage: python3 -m ccverify.cli.hook_payload --list STAGING_DIR [--config GUEST_TOML]", file=sys.stderr)
         return 2
     staging = Path(args[1])
     staging.mkdir(parents=True, exist_ok=True)
     try:
+        wants_example = len(args) == 2 or _chooses_example(Path(args[3]))
         items = payload(staging=staging)
     except (RuntimeError, subprocess.CalledProcessError, OSError) as error:
         print(f"ccverify hook: cannot compute the guest payload: {error}", file=sys.stderr)
         return 1
     lines = compile_to(items, staging)
-    example = _example_evidence(staging)
+    example = _example_evidence(staging) if wants_example else None
     if example is not None:
         lines.append(("file", str(example), f"{SITE}/{EXAMPLE_EVIDENCE}"))
     launcher = staging / "usr/bin/ccverify"
     launcher.parent.mkdir(parents=True, exist_ok=True)
     interpreter = next(item for item in items if item.kind == "exec" and "libpython" not in item.destination)
+    example_line = "" if example is None else LAUNCHER_EXAMPLE.format(site=SITE, example=EXAMPLE_EVIDENCE)
     launcher.write_text(
         LAUNCHER.format(
-            python=interpreter.destination, site=SITE, store=MODULE_STORE, code=DATACLASS_CODE, example=EXAMPLE_EVIDENCE
+            python=interpreter.destination, site=SITE, store=MODULE_STORE, code=DATACLASS_CODE, example=example_line
         )
     )
     launcher.chmod(0o755)
@@ -447,6 +455,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{kind}\t{source}\t{destination}")
     return 0
 
+
+def _chooses_example(config: Path) -> bool:
+    """Whether the guest configuration chooses the example evidence provider (a configuration
+    that cannot be read stops the build, as the hooks do: ``RuntimeError``)."""
+    from ccverify.verifier.errors import CCVerifyError
+    from ccverify.verifier.release.guest_config import load_guest_config
+
+    try:
+        return load_guest_config(config).evidence_provider == "example"
+    except CCVerifyError as error:
+        raise RuntimeError(f"the guest configuration {config}: {error}") from None
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -187,3 +187,37 @@ def test_units_are_ordered_as_the_stages_need() -> None:
     assert "After=ccverify-lockdown.service network-online.target" in authorize
     assert "Before=cryptsetup-pre.target" in authorize and "Wants=network-online.target" in authorize
     assert "Before=initrd-cleanup.service" in unit("ccverify-finish.service")
+
+
+def test_the_example_material_goes_in_only_where_the_configuration_chooses_that_provider(
+    tmp_path: Path,
+) -> None:
+    def listed(config: str) -> tuple[set[str], str]:
+        path = tmp_path / f"{len(list(tmp_path.iterdir()))}.toml"
+        path.write_text(config)
+        done = subprocess.run(
+            [sys.executable, "-I", "-m", "ccverify.cli.hook_payload", "--list", str(tmp_path / path.stem),
+             "--config", str(path)],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        lines = [line.split("\t") for line in done.stdout.splitlines()]
+        launcher = Path(next(parts[1] for parts in lines if parts[2] == "/usr/bin/ccverify")).read_text()
+        return {parts[2] for parts in lines}, launcher
+
+    example = f"{hook_payload.SITE}/{hook_payload.EXAMPLE_EVIDENCE}"
+    destinations, launcher = listed('evidence_provider = "configfs"\n')
+    assert example not in destinations and "PREMINTED" not in launcher
+    assert "from ccverify.cli.entry import main; main()" in launcher
+    destinations, launcher = listed('evidence_provider = "example"\n')
+    assert example in destinations and f'example_evidence.PREMINTED = "{example}"' in launcher
+
+
+def test_a_configuration_the_payload_cannot_read_stops_the_build(tmp_path: Path) -> None:
+    bad = tmp_path / "guest.toml"
+    bad.write_text('evidence_provider = "tpm"\n')
+    payload = [sys.executable, "-I", "-m", "ccverify.cli.hook_payload", "--list", str(tmp_path / "s")]
+    done = subprocess.run([*payload, "--config", str(bad)], capture_output=True, text=True)
+    assert done.returncode == 1 and done.stdout == ""
+    assert "guest.toml: evidence_provider" in done.stderr and "Traceback" not in done.stderr
+    usage = subprocess.run([*payload, "--conf", "x"], capture_output=True, text=True)
+    assert usage.returncode == 2 and "usage:" in usage.stderr

@@ -55,6 +55,9 @@ def test_the_image_holds_payload_configuration_and_enabled_units(image: Path) ->
     _tag, index = module_store.read_index((site / hook_payload.MODULE_STORE).read_bytes())
     packages = {name.split(".")[0] for name in index}
     assert (site / "ccverify/verifier/roots/intel_sgx_root_ca.pem").is_file()
+    # the configuration does not choose the example provider: none of its material goes in
+    assert not (site / hook_payload.EXAMPLE_EVIDENCE).exists()
+    assert "PREMINTED" not in (image / "usr/bin/ccverify").read_text()
     assert {"ccverify", "cryptography", "cbor2", "requests", "typer", "rich"} <= packages
     assert not packages & {"fastapi", "starlette", "uvicorn", "sqlalchemy", "pydantic", "pytest"}
     assert not list(site.rglob("*.py"))  # sourceless .pyc

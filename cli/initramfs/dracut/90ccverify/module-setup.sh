@@ -28,7 +28,7 @@ depends() {
 install() {
     local staging kind source destination f
     staging=$(mktemp -d "${TMPDIR:-/var/tmp}/ccverify-dracut.XXXXXX") || return 1
-    if ! "$CCVERIFY_PYTHON" -I -m ccverify.cli.hook_payload --list "$staging/root" >"$staging/list"; then
+    if ! "$CCVERIFY_PYTHON" -I -m ccverify.cli.hook_payload --list "$staging/root" --config "$CCVERIFY_CONFIG" >"$staging/list"; then
         derror "ccverify: computing the guest payload with $CCVERIFY_PYTHON failed"
         rm -rf "$staging"
         return 1
