@@ -177,7 +177,7 @@ def _result_keys(settings: Settings) -> dict[str, Any] | None:
     path = settings.relying_party_jwks
     url = settings.relying_party or ""
     if path is None:
-        if url.startswith("http://"):
+        if not url.lower().startswith("https://"):  # http://, or anything else: only a pin can say
             raise InputError(
                 f"relying party {url}: over http:// nothing authenticates the answer: set "
                 "relying_party_jwks (the service's /.well-known/jwks.json, which `ccverify serve --init` "

@@ -90,6 +90,13 @@ def test_the_configuration_names_the_pin_relative_to_itself(tmp_path: Path) -> N
 def test_http_without_a_pin_is_refused_https_relies_on_tls(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="over http:// nothing authenticates the answer"):
         guest_gate._result_keys(_settings(tmp_path, 'relying_party = "http://10.0.2.100:8080"\n'))
+    path = tmp_path / "guest.toml"
+    for url in ("HTTP://10.0.2.100:8080", "Http://rp", "ftp://rp"):  # the command line's URL, unchecked
+        settings = guest_gate.Settings.resolve(load_guest_config(path), relying_party=url)
+        with pytest.raises(InputError, match="nothing authenticates the answer"):
+            guest_gate._result_keys(settings)
+    upper = guest_gate.Settings.resolve(load_guest_config(path), relying_party="HTTPS://rp.example")
+    assert guest_gate._result_keys(upper) is None
     assert guest_gate._result_keys(_settings(tmp_path, 'relying_party = "https://rp.example:8443"\n')) is None
 
 
