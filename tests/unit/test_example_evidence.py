@@ -40,7 +40,8 @@ def test_the_file_says_what_it_is(template: Path) -> None:
     assert "EXAMPLE, NOT TRUSTED, NOT HARDWARE" in data["WARNING"]
     assert data["valid_until"] == (BUILT.replace(microsecond=0) + timedelta(days=30)).isoformat()
     assert hook_payload.EXAMPLE_EVIDENCE == example_evidence.FILE_NAME
-    assert "example_evidence.PREMINTED" in hook_payload.LAUNCHER
+    assert "example_evidence.PREMINTED" in hook_payload.LAUNCHER_EXAMPLE
+    assert "{example}" in hook_payload.LAUNCHER  # named only where the material is shipped
 
 
 @pytest.mark.parametrize("report_data", [bytes(64), bytes(range(64)), b"\xff" * 64, bytes(range(1, 65))])
