@@ -1,7 +1,7 @@
 """What the initramfs hook installs: the interpreter, the modules the guest path imports, data.
 
 Standard library only: the initramfs generators' hooks run it at every ``dracut -f`` /
-``update-initramfs -u`` (``python3 -m ccverify.cli.hook_payload --list``, see
+``update-initramfs -u`` (``python3 -m ccverify.cli.hook_payload --list DIR --config FILE``, see
 ``cli/initramfs/``), with the interpreter ccverify is installed for.
 
 The closure is computed in two steps, so that it is what the guest verbs import and no more:
