@@ -22,19 +22,15 @@ from __future__ import annotations
 
 import builtins
 import marshal
-import sys
+
+# the launcher installed the module store first; its file format and ``tag`` serve here too
+from ccverify.cli.module_store import open_packed, pack, tag, unpack_index
 
 TYPE_CHECKING = False  # not typing's: this runs before anything else is imported
 if TYPE_CHECKING:
     from collections.abc import Callable
     from types import CodeType
     from typing import Any
-
-
-def tag() -> str:
-    """What the table's code is valid for: this interpreter (its bytecode, its version) and its
-    optimisation level (``-O`` strips asserts from the compiled code)."""
-    return f"{sys.implementation.cache_tag} {sys.version} O{sys.flags.optimize}"
 
 
 def compile_text(text: str) -> CodeType:
@@ -74,28 +70,15 @@ MAGIC = b"ccverify dataclass code 2\n"
 
 
 def dump(table: dict[str, dict[str, CodeType]]) -> bytes:
-    """The table as its file holds it: an index (module -> where its part is) and each module's
-    part (text -> code) marshalled on its own, so that a run reads and unmarshals only the parts
-    of the modules it imports."""
-    index: dict[str, tuple[int, int]] = {}
-    parts: list[bytes] = []
-    offset = 0
-    for module, texts in table.items():
-        part = marshal.dumps(texts)
-        index[module] = (offset, len(part))
-        parts.append(part)
-        offset += len(part)
-    head = marshal.dumps((tag(), index))
-    return MAGIC + len(head).to_bytes(8, "little") + head + b"".join(parts)
+    """The table as its file holds it (``module_store.pack``): an index and each module's part
+    (text -> code) marshalled on its own, so that a run reads and unmarshals only the parts of
+    the modules it imports."""
+    return pack(MAGIC, ((module, (), marshal.dumps(texts)) for module, texts in table.items()))
 
 
 def read_index(data: bytes) -> tuple[str, dict[str, tuple[int, int]]]:
     """``(tag, index)`` of a table file's bytes (tests and tools; ``install`` reads only the head)."""
-    if not data.startswith(MAGIC):
-        raise ValueError("not a dataclass code table")
-    size = int.from_bytes(data[len(MAGIC) : len(MAGIC) + 8], "little")
-    made_for, index = marshal.loads(data[len(MAGIC) + 8 : len(MAGIC) + 8 + size])
-    return made_for, index
+    return unpack_index(data, MAGIC, "dataclass code table")
 
 
 def cached_exec(read: Callable[[str], bytes | None]) -> Callable[..., None]:
@@ -130,22 +113,12 @@ def install(path: str) -> bool:
     import os
 
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
+        fd, made_for, index, base = open_packed(path, MAGIC, "dataclass code table")
+    except (OSError, ValueError):
         return False
-    try:
-        start = os.pread(fd, len(MAGIC) + 8, 0)
-        if len(start) != len(MAGIC) + 8 or not start.startswith(MAGIC):
-            raise ValueError("not a dataclass code table")
-        size = int.from_bytes(start[len(MAGIC) :], "little")
-        made_for, index = marshal.loads(os.pread(fd, size, len(MAGIC) + 8))
-    except (OSError, ValueError, EOFError, TypeError):
+    if made_for != tag():
         os.close(fd)
         return False
-    if made_for != tag() or not isinstance(index, dict):
-        os.close(fd)
-        return False
-    base = len(MAGIC) + 8 + size
 
     def read(module: str) -> bytes | None:
         where = index.get(module)

@@ -467,5 +467,6 @@ def _chooses_example(config: Path) -> bool:
     except CCVerifyError as error:
         raise RuntimeError(f"the guest configuration {config}: {error}") from None
 
+
 if __name__ == "__main__":
     raise SystemExit(main())

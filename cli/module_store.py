@@ -41,34 +41,75 @@ MAGIC = b"ccverify module store 1\n"
 
 
 def tag() -> str:
-    """What the store's code is valid for: this interpreter (its bytecode, its version) and its
-    optimisation level, as ``dataclass_code.tag``."""
+    """What compiled code is valid for: this interpreter (its bytecode, its version) and its
+    optimisation level (``-O`` strips asserts from the compiled code). The store's and the
+    dataclass-code table's (``cli/dataclass_code.py``)."""
     return f"{sys.implementation.cache_tag} {sys.version} O{sys.flags.optimize}"
+
+
+# The file format both this store and the dataclass-code table use: ``magic``, the head's
+# length (8 bytes, little-endian), the head (``marshal``: this interpreter's ``tag`` and an
+# index, name -> (*what the format records, offset, size)), then the blobs the index points
+# into (offsets from the end of the head): a run reads the head, then only the blobs it uses.
+
+
+def pack(magic: bytes, entries: Iterable[tuple[str, tuple[Any, ...], bytes]]) -> bytes:
+    """The file for ``(name, what the format records of it, blob)`` entries (a name given twice
+    is a ``ValueError``)."""
+    index: dict[str, tuple[Any, ...]] = {}
+    blobs: list[bytes] = []
+    offset = 0
+    for name, recorded, blob in entries:
+        if name in index:
+            raise ValueError(f"{name} given twice")
+        index[name] = (*recorded, offset, len(blob))
+        blobs.append(blob)
+        offset += len(blob)
+    head = marshal.dumps((tag(), index))
+    return magic + len(head).to_bytes(8, "little") + head + b"".join(blobs)
+
+
+def unpack_index(data: bytes, magic: bytes, what: str) -> tuple[str, dict[str, Any]]:
+    """``(tag, index)`` of a packed file's bytes (tests and tools; a run reads only the head);
+    ``what`` names the format in an error."""
+    if not data.startswith(magic):
+        raise ValueError(f"not a {what}")
+    size = int.from_bytes(data[len(magic) : len(magic) + 8], "little")
+    made_for, index = marshal.loads(data[len(magic) + 8 : len(magic) + 8 + size])
+    return made_for, index
+
+
+def open_packed(path: str, magic: bytes, what: str) -> tuple[int, str, dict[str, Any], int]:
+    """``(descriptor, tag, index, where the blobs start)`` of the packed file at ``path``, its
+    head read with two ``pread``s; the file stays open. ``OSError`` if it cannot be opened;
+    ``ValueError`` (the descriptor closed) if it is not such a file (``what`` names the format)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        start = os.pread(fd, len(magic) + 8, 0)
+        if len(start) != len(magic) + 8 or not start.startswith(magic):
+            raise ValueError(f"not a {what}")
+        size = int.from_bytes(start[len(magic) :], "little")
+        made_for, index = marshal.loads(os.pread(fd, size, len(magic) + 8))
+        if not isinstance(index, dict):
+            raise ValueError("its index is not a table")
+    except (OSError, ValueError, EOFError, TypeError) as error:
+        os.close(fd)
+        raise ValueError(str(error) or type(error).__name__) from None
+    return fd, made_for, index, len(magic) + 8 + size
 
 
 def dump(modules: Iterable[tuple[str, str, bool, bytes]]) -> bytes:
     """The store's bytes for ``(name, file, is_package, marshalled code)`` entries, ``file``
     relative to the folder the store will be in."""
-    index: dict[str, tuple[str, bool, int, int]] = {}
-    blobs: list[bytes] = []
-    offset = 0
-    for name, file, is_package, code in modules:
-        if name in index:
-            raise ValueError(f"module {name} given twice")
-        index[name] = (file, is_package, offset, len(code))
-        blobs.append(code)
-        offset += len(code)
-    head = marshal.dumps((tag(), index))
-    return MAGIC + len(head).to_bytes(8, "little") + head + b"".join(blobs)
+    try:
+        return pack(MAGIC, ((name, (file, is_package), code) for name, file, is_package, code in modules))
+    except ValueError as error:
+        raise ValueError(f"module {error}") from None
 
 
 def read_index(data: bytes) -> tuple[str, dict[str, tuple[str, bool, int, int]]]:
     """``(tag, index)`` of a store's bytes (tests and tools: ``install`` reads only the head)."""
-    if not data.startswith(MAGIC):
-        raise ValueError("not a ccverify module store")
-    size = int.from_bytes(data[len(MAGIC) : len(MAGIC) + 8], "little")
-    made_for, index = marshal.loads(data[len(MAGIC) + 8 : len(MAGIC) + 8 + size])
-    return made_for, index
+    return unpack_index(data, MAGIC, "ccverify module store")
 
 
 class _Store:
@@ -132,20 +173,10 @@ def install(path: str) -> None:
     """Put the store in ``path`` first on ``sys.meta_path``; a store that cannot be read or was
     made for another interpreter exits with a message (status 2)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd, made_for, index, base = open_packed(path, MAGIC, "ccverify module store")
     except OSError as error:
         _refuse(f"cannot open the module store {path}: {error.strerror}")
-    try:
-        start = os.pread(fd, len(MAGIC) + 8, 0)
-        if len(start) != len(MAGIC) + 8 or not start.startswith(MAGIC):
-            raise ValueError("not a ccverify module store")
-        size = int.from_bytes(start[len(MAGIC) :], "little")
-        head = os.pread(fd, size, len(MAGIC) + 8)
-        made_for, index = marshal.loads(head)
-        if not isinstance(index, dict):
-            raise ValueError("its index is not a table")
-    except (OSError, ValueError, EOFError, TypeError) as error:
-        os.close(fd)
+    except ValueError as error:
         _refuse(f"the module store {path} cannot be read ({error}): rebuild the initramfs")
     if made_for != tag():
         os.close(fd)
@@ -153,4 +184,4 @@ def install(path: str) -> None:
             f"the module store {path} was made for {made_for!r}, not this interpreter ({tag()!r}): "
             "rebuild the initramfs"
         )
-    sys.meta_path.insert(0, _Store(fd, len(MAGIC) + 8 + size, os.path.dirname(os.path.abspath(path)), index))
+    sys.meta_path.insert(0, _Store(fd, base, os.path.dirname(os.path.abspath(path)), index))
