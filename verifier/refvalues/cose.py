@@ -338,20 +338,14 @@ def _pem_public_key_der(data: bytes) -> bytes | None:
 
 def _public_key(data: bytes) -> object:
     """A PEM or DER public key (``serialization`` for all but the three usual kinds)."""
-    if b"-----BEGIN" in data:
-        der = _pem_public_key_der(data)
-        key = None if der is None else _spki_key(der)
-        if key is not None:
-            return key
-        from cryptography.hazmat.primitives import serialization
-
-        return serialization.load_pem_public_key(data)
-    key = _spki_key(data)
+    pem = b"-----BEGIN" in data
+    der = _pem_public_key_der(data) if pem else data
+    key = None if der is None else _spki_key(der)
     if key is not None:
         return key
     from cryptography.hazmat.primitives import serialization
 
-    return serialization.load_der_public_key(data)
+    return serialization.load_pem_public_key(data) if pem else serialization.load_der_public_key(data)
 
 
 def _check_key(key: object, source: str) -> PublicKey:
