@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pyasn1.codec.der import encoder
 from pyasn1.type import univ
@@ -344,10 +344,19 @@ def _length(size: int) -> bytes:
 
 @ROUND_TRIP
 @given(st.integers(min_value=-(2**300), max_value=2**300))
+@example(-128)
+@example(-(2**15))
+@example(-(2**255))
+@example(-129)
+@example(127)
+@example(128)
+@example(0)
+@example(-1)
 def test_integer_round_trip(value: int) -> None:
     # the minimal two's complement form (X.690 8.3.2), written here: pyasn1's encoder writes
     # -2**(8n-1) with a superfluous 0xff octet (-128 as ff80), which is not DER
-    content = value.to_bytes(value.bit_length() // 8 + 1, "big", signed=True)
+    # a sign bit beyond the magnitude: for a negative value that is ~value's bits (-128 fits in one octet)
+    content = value.to_bytes(((value if value >= 0 else ~value).bit_length() + 8) // 8, "big", signed=True)
     for tag in (0x02, 0x0A):
         encoded = bytes([tag]) + _length(len(content)) + content
         element = der.parse(encoded)
