@@ -15,10 +15,11 @@ what it let through, as the reference:
 
 Where the new parser refuses what the oracle accepted, the input must be one of the intended
 tightenings, and the test checks which: not DER (pyasn1's decoder is lax: long-form or
-zero-padded lengths, non-minimal or empty INTEGERs, the high-tag-number form; pyasn1's own DER
-encoder re-encodes such input differently), or a value without the universal tag the grammar
-names (old code checked ``isinstance``: a string type passed for an OCTET STRING, a BOOLEAN for
-an INTEGER, and an explicit tag around anything was looked through), or, in an entry both skip
+zero-padded lengths, non-minimal or empty INTEGERs, the high-tag-number form; a DER encoder,
+pyasn1's with INTEGERs from ``tests/der_encoding.py``, re-encodes such input differently), or a
+value without the universal tag the grammar names (old code checked ``isinstance``: a string
+type passed for an OCTET STRING, a BOOLEAN for an INTEGER, and an explicit tag around anything
+was looked through), or, in an entry both skip
 (an unknown OID under the SGX arc), a type the reader has no rules for (pyasn1 decoded any type
 it knew there), or a Configuration flag named twice (the old parser let the last one win).
 ``TIGHTER`` lists one of each; the reader's bound on the elements of a SEQUENCE (``MAX_ITEMS``)
@@ -75,6 +76,7 @@ from ccverify.verifier.testing.sgx_ext import (
     tcb_component_oid,
     tcb_items,
 )
+from tests import der_encoding
 from tests.conftest import fixture
 
 FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -82,7 +84,7 @@ FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCh
 # -- the oracle: the pyasn1 implementation verifier/tdx/pck.py had, noting what it looked through --
 
 _PREFIX = SGX_EXTENSION_OID + "."
-NOT_DER = "not DER (pyasn1's DER encoder re-encodes it differently)"
+NOT_DER = "not DER (a DER encoder re-encodes it differently)"
 WRONG_FORM = "not DER (a universal type in the wrong form)"
 SKIPPED = "an entry the parser skips holds what its validate() refuses"
 TWICE = "a Configuration flag named twice"
@@ -307,7 +309,7 @@ def _old_configuration(run: Oracle, value: Any) -> PlatformConfiguration:
 def why_tighter(run: Oracle, data: bytes) -> list[str]:
     """Why the oracle's acceptance of ``data`` is one the new parser may refuse (empty: none)."""
     reasons = list(run.lax)
-    if encoder.encode(run.tree) != data:
+    if der_encoding.encode(run.tree) != data:
         reasons.append(NOT_DER)
     return reasons
 
@@ -535,8 +537,7 @@ def _tlv(tag_octet: int, content: bytes, *, length: bytes | None = None) -> byte
 
 
 def _enc(value: Any) -> bytes:
-    encoded: bytes = encoder.encode(value)
-    return encoded
+    return der_encoding.encode(value)
 
 
 # -- structural mutations: still DER, other tags, values, entries ------------------------------------------
@@ -706,6 +707,8 @@ TIGHTER: list[tuple[str, bytes, str]] = [
     ("SET in a skipped entry", _skipped(_tlv(0x30, _tlv(0x31, _enc(univ.Integer(1))))), SKIPPED),
     ("[0] in a skipped entry", _skipped(_explicit(_enc(univ.Integer(1)))), SKIPPED),
     ("BIT STRING in a skipped entry", _skipped(bytes.fromhex("03020780")), SKIPPED),
+    # what pyasn1's own encoder writes for -128, which its re-encoding would not tell from DER
+    ("INTEGER -128 as ff80 in a skipped entry", _skipped(bytes.fromhex("0202ff80")), NOT_DER),
     ("a Configuration flag twice", _raw({CONFIGURATION_OID: _CONFIG_TWICE}), TWICE),
 ]
 
@@ -720,6 +723,11 @@ def test_tighter_than_the_oracle_only_where_intended(data: bytes, kind: str) -> 
     with pytest.raises(VerificationError) as info:
         parse_sgx_extension_value(data)
     assert info.value.code == Code.PCK_EXTENSION_INVALID
+
+
+def test_minimal_negative_integers_in_a_skipped_entry_are_accepted_by_both() -> None:
+    for value in (-128, -129, -32768, -1):
+        assert compare(_skipped(_enc(univ.Integer(value)))) == "same", value
 
 
 def test_the_builder_default_is_accepted_by_both() -> None:
