@@ -135,6 +135,8 @@ def from_preminted(report_data: bytes, now: datetime) -> tuple[bytes, bytes, byt
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
+    from ccverify.verifier.ecdsa import Ecdsa
+
     if len(scalar) != 32:
         return None
     try:
@@ -147,7 +149,7 @@ def from_preminted(report_data: bytes, now: datetime) -> tuple[bytes, bytes, byt
         return None
     quote[offset : offset + 64] = report_data
     r, s = decode_dss_signature(
-        key.sign(bytes(quote[:signed_length]), ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
+        key.sign(bytes(quote[:signed_length]), Ecdsa(hashes.SHA256(), deterministic_signing=True))
     )
     quote[sig_offset : sig_offset + 64] = r.to_bytes(32, "big") + s.to_bytes(32, "big")
     return bytes(quote), collateral, event_log

@@ -7,6 +7,7 @@ command's (a test holds them to that).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -206,14 +207,14 @@ def _own_evidence(settings: Any, partial: dict[str, Any]) -> tuple[bytes, Path, 
     """Local mode without --evidence: the guest's own evidence for fresh REPORT_DATA, written to
     ``<run_dir>/evidence/`` (quote or report, the CCEL followed by ccverify's RTMR3 log, the
     example provider's collateral) for the verification to read."""
-    import secrets
     from datetime import UTC, datetime
 
     from ccverify.cli.guest_providers import make_provider
     from ccverify.verifier.release.guest import REPORT_DATA_SIZE
     from ccverify.verifier.release.rtmr3 import LOG_NAME
 
-    report_data = secrets.token_bytes(REPORT_DATA_SIZE)
+    # os.urandom is what secrets.token_bytes returns; secrets would import random and base64
+    report_data = os.urandom(REPORT_DATA_SIZE)
     provider = make_provider(
         settings.evidence_provider, now=datetime.now(UTC).replace(microsecond=0), sysfs_root=settings.sysfs
     )

@@ -27,8 +27,8 @@ import hashlib
 import hmac
 import io
 import json
+import os
 import pickle
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
+from ccverify.verifier.ecdsa import ecdsa
 from ccverify.verifier.errors import Code, VerificationError
 from ccverify.verifier.jsonable import iso8601, to_jsonable
 from ccverify.verifier.timeutil import resolve_time
@@ -50,7 +51,7 @@ VERIFIER_ID = {"developer": "ccverify", "build": f"ccverify {__version__}"}
 
 _ISSUER_TOKEN = object()
 #: the key of the issuance seals (``_seal_of``); new in every process, never leaves it
-_SEAL_KEY = secrets.token_bytes(32)
+_SEAL_KEY = os.urandom(32)  # (secrets.token_bytes: the same, but secrets imports random)
 
 
 class Tier(enum.IntEnum):
@@ -219,7 +220,7 @@ class AttestationResult:
         if nonce is not None:
             claims["eat_nonce"] = _b64(nonce)
         signing_input = segment + "." + _b64(_dumps(claims))
-        der = key.sign(signing_input.encode(), ec.ECDSA(digest))
+        der = key.sign(signing_input.encode(), ecdsa(digest))
         r, s = decode_dss_signature(der)
         return signing_input + "." + _b64(r.to_bytes(size, "big") + s.to_bytes(size, "big"))
 

@@ -109,6 +109,7 @@ def test_signing_from_the_template_needs_neither_the_test_pki_nor_pyasn1(templat
         "from ccverify.cli.guest_providers import ExampleEvidenceProvider\n"
         f"at = datetime.fromisoformat({BUILT.isoformat()!r}) + timedelta(days=1)\n"
         "ExampleEvidenceProvider(now=at, warn=False).get(bytes(64))\n"
+        "assert 'cryptography.hazmat.backends.openssl.backend' not in sys.modules\n"
         "print(sorted(m for m in sys.modules if m.startswith(('pyasn1', 'ccverify.verifier.testing'))))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

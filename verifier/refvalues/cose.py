@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives._serialization import Encoding, PublicFormat
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
+from ccverify.verifier.ecdsa import ecdsa
 from ccverify.verifier.errors import Code, InputError, ParseError, VerificationError
 from ccverify.verifier.inputs import Source, refuse
 from ccverify.verifier.jsonable import iso8601
@@ -451,7 +452,7 @@ def _sign_raw(key: PrivateKey, alg: int, message: bytes) -> bytes:
         return key.sign(message)
     size = (key.curve.key_size + 7) // 8
     digest: hashes.HashAlgorithm = hashes.SHA256() if alg == ES256 else hashes.SHA384()
-    r, s = decode_dss_signature(key.sign(message, ec.ECDSA(digest)))
+    r, s = decode_dss_signature(key.sign(message, ecdsa(digest)))
     return r.to_bytes(size, "big") + s.to_bytes(size, "big")
 
 
@@ -466,7 +467,7 @@ def _verify_raw(key: PublicKey, alg: int, message: bytes, signature: bytes) -> b
         r = int.from_bytes(signature[:size], "big")
         s = int.from_bytes(signature[size:], "big")
         digest: hashes.HashAlgorithm = hashes.SHA256() if alg == ES256 else hashes.SHA384()
-        key.verify(encode_dss_signature(r, s), message, ec.ECDSA(digest))
+        key.verify(encode_dss_signature(r, s), message, ecdsa(digest))
         return True
     except (InvalidSignature, ValueError):
         return False

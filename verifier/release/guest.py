@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -261,7 +260,7 @@ class ConfigfsTsmProvider:
 
     def _make_entry(self) -> Path:
         for _ in range(8):
-            entry = self.reports / f"ccverify-{os.getpid()}-{secrets.token_hex(8)}"
+            entry = self.reports / f"ccverify-{os.getpid()}-{os.urandom(8).hex()}"
             try:
                 self.ops.mkdir(entry)
             except FileExistsError:

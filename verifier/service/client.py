@@ -109,6 +109,8 @@ def verify_result(token: str, jwks: Mapping[str, Any], *, nonce: bytes | None = 
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+    from ccverify.verifier.ecdsa import ecdsa
+
     parts = token.split(".")
     if len(parts) != 3:
         raise VerificationError("result_malformed", "the result token is not a compact JWS")
@@ -143,7 +145,7 @@ def verify_result(token: str, jwks: Mapping[str, Any], *, nonce: bytes | None = 
         int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big")
     )
     try:
-        public.verify(der, f"{parts[0]}.{parts[1]}".encode(), ec.ECDSA(digest))
+        public.verify(der, f"{parts[0]}.{parts[1]}".encode(), ecdsa(digest))
     except InvalidSignature:
         raise VerificationError(
             "result_signature_invalid", "the result token's signature does not verify"

@@ -73,11 +73,10 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from ccverify.verifier.ecdsa import ECDSA_SHA384
 from ccverify.verifier.errors import Code, CollateralError, InputError, VerificationError
 from ccverify.verifier.evidence.certtable import CertKind, CertTable
 from ccverify.verifier.evidence.snp_report import (
@@ -110,8 +109,6 @@ if TYPE_CHECKING:
     from ccverify.verifier.snp.validate import SnpPolicy
 
 _NO_JSON: dict[str, Any] = {"json": False}
-
-_ECDSA = ec.ECDSA(hashes.SHA384())
 
 # --------------------------------------------------------------------------------------------
 # Certificates
@@ -146,7 +143,6 @@ class SnpCertificates:
             out[name] = None if value is None else hashlib.sha256(value).hexdigest()
         out["sources"] = list(self.sources)
         return out
-
 
 
 #: where a verdict's KDS CRL came from: ``given`` by the caller (``--crl``, ``crl=``), the
@@ -503,7 +499,9 @@ def verify_snp(
 
     # 4. the report signature
     try:
-        chain.public_key.verify(encode_dss_signature(parsed.signature_r, parsed.signature_s), signed, _ECDSA)
+        chain.public_key.verify(
+            encode_dss_signature(parsed.signature_r, parsed.signature_s), signed, ECDSA_SHA384
+        )
     except InvalidSignature:
         raise VerificationError(
             Code.REPORT_SIGNATURE_INVALID,

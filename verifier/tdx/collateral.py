@@ -36,7 +36,6 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
 
 # (the enums' own module: the ``serialization`` package would load its SSH key support, ~3 ms of
 # the initramfs hook's start-up, for nothing used here; ``cryptography.x509`` imports it so too)
@@ -46,6 +45,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.x509.oid import NameOID
 
 from ccverify.verifier import x509load
+from ccverify.verifier.ecdsa import ECDSA_SHA256, signed_by
 from ccverify.verifier.errors import Code, InputError, VerificationError
 from ccverify.verifier.jsonable import JSON_ERRORS, iso8601
 from ccverify.verifier.timeutil import iso_to_utc
@@ -57,9 +57,6 @@ if TYPE_CHECKING:
 TCB_SIGNING_CN = "Intel SGX TCB Signing"
 PLATFORM_CA_CN = "Intel SGX PCK Platform CA"
 PROCESSOR_CA_CN = "Intel SGX PCK Processor CA"
-
-_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
-
 
 
 class TcbStatus(enum.Enum):
@@ -742,13 +739,19 @@ def check_issued_by(
             expected=parent.subject.rfc4514_string(),
             actual=child.issuer.rfc4514_string(),
         )
-    try:
-        child.verify_directly_issued_by(parent)
-    except (InvalidSignature, ValueError, TypeError):
+    if not _ecdsa_signed(child, parent):
         raise VerificationError(
             signature_code,
             f"{what}: signature does not verify with the key of {parent.subject.rfc4514_string()}",
-        ) from None
+        )
+
+
+def _ecdsa_signed(child: x509.Certificate, parent: x509.Certificate) -> bool:
+    """``child``'s ECDSA signature verifies with ``parent``'s key (Intel's PKI signs with ECDSA
+    only; ``ecdsa.signed_by``, not ``verify_directly_issued_by``, whose ``ec.ECDSA`` imports
+    cryptography's OpenSSL backend module)."""
+    key = parent.public_key()
+    return isinstance(key, ec.EllipticCurvePublicKey) and signed_by(child.public_bytes(Encoding.DER), key)
 
 
 def check_profile(cert: x509.Certificate, code: str, what: str) -> None:
@@ -847,7 +850,7 @@ def verify_raw_signature(key: ec.EllipticCurvePublicKey, sig: bytes, data: bytes
     if len(sig) != 64:
         return False
     try:
-        key.verify(raw_signature_to_der(sig), data, _ECDSA_SHA256)
+        key.verify(raw_signature_to_der(sig), data, ECDSA_SHA256)
     except (InvalidSignature, ValueError):
         return False
     return True
@@ -907,13 +910,11 @@ def verified_signer(chain_pem: bytes, root_der: bytes, expected_cn: str, what: s
             expected=root.subject.rfc4514_string(),
             actual=signer.issuer.rfc4514_string(),
         )
-    try:
-        signer.verify_directly_issued_by(root)
-    except (InvalidSignature, ValueError, TypeError):
+    if not _ecdsa_signed(signer, root):
         raise VerificationError(
             Code.UNTRUSTED_ROOT,
             f"{what}: the signer certificate's signature does not verify with the trusted root's key",
-        ) from None
+        )
     # a TCB signer is an end entity signing with its key (digitalSignature), under the root
     check_chain(
         ((signer, f"{what}: the {expected_cn} certificate"), (root, f"{what}: the root")), leaf=SIGNER_PROFILE
@@ -965,7 +966,7 @@ def verified_crl(der_bytes: bytes, issuer_der: bytes, what: str) -> CrlCheck:
             actual=crl.issuer.rfc4514_string(),
         )
     key = issuer.public_key()
-    if not isinstance(key, ec.EllipticCurvePublicKey) or not crl.is_signature_valid(key):
+    if not isinstance(key, ec.EllipticCurvePublicKey) or not signed_by(der_bytes, key):
         raise VerificationError(
             Code.CRL_SIGNATURE_INVALID,
             f"{what}: the CRL signature does not verify with {common_name(issuer.subject)}'s key",
