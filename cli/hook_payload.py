@@ -57,6 +57,10 @@ SKIP = ("ccverify.cli.hook_payload",)  # run on the build host, by the hook
 #: (and ``encodings``, whose codecs are imported by name when first used: utf-16-le for EFI
 #: load options, idna for host names)
 WHOLE = ("typer", "rich", "encodings")
+#: modules a library imports inside the functions the guest path calls, which the loader's
+#: imports do not reach: cryptography's X25519 and ML-KEM (remote mode's HPKE key) and its own
+#: ``ec.ECDSA`` import the OpenSSL backend module to ask what OpenSSL supports
+LAZILY_IMPORTED = ("cryptography.hazmat.backends.openssl.backend",)
 #: guest command lines whose help the loader renders (more of the framework's lazy imports);
 #: a verb that does not exist (yet) is skipped
 HELP_RUNS = (
@@ -260,7 +264,7 @@ def runtime_modules(
         raise RuntimeError(
             f"the guest path imports {', '.join(forbidden)}, which must not reach an initramfs"
         )
-    names = sorted(own) + sorted(n for n in external if not n.startswith("__future__"))
+    names = sorted(own) + sorted(n for n in external if not n.startswith("__future__")) + list(LAZILY_IMPORTED)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     out = subprocess.run(
         [python, "-I", "-c", _LOADER, json.dumps(names), json.dumps(HELP_RUNS), json.dumps(WHOLE),
