@@ -11,7 +11,8 @@ guest path (``recorder``), compiles each one as ``exec`` would (file name ``<str
 inherited ``__future__`` flags) and ships the table, text -> code, marshalled for exactly that
 interpreter (``tag``), as ``hook_payload.DATACLASS_CODE`` in the payload's site folder: an
 index, then each module's part, read (``pread``) when that module first makes a class. At boot
-the initramfs launcher calls ``install`` before anything else: ``dataclasses``' own name ``exec`` then takes
+the initramfs launcher calls ``install`` before anything but the module store and the regular
+expressions (``cli/regex_code.py``): ``dataclasses``' own name ``exec`` then takes
 the code compiled from the very same text (the table's key is the whole text) instead of
 compiling it again; a text that is not in the table is compiled as before. The code is the
 same, so is the class. Nothing else changes, and outside the initramfs nothing installs it.

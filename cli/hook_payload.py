@@ -80,6 +80,8 @@ SITE = "/usr/lib/ccverify/site"
 DATA_SUFFIXES = (".pem", ".json")
 #: the compiled dataclass methods of the guest path (``cli/dataclass_code.py``), in ``SITE``
 DATACLASS_CODE = "ccverify-dataclass-code.bin"
+#: the compiled regular expressions of the guest path (``cli/regex_code.py``), in ``SITE``
+REGEX_CODE = "ccverify-regex-code.bin"
 #: the code of the modules under ``SITE`` in one file (``cli/module_store.py``), in ``SITE``
 MODULE_STORE = "ccverify-modules.bin"
 #: modules under ``SITE`` that stay ``.pyc`` files: what the launcher imports to install the
@@ -89,12 +91,14 @@ NOT_STORED = ("ccverify.cli", "ccverify.cli.module_store")
 #: EXAMPLE, NOT TRUSTED, collateral valid 30 days from the build), in ``SITE``
 EXAMPLE_EVIDENCE = "EXAMPLE-NOT-TRUSTED-tdx-evidence.json"
 #: the launcher installed as /usr/bin/ccverify inside the initramfs ({python} and {site} filled
-#: in); it gives dataclasses the methods compiled at build time before anything is imported,
-#: and the example evidence provider its pre-minted file (used only if that provider is chosen)
+#: in); before anything else is imported it gives ``re`` the patterns and dataclasses the
+#: methods compiled at build time, and the example evidence provider its pre-minted file (used
+#: only if that provider is chosen)
 LAUNCHER = """#!/bin/sh
 # ccverify in the initramfs (installed by the ccverify hook): isolated, no site, its own path
 exec {python} -I -S -c 'import sys; sys.argv[0] = "ccverify"; sys.path.insert(0, "{site}"); \
 from ccverify.cli.module_store import install; install("{site}/{store}"); \
+from ccverify.cli.regex_code import install; install("{site}/{regex}"); \
 from ccverify.cli.dataclass_code import install; install("{site}/{code}"); \
 {example}from ccverify.cli.entry import main; main()' "$@"
 """
@@ -205,6 +209,7 @@ _LOADER = """
 import importlib, json, sys
 names, help_runs, whole = (json.loads(arg) for arg in sys.argv[1:4])
 code_path = sys.argv[4] if len(sys.argv) > 4 else None
+regex_path = sys.argv[5] if len(sys.argv) > 5 else None
 # the text of every method dataclasses writes on the guest path, compiled (cli/dataclass_code.py)
 from ccverify.cli import dataclass_code
 recorded = dataclass_code.recorder()
@@ -227,6 +232,10 @@ for run in help_runs:
 if code_path is not None:  # the guest path's classes (not those of the packages imported whole below)
     with open(code_path, "wb") as out:
         out.write(dataclass_code.dump({m: t for m, t in recorded.items() if m.split(".")[0] not in whole}))
+if regex_path is not None:  # every pattern compiled so far (the loader's own json's too)
+    from ccverify.cli import regex_code
+    with open(regex_path, "wb") as out:
+        out.write(regex_code.dump(regex_code.capture()))
 # the packages that go in whole: import all of their modules too, for the standard-library
 # modules those import; third-party packages only they pull in (rich.syntax's pygments) stay out
 import os, pkgutil, sysconfig
@@ -253,11 +262,15 @@ print(json.dumps({n: getattr(m, "__file__", None) for n, m in list(sys.modules.i
 
 
 def runtime_modules(
-    python: str = sys.executable, entry: Iterable[str] = GUEST_ENTRY, dataclass_code: Path | None = None
+    python: str = sys.executable,
+    entry: Iterable[str] = GUEST_ENTRY,
+    dataclass_code: Path | None = None,
+    regex_code: Path | None = None,
 ) -> dict[str, str | None]:
     """Module name -> file, as a fresh ``python`` loads the guest path (static walk first);
     with ``dataclass_code``, that file gets the compiled methods of the guest path's dataclasses
-    (``cli/dataclass_code.py``), for that ``python``."""
+    (``cli/dataclass_code.py``), with ``regex_code`` (which needs ``dataclass_code``) its
+    compiled regular expressions (``cli/regex_code.py``), for that ``python``."""
     own, external = static_closure(entry)
     forbidden = sorted(n for n in external if n.split(".")[0] in NEVER)
     if forbidden:
@@ -268,7 +281,8 @@ def runtime_modules(
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     out = subprocess.run(
         [python, "-I", "-c", _LOADER, json.dumps(names), json.dumps(HELP_RUNS), json.dumps(WHOLE),
-         *([str(dataclass_code)] if dataclass_code is not None else [])],
+         *([str(dataclass_code)] if dataclass_code is not None else []),
+         *([str(regex_code)] if dataclass_code is not None and regex_code is not None else [])],
         capture_output=True, text=True, env=env,
     )  # fmt: skip
     if out.returncode != 0:
@@ -289,9 +303,11 @@ def site_destination(module: str, file: str) -> Path:
 
 def payload(python: str = sys.executable, staging: Path | None = None) -> list[Item]:
     """Everything the initramfs needs for ``ccverify guest ...``, in a stable order; with
-    ``staging``, the compiled dataclass methods too (written there, ``cli/dataclass_code.py``)."""
+    ``staging``, the compiled dataclass methods and regular expressions too (written there,
+    ``cli/dataclass_code.py``, ``cli/regex_code.py``)."""
     code_file = None if staging is None else staging / DATACLASS_CODE
-    modules = runtime_modules(python, dataclass_code=code_file)
+    regex_file = None if staging is None else staging / REGEX_CODE
+    modules = runtime_modules(python, dataclass_code=code_file, regex_code=regex_file)
     paths = json.loads(
         subprocess.run(
             [python, "-I", "-c", "import json, sys, sysconfig; print(json.dumps([sysconfig.get_paths()"
@@ -346,6 +362,8 @@ def payload(python: str = sys.executable, staging: Path | None = None) -> list[I
                 items.append(Item("pyc", str(source), str(destination.with_suffix(".pyc")), module))
     if code_file is not None:
         items.append(Item("file", str(code_file), f"{SITE}/{DATACLASS_CODE}"))
+    if regex_file is not None:
+        items.append(Item("file", str(regex_file), f"{SITE}/{REGEX_CODE}"))
     return items
 
 
@@ -450,7 +468,12 @@ def main(argv: list[str] | None = None) -> int:
     example_line = "" if example is None else LAUNCHER_EXAMPLE.format(site=SITE, example=EXAMPLE_EVIDENCE)
     launcher.write_text(
         LAUNCHER.format(
-            python=interpreter.destination, site=SITE, store=MODULE_STORE, code=DATACLASS_CODE, example=example_line
+            python=interpreter.destination,
+            site=SITE,
+            store=MODULE_STORE,
+            regex=REGEX_CODE,
+            code=DATACLASS_CODE,
+            example=example_line,
         )
     )
     launcher.chmod(0o755)

@@ -127,6 +127,26 @@ def test_payload_lines(tmp_path: Path) -> None:
     ):
         assert repr(module) in modules
     assert "'typer" not in modules and "'rich" not in modules  # the hook's fast path runs without them
+    # and its regular expressions: every one compiles from the table to what re compiles anew,
+    # those of cryptography's name parser among them; the launcher installs them before the
+    # dataclass methods (dataclasses compiles one as it loads)
+    regex = next(parts[1] for parts in lines if parts[2] == f"{site}/{hook_payload.REGEX_CODE}")
+    installed_at = launcher.index(f'install("{site}/{hook_payload.REGEX_CODE}")')
+    assert launcher.index(hook_payload.MODULE_STORE) < installed_at < launcher.index("dataclass_code")
+    probe = (
+        "import marshal, re, sys, _sre, cryptography.x509.name\n"
+        "from re import _compiler\n"
+        "from ccverify.cli import regex_code\n"
+        "table = regex_code.load(open(sys.argv[1], 'rb').read())\n"
+        "same = [_sre.compile(*marshal.loads(a)) == _compiler.compile(p, f) for (p, f), a in table.items()]\n"
+        "parser = vars(cryptography.x509.name._RFC4514NameParser).values()\n"
+        "names = [p for p, f in table if p in {v.pattern for v in parser if isinstance(v, re.Pattern)}]\n"
+        "print(len(table), all(same), len(names))\n"
+    )
+    count, all_same, from_names = subprocess.run(
+        [sys.executable, "-I", "-c", probe, regex], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert int(count) > 30 and all_same == "True" and int(from_names) > 0
 
 
 @pytest.mark.parametrize("generator", ["initramfs-tools", "dracut"])
