@@ -15,7 +15,9 @@ the initramfs launcher calls ``install`` before anything but the module store an
 expressions (``cli/regex_code.py``): ``dataclasses``' own name ``exec`` then takes
 the code compiled from the very same text (the table's key is the whole text) instead of
 compiling it again; a text that is not in the table is compiled as before. The code is the
-same, so is the class. Nothing else changes, and outside the initramfs nothing installs it.
+same, so is the class. ``verifier/_frozen.py``'s ``positional`` writes its constructors' text
+the same way and goes through the same table. Nothing else changes, and outside the initramfs
+nothing installs it.
 Standard library only: it runs before anything else is imported.
 """
 
@@ -63,6 +65,7 @@ def recorder() -> dict[str, dict[str, CodeType]]:
         _run(source, globals, locals)
 
     dataclasses.exec = exec_recording  # type: ignore[attr-defined]  # its globals only: the builtin stays
+    _frozen().exec = exec_recording
     return table
 
 
@@ -135,4 +138,14 @@ def install(path: str) -> bool:
     import dataclasses
 
     dataclasses.exec = cached_exec(read)  # type: ignore[attr-defined]
+    _frozen().exec = dataclasses.exec  # type: ignore[attr-defined]
     return True
+
+
+def _frozen() -> Any:
+    """``verifier/_frozen.py``, whose ``positional`` writes a constructor's text as
+    ``dataclasses`` writes methods: the table holds its compiled code too, by the same key
+    (module ``ccverify.verifier._frozen``); imported here, as the guest path imports it anyway."""
+    from ccverify.verifier import _frozen
+
+    return _frozen

@@ -15,7 +15,6 @@ the same parameters cannot be told apart from a generated one: do not combine th
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import types
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -45,8 +44,11 @@ def positional(cls: type[T]) -> Callable[..., T]:
     if not params.init:
         raise TypeError(f"{cls.__name__} is dataclass(init=False): its __init__ is not generated")
     # fields() leaves out InitVars and __init__ moves kw_only fields last: make() would not
-    # take what cls() takes
-    init_names = list(inspect.signature(cls.__init__).parameters)[1:]
+    # take what cls() takes (read from the code: inspect.signature costs more than the rest)
+    init = getattr(cls.__init__, "__code__", None)
+    if init is None:
+        raise TypeError(f"{cls.__name__}.__init__ is not a Python function")
+    init_names = list(init.co_varnames[1 : init.co_argcount + init.co_kwonlyargcount])
     if init_names != names:
         raise TypeError(
             f"{cls.__name__}.__init__ takes ({', '.join(init_names)}), not its fields in order "
@@ -55,7 +57,9 @@ def positional(cls: type[T]) -> Callable[..., T]:
     clashes = {_NEW, _CLS, _SELF} | {f"{_SET}{index}" for index in range(len(names))}
     if clashes.intersection(names):
         raise TypeError(f"{cls.__name__} has a field named like positional()'s own variables")
-    namespace: dict[str, Any] = {_NEW: object.__new__, _CLS: cls}
+    # (named for cli/dataclass_code.py, whose table also holds the compiled template in the
+    # initramfs, and for the function's __module__)
+    namespace: dict[str, Any] = {"__name__": __name__, _NEW: object.__new__, _CLS: cls}
     lines = [f"def make({', '.join(names)}):", f"    {_SELF} = {_NEW}({_CLS})"]
     for index, name in enumerate(names):
         namespace[f"{_SET}{index}"] = _slot(cls, name).__set__

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from ccverify.cli import dataclass_code
+from ccverify.verifier import _frozen
 
 
 def _make() -> type:
@@ -34,6 +35,7 @@ def _behaviour(cls: Any) -> tuple[Any, ...]:
 
 def test_the_recorded_code_makes_the_same_class(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(dataclasses, "exec", None, raising=False)
+    monkeypatch.setattr(_frozen, "exec", None, raising=False)
     table = dataclass_code.recorder()
     recorded = _make()
     texts = table[__name__]
@@ -60,6 +62,7 @@ def test_a_text_or_module_not_in_the_table_is_compiled(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr(dataclasses, "exec", None, raising=False)
+    monkeypatch.setattr(_frozen, "exec", None, raising=False)
     path = tmp_path / "code.bin"
     path.write_bytes(
         dataclass_code.dump({"some.other.module": {"x = 1": dataclass_code.compile_text("x = 1")}})
@@ -94,3 +97,30 @@ def test_no_usable_table_changes_nothing(
         path.write_bytes(content)
     assert not dataclass_code.install(str(path))
     assert "exec" not in vars(dataclasses)
+
+
+def test_positional_goes_through_the_table(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """``verifier/_frozen.positional`` writes a constructor's text; the table holds its code."""
+    monkeypatch.setattr(dataclasses, "exec", None, raising=False)
+    monkeypatch.setattr(_frozen, "exec", None, raising=False)
+    table = dataclass_code.recorder()
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Pair:
+        a: int
+        b: bytes
+
+    recorded = _frozen.positional(Pair)
+    assert len(table[_frozen.__name__]) == 1
+    path = tmp_path / "code.bin"
+    path.write_bytes(dataclass_code.dump(table))
+    assert dataclass_code.install(str(path))
+    used: list[Any] = []
+    run = dataclass_code._run
+    monkeypatch.setattr(
+        dataclass_code, "_run", lambda source, *rest: (used.append(source), run(source, *rest))
+    )
+    cached = _frozen.positional(Pair)
+    assert len(used) == 1 and not isinstance(used[0], str)  # the table's code, not the text
+    assert cached(1, b"x") == recorded(1, b"x") == Pair(1, b"x")
+    assert cached.__code__ == recorded.__code__ and cached.__module__ == _frozen.__name__
