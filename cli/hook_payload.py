@@ -91,12 +91,14 @@ NOT_STORED = ("ccverify.cli", "ccverify.cli.module_store")
 #: EXAMPLE, NOT TRUSTED, collateral valid 30 days from the build), in ``SITE``
 EXAMPLE_EVIDENCE = "EXAMPLE-NOT-TRUSTED-tdx-evidence.json"
 #: the launcher installed as /usr/bin/ccverify inside the initramfs ({python} and {site} filled
-#: in); before anything else is imported it gives ``re`` the patterns and dataclasses the
-#: methods compiled at build time, and the example evidence provider its pre-minted file (used
-#: only if that provider is chosen)
+#: in); before anything else is imported it raises the cycle collector's young threshold as
+#: ``cli/entry.py`` does for the guest verbs (the installs' own imports come first), gives ``re``
+#: the patterns and dataclasses the methods compiled at build time, and the example evidence
+#: provider its pre-minted file (used only if that provider is chosen)
 LAUNCHER = """#!/bin/sh
 # ccverify in the initramfs (installed by the ccverify hook): isolated, no site, its own path
-exec {python} -I -S -c 'import sys; sys.argv[0] = "ccverify"; sys.path.insert(0, "{site}"); \
+exec {python} -I -S -c 'import gc, sys; gc.set_threshold(50_000, 20, 100); sys.argv[0] = "ccverify"; \
+sys.path.insert(0, "{site}"); \
 from ccverify.cli.module_store import install; install("{site}/{store}"); \
 from ccverify.cli.regex_code import install; install("{site}/{regex}"); \
 from ccverify.cli.dataclass_code import install; install("{site}/{code}"); \

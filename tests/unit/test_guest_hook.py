@@ -103,6 +103,9 @@ def test_payload_lines(tmp_path: Path) -> None:
     assert not any(name.split(".")[0] in hook_payload.NEVER for name in index)
     launcher = Path(next(parts[1] for parts in lines if parts[2] == "/usr/bin/ccverify")).read_text()
     assert " -I -S " in launcher and hook_payload.SITE in launcher
+    # the collector's young threshold raised first, as the guest verbs' entry does (the installs
+    # import dataclasses and re before it runs)
+    assert launcher.index("gc.set_threshold(50_000, 20, 100)") < launcher.index("module_store")
     # the store first, before anything else is imported
     assert launcher.index(f'install("{site}/{hook_payload.MODULE_STORE}")') < launcher.index("dataclass_code")
     # the guest path's dataclass methods, compiled for this interpreter; the launcher installs them
