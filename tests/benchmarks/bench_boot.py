@@ -41,6 +41,14 @@ from its module store): import 1.15 s, lockdown 1.16x, local authorize 2.15 s = 
 import 1.23 s, lockdown 1.13x (1.39-1.43 s), authorize 2.22 s = 1.80x (2.22-2.35 s): goal not
 met for authorize. Sizes +11.8 MB (initramfs-tools), +13.2 MB (dracut).
 
+Session 7 (``--skip-dracut``, the shared machine slow and noisy: its own import varied 1.50 to
+1.83 s between runs): with the regex table and the ECDSA objects, authorize 2.62 s = 1.75x
+(one run, import 1.50 s) and 2.70 s = 1.72x (best of 3, import 1.57 s); with ``positional()``'s
+constructors from the table and the launcher's collector threshold too, authorize 2.76 s =
+1.51x (best of 3: 2.76, 3.07, 3.31 s; import 1.83 s), lockdown 1.03x. Size +11.9 MB. Under
+``-X importtime`` authorize's imports fell from 1.91 s to 1.64 s (234 modules, was 251):
+``cryptography.x509.name`` (131 ms, its regular expressions) left the top of the list.
+
 ``--importtime`` (benchmark only) runs authorize once more under ``-X importtime`` after the
 timed runs and prints the modules with the most self time and the top-level imports by
 cumulative time, read from the console.
