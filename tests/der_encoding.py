@@ -41,3 +41,12 @@ def encode(value: object) -> bytes:
 def pyasn1_pads(number: int) -> bool:
     """Whether pyasn1's own encoder writes ``number`` non-minimally (-2**(8n-1), n >= 1)."""
     return number < 0 and (-number).bit_length() % 8 == 0 and -number == 1 << ((-number).bit_length() - 1)
+
+
+def tlv(tag: int, content: bytes) -> bytes:
+    """``content`` under a minimal DER header (to build inputs no encoder would write)."""
+    size = len(content)
+    if size < 0x80:
+        return bytes([tag, size]) + content
+    octets = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(octets)]) + octets + content

@@ -33,6 +33,19 @@ def _behaviour(cls: Any) -> tuple[Any, ...]:
             cls.__init__.__annotations__, cls.__init__.__defaults__ is None)  # fmt: skip
 
 
+def _installed(table: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """``table`` written and installed; the list fills with what each exec then runs."""
+    path = tmp_path / "code.bin"
+    path.write_bytes(dataclass_code.dump(table))
+    assert dataclass_code.install(str(path))
+    used: list[Any] = []
+    run = dataclass_code._run
+    monkeypatch.setattr(
+        dataclass_code, "_run", lambda source, *rest: (used.append(source), run(source, *rest))
+    )
+    return used
+
+
 def test_the_recorded_code_makes_the_same_class(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(dataclasses, "exec", None, raising=False)
     monkeypatch.setattr(_frozen, "exec", None, raising=False)
@@ -43,14 +56,7 @@ def test_the_recorded_code_makes_the_same_class(monkeypatch: pytest.MonkeyPatch,
     # what exec would compile: the same code object, compiled from the text
     text, code = next(iter(texts.items()))
     assert dataclass_code.compile_text(text) == code
-    path = tmp_path / "code.bin"
-    path.write_bytes(dataclass_code.dump(table))
-    assert dataclass_code.install(str(path))
-    used: list[Any] = []
-    run = dataclass_code._run
-    monkeypatch.setattr(
-        dataclass_code, "_run", lambda source, *rest: (used.append(source), run(source, *rest))
-    )
+    used = _installed(table, tmp_path, monkeypatch)
     cached = _make()
     assert used and not [source for source in used if isinstance(source, str)]  # every text from the table
     monkeypatch.undo()
@@ -112,14 +118,7 @@ def test_positional_goes_through_the_table(monkeypatch: pytest.MonkeyPatch, tmp_
 
     recorded = _frozen.positional(Pair)
     assert len(table[_frozen.__name__]) == 1
-    path = tmp_path / "code.bin"
-    path.write_bytes(dataclass_code.dump(table))
-    assert dataclass_code.install(str(path))
-    used: list[Any] = []
-    run = dataclass_code._run
-    monkeypatch.setattr(
-        dataclass_code, "_run", lambda source, *rest: (used.append(source), run(source, *rest))
-    )
+    used = _installed(table, tmp_path, monkeypatch)
     cached = _frozen.positional(Pair)
     assert len(used) == 1 and not isinstance(used[0], str)  # the table's code, not the text
     assert cached(1, b"x") == recorded(1, b"x") == Pair(1, b"x")

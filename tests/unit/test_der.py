@@ -22,13 +22,7 @@ from tests import der_encoding
 ROUND_TRIP = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def _tlv(tag: int, content: bytes) -> bytes:
-    """A minimal DER header for ``content`` (the test's own, to build inputs pyasn1 would not)."""
-    size = len(content)
-    if size < 0x80:
-        return bytes([tag, size]) + content
-    octets = size.to_bytes((size.bit_length() + 7) // 8, "big")
-    return bytes([tag, 0x80 | len(octets)]) + octets + content
+_tlv = der_encoding.tlv
 
 
 def _enc(value: object) -> bytes:

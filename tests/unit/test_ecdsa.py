@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 from cryptography.exceptions import InvalidSignature
@@ -12,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from ccverify.verifier.ecdsa import ECDSA_SHA256, ECDSA_SHA384, Ecdsa, ecdsa
 from tests.conftest import REPO
+from tests.der_encoding import tlv
 
 EXAMPLES = REPO / "reference-values" / "examples"
 
@@ -62,28 +64,21 @@ print("cryptography.hazmat.backends.openssl.backend" in sys.modules)
 # -- signed_by: a certificate's or CRL's ECDSA signature from its DER --------------------------------
 
 
-def _tlv(tag: int, content: bytes) -> bytes:
-    size = len(content)
-    if size < 0x80:
-        return bytes([tag, size]) + content
-    octets = size.to_bytes((size.bit_length() + 7) // 8, "big")
-    return bytes([tag, 0x80 | len(octets)]) + octets + content
-
-
 _SHA256_ID = bytes.fromhex("300a06082a8648ce3d040302")
 _SHA384_ID = bytes.fromhex("300a06082a8648ce3d040303")
 _CA_KEY = ec.derive_private_key(0x1234567, ec.SECP256R1())
 _OTHER_KEY = ec.derive_private_key(0x7654321, ec.SECP256R1())
 
 
-def _certificate() -> bytes:
+def _certificate(signer: Any = _CA_KEY, common_name: str = "signed_by test") -> bytes:
+    """A certificate for the other key, signed by ``signer`` with SHA-256."""
     import datetime
 
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding
     from cryptography.x509.oid import NameOID
 
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "signed_by test")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     when = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
     builder = x509.CertificateBuilder(
         issuer_name=name,
@@ -93,13 +88,13 @@ def _certificate() -> bytes:
         not_valid_before=when,
         not_valid_after=when + datetime.timedelta(days=1),
     )
-    return builder.sign(_CA_KEY, hashes.SHA256()).public_bytes(Encoding.DER)
+    return builder.sign(signer, hashes.SHA256()).public_bytes(Encoding.DER)
 
 
 def _resigned(tbs: bytes, outer: bytes, hash_algorithm: hashes.HashAlgorithm, unused: int = 0) -> bytes:
     """A certificate of ``tbs`` under ``outer``, signed by the CA key with ``hash_algorithm``."""
     signature = _CA_KEY.sign(tbs, ec.ECDSA(hash_algorithm))
-    return _tlv(0x30, tbs + outer + _tlv(0x03, bytes([unused]) + signature))
+    return tlv(0x30, tbs + outer + tlv(0x03, bytes([unused]) + signature))
 
 
 def _parts(certificate: bytes) -> tuple[bytes, list[bytes]]:
@@ -118,17 +113,17 @@ def test_a_certificate_signed_with_ecdsa_by_the_key_is_accepted_and_nothing_else
     assert not signed_by(certificate, _OTHER_KEY.public_key())
     _, fields = _parts(certificate)
     assert fields[2] == _SHA256_ID  # [0] version, serial, signature: what the test changes
-    tbs = _tlv(0x30, b"".join(fields))
+    tbs = tlv(0x30, b"".join(fields))
     assert signed_by(_resigned(tbs, _SHA256_ID, hashes.SHA256()), _CA_KEY.public_key())
     # SHA-384 throughout is ECDSA too
-    tbs384 = _tlv(0x30, b"".join([*fields[:2], _SHA384_ID, *fields[3:]]))
+    tbs384 = tlv(0x30, b"".join([*fields[:2], _SHA384_ID, *fields[3:]]))
     assert signed_by(_resigned(tbs384, _SHA384_ID, hashes.SHA384()), _CA_KEY.public_key())
     # the signed part's algorithm differs from the outer one (each signature itself valid)
     assert not signed_by(_resigned(tbs384, _SHA256_ID, hashes.SHA256()), _CA_KEY.public_key())
     assert not signed_by(_resigned(tbs, _SHA384_ID, hashes.SHA384()), _CA_KEY.public_key())
     # parameters present (NULL) in both: not the RFC 5758 form
     with_null = bytes.fromhex("300c06082a8648ce3d0403020500")
-    tbs_null = _tlv(0x30, b"".join([*fields[:2], with_null, *fields[3:]]))
+    tbs_null = tlv(0x30, b"".join([*fields[:2], with_null, *fields[3:]]))
     assert not signed_by(_resigned(tbs_null, with_null, hashes.SHA256()), _CA_KEY.public_key())
     # unused bits in the BIT STRING, one byte of the signed part changed, the DER cut or padded
     assert not signed_by(_resigned(tbs, _SHA256_ID, hashes.SHA256(), unused=1), _CA_KEY.public_key())
@@ -138,7 +133,7 @@ def test_a_certificate_signed_with_ecdsa_by_the_key_is_accepted_and_nothing_else
     assert not signed_by(certificate[:-1], _CA_KEY.public_key())
     assert not signed_by(certificate + b"\x00", _CA_KEY.public_key())
     assert not signed_by(b"", _CA_KEY.public_key())
-    assert not signed_by(_tlv(0x30, tbs + _SHA256_ID), _CA_KEY.public_key())
+    assert not signed_by(tlv(0x30, tbs + _SHA256_ID), _CA_KEY.public_key())
 
 
 def test_a_crl_signed_with_ecdsa_by_the_key_is_accepted() -> None:
@@ -168,31 +163,12 @@ def test_a_crl_signed_with_ecdsa_by_the_key_is_accepted() -> None:
 
 
 def test_a_certificate_signed_with_rsa_is_refused() -> None:
-    import datetime
-
-    from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.hazmat.primitives.serialization import Encoding
-    from cryptography.x509.oid import NameOID
 
     from ccverify.verifier.ecdsa import signed_by
 
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "rsa")])
-    when = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder(
-            issuer_name=name,
-            subject_name=name,
-            public_key=_OTHER_KEY.public_key(),
-            serial_number=1,
-            not_valid_before=when,
-            not_valid_after=when + datetime.timedelta(days=1),
-        )
-        .sign(rsa_key, hashes.SHA256())
-        .public_bytes(Encoding.DER)
-    )
-    assert not signed_by(certificate, _OTHER_KEY.public_key())
+    assert not signed_by(_certificate(rsa_key, "rsa"), _OTHER_KEY.public_key())
 
 
 def test_verifying_the_sample_tdx_quote_never_imports_the_backend_module() -> None:
