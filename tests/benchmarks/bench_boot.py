@@ -81,6 +81,34 @@ prereqs() { echo "$PREREQ"; }
 case "$1" in prereqs) prereqs; exit 0 ;; esac
 mkdir -p "${DESTDIR}/usr/lib/ccverify-plain-site"
 cp -a @PLAIN@/. "${DESTDIR}/usr/lib/ccverify-plain-site/"
+for file in @PROFILER@; do  # --profile: cProfile and what it needs, which the payload leaves out
+  mkdir -p "${DESTDIR}$(dirname "$file")" && cp -a "$file" "${DESTDIR}$file"
+done
+"""
+
+#: ``--profile``: authorize once more under cProfile in the VM, its statistics on the console
+PROFILE = r"""import cProfile, io, os, pstats, re, sys
+launcher = open("/usr/bin/ccverify").read()
+code = re.search(r"-c '(.*)' \"\$@\"", launcher, re.S).group(1)
+profiler = cProfile.Profile()
+leave = os._exit
+def report(status=0):
+    profiler.disable()
+    for order in ("tottime", "cumulative"):
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats(order).print_stats(@TOP@)
+        for line in out.getvalue().splitlines():
+            if line.strip():
+                print("profile: " + line, file=sys.__stderr__)
+    leave(status)
+os._exit = report
+sys.argv = ["ccverify", "guest", "authorize", "--config", "/etc/ccverify/guest.toml",
+            "--trust-root", "/etc/ccverify/EXAMPLE-ROOT-NOT-TRUSTED-intel.pem"]
+profiler.enable()
+try:
+    exec(compile(code, "<launcher>", "exec"), {"__name__": "__main__"})
+finally:
+    report(0)
 """
 
 BENCH_SCRIPT = r"""#!/bin/sh
@@ -114,6 +142,13 @@ if [ @IMPORTTIME@ = 1 ]; then  # --importtime: authorize once more under -X impo
   grep '^import time:' /run/bench-importtime.log | while IFS= read -r line; do
     echo "importtime: $line" >/dev/console
   done
+fi
+if [ @PROFILE@ = 1 ]; then  # --profile: authorize once more under cProfile
+  cat >/run/bench-profile.py <<'PROFILE_EOF'
+@PROFILE_SCRIPT@
+PROFILE_EOF
+  "$PY" -I -S /run/bench-profile.py >/dev/null 2>/run/bench-profile.log
+  grep '^profile: ' /run/bench-profile.log >/dev/console
 fi
 echo "bench: done" >/dev/console
 echo o >/proc/sysrq-trigger
@@ -180,6 +215,14 @@ def print_importtime(console: str, top: int) -> None:
         print(f"    {cumulative / 1e3:8.1f} ms cumulative {self_us / 1e3:8.1f} ms self  {name}")
 
 
+def profiler_files(launcher: str) -> list[str]:
+    """The files cProfile needs from the payload interpreter's standard library (``--profile``)."""
+    python = Path(launcher).read_text().split("exec ", 1)[1].split()[0]
+    modules = ("_lsprof", "cProfile", "profile", "pstats")
+    probe = f"import {', '.join(modules)}; print({', '.join(m + '.__file__' for m in modules)})"
+    return run([python, "-I", "-c", probe]).stdout.split()
+
+
 def mb(size: int) -> str:
     return f"{size / 1e6:.1f} MB"
 
@@ -195,6 +238,12 @@ def main() -> None:
         "print the modules that took the most time themselves (benchmark only)",
     )
     parser.add_argument("--top", type=int, default=30, help="how many modules --importtime prints")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="after the timed runs, run authorize once more under cProfile in the VM and print "
+        "the functions by own and by cumulative time (benchmark only; cProfile slows calls)",
+    )
     args = parser.parse_args()
     kernel = find_kernel()
     work = Path(tempfile.mkdtemp(prefix="ccverify-bench-boot-"))
@@ -224,15 +273,19 @@ def main() -> None:
              "--into", str(confdir), "--lib-dir", str(sub / "ccverify-lib")])  # fmt: skip
         bench = confdir / "scripts" / "local-top" / "zz-bench"
         bench.write_text(
-            BENCH_SCRIPT.replace("@REPEAT@", str(args.repeat)).replace(
-                "@IMPORTTIME@", str(int(args.importtime))
-            )
+            BENCH_SCRIPT.replace("@REPEAT@", str(args.repeat))
+            .replace("@IMPORTTIME@", str(int(args.importtime)))
+            .replace("@PROFILE@", str(int(args.profile)))
+            .replace("@PROFILE_SCRIPT@", PROFILE.replace("@TOP@", str(args.top)))
         )
         bench.chmod(0o755)
-        payload_launcher(sub / "payload")  # the payload as the hook builds it, and its plain copy
+        launcher, _ = payload_launcher(sub / "payload")  # as the hook builds it, and its plain copy
         plain = sub / "plain-site"
         baseline_hook = confdir / "hooks" / "zz-bench-baseline"
-        baseline_hook.write_text(BASELINE_HOOK.replace("@PLAIN@", str(plain)))
+        profiler = profiler_files(launcher) if args.profile else []
+        baseline_hook.write_text(
+            BASELINE_HOOK.replace("@PLAIN@", str(plain)).replace("@PROFILER@", " ".join(profiler))
+        )
         baseline_hook.chmod(0o755)
         image = sub / "initrd.img"
         run(["mkinitramfs", "-d", str(confdir), "-o", str(image), kernel.version])
@@ -267,6 +320,14 @@ def main() -> None:
             print(f"  stage 1 as the hook ran it at boot (init-top, cold caches): {stage1:.2f} s")
         if args.importtime:
             print_importtime(result.console, args.top)
+        if args.profile:
+            lines = [
+                line.split("profile: ", 1)[1] for line in result.console.splitlines() if "profile: " in line
+            ]
+            print(
+                "  authorize under cProfile in the VM:" if lines else "  --profile: no lines on the console"
+            )
+            print("\n".join("    " + line for line in lines))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
