@@ -126,3 +126,25 @@ def test_the_public_module_exports_codes_and_families() -> None:
                  "UntrustedRootError", "CollateralUnavailableError"):
         assert getattr(verifier, name) is getattr(errors, name)
         assert name in verifier.__all__
+
+
+def test_code_is_the_enum_the_metaclass_would_make() -> None:
+    """``Code`` is made by ``enum._simple_enum`` (verifier/errors.py says why): the standard
+    library's own check finds it equal, member by member, to the class ``StrEnum``'s metaclass
+    makes from the same body."""
+    import enum
+
+    source = Path(errors.__file__).read_text()
+    head = "@_simple_enum(StrEnum)\nclass Code(_CodeBase):"
+    body = source[source.index(head) : source.index("\nclass CCVerifyError")]
+    checked_source = body.replace(head, "class Code(StrEnum):")
+    namespace: dict[str, object] = {"StrEnum": enum.StrEnum, "__name__": errors.__name__}
+    exec(compile(checked_source, errors.__file__, "exec"), namespace)
+    checked = namespace["Code"]
+    assert isinstance(checked, enum.EnumType) and type(Code) is enum.EnumType
+    enum._test_simple_enum(checked, Code)  # raises on a difference
+    assert [(c.name, c.value) for c in Code] == [(c.name, c.value) for c in checked]  # type: ignore[attr-defined]
+    assert Code("revoked") is Code.REVOKED and f"{Code.REVOKED}" == "revoked"
+    assert pickle.loads(pickle.dumps(Code.REVOKED)) is Code.REVOKED
+    with pytest.raises(ValueError):
+        Code("no such code")
