@@ -36,6 +36,7 @@ _VIRTIO_ALIAS = re.compile(r"virtio:d([0-9A-Fa-f]{8})v([0-9A-Fa-f]{8})")
 _USB_INTERFACE = re.compile(r"ic([0-9A-Fa-f]{2})isc([0-9A-Fa-f]{2})ip([0-9A-Fa-f]{2})")
 _ROOT_HUB = re.compile(r"usb\d+")
 _WILDCARDS = re.compile(r"[*?\[]")
+_PLAIN_TYPE = re.compile(r"[^*?\[\s:]+:")
 
 
 def _read(path: str) -> str | None:
@@ -75,36 +76,81 @@ class ModuleIndex:
     """``modules.alias`` patterns (and the built-in modules' aliases), looked up by literal prefix.
 
     A modalias is compared (``fnmatch``, case-sensitive, as kmod does) only with the patterns
-    whose literal prefix, up to the first wildcard, it starts with: Debian's ~30,000 aliases
-    cost a few dictionary lookups per device.
+    whose literal prefix, up to the first wildcard, it starts with.
+
+    From ``load``, the ``modules.alias`` text is not indexed line by line in Python: that index
+    of an initramfs's ~8,000 aliases was an eighth of local ``guest authorize`` under an emulated
+    CPU, for the dozen modaliases a boot looks up. The lines whose literal prefix is shorter than
+    ``KEY`` characters (a wildcard early: ``pci:v*d*sv*sd*bc02*``, ``acpi*:``) are found by one
+    regular expression and indexed; those with a longer one are found by ``str.find`` of the
+    modalias's first ``KEY`` characters (``pci:v`` and the PCI vendor) when it is looked up.
+    Both take the lines as ``depmod`` writes them (``alias PATTERN MODULE``, one space apart):
+    a text with other spacing, or a modalias with a space or a wildcard in it, is looked up in
+    an index of every line read as ``str.split`` reads it, as before.
     """
 
+    #: literal prefixes at least this long are looked up by the modalias's own first characters
+    KEY = 13
+
     def __init__(self, aliases: Iterable[tuple[str, str]], builtin: Iterable[str] = ()) -> None:
-        self._buckets: dict[str, list[tuple[int, str, str]]] = {}
-        for order, (pattern, module) in enumerate(aliases):
-            found = _WILDCARDS.search(pattern)
-            prefix = pattern if found is None else pattern[: found.start()]
-            self._buckets.setdefault(prefix, []).append((order, pattern, module))
-        self._lengths = sorted({len(prefix) for prefix in self._buckets})
+        self._listed = _Buckets((1, order, alias[0], alias[1]) for order, alias in enumerate(aliases))
         self.builtin = frozenset(builtin)
         self._cache: dict[str, tuple[str, ...]] = {}
+        #: the ``modules.alias`` text between newlines (``load``), whether it is as depmod
+        #: writes it, its lines with a short literal prefix, those found by key so far, and
+        #: (for what those cannot serve) all of its lines
+        self._text = ""
+        self._plain = False
+        self._short: _Buckets | None = None
+        self._long: dict[str, list[tuple[int, int, str, str]]] = {}
+        self._every: _Buckets | None = None
 
     @classmethod
     def load(cls, modules_dir: Path | None) -> ModuleIndex:
         """The index of a ``/lib/modules/<release>`` directory (missing files: no aliases)."""
         if modules_dir is None:
             return cls(())
-        aliases: list[tuple[str, str]] = []
-        aliases.extend(_alias_lines(modules_dir / "modules.alias"))
         builtin_aliases = _alias_lines(modules_dir / "modules.builtin.alias")
-        aliases.extend(builtin_aliases or _modinfo_aliases(modules_dir / "modules.builtin.modinfo"))
         builtin = []
         text = _read_text(modules_dir / "modules.builtin")
         for line in text.splitlines():
             base = line.strip().rsplit("/", 1)[-1]
             if base.endswith(".ko"):
                 builtin.append(base[:-3].replace("-", "_"))
-        return cls(aliases, builtin)
+        index = cls(builtin_aliases or _modinfo_aliases(modules_dir / "modules.builtin.modinfo"), builtin)
+        index._text = "\n" + _read_text(modules_dir / "modules.alias") + "\n"
+        index._plain = index._text.isascii() and not any(odd in index._text for odd in _ODD_SPACING)
+        return index
+
+    def _long_lines(self, key: str) -> list[tuple[int, int, str, str]]:
+        """The text's alias lines whose pattern starts with ``key``: (0, where, pattern, module)."""
+        found = self._long.get(key)
+        if found is None:
+            found = self._long[key] = []
+            text, needle = self._text, "\nalias " + key
+            at = text.find(needle)
+            while at >= 0:
+                end = text.find("\n", at + 1)
+                fields = text[at + 7 : end].split(" ")
+                if len(fields) == 2:
+                    found.append((0, at, fields[0], fields[1]))
+                at = text.find(needle, end)
+        return found
+
+    def _candidates(self, modalias: str) -> list[tuple[int, int, str, str]]:
+        listed = self._listed.candidates(modalias)
+        if not self._text:
+            return listed
+        if self._plain and not _UNUSUAL.search(modalias):
+            if self._short is None:
+                self._short = _Buckets(
+                    (0, m.start(), m.group(1) + m.group(2), m.group(3)) for m in _SHORT.finditer(self._text)
+                )
+            return [*listed, *self._short.candidates(modalias), *self._long_lines(modalias[: self.KEY])]
+        if self._every is None:
+            lines = enumerate(_alias_lines_of(self._text))
+            self._every = _Buckets((0, order, pattern, module) for order, (pattern, module) in lines)
+        return [*listed, *self._every.candidates(modalias)]
 
     def resolve(self, modalias: str | None) -> tuple[str, ...]:
         """The modules whose aliases match ``modalias``, in file order, each once."""
@@ -113,18 +159,44 @@ class ModuleIndex:
         cached = self._cache.get(modalias)
         if cached is not None:
             return cached
-        hits: list[tuple[int, str]] = []
-        size = len(modalias)
-        for length in self._lengths:
-            if length > size:
-                break
-            for order, pattern, module in self._buckets.get(modalias[:length], ()):
-                if fnmatchcase(modalias, pattern):
-                    hits.append((order, module))
-        hits.sort()
-        result = tuple(dict.fromkeys(module for _order, module in hits))
+        hits = sorted(
+            (source, order, module)
+            for source, order, pattern, module in self._candidates(modalias)
+            if fnmatchcase(modalias, pattern)
+        )
+        result = tuple(dict.fromkeys(module for _source, _order, module in hits))
         self._cache[modalias] = result
         return result
+
+
+class _Buckets:
+    """Aliases (source, order, pattern, module) by literal prefix: ``candidates(M)`` are those
+    whose prefix ``M`` starts with."""
+
+    def __init__(self, aliases: Iterable[tuple[int, int, str, str]]) -> None:
+        self._buckets: dict[str, list[tuple[int, int, str, str]]] = {}
+        for alias in aliases:
+            found = _WILDCARDS.search(alias[2])
+            prefix = alias[2] if found is None else alias[2][: found.start()]
+            self._buckets.setdefault(prefix, []).append(alias)
+        self._lengths = sorted({len(prefix) for prefix in self._buckets})
+
+    def candidates(self, modalias: str) -> list[tuple[int, int, str, str]]:
+        out: list[tuple[int, int, str, str]] = []
+        for length in self._lengths:
+            if length > len(modalias):
+                break
+            out.extend(self._buckets.get(modalias[:length], ()))
+        return out
+
+
+#: a depmod-written alias line (``\nalias PATTERN MODULE`` up to the next newline) whose
+#: pattern has a wildcard within its first ``ModuleIndex.KEY`` characters (possessive: the
+#: literal prefix is never given back to find a shorter one)
+_SHORT = re.compile(rf"\nalias ([^\s*?\[]{{0,{ModuleIndex.KEY - 1}}}+)([*?\[]\S*) (\S+)(?=\n)")
+#: what a depmod-written text has none of (else every line is indexed, as ``str.split`` reads it)
+_ODD_SPACING = ("\t", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f", "  ", "\n ", " \n")
+_UNUSUAL = re.compile(r"[\s*?\[]")
 
 
 def _read_text(path: Path) -> str:
@@ -135,8 +207,12 @@ def _read_text(path: Path) -> str:
 
 
 def _alias_lines(path: Path) -> list[tuple[str, str]]:
+    return _alias_lines_of(_read_text(path))
+
+
+def _alias_lines_of(text: str) -> list[tuple[str, str]]:
     out = []
-    for line in _read_text(path).splitlines():
+    for line in text.splitlines():
         parts = line.split()
         if len(parts) == 3 and parts[0] == "alias":
             out.append((parts[1], parts[2]))
