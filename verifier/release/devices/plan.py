@@ -25,10 +25,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from typing import Any
 
 from ccverify.verifier._frozen import positional
+from ccverify.verifier.release.devices.glob import match as glob_match
 from ccverify.verifier.release.devices.policy import BUSES, DevicePolicy, Match, normalize_driver
 from ccverify.verifier.release.devices.sysfs import Device
 
@@ -68,7 +68,7 @@ def matches(match: Match, device: Device, drivers: tuple[str, ...] | None = None
     ):
         return False
     if match.modalias is not None and not any(
-        fnmatchcase(alias, glob) for alias in device.modaliases for glob in match.modalias
+        glob_match(alias, glob) for alias in device.modaliases for glob in match.modalias
     ):
         return False
     if match.driver is None:

@@ -22,11 +22,11 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
 from ccverify.verifier._frozen import positional
+from ccverify.verifier.release.devices.glob import match as glob_match
 
 _PCI_ALIAS = re.compile(
     r"pci:v([0-9A-Fa-f]{8})d([0-9A-Fa-f]{8})sv([0-9A-Fa-f]{8})sd([0-9A-Fa-f]{8})"
@@ -162,7 +162,7 @@ class ModuleIndex:
         hits = sorted(
             (source, order, module)
             for source, order, pattern, module in self._candidates(modalias)
-            if fnmatchcase(modalias, pattern)
+            if glob_match(modalias, pattern)
         )
         result = tuple(dict.fromkeys(module for _source, _order, module in hits))
         self._cache[modalias] = result
