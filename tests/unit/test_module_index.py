@@ -85,10 +85,19 @@ def test_the_aliases_match_as_before(tmp_path: Path, modalias: str) -> None:
     assert index.resolve(modalias) == reference(TEXT, builtin, modalias)
 
 
-def test_other_spacing_reads_every_line_as_before(tmp_path: Path) -> None:
+@pytest.mark.parametrize("line_end", ["\n", "\x0c"])
+def test_other_spacing_and_line_ends_read_as_before(tmp_path: Path, line_end: str) -> None:
+    """Tabs, runs of spaces, leading and trailing ones: read where the lines are found; a text
+    with other line ends than newlines: every line indexed (both as ``str.split`` reads them)."""
     odd = TEXT.replace("alias virtio:d00000001v* virtio_net", "alias\tvirtio:d00000001v*  virtio_net")
     odd = odd.replace("alias twofish twofish_generic", " alias twofish twofish_generic ")
+    e1000e = "pci:v00008086d000010D3sv*sd*bc*sc*i*"
+    odd = odd.replace(f"alias {e1000e} e1000e", f"\x1falias {e1000e}\te1000e\t")
+    # (a form feed ends a line for str.splitlines, not for the expressions; a carriage return
+    # does not reach the index: the text is read with universal newlines)
+    odd = odd.replace("\nalias twofish-asm", line_end + "alias twofish-asm")
     index = _index(tmp_path, odd)
+    assert index._plain is (line_end == "\n")  # each way is taken
     for modalias in MODALIASES:
         assert index.resolve(modalias) == reference(odd, [], modalias), modalias
     assert "virtio_net" in index.resolve("virtio:d00000001v00001AF4")

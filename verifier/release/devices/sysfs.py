@@ -84,9 +84,9 @@ class ModuleIndex:
     ``KEY`` characters (a wildcard early: ``pci:v*d*sv*sd*bc02*``, ``acpi*:``) are found by one
     regular expression and indexed; those with a longer one are found by ``str.find`` of the
     modalias's first ``KEY`` characters (``pci:v`` and the PCI vendor) when it is looked up.
-    Both take the lines as ``depmod`` writes them (``alias PATTERN MODULE``, one space apart):
-    a text with other spacing, or a modalias with a space or a wildcard in it, is looked up in
-    an index of every line read as ``str.split`` reads it, as before.
+    Both read a line as ``str.split`` does; a text with line ends other than newlines (or not
+    ASCII), or a modalias with a space or a wildcard in it, is looked up in an index of every
+    line, as before.
     """
 
     #: literal prefixes at least this long are looked up by the modalias's own first characters
@@ -102,7 +102,7 @@ class ModuleIndex:
         self._text = ""
         self._plain = False
         self._short: _Buckets | None = None
-        self._long: dict[str, list[tuple[int, int, str, str]]] = {}
+        self._long: dict[str, _Buckets] = {}
         self._every: _Buckets | None = None
 
     @classmethod
@@ -119,22 +119,26 @@ class ModuleIndex:
                 builtin.append(base[:-3].replace("-", "_"))
         index = cls(builtin_aliases or _modinfo_aliases(modules_dir / "modules.builtin.modinfo"), builtin)
         index._text = "\n" + _read_text(modules_dir / "modules.alias") + "\n"
-        index._plain = index._text.isascii() and not any(odd in index._text for odd in _ODD_SPACING)
+        index._plain = index._text.isascii() and not any(odd in index._text for odd in _OTHER_LINE_ENDS)
         return index
 
-    def _long_lines(self, key: str) -> list[tuple[int, int, str, str]]:
-        """The text's alias lines whose pattern starts with ``key``: (0, where, pattern, module)."""
+    def _long_lines(self, key: str) -> _Buckets:
+        """The text's alias lines whose pattern starts with ``key``: (0, where, pattern, module),
+        by literal prefix (a vendor's hundreds of lines, of which a device needs its own). Each
+        line the key is found in is read as every line is (``str.split``)."""
         found = self._long.get(key)
         if found is None:
-            found = self._long[key] = []
-            text, needle = self._text, "\nalias " + key
-            at = text.find(needle)
+            lines = []
+            text = self._text
+            at = text.find(key)
             while at >= 0:
-                end = text.find("\n", at + 1)
-                fields = text[at + 7 : end].split(" ")
-                if len(fields) == 2:
-                    found.append((0, at, fields[0], fields[1]))
-                at = text.find(needle, end)
+                start = text.rfind("\n", 0, at) + 1
+                end = text.find("\n", at)
+                fields = text[start:end].split()
+                if len(fields) == 3 and fields[0] == "alias" and fields[1].startswith(key):
+                    lines.append((0, start, fields[1], fields[2]))
+                at = text.find(key, end)
+            found = self._long[key] = _Buckets(lines)
         return found
 
     def _candidates(self, modalias: str) -> list[tuple[int, int, str, str]]:
@@ -143,10 +147,10 @@ class ModuleIndex:
             return listed
         if self._plain and not _UNUSUAL.search(modalias):
             if self._short is None:
-                self._short = _Buckets(
-                    (0, m.start(), m.group(1) + m.group(2), m.group(3)) for m in _SHORT.finditer(self._text)
-                )
-            return [*listed, *self._short.candidates(modalias), *self._long_lines(modalias[: self.KEY])]
+                found = _SHORT.finditer(self._text)
+                self._short = _Buckets((0, m.start() + 1, m.group(1) + m.group(2), m.group(3)) for m in found)
+            long = self._long_lines(modalias[: self.KEY]).candidates(modalias)
+            return [*listed, *self._short.candidates(modalias), *long]
         if self._every is None:
             lines = enumerate(_alias_lines_of(self._text))
             self._every = _Buckets((0, order, pattern, module) for order, (pattern, module) in lines)
@@ -190,12 +194,17 @@ class _Buckets:
         return out
 
 
-#: a depmod-written alias line (``\nalias PATTERN MODULE`` up to the next newline) whose
-#: pattern has a wildcard within its first ``ModuleIndex.KEY`` characters (possessive: the
-#: literal prefix is never given back to find a shorter one)
-_SHORT = re.compile(rf"\nalias ([^\s*?\[]{{0,{ModuleIndex.KEY - 1}}}+)([*?\[]\S*) (\S+)(?=\n)")
-#: what a depmod-written text has none of (else every line is indexed, as ``str.split`` reads it)
-_ODD_SPACING = ("\t", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f", "  ", "\n ", " \n")
+#: an alias line (``alias PATTERN MODULE`` between newlines, fields apart by the whitespace
+#: ``str.split`` splits a line at) whose pattern has a wildcard within its first
+#: ``ModuleIndex.KEY`` characters (possessive: the literal prefix is never given back to find a
+#: shorter one)
+_SHORT = re.compile(
+    rf"\n[ \t\x1f]*+alias[ \t\x1f]++([^\s*?\[]{{0,{ModuleIndex.KEY - 1}}}+)([*?\[]\S*+)"
+    r"[ \t\x1f]++(\S++)[ \t\x1f]*+(?=\n)"
+)
+#: the line ends ``str.splitlines`` knows besides the newline, in ASCII (a text with one is
+#: indexed line by line, as before)
+_OTHER_LINE_ENDS = ("\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e")
 _UNUSUAL = re.compile(r"[\s*?\[]")
 
 
