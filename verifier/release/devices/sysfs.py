@@ -148,7 +148,9 @@ class ModuleIndex:
         if self._plain and not _UNUSUAL.search(modalias):
             if self._short is None:
                 found = _SHORT.finditer(self._text)
-                self._short = _Buckets((0, m.start() + 1, m.group(1) + m.group(2), m.group(3)) for m in found)
+                self._short = _Buckets.split(
+                    (m.group(1), (0, m.start() + 1, m.group(1) + m.group(2), m.group(3))) for m in found
+                )
             long = self._long_lines(modalias[: self.KEY]).candidates(modalias)
             return [*listed, *self._short.candidates(modalias), *long]
         if self._every is None:
@@ -178,10 +180,18 @@ class _Buckets:
     whose prefix ``M`` starts with."""
 
     def __init__(self, aliases: Iterable[tuple[int, int, str, str]]) -> None:
+        self._fill((_literal_prefix(alias[2]), alias) for alias in aliases)
+
+    @classmethod
+    def split(cls, aliases: Iterable[tuple[str, tuple[int, int, str, str]]]) -> _Buckets:
+        """Of (literal prefix, alias) pairs, the prefix already found."""
+        buckets = cls.__new__(cls)
+        buckets._fill(aliases)
+        return buckets
+
+    def _fill(self, aliases: Iterable[tuple[str, tuple[int, int, str, str]]]) -> None:
         self._buckets: dict[str, list[tuple[int, int, str, str]]] = {}
-        for alias in aliases:
-            found = _WILDCARDS.search(alias[2])
-            prefix = alias[2] if found is None else alias[2][: found.start()]
+        for prefix, alias in aliases:
             self._buckets.setdefault(prefix, []).append(alias)
         self._lengths = sorted({len(prefix) for prefix in self._buckets})
 
@@ -206,6 +216,12 @@ _SHORT = re.compile(
 #: indexed line by line, as before)
 _OTHER_LINE_ENDS = ("\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e")
 _UNUSUAL = re.compile(r"[\s*?\[]")
+
+
+def _literal_prefix(pattern: str) -> str:
+    """``pattern`` up to its first wildcard."""
+    found = _WILDCARDS.search(pattern)
+    return pattern if found is None else pattern[: found.start()]
 
 
 def _read_text(path: Path) -> str:
