@@ -36,7 +36,6 @@ _VIRTIO_ALIAS = re.compile(r"virtio:d([0-9A-Fa-f]{8})v([0-9A-Fa-f]{8})")
 _USB_INTERFACE = re.compile(r"ic([0-9A-Fa-f]{2})isc([0-9A-Fa-f]{2})ip([0-9A-Fa-f]{2})")
 _ROOT_HUB = re.compile(r"usb\d+")
 _WILDCARDS = re.compile(r"[*?\[]")
-_PLAIN_TYPE = re.compile(r"[^*?\[\s:]+:")
 
 
 def _read(path: str) -> str | None:
@@ -96,9 +95,9 @@ class ModuleIndex:
         self._listed = _Buckets((1, order, alias[0], alias[1]) for order, alias in enumerate(aliases))
         self.builtin = frozenset(builtin)
         self._cache: dict[str, tuple[str, ...]] = {}
-        #: the ``modules.alias`` text between newlines (``load``), whether it is as depmod
-        #: writes it, its lines with a short literal prefix, those found by key so far, and
-        #: (for what those cannot serve) all of its lines
+        #: the ``modules.alias`` text between newlines (``load``), whether its lines end at
+        #: newlines only (ASCII), its lines with a short literal prefix, those found by key so
+        #: far, and (for what those cannot serve) all of its lines
         self._text = ""
         self._plain = False
         self._short: _Buckets | None = None
