@@ -17,6 +17,9 @@ from contextlib import contextmanager
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 
+# (the enum's own module: the serialization package would load its SSH key support)
+from cryptography.hazmat.primitives._serialization import Encoding
+
 
 def in_words(error: BaseException) -> str:
     """What went wrong loading a certificate, CRL or key, for a message: cryptography's own
@@ -112,7 +115,25 @@ def crl(data: bytes) -> x509.CertificateRevocationList:
     return loaded
 
 
+#: certificates already read in full, by their DER: the same one arrives several times in one
+#: verification (the root in the PCK chain, the TCB-info and QE-identity chains, the trust
+#: root), and reading it in full builds its names and extensions in Python each time
+_CHECKED: dict[bytes, x509.Certificate] = {}
+_CHECKED_MAX = 64
+
+
 def _checked(cert: x509.Certificate) -> x509.Certificate:
+    der = cert.public_bytes(Encoding.DER)
+    seen = _CHECKED.get(der)
+    if seen is not None:
+        return seen
+    _read_in_full(cert)
+    if len(_CHECKED) < _CHECKED_MAX:
+        _CHECKED[der] = cert
+    return cert
+
+
+def _read_in_full(cert: x509.Certificate) -> None:
     with _reading():
         cert.subject.rfc4514_string()
         cert.issuer.rfc4514_string()
@@ -121,4 +142,3 @@ def _checked(cert: x509.Certificate) -> x509.Certificate:
         for _extension in cert.extensions:
             pass
         cert.public_key()
-    return cert

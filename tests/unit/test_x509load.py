@@ -182,3 +182,24 @@ def test_a_wrong_argument_type_is_still_a_type_error() -> None:
     """Only what cryptography finds in the bytes becomes ValueError, not a caller's mistake."""
     with pytest.raises(TypeError):
         x509load.der_certificate("not bytes")  # type: ignore[arg-type]
+
+
+def test_a_certificate_read_in_full_once_is_not_read_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same DER (the root in several chains) is read in full once per process; one that
+    fails the reading fails every time."""
+    monkeypatch.setattr(x509load, "_CHECKED", {})
+    reads: list[bytes] = []
+    read = x509load._read_in_full
+    monkeypatch.setattr(
+        x509load, "_read_in_full", lambda cert: (reads.append(cert.public_bytes(Encoding.DER)), read(cert))[1]
+    )
+    der = _with_version(2)
+    first = x509load.der_certificate(der)
+    assert x509load.certificate(_pem(der)) is first
+    assert x509load.pem_certificates(_pem(der) * 2) == [first, first]
+    assert reads == [der]
+    bad = CERTIFICATES["a BIT STRING common name"]()  # loads, and fails the reading
+    for _ in range(2):
+        with pytest.raises(ValueError, match="malformed name"):
+            x509load.der_certificate(bad)
+    assert reads == [der, bad, bad] and bad not in x509load._CHECKED
