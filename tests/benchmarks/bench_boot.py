@@ -53,7 +53,8 @@ initramfs's ~8,000 ``modules.alias`` lines in Python (0.43 s of 3.45 s under cPr
 index built only from the lines a modalias can use, ``errors.Code`` made by
 ``enum._simple_enum`` and star-only globs matched without ``fnmatch``'s compiling: authorize
 2.44 s = 1.59x (best of 3: 2.44, 2.59, 2.56 s; import 1.53 s), lockdown 0.95x; under cProfile
-2.62 s (was 3.45 s).
+2.62 s (was 3.45 s). With certificates read in full once per DER: authorize 2.40 s = 1.62x
+(2.40, 2.46, 2.40 s; import 1.48 s), lockdown 0.96x: goal still not met for authorize.
 
 ``--importtime`` (benchmark only) runs authorize once more under ``-X importtime`` after the
 timed runs and prints the modules with the most self time and the top-level imports by
