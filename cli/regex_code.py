@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 #: the table file's first bytes
 MAGIC = b"ccverify regex code 1\n"
 
+
 def _engine() -> tuple[Any, Any]:
     """``re._compiler`` and ``_sre``, which ``re`` loads (typeshed describes neither)."""
     import re  # noqa: F401
