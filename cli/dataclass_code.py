@@ -27,11 +27,11 @@ import builtins
 import marshal
 
 # the launcher installed the module store first; its file format and ``tag`` serve here too
-from ccverify.cli.module_store import open_packed, pack, tag, unpack_index
+from ccverify.cli.module_store import open_packed, pack, tag, unpack_head, unpack_index
 
 TYPE_CHECKING = False  # not typing's: this runs before anything else is imported
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
     from types import CodeType
     from typing import Any
 
@@ -52,32 +52,75 @@ def _module(globals: Any) -> str:
     return name if isinstance(name, str) else ""
 
 
-def recorder() -> dict[str, dict[str, CodeType]]:
-    """Make ``dataclasses`` compile through here, keeping each text's code in the table
-    returned, by module (module -> text -> code)."""
+class Recorded:
+    """What ``recorder`` gathers while the guest path is imported: each module's method texts
+    with their code, and its classes' recipes (``cli/dataclass_snapshot.py``)."""
+
+    def __init__(self) -> None:
+        self.texts: dict[str, dict[str, CodeType]] = {}  # module -> text -> code
+        self.recipes: dict[str, dict[str, tuple[Any, ...]]] = {}  # module -> qualified name -> recipe
+        # the texts run while no class with a recipe was being finished: those the table keeps
+        self.needed: set[str] = set()
+        self.finishing: list[set[str]] = []  # the texts run for each class being finished
+
+    def modules(self) -> set[str]:
+        return set(self.texts) | set(self.recipes)
+
+    def part(self, module: str) -> tuple[dict[str, CodeType], dict[str, tuple[Any, ...]]]:
+        """A module's texts (only those a run still compiles) and recipes."""
+        texts = {t: c for t, c in self.texts.get(module, {}).items() if t in self.needed}
+        return texts, dict(self.recipes.get(module, {}))
+
+
+def recorder(recipes_for: Callable[[str], bool] = lambda module: True) -> Recorded:
+    """Make ``dataclasses`` compile through here and record each class it finishes: the
+    methods' texts and code, and (for the modules ``recipes_for`` names) the class's recipe
+    (``cli/dataclass_snapshot.py``)."""
     import dataclasses
 
-    table: dict[str, dict[str, CodeType]] = {}
+    from ccverify.cli import dataclass_snapshot
+
+    recorded = Recorded()
 
     def exec_recording(source: Any, globals: Any = None, locals: Any = None, /) -> None:
         if isinstance(source, str):
-            source = table.setdefault(_module(globals), {}).setdefault(source, compile_text(source))
+            code = recorded.texts.setdefault(_module(globals), {}).setdefault(source, compile_text(source))
+            (recorded.finishing[-1] if recorded.finishing else recorded.needed).add(source)
+            source = code
         _run(source, globals, locals)
 
+    original = dataclasses._process_class  # type: ignore[attr-defined]
+    recipes = dataclass_snapshot.recorder(original, recorded.recipes)
+
+    def process_recording(cls: type, *args: Any) -> type:
+        if not recipes_for(cls.__module__):
+            return original(cls, *args)  # type: ignore[no-any-return]
+        recorded.finishing.append(set())
+        try:
+            result = recipes(cls, *args)
+        finally:
+            texts = recorded.finishing.pop()
+        if cls.__qualname__ not in recorded.recipes.get(cls.__module__, {}):
+            recorded.needed |= texts  # finished by dataclasses at boot too
+        return result
+
     dataclasses.exec = exec_recording  # type: ignore[attr-defined]  # its globals only: the builtin stays
+    dataclasses._process_class = process_recording  # type: ignore[attr-defined]
     _frozen().exec = exec_recording
-    return table
+    return recorded
 
 
 #: the table file's first bytes
-MAGIC = b"ccverify dataclass code 2\n"
+MAGIC = b"ccverify dataclass code 3\n"
 
 
-def dump(table: dict[str, dict[str, CodeType]]) -> bytes:
+def dump(recorded: Recorded, modules: Iterable[str] | None = None, build: str = "") -> bytes:
     """The table as its file holds it (``module_store.pack``): an index and each module's part
-    (text -> code) marshalled on its own, so that a run reads and unmarshals only the parts of
-    the modules it imports."""
-    return pack(MAGIC, ((module, (), marshal.dumps(texts)) for module, texts in table.items()))
+    (its texts and recipes) marshalled on its own, so that a run reads and unmarshals only the
+    parts of the modules it imports; ``modules``: only those (default all); ``build``: the id
+    the module store made with it carries (recipes are followed only with that store)."""
+    chosen = sorted(recorded.modules() if modules is None else set(modules) & recorded.modules())
+    return pack(MAGIC, ((m, (), marshal.dumps(recorded.part(m))) for m in chosen), build)
 
 
 def read_index(data: bytes) -> tuple[str, dict[str, tuple[int, int]]]:
@@ -85,24 +128,45 @@ def read_index(data: bytes) -> tuple[str, dict[str, tuple[int, int]]]:
     return unpack_index(data, MAGIC, "dataclass code table")
 
 
-def cached_exec(read: Callable[[str], bytes | None]) -> Callable[..., None]:
-    """An ``exec`` for ``dataclasses`` that runs the table's code for a text it holds (``read``:
-    a module's part, None when the table has none)."""
-    loaded: dict[str, dict[str, CodeType]] = {}
+def read_build(data: bytes) -> str:
+    """The build id in a table file's bytes (``hook_payload`` gives it to the module store)."""
+    return unpack_head(data, MAGIC, "dataclass code table")[2]
+
+
+class _Parts:
+    """Each module's part of the table, read and unmarshalled when the module first needs it."""
+
+    def __init__(self, read: Callable[[str], bytes | None]) -> None:
+        self._read = read
+        self._loaded: dict[str, tuple[dict[str, CodeType], dict[str, tuple[Any, ...]]]] = {}
+
+    def __call__(self, module: str) -> tuple[dict[str, CodeType], dict[str, tuple[Any, ...]]]:
+        part = self._loaded.get(module)
+        if part is None:
+            data = self._read(module)
+            try:
+                part = marshal.loads(data) if data is not None else _EMPTY
+            except (ValueError, EOFError, TypeError):
+                part = _EMPTY  # a damaged part: this module's classes are made as before
+            if not (isinstance(part, tuple) and len(part) == 2 and all(isinstance(p, dict) for p in part)):
+                part = _EMPTY
+            self._loaded[module] = part
+        return part
+
+    def recipes(self, module: str) -> dict[str, tuple[Any, ...]]:
+        return self(module)[1]
+
+
+_EMPTY: tuple[dict[str, CodeType], dict[str, tuple[Any, ...]]] = ({}, {})
+
+
+def cached_exec(parts: Callable[[str], tuple[dict[str, CodeType], Any]]) -> Callable[..., None]:
+    """An ``exec`` for ``dataclasses`` that runs the table's code for a text it holds (``parts``:
+    a module's part, empty when the table has none)."""
 
     def exec_cached(source: Any, globals: Any = None, locals: Any = None, /) -> None:
         if isinstance(source, str):
-            module = _module(globals)
-            texts = loaded.get(module)
-            if texts is None:
-                part = read(module)
-                try:
-                    texts = marshal.loads(part) if part is not None else {}
-                except (ValueError, EOFError, TypeError):
-                    texts = {}  # a damaged part: this module's methods are compiled as before
-                loaded[module] = texts if isinstance(texts, dict) else {}
-                texts = loaded[module]
-            code = texts.get(source)
+            code = parts(_module(globals))[0].get(source)
             if code is not None:
                 source = code
         _run(source, globals, locals)
@@ -113,11 +177,14 @@ def cached_exec(read: Callable[[str], bytes | None]) -> Callable[..., None]:
 def install(path: str) -> bool:
     """Give ``dataclasses`` the table in ``path`` (False, and nothing changed: no file, not
     readable, or made for another interpreter). The file stays open; a module's part is read
-    when a class of that module is first made."""
+    when a class of that module is first made. The recipes are followed only when the module
+    store in place was made by the same build (``module_store.BUILD``)."""
     import os
 
+    from ccverify.cli import module_store
+
     try:
-        fd, made_for, index, base = open_packed(path, MAGIC, "dataclass code table")
+        fd, made_for, index, base, build = open_packed(path, MAGIC, "dataclass code table")
     except (OSError, ValueError):
         return False
     if made_for != tag():
@@ -137,8 +204,14 @@ def install(path: str) -> bool:
 
     import dataclasses
 
-    dataclasses.exec = cached_exec(read)  # type: ignore[attr-defined]
+    parts = _Parts(read)
+    dataclasses.exec = cached_exec(parts)  # type: ignore[attr-defined]
     _frozen().exec = dataclasses.exec  # type: ignore[attr-defined]
+    if build and build == module_store.BUILD:
+        from ccverify.cli.dataclass_snapshot import fast_process_class
+
+        original = dataclasses._process_class  # type: ignore[attr-defined]
+        dataclasses._process_class = fast_process_class(parts.recipes, original)  # type: ignore[attr-defined]
     return True
 
 

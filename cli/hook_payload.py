@@ -208,13 +208,14 @@ def static_closure(entry: Iterable[str] = GUEST_ENTRY) -> tuple[set[str], set[st
 
 
 _LOADER = """
-import importlib, json, sys
+import importlib, json, os, sys
 names, help_runs, whole = (json.loads(arg) for arg in sys.argv[1:4])
 code_path = sys.argv[4] if len(sys.argv) > 4 else None
 regex_path = sys.argv[5] if len(sys.argv) > 5 else None
 # the text of every method dataclasses writes on the guest path, compiled (cli/dataclass_code.py)
 from ccverify.cli import dataclass_code
-recorded = dataclass_code.recorder()
+# recipes only for ccverify's own classes: their modules are in the module store of this build
+recorded = dataclass_code.recorder(lambda module: module.split(".")[0] == "ccverify")
 # what ``site`` loaded to set the path up (an editable install's finder, setuptools' hook):
 # the initramfs runs without site (-S)
 startup = {n for n in sys.modules if n in ("site", "_sitebuiltins", "sitecustomize", "usercustomize")
@@ -233,7 +234,8 @@ for run in help_runs:
         main()
 if code_path is not None:  # the guest path's classes (not those of the packages imported whole below)
     with open(code_path, "wb") as out:
-        out.write(dataclass_code.dump({m: t for m, t in recorded.items() if m.split(".")[0] not in whole}))
+        modules = [m for m in recorded.modules() if m.split(".")[0] not in whole]
+        out.write(dataclass_code.dump(recorded, modules, build=os.urandom(16).hex()))
 if regex_path is not None:  # every pattern compiled so far (the loader's own json's too)
     from ccverify.cli import regex_code
     with open(regex_path, "wb") as out:
@@ -417,8 +419,15 @@ def compile_to(items: Iterable[Item], staging: Path) -> list[tuple[str, str, str
             out.append(("exec", str(stripped) if result.returncode == 0 else item.source, item.destination))
         else:
             out.append((item.kind, item.source, item.destination))
+    # the dataclass table's recipes are followed only with the store of the same build
+    build = ""
+    for _kind, source, destination in out:
+        if destination == f"{SITE}/{DATACLASS_CODE}":
+            from ccverify.cli import dataclass_code
+
+            build = dataclass_code.read_build(Path(source).read_bytes())
     store = staging / MODULE_STORE
-    store.write_bytes(module_store.dump(stored))
+    store.write_bytes(module_store.dump(stored, build))
     out.append(("file", str(store), f"{SITE}/{MODULE_STORE}"))
     return out
 

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from typing import Any, NoReturn
 
 #: the store's first bytes
-MAGIC = b"ccverify module store 1\n"
+MAGIC = b"ccverify module store 2\n"
 
 
 def tag() -> str:
@@ -48,14 +48,19 @@ def tag() -> str:
 
 
 # The file format both this store and the dataclass-code table use: ``magic``, the head's
-# length (8 bytes, little-endian), the head (``marshal``: this interpreter's ``tag`` and an
-# index, name -> (*what the format records, offset, size)), then the blobs the index points
-# into (offsets from the end of the head): a run reads the head, then only the blobs it uses.
+# length (8 bytes, little-endian), the head (``marshal``: this interpreter's ``tag``, an index,
+# name -> (*what the format records, offset, size), and the build's id), then the blobs the
+# index points into (offsets from the end of the head): a run reads the head, then only the
+# blobs it uses. The build id ties files made together: the dataclass table's recipes are
+# followed only with the store they were recorded from (``cli/dataclass_snapshot.py``).
+
+#: the build id of the store ``install`` put in place ("" before, or for a store without one)
+BUILD = ""
 
 
-def pack(magic: bytes, entries: Iterable[tuple[str, tuple[Any, ...], bytes]]) -> bytes:
+def pack(magic: bytes, entries: Iterable[tuple[str, tuple[Any, ...], bytes]], build: str = "") -> bytes:
     """The file for ``(name, what the format records of it, blob)`` entries (a name given twice
-    is a ``ValueError``)."""
+    is a ``ValueError``), made by build ``build``."""
     index: dict[str, tuple[Any, ...]] = {}
     blobs: list[bytes] = []
     offset = 0
@@ -65,44 +70,52 @@ def pack(magic: bytes, entries: Iterable[tuple[str, tuple[Any, ...], bytes]]) ->
         index[name] = (*recorded, offset, len(blob))
         blobs.append(blob)
         offset += len(blob)
-    head = marshal.dumps((tag(), index))
+    head = marshal.dumps((tag(), index, build))
     return magic + len(head).to_bytes(8, "little") + head + b"".join(blobs)
 
 
 def unpack_index(data: bytes, magic: bytes, what: str) -> tuple[str, dict[str, Any]]:
     """``(tag, index)`` of a packed file's bytes (tests and tools; a run reads only the head);
     ``what`` names the format in an error."""
-    if not data.startswith(magic):
-        raise ValueError(f"not a {what}")
-    size = int.from_bytes(data[len(magic) : len(magic) + 8], "little")
-    made_for, index = marshal.loads(data[len(magic) + 8 : len(magic) + 8 + size])
+    made_for, index, _build = unpack_head(data, magic, what)
     return made_for, index
 
 
-def open_packed(path: str, magic: bytes, what: str) -> tuple[int, str, dict[str, Any], int]:
-    """``(descriptor, tag, index, where the blobs start)`` of the packed file at ``path``, its
-    head read with two ``pread``s; the file stays open. ``OSError`` if it cannot be opened;
-    ``ValueError`` (the descriptor closed) if it is not such a file (``what`` names the format)."""
+def unpack_head(data: bytes, magic: bytes, what: str) -> tuple[str, dict[str, Any], str]:
+    """``(tag, index, build id)`` of a packed file's bytes (tests and tools)."""
+    if not data.startswith(magic):
+        raise ValueError(f"not a {what}")
+    size = int.from_bytes(data[len(magic) : len(magic) + 8], "little")
+    made_for, index, build = marshal.loads(data[len(magic) + 8 : len(magic) + 8 + size])
+    return made_for, index, build
+
+
+def open_packed(path: str, magic: bytes, what: str) -> tuple[int, str, dict[str, Any], int, str]:
+    """``(descriptor, tag, index, where the blobs start, build id)`` of the packed file at
+    ``path``, its head read with two ``pread``s; the file stays open. ``OSError`` if it cannot
+    be opened; ``ValueError`` (the descriptor closed) if it is not such a file (``what`` names
+    the format)."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         start = os.pread(fd, len(magic) + 8, 0)
         if len(start) != len(magic) + 8 or not start.startswith(magic):
             raise ValueError(f"not a {what}")
         size = int.from_bytes(start[len(magic) :], "little")
-        made_for, index = marshal.loads(os.pread(fd, size, len(magic) + 8))
-        if not isinstance(index, dict):
+        made_for, index, build = marshal.loads(os.pread(fd, size, len(magic) + 8))
+        if not isinstance(index, dict) or not isinstance(build, str):
             raise ValueError("its index is not a table")
     except (OSError, ValueError, EOFError, TypeError) as error:
         os.close(fd)
         raise ValueError(str(error) or type(error).__name__) from None
-    return fd, made_for, index, len(magic) + 8 + size
+    return fd, made_for, index, len(magic) + 8 + size, build
 
 
-def dump(modules: Iterable[tuple[str, str, bool, bytes]]) -> bytes:
+def dump(modules: Iterable[tuple[str, str, bool, bytes]], build: str = "") -> bytes:
     """The store's bytes for ``(name, file, is_package, marshalled code)`` entries, ``file``
-    relative to the folder the store will be in."""
+    relative to the folder the store will be in, made by build ``build``."""
     try:
-        return pack(MAGIC, ((name, (file, is_package), code) for name, file, is_package, code in modules))
+        entries = ((name, (file, is_package), code) for name, file, is_package, code in modules)
+        return pack(MAGIC, entries, build)
     except ValueError as error:
         raise ValueError(f"module {error}") from None
 
@@ -141,7 +154,9 @@ class _Store:
         _file, _package, offset, size = self._index[module.__name__]
         data = os.pread(self._fd, size, self._base + offset)
         if len(data) != size:
-            raise ImportError(f"ccverify module store: {module.__name__}'s code is cut short", name=module.__name__)
+            raise ImportError(
+                f"ccverify module store: {module.__name__}'s code is cut short", name=module.__name__
+            )
         exec(marshal.loads(data), module.__dict__)
 
     def get_resource_reader(self, name: str) -> Any:
@@ -173,7 +188,7 @@ def install(path: str) -> None:
     """Put the store in ``path`` first on ``sys.meta_path``; a store that cannot be read or was
     made for another interpreter exits with a message (status 2)."""
     try:
-        fd, made_for, index, base = open_packed(path, MAGIC, "ccverify module store")
+        fd, made_for, index, base, build = open_packed(path, MAGIC, "ccverify module store")
     except OSError as error:
         _refuse(f"cannot open the module store {path}: {error.strerror}")
     except ValueError as error:
@@ -185,3 +200,5 @@ def install(path: str) -> None:
             "rebuild the initramfs"
         )
     sys.meta_path.insert(0, _Store(fd, base, os.path.dirname(os.path.abspath(path)), index))
+    global BUILD
+    BUILD = build

@@ -112,6 +112,8 @@ class Measurement:
 
 @dataclass(frozen=True)
 class _Firmware:
+    """A firmware image as read once for every measurement made from it."""
+
     size: int
     sha384: bytes
     #: SNP launch digest after the firmware pages, when they were hashed

@@ -90,6 +90,8 @@ class TdvfAttributes(enum.IntFlag):
 
 @dataclass(frozen=True)
 class FooterEntry:
+    """One entry of the OVMF footer's GUIDed table."""
+
     guid: uuid.UUID
     #: absolute offset of the entry's data in the image
     offset: int

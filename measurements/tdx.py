@@ -272,6 +272,8 @@ def rtmr2_events(
 
 @dataclass(frozen=True)
 class TdxPrediction:
+    """The MRTD and RTMR 0-2 a TD is expected to have, with the events predicted for them."""
+
     mrtd: bytes
     order: PageOrder
     rtmr0: bytes | None

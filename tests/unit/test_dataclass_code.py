@@ -33,7 +33,7 @@ def _behaviour(cls: Any) -> tuple[Any, ...]:
             cls.__init__.__annotations__, cls.__init__.__defaults__ is None)  # fmt: skip
 
 
-def _installed(table: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+def _installed(table: dataclass_code.Recorded, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """``table`` written and installed; the list fills with what each exec then runs."""
     path = tmp_path / "code.bin"
     path.write_bytes(dataclass_code.dump(table))
@@ -46,12 +46,19 @@ def _installed(table: dict[str, Any], tmp_path: Path, monkeypatch: pytest.Monkey
     return used
 
 
-def test_the_recorded_code_makes_the_same_class(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def _restored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What ``recorder`` and ``install`` replace, put back after the test."""
     monkeypatch.setattr(dataclasses, "exec", None, raising=False)
     monkeypatch.setattr(_frozen, "exec", None, raising=False)
-    table = dataclass_code.recorder()
+    monkeypatch.setattr(dataclasses, "_process_class", dataclasses._process_class)  # type: ignore[attr-defined]
+
+
+def test_the_recorded_code_makes_the_same_class(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Without recipes (``cli/dataclass_snapshot.py``), every method text comes from the table."""
+    _restored(monkeypatch)
+    table = dataclass_code.recorder(lambda module: False)
     recorded = _make()
-    texts = table[__name__]
+    texts = table.texts[__name__]
     assert len(texts) >= 5 and all(isinstance(code, type(_make.__code__)) for code in texts.values())
     # what exec would compile: the same code object, compiled from the text
     text, code = next(iter(texts.items()))
@@ -67,12 +74,12 @@ def test_the_recorded_code_makes_the_same_class(monkeypatch: pytest.MonkeyPatch,
 def test_a_text_or_module_not_in_the_table_is_compiled(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(dataclasses, "exec", None, raising=False)
-    monkeypatch.setattr(_frozen, "exec", None, raising=False)
+    _restored(monkeypatch)
+    other = dataclass_code.Recorded()
+    other.texts["some.other.module"] = {"x = 1": dataclass_code.compile_text("x = 1")}
+    other.needed.add("x = 1")
     path = tmp_path / "code.bin"
-    path.write_bytes(
-        dataclass_code.dump({"some.other.module": {"x = 1": dataclass_code.compile_text("x = 1")}})
-    )
+    path.write_bytes(dataclass_code.dump(other))
     assert dataclass_code.install(str(path))
     assert _behaviour(_make()) == _behaviour(_make())
 
@@ -89,9 +96,10 @@ def _table_with_head(head: bytes) -> bytes:
         b"not marshal",
         dataclass_code.MAGIC,
         dataclass_code.MAGIC + (5).to_bytes(8, "little") + b"not marshal",
-        _table_with_head(marshal.dumps(("cpython-0 other interpreter", {}))),
+        _table_with_head(marshal.dumps(("cpython-0 other interpreter", {}, ""))),
         _table_with_head(marshal.dumps(("x", "y", "z"))),
-        _table_with_head(marshal.dumps((dataclass_code.tag(), ["not", "an", "index"]))),
+        _table_with_head(marshal.dumps((dataclass_code.tag(), ["not", "an", "index"], ""))),
+        _table_with_head(marshal.dumps((dataclass_code.tag(), {}))),  # made before build ids
     ],
 )
 def test_no_usable_table_changes_nothing(
@@ -107,8 +115,7 @@ def test_no_usable_table_changes_nothing(
 
 def test_positional_goes_through_the_table(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """``verifier/_frozen.positional`` writes a constructor's text; the table holds its code."""
-    monkeypatch.setattr(dataclasses, "exec", None, raising=False)
-    monkeypatch.setattr(_frozen, "exec", None, raising=False)
+    _restored(monkeypatch)
     table = dataclass_code.recorder()
 
     @dataclasses.dataclass(frozen=True, slots=True)
@@ -117,7 +124,7 @@ def test_positional_goes_through_the_table(monkeypatch: pytest.MonkeyPatch, tmp_
         b: bytes
 
     recorded = _frozen.positional(Pair)
-    assert len(table[_frozen.__name__]) == 1
+    assert len(table.texts[_frozen.__name__]) == 1
     used = _installed(table, tmp_path, monkeypatch)
     cached = _frozen.positional(Pair)
     assert len(used) == 1 and not isinstance(used[0], str)  # the table's code, not the text

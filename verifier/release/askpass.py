@@ -46,6 +46,8 @@ ASK_MAX = 64 * 1024
 
 @dataclass(frozen=True)
 class Ask:
+    """A password request systemd left in its ask-password folder."""
+
     path: Path
     socket: str
     pid: int | None
@@ -56,6 +58,8 @@ class Ask:
 
 @dataclass(frozen=True)
 class Answered:
+    """A request answered: the volume it asked for and the name of the secret sent."""
+
     ask: str  # the ask file's name
     volume: str
     secret: str

@@ -77,6 +77,8 @@ class PckTcb:
 
 @dataclass(frozen=True)
 class PlatformConfiguration:
+    """The PCK certificate's PlatformConfiguration (multi-package platforms): None where absent."""
+
     dynamic_platform: bool | None
     cached_keys: bool | None
     smt_enabled: bool | None
