@@ -78,20 +78,28 @@ def _value(source: tuple[Any, ...], cls: type, fields: dict[str, Any]) -> Any:
     raise Unrecordable(f"no such source {kind!r}")
 
 
-def _function(source: tuple[Any, ...], cls: type, fields: dict[str, Any]) -> Any:
-    from types import CellType, FunctionType
+def _cell_type() -> type:
+    value = None
+    return type((lambda: value).__closure__[0])  # type: ignore[index]
 
+
+_FunctionType: Any = type(_value)
+_CellType: Any = _cell_type()  # types.CellType, without importing types before anything else
+
+
+def _function(source: tuple[Any, ...], cls: type, fields: dict[str, Any]) -> Any:
     _, code, module, closure, defaults, kwdefaults, annotations, qualname = source
-    fn = FunctionType(
+    fn = _FunctionType(
         code,
         sys.modules[module].__dict__,
         None,
-        None if defaults is None else tuple(_value(s, cls, fields) for s in defaults),
-        None if closure is None else tuple(CellType(_value(s, cls, fields)) for s in closure),
+        None if defaults is None else tuple([_value(s, cls, fields) for s in defaults]),
+        None if closure is None else tuple([_CellType(_value(s, cls, fields)) for s in closure]),
     )
     if kwdefaults is not None:
         fn.__kwdefaults__ = {name: _value(s, cls, fields) for name, s in kwdefaults}
-    fn.__annotations__ = {name: _value(s, cls, fields) for name, s in annotations}
+    if annotations:  # left alone, a function's annotations are an empty dictionary
+        fn.__annotations__ = {name: _value(s, cls, fields) for name, s in annotations}
     fn.__qualname__ = qualname
     return fn
 

@@ -281,7 +281,9 @@ def runtime_modules(
         raise RuntimeError(
             f"the guest path imports {', '.join(forbidden)}, which must not reach an initramfs"
         )
-    names = sorted(own) + sorted(n for n in external if not n.startswith("__future__")) + list(LAZILY_IMPORTED)
+    names = (
+        sorted(own) + sorted(n for n in external if not n.startswith("__future__")) + list(LAZILY_IMPORTED)
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     out = subprocess.run(
         [python, "-I", "-c", _LOADER, json.dumps(names), json.dumps(HELP_RUNS), json.dumps(WHOLE),
@@ -387,7 +389,11 @@ def _libpython(interpreter: str) -> list[str]:
 def compile_to(items: Iterable[Item], staging: Path) -> list[tuple[str, str, str]]:
     """Compile the ``pyc`` items under ``staging``; (kind, file to copy, destination) for all.
     The modules under ``SITE`` (but ``NOT_STORED``) go into one store file
-    (``cli/module_store.py``), listed last; the others become ``.pyc`` files."""
+    (``cli/module_store.py``), listed last; the others (the standard library's) become ``.pyc``
+    files, and go into the store too, under their files' absolute places: the hook's commands
+    then find them without searching the standard library's folders (a ``stat`` and a read per
+    module, slow under an emulated CPU), while the interpreter's start-up (``encodings``) and
+    any other Python in the initramfs still find the files."""
     import py_compile
     import shutil
 
@@ -403,6 +409,10 @@ def compile_to(items: Iterable[Item], staging: Path) -> list[tuple[str, str, str
             relative = item.destination[len(SITE) + 1 :]
             stored.append((item.module, relative, relative.endswith("/__init__.pyc"), marshal.dumps(code)))
         elif item.kind == "pyc":
+            if item.module and item.module not in NOT_STORED:
+                code = compile(Path(item.source).read_bytes(), item.destination, "exec", dont_inherit=True)
+                is_package = item.destination.endswith("/__init__.pyc")
+                stored.append((item.module, item.destination, is_package, marshal.dumps(code)))
             compiled = staging / item.destination.lstrip("/")
             compiled.parent.mkdir(parents=True, exist_ok=True)
             py_compile.compile(
@@ -459,7 +469,10 @@ def main(argv: list[str] | None = None) -> int:
     the example PKI's material."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) not in (2, 4) or args[0] != "--list" or (len(args) == 4 and args[2] != "--config"):
-        print("usage: python3 -m ccverify.cli.hook_payload --list STAGING_DIR [--config GUEST_TOML]", file=sys.stderr)
+        print(
+            "usage: python3 -m ccverify.cli.hook_payload --list STAGING_DIR [--config GUEST_TOML]",
+            file=sys.stderr,
+        )
         return 2
     staging = Path(args[1])
     staging.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,11 @@ marshalled by the interpreter the initramfs runs (``tag``). At boot the launcher
 the index, with one ``pread`` of the module's code; every other name (the standard library, a
 module the store does not hold) is found as before.
 
+The store holds the standard library's modules of the payload too, under their files' absolute
+places (the payload keeps those files as well: the interpreter's start-up reads ``encodings``
+before any launcher runs, and other Python in the initramfs finds them as usual); a module this
+interpreter has frozen is left to its frozen copy.
+
 A stored module looks as it would from its ``.pyc``: ``__file__`` and ``__spec__.origin`` name
 that file's place (relative to the store's folder, so a copy of the payload elsewhere works),
 packages search their folder for submodules the store does not hold, and
@@ -26,6 +31,7 @@ Standard library only, and only what the interpreter has loaded before any impor
 
 from __future__ import annotations
 
+import _imp
 import marshal
 import os
 import sys
@@ -139,6 +145,8 @@ class _Store:
         if entry is None:
             return None
         file, is_package = entry[0], entry[1]
+        if file.startswith("/") and _imp.is_frozen(name):
+            return None  # a standard-library module this interpreter has frozen: faster still
         origin = os.path.join(self._folder, file)
         # importlib's own ModuleSpec (importing importlib.machinery here would recurse)
         spec = sys.modules["_frozen_importlib"].ModuleSpec(name, self, origin=origin, is_package=is_package)

@@ -38,12 +38,15 @@ def plain_site(site: Path, into: Path) -> Path:
         "    return None if spec is None else spec.origin\n"
         "print(json.dumps({n: origin(n) for n in json.loads(sys.stdin.read())}))\n"
     )
+    own = sorted(name for name, entry in index.items() if not entry[0].startswith("/"))
     found = subprocess.run(
-        [sys.executable, "-I", "-c", probe], input=json.dumps(sorted(index)),
+        [sys.executable, "-I", "-c", probe], input=json.dumps(own),
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     sources: dict[str, str | None] = json.loads(found.stdout)
     for name, (relative, _package, _offset, _size) in index.items():
+        if relative.startswith("/"):
+            continue  # the standard library's: the payload has its .pyc file too
         source = sources.get(name)
         if source is None or not source.endswith(".py"):
             raise RuntimeError(f"no source for the stored module {name}")

@@ -119,3 +119,26 @@ def test_code_cut_short_is_an_import_error(store: Path) -> None:
     done = _run(store, "import pkg\nprint('pkg ok')\nimport solo\n")
     assert "pkg ok" in done.stdout
     assert done.returncode == 1 and "solo's code is cut short" in done.stderr
+
+
+def test_a_standard_library_module_at_its_own_place(tmp_path: Path) -> None:
+    """The payload stores the standard library's modules under their files' absolute places:
+    one is run from the store and names that file; one this interpreter has frozen is still
+    the frozen one (faster than any store)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    place = tmp_path / "lib" / "colorsys.pyc"
+    entries = [
+        ("colorsys", str(place), False, _code("WHERE = 'store'\n", str(place))),
+        ("runpy", "/elsewhere/runpy.pyc", False, _code("WHERE = 'store'\n", "runpy.pyc")),
+    ]
+    path = site / "modules.bin"
+    path.write_bytes(module_store.dump(entries))
+    done = _run(
+        path,
+        "import sys\nassert 'runpy' not in sys.modules\nimport colorsys, runpy\n"
+        "print(colorsys.WHERE, colorsys.__file__)\n"
+        "print(getattr(runpy, 'WHERE', 'frozen'), runpy.__spec__.origin)\n",
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [f"store {place}", "frozen frozen"]
