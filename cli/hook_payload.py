@@ -87,6 +87,11 @@ MODULE_STORE = "ccverify-modules.bin"
 #: modules under ``SITE`` that stay ``.pyc`` files: what the launcher imports to install the
 #: store (``ccverify`` itself is a namespace package: no file)
 NOT_STORED = ("ccverify.cli", "ccverify.cli.module_store")
+#: the standard library's modules that stay files although the guest commands import them:
+#: ``encodings`` (read while the interpreter starts, before any launcher runs), ``__future__``
+#: (imported by ``module_store`` itself, before it installs the store) and ``os`` (whose file
+#: is the landmark the interpreter finds its standard library by)
+STARTUP = ("encodings", "__future__", "os")
 #: the example evidence provider's material minted at build time (``cli/example_evidence.py``:
 #: EXAMPLE, NOT TRUSTED, collateral valid 30 days from the build), in ``SITE``
 EXAMPLE_EVIDENCE = "EXAMPLE-NOT-TRUSTED-tdx-evidence.json"
@@ -120,6 +125,8 @@ class Item:
     destination: str
     #: a ``pyc`` item's module name
     module: str = ""
+    #: a standard-library ``pyc`` item the guest commands import: into the module store, not a file
+    stored: bool = False
 
 
 def _is_type_checking(test: ast.expr) -> bool:
@@ -225,6 +232,7 @@ for name in names:
         importlib.import_module(name)
     except ImportError:
         pass  # ``from module import function``, or an optional import the module guards itself
+guest = sorted(sys.modules)  # what the guest commands import (before the help runs, the packages taken whole)
 import contextlib, io
 from ccverify.cli.entry import main
 for run in help_runs:
@@ -260,8 +268,8 @@ for n in set(sys.modules) - base:
 def alias(n, m):  # requests.packages.urllib3 is urllib3 (but _decimal calls itself decimal)
     other = getattr(m, "__name__", n)
     return other != n and sys.modules.get(other) is m
-print(json.dumps({n: getattr(m, "__file__", None) for n, m in list(sys.modules.items())
-                  if not alias(n, m) and n not in startup}))
+print(json.dumps({"modules": {n: getattr(m, "__file__", None) for n, m in list(sys.modules.items())
+                              if not alias(n, m) and n not in startup}, "guest": guest}))
 """
 
 
@@ -270,6 +278,7 @@ def runtime_modules(
     entry: Iterable[str] = GUEST_ENTRY,
     dataclass_code: Path | None = None,
     regex_code: Path | None = None,
+    guest: set[str] | None = None,
 ) -> dict[str, str | None]:
     """Module name -> file, as a fresh ``python`` loads the guest path (static walk first);
     with ``dataclass_code``, that file gets the compiled methods of the guest path's dataclasses
@@ -294,8 +303,11 @@ def runtime_modules(
     if out.returncode != 0:
         tail = "\n".join(out.stderr.strip().splitlines()[-5:])
         raise RuntimeError(f"{python} could not load the guest path (exit {out.returncode}):\n{tail}")
-    result: dict[str, str | None] = json.loads(out.stdout)
-    return result
+    result = json.loads(out.stdout)
+    if guest is not None:
+        guest.update(result["guest"])
+    modules: dict[str, str | None] = result["modules"]
+    return modules
 
 
 def site_destination(module: str, file: str) -> Path:
@@ -313,7 +325,8 @@ def payload(python: str = sys.executable, staging: Path | None = None) -> list[I
     ``cli/dataclass_code.py``, ``cli/regex_code.py``)."""
     code_file = None if staging is None else staging / DATACLASS_CODE
     regex_file = None if staging is None else staging / REGEX_CODE
-    modules = runtime_modules(python, dataclass_code=code_file, regex_code=regex_file)
+    guest: set[str] = set()
+    modules = runtime_modules(python, dataclass_code=code_file, regex_code=regex_file, guest=guest)
     paths = json.loads(
         subprocess.run(
             [python, "-I", "-c", "import json, sys, sysconfig; print(json.dumps([sysconfig.get_paths()"
@@ -347,7 +360,9 @@ def payload(python: str = sys.executable, staging: Path | None = None) -> list[I
         if name in WHOLE and real.name.startswith("__init__."):
             whole[name] = real.parent
         if real.suffix == ".py":
-            items.append(Item("pyc", str(real), str(destination.with_suffix(".pyc")), name))
+            # the standard library's, on the guest path; the start-up's stay files
+            stored = dest_dir is None and name in guest and name.split(".")[0] not in STARTUP
+            items.append(Item("pyc", str(real), str(destination.with_suffix(".pyc")), name, stored))
         else:  # extension modules
             items.append(Item("exec", str(real), str(destination)))
         if dest_dir is not None and real.parent not in data_done and real.name.startswith("__init__."):
@@ -389,11 +404,12 @@ def _libpython(interpreter: str) -> list[str]:
 def compile_to(items: Iterable[Item], staging: Path) -> list[tuple[str, str, str]]:
     """Compile the ``pyc`` items under ``staging``; (kind, file to copy, destination) for all.
     The modules under ``SITE`` (but ``NOT_STORED``) go into one store file
-    (``cli/module_store.py``), listed last; the others (the standard library's) become ``.pyc``
-    files, and go into the store too, under their files' absolute places: the hook's commands
+    (``cli/module_store.py``), listed last, and so do the standard library's modules the guest
+    commands import (``Item.stored``), under their files' absolute places: the hook's commands
     then find them without searching the standard library's folders (a ``stat`` and a read per
-    module, slow under an emulated CPU), while the interpreter's start-up (``encodings``) and
-    any other Python in the initramfs still find the files."""
+    module, slow under an emulated CPU). The others become ``.pyc`` files: what the
+    interpreter's start-up reads before any launcher runs (``STARTUP``), and the standard
+    library's modules only the packages taken whole or the help texts import."""
     import py_compile
     import shutil
 
@@ -408,11 +424,11 @@ def compile_to(items: Iterable[Item], staging: Path) -> list[tuple[str, str, str
             code = compile(Path(item.source).read_bytes(), item.destination, "exec", dont_inherit=True)
             relative = item.destination[len(SITE) + 1 :]
             stored.append((item.module, relative, relative.endswith("/__init__.pyc"), marshal.dumps(code)))
+        elif item.kind == "pyc" and item.stored:
+            code = compile(Path(item.source).read_bytes(), item.destination, "exec", dont_inherit=True)
+            is_package = item.destination.endswith("/__init__.pyc")
+            stored.append((item.module, item.destination, is_package, marshal.dumps(code)))
         elif item.kind == "pyc":
-            if item.module and item.module not in NOT_STORED:
-                code = compile(Path(item.source).read_bytes(), item.destination, "exec", dont_inherit=True)
-                is_package = item.destination.endswith("/__init__.pyc")
-                stored.append((item.module, item.destination, is_package, marshal.dumps(code)))
             compiled = staging / item.destination.lstrip("/")
             compiled.parent.mkdir(parents=True, exist_ok=True)
             py_compile.compile(

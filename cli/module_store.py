@@ -12,10 +12,10 @@ marshalled by the interpreter the initramfs runs (``tag``). At boot the launcher
 the index, with one ``pread`` of the module's code; every other name (the standard library, a
 module the store does not hold) is found as before.
 
-The store holds the standard library's modules of the payload too, under their files' absolute
-places (the payload keeps those files as well: the interpreter's start-up reads ``encodings``
-before any launcher runs, and other Python in the initramfs finds them as usual); a module this
-interpreter has frozen is left to its frozen copy.
+The store holds the standard library's modules the guest commands import too, under their
+files' absolute places, instead of those files (but ``hook_payload.STARTUP``: what the
+interpreter reads before any launcher runs and this module's own ``__future__`` import stay
+files); a module this interpreter has frozen is left to its frozen copy.
 
 A stored module looks as it would from its ``.pyc``: ``__file__`` and ``__spec__.origin`` name
 that file's place (relative to the store's folder, so a copy of the payload elsewhere works),

@@ -74,7 +74,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from ccverify.cli.hook_payload import SITE  # noqa: E402
 from tests.benchmarks.bench_guest_host import payload_launcher  # noqa: E402
+from tests.benchmarks.plain_site import plain_stdlib  # noqa: E402
 from tests.vm.harness import find_kernel  # noqa: E402
 from tests.vm.hook_boot import boot, build_dracut, build_initramfs_tools, run  # noqa: E402
 
@@ -88,6 +90,8 @@ prereqs() { echo "$PREREQ"; }
 case "$1" in prereqs) prereqs; exit 0 ;; esac
 mkdir -p "${DESTDIR}/usr/lib/ccverify-plain-site"
 cp -a @PLAIN@/. "${DESTDIR}/usr/lib/ccverify-plain-site/"
+# the standard library's modules the payload keeps only in its store, as files where they belong
+cp -a @PLAIN_STDLIB@/. "${DESTDIR}/"
 for file in @PROFILER@; do  # --profile: cProfile and what it needs, which the payload leaves out
   mkdir -p "${DESTDIR}$(dirname "$file")" && cp -a "$file" "${DESTDIR}$file"
 done
@@ -288,10 +292,13 @@ def main() -> None:
         bench.chmod(0o755)
         launcher, _ = payload_launcher(sub / "payload")  # as the hook builds it, and its plain copy
         plain = sub / "plain-site"
+        stdlib = plain_stdlib(Path(launcher).parent / SITE.lstrip("/"), sub / "plain-stdlib")
         baseline_hook = confdir / "hooks" / "zz-bench-baseline"
         profiler = profiler_files(launcher) if args.profile else []
         baseline_hook.write_text(
-            BASELINE_HOOK.replace("@PLAIN@", str(plain)).replace("@PROFILER@", " ".join(profiler))
+            BASELINE_HOOK.replace("@PLAIN@", str(plain))
+            .replace("@PLAIN_STDLIB@", str(stdlib))
+            .replace("@PROFILER@", " ".join(profiler))
         )
         baseline_hook.chmod(0o755)
         image = sub / "initrd.img"

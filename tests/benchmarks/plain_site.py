@@ -57,3 +57,23 @@ def plain_site(site: Path, into: Path) -> Path:
             invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
         )  # fmt: skip
     return into
+
+
+def plain_stdlib(site: Path, into: Path) -> Path:
+    """The standard library's modules the payload keeps only in its store, compiled back to
+    ``.pyc`` files under ``into`` at their absolute places (``into`` standing for ``/``): what
+    the baseline's interpreter reads from files where the hook's launcher reads the store."""
+    _tag, index = module_store.read_index((site / hook_payload.MODULE_STORE).read_bytes())
+    for name, (destination, _package, _offset, _size) in index.items():
+        if not destination.startswith("/"):
+            continue  # the site folder's (plain_site)
+        source = destination.removesuffix(".pyc") + ".py"
+        if not Path(source).is_file():
+            raise RuntimeError(f"no source for the stored module {name} ({source})")
+        compiled = into / destination.lstrip("/")
+        compiled.parent.mkdir(parents=True, exist_ok=True)
+        py_compile.compile(
+            source, cfile=str(compiled), dfile=destination, doraise=True,
+            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+        )  # fmt: skip
+    return into

@@ -101,6 +101,18 @@ def test_payload_lines(tmp_path: Path) -> None:
     ):
         assert index[module][:2] == (file, file.endswith("__init__.pyc")), module
     assert not any(name.split(".")[0] in hook_payload.NEVER for name in index)
+    # the standard library's modules the guest commands import: in the store at their own
+    # places, not files; the start-up's (encodings) files only
+    import json as json_module
+
+    json_pyc = str(Path(json_module.__file__).resolve().with_suffix(".pyc"))
+    assert index["json"][:2] == (json_pyc, True) and json_pyc not in destinations
+    assert "encodings" not in index and any(d.endswith("/encodings/__init__.pyc") for d in destinations)
+    # what module_store imports before it is installed, and the standard library's landmark
+    for name in ("__future__", "os"):
+        assert name not in index and any(
+            d.endswith(f"/python3.{sys.version_info[1]}/{name}.pyc") for d in destinations
+        )
     launcher = Path(next(parts[1] for parts in lines if parts[2] == "/usr/bin/ccverify")).read_text()
     assert " -I -S " in launcher and hook_payload.SITE in launcher
     # the collector's young threshold raised first, as the guest verbs' entry does (the installs
