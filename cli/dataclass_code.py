@@ -18,6 +18,11 @@ compiling it again; a text that is not in the table is compiled as before. The c
 same, so is the class. ``verifier/_frozen.py``'s ``positional`` writes its constructors' text
 the same way and goes through the same table. Nothing else changes, and outside the initramfs
 nothing installs it.
+
+Each module's part also holds its classes' recipes (``cli/dataclass_snapshot.py``), and then
+only the texts that a run still compiles (those of classes without a recipe, and
+``positional``'s). ``install`` follows the recipes only when the module store in place was made
+by the same build (the build id in both files' heads).
 Standard library only: it runs before anything else is imported.
 """
 
