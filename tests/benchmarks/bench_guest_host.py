@@ -44,6 +44,9 @@ compiled (``cli/regex_code.py``: cryptography's name parser alone was a tenth of
 the launcher raises the collector's threshold before its own imports. At the session's end
 (modules.alias indexed by need, errors.Code by ``enum._simple_enum``, certificates read once):
 baseline 84.1 ms, lockdown 0.78x, finish 0.50x, local authorize 1.39x (117.2 ms).
+Session 8 (``--payload``, medians of 20): with the dataclasses finished from recorded recipes
+(``cli/dataclass_snapshot.py``) and the standard library's guest-path modules in the store:
+baseline 69.7 ms, lockdown 0.70x, finish 0.46x, local authorize **1.20x** (83.9 ms).
 
 ``--payload`` builds the hook's payload (``cli/hook_payload.py``) into a temporary folder and
 runs its launcher (``-I -S``, the module store, the compiled dataclass methods, the pre-minted
