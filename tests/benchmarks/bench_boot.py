@@ -60,11 +60,12 @@ Session 8: the guest path's dataclasses are finished at boot from recipes record
 time (``cli/dataclass_snapshot.py``: ~25 us per class instead of ~100 us), and the standard
 library's modules the guest verbs import are in the module store instead of ``.pyc`` files
 (``hook_payload.STARTUP`` stay files; the baseline here gets them back as files,
-``plain_site.plain_stdlib``). Best of 3 each, the shared machine's import 1.24-1.35 s: local
-authorize 1.88 s = 1.39x, 1.93 s = 1.43x, 1.78 s = 1.44x, 1.97 s = 1.48x in four runs (1.50-1.58x
-before, in three runs this session): the goal is met, with little margin; lockdown 0.87-0.91x.
-Sizes +11.8 MB (initramfs-tools), +13.2 MB (dracut); with the standard library in the store and
-also as files, dracut's had been +15.1 MB.
+``plain_site.plain_stdlib``). Best of 3 each, the shared machine's import 1.32-1.40 s: local
+authorize 1.97 s = 1.48x, 1.89 s = 1.42x, 2.08 s = 1.49x, 1.88 s = 1.42x, 1.90 s = 1.43x in
+five runs (1.50-1.58x before, in three runs this session; 1.39-1.44x in three runs of
+intermediate versions): the goal is met, with little margin; lockdown 0.88-0.93x. Sizes
++11.8 MB (initramfs-tools), +13.2 MB (dracut); with the standard library in the store and also
+as files, dracut's had been +15.1 MB.
 
 ``--importtime`` (benchmark only) runs authorize once more under ``-X importtime`` after the
 timed runs and prints the modules with the most self time and the top-level imports by
