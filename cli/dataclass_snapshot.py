@@ -146,18 +146,15 @@ def _fields(recipe: tuple[Any, ...], cls: type) -> dict[str, Any] | None:
     if hasattr(cls, "__post_init__") != post_init:
         return None
     defaults = [getattr(cls, entry[0], missing) for entry in own]
-    for default, (_name, written, _kind, _kw_only, was) in zip(defaults, own, strict=True):
+    for i, (default, (_name, written, _kind, _kw_only, was)) in enumerate(zip(defaults, own, strict=True)):
         if isinstance(default, field_class) != written:
             return None
+        if not written and type(default).__name__ == "member_descriptor":  # a slot: no default
+            defaults[i] = default = missing
         if (shape(default, missing) if written else (default is missing,)) != was:
             return None
     for (name, written, kind, kw_only, _was), default in zip(own, defaults, strict=True):
-        if written:
-            f = default
-        else:
-            if type(default).__name__ == "member_descriptor":  # a slot: no default
-                default = missing
-            f = dataclasses.field(default=default)
+        f = default if written else dataclasses.field(default=default)
         f.name = name
         f.type = annotations[name]
         f._field_type = getattr(dataclasses, kind)

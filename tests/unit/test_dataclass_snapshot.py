@@ -401,3 +401,30 @@ def test_the_table_follows_recipes_only_with_the_store_of_its_build(
         assert dataclass_code.install(str(path))
         assert (dataclasses._process_class is not original) is follows  # type: ignore[attr-defined]
         monkeypatch.undo()
+
+
+def test_a_class_with_slots_of_its_own() -> None:
+    """Fields declared in the class's own ``__slots__`` have no default (their class attribute
+    is the slot's descriptor), at boot as when recorded."""
+    source = textwrap.dedent(
+        '''
+        from __future__ import annotations
+        from dataclasses import dataclass
+
+        @dataclass(frozen=True)
+        class Slotted:
+            """slots written by hand"""
+            __slots__ = ("a", "b")
+            a: int
+            b: str
+        '''
+    )
+    name = "ccverify_snapshot_slotted"
+    _, table = _record(name, source)
+    followed, left = _follow(name, source, table)
+    plain = _module(name, source)
+    assert table[name] and left == []
+    assert describe_class(followed.Slotted, followed) == describe_class(plain.Slotted, plain)
+    assert followed.Slotted(1, "x") == followed.Slotted(1, "x") and not hasattr(
+        followed.Slotted(1, "x"), "__dict__"
+    )
