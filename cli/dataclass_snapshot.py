@@ -167,15 +167,15 @@ def _fields(recipe: tuple[Any, ...], cls: type) -> dict[str, Any] | None:
 def finish(recipe: tuple[Any, ...], cls: type, args: tuple[Any, ...]) -> type | None:
     """``cls`` finished from ``recipe`` (what ``_process_class(cls, *args)`` returns), or None
     when the recipe does not apply (the class dictionary unchanged then)."""
-    if args != recipe[0]:
-        return None
-    removed, settings, slots = recipe[6:9]
     try:
+        if args != recipe[0]:
+            return None
+        removed, settings, slots = recipe[6:9]
         fields = _fields(recipe, cls)
         if fields is None:
             return None
         values = [(key, _value(source, cls, fields)) for key, source in settings]
-    except Exception:  # a recipe this interpreter cannot follow: dataclasses decides
+    except Exception:  # a recipe this interpreter cannot follow (or a damaged one): dataclasses decides
         return None
     for key in removed:
         delattr(cls, key)

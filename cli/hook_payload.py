@@ -419,15 +419,14 @@ def compile_to(items: Iterable[Item], staging: Path) -> list[tuple[str, str, str
     out = []
     stored: list[tuple[str, str, bool, bytes]] = []
     for item in items:
-        if item.kind == "pyc" and item.destination.startswith(f"{SITE}/") and item.module not in NOT_STORED:
-            # compiled as py_compile compiles (dont_inherit, the file named as it would be)
+        in_site = item.destination.startswith(f"{SITE}/") and item.module not in NOT_STORED
+        if item.kind == "pyc" and (in_site or item.stored):
+            # compiled as py_compile compiles (dont_inherit, the file named as it would be); a
+            # site-folder module's place relative to the store's folder, the standard library's
+            # absolute
             code = compile(Path(item.source).read_bytes(), item.destination, "exec", dont_inherit=True)
-            relative = item.destination[len(SITE) + 1 :]
-            stored.append((item.module, relative, relative.endswith("/__init__.pyc"), marshal.dumps(code)))
-        elif item.kind == "pyc" and item.stored:
-            code = compile(Path(item.source).read_bytes(), item.destination, "exec", dont_inherit=True)
-            is_package = item.destination.endswith("/__init__.pyc")
-            stored.append((item.module, item.destination, is_package, marshal.dumps(code)))
+            place = item.destination[len(SITE) + 1 :] if in_site else item.destination
+            stored.append((item.module, place, place.endswith("/__init__.pyc"), marshal.dumps(code)))
         elif item.kind == "pyc":
             compiled = staging / item.destination.lstrip("/")
             compiled.parent.mkdir(parents=True, exist_ok=True)

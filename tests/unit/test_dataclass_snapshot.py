@@ -428,3 +428,13 @@ def test_a_class_with_slots_of_its_own() -> None:
     assert followed.Slotted(1, "x") == followed.Slotted(1, "x") and not hasattr(
         followed.Slotted(1, "x"), "__dict__"
     )
+
+
+@pytest.mark.parametrize("recipe", [(), ("not", "a", "recipe"), None, (1,) * 9])
+def test_a_damaged_recipe_is_left_to_dataclasses(recipe: Any) -> None:
+    name = "ccverify_snapshot_damaged"
+    source = SHAPES.format(deco="frozen=True", frozen=True)
+    followed, left = _follow(name, source, {name: {"Plain": recipe}})
+    plain = _module(name, source)
+    assert "Plain" in left
+    assert describe_class(followed.Plain, followed) == describe_class(plain.Plain, plain)
