@@ -133,12 +133,7 @@ def _fields(recipe: tuple[Any, ...], cls: type) -> dict[str, Any] | None:
         return None
     dataclasses = sys.modules["dataclasses"]
     field_class, missing = dataclasses.Field, dataclasses.MISSING
-    fields: dict[str, Any] = {}
-    for base in cls.__mro__[-1:0:-1]:
-        given = getattr(base, "__dataclass_fields__", None)
-        if given is not None:
-            for f in given.values():
-                fields[f.name] = f
+    fields = _base_fields(cls)
     if len(fields) != len(bases) or any(
         shape(f, missing) != s for f, s in zip(fields.values(), bases, strict=False)
     ):
@@ -155,13 +150,31 @@ def _fields(recipe: tuple[Any, ...], cls: type) -> dict[str, Any] | None:
             return None
     for (name, written, kind, kw_only, _was), default in zip(own, defaults, strict=True):
         f = default if written else dataclasses.field(default=default)
-        f.name = name
-        f.type = annotations[name]
-        f._field_type = getattr(dataclasses, kind)
-        if kw_only is not None and f.kw_only is missing:
-            f.kw_only = kw_only
-        fields[name] = f
+        fields[name] = _complete(f, name, annotations[name], kind, kw_only)
     return fields
+
+
+def _base_fields(cls: type) -> dict[str, Any]:
+    """The fields ``cls``'s dataclass bases give it, as ``dataclasses`` gathers them."""
+    fields: dict[str, Any] = {}
+    for base in cls.__mro__[-1:0:-1]:
+        given = getattr(base, "__dataclass_fields__", None)
+        if given is not None:
+            for f in given.values():
+                fields[f.name] = f
+    return fields
+
+
+def _complete(f: Any, name: str, annotation: str, kind: str, kw_only: bool | None) -> Any:
+    """``f`` completed as ``dataclasses`` completes a class's field (``kw_only`` None: a
+    ClassVar's, left unset)."""
+    dataclasses = sys.modules["dataclasses"]
+    f.name = name
+    f.type = annotation
+    f._field_type = getattr(dataclasses, kind)
+    if kw_only is not None and f.kw_only is dataclasses.MISSING:
+        f.kw_only = kw_only
+    return f
 
 
 def finish(recipe: tuple[Any, ...], cls: type, args: tuple[Any, ...]) -> type | None:
@@ -345,9 +358,8 @@ def recipe(
     dataclasses = sys.modules["dataclasses"]
     if type(cls) is not type or hasattr(cls, "__abstractmethods__"):
         raise Unrecordable("a metaclass or an abstract class")
-    if (
-        len(args) != 10
-    ):  # (init, repr, eq, order, unsafe_hash, frozen, match_args, kw_only, slots, weakref_slot)
+    # (init, repr, eq, order, unsafe_hash, frozen, match_args, kw_only, slots, weakref_slot)
+    if len(args) != 10:
         raise Unrecordable("another dataclasses")
     slots: tuple[Any, ...] | None = None
     if result is not cls:
@@ -359,10 +371,7 @@ def recipe(
         raise Unrecordable("annotations that are not strings")
     after = dict(cls.__dict__)
     fields = after["__dataclass_fields__"]
-    base: dict[str, Any] = {}
-    for b in cls.__mro__[-1:0:-1]:
-        for f in (getattr(b, "__dataclass_fields__", None) or {}).values():
-            base[f.name] = f
+    base = _base_fields(cls)
     missing = dataclasses.MISSING
     own = []
     for name in annotations:
@@ -409,25 +418,16 @@ def recipe(
 def _check(made: tuple[Any, ...], cls: type, before: dict[str, Any], after: dict[str, Any]) -> None:
     """Follow the recipe against the finished class: the same dictionary, or ``Unrecordable``."""
     annotations, own = made[2], made[4]
-    fields: dict[str, Any] = {}
-    for b in cls.__mro__[-1:0:-1]:
-        for f in (getattr(b, "__dataclass_fields__", None) or {}).values():
-            fields[f.name] = f
+    fields = _base_fields(cls)
     dataclasses = sys.modules["dataclasses"]
     for name, written, kind, kw_only, _was in own:
         if written:
-            f = before[name]  # the same object, completed already
-        else:
-            default = before.get(name, dataclasses.MISSING)
-            if name not in before:
-                default = getattr(cls, name, dataclasses.MISSING)
-            if type(default).__name__ == "member_descriptor":
-                default = dataclasses.MISSING
-            f = dataclasses.field(default=default)
-            f.name, f.type, f._field_type = name, annotations[name], getattr(dataclasses, kind)
-            if kw_only is not None and f.kw_only is dataclasses.MISSING:
-                f.kw_only = kw_only
-        fields[name] = f
+            fields[name] = before[name]  # the same object, completed already
+            continue
+        default = before[name] if name in before else getattr(cls, name, dataclasses.MISSING)
+        if type(default).__name__ == "member_descriptor":
+            default = dataclasses.MISSING
+        fields[name] = _complete(dataclasses.field(default=default), name, annotations[name], kind, kw_only)
     if not same(after["__dataclass_fields__"], fields):
         raise Unrecordable("its fields differ")
     remade = dict(before)
