@@ -8,12 +8,15 @@ concurrent attempts, on any number of replicas sharing the database, exactly one
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import secrets as _random
 import threading
-from collections.abc import Iterable, Mapping
+import weakref
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,19 +108,27 @@ class Store:
         self._sql_issue = f"INSERT INTO nonces (nonce, tee, expires_at) VALUES ({mark}, {mark}, {mark})"
         self._sql_consume = f"DELETE FROM nonces WHERE nonce = {mark} RETURNING tee, expires_at"
         self._sqlite = self.engine.dialect.name == "sqlite"
+        database = self.engine.url.database if self._sqlite else None
+        #: beside a SQLite file: the lock the guest path's writers queue on (``_SqliteWriter``)
+        self._writers_lock = f"{database}-ccverify.lock" if database and database != ":memory:" else None
         self._local = threading.local()
-        self._held: list[Any] = []  # every thread's held connection (``close`` returns them)
+        self._held: weakref.WeakSet[_SqliteWriter] = weakref.WeakSet()  # live threads' writers
         self._held_lock = threading.Lock()
         try:
-            m.migrate(self.engine, now=now)
+            # the writers' lock around the first connection too: a new file is made a WAL file
+            # by the first process to connect, and one connecting meanwhile can be refused
+            # ("database is locked") without SQLite's busy handler being asked
+            with _exclusive(self._writers_lock):
+                m.migrate(self.engine, now=now)
         except sa.exc.OperationalError as error:
             raise InputError(f"database {url!r}: {error.orig}") from None
 
     def close(self) -> None:
         with self._held_lock:
-            held, self._held = self._held, []
-        for connection in held:
-            connection.close()  # back to the pool, which dispose then closes
+            held = list(self._held)
+            self._held.clear()
+        for writer in held:
+            writer.close()
         self.engine.dispose()
 
     # nonces -----------------------------------------------------------------------------
@@ -135,7 +146,7 @@ class Store:
     def _raw(self, sql: str, params: tuple[Any, ...], *, fetch: bool = False) -> Any:
         """One statement in its own transaction on a pooled DBAPI connection: the two statements
         every attestation runs, without SQLAlchemy's per-execution machinery. On SQLite, each
-        thread keeps one connection of its own for them (no pool check-out per statement)."""
+        thread keeps a connection of its own for them (``_SqliteWriter``)."""
         if self._sqlite:
             return self._raw_sqlite(sql, params, fetch)
         connection = self.engine.raw_connection()
@@ -148,22 +159,18 @@ class Store:
             connection.close()  # back to the pool
 
     def _raw_sqlite(self, sql: str, params: tuple[Any, ...], fetch: bool) -> Any:
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = self._local.connection = self.engine.raw_connection()  # held by this thread
+        writer: _SqliteWriter | None = getattr(self._local, "writer", None)
+        if writer is None:
+            writer = self._local.writer = _SqliteWriter(self.engine.raw_connection(), self._writers_lock)
             with self._held_lock:
-                self._held.append(connection)
+                self._held.add(writer)
         try:
-            return _one_statement(connection, sql, params, fetch)
+            return writer.run(sql, params, fetch)
         except Exception:
-            try:
-                connection.rollback()
-            finally:  # a connection that failed is not used again
-                self._local.connection = None
-                with self._held_lock:
-                    if connection in self._held:
-                        self._held.remove(connection)
-                connection.close()
+            self._local.writer = None  # a connection that failed is not used again
+            with self._held_lock:
+                self._held.discard(writer)
+            writer.close(failed=True)
             raise
 
     def purge_nonces(self, now: float) -> int:
@@ -347,3 +354,85 @@ def _one_statement(connection: Any, sql: str, params: tuple[Any, ...], fetch: bo
         cursor.close()
     connection.commit()
     return row
+
+
+@contextlib.contextmanager
+def _exclusive(path: str | None) -> Iterator[None]:
+    """The writers' lock (``_SqliteWriter``) while the block runs; none if it cannot be had."""
+    fd = None
+    if path is not None:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            pass
+    try:
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)  # and with it the lock
+
+
+class _SqliteWriter:
+    """One thread's SQLite connection for the guest path's single statements.
+
+    Each statement is its own transaction (autocommit: SQLite holds the write lock for the
+    statement only, not until a later ``COMMIT`` from Python). Around it, an exclusive
+    ``flock`` on a file beside the database: the workers of ``ccverify serve --workers N``
+    (and threads) writing nonces wait for each other in the kernel, woken as soon as the
+    other is done, instead of in SQLite's busy handler, which sleeps 1 ms and more at a
+    time with the worker's whole event loop stopped. The lock only orders the writers;
+    SQLite's own locking keeps them correct, with or without it (a file that cannot be
+    opened or locked: no lock). When its thread ends, the writer's connection goes back to
+    the pool, as it was."""
+
+    def __init__(self, connection: Any, lock_path: str | None) -> None:
+        self.connection = connection
+        self._driver = connection.driver_connection
+        isolation = self._driver.isolation_level
+        self._driver.isolation_level = None  # autocommit: each statement its own transaction
+        self._lock: int | None = None
+        if lock_path is not None:
+            try:
+                self._lock = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError:
+                self._lock = None
+        self._release = weakref.finalize(self, _release_writer, connection, isolation, self._lock)
+        self._release.atexit = False
+
+    def run(self, sql: str, params: tuple[Any, ...], fetch: bool) -> Any:
+        locked = self._take()
+        try:
+            cursor = self._driver.cursor()
+            try:
+                cursor.execute(sql, params)
+                return cursor.fetchone() if fetch else None
+            finally:
+                cursor.close()  # the statement ends, and with it its transaction
+        finally:
+            if locked:
+                fcntl.flock(self._lock, fcntl.LOCK_UN)  # type: ignore[arg-type]
+
+    def _take(self) -> bool:
+        if self._lock is None:
+            return False
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX)
+        except OSError:
+            return False  # SQLite's busy handler orders this one
+        return True
+
+    def close(self, *, failed: bool = False) -> None:
+        if not failed:
+            self._release()
+        elif self._release.detach() is not None:
+            if self._lock is not None:
+                os.close(self._lock)
+            self.connection.invalidate()  # closed, never back in the pool
+
+
+def _release_writer(connection: Any, isolation: str | None, lock: int | None) -> None:
+    if lock is not None:
+        os.close(lock)
+    connection.driver_connection.isolation_level = isolation  # the pool's connections begin transactions
+    connection.close()
