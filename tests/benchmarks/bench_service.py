@@ -62,6 +62,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -207,95 +208,151 @@ _CHALLENGE = (
 _ATTEST = b"POST /v1/attest HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: "
 
 
-async def _client(
-    port: int, until: float, budget: list[int], latencies: list[float], mint: Minter, reuse: bool = False
-) -> None:
-    """Guest sessions, each what a booting guest does: a fresh HPKE key pair, challenge, a quote
+@dataclass
+class _Run:
+    """One load run's sessions: its settings, what is left of it, and what it measured.
+
+    ``keys``: the guests' key pairs, made before the run (a key pair does not depend on the
+    service's answers: a guest makes it before it asks for a challenge); the sealed releases are
+    opened and checked after the run (``check``), every one of them. ``inline``: both in each
+    session instead, as a guest's own CPU would do them. ``rate``: sessions are started on a
+    fixed schedule (``rate`` a second, open loop, as wrk2 does: a session's latency counts from
+    the moment it was due, so a service that falls behind is charged for the wait); 0: closed
+    loop, each client starts its next session when its last one ends."""
+
+    port: int
+    until: float
+    budget: int
+    mint: Minter
+    reuse: bool = False
+    inline: bool = False
+    rate: float = 0.0
+    start: float = 0.0
+    keys: list[sealing.ReleaseKey] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+    received: list[tuple[bytes, sealing.ReleaseKey, bytes, str]] = field(default_factory=list)
+    due: int = 0
+
+    def prepare(self, sessions: int) -> None:
+        if not self.inline:
+            self.keys = [sealing.generate_key() for _ in range(sessions)]
+
+    def check(self) -> None:
+        for sealed, key, raw_nonce, token in self.received:
+            _check_release(sealed, key, raw_nonce, token)
+        self.received.clear()
+
+
+def _check_release(sealed: bytes, key: sealing.ReleaseKey, raw_nonce: bytes, token: str) -> None:
+    """The guest's side of a session's end: the release opens with its key, in its session
+    (HPKE, bound to the nonce and the result token), and holds the provisioned secret."""
+    if sealing.open_release(sealed, key, raw_nonce, token).secrets != _RELEASED:
+        raise RuntimeError("the release does not hold the provisioned secret")
+
+
+async def _client(run: _Run) -> None:
+    """Guest sessions, each what a booting guest does: its HPKE key pair, challenge, a quote
     for its nonce and that key, attest (the body built from prepared bytes: only the key, the
-    nonce and the quote change), then the sealed release opened with the key (HPKE, bound to the
-    nonce and the result token) and its secret checked. Each session on its own connection, as a
-    guest's ``RelyingPartyClient`` (one requests.Session per boot); ``reuse``: all of them on one."""
+    nonce and the quote change), then the sealed release opened with the key and its secret
+    checked (``_Run``: when). Each session on its own connection, as a guest's
+    ``RelyingPartyClient`` (one requests.Session per boot); ``run.reuse``: all on one."""
     loop = asyncio.get_running_loop()
     log = base64.b64encode(trim_event_log(EVENT_LOG))  # what RelyingPartyClient sends
     fixed = b'{"tee":"tdx","event_log":"' + log + b'","hpke_public_key":"'
-    report_data = binding.report_data
-    generate_key, open_release, b64decode = sealing.generate_key, sealing.open_release, base64.b64decode
+    report_data, b64decode, b64encode = binding.report_data, base64.b64decode, base64.b64encode
     clock = time.perf_counter
     transport: asyncio.BaseTransport | None = None
     try:
-        while budget[0] > 0 and clock() < until:
-            budget[0] -= 1
-            start = clock()
+        while run.budget > 0 and clock() < run.until:
+            run.budget -= 1
+            if run.rate:
+                start = run.start + run.due / run.rate
+                run.due += 1
+                if start >= run.until:
+                    break
+                if start > clock():
+                    await asyncio.sleep(start - clock())
+            else:
+                start = clock()
             if transport is None:
-                transport, connection = await loop.create_connection(_Connection, "127.0.0.1", port)
+                transport, connection = await loop.create_connection(_Connection, "127.0.0.1", run.port)
             found = _NONCE.search(await connection.request(_CHALLENGE))
             if found is None:
                 raise RuntimeError("a challenge without a nonce")
-            key = generate_key()
+            key = run.keys.pop() if run.keys else sealing.generate_key()
             nonce = found.group(1)
             raw_nonce = b64decode(nonce)
-            quote = mint(report_data(raw_nonce, key.public_bytes))
-            body = b"".join((fixed, base64.b64encode(key.public_bytes), b'","nonce":"', nonce,
-                             b'","evidence":"', base64.b64encode(quote), b'"}'))  # fmt: skip
+            quote = run.mint(report_data(raw_nonce, key.public_bytes))
+            body = b"".join((fixed, b64encode(key.public_bytes), b'","nonce":"', nonce,
+                             b'","evidence":"', b64encode(quote), b'"}'))  # fmt: skip
             answer = await connection.request(b"%b%d\r\n\r\n%b" % (_ATTEST, len(body), body))
             affirming = _AFFIRMING.fullmatch(answer)
             if affirming is None:
                 raise RuntimeError(f"not an affirming attestation with a sealed release: {answer[:300]!r}")
             token, sealed = affirming.group(1).decode(), b64decode(affirming.group(2))
-            if open_release(sealed, key, raw_nonce, token).secrets != _RELEASED:
-                raise RuntimeError("the release does not hold the provisioned secret")
-            if not reuse:
+            if run.inline:
+                _check_release(sealed, key, raw_nonce, token)
+            else:
+                run.received.append((sealed, key, raw_nonce, token))
+            if not run.reuse:
                 transport.close()
                 transport = None
-            latencies.append(clock() - start)
+            run.latencies.append(clock() - start)
     finally:
         if transport is not None:
             transport.close()
 
 
+@dataclass(frozen=True)
+class _Settings:
+    port: int
+    clients: int
+    count: int
+    seconds: float
+    reuse: bool
+    inline: bool
+    rate: float
+
+
 async def _load(
-    port: int,
-    clients: int,
-    count: int,
-    seconds: float,
+    settings: _Settings,
     out: multiprocessing.Queue,  # type: ignore[type-arg]
     go: Any,
-    reuse: bool,
-) -> tuple[float, list[float], float]:
+) -> tuple[float, list[float], float, float]:
+    """(elapsed s, latencies, CPU s in the run, CPU s of the guests' keys and checks outside it)."""
     mint = Minter()
-    warm: list[float] = []
-    await asyncio.gather(
-        *(_client(port, time.perf_counter() + 2, [20], warm, mint, reuse) for _ in range(clients))
-    )
+    s = settings
+    warm = _Run(s.port, time.perf_counter() + 60, 20 * s.clients, mint, s.reuse, s.inline)
+    warm.prepare(warm.budget)
+    warm.until = time.perf_counter() + 2
+    await asyncio.gather(*(_client(warm) for _ in range(s.clients)))
+    warm.check()
+    sessions = s.count if not s.rate else min(s.count, int(s.rate * s.seconds) + 1)
+    run = _Run(s.port, 0.0, s.count, mint, s.reuse, s.inline, s.rate)
+    cpu = time.process_time()
+    run.prepare(sessions)
+    outside = time.process_time() - cpu
     out.put("warm")  # the parent reads the service's CPU time now, then says go
     await asyncio.get_running_loop().run_in_executor(None, go.wait)
-    latencies: list[float] = []
-    budget = [count]
-    start = time.perf_counter()
+    run.start = time.perf_counter()
+    run.until = run.start + s.seconds
     cpu = time.process_time()
-    await asyncio.gather(
-        *(_client(port, start + seconds, budget, latencies, mint, reuse) for _ in range(clients))
-    )
-    return time.perf_counter() - start, latencies, time.process_time() - cpu
+    await asyncio.gather(*(_client(run) for _ in range(s.clients)))
+    elapsed, inside = time.perf_counter() - run.start, time.process_time() - cpu
+    cpu = time.process_time()
+    run.check()
+    outside += time.process_time() - cpu
+    return elapsed, run.latencies, inside, outside
 
 
-def _loader(
-    port: int,
-    clients: int,
-    count: int,
-    seconds: float,
-    out: multiprocessing.Queue,  # type: ignore[type-arg]
-    go: Any,
-    reuse: bool,
-) -> None:
+def _loader(settings: _Settings, out: multiprocessing.Queue, go: Any) -> None:  # type: ignore[type-arg]
     try:
         import uvloop
 
         uvloop.install()
     except ImportError:
         pass
-    elapsed, latencies, cpu = asyncio.run(_load(port, clients, count, seconds, out, go, reuse))
-    out.put((elapsed, latencies, cpu))
+    out.put(asyncio.run(_load(settings, out, go)))
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -334,7 +391,18 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--clients", default="1,16,64")
     parser.add_argument(
+        "--offered",
+        default="1000",
+        help="fixed rates (sessions/s, comma-separated; 0 or empty: none) of open-loop rows run "
+        "after the closed-loop ones, with the most workers and clients (default 1000)",
+    )
+    parser.add_argument(
         "--reuse-connections", action="store_true", help="every session of a client on one connection"
+    )
+    parser.add_argument(
+        "--inline-guest-crypto",
+        action="store_true",
+        help="make each guest key pair and open each release inside its session (in the run's CPU)",
     )
     args = parser.parse_args()
 
@@ -345,53 +413,69 @@ def main() -> None:
     baseline_config, _token = make_config(work / "inproc")
     inproc = InProcess(baseline_config)
     print("rate: attestations/s (a whole session: challenge + attest); p50/p99 of a session;")
+    print("offered: closed loop (-) or sessions started on a fixed schedule (latency from when due);")
     print("ratio: per-worker rate / the in-process rate measured just before (one core);")
-    print("cpu: service CPU ms per attestation (all workers) | the load generator's;")
+    print("cpu: service CPU ms per attestation (all workers) | the load generator's in the run |")
+    print("     the guests' key pairs and release checks, outside the run (0 with --inline-guest-crypto);")
     print("cpu ratio: in-process CPU / service CPU per attestation (load-independent);")
     print("others: cores busy with other processes during the run (the machine is shared)")
-    header = f"{'workers':>7} {'clients':>7} {'att/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'in-proc/s':>9}"
-    print(header + f" {'ratio':>6} {'svc cpu':>7} {'gen cpu':>7} {'cpu ratio':>9} {'others':>6}")
+    header = f"{'workers':>7} {'clients':>7} {'offered':>7} {'att/s':>7} {'p50 ms':>7} {'p99 ms':>7}"
+    print(
+        header + f" {'in-proc/s':>9} {'ratio':>6} {'svc cpu':>7} {'gen cpu':>7} {'guests':>6}"
+        f" {'cpu ratio':>9} {'others':>6}"
+    )
     context = multiprocessing.get_context("spawn")
+    worker_counts = [int(w) for w in args.workers.split(",")]
+    client_counts = [int(c) for c in args.clients.split(",")]
+    offered = [float(r) for r in args.offered.split(",") if r.strip() and float(r) > 0]
     rows = []
-    for workers in (int(w) for w in args.workers.split(",")):
+    for workers in worker_counts:
+        plan = [(clients, 0.0) for clients in client_counts]
+        if workers == max(worker_counts):
+            plan += [(max(client_counts), rate) for rate in offered]
         config, token = make_config(work / f"w{workers}")
         running = start(config, workers=workers)
         try:
             provision(RelyingPartyClient(running.url, admin_token=token))
             port = int(running.url.rsplit(":", 1)[1])
-            for clients in (int(c) for c in args.clients.split(",")):
+            for clients, rate in plan:
                 base_rate, base_cpu = inproc.run(args.attestations, 1.0)
+                settings = _Settings(
+                    port, clients, args.attestations, args.seconds, args.reuse_connections,
+                    args.inline_guest_crypto, rate,
+                )  # fmt: skip
                 queue, go = context.Queue(), context.Event()
-                loader = context.Process(
-                    target=_loader,
-                    args=(port, clients, args.attestations, args.seconds, queue, go, args.reuse_connections),
-                )
+                loader = context.Process(target=_loader, args=(settings, queue, go))
                 loader.start()
-                assert queue.get(timeout=120) == "warm"
+                assert queue.get(timeout=180) == "warm"
                 service_cpu = _cpu_seconds(running.process.pid)  # after the warm-up, as the generator's
                 busy = _machine_busy()
                 go.set()
-                elapsed, latencies, loader_cpu = queue.get(timeout=args.seconds * 4 + 60)
+                elapsed, latencies, loader_cpu, guests_cpu = queue.get(timeout=args.seconds * 4 + 120)
                 service_cpu = _cpu_seconds(running.process.pid) - service_cpu
-                others = (_machine_busy() - busy - service_cpu - loader_cpu) / elapsed
+                # the guests' checks after the run are not in the machine's busy time of the run
+                others = (_machine_busy() - busy - service_cpu - loader_cpu - guests_cpu) / elapsed
                 loader.join()
                 n = len(latencies)
-                rate = n / elapsed
+                achieved = n / elapsed
                 p50, p99 = statistics.median(latencies) * 1e3, _percentile(latencies, 0.99) * 1e3
-                svc_ms, gen_ms = service_cpu / n * 1e3, loader_cpu / n * 1e3
-                rows.append((workers, clients, rate, svc_ms, gen_ms))
+                svc_ms, gen_ms, guests_ms = (x / n * 1e3 for x in (service_cpu, loader_cpu, guests_cpu))
+                if not rate:
+                    rows.append((workers, clients, achieved, svc_ms, gen_ms))
+                label = f"{rate:,.0f}" if rate else "-"
                 print(
-                    f"{workers:>7} {clients:>7} {rate:>7,.0f} {p50:>7.1f} {p99:>7.1f} {base_rate:>9,.0f}"
-                    f" {rate / workers / base_rate:>6.2f} {svc_ms:>7.2f} {gen_ms:>7.2f}"
-                    f" {base_cpu * 1e3 / svc_ms:>9.2f} {max(others, 0.0):>6.2f}"
+                    f"{workers:>7} {clients:>7} {label:>7} {achieved:>7,.0f} {p50:>7.1f} {p99:>7.1f}"
+                    f" {base_rate:>9,.0f} {achieved / workers / base_rate:>6.2f} {svc_ms:>7.2f}"
+                    f" {gen_ms:>7.2f} {guests_ms:>6.2f} {base_cpu * 1e3 / svc_ms:>9.2f}"
+                    f" {max(others, 0.0):>6.2f}"
                 )
         finally:
             running.stop()
     load = os.getloadavg()
     print(f"({os.cpu_count()} CPUs shared with the load generator; load average {load[0]:.1f} at the end)")
-    best = min(svc + gen for _w, c, _r, svc, gen in rows if c == max(r[1] for r in rows))
+    best = min(svc + gen for _w, c, _r, svc, gen in rows if c == max(client_counts))
     print(
-        f"CPU per attestation at the most clients, service + load generator: {best:.2f} ms: "
+        f"CPU per attestation at the most clients, closed loop, service + load generator: {best:.2f} ms: "
         f"{2000 / best:,.0f} attestations/s would fill both cores of an idle machine"
     )
 
