@@ -154,3 +154,13 @@ def test_the_admin_writes_stay_transactional_beside_the_guest_path(tmp_path: Pat
         assert store.outstanding_nonces(0.0) == 1
     finally:
         store.close()
+
+
+def test_a_database_other_than_sqlite_or_postgresql_is_refused() -> None:
+    import pytest
+
+    from ccverify.verifier.errors import InputError
+
+    for url in ("mysql+pymysql://u@127.0.0.1/db", "oracle://u@127.0.0.1/db", "not a url"):
+        with pytest.raises(InputError, match="SQLite or PostgreSQL"):
+            Store(url, _KEY, now=1.0)

@@ -23,6 +23,8 @@ from typing import Any
 import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ccverify.verifier.errors import InputError, VerificationError
 from ccverify.verifier.service import migrations as m
@@ -92,6 +94,9 @@ def make_engine(url: str, *, pool_size: int = 10) -> sa.Engine:
             cursor.close()
 
         return engine
+    if not full.startswith("postgresql"):
+        # the statements here are SQLite's and PostgreSQL's (INSERT ... ON CONFLICT, RETURNING)
+        raise InputError(f"database URL {url!r}: ccverify stores its state in SQLite or PostgreSQL")
     try:
         return sa.create_engine(full, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as error:
@@ -188,40 +193,37 @@ class Store:
 
     def put_reference_values(self, rv_id: str, sequence: int, platform: str, body: bytes, now: float) -> bool:
         """Store a verified set; refuse an older sequence (or other bytes at the same sequence)
-        for the same id. Returns False when the same bytes were already stored."""
+        for the same id. Returns False when the same bytes were already stored.
+
+        Each step is one statement that decides by itself (an insert that does nothing when
+        the id exists, then an update only of an older sequence), so uploads racing each other
+        on any number of workers or replicas never store an older sequence over a newer one."""
         digest = hashlib.sha256(body).hexdigest()
         table = m.reference_values
+        values = {
+            "sequence": sequence,
+            "platform": platform,
+            "body": body,
+            "sha256": digest,
+            "uploaded_at": now,
+        }
         with self.engine.begin() as c:
-            row = c.execute(
-                sa.select(table.c.sequence, table.c.sha256).where(table.c.id == rv_id).with_for_update()
-            ).first()
-            if row is not None:
-                if row.sha256 == digest:
-                    return False
-                if sequence <= row.sequence:
-                    raise VerificationError(
-                        "refvalues_rollback",
-                        f"reference values {rv_id!r}: sequence {sequence} is not newer than the stored one",
-                        expected=f"> {row.sequence}",
-                        actual=sequence,
-                    )
-                c.execute(
-                    sa.update(table)
-                    .where(table.c.id == rv_id)
-                    .values(sequence=sequence, platform=platform, body=body, sha256=digest, uploaded_at=now)
-                )
-            else:
-                c.execute(
-                    sa.insert(table).values(
-                        id=rv_id,
-                        sequence=sequence,
-                        platform=platform,
-                        body=body,
-                        sha256=digest,
-                        uploaded_at=now,
-                    )
-                )
-        return True
+            # RETURNING, not rowcount: psycopg's rowcount of an INSERT here is -1
+            new = self._insert(table).values(id=rv_id, **values).on_conflict_do_nothing()
+            if c.execute(new.returning(table.c.id)).first() is not None:
+                return True
+            newer = sa.update(table).where(table.c.id == rv_id, table.c.sequence < sequence).values(**values)
+            if c.execute(newer.returning(table.c.id)).first() is not None:
+                return True
+            row = c.execute(sa.select(table.c.sequence, table.c.sha256).where(table.c.id == rv_id)).one()
+        if row.sha256 == digest:
+            return False
+        raise VerificationError(
+            "refvalues_rollback",
+            f"reference values {rv_id!r}: sequence {sequence} is not newer than the stored one",
+            expected=f"> {row.sequence}",
+            actual=sequence,
+        )
 
     def reference_values(self, rv_id: str) -> StoredReferenceValues | None:
         t = m.reference_values
@@ -336,12 +338,17 @@ class Store:
     # -----------------------------------------------------------------------------------
 
     def _upsert(self, table: sa.Table, key: str, value: str, columns: Mapping[str, Any]) -> None:
+        """Insert or replace the row, in one statement (uploads of one name racing each other on
+        several workers or replicas: the last one stays, none fails)."""
+        insert = self._insert(table).values({key: value, **columns})
         with self.engine.begin() as c:
-            exists = c.execute(sa.select(table.c[key]).where(table.c[key] == value).with_for_update()).first()
-            if exists is None:
-                c.execute(sa.insert(table).values({key: value, **columns}))
-            else:
-                c.execute(sa.update(table).where(table.c[key] == value).values(**columns))
+            c.execute(insert.on_conflict_do_update(index_elements=[table.c[key]], set_=dict(columns)))
+
+    def _insert(self, table: sa.Table) -> Any:
+        """The dialect's INSERT, which has ``ON CONFLICT`` (SQLite >= 3.24, PostgreSQL)."""
+        if self._sqlite:
+            return sqlite_insert(table)
+        return postgresql_insert(table)
 
 
 def _one_statement(connection: Any, sql: str, params: tuple[Any, ...], fetch: bool) -> Any:
