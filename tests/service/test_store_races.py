@@ -52,6 +52,14 @@ def _together(calls: list[Callable[[], object]]) -> list[BaseException | None]:
     return outcomes
 
 
+def _stored_or_refused(outcomes: list[BaseException | None]) -> None:
+    """Each upload stored (or found already stored), or refused as not newer: nothing else."""
+    for outcome in outcomes:
+        assert outcome is None or (
+            isinstance(outcome, VerificationError) and outcome.code == "refvalues_rollback"
+        ), repr(outcome)
+
+
 def test_the_same_secret_uploaded_at_once_never_fails(stores: tuple[Store, Store]) -> None:
     for _ in range(4):
         name = f"s-{uuid.uuid4().hex[:12]}"
@@ -85,8 +93,7 @@ def test_reference_values_never_go_back_to_an_older_sequence(stores: tuple[Store
     for _ in range(4):
         rv_id = f"rv-{uuid.uuid4().hex[:12]}"
         assert stores[0].put_reference_values(rv_id, 2, "tdx", b"body 2", 1.0) is True
-        # half the uploads are sequence 3, half sequence 5, all at once (and the first of each
-        # of them a new id's first upload, racing the others' inserts)
+        # half the uploads are sequence 3, half sequence 5, all at once
         outcomes = _together(
             [
                 lambda i=i, rv_id=rv_id: stores[i % 2].put_reference_values(
@@ -95,10 +102,7 @@ def test_reference_values_never_go_back_to_an_older_sequence(stores: tuple[Store
                 for i in range(_THREADS)
             ]
         )
-        for outcome in outcomes:
-            assert outcome is None or (
-                isinstance(outcome, VerificationError) and outcome.code == "refvalues_rollback"
-            ), repr(outcome)
+        _stored_or_refused(outcomes)
         stored = stores[1].reference_values(rv_id)
         assert stored is not None and stored.sequence == 5 and stored.body == b"body 5"
 
@@ -113,9 +117,6 @@ def test_a_new_ids_first_uploads_at_once_store_one_and_refuse_or_repeat_the_rest
             for i in range(_THREADS)
         ]
     )
-    for outcome in outcomes:
-        assert outcome is None or (
-            isinstance(outcome, VerificationError) and outcome.code == "refvalues_rollback"
-        ), repr(outcome)
+    _stored_or_refused(outcomes)
     stored = stores[0].reference_values(rv_id)
     assert stored is not None and stored.sequence == 7 and stored.body in (b"body 0", b"body 1", b"body 2")
