@@ -363,16 +363,32 @@ def _one_statement(connection: Any, sql: str, params: tuple[Any, ...], fetch: bo
     return row
 
 
+def _open_lock(path: str | None) -> int | None:
+    """The writers' lock file (``_SqliteWriter``) opened; None without one, or if it cannot be."""
+    if path is None:
+        return None
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return None
+
+
+def _lock(fd: int | None) -> bool:
+    """Whether the writers' lock is now held (waiting for it as long as another holds it)."""
+    if fd is None:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError:
+        return False  # SQLite's busy handler orders this one
+    return True
+
+
 @contextlib.contextmanager
 def _exclusive(path: str | None) -> Iterator[None]:
-    """The writers' lock (``_SqliteWriter``) while the block runs; none if it cannot be had."""
-    fd = None
-    if path is not None:
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except OSError:
-            pass
+    """The writers' lock while the block runs; none if it cannot be had."""
+    fd = _open_lock(path)
+    _lock(fd)
     try:
         yield
     finally:
@@ -398,36 +414,19 @@ class _SqliteWriter:
         self._driver = connection.driver_connection
         isolation = self._driver.isolation_level
         self._driver.isolation_level = None  # autocommit: each statement its own transaction
-        self._lock: int | None = None
-        if lock_path is not None:
-            try:
-                self._lock = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            except OSError:
-                self._lock = None
+        self._lock = _open_lock(lock_path)
         self._release = weakref.finalize(self, _release_writer, connection, isolation, self._lock)
         self._release.atexit = False
 
     def run(self, sql: str, params: tuple[Any, ...], fetch: bool) -> Any:
-        locked = self._take()
+        locked = _lock(self._lock)
         try:
-            cursor = self._driver.cursor()
-            try:
-                cursor.execute(sql, params)
-                return cursor.fetchone() if fetch else None
-            finally:
-                cursor.close()  # the statement ends, and with it its transaction
+            # in autocommit the statement's end (its cursor closed) ends its transaction, and
+            # the commit finds none to commit
+            return _one_statement(self._driver, sql, params, fetch)
         finally:
             if locked:
                 fcntl.flock(self._lock, fcntl.LOCK_UN)  # type: ignore[arg-type]
-
-    def _take(self) -> bool:
-        if self._lock is None:
-            return False
-        try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX)
-        except OSError:
-            return False  # SQLite's busy handler orders this one
-        return True
 
     def close(self, *, failed: bool = False) -> None:
         if not failed:
