@@ -431,8 +431,28 @@ def test_two_workers_add_up_their_metrics(tmp_path: Path) -> None:
         for _ in range(3):  # whichever worker answers, it reports both workers' counts
             text = requests.get(running.url + "/metrics", timeout=5).text
             assert 'ccverify_verifications_total{outcome="affirming",tee="tdx"} 4.0' in text
+        # both workers started on the new database and still run (a worker that lost the race
+        # to migrate it used to die at start, and the service ran on with one)
+        assert len(_workers(running.process.pid)) == 2
+        assert "Traceback" not in running.log.read_text()
     finally:
         running.stop()
+
+
+def _workers(pid: int) -> list[int]:
+    """uvicorn's running worker processes under its supervisor ``pid`` (spawned children; not
+    multiprocessing's resource tracker)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    workers = []
+    for child in found:
+        try:
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                workers.append(child)
+        except OSError:
+            continue  # gone
+    return workers
 
 
 def test_a_policy_refusal_is_a_non_affirming_result_with_its_reason(
