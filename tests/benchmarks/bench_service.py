@@ -351,7 +351,7 @@ async def _load(
     """(elapsed s, latencies, CPU s in the run, CPU s of the guests' keys and checks outside it)."""
     mint = Minter()
     s = settings
-    warm = _Run(s.port, time.perf_counter() + 60, 20 * s.clients, mint, s.reuse, s.inline)
+    warm = _Run(s.port, 0.0, 20 * s.clients, mint, s.reuse, s.inline)
     warm.prepare(warm.budget)
     warm.until = time.perf_counter() + 2
     await asyncio.gather(*(_client(warm) for _ in range(s.clients)))

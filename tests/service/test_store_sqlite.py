@@ -7,8 +7,10 @@ import multiprocessing
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
+from ccverify.verifier.errors import InputError
 from ccverify.verifier.service import migrations
 from ccverify.verifier.service.store import Store
 
@@ -157,10 +159,6 @@ def test_the_admin_writes_stay_transactional_beside_the_guest_path(tmp_path: Pat
 
 
 def test_a_database_other_than_sqlite_or_postgresql_is_refused() -> None:
-    import pytest
-
-    from ccverify.verifier.errors import InputError
-
     for url in ("mysql+pymysql://u@127.0.0.1/db", "oracle://u@127.0.0.1/db", "not a url"):
         with pytest.raises(InputError, match="SQLite or PostgreSQL"):
             Store(url, _KEY, now=1.0)
